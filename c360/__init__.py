@@ -1,0 +1,3 @@
+"""Customer 360 + recommendations: shared core (settings, Spark session, CLI, I/O helpers)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,58 @@
+"""The `c360` command: one argparse tree, each package registers its own command group."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from c360 import __version__
+from c360.errors import C360Error
+
+# (module, description) — each module defines register(subparsers) and sets `func` on its parsers.
+COMMAND_MODULES = (
+    "graph.gremlin_cli",        # c360 gremlin start|stop|status
+    "recsys.cli",               # c360 recsys train|recommend|evaluate
+    "entity_resolution.cli",    # c360 er generate|merge|match|evaluate|explain
+    "graph.cli",                # c360 graph export|load
+    "jobs.cli",                 # c360 nightly
+    "api.cli",                  # c360 serve
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="c360", description="Customer 360 and theme-park recommendations: jobs, matching, graph, API.")
+    parser.add_argument("--version", action="version", version=f"c360 {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if name == exc.name or name.startswith(f"{exc.name}."):  # group not in this build
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "urllib3", "asyncio", "matplotlib", "gremlinpython"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except C360Error as exc:
+        print(f"c360 {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Reading tables by extension and writing files atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from c360.errors import InputError
+
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+
+
+def table_kind(path: str | os.PathLike) -> str:
+    """Return "csv" or "parquet" from a file name, or raise InputError naming the file."""
+    name = str(path).lower()
+    if name.endswith((".csv", ".csv.gz", ".tsv")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")) or (Path(path).is_dir() and any(Path(path).glob("*.parquet"))):
+        return "parquet"
+    raise InputError(f"{path}: unsupported file type (expected .csv, .csv.gz or .parquet)")
+
+
+def read_table(path: str | os.PathLike, **csv_kwargs) -> pd.DataFrame:
+    """Read a CSV or Parquet file into pandas; missing, empty or unreadable files raise InputError."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: file not found")
+    kind = table_kind(p)
+    try:
+        if kind == "parquet":
+            df = pd.read_parquet(p)
+        else:
+            if p.is_file() and p.stat().st_size == 0:
+                raise InputError(f"{p}: file is empty")
+            df = pd.read_csv(p, **csv_kwargs)
+    except InputError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{p}: file is empty") from exc
+    except Exception as exc:  # parser errors, corrupt parquet
+        raise InputError(f"{p}: cannot read {kind}: {exc}") from exc
+    return df
+
+
+def require_columns(df: pd.DataFrame, columns: list[str] | tuple[str, ...], source: str) -> None:
+    """Raise InputError naming the source and the missing columns."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))})"
+        )
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to `target`; move it into place only if the block succeeds.
+
+    Works for files and directories. On error nothing is left at `target` (an existing
+    target is kept untouched), so no half-written output is ever visible.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = tmp_dir / target.name
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise RuntimeError(f"nothing was written for {target}")
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a pandas frame as CSV or Parquet (by extension), atomically."""
+    path = Path(path)
+    kind = table_kind(path)
+    with atomic_path(path) as tmp:
+        if kind == "parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+    return path

@@ -1,0 +1,1 @@
+"""Property graph of customers, policies, vehicles, addresses, visitors and attractions."""

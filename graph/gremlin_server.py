@@ -1,0 +1,225 @@
+"""Run a local Apache TinkerPop Gremlin Server (TinkerGraph) for development and tests.
+
+Jars come from Maven Central through the pom kept beside this module (graph/gremlin/pom.xml) and
+are cached outside the repository (C360_CACHE, default ~/.cache/c360). Each server gets a run
+directory laid out like the official image (conf/, scripts/) holding its pid file and log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from c360.errors import C360Error, ToolMissingError
+
+GREMLIN_DIR = Path(__file__).resolve().parent / "gremlin"
+POM = GREMLIN_DIR / "pom.xml"
+DEFAULT_PORT = 8182
+HOST = "127.0.0.1"
+
+
+def tinkerpop_version() -> str:
+    """The Gremlin Server version pinned in the pom."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    return ET.parse(POM).getroot().find("m:properties/m:tinkerpop.version", ns).text.strip()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("C360_CACHE", Path.home() / ".cache" / "c360"))
+
+
+def _require(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise ToolMissingError(f"'{tool}' not found on PATH: {hint}")
+    return path
+
+
+def ensure_jars() -> Path:
+    """Resolve the server's jars with Maven once; return the lib directory."""
+    lib = cache_dir() / f"gremlin-server-{tinkerpop_version()}" / "lib"
+    marker = lib / ".complete"
+    if marker.exists():
+        return lib
+    mvn = _require("mvn", "install Apache Maven (e.g. apt-get install maven) to fetch Gremlin Server")
+    _require("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
+    lib.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+         f"-DoutputDirectory={lib}", "-DincludeScope=runtime"],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise C360Error(f"Maven could not fetch Gremlin Server jars:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    marker.write_text(tinkerpop_version())
+    return lib
+
+
+@dataclass
+class ServerPaths:
+    """Files of one local server, keyed by port."""
+
+    port: int
+
+    @property
+    def run_dir(self) -> Path:
+        return cache_dir() / "gremlin-run" / str(self.port)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "gremlin-server.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.run_dir / "gremlin-server.log"
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) counts as gone
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+def running_pid(port: int = DEFAULT_PORT) -> int | None:
+    """The pid of our server on `port` if it is alive, else None (stale pid files are removed)."""
+    paths = ServerPaths(port)
+    if not paths.pid_file.exists():
+        return None
+    try:
+        pid = int(paths.pid_file.read_text().strip())
+    except ValueError:
+        pid = -1
+    if pid > 0 and _pid_alive(pid):
+        return pid
+    paths.pid_file.unlink(missing_ok=True)
+    return None
+
+
+def _prepare_run_dir(paths: ServerPaths, persist: str | None) -> Path:
+    run = paths.run_dir
+    for sub in ("conf", "scripts"):
+        shutil.rmtree(run / sub, ignore_errors=True)
+        shutil.copytree(GREMLIN_DIR / sub, run / sub)
+    yaml_path = run / "conf" / "gremlin-server.yaml"
+    text = yaml_path.read_text()
+    text = text.replace("host: 127.0.0.1", f"host: {HOST}").replace("port: 8182", f"port: {paths.port}")
+    yaml_path.write_text(text)
+    if persist:
+        props = run / "conf" / "tinkergraph-c360.properties"
+        location = Path(persist).resolve()
+        location.parent.mkdir(parents=True, exist_ok=True)
+        props.write_text(
+            props.read_text()
+            + f"gremlin.tinkergraph.graphLocation={location}\ngremlin.tinkergraph.graphFormat=graphson\n"
+        )
+    return yaml_path
+
+
+def ping(port: int = DEFAULT_PORT, host: str = HOST, timeout: float = 5.0) -> bool:
+    """True when a gremlinpython round trip (g.inject(1)) answers."""
+    from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+    from gremlin_python.process.anonymous_traversal import traversal
+
+    conn = None
+    try:
+        conn = DriverRemoteConnection(f"ws://{host}:{port}/gremlin", "g")
+        g = traversal().with_remote(conn)
+        return g.inject(1).next() == 1
+    except Exception:
+        return False
+    finally:
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+
+def start(port: int = DEFAULT_PORT, persist: str | None = None, wait_s: float = 90.0,
+          heap: str = "1g") -> int:
+    """Start the server on loopback and wait for a round trip; return its pid.
+
+    Already running (our pid file, alive, answering) → return that pid. Port held by another
+    process → C360Error. `persist` keeps the graph in a Gryo file across restarts.
+    """
+    paths = ServerPaths(port)
+    pid = running_pid(port)
+    if pid is not None and ping(port):
+        return pid
+    if port_in_use(port):
+        raise C360Error(f"port {port} is already in use by another process; pick another with --port")
+    java = _require("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
+    lib = ensure_jars()
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    yaml_path = _prepare_run_dir(paths, persist)
+    log = open(paths.log_file, "ab")
+    cmd = [java, f"-Xmx{heap}", "-Dlogback.configurationFile=conf/logback.xml",
+           "-cp", f"{lib}/*", "org.apache.tinkerpop.gremlin.server.GremlinServer", str(yaml_path)]
+    proc = subprocess.Popen(cmd, cwd=paths.run_dir, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    paths.pid_file.write_text(str(proc.pid))
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            paths.pid_file.unlink(missing_ok=True)
+            raise C360Error(f"Gremlin Server exited with code {proc.returncode}; see {paths.log_file}:\n"
+                            + _tail(paths.log_file))
+        if port_in_use(port) and ping(port):
+            return proc.pid
+        time.sleep(0.5)
+    stop(port)
+    raise C360Error(f"Gremlin Server did not answer on port {port} within {wait_s:.0f}s; see {paths.log_file}")
+
+
+def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0) -> bool:
+    """Stop our server on `port` (SIGTERM, then SIGKILL); True if one was running."""
+    pid = running_pid(port)
+    if pid is None:
+        return False
+    for sig, grace in ((signal.SIGTERM, wait_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _pid_alive(pid):
+            time.sleep(0.2)
+        if not _pid_alive(pid):
+            break
+    ServerPaths(port).pid_file.unlink(missing_ok=True)
+    return True
+
+
+def status(port: int = DEFAULT_PORT) -> dict:
+    """{'running': bool, 'pid': int|None, 'answering': bool, 'port': int, 'log': path}."""
+    pid = running_pid(port)
+    return {"running": pid is not None, "pid": pid, "answering": pid is not None and ping(port),
+            "port": port, "log": str(ServerPaths(port).log_file), "version": tinkerpop_version()}
+
+
+def _tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""

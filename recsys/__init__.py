@@ -1,0 +1,1 @@
+"""Attraction recommenders sharing one fit/recommend interface, with ranking evaluation."""

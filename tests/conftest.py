@@ -1,0 +1,53 @@
+"""Session fixtures: a real local Spark session and a real Gremlin Server started with `c360 gremlin`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args: str, check: bool = True, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `c360 ARGS` in a subprocess (the real console entry point) and return the result."""
+    proc = subprocess.run([sys.executable, "-m", "c360", *args], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"c360 {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def gremlin_url():
+    """Start a Gremlin Server on a free loopback port for the whole session; stop it afterwards."""
+    port = free_port()
+    run_cli("gremlin", "start", "--port", str(port), timeout=300)
+    try:
+        yield f"gremlin://127.0.0.1:{port}"
+    finally:
+        run_cli("gremlin", "stop", "--port", str(port), check=False)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One local Spark session (2 threads) shared by the suite."""
+    from c360.settings import Settings
+    from c360.spark import get_spark
+
+    settings = Settings(spark_master="local[2]", spark_conf={
+        "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4", "spark.driver.memory": "3g"})
+    session = get_spark(settings, app_name="c360-tests",
+                        checkpoint_dir=str(tmp_path_factory.mktemp("spark-checkpoints")))
+    yield session
+    session.stop()

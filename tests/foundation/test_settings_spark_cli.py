@@ -1,0 +1,56 @@
+"""Settings, the Spark session factory, the shipped data loader and the CLI tree."""
+
+import pytest
+
+from c360.cli import build_parser
+from c360.errors import InputError
+from c360.settings import load_settings
+from recsys import sigir17
+from tests.conftest import run_cli
+
+
+def test_settings_yaml_then_env_override(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("warehouse: /data/wh\ngraph: networkx\napi_keys: {k1: reader}\ngates: {er_f1_min: 0.9}\n")
+    s = load_settings(cfg, env={"C360_GRAPH": "gremlin://127.0.0.1:8182", "C360_API_KEYS": "a:reader,b:pii"})
+    assert str(s.warehouse) == "/data/wh"
+    assert s.graph == "gremlin://127.0.0.1:8182"
+    assert s.api_keys == {"a": "reader", "b": "pii"}
+    assert s.section("gates") == {"er_f1_min": 0.9}
+    assert s.spark_master == "local[*]"
+
+
+def test_settings_bad_role_and_missing_file(tmp_path):
+    with pytest.raises(InputError, match="C360_API_KEYS"):
+        load_settings(env={"C360_API_KEYS": "k:admin"})
+    with pytest.raises(InputError, match="nope.yaml"):
+        load_settings(tmp_path / "nope.yaml", env={})
+
+
+def test_spark_smoke(spark):
+    jars = spark.sparkContext.getConf().get("spark.jars")
+    assert "similarity" in jars.lower() or "scala-udf" in jars.lower()
+    assert spark.conf.get("spark.sql.execution.arrow.pyspark.enabled") == "true"
+    df = spark.createDataFrame([("a", 1), ("a", 2), ("b", 5)], ["k", "v"])
+    assert {r.k: r.s for r in df.groupBy("k").sum("v").withColumnRenamed("sum(v)", "s").collect()} == {"a": 3, "b": 5}
+    assert spark.sparkContext.getCheckpointDir()
+    # the similarity jar's UDFs are usable from SQL
+    spark.udf.registerJavaFunction("jw", "uk.gov.moj.dash.linkage.JaroWinklerSimilarity")
+    assert spark.sql("select jw('martha', 'marhta') as s").first().s > 0.9
+
+
+def test_shipped_data_loads():
+    visits, items = sigir17.load_visits(), sigir17.load_items()
+    assert len(items) == 113 and items.ITEM_ID.is_unique
+    assert set(visits.PARK) == {"caliAdv", "disHolly", "epcot"}
+    assert set(visits.ITEM_ID) <= set(items.ITEM_ID)
+    assert len(visits) == 138_110
+
+
+def test_help_for_every_group():
+    parser = build_parser()
+    groups = set(parser._subparsers._group_actions[0].choices)
+    assert {"gremlin", "recsys", "er", "graph", "nightly", "serve"} <= groups
+    for group in sorted(groups):
+        proc = run_cli(group, "--help")
+        assert "usage: c360" in proc.stdout
