@@ -123,7 +123,7 @@ def _prepare_run_dir(paths: ServerPaths, persist: str | None) -> Path:
         shutil.copytree(GREMLIN_DIR / sub, run / sub)
     yaml_path = run / "conf" / "gremlin-server.yaml"
     text = yaml_path.read_text()
-    text = text.replace("host: 127.0.0.1", f"host: {HOST}").replace("port: 8182", f"port: {paths.port}")
+    text = text.replace("host: 0.0.0.0", f"host: {HOST}").replace("port: 8182", f"port: {paths.port}")
     yaml_path.write_text(text)
     if persist:
         props = run / "conf" / "tinkergraph-c360.properties"

@@ -1,0 +1,21 @@
+# The c360 application image: nightly Spark jobs and the FastAPI service.
+FROM python:3.11-slim-bookworm
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless maven procps \
+ && rm -rf /var/lib/apt/lists/*
+ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
+    PYTHONUNBUFFERED=1 \
+    C360_WAREHOUSE=/warehouse
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY c360 c360
+COPY recsys recsys
+COPY entity_resolution entity_resolution
+COPY graph graph
+COPY api api
+COPY jobs jobs
+COPY data data
+RUN pip install --no-cache-dir -e .
+VOLUME ["/warehouse"]
+EXPOSE 8000
+CMD ["c360", "serve", "--host", "0.0.0.0", "--port", "8000"]
