@@ -1,0 +1,1 @@
+"""Nightly pipeline: raw sources → matched customers, recommendations, graph → a published version."""

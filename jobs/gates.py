@@ -1,0 +1,39 @@
+"""Configurable quality gates: a failed gate publishes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def gate(passed: bool, value: Any, threshold: Any, detail: str = "") -> dict[str, Any]:
+    return {"passed": bool(passed), "value": value, "threshold": threshold, "detail": detail}
+
+
+def er_gate(f1: float | None, floor: float, source: str) -> dict[str, Any]:
+    """ER pairwise F1 (on labels, or on the truth when present) must reach the floor."""
+    if f1 is None:
+        return gate(True, None, floor, "no labels or truth given: gate not applicable")
+    return gate(f1 >= floor, round(float(f1), 4), floor, f"pairwise F1 against {source}")
+
+
+def recsys_gate(served: str, metrics: dict[str, dict[str, float]], baseline: str, min_ratio: float) -> dict[str, Any]:
+    """The served model's NDCG@10 must not fall below the popularity baseline (× min_ratio)."""
+    served_ndcg = metrics.get(served, {}).get("ndcg@10")
+    base_ndcg = metrics.get(baseline, {}).get("ndcg@10")
+    if served_ndcg is None or base_ndcg is None:
+        return gate(False, served_ndcg, base_ndcg, f"missing NDCG@10 for {served} or baseline {baseline}")
+    need = base_ndcg * min_ratio
+    return gate(served_ndcg >= need - 1e-12, round(served_ndcg, 4), round(need, 4),
+                f"{served} vs {baseline} × {min_ratio}")
+
+
+def graph_gate(expected: dict[str, dict[str, int]], actual: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Counts by label in the loaded store must equal those derived from the inputs."""
+    diffs = []
+    for kind in ("vertices", "edges"):
+        for label, n in sorted(expected.get(kind, {}).items()):
+            got = actual.get(kind, {}).get(label, 0)
+            if got != n:
+                diffs.append(f"{kind} {label}: expected {n}, store has {got}")
+    total = sum(sum(v.values()) for v in expected.values())
+    return gate(not diffs, total, "equal counts", "; ".join(diffs) or "all label counts match the inputs")

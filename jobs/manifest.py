@@ -1,0 +1,68 @@
+"""A run's manifest.json: run status and each step's status, time, row counts, metrics and outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STEP_FIELDS = ("status", "started_at", "finished_at", "seconds", "rows", "metrics", "outputs", "error")
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class Manifest:
+    """In-memory manifest, saved atomically after every change."""
+
+    path: Path
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, run_dir: Path, run_id: str, step_names: list[str], config: dict) -> "Manifest":
+        data = {
+            "run_id": run_id,
+            "status": "running",
+            "created_at": utc_now(),
+            "finished_at": None,
+            "config": config,
+            "steps": {name: {"status": "pending"} for name in step_names},
+            "served_model": None,
+            "models": {},
+            "gates": {},
+            "error": None,
+        }
+        manifest = cls(run_dir / "manifest.json", data)
+        manifest.save()
+        return manifest
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        return cls(path, json.loads(path.read_text()))
+
+    def save(self) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, default=_jsonable))
+        os.replace(tmp, self.path)
+
+    def step(self, name: str) -> dict[str, Any]:
+        return self.data["steps"].setdefault(name, {"status": "pending"})
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """Outputs of every succeeded step, by step name (what later steps read)."""
+        return {n: s.get("outputs", {}) for n, s in self.data["steps"].items() if s.get("status") == "succeeded"}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)

@@ -1,0 +1,136 @@
+"""The step runner: ordered steps, a manifest updated after each, resume from the failed step."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from c360.errors import C360Error, InputError
+from c360.settings import Settings
+from jobs.manifest import Manifest, utc_now
+
+log = logging.getLogger("c360.nightly")
+
+
+class StepFailed(C360Error):
+    """A pipeline step failed; the message names the step and the cause."""
+
+    def __init__(self, step: str, cause: BaseException):
+        self.step, self.cause = step, cause
+        super().__init__(f"step '{step}' failed: {cause}")
+
+
+@dataclass
+class StepResult:
+    """What a step reports: outputs later steps read, row counts and metrics for the manifest."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """Everything a step needs: settings, the run's directory and manifest, earlier steps' outputs."""
+
+    settings: Settings
+    config: dict[str, Any]
+    run_id: str
+    run_dir: Path
+    manifest: Manifest
+    _spark: Any = None
+
+    @property
+    def warehouse(self) -> Path:
+        return self.settings.warehouse
+
+    def path(self, *parts: str) -> Path:
+        p = self.run_dir.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def output(self, step: str, key: str) -> Any:
+        """An output of an earlier (succeeded) step."""
+        try:
+            return self.manifest.outputs()[step][key]
+        except KeyError as exc:
+            raise C360Error(f"output '{key}' of step '{step}' is missing (did the step run?)") from exc
+
+    @property
+    def spark(self):
+        if self._spark is None:
+            from c360.spark import get_spark
+
+            self._spark = get_spark(self.settings, app_name=f"c360-nightly-{self.run_id}",
+                                    checkpoint_dir=str(self.path("tmp", "spark-checkpoints")))
+        return self._spark
+
+
+Step = tuple[str, Callable[[RunContext], StepResult]]
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def run_steps(ctx: RunContext, steps: list[Step]) -> Manifest:
+    """Run the steps in order, skipping those already succeeded (resume). Raise StepFailed on error."""
+    manifest = ctx.manifest
+    manifest.data["status"] = "running"
+    manifest.data["error"] = None
+    manifest.save()
+    total = len(steps)
+    for i, (name, func) in enumerate(steps, 1):
+        rec = manifest.step(name)
+        if rec.get("status") == "succeeded":
+            log.info("[%d/%d] %s: already succeeded, skipped", i, total, name)
+            continue
+        rec.clear()
+        rec.update(status="running", started_at=utc_now())
+        manifest.save()
+        log.info("[%d/%d] %s ...", i, total, name)
+        t0 = time.perf_counter()
+        try:
+            result = func(ctx) or StepResult()
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised with the step name
+            rec.update(status="failed", finished_at=utc_now(), seconds=round(time.perf_counter() - t0, 2),
+                       error=f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, C360Error):
+                rec["traceback"] = traceback.format_exc(limit=20)
+            manifest.data.update(status="failed", finished_at=utc_now(), error=f"step '{name}' failed: {exc}")
+            manifest.save()
+            raise StepFailed(name, exc) from exc
+        rec.update(status="succeeded", finished_at=utc_now(), seconds=round(time.perf_counter() - t0, 2),
+                   outputs=result.outputs, rows=result.rows, metrics=result.metrics)
+        manifest.save()
+        log.info("[%d/%d] %s done in %.1fs %s", i, total, name, rec["seconds"], result.rows or "")
+    return manifest
+
+
+def open_run(settings: Settings, config: dict, step_names: list[str], resume: str | None = None,
+             run_id: str | None = None) -> RunContext:
+    """Create a new run directory (or reopen a failed one for --resume)."""
+    runs = Path(settings.warehouse) / "runs"
+    if resume:
+        run_dir = runs / resume
+        mpath = run_dir / "manifest.json"
+        if not mpath.is_file():
+            raise InputError(f"--resume {resume}: no such run ({mpath} not found)")
+        manifest = Manifest.load(mpath)
+        if manifest.data.get("status") == "succeeded":
+            raise InputError(f"--resume {resume}: that run already succeeded")
+        for name in step_names:
+            manifest.step(name)
+        return RunContext(settings, manifest.data.get("config", config), resume, run_dir, manifest)
+    run_id = run_id or new_run_id()
+    run_dir = runs / run_id
+    if run_dir.exists():
+        raise InputError(f"--run-id {run_id}: run directory already exists")
+    run_dir.mkdir(parents=True)
+    manifest = Manifest.create(run_dir, run_id, step_names, config)
+    return RunContext(settings, config, run_id, run_dir, manifest)

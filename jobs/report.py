@@ -1,0 +1,117 @@
+"""runs/<id>/report.html: metric tables and plots (embedded PNG), readable in any browser."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return '<img alt="chart" src="data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode() + '">'
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "<p><em>none</em></p>"
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "" if v is None else str(v)
+
+
+def histogram_chart(bin_edges: list[float], counts: list[int], title: str) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    widths = [b - a for a, b in zip(bin_edges[:-1], bin_edges[1:])]
+    ax.bar(bin_edges[:-1], counts, width=widths, align="edge", edgecolor="black")
+    ax.set_yscale("log")
+    ax.set(title=title, xlabel="match probability", ylabel="pairs (log)")
+    return _png(fig)
+
+
+def pr_chart(curve: list[dict[str, float]], title: str) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    xs = [c["threshold"] for c in curve]
+    for key in ("precision", "recall", "f1"):
+        ax.plot(xs, [c[key] for c in curve], label=key, marker=".")
+    ax.set(title=title, xlabel="match probability threshold", ylim=(0, 1.02))
+    ax.legend()
+    return _png(fig)
+
+
+def bar_chart(values: dict[str, float], title: str, ylabel: str, horizontal: bool = False) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    names, heights = list(values), list(values.values())
+    (ax.barh if horizontal else ax.bar)(names, heights, color="#4c78a8")
+    ax.set_title(title)
+    ax.set_xlabel(ylabel) if horizontal else ax.set_ylabel(ylabel)
+    if not horizontal:
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    return _png(fig)
+
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}h2{border-bottom:1px solid #ddd}
+.failed{color:#b00}.succeeded{color:#070}"""
+
+
+def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str, Any], graph: dict[str, Any]) -> str:
+    """The whole report as one HTML string (no external assets)."""
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>c360 run {html.escape(manifest['run_id'])}</title>"
+             f"<style>{STYLE}</style></head><body><h1>Nightly run {html.escape(manifest['run_id'])}</h1>"]
+    parts.append(f"<p>Status: <b class='{manifest['status']}'>{manifest['status']}</b> · created {manifest['created_at']}"
+                 f" · served model: <b>{html.escape(str(manifest.get('served_model')))}</b></p>")
+    steps = [{"step": n, "status": s.get("status"), "seconds": s.get("seconds"),
+              "rows": ", ".join(f"{k}={v}" for k, v in (s.get("rows") or {}).items())}
+             for n, s in manifest["steps"].items()]
+    parts += ["<h2>Steps</h2>", _table(steps)]
+    gates = [{"gate": n, **g} for n, g in (manifest.get("gates") or {}).items()]
+    parts += ["<h2>Quality gates</h2>", _table(gates, ["gate", "passed", "value", "threshold", "detail"])]
+
+    parts.append("<h2>Entity resolution</h2>")
+    if er.get("evaluation"):
+        parts.append(_table([{k: v for k, v in er["evaluation"].items() if not isinstance(v, (dict, list))}]))
+    if er.get("histogram"):
+        parts.append(histogram_chart(er["histogram"]["bin_edges"], er["histogram"]["counts"],
+                                     "Match probability of candidate pairs"))
+    if er.get("pr_curve"):
+        parts.append(pr_chart(er["pr_curve"], "Precision / recall by threshold"))
+    if er.get("invalid_values"):
+        parts += ["<h3>Unparseable values treated as missing</h3>",
+                  _table([{"column": k, "count": v} for k, v in er["invalid_values"].items()])]
+
+    parts.append("<h2>Recommenders</h2>")
+    metrics = recsys.get("metrics") or {}
+    if metrics:
+        rows = [{"algorithm": a, **{k: v for k, v in m.items() if not isinstance(v, (dict, list))}}
+                for a, m in metrics.items()]
+        parts.append(_table(rows))
+        ndcg = {a: m.get("ndcg@10") for a, m in metrics.items() if m.get("ndcg@10") is not None}
+        if ndcg:
+            parts.append(bar_chart(ndcg, "NDCG@10 on the holdout", "NDCG@10"))
+
+    parts.append("<h2>Graph</h2>")
+    for kind in ("vertices", "edges"):
+        counts = (graph.get("counts") or {}).get(kind) or {}
+        if counts:
+            parts.append(_table([{"label": k, "count": v} for k, v in sorted(counts.items())]))
+            parts.append(bar_chart(dict(sorted(counts.items())), f"{kind.title()} by label", "count", horizontal=True))
+    parts.append("</body></html>")
+    return "\n".join(parts)
