@@ -1,0 +1,1 @@
+"""Recommendation algorithms behind the one Recommender interface."""

@@ -1,0 +1,109 @@
+"""Implicit-feedback ALS with the `implicit` library, on CPU or (with the `gpu` extra) CUDA."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from c360.errors import InputError
+
+from ..base import Recommender
+
+WEIGHTINGS = ("linear", "log", "binary")
+GPU_CHOICES = ("auto", "on", "off")
+
+
+def confidence(matrix: sp.csr_matrix, weighting: str, alpha: float) -> sp.csr_matrix:
+    """Confidence weights c(u,i) = alpha * f(r): linear r, log 1+log(r), or binary 1 (r = photos)."""
+    if weighting not in WEIGHTINGS:
+        raise InputError(f"als: weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}")
+    m = matrix.tocsr(copy=True).astype(np.float32)
+    if weighting == "log":
+        m.data = 1.0 + np.log(np.maximum(m.data, 1.0))
+    elif weighting == "binary":
+        m.data = np.ones_like(m.data)
+    m.data *= np.float32(alpha)
+    return m
+
+
+def use_gpu(choice: str) -> bool:
+    """Resolve --gpu auto|on|off against implicit.gpu.HAS_CUDA."""
+    import implicit.gpu
+
+    if choice not in GPU_CHOICES:
+        raise InputError(f"--gpu: must be one of {', '.join(GPU_CHOICES)}, not {choice!r}")
+    if choice == "on" and not implicit.gpu.HAS_CUDA:
+        raise InputError("--gpu on: implicit has no CUDA support here (install the `gpu` extra on a CUDA machine)")
+    return choice == "on" or (choice == "auto" and implicit.gpu.HAS_CUDA)
+
+
+class ImplicitALS(Recommender):
+    """implicit.als.AlternatingLeastSquares; confidence = alpha * weighting(photos)."""
+
+    name = "als"
+    defaults = {"factors": 64, "regularization": 0.05, "alpha": 10.0, "iterations": 15, "weighting": "log",
+                "seed": 0, "gpu": "auto"}
+
+    def _fit(self, items, show_progress):
+        from implicit.als import AlternatingLeastSquares
+
+        gpu = use_gpu(self.params["gpu"])
+        model = AlternatingLeastSquares(factors=int(self.params["factors"]),
+                                        regularization=float(self.params["regularization"]), alpha=1.0,
+                                        iterations=int(self.params["iterations"]), use_gpu=gpu,
+                                        random_state=int(self.params["seed"]))
+        model.fit(self._weighted(self.matrix), show_progress=show_progress)
+        if gpu:
+            model = model.to_cpu()
+        self.extra["device"] = "gpu" if gpu else "cpu"
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _weighted(self, m):
+        return confidence(m, self.params["weighting"], float(self.params["alpha"]))
+
+    def _cpu_model(self):
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        model = AlternatingLeastSquares(factors=self.item_factors_.shape[1],
+                                        regularization=float(self.params["regularization"]), alpha=1.0)
+        model.user_factors = self.user_factors
+        model.item_factors = self.item_factors_
+        return model
+
+    def _scores(self, rows):
+        return self.user_factors[rows] @ self.item_factors_.T
+
+    def _scores_for_vector(self, vector):
+        """implicit's recalculate_user: solve the user's factors against the fixed item factors."""
+        user = self._cpu_model().recalculate_user(0, self._weighted(vector))
+        return self.item_factors_ @ np.asarray(user, dtype=np.float32)
+
+    def update_users(self, interactions: dict[str, dict[str, float]]) -> None:
+        """Fold new or changed users in with implicit's partial_fit_users (item factors stay fixed)."""
+        users = [str(u) for u in interactions]
+        new = [u for u in users if u not in self.user_index]
+        self.user_ids = self.user_ids + new
+        self._index()
+        vectors = sp.vstack([self._vector(interactions[u]) for u in users]).tocsr()
+        rows = np.array([self.user_index[u] for u in users])
+        extra = len(self.user_ids) - self.matrix.shape[0]
+        if extra:
+            self.matrix = sp.vstack([self.matrix, sp.csr_matrix((extra, self.matrix.shape[1]), dtype=np.float32)])
+        self.matrix = self.matrix.tolil()
+        for r, vec in zip(rows, vectors, strict=False):
+            self.matrix[r] = vec
+        self.matrix = self.matrix.tocsr()
+        model = self._cpu_model()
+        model.partial_fit_users(rows, self._weighted(vectors))
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+
+    def item_factors(self):
+        return self.item_factors_
+
+    def _arrays(self):
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors_}
+
+    def _restore(self, a):
+        self.user_factors = a["user_factors"]
+        self.item_factors_ = a["item_factors"]
