@@ -123,7 +123,7 @@ class SparkFM(Recommender):
             labels = list(indexer.labelsArray[0])
             positions[col] = {label: offset + j for j, label in enumerate(labels)}
             offsets[col] = offset
-            offset += len(labels) + 1          # handleInvalid="keep" adds one slot
+            offset += len(labels) + 2          # "keep" in StringIndexer and in OneHotEncoder: one slot each
         upos = np.array([positions["USER_ID"][u] for u in self.user_ids])
         self.user_bias = linear[upos]
         self.user_vecs = V[upos]
