@@ -24,7 +24,7 @@ PERSONAL = (
     ("item-knn", {"similarity": "rp3", "user_alpha": 0.5, "beta": 0.15}),
     ("item-knn", {"similarity": "bm25"}),
     ("item-knn", {"similarity": "cosine"}),
-    ("als", {"factors": 32, "regularization": 0.1, "alpha": 10.0, "weighting": "log", "iterations": 15}),
+    ("als", {"factors": 8, "regularization": 10.0, "alpha": 1.0, "weighting": "log", "iterations": 15}),
 )
 
 
