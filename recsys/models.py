@@ -42,9 +42,9 @@ def train(algo: str, interactions: pd.DataFrame, items: pd.DataFrame | None = No
     if algo == "auto":
         from .auto import train_auto
 
-        unknown = sorted(set(params) - {"validation", "k"})
+        unknown = sorted(set(params) - {"validation", "k", "folds"})
         if unknown:
-            raise InputError(f"auto: unknown parameter(s) {', '.join(unknown)} (known: k, validation)")
+            raise InputError(f"auto: unknown parameter(s) {', '.join(unknown)} (known: folds, k, validation)")
         return train_auto(interactions, items, item_group_col=item_group_col, seed=seed,
                           show_progress=show_progress, **params)
     cls = ALGORITHMS[algo]
