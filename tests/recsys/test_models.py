@@ -106,4 +106,13 @@ def test_bad_parameters(random_interactions):
         train("popularity", df, items, item_group_col="PARKS")
     with pytest.raises(InputError, match="--gpu"):
         ALGORITHMS["als"](gpu="maybe").fit(df, items, show_progress=False)
+    import implicit.gpu
+
+    if not implicit.gpu.HAS_CUDA:
+        with pytest.raises(InputError, match="--gpu on: implicit has no CUDA"):
+            train("als", df, items, params={"gpu": "on"}, show_progress=False)
+    else:
+        assert train("als", df, items, params={"gpu": "on"}, show_progress=False).extra["device"] == "gpu"
+    assert train("als", df, items, params={"gpu": "auto", "factors": 4}, show_progress=False).extra["device"] == (
+        "gpu" if implicit.gpu.HAS_CUDA else "cpu")
     assert np.isfinite(train("popularity", df, items).popularity).all()
