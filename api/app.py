@@ -1,0 +1,64 @@
+"""The FastAPI application: create_app(settings) factory, lifespan loading `warehouse/current`, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import ORJSONResponse
+
+from c360 import __version__
+from c360.settings import Settings, load_settings
+
+from . import errors
+from .access_log import AccessLogMiddleware
+from .reloader import refresh, watch
+from .routers import attractions, customers, health, recommendations
+
+log = logging.getLogger("c360.api")
+
+DEFAULT_RELOAD_INTERVAL = 1.0
+
+
+def create_app(settings: Settings | None = None, reload_interval: float | None = None) -> FastAPI:
+    """Build the app for `settings` (default: load_settings() from the environment)."""
+    settings = settings or load_settings(os.environ.get("C360_CONFIG") or None)
+    api_conf = settings.section("api")
+    interval = float(reload_interval if reload_interval is not None
+                     else api_conf.get("reload_interval", DEFAULT_RELOAD_INTERVAL))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await refresh(app)
+        if app.state.served is None:
+            log.warning("nothing published under %s yet; waiting for a publish", settings.warehouse)
+        task = asyncio.create_task(watch(app, interval))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if app.state.served is not None:
+                await asyncio.to_thread(app.state.served.close)
+
+    app = FastAPI(title="c360 API", version=__version__, lifespan=lifespan, default_response_class=ORJSONResponse,
+                  description="Theme-park recommendations and insurance customer 360 over the published warehouse.")
+    app.state.settings = settings
+    app.state.api_keys = dict(settings.api_keys)
+    app.state.served = None
+    app.state.loaded_dir = None
+    app.state.failed_dir = None
+    errors.install(app)
+    for router in (recommendations.router, customers.router, attractions.router, health.router):
+        app.include_router(router)
+    origins = api_conf.get("cors_origins") or []
+    if origins:  # CORS is closed unless origins are configured explicitly
+        app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET"],
+                           allow_headers=["X-API-Key"])
+    app.add_middleware(AccessLogMiddleware)
+    return app

@@ -1,0 +1,42 @@
+"""`c360 serve`: run the API with uvicorn."""
+
+from __future__ import annotations
+
+import os
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("serve", help="run the HTTP API (FastAPI + uvicorn) over warehouse/current")
+    p.add_argument("--warehouse", help="warehouse directory (default: C360_WAREHOUSE or ./warehouse)")
+    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=serve)
+
+
+def serve(args) -> int:
+    """Validate the settings, then hand over to uvicorn (the app factory reads them from the environment)."""
+    import logging
+
+    import uvicorn
+
+    from c360.errors import InputError
+    from c360.settings import load_settings
+
+    from .access_log import configure
+
+    if args.port < 0 or args.port > 65535:
+        raise InputError(f"--port: {args.port} is not a TCP port")
+    if args.workers < 1:
+        raise InputError(f"--workers: must be at least 1, got {args.workers}")
+    if args.warehouse:
+        os.environ["C360_WAREHOUSE"] = args.warehouse
+    if args.config:
+        os.environ["C360_CONFIG"] = os.path.abspath(args.config)
+    load_settings(os.environ.get("C360_CONFIG") or None)  # fail fast with a clear InputError
+    configure(getattr(logging, args.log_level.upper()))
+    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                access_log=False, log_level=args.log_level, log_config=None)
+    return 0

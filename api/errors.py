@@ -1,0 +1,56 @@
+"""JSON error bodies for every failure: {"error", "message", "fields"?}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("c360.api")
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+         422: "invalid_parameter", 503: "unavailable"}
+
+
+class ApiError(Exception):
+    """Raised by handlers: status code, message, optional field names."""
+
+    def __init__(self, status: int, message: str, fields: list[str] | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.fields, self.headers = status, message, fields, headers
+
+
+def error_response(status: int, message: str, fields: list[str] | None = None, headers=None) -> ORJSONResponse:
+    body = {"error": CODES.get(status, "error"), "message": message}
+    if fields:
+        body["fields"] = fields
+    return ORJSONResponse(body, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a JSON body."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_response(exc.status, exc.message, exc.fields, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        fields, parts = [], []
+        for err in exc.errors():
+            name = str(err["loc"][-1]) if err.get("loc") else "request"
+            fields.append(name)
+            parts.append(f"{name}: {err.get('msg')}")
+        return error_response(422, "; ".join(parts), list(dict.fromkeys(fields)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        return error_response(500, "internal error")

@@ -1,0 +1,49 @@
+"""Hot reload: poll `warehouse/current`, load a new run fully off the event loop, then swap one reference."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from .state import load_state, resolve_current
+
+log = logging.getLogger("c360.api.reload")
+
+
+async def refresh(app) -> bool:
+    """Load the run `current` points to if it is not the one served; True when swapped.
+
+    A broken new publish is logged and the old state keeps serving (it is retried only after `current` changes).
+    """
+    settings = app.state.settings
+    target = await asyncio.to_thread(resolve_current, settings.warehouse)
+    if target is None or target == app.state.loaded_dir or target == app.state.failed_dir:
+        return False
+    try:
+        new = await asyncio.to_thread(load_state, target, settings.graph)
+    except Exception as exc:  # noqa: BLE001 - keep serving the old state whatever went wrong
+        app.state.failed_dir = target
+        log.error("publish %s not loadable, still serving %s: %s", target.name,
+                  app.state.served.run_id if app.state.served else None, exc)
+        return False
+    old, app.state.served, app.state.loaded_dir, app.state.failed_dir = app.state.served, new, target, None
+    log.info("now serving run %s (was %s)", new.run_id, old.run_id if old else None)
+    if old is not None:
+        # let in-flight requests that read the old reference finish before closing its graph connection
+        asyncio.get_running_loop().call_later(30, old.close)
+    return True
+
+
+async def watch(app, interval: float) -> None:
+    """Poll forever (cancelled at shutdown)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await refresh(app)
+        except Exception:  # noqa: BLE001 - the watcher must never die
+            log.exception("reload check failed")
+
+
+def initial_dir(warehouse: Path) -> Path | None:
+    return resolve_current(warehouse)
