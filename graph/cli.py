@@ -1,0 +1,45 @@
+"""`c360 graph export|load`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("graph", help="customer-360 property graph: Neptune CSV export, Gremlin/networkx load")
+    sub = p.add_subparsers(dest="graph_cmd", required=True)
+    ex = sub.add_parser("export", help="write master_vertex.csv and master_edge.csv (Neptune bulk-load format)")
+    ex.add_argument("--out", required=True, metavar="DIR")
+    ex.add_argument("--matched", metavar="F", help="matched.parquet: merged insurance rows + match_id")
+    ex.add_argument("--sources", metavar="DIR", help="the five insurance source tables (policies, vehicles, addresses)")
+    vis = ex.add_mutually_exclusive_group()
+    vis.add_argument("--visits", metavar="DIR", help="sigir17 data directory (photos per user and attraction)")
+    vis.add_argument("--interactions", metavar="F", help="Personalize interactions USER_ID,ITEM_ID,TIMESTAMP[,EVENT_VALUE]")
+    ex.add_argument("--items", metavar="F", help="attractions ITEM_ID,NAME,PARK,THEME (default: sigir17 POI lists)")
+    ex.add_argument("--recs", metavar="F", help="recs.csv USER_ID,ITEM_ID,RANK,SCORE")
+    ex.add_argument("--model", default="model", help="name of the model that made --recs")
+    ex.set_defaults(func=_export)
+    ld = sub.add_parser("load", help="upsert the CSVs into Gremlin (TinkerPop, Neptune) or the embedded store")
+    ld.add_argument("--csv", required=True, metavar="DIR", help="directory with master_vertex.csv and master_edge.csv")
+    ld.add_argument("--target", required=True, help="gremlin://HOST:PORT | wss://NEPTUNE:8182 | networkx:PATH")
+    ld.add_argument("--drop", action="store_true", help="remove everything first (full reload)")
+    ld.add_argument("--batch-size", type=int, default=250, help="elements per traversal (Gremlin)")
+    ld.set_defaults(func=_load)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from graph.export import export_graph
+
+    paths = export_graph(args.out, matched=args.matched, sources=args.sources, visits=args.visits,
+                         interactions=args.interactions, items=args.items, recs=args.recs, model=args.model)
+    print(f"wrote {paths['vertices']} and {paths['edges']}")
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from graph.loader import load_graph_files
+
+    counts = load_graph_files(args.csv, args.target, drop=args.drop, batch_size=args.batch_size)
+    print(json.dumps(counts, sort_keys=True))
+    return 0

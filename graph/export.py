@@ -1,0 +1,280 @@
+"""Build the customer-360 property graph from the pipeline's tables and write Neptune bulk-load CSVs.
+
+Inputs (all optional, the graph holds what exists):
+- matched: merged insurance rows + match_id (id, first_name, last_name, company, date_of_birth, home_phone,
+  ssn, source, address, city, state, zip, match_id) → customer and match vertices, SameAs, locatedAt.
+- sources: directory of the five insurance source tables → policies (covers), vehicles (covers), policy
+  addresses (locatedAt); without `matched`, customers are taken from the sources directly (no SameAs).
+- visits (sigir17 directory) or interactions (USER_ID, ITEM_ID[, EVENT_VALUE]) → visitors, visited(photos).
+- items (ITEM_ID, NAME, PARK, THEME) → attractions; default: the sigir17 POI lists when visits/recs exist.
+- recs (USER_ID, ITEM_ID, RANK, SCORE) + model name → recommended(score, rank, model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from c360.errors import InputError
+from c360.io import read_table, require_columns
+from graph.neptune_csv import EDGE_FILE, VERTEX_FILE, Element, write_elements
+
+MATCHED_COLUMNS = ["id", "first_name", "last_name", "date_of_birth", "source", "match_id"]
+CUSTOMER_PROPS = ["first_name", "last_name", "company", "date_of_birth", "ssn", "home_phone", "source"]
+SOURCE_FILES = {
+    "auto_customer": "source_auto_customer.csv", "auto_address": "source_auto_address.csv",
+    "auto_vehicles": "source_auto_vehicles.csv", "property_customers": "source_property_customers.csv",
+    "property_addresses": "source_property_addresses.csv",
+}
+
+
+def _s(v) -> str | None:
+    """A clean string or None for missing/blank values."""
+    if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def address_id(street, city, state, zip_) -> str:
+    """`address:<12 hex of sha1 of normalized "street|city|state|zip">` — shared addresses give one vertex."""
+    norm = "|".join(re.sub(r"\s+", " ", (_s(x) or "").lower()) for x in (street, city, state, zip_))
+    return "address:" + hashlib.sha1(norm.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass
+class GraphBuilder:
+    """Collects vertices and edges by id (later duplicates merge their properties)."""
+
+    def __post_init__(self):
+        self.vertices: dict[str, Element] = {}
+        self.edges: dict[str, Element] = {}
+
+    def vertex(self, vid: str, label: str, **props) -> str:
+        clean = {k: v for k, v in props.items() if v is not None}
+        if vid in self.vertices:
+            self.vertices[vid].props.update(clean)
+        else:
+            self.vertices[vid] = Element(vid, label, clean)
+        return vid
+
+    def edge(self, label: str, frm: str, to: str, eid: str | None = None, **props) -> str:
+        eid = eid or f"{label}:{frm}->{to}"
+        self.edges[eid] = Element(eid, label, {k: v for k, v in props.items() if v is not None}, frm=frm, to=to)
+        return eid
+
+    def address(self, street, city, state, zip_) -> str | None:
+        if not _s(street):
+            return None
+        aid = address_id(street, city, state, zip_)
+        name = ", ".join(x for x in (_s(street), _s(city), _s(state), _s(zip_)) if x)
+        return self.vertex(aid, "address", name=name, address=_s(street), city=_s(city), state=_s(state), zip=_s(zip_))
+
+
+def _read_str(path: Path) -> pd.DataFrame:
+    return read_table(path, dtype=str, keep_default_na=False) if str(path).lower().endswith((".csv", ".csv.gz")) \
+        else read_table(path).astype("string")
+
+
+def load_sources(sources_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The source tables present in DIR (missing ones are simply absent), all columns as strings."""
+    d = Path(sources_dir)
+    if not d.is_dir():
+        raise InputError(f"{d}: --sources directory not found")
+    return {k: _read_str(d / f) for k, f in SOURCE_FILES.items() if (d / f).exists()}
+
+
+def customers_from_sources(src: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Merge the source customer tables as the merge job does (renames, -auto/-property ids), without match ids."""
+    frames = []
+    if "auto_customer" in src:
+        a = src["auto_customer"]
+        require_columns(a, ["policyid", "fname", "lname", "dob"], SOURCE_FILES["auto_customer"])
+        a = a.rename(columns={"fname": "first_name", "lname": "last_name", "work": "company", "dob": "date_of_birth",
+                              "phone": "home_phone"})
+        a["id"] = a["policyid"].astype(str) + "-auto"
+        a["source"] = "auto"
+        if "auto_address" in src:
+            addr = src["auto_address"][["policyid", "address", "city", "state", "zip"]]
+            a = a.merge(addr.drop_duplicates("policyid"), on="policyid", how="left")
+        frames.append(a)
+    if "property_customers" in src:
+        p = src["property_customers"]
+        require_columns(p, ["customer_id", "first_name", "last_name", "date_of_birth"], SOURCE_FILES["property_customers"])
+        p = p.rename(columns={"social": "ssn"}).drop(columns=["city", "state", "zipcode"], errors="ignore")
+        p["id"] = p["customer_id"].astype(str) + "-property"
+        p["source"] = "property"
+        if "property_addresses" in src:
+            addr = src["property_addresses"][["customer_id", "address", "city", "state", "zip"]]
+            p = p.merge(addr.drop_duplicates("customer_id"), on="customer_id", how="left")
+        frames.append(p)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def add_customers(b: GraphBuilder, customers: pd.DataFrame, with_matches: bool) -> None:
+    """customer vertices (+ match vertices and SameAs when match_id is present) and customer→address."""
+    if with_matches and not customers.empty:
+        customers = customers.sort_values("id", kind="stable")
+        customers = customers.assign(_mid=customers["match_id"].map(lambda m: str(int(m))))
+        sizes = customers.groupby("_mid")["id"].count().to_dict()
+    for row in customers.to_dict("records"):
+        cid = _s(row["id"])
+        if cid is None:
+            raise InputError("matched: a row has an empty id")
+        props = {k: _s(row.get(k)) for k in CUSTOMER_PROPS}
+        first, last = props["first_name"], props["last_name"]
+        b.vertex(cid, "customer", name=" ".join(x for x in (first, last) if x) or cid,
+                 first_name_lc=first.lower() if first else None, last_name_lc=last.lower() if last else None, **props)
+        if with_matches:
+            mid = row["_mid"]
+            if mid not in b.vertices:  # the match shows its lowest record id's name
+                b.vertex(mid, "match", name=" ".join(x for x in (first, last) if x) or mid, records=sizes[mid])
+            b.edge("SameAs", cid, mid)
+        aid = b.address(row.get("address"), row.get("city"), row.get("state"), row.get("zip"))
+        if aid:
+            b.edge("locatedAt", cid, aid)
+
+
+def add_policies(b: GraphBuilder, src: dict[str, pd.DataFrame]) -> None:
+    """policy vertices for every customer in the graph, vehicles (covers) and their addresses (locatedAt)."""
+    customers = {vid for vid, v in b.vertices.items() if v.label == "customer"}
+    for cid in sorted(customers):
+        number, _, line = cid.rpartition("-")
+        pid = b.vertex(f"policy:{cid}", "policy", name=f"{line} policy {number}", line=line, policy_number=number)
+        b.edge("covers", cid, pid)
+    auto_addr: dict[str, str] = {}
+    if "auto_address" in src:
+        a = src["auto_address"]
+        require_columns(a, ["policyid", "address", "city", "state", "zip"], SOURCE_FILES["auto_address"])
+        for r in a.to_dict("records"):
+            pid = f"policy:{r['policyid']}-auto"
+            if pid in b.vertices:
+                aid = b.address(r["address"], r["city"], r["state"], r["zip"])
+                if aid:
+                    auto_addr[pid] = aid
+                    b.edge("locatedAt", pid, aid)
+    if "auto_vehicles" in src:
+        v = src["auto_vehicles"]
+        require_columns(v, ["vin", "policyid", "make", "model", "year"], SOURCE_FILES["auto_vehicles"])
+        for r in v.to_dict("records"):
+            pid = f"policy:{r['policyid']}-auto"
+            vin = _s(r["vin"])
+            if pid not in b.vertices or not vin:
+                continue
+            year = _s(r.get("year"))
+            vid = b.vertex(f"vehicle:{vin}", "vehicle", name=" ".join(x for x in (year, _s(r["make"]), _s(r["model"])) if x),
+                           vin=vin, make=_s(r["make"]), model=_s(r["model"]), year=int(float(year)) if year else None,
+                           color=_s(r.get("color")))
+            b.edge("covers", pid, vid)
+            if pid in auto_addr:
+                b.edge("locatedAt", vid, auto_addr[pid])
+    if "property_addresses" in src:
+        p = src["property_addresses"]
+        require_columns(p, ["customer_id", "address", "city", "state", "zip"], SOURCE_FILES["property_addresses"])
+        for r in p.to_dict("records"):
+            pid = f"policy:{r['customer_id']}-property"
+            if pid not in b.vertices:
+                continue
+            aid = b.address(r["address"], r["city"], r["state"], r["zip"])
+            if aid:
+                yb, iv = _s(r.get("year_built")), _s(r.get("insured_value"))
+                b.vertex(pid, "policy", property_type=_s(r.get("property_type")),
+                         year_built=int(float(yb)) if yb else None, insured_value=float(iv) if iv else None)
+                b.edge("locatedAt", pid, aid)
+
+
+def _visits_table(visits: str | Path | None, interactions: str | Path | None) -> pd.DataFrame | None:
+    if visits is not None:
+        from recsys.sigir17 import load_visits
+
+        v = load_visits(visits)
+        return v.groupby(["USER_ID", "ITEM_ID"]).size().rename("PHOTOS").reset_index()
+    if interactions is not None:
+        df = read_table(interactions)
+        require_columns(df, ["USER_ID", "ITEM_ID"], str(interactions))
+        df = df.astype({"USER_ID": str, "ITEM_ID": str})
+        if "EVENT_VALUE" in df.columns:
+            vals = pd.to_numeric(df["EVENT_VALUE"], errors="coerce")
+            if vals.isna().any():
+                raise InputError(f"{interactions}: column EVENT_VALUE has non-numeric values")
+            return df.assign(PHOTOS=vals).groupby(["USER_ID", "ITEM_ID"])["PHOTOS"].sum().round().astype(int).reset_index()
+        return df.groupby(["USER_ID", "ITEM_ID"]).size().rename("PHOTOS").reset_index()
+    return None
+
+
+def add_visits(b: GraphBuilder, visits_df: pd.DataFrame | None, items: pd.DataFrame | None,
+               recs: pd.DataFrame | None, model: str) -> None:
+    """attraction and visitor vertices, visited (photos) and recommended (score, rank, model) edges."""
+    if items is not None:
+        for r in items.to_dict("records"):
+            iid = _s(r["ITEM_ID"])
+            b.vertex(iid, "attraction", name=_s(r.get("NAME")) or iid, park=_s(r.get("PARK")), theme=_s(r.get("THEME")))
+
+    def attraction(iid: str) -> str:
+        return iid if iid in b.vertices else b.vertex(iid, "attraction", name=iid, park=iid.split(":")[0] if ":" in iid else None)
+
+    def visitor(uid: str) -> str:
+        return b.vertex(f"visitor:{uid}", "visitor", name=uid, user_id=uid)
+
+    if visits_df is not None:
+        for r in visits_df.sort_values(["USER_ID", "ITEM_ID"]).to_dict("records"):
+            b.edge("visited", visitor(str(r["USER_ID"])), attraction(str(r["ITEM_ID"])), photos=int(r["PHOTOS"]))
+    if recs is not None:
+        for r in recs.to_dict("records"):
+            u, i = visitor(str(r["USER_ID"])), attraction(str(r["ITEM_ID"]))
+            b.edge("recommended", u, i, eid=f"recommended:{model}:{u}->{i}", score=float(r["SCORE"]),
+                   rank=int(r["RANK"]), model=model)
+
+
+def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str | Path | None = None,
+                visits: str | Path | None = None, interactions: str | Path | None = None,
+                items: str | Path | pd.DataFrame | None = None, recs: str | Path | pd.DataFrame | None = None,
+                model: str = "model") -> GraphBuilder:
+    """Assemble every vertex and edge the inputs give (see the module docstring)."""
+    b = GraphBuilder()
+    src = load_sources(sources) if sources is not None else {}
+    if matched is not None:
+        df = matched if isinstance(matched, pd.DataFrame) else read_table(matched)
+        require_columns(df, MATCHED_COLUMNS, "matched" if isinstance(matched, pd.DataFrame) else str(matched))
+        if df["match_id"].isna().any():
+            raise InputError(f"{matched if not isinstance(matched, pd.DataFrame) else 'matched'}: column match_id has empty values")
+        add_customers(b, df, with_matches=True)
+    elif src:
+        add_customers(b, customers_from_sources(src), with_matches=False)
+    if src:
+        add_policies(b, src)
+    visits_df = _visits_table(visits, interactions)
+    recs_df = None
+    if recs is not None:
+        recs_df = recs if isinstance(recs, pd.DataFrame) else read_table(recs)
+        require_columns(recs_df, ["USER_ID", "ITEM_ID", "RANK", "SCORE"], "recs" if isinstance(recs, pd.DataFrame) else str(recs))
+    items_df = None
+    if isinstance(items, pd.DataFrame):
+        items_df = items
+    elif items is not None:
+        items_df = read_table(items)
+    elif visits_df is not None or recs_df is not None:
+        from recsys.sigir17 import load_items
+
+        items_df = load_items(visits) if visits is not None else load_items()
+    if items_df is not None:
+        require_columns(items_df, ["ITEM_ID"], "items" if isinstance(items, pd.DataFrame) or items is None else str(items))
+    add_visits(b, visits_df, items_df, recs_df, model)
+    return b
+
+
+def export_graph(out_dir: str | Path, **inputs) -> dict[str, Path]:
+    """Build the graph (inputs as for build_graph) and write master_vertex.csv / master_edge.csv into out_dir."""
+    b = build_graph(**inputs)
+    if not b.vertices:
+        raise InputError("graph export: no input given (--matched, --sources, --visits/--interactions, --items, --recs)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vertices = sorted(b.vertices.values(), key=lambda e: (e.label, e.id))
+    edges = sorted(b.edges.values(), key=lambda e: (e.label, e.id))
+    return {"vertices": write_elements(out / VERTEX_FILE, vertices, edges=False),
+            "edges": write_elements(out / EDGE_FILE, edges, edges=True)}

@@ -1,0 +1,275 @@
+"""GraphStore over Gremlin (Apache TinkerPop Gremlin Server, Amazon Neptune) and the batched upsert loader.
+
+Every query and write is gremlinpython bytecode; ids and property values travel as traversal arguments
+(bound values), never as Gremlin text.
+
+Amazon Neptune: pass the cluster endpoint as `wss://<cluster-endpoint>:8182` (same DriverRemoteConnection,
+same traversals; Neptune engine 1.3.x+ accepts TinkerPop 3.7 clients and supports mergeV/mergeE). With IAM
+database authentication enabled, every WebSocket handshake must carry a SigV4 signature: sign a GET of
+`https://<endpoint>:8182/gremlin` for service `neptune-db` (botocore `SigV4Auth` with the caller's credentials)
+and pass the signed headers (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` if any, `Host`) via the
+`C360_GREMLIN_HEADERS` environment variable as JSON, or construct `GremlinStore(url, headers=...)` yourself.
+Neptune's default property cardinality is `set`; re-loading the same files adds no values (identical values).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from urllib.parse import urlparse
+
+from c360.errors import InputError
+from graph.neptune_csv import Element
+from graph.store import (
+    GraphStore,
+    GraphUnavailable,
+    check_depth,
+    normalise_search,
+    shape_customer360,
+    shape_neighbourhood,
+    shape_search,
+    shape_visitor,
+)
+
+log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S = 3.0
+
+
+def ws_url(spec: str) -> str:
+    """gremlin://h:p → ws://h:p/gremlin; ws(s)://h:p[/path] kept (default path /gremlin)."""
+    u = urlparse(spec)
+    if u.scheme not in ("gremlin", "ws", "wss") or not u.hostname:
+        raise InputError(f"--target {spec!r}: expected gremlin://HOST:PORT or wss://HOST:PORT")
+    scheme = "ws" if u.scheme in ("gremlin", "ws") else "wss"
+    return f"{scheme}://{u.hostname}:{u.port or 8182}{u.path if u.path not in ('', '/') else '/gremlin'}"
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import aiohttp
+
+    if isinstance(exc, (OSError, asyncio.TimeoutError, TimeoutError, aiohttp.ClientError, GraphUnavailable)):
+        return True
+    return isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in ("connection", "closed", "transport"))
+
+
+def _plain(m: dict) -> dict:
+    """elementMap → {"id", "label", **properties} (edges also get "from"/"to")."""
+    from gremlin_python.process.traversal import Direction, T
+
+    out = {}
+    for k, v in m.items():
+        if k == T.id:
+            out["id"] = v
+        elif k == T.label:
+            out["label"] = v
+        elif k == Direction.OUT:
+            out["from"] = v[T.id]
+        elif k == Direction.IN:
+            out["to"] = v[T.id]
+        else:
+            out[k] = v
+    return out
+
+
+class GremlinStore(GraphStore):
+    """Customer-360 queries and upserts through one DriverRemoteConnection."""
+
+    def __init__(self, spec: str, headers: dict | None = None, retries: int = 4, backoff_s: float = 0.5,
+                 pool_size: int = 4):
+        self.spec, self.url = spec, ws_url(spec)
+        env_headers = os.environ.get("C360_GREMLIN_HEADERS")
+        self.headers = headers or (json.loads(env_headers) if env_headers else None)
+        self.retries, self.backoff_s, self.pool_size = retries, backoff_s, pool_size
+        self._conn = None
+        self._g = None
+        self._connect()
+
+    # ---- connection -------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        u = urlparse(self.url)
+        try:  # fail fast: a server that is down must not hang the caller
+            socket.create_connection((u.hostname, u.port), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            raise GraphUnavailable(f"Gremlin server {self.spec} is not reachable: {exc}") from exc
+        from gremlin_python.driver.aiohttp.transport import AiohttpTransport
+        from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
+        from gremlin_python.process.anonymous_traversal import traversal
+
+        try:
+            self._conn = DriverRemoteConnection(
+                self.url, "g", headers=self.headers, pool_size=self.pool_size,
+                transport_factory=lambda: AiohttpTransport(timeout=CONNECT_TIMEOUT_S * 10,
+                                                          max_content_length=64 * 1024 * 1024))
+        except Exception as exc:
+            raise GraphUnavailable(f"Gremlin server {self.spec}: cannot connect: {exc}") from exc
+        self._g = traversal().with_remote(self._conn)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = None
+
+    def _call(self, fn: Callable, what: str):
+        """Run fn(g); on connection errors reconnect and retry with exponential backoff, then GraphUnavailable."""
+        for attempt in range(self.retries + 1):
+            try:
+                if self._g is None:
+                    self._connect()
+                return fn(self._g)
+            except Exception as exc:
+                if not _is_connection_error(exc):
+                    raise
+                if attempt == self.retries:
+                    raise GraphUnavailable(f"Gremlin server {self.spec}: {what} failed after "
+                                           f"{self.retries + 1} attempts: {exc}") from exc
+                wait = self.backoff_s * 2 ** attempt
+                log.warning("gremlin %s: %s; retrying in %.1fs", what, exc, wait)
+                self.close()
+                self._g = None
+                time.sleep(wait)
+
+    def ping(self) -> bool:
+        try:
+            return self._call(lambda g: g.inject(1).next(), "ping") == 1
+        except Exception:
+            return False
+
+    # ---- writes -----------------------------------------------------------------------------------
+    def drop_all(self) -> None:
+        """Remove every vertex (and so every edge)."""
+        self._call(lambda g: g.V().drop().iterate(), "drop")
+
+    def upsert_vertices(self, batch: list[Element]) -> int:
+        """mergeV a batch in one traversal: match on (id, label), create with properties, update on match."""
+        from gremlin_python.process.graph_traversal import __
+        from gremlin_python.process.traversal import Merge, T
+
+        rows = [{"k": {T.id: v.id, T.label: v.label}, "p": dict(v.props)} for v in batch]
+        return self._call(lambda g: g.inject(rows).unfold().as_("r")
+                          .merge_v(__.select("r").select("k"))
+                          .option(Merge.on_create, __.select("r").select("p"))
+                          .option(Merge.on_match, __.select("r").select("p"))
+                          .count().next(), "vertex upsert")
+
+    def upsert_edges(self, batch: list[Element]) -> int:
+        """mergeE a batch in one traversal: match on (id, label, from, to)."""
+        from gremlin_python.process.graph_traversal import __
+        from gremlin_python.process.traversal import Direction, Merge, T
+
+        rows = [{"k": {T.id: e.id, T.label: e.label, Direction.OUT: e.frm, Direction.IN: e.to}, "p": dict(e.props)}
+                for e in batch]
+        return self._call(lambda g: g.inject(rows).unfold().as_("r")
+                          .merge_e(__.select("r").select("k"))
+                          .option(Merge.on_create, __.select("r").select("p"))
+                          .option(Merge.on_match, __.select("r").select("p"))
+                          .count().next(), "edge upsert")
+
+    def upsert_vertex(self, v: Element) -> None:
+        """One element per traversal (the unbatched path, for comparison)."""
+        from gremlin_python.process.traversal import Merge, T
+
+        self._call(lambda g: g.merge_v({T.id: v.id, T.label: v.label}).option(Merge.on_create, dict(v.props))
+                   .option(Merge.on_match, dict(v.props)).iterate(), "vertex upsert")
+
+    def upsert_edge(self, e: Element) -> None:
+        from gremlin_python.process.traversal import Direction, Merge, T
+
+        self._call(lambda g: g.merge_e({T.id: e.id, T.label: e.label, Direction.OUT: e.frm, Direction.IN: e.to})
+                   .option(Merge.on_create, dict(e.props)).option(Merge.on_match, dict(e.props)).iterate(),
+                   "edge upsert")
+
+    # ---- queries ----------------------------------------------------------------------------------
+    def customer360(self, match_id: str) -> dict | None:
+        from gremlin_python.process.graph_traversal import __
+
+        def q(g):
+            return (g.V(str(match_id)).has_label("match")
+                    .project("rows").by(
+                        __.in_("SameAs").has_label("customer").dedup()
+                        .project("c", "addresses", "policies")
+                        .by(__.element_map())
+                        .by(__.out("locatedAt").has_label("address").dedup().element_map().fold())
+                        .by(__.out("covers").has_label("policy").dedup()
+                            .project("p", "addresses", "vehicles")
+                            .by(__.element_map())
+                            .by(__.out("locatedAt").has_label("address").dedup().element_map().fold())
+                            .by(__.out("covers").has_label("vehicle").dedup().element_map().fold())
+                            .fold())
+                        .fold())
+                    .to_list())
+
+        res = self._call(q, "customer360")
+        if not res:
+            return None
+        rows = [{"c": _plain(r["c"]), "addresses": [_plain(a) for a in r["addresses"]],
+                 "policies": [{"p": _plain(p["p"]), "addresses": [_plain(a) for a in p["addresses"]],
+                               "vehicles": [_plain(v) for v in p["vehicles"]]} for p in r["policies"]]}
+                for r in res[0]["rows"]]
+        return shape_customer360(str(match_id), rows)
+
+    def search(self, last_name: str, first_name: str | None = None, date_of_birth: str | None = None) -> list[dict]:
+        from gremlin_python.process.graph_traversal import __
+
+        ln, fn, dob = normalise_search(last_name, first_name, date_of_birth)
+
+        def q(g):
+            t = g.V().has("customer", "last_name_lc", ln)
+            if fn is not None:
+                t = t.has("first_name_lc", fn)
+            if dob is not None:
+                t = t.has("date_of_birth", dob)
+            return (t.as_("c").out("SameAs").has_label("match")
+                    .project("c", "match_id", "records")
+                    .by(__.select("c").element_map()).by(__.id_()).by(__.in_("SameAs").dedup().count())
+                    .to_list())
+
+        rows = self._call(q, "search")
+        return shape_search([{"c": _plain(r["c"]), "match_id": r["match_id"], "records": r["records"]} for r in rows])
+
+    def visitor(self, user_id: str) -> dict | None:
+        from gremlin_python.process.graph_traversal import __
+
+        def edges(label):
+            return __.out_e(label).project("e", "a").by(__.value_map()).by(__.in_v().element_map()).fold()
+
+        res = self._call(lambda g: g.V(f"visitor:{user_id}").has_label("visitor")
+                         .project("visits", "recs").by(edges("visited")).by(edges("recommended")).to_list(), "visitor")
+        if not res:
+            return None
+        return shape_visitor(str(user_id), [(r["e"], _plain(r["a"])) for r in res[0]["visits"]],
+                             [(r["e"], _plain(r["a"])) for r in res[0]["recs"]])
+
+    def neighbourhood(self, vertex_id: str, depth: int = 1) -> dict:
+        from gremlin_python.process.graph_traversal import __
+        from gremlin_python.process.traversal import P
+
+        check_depth(depth)
+        if not self._call(lambda g: g.V(vertex_id).id_().to_list(), "neighbourhood"):
+            return shape_neighbourhood([], [])
+        seen, frontier = {vertex_id}, [vertex_id]
+        for _ in range(depth):
+            if not frontier:
+                break
+            nxt = set(self._call(lambda g, f=frontier: g.V(*f).both().dedup().id_().to_list(), "neighbourhood"))
+            frontier = sorted(nxt - seen)
+            seen |= nxt
+        ids = sorted(seen)
+        vertices = self._call(lambda g: g.V(*ids).element_map().to_list(), "neighbourhood")
+        edges = self._call(lambda g: g.V(*ids).out_e().where(__.in_v().has_id(P.within(ids))).element_map().to_list(),
+                           "neighbourhood")
+        return shape_neighbourhood([_plain(v) for v in vertices], [_plain(e) for e in edges])
+
+    def counts(self) -> dict:
+        from gremlin_python.process.traversal import T
+
+        v = self._call(lambda g: g.V().group_count().by(T.label).next(), "counts")
+        e = self._call(lambda g: g.E().group_count().by(T.label).next(), "counts")
+        return {"vertices": dict(sorted(v.items())), "edges": dict(sorted(e.items()))}

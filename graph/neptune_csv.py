@@ -1,0 +1,128 @@
+"""Neptune bulk-load CSV files: write typed vertex/edge tables, read them back with typed values.
+
+Vertex file header: `~id,~label,<name>:<Type>...`; edge file header: `~id,~from,~to,~label,<name>:<Type>...`.
+Quoting follows RFC 4180 (fields with commas, quotes or line breaks are quoted, quotes doubled, CRLF rows).
+An empty cell means "no property" (heterogeneous labels share one file, other labels' columns stay empty).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from c360.errors import InputError
+from c360.io import atomic_path
+
+VERTEX_FILE = "master_vertex.csv"
+EDGE_FILE = "master_edge.csv"
+VERTEX_SYSTEM = ("~id", "~label")
+EDGE_SYSTEM = ("~id", "~from", "~to", "~label")
+
+#: property name -> Neptune type; every property the exporter writes is declared here.
+PROPERTY_TYPES: dict[str, str] = {
+    "name": "String", "source": "String", "first_name": "String", "last_name": "String",
+    "first_name_lc": "String", "last_name_lc": "String", "company": "String", "date_of_birth": "String",
+    "ssn": "String", "home_phone": "String", "email": "String", "line": "String", "policy_number": "String",
+    "vin": "String", "make": "String", "model": "String", "year": "Int", "color": "String",
+    "address": "String", "city": "String", "state": "String", "zip": "String", "property_type": "String",
+    "year_built": "Int", "insured_value": "Double", "park": "String", "theme": "String", "user_id": "String",
+    "photos": "Int", "score": "Double", "rank": "Int", "records": "Int",
+}
+_CASTS = {"String": str, "Int": int, "Long": int, "Short": int, "Byte": int, "Double": float, "Float": float,
+          "Bool": lambda s: s.strip().lower() in ("true", "1"), "Boolean": lambda s: s.strip().lower() in ("true", "1"),
+          "Date": str}
+
+
+@dataclass
+class Element:
+    """One vertex (frm/to None) or edge with its properties (only non-empty values)."""
+
+    id: str
+    label: str
+    props: dict = field(default_factory=dict)
+    frm: str | None = None
+    to: str | None = None
+
+
+def _fmt(value, typ: str) -> str:
+    if value is None:
+        return ""
+    if typ in ("Int", "Long"):
+        return str(int(value))
+    if typ in ("Double", "Float"):
+        return repr(float(value))
+    return str(value)
+
+
+def write_elements(path: Path, elements: list[Element], edges: bool) -> Path:
+    """Write elements to one Neptune CSV atomically; columns are the union of property names, sorted."""
+    names = sorted({k for e in elements for k in e.props})
+    unknown = [n for n in names if n not in PROPERTY_TYPES]
+    if unknown:
+        raise InputError(f"{path.name}: no Neptune type declared for propert(y/ies) {', '.join(unknown)}")
+    system = EDGE_SYSTEM if edges else VERTEX_SYSTEM
+    header = list(system) + [f"{n}:{PROPERTY_TYPES[n]}" for n in names]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, dialect="excel")  # RFC 4180: QUOTE_MINIMAL, doubled quotes, CRLF
+            w.writerow(header)
+            for e in elements:
+                head = [e.id, e.frm, e.to, e.label] if edges else [e.id, e.label]
+                w.writerow(head + [_fmt(e.props.get(n), PROPERTY_TYPES[n]) for n in names])
+    return path
+
+
+def _parse_header(path: Path, header: list[str], system: tuple[str, ...]) -> list[tuple[str, object]]:
+    if tuple(header[: len(system)]) != system:
+        raise InputError(f"{path}: header must start with {','.join(system)} (found {','.join(header[:len(system)])})")
+    cols = []
+    for h in header[len(system):]:
+        name, _, typ = h.partition(":")
+        typ = typ or "String"
+        if typ not in _CASTS:
+            raise InputError(f"{path}: column {h!r} has unsupported Neptune type {typ!r}")
+        cols.append((name, _CASTS[typ]))
+    return cols
+
+
+def read_elements(path: str | Path, edges: bool) -> list[Element]:
+    """Read one Neptune CSV back into elements with typed property values (empty cells skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    system = EDGE_SYSTEM if edges else VERTEX_SYSTEM
+    out: list[Element] = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError(f"{path}: file is empty") from None
+        cols = _parse_header(path, header, system)
+        n = len(system)
+        for lineno, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != n + len(cols):
+                raise InputError(f"{path}: line {lineno} has {len(row)} fields, header has {n + len(cols)}")
+            props = {}
+            for (name, cast), raw in zip(cols, row[n:], strict=True):
+                if raw != "":
+                    try:
+                        props[name] = cast(raw)
+                    except ValueError:
+                        raise InputError(f"{path}: line {lineno}, column {name}: bad value {raw!r}") from None
+            if edges:
+                out.append(Element(row[0], row[3], props, frm=row[1], to=row[2]))
+            else:
+                out.append(Element(row[0], row[1], props))
+    return out
+
+
+def read_graph(csv_dir: str | Path) -> tuple[list[Element], list[Element]]:
+    """(vertices, edges) from DIR/master_vertex.csv and DIR/master_edge.csv."""
+    d = Path(csv_dir)
+    if not d.is_dir():
+        raise InputError(f"{d}: --csv directory not found")
+    return read_elements(d / VERTEX_FILE, edges=False), read_elements(d / EDGE_FILE, edges=True)
