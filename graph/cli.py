@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ld.add_argument("--csv", required=True, metavar="DIR", help="directory with master_vertex.csv and master_edge.csv")
     ld.add_argument("--target", required=True, help="gremlin://HOST:PORT | wss://NEPTUNE:8182 | networkx:PATH")
     ld.add_argument("--drop", action="store_true", help="remove everything first (full reload)")
-    ld.add_argument("--batch-size", type=int, default=250, help="elements per traversal (Gremlin)")
+    ld.add_argument("--batch-size", type=int, default=500, help="elements per traversal (Gremlin)")
+    ld.add_argument("--workers", type=int, default=4, help="traversals in flight at once (Gremlin)")
     ld.set_defaults(func=_load)
 
 
@@ -40,6 +41,7 @@ def _export(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     from graph.loader import load_graph_files
 
-    counts = load_graph_files(args.csv, args.target, drop=args.drop, batch_size=args.batch_size)
+    counts = load_graph_files(args.csv, args.target, drop=args.drop, batch_size=args.batch_size,
+                              workers=args.workers)
     print(json.dumps(counts, sort_keys=True))
     return 0

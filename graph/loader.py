@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -9,7 +10,8 @@ from tqdm import tqdm
 from c360.errors import InputError
 from graph.neptune_csv import Element, read_graph
 
-DEFAULT_BATCH = 250
+DEFAULT_BATCH = 500
+DEFAULT_WORKERS = 4
 
 
 def _batches(items: list, size: int):
@@ -18,24 +20,33 @@ def _batches(items: list, size: int):
 
 
 def load_gremlin(vertices: list[Element], edges: list[Element], target: str, drop: bool = False,
-                 batch_size: int = DEFAULT_BATCH, progress: bool | None = None) -> dict:
-    """Upsert into Gremlin in batches (vertices first); `drop` empties the graph first. Returns counts()."""
+                 batch_size: int = DEFAULT_BATCH, workers: int = DEFAULT_WORKERS, progress: bool | None = None) -> dict:
+    """Upsert into Gremlin: vertices, then edges, `batch_size` elements per traversal, `workers` traversals in
+    flight. `drop` empties the graph first; batch_size 1 sends one mergeV/mergeE per element. Returns counts()."""
     from graph.gremlin_store import GremlinStore
 
     if batch_size < 1:
         raise InputError(f"--batch-size: must be at least 1 (got {batch_size})")
-    with GremlinStore(target) as store:
+    if workers < 1:
+        raise InputError(f"--workers: must be at least 1 (got {workers})")
+    with GremlinStore(target, pool_size=max(workers, 1)) as store:
         if drop:
             store.drop_all()
-        with tqdm(total=len(vertices) + len(edges), unit="el", desc="graph load", disable=progress is False
-                  if progress is not None else None) as bar:
-            for part, upsert in ((vertices, store.upsert_vertices), (edges, store.upsert_edges)):
-                for batch in _batches(part, batch_size):
+        disable = None if progress is None else not progress
+        with tqdm(total=len(vertices) + len(edges), unit="el", desc="graph load", disable=disable) as bar, \
+                ThreadPoolExecutor(workers) as pool:
+            for part, many, one in ((vertices, store.upsert_vertices, store.upsert_vertex),
+                                    (edges, store.upsert_edges, store.upsert_edge)):
+                def send(batch, many=many, one=one):
                     if batch_size == 1:
-                        (store.upsert_vertex if upsert == store.upsert_vertices else store.upsert_edge)(batch[0])
+                        one(batch[0])
                     else:
-                        upsert(batch)
-                    bar.update(len(batch))
+                        many(batch)
+                    return len(batch)
+
+                futures = [pool.submit(send, b) for b in _batches(part, batch_size)]
+                for fut in as_completed(futures):  # all vertices exist before the first edge is sent
+                    bar.update(fut.result())
         return store.counts()
 
 
@@ -56,12 +67,13 @@ def load_networkx(vertices: list[Element], edges: list[Element], path: str | Pat
 
 
 def load_graph_files(csv_dir: str | Path, target: str, drop: bool = False, batch_size: int = DEFAULT_BATCH,
-                     progress: bool | None = None) -> dict:
+                     workers: int = DEFAULT_WORKERS, progress: bool | None = None) -> dict:
     """Read DIR/master_vertex.csv + master_edge.csv and load them into `target`
     (gremlin://HOST:PORT, wss://HOST:PORT or networkx:PATH). Returns the store's counts()."""
     vertices, edges = read_graph(csv_dir)
     if target.startswith("networkx:"):
         return load_networkx(vertices, edges, target.split(":", 1)[1], drop=drop)
     if target.startswith(("gremlin://", "ws://", "wss://")):
-        return load_gremlin(vertices, edges, target, drop=drop, batch_size=batch_size, progress=progress)
+        return load_gremlin(vertices, edges, target, drop=drop, batch_size=batch_size, workers=workers,
+                            progress=progress)
     raise InputError(f"--target {target!r}: expected gremlin://HOST:PORT, wss://HOST:PORT or networkx:PATH")
