@@ -1,0 +1,131 @@
+"""A small but real published warehouse: ALS + popularity trained on one sigir17 park, a networkx graph built by
+graph's export and loader from a hand-made insurance fixture, published as `warehouse/current`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from c360.settings import Settings
+
+KEYS = {"reader-key-123": "reader", "pii-key-456": "pii"}
+READER = {"X-API-Key": "reader-key-123"}
+PII = {"X-API-Key": "pii-key-456"}
+
+AUTO_CUSTOMER = """policyid,fname,lname,gender,work,dob,birthdate,phone,ssn,email,priority,policysince,createddate
+101,Maria,Lopez,F,Acme,1980-04-02,04/02/1980,555-0100,123-45-6789,maria@example.com,1,2015,2015-01-01
+102,John,Smith,M,Initech,1975-11-30,11/30/1975,555-0101,987-65-4321,john@example.com,2,2016,2016-01-01
+"""
+AUTO_ADDRESS = """policyid,address,city,state,zip
+101,12 Main St,Springfield,IL,62701
+102,9 Oak Ave,Dayton,OH,45402
+"""
+AUTO_VEHICLES = """vin,policyid,make,model,year,color
+1HGCM82633A004352,101,Honda,Accord,2019,blue
+2T1BURHE0JC012345,102,Toyota,Corolla,2018,red
+"""
+PROPERTY_CUSTOMERS = """customer_id,first_name,last_name,company,date_of_birth,home_phone,social,job,email,industry,city,state,zipcode,netnew,sales_rounded,sales_decimal,priority,industry2
+11376,Maria,Lopez,Acme,1980-04-02,555-0100,123-45-6789,eng,maria@example.com,tech,Springfield,IL,62701,1,10,10.0,1,tech
+"""
+PROPERTY_ADDRESSES = """customer_id,address,city,state,zip,property_type,year_built,insured_value
+11376,12 Main St,Springfield,IL,62701,house,1990,250000
+"""
+MATCHED = pd.DataFrame({
+    "id": ["101-auto", "11376-property", "102-auto"], "first_name": ["Maria", "Maria", "John"],
+    "last_name": ["Lopez", "Lopez", "Smith"], "date_of_birth": ["1980-04-02", "1980-04-02", "1975-11-30"],
+    "company": ["Acme", "Acme", "Initech"], "home_phone": ["555-0100", "555-0100", "555-0101"],
+    "ssn": ["123-45-6789", "123-45-6789", "987-65-4321"], "source": ["auto", "property", "auto"],
+    "address": ["12 Main St", "12 Main St", "9 Oak Ave"], "city": ["Springfield", "Springfield", "Dayton"],
+    "state": ["IL", "IL", "OH"], "zip": ["62701", "62701", "45402"], "match_id": [17, 17, 42]})
+
+
+def build_sources(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in {"source_auto_customer.csv": AUTO_CUSTOMER, "source_auto_address.csv": AUTO_ADDRESS,
+                       "source_auto_vehicles.csv": AUTO_VEHICLES,
+                       "source_property_customers.csv": PROPERTY_CUSTOMERS,
+                       "source_property_addresses.csv": PROPERTY_ADDRESSES}.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """Models trained once on three sigir17 parks (pandas aggregation, no Spark): {algo: model}, items, interactions."""
+    from recsys.data import load_sigir17
+    from recsys.models import train
+
+    interactions, items = load_sigir17(engine="pandas", parks=["epcot", "caliAdv", "disHolly"])
+    models = {"als": train("als", interactions, items, params={"iterations": 5}, show_progress=False),
+              "popularity": train("popularity", interactions, items, show_progress=False)}
+    return models, items, interactions
+
+
+def write_run(warehouse: Path, run_id: str, trained, served: str = "als") -> Path:
+    """Write one complete run directory as the nightly job does."""
+    from graph.export import export_graph
+    from graph.loader import load_graph_files
+    from recsys.recs import write_recs
+
+    models, items, _ = trained
+    run = warehouse / "runs" / run_id
+    (run / "recsys").mkdir(parents=True)
+    for algo, model in models.items():
+        model.save(run / "recsys" / algo)
+    write_recs(models[served], run / "recsys" / "recs.csv", k=20)
+    items.to_csv(run / "recsys" / "items.csv", index=False)
+    sources = build_sources(run / "sources")
+    export_graph(run / "graph", matched=MATCHED, sources=sources)
+    load_graph_files(run / "graph", f"networkx:{run / 'graph' / 'graph.nx'}")
+    manifest = {"run_id": run_id, "status": "succeeded", "created_at": "2026-11-22T01:00:00Z",
+                "served_model": served,
+                "models": {a: {"path": f"recsys/{a}", "version": f"{run_id}:{a}", "metrics": {}} for a in models},
+                "steps": {}, "gates": {}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    return run
+
+
+def publish(warehouse: Path, run: Path) -> None:
+    """Switch warehouse/current atomically (new symlink, then os.replace)."""
+    tmp = warehouse / f".current.{run.name}.tmp"
+    if tmp.is_symlink():
+        tmp.unlink()
+    os.symlink(os.path.relpath(run, warehouse), tmp, target_is_directory=True)
+    os.replace(tmp, warehouse / "current")
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory, trained) -> Path:
+    """A warehouse with one published run `run-1`."""
+    wh = tmp_path_factory.mktemp("warehouse")
+    publish(wh, write_run(wh, "run-1", trained))
+    return wh
+
+
+@pytest.fixture(scope="session")
+def settings(warehouse) -> Settings:
+    return Settings(warehouse=warehouse, graph="networkx", api_keys=dict(KEYS))
+
+
+@pytest.fixture(scope="session")
+def client(settings):
+    """The app over HTTP (in-process ASGI transport), lifespan run."""
+    from api.app import create_app
+
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture()
+def fresh_warehouse(tmp_path, warehouse) -> Path:
+    """A private copy of the warehouse (for tests that publish)."""
+    wh = tmp_path / "wh"
+    shutil.copytree(warehouse / "runs", wh / "runs", symlinks=True)
+    publish(wh, wh / "runs" / "run-1")
+    return wh
