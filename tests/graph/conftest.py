@@ -1,0 +1,39 @@
+"""Graph test data: the insurance sample in the pipeline's schemas plus a small visits/recs set."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from graph.export import export_graph
+from graph.sample_data import write_sample
+
+ITEMS = pd.DataFrame({"ITEM_ID": ["caliAdv:1", "caliAdv:2", "epcot:5"],
+                      "NAME": ["Soarin', Around the World", 'The "Incredicoaster"', "Test Track"],
+                      "PARK": ["caliAdv", "caliAdv", "epcot"], "THEME": ["Ride", "Roller Coaster", "Thrill"]})
+INTERACTIONS = pd.DataFrame({"USER_ID": ["u1", "u1", "u1", "u2", "u3"],
+                             "ITEM_ID": ["caliAdv:1", "caliAdv:1", "caliAdv:2", "epcot:5", "caliAdv:2"],
+                             "TIMESTAMP": [1, 2, 3, 4, 5], "EVENT_VALUE": [2, 1, 4, 1, 3]})
+RECS = pd.DataFrame({"USER_ID": ["u1", "u2", "u2"], "ITEM_ID": ["epcot:5", "caliAdv:1", "caliAdv:2"],
+                     "RANK": [1, 1, 2], "SCORE": [0.75, 0.5, 0.25]})
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory):
+    """sources/ (five tables) and matched.parquet."""
+    d = tmp_path_factory.mktemp("graph-sample")
+    write_sample(d)
+    (d / "items.csv").write_text(ITEMS.to_csv(index=False))
+    INTERACTIONS.to_csv(d / "interactions.csv", index=False)
+    RECS.to_csv(d / "recs.csv", index=False)
+    return d
+
+
+@pytest.fixture(scope="session")
+def graph_csv(sample_dir, tmp_path_factory):
+    """master_vertex.csv / master_edge.csv of the full sample graph."""
+    out = tmp_path_factory.mktemp("graph-csv")
+    export_graph(out, matched=sample_dir / "matched.parquet", sources=sample_dir / "sources",
+                 interactions=sample_dir / "interactions.csv", items=sample_dir / "items.csv",
+                 recs=sample_dir / "recs.csv", model="als")
+    return out
