@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 
@@ -27,6 +28,9 @@ async def refresh(app) -> bool:
         log.error("publish %s not loadable, still serving %s: %s", target.name,
                   app.state.served.run_id if app.state.served else None, exc)
         return False
+    # the recs dict holds ~10^5 small objects: collect once and freeze them so later GC passes skip them
+    await asyncio.to_thread(gc.collect)
+    gc.freeze()
     old, app.state.served, app.state.loaded_dir, app.state.failed_dir = app.state.served, new, target, None
     log.info("now serving run %s (was %s)", new.run_id, old.run_id if old else None)
     if old is not None:
