@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            closing = getattr(app.state, "closing", None)
+            if closing is not None and not closing.done():
+                closing.cancel()  # its state is dropped with the process
             if app.state.served is not None:
                 await asyncio.to_thread(app.state.served.close)
 

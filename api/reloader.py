@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from pathlib import Path
 
 from .state import load_state, resolve_current
 
@@ -35,8 +34,13 @@ async def refresh(app) -> bool:
     log.info("now serving run %s (was %s)", new.run_id, old.run_id if old else None)
     if old is not None:
         # let in-flight requests that read the old reference finish before closing its graph connection
-        asyncio.get_running_loop().call_later(30, old.close)
+        app.state.closing = asyncio.create_task(_close_later(old, 30.0))
     return True
+
+
+async def _close_later(state, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await asyncio.to_thread(state.close)
 
 
 async def watch(app, interval: float) -> None:
@@ -47,7 +51,3 @@ async def watch(app, interval: float) -> None:
             await refresh(app)
         except Exception:  # noqa: BLE001 - the watcher must never die
             log.exception("reload check failed")
-
-
-def initial_dir(warehouse: Path) -> Path | None:
-    return resolve_current(warehouse)
