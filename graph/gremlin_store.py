@@ -38,6 +38,7 @@ from graph.store import (
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 120.0
 
 
 def ws_url(spec: str) -> str:
@@ -100,11 +101,17 @@ class GremlinStore(GraphStore):
         from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
         from gremlin_python.process.anonymous_traversal import traversal
 
+        try:  # inside a running event loop (Jupyter) the driver needs nest_asyncio, which the transport applies
+            asyncio.get_running_loop()
+            in_loop = True
+        except RuntimeError:
+            in_loop = False
         try:
             self._conn = DriverRemoteConnection(
                 self.url, "g", headers=self.headers, pool_size=self.pool_size,
-                transport_factory=lambda: AiohttpTransport(timeout=CONNECT_TIMEOUT_S * 10,
-                                                          max_content_length=64 * 1024 * 1024))
+                transport_factory=lambda: AiohttpTransport(
+                    call_from_event_loop=in_loop or None, read_timeout=READ_TIMEOUT_S, write_timeout=READ_TIMEOUT_S,
+                    timeout=CONNECT_TIMEOUT_S * 10, max_content_length=64 * 1024 * 1024))
         except Exception as exc:
             raise GraphUnavailable(f"Gremlin server {self.spec}: cannot connect: {exc}") from exc
         self._g = traversal().with_remote(self._conn)
@@ -266,6 +273,9 @@ class GremlinStore(GraphStore):
         edges = self._call(lambda g: g.V(*ids).out_e().where(__.in_v().has_id(P.within(ids))).element_map().to_list(),
                            "neighbourhood")
         return shape_neighbourhood([_plain(v) for v in vertices], [_plain(e) for e in edges])
+
+    def vertex_ids(self, label: str) -> list[str]:
+        return sorted(self._call(lambda g: g.V().has_label(label).id_().to_list(), "vertex_ids"))
 
     def counts(self) -> dict:
         from gremlin_python.process.traversal import T

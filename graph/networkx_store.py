@@ -133,6 +133,9 @@ class NetworkxStore(GraphStore):
         edges = [{"id": k, "from": u, "to": v, **d} for u, v, k, d in self.g.edges(seen, keys=True, data=True) if v in seen]
         return shape_neighbourhood([self._el(v) for v in seen], edges)
 
+    def vertex_ids(self, label: str) -> list[str]:
+        return sorted(v for v, d in self.g.nodes(data=True) if d["label"] == label)
+
     def counts(self) -> dict:
         return {"vertices": dict(sorted(Counter(d["label"] for _, d in self.g.nodes(data=True)).items())),
                 "edges": dict(sorted(Counter(d["label"] for _, _, d in self.g.edges(data=True)).items()))}

@@ -43,6 +43,10 @@ class GraphStore(ABC):
         """Vertices within `depth` hops (either direction) and the edges among them."""
 
     @abstractmethod
+    def vertex_ids(self, label: str) -> list[str]:
+        """Sorted ids of all vertices with this label."""
+
+    @abstractmethod
     def counts(self) -> dict:
         """{"vertices": {label: n}, "edges": {label: n}}."""
 

@@ -102,5 +102,10 @@ def test_neighbourhood_depth_is_checked(stores):
             s.neighbourhood("100", 9)
 
 
+def test_vertex_ids(stores):
+    assert both(stores, "vertex_ids", "match") == ["100", "101", "102", "103", "104"]
+    assert both(stores, "vertex_ids", "nothing") == []
+
+
 def test_ping(stores):
     assert all(s.ping() for s in stores)
