@@ -1,0 +1,94 @@
+"""`c360 er generate|merge|match|evaluate|explain|labels` — thin wrappers over the public functions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+
+def _generate(a) -> int:
+    from entity_resolution.generate import generate
+    print(json.dumps(generate(a.customers, a.seed, a.out)))
+    return 0
+
+
+def _merge(a) -> int:
+    from entity_resolution.merge import merge
+    print(json.dumps(merge(a.sources, a.out)))
+    return 0
+
+
+def _match(a) -> int:
+    from entity_resolution.match import match
+    res = match(a.input, config=a.config, engine=a.engine, labels=a.labels, out=a.out, threshold=a.threshold,
+                previous=a.previous)
+    print(json.dumps(asdict(res)))
+    return 0
+
+
+def _evaluate(a) -> int:
+    from c360.io import atomic_path
+    from entity_resolution.evaluate import evaluate
+    m = evaluate(a.matched, a.truth)
+    if a.out:
+        with atomic_path(a.out) as tmp:
+            tmp.write_text(json.dumps(m, indent=2))
+    print(json.dumps(m))
+    return 0
+
+
+def _labels(a) -> int:
+    from entity_resolution.labels import evaluate_labels
+    print(json.dumps(evaluate_labels(a.matched, a.labels, a.out)))
+    return 0
+
+
+def _explain(a) -> int:
+    from c360.io import atomic_path
+    from entity_resolution.explain import explain_match, explain_pair
+    html = explain_pair(a.matched, *a.pair) if a.pair else explain_match(a.matched, a.match_id)
+    with atomic_path(a.out) as tmp:
+        Path(tmp).write_text(html)
+    print(a.out)
+    return 0
+
+
+def register(subparsers) -> None:
+    er = subparsers.add_parser("er", help="entity resolution: generate, merge, match, evaluate, explain")
+    sub = er.add_subparsers(dest="er_cmd", required=True)
+    p = sub.add_parser("generate", help="generate the five insurance source tables + truth.csv + labels.csv")
+    p.add_argument("--customers", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_generate)
+    p = sub.add_parser("merge", help="Spark merge job → merged_auto_property Parquet")
+    p.add_argument("--sources", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_merge)
+    p = sub.add_parser("match", help="Splink matching → every row + match_id")
+    p.add_argument("--input", action="append", required=True)
+    p.add_argument("--config")
+    p.add_argument("--engine", choices=["spark", "duckdb"], default="spark")
+    p.add_argument("--labels", action="append")
+    p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--previous")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_match)
+    p = sub.add_parser("evaluate", help="pairwise precision/recall/F1 against truth")
+    p.add_argument("--matched", required=True)
+    p.add_argument("--truth", required=True)
+    p.add_argument("--out")
+    p.set_defaults(func=_evaluate)
+    p = sub.add_parser("labels", help="precision/recall/F1 over thresholds on a FindMatches labeling file")
+    p.add_argument("--matched", required=True)
+    p.add_argument("--labels", required=True)
+    p.add_argument("--out", help="HTML chart")
+    p.set_defaults(func=_labels)
+    p = sub.add_parser("explain", help="waterfall chart (HTML) for a pair or a match_id")
+    p.add_argument("--matched", required=True)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--pair", nargs=2, metavar="ID")
+    g.add_argument("--match-id", type=int)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_explain)

@@ -1,0 +1,259 @@
+"""Generate the five insurance source tables (modeled on the AWS customer-360 workshop) with realistic errors.
+
+People hold one to four policies across the auto and property lines. Records carry the errors real data has:
+typos, case changes, nicknames, SSNs with the last two digits wrong, swapped or missing fields, moved
+addresses, relatives sharing surname/address/phone (twins even the birth date) and name-alike strangers.
+`truth.csv` maps every merged record id to its person (and household); the matcher never reads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from c360.errors import InputError
+from c360.io import atomic_path
+from entity_resolution import names as N
+
+# default noise: probability per record and field
+NOISE = {"first_typo": 0.04, "first_case": 0.03, "nickname": 0.05, "first_missing": 0.01, "last_typo": 0.03,
+         "last_case": 0.03, "name_swap": 0.01, "dob_swap": 0.02, "dob_typo": 0.02, "dob_missing": 0.02,
+         "ssn_last2": 0.03, "ssn_missing": 0.06, "phone_typo": 0.02, "phone_missing": 0.05, "moved": 0.07,
+         "addr_typo": 0.03, "bad_value": 0.0005}
+LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+
+
+def _typo(s: str, r: np.random.Generator) -> str:
+    if len(s) < 3:
+        return s
+    i = int(r.integers(1, len(s) - 1))
+    op = int(r.integers(0, 4))
+    if op == 0:
+        return s[:i] + s[i + 1:]                         # deletion
+    if op == 1:
+        return s[:i] + s[i + 1] + s[i] + s[i + 2:]       # transposition
+    c = str(LETTERS[r.integers(0, 26)])
+    return s[:i] + c + s[i + 1:] if op == 2 else s[:i] + c + s[i:]
+
+
+def _case(s: str, r: np.random.Generator) -> str:
+    # "James" -> "JamE" / "JAMES" / "james"
+    k = int(r.integers(0, 3))
+    if k == 0:
+        return s.upper()
+    if k == 1:
+        return s.lower()
+    return "".join(ch.upper() if j % 3 == 2 else ch for j, ch in enumerate(s[:-1])) + s[-1:].upper()
+
+
+def _apply(values: np.ndarray, mask: np.ndarray, fn, r: np.random.Generator) -> None:
+    idx = np.flatnonzero(mask)
+    values[idx] = [fn(str(v), r) if isinstance(v, str) else v for v in values[idx]]
+
+
+def _people(n: int, r: np.random.Generator) -> pd.DataFrame:
+    """One row per person; ~30% live in households with relatives, some are twins, some share a stranger's name."""
+    male = r.random(n) < 0.5
+    fm, ff = np.array(N.FIRST_NAMES_M), np.array(N.FIRST_NAMES_F)
+    # Zipf-ish popularity so common names repeat among strangers
+    pm = 1 / np.arange(1, len(fm) + 1) ** 0.7
+    pf = 1 / np.arange(1, len(ff) + 1) ** 0.7
+    pl = 1 / np.arange(1, len(N.LAST_NAMES) + 1) ** 0.6
+    first = np.where(male, r.choice(fm, n, p=pm / pm.sum()), r.choice(ff, n, p=pf / pf.sum())).astype(object)
+    last = r.choice(np.array(N.LAST_NAMES), n, p=pl / pl.sum()).astype(object)
+    dob = np.datetime64("1940-01-01") + r.integers(0, 365 * 63, n).astype("timedelta64[D]")
+    ssn_num = np.unique(r.integers(1_000_000, 899_999_999, int(n * 1.05) + 10))[:n]
+    r.shuffle(ssn_num)
+    city_i = r.integers(0, len(N.CITIES), n)
+    street_no = r.integers(1, 9999, n)
+    street = np.char.add(np.char.add(r.choice(np.array(N.STREETS), n), " "), r.choice(np.array(N.STREET_TYPES), n))
+    zip_tail = r.integers(0, 1000, n)
+    phone = r.integers(201, 989, n) * 10_000_000 + r.integers(2_000_000, 9_999_999, n)
+    household = np.arange(n)
+    # households: person i joins household of i-1 (a chain of 2-4 relatives)
+    joins = r.random(n) < 0.18
+    joins[0] = False
+    for i in np.flatnonzero(joins):  # sequential on purpose: chains of relatives
+        household[i] = household[i - 1]
+    rel = household != np.arange(n)
+    src = household[rel]
+    last[rel] = last[src]
+    street_no[rel], street[rel], city_i[rel], zip_tail[rel] = street_no[src], street[src], city_i[src], zip_tail[src]
+    phone[rel] = phone[src]
+    twins = rel & (r.random(n) < 0.12)
+    dob[twins] = dob[household[twins]]
+    # name-alike strangers: copy first and last name of a random other person (different everything else)
+    alike = (~rel) & (r.random(n) < 0.03)
+    other = r.integers(0, n, alike.sum())
+    first[alike], last[alike] = first[other], last[other]
+    male[alike] = male[other]
+    cities = np.array([c[0] for c in N.CITIES], dtype=object)
+    states = np.array([c[1] for c in N.CITIES], dtype=object)
+    zp = np.array([c[2] for c in N.CITIES])
+    return pd.DataFrame({
+        "person_id": np.arange(n), "household_id": household, "first": first, "last": last,
+        "gender": np.where(male, "M", "F"), "dob": dob, "ssn": ssn_num, "phone": phone,
+        "street_no": street_no, "street": street.astype(object), "city": cities[city_i], "state": states[city_i],
+        "zip": np.char.add(zp[city_i], np.char.zfill(zip_tail.astype(str), 3)),
+        "company": r.choice(np.array(N.COMPANIES, dtype=object), n), "job": r.choice(np.array(N.JOBS), n),
+        "industry": r.choice(np.array(N.INDUSTRIES), n),
+    })
+
+
+def _fmt_ssn(v: np.ndarray) -> np.ndarray:
+    s = pd.Series(v).astype(str).str.zfill(9)
+    return (s.str[:3] + "-" + s.str[3:5] + "-" + s.str[5:]).to_numpy(dtype=object)
+
+
+def _fmt_phone(v: np.ndarray) -> np.ndarray:
+    s = pd.Series(v).astype(str)
+    return (s.str[:3] + "-" + s.str[3:6] + "-" + s.str[6:]).to_numpy(dtype=object)
+
+
+def _records(p: pd.DataFrame, r: np.random.Generator, noise: dict) -> pd.DataFrame:
+    """Explode people into policy records (1-4 each, auto or property) and inject errors."""
+    k = r.choice([1, 2, 3, 4], len(p), p=[0.4, 0.3, 0.2, 0.1])
+    rec = p.loc[np.repeat(p.index.to_numpy(), k)].reset_index(drop=True)
+    n = len(rec)
+    rec["source"] = np.where(r.random(n) < 0.55, "auto", "property")
+    m = {key: r.random(n) < prob for key, prob in noise.items()}
+    first, last = rec["first"].to_numpy(dtype=object).copy(), rec["last"].to_numpy(dtype=object).copy()
+    nick_idx = np.flatnonzero(m["nickname"])
+    first[nick_idx] = [N.NICKNAMES.get(f, f) for f in first[nick_idx]]
+    _apply(first, m["first_typo"], _typo, r)
+    _apply(first, m["first_case"], _case, r)
+    _apply(last, m["last_typo"], _typo, r)
+    _apply(last, m["last_case"], _case, r)
+    sw = m["name_swap"]
+    first[sw], last[sw] = last[sw], first[sw].copy()
+    first[m["first_missing"]] = None
+    dob = pd.Series(rec["dob"].to_numpy())
+    ds = dob.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    day, month = dob.dt.day.to_numpy(), dob.dt.month.to_numpy()
+    swap = m["dob_swap"] & (day <= 12) & (day != month)
+    ds[swap] = [f"{y}-{d:02d}-{mo:02d}" for y, d, mo in zip(dob.dt.year[swap], day[swap], month[swap])]
+    typo_d = m["dob_typo"] & ~swap
+    ds[typo_d] = [s[:3] + str((int(s[3]) + 1) % 10) + s[4:] if i % 2 else s[:9] + str((int(s[9]) + 1) % 10)
+                  for i, s in enumerate(ds[typo_d])]
+    ds[m["dob_missing"]] = None
+    ssn = rec["ssn"].to_numpy().copy()
+    wrong = m["ssn_last2"]
+    ssn[wrong] = (ssn[wrong] // 100) * 100 + (ssn[wrong] % 100 + r.integers(1, 99, wrong.sum())) % 100
+    ssn_s = _fmt_ssn(ssn)
+    ssn_s[m["ssn_missing"]] = None
+    phone = rec["phone"].to_numpy().copy()
+    pt = m["phone_typo"]
+    phone[pt] = phone[pt] + r.integers(1, 9, pt.sum())
+    phone_s = _fmt_phone(phone)
+    phone_s[m["phone_missing"]] = None
+    street_no, street = rec["street_no"].to_numpy().copy(), rec["street"].to_numpy(dtype=object).copy()
+    city, state, zp = (rec[c].to_numpy(dtype=object).copy() for c in ("city", "state", "zip"))
+    mv = m["moved"]
+    ci = r.integers(0, len(N.CITIES), mv.sum())
+    street_no[mv] = r.integers(1, 9999, mv.sum())
+    street[mv] = np.char.add(np.char.add(r.choice(np.array(N.STREETS), mv.sum()), " "),
+                             r.choice(np.array(N.STREET_TYPES), mv.sum()))
+    city[mv] = np.array([c[0] for c in N.CITIES], dtype=object)[ci]
+    state[mv] = np.array([c[1] for c in N.CITIES], dtype=object)[ci]
+    zp[mv] = [N.CITIES[c][2] + f"{z:03d}" for c, z in zip(ci, r.integers(0, 1000, mv.sum()))]
+    address = (pd.Series(street_no).astype(str) + " " + pd.Series(street)).to_numpy(dtype=object)
+    _apply(address, m["addr_typo"], _typo, r)
+    # a few unparseable cells, as real feeds have them
+    bad = np.flatnonzero(m["bad_value"])
+    for j, i in enumerate(bad):
+        if j % 2 == 0 and ds[i]:
+            ds[i] = ds[i][:8] + "32"
+        elif ssn_s[i]:
+            ssn_s[i] = ssn_s[i][:7] + "X" + ssn_s[i][8:]
+    rec = rec.assign(first_name=first, last_name=last, date_of_birth=ds, ssn_s=ssn_s, home_phone=phone_s,
+                     address=address, city=city, state=state, zip=zp)
+    return rec
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def generate(n_customers: int, seed: int = 0, out_dir: str | Path = "insurance", noise: dict | None = None) -> dict:
+    """Write the five source tables, truth.csv and labels.csv into out_dir; return {"records", "persons", ...}."""
+    if n_customers < 1:
+        raise InputError(f"--customers must be >= 1 (got {n_customers})")
+    r = np.random.default_rng(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    people = _people(n_customers, r)
+    rec = _records(people, r, {**NOISE, **(noise or {})})
+    auto = rec[rec["source"] == "auto"].reset_index(drop=True)
+    prop = rec[rec["source"] == "property"].reset_index(drop=True)
+    auto_ids = r.permutation(len(auto)) + 100_000
+    prop_ids = r.permutation(len(prop)) + 100_000
+    na, npr = len(auto), len(prop)
+    dob_dt = pd.to_datetime(auto["date_of_birth"], format="%Y-%m-%d", errors="coerce")
+    birthdate = dob_dt.dt.strftime("%m/%d/%Y").where(dob_dt.notna(), None)
+    emails = lambda d: (d["first"].str.lower() + "." + d["last"].str.lower() + (d["person_id"] % 97).astype(str)  # noqa: E731
+                        + "@example.com")
+    since = np.datetime64("2005-01-01") + r.integers(0, 6900, na).astype("timedelta64[D]")
+    auto_customer = pd.DataFrame({
+        "policyid": auto_ids, "fname": auto["first_name"], "lname": auto["last_name"], "gender": auto["gender"],
+        "work": auto["company"], "dob": auto["date_of_birth"], "birthdate": birthdate, "phone": auto["home_phone"],
+        "ssn": auto["ssn_s"], "email": emails(auto), "priority": r.integers(1, 6, na),
+        "policysince": pd.Series(since).dt.strftime("%Y-%m-%d"),
+        "createddate": pd.Series(since + r.integers(0, 30, na).astype("timedelta64[D]")).dt.strftime("%Y-%m-%d")})
+    auto_address = pd.DataFrame({"policyid": auto_ids, "address": auto["address"], "city": auto["city"],
+                                 "state": auto["state"], "zip": auto["zip"]})
+    nveh = r.choice([1, 2, 3], na, p=[0.6, 0.3, 0.1])
+    vpol = np.repeat(auto_ids, nveh)
+    mm = r.integers(0, len(N.MAKES_MODELS), len(vpol))
+    vin_chars = np.array(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"))
+    vins = ["".join(row) for row in vin_chars[r.integers(0, len(vin_chars), (len(vpol), 17))]]
+    vehicles = pd.DataFrame({"vin": vins, "policyid": vpol,
+                             "make": [N.MAKES_MODELS[i][0] for i in mm], "model": [N.MAKES_MODELS[i][1] for i in mm],
+                             "year": r.integers(1998, 2026, len(vpol)),
+                             "color": r.choice(np.array(N.COLORS), len(vpol))}).drop_duplicates("vin")
+    sales = r.gamma(2.0, 40_000, npr)
+    prop_customers = pd.DataFrame({
+        "customer_id": prop_ids, "first_name": prop["first_name"], "last_name": prop["last_name"],
+        "company": prop["company"], "date_of_birth": prop["date_of_birth"], "home_phone": prop["home_phone"],
+        "social": prop["ssn_s"], "job": prop["job"], "email": emails(prop), "industry": prop["industry"],
+        "city": prop["city"], "state": prop["state"], "zipcode": prop["zip"],
+        "netnew": np.where(r.random(npr) < 0.2, "Y", "N"), "sales_rounded": np.round(sales, -3).astype(int),
+        "sales_decimal": np.round(sales, 2), "priority": r.integers(1, 6, npr), "industry2": prop["industry"]})
+    prop_addresses = pd.DataFrame({
+        "customer_id": prop_ids, "address": prop["address"], "city": prop["city"], "state": prop["state"],
+        "zip": prop["zip"], "property_type": r.choice(np.array(N.PROPERTY_TYPES), npr),
+        "year_built": r.integers(1900, 2025, npr), "insured_value": np.round(r.gamma(3.0, 120_000, npr), -2)})
+    truth = pd.concat([
+        pd.DataFrame({"record_id": pd.Series(auto_ids).astype(str) + "-auto", "person_id": auto["person_id"],
+                      "household_id": auto["household_id"]}),
+        pd.DataFrame({"record_id": pd.Series(prop_ids).astype(str) + "-property", "person_id": prop["person_id"],
+                      "household_id": prop["household_id"]})], ignore_index=True)
+    merged_view = pd.concat([
+        auto.assign(id=pd.Series(auto_ids).astype(str) + "-auto"),
+        prop.assign(id=pd.Series(prop_ids).astype(str) + "-property")], ignore_index=True)
+    labels = _labels(merged_view, r)
+    files = {"source_auto_customer.csv": auto_customer, "source_auto_address.csv": auto_address,
+             "source_auto_vehicles.csv": vehicles, "source_property_customers.csv": prop_customers,
+             "source_property_addresses.csv": prop_addresses, "truth.csv": truth, "labels.csv": labels}
+    for name, df in files.items():
+        _write_csv(df, out / name)
+    return {"out_dir": str(out), "persons": n_customers, "records": len(truth), "auto": na, "property": npr,
+            "vehicles": len(vehicles), "labels": len(labels)}
+
+
+def _labels(rec: pd.DataFrame, r: np.random.Generator, n_sets: int = 300) -> pd.DataFrame:
+    """Simulated reviewer labels, FindMatches format: a labeling set = a household's or a surname's records."""
+    cols = ["id", "first_name", "last_name", "company", "date_of_birth", "home_phone", "ssn_s", "source",
+            "address", "city", "state", "zip"]
+    groups = rec.groupby("household_id").indices
+    keys = np.array(list(groups.keys()))
+    pick = r.choice(keys, min(n_sets, len(keys)), replace=False)
+    parts = []
+    for s, h in enumerate(pick):
+        g = rec.iloc[groups[h]]
+        parts.append(g[cols].assign(labeling_set_id=f"set{s:05d}",
+                                    label="p" + g["person_id"].astype(str)))
+    out = pd.concat(parts, ignore_index=True).rename(columns={"ssn_s": "ssn"})
+    return out[["labeling_set_id", "label"] + [c if c != "ssn_s" else "ssn" for c in cols]]

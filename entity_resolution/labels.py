@@ -1,0 +1,73 @@
+"""FindMatches-style labeling files (labeling_set_id, label, record columns) → labeled pairs and P/R/F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from c360.errors import InputError
+from c360.io import atomic_path, read_table, require_columns
+
+
+def labels_to_pairs(path: str | Path, id_col: str = "id") -> pd.DataFrame:
+    """All record pairs within each labeling set; clerical_match_score 1 when both rows carry the same label."""
+    df = read_table(path)
+    require_columns(df, ["labeling_set_id", "label", id_col], str(path))
+    df = df.assign(uid=df[id_col].astype(str))
+    pairs = df.merge(df, on="labeling_set_id", suffixes=("_l", "_r"))
+    pairs = pairs[pairs["uid_l"] < pairs["uid_r"]]
+    return pd.DataFrame({"unique_id_l": pairs["uid_l"].to_numpy(), "unique_id_r": pairs["uid_r"].to_numpy(),
+                         "clerical_match_score": (pairs["label_l"] == pairs["label_r"]).astype(float).to_numpy()})
+
+
+def evaluate_labels(matched_path: str | Path, labels_path: str | Path, out_html: str | Path | None = None,
+                    thresholds=None) -> list[dict]:
+    """Precision/recall/F1 of the clustered output's pairs over match-probability thresholds on labeled pairs.
+
+    Uses the pairs scored in the run (`<matched>.pairs.parquet`); a labeled pair never scored counts as a
+    non-link. Writes an HTML chart when out_html is given. Returns [{"threshold", "precision", "recall", "f1"}].
+    """
+    pairs_path = Path(str(matched_path) + ".pairs.parquet")
+    if not pairs_path.exists():
+        raise InputError(f"{pairs_path}: scored pairs not found (rerun c360 er match)")
+    scored = pd.read_parquet(pairs_path)
+    lab = labels_to_pairs(labels_path)
+    a = np.minimum(scored["unique_id_l"], scored["unique_id_r"])
+    b = np.maximum(scored["unique_id_l"], scored["unique_id_r"])
+    prob = pd.Series(scored["match_probability"].to_numpy(), index=a + "\x1f" + b)
+    prob = prob[~prob.index.duplicated()]
+    p = prob.reindex((lab["unique_id_l"] + "\x1f" + lab["unique_id_r"]).to_numpy()).fillna(0).to_numpy()
+    y = lab["clerical_match_score"].to_numpy() > 0.5
+    rows = []
+    for t in thresholds or [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]:
+        pred = p >= t
+        tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
+        pr = tp / (tp + fp) if tp + fp else 1.0
+        rc = tp / (tp + fn) if tp + fn else 1.0
+        rows.append({"threshold": t, "precision": pr, "recall": rc,
+                     "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0, "tp": tp, "fp": fp, "fn": fn})
+    if out_html:
+        with atomic_path(out_html) as tmp:
+            tmp.write_text(_chart(rows))
+    return rows
+
+
+def _chart(rows: list[dict]) -> str:
+    w, h = 480, 240
+    x = lambda i: 40 + i * (w - 60) / max(len(rows) - 1, 1)  # noqa: E731
+    y = lambda v: h - 30 - v * (h - 50)  # noqa: E731
+    lines = []
+    for key, color in (("precision", "#1f77b4"), ("recall", "#ff7f0e"), ("f1", "#2ca02c")):
+        pts = " ".join(f"{x(i):.1f},{y(r[key]):.1f}" for i, r in enumerate(rows))
+        lines.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>'
+                     f'<text x="{w - 10}" y="{y(rows[-1][key]):.1f}" fill="{color}" font-size="11">{key}</text>')
+    ticks = "".join(f'<text x="{x(i):.1f}" y="{h - 10}" font-size="10" text-anchor="middle">{r["threshold"]}</text>'
+                    for i, r in enumerate(rows))
+    table = "".join(f"<tr><td>{r['threshold']}</td><td>{r['precision']:.4f}</td><td>{r['recall']:.4f}</td>"
+                    f"<td>{r['f1']:.4f}</td></tr>" for r in rows)
+    return (f"<!doctype html><html><body><h3>Precision / recall / F1 on labeled pairs by match-probability "
+            f"threshold</h3><svg width='{w + 60}' height='{h}'>{''.join(lines)}{ticks}</svg>"
+            f"<table border=1><tr><th>threshold</th><th>precision</th><th>recall</th><th>F1</th></tr>{table}"
+            f"</table></body></html>")
