@@ -24,8 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ld.add_argument("--csv", required=True, metavar="DIR", help="directory with master_vertex.csv and master_edge.csv")
     ld.add_argument("--target", required=True, help="gremlin://HOST:PORT | wss://NEPTUNE:8182 | networkx:PATH")
     ld.add_argument("--drop", action="store_true", help="remove everything first (full reload)")
-    ld.add_argument("--batch-size", type=int, default=500, help="elements per traversal (Gremlin)")
-    ld.add_argument("--workers", type=int, default=4, help="traversals in flight at once (Gremlin)")
+    ld.add_argument("--batch-size", type=int, default=1000, help="elements per traversal (Gremlin)")
+    ld.add_argument("--workers", type=int, default=4, help="vertex batches in flight at once (Gremlin; edges go one batch at a time)")
     ld.set_defaults(func=_load)
 
 

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from c360.errors import InputError
 from graph.neptune_csv import Element, read_graph
 
-DEFAULT_BATCH = 500
+DEFAULT_BATCH = 1000
 DEFAULT_WORKERS = 4
 
 
@@ -21,8 +21,10 @@ def _batches(items: list, size: int):
 
 def load_gremlin(vertices: list[Element], edges: list[Element], target: str, drop: bool = False,
                  batch_size: int = DEFAULT_BATCH, workers: int = DEFAULT_WORKERS, progress: bool | None = None) -> dict:
-    """Upsert into Gremlin: vertices, then edges, `batch_size` elements per traversal, `workers` traversals in
-    flight. `drop` empties the graph first; batch_size 1 sends one mergeV/mergeE per element. Returns counts()."""
+    """Upsert into Gremlin: vertices, then edges, `batch_size` elements per traversal. Vertex batches go `workers`
+    at a time; edge batches one at a time, because TinkerGraph's per-vertex edge sets are not safe under concurrent
+    writes (parallel edge batches corrupt them). `drop` empties the graph first; batch_size 1 sends one
+    mergeV/mergeE per element. Returns counts()."""
     from graph.gremlin_store import GremlinStore
 
     if batch_size < 1:
@@ -35,8 +37,8 @@ def load_gremlin(vertices: list[Element], edges: list[Element], target: str, dro
         disable = None if progress is None else not progress
         with tqdm(total=len(vertices) + len(edges), unit="el", desc="graph load", disable=disable) as bar, \
                 ThreadPoolExecutor(workers) as pool:
-            for part, many, one in ((vertices, store.upsert_vertices, store.upsert_vertex),
-                                    (edges, store.upsert_edges, store.upsert_edge)):
+            for part, many, one, lanes in ((vertices, store.upsert_vertices, store.upsert_vertex, workers),
+                                           (edges, store.upsert_edges, store.upsert_edge, 1)):
                 def send(batch, many=many, one=one):
                     if batch_size == 1:
                         one(batch[0])
@@ -44,6 +46,10 @@ def load_gremlin(vertices: list[Element], edges: list[Element], target: str, dro
                         many(batch)
                     return len(batch)
 
+                if lanes == 1:
+                    for b in _batches(part, batch_size):
+                        bar.update(send(b))
+                    continue
                 futures = [pool.submit(send, b) for b in _batches(part, batch_size)]
                 for fut in as_completed(futures):  # all vertices exist before the first edge is sent
                     bar.update(fut.result())
