@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=2000)
     ap.add_argument("--single", type=int, default=4000, help="elements loaded one per traversal")
     ap.add_argument("--queries", type=int, default=500, help="customer360 calls per store")
-    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
 
@@ -109,10 +109,10 @@ def main() -> None:
         timed("batched, empty graph again (warm JVM)",
               lambda: load_gremlin(vertices, edges, url, drop=True, batch_size=args.batch_size,
                                    workers=args.workers, progress=False), total)
-        # one at a time: the first N vertices, then edges among the vertices loaded
-        sv = vertices[: args.single // 2]
-        ids = {v.id for v in sv}
-        se = [e for e in edges if e.frm in ids and e.to in ids][: args.single - len(sv)]
+        # one at a time: every Nth edge (all labels) and the vertices those edges need
+        se = edges[:: max(1, len(edges) // (args.single // 2))][: args.single // 2]
+        ids = {x for e in se for x in (e.frm, e.to)}
+        sv = [v for v in vertices if v.id in ids]
         with GremlinStore(url) as store:
             store.drop_all()
 
