@@ -55,7 +55,11 @@ def _is_connection_error(exc: BaseException) -> bool:
 
     if isinstance(exc, (OSError, asyncio.TimeoutError, TimeoutError, aiohttp.ClientError, GraphUnavailable)):
         return True
-    return isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in ("connection", "closed", "transport"))
+    from gremlin_python.driver.protocol import GremlinServerError
+
+    if isinstance(exc, GremlinServerError):  # the server answered: not a connection problem
+        return False
+    return any(w in str(exc).lower() for w in ("connection", "closed", "transport"))
 
 
 def _plain(m: dict) -> dict:

@@ -44,6 +44,14 @@ def test_gremlin_load_twice_same_counts_and_drop(graph_csv, gremlin_url, tmp_pat
     assert load_graph_files(graph_csv, gremlin_url, drop=True, progress=False) == EXPECTED
 
 
+@pytest.mark.gremlin
+def test_lost_connection_is_retried(graph_csv, gremlin_url):
+    load_graph_files(graph_csv, gremlin_url, drop=True, progress=False)
+    with GremlinStore(gremlin_url, backoff_s=0.05) as store:
+        store._conn.close()  # the connection drops under the store: the next call reconnects and answers
+        assert store.counts() == EXPECTED
+
+
 def test_down_server_gives_clear_error_fast(graph_csv):
     url = f"gremlin://127.0.0.1:{free_port()}"
     t0 = time.monotonic()
