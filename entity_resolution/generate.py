@@ -133,7 +133,7 @@ def _records(p: pd.DataFrame, r: np.random.Generator, noise: dict) -> pd.DataFra
     ds = dob.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
     day, month = dob.dt.day.to_numpy(), dob.dt.month.to_numpy()
     swap = m["dob_swap"] & (day <= 12) & (day != month)
-    ds[swap] = [f"{y}-{d:02d}-{mo:02d}" for y, d, mo in zip(dob.dt.year[swap], day[swap], month[swap])]
+    ds[swap] = [f"{y}-{d:02d}-{mo:02d}" for y, d, mo in zip(dob.dt.year[swap], day[swap], month[swap], strict=True)]
     typo_d = m["dob_typo"] & ~swap
     ds[typo_d] = [s[:3] + str((int(s[3]) + 1) % 10) + s[4:] if i % 2 else s[:9] + str((int(s[9]) + 1) % 10)
                   for i, s in enumerate(ds[typo_d])]
@@ -157,7 +157,7 @@ def _records(p: pd.DataFrame, r: np.random.Generator, noise: dict) -> pd.DataFra
                              r.choice(np.array(N.STREET_TYPES), mv.sum()))
     city[mv] = np.array([c[0] for c in N.CITIES], dtype=object)[ci]
     state[mv] = np.array([c[1] for c in N.CITIES], dtype=object)[ci]
-    zp[mv] = [N.CITIES[c][2] + f"{z:03d}" for c, z in zip(ci, r.integers(0, 1000, mv.sum()))]
+    zp[mv] = [N.CITIES[c][2] + f"{z:03d}" for c, z in zip(ci, r.integers(0, 1000, mv.sum()), strict=True)]
     address = (pd.Series(street_no).astype(str) + " " + pd.Series(street)).to_numpy(dtype=object)
     _apply(address, m["addr_typo"], _typo, r)
     # a few unparseable cells, as real feeds have them

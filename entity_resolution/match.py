@@ -42,7 +42,7 @@ def _db_api(engine: str, spark):
 
         from c360.spark import get_spark
         spark = spark or get_spark(app_name="c360-er-match")
-        return SparkAPI(spark_session=spark), spark
+        return SparkAPI(spark_session=spark, break_lineage_method="persist"), spark
     raise InputError(f"--engine must be spark or duckdb (got {engine})")
 
 
@@ -66,7 +66,7 @@ def _labels_pairs(labels_paths, std: pd.DataFrame) -> pd.DataFrame:
     parts = [labels_to_pairs(p) for p in labels_paths]
     pairs = pd.concat(parts, ignore_index=True)
     pairs = pairs[pairs["unique_id_l"].isin(ids) & pairs["unique_id_r"].isin(ids)]
-    src = dict(zip(std["unique_id"], std["source_dataset"]))
+    src = dict(zip(std["unique_id"], std["source_dataset"], strict=True))
     pairs["source_dataset_l"] = pairs["unique_id_l"].map(src)
     pairs["source_dataset_r"] = pairs["unique_id_r"].map(src)
     return pairs
@@ -96,11 +96,23 @@ def match(inputs, config: str | Path | None = None, engine: str = "spark", label
         stds.append(std)
         unparseable.update({f"{Path(p).name}:{k}": v for k, v in bad.items()})
     std = pd.concat(stds, ignore_index=True)
-    cols = set(std.columns) - {"unique_id", "source_dataset"}
     roles = set(cfg.roles)
     link_type = "link_and_dedupe" if len(inputs) == 2 else "dedupe_only"
     settings = M.settings(roles, link_type)
     db_api, spark = _db_api(engine, spark)
+    if spark is not None:  # few, small shuffle partitions: Splink runs many small SQL steps
+        saved_partitions = spark.conf.get("spark.sql.shuffle.partitions")
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(2, min(64, len(std) // 40_000))))
+    try:
+        return _run(Linker, db_api, spark, std, stds, raws, cfg, roles, link_type, settings, inputs, labels,
+                    engine, out, threshold, previous, u_max_pairs, seed, unparseable, t0)
+    finally:
+        if spark is not None:
+            spark.conf.set("spark.sql.shuffle.partitions", saved_partitions)
+
+
+def _run(Linker, db_api, spark, std, stds, raws, cfg, roles, link_type, settings, inputs, labels, engine, out,
+         threshold, previous, u_max_pairs, seed, unparseable, t0) -> MatchResult:
     sdfs = [_register(db_api, spark, s, f"er_input_{i}") for i, s in enumerate(stds)]
     linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level="WARNING")
     timings = {"prepare": time.time() - t0}

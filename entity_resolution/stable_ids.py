@@ -25,7 +25,7 @@ def assign_match_ids(keys: np.ndarray, components: np.ndarray, previous: Path | 
         ov = df.dropna(subset=["prev"]).groupby(["comp", "prev"]).size().reset_index(name="n")
         ov = ov.sort_values(["n", "prev"], ascending=[False, True])
         ov = ov.drop_duplicates("comp").drop_duplicates("prev")
-        assigned = dict(zip(ov["comp"].astype(int), ov["prev"].astype("int64")))
+        assigned = dict(zip(ov["comp"].astype(int), ov["prev"].astype("int64"), strict=True))
         start = int(max(prev_map.max(), 0)) + 1
     first_key = df.groupby("comp")["key"].min().sort_values()
     fresh = [c for c in first_key.index if c not in assigned]
