@@ -117,7 +117,10 @@ def _run(Linker, db_api, spark, std, stds, raws, cfg, roles, link_type, settings
     linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level="WARNING")
     timings = {"prepare": time.time() - t0}
     t = time.time()
-    linker.training.estimate_probability_two_random_records_match(M.deterministic_rules(roles), recall=0.7)
+    try:
+        linker.training.estimate_probability_two_random_records_match(M.deterministic_rules(roles), recall=0.7)
+    except ValueError:  # the deterministic rules found no pair at all: keep Splink's starting prior
+        pass
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
     n = len(std)
     for rule in M.em_rules(roles):

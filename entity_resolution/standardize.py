@@ -48,7 +48,7 @@ def standardize(df: pd.DataFrame, cfg: RolesConfig, source_dataset: str) -> tupl
         out["street_number"] = _clean_text(df[r["street_number"]]).astype(object)
     if "date_of_birth" in r:
         raw = df[r["date_of_birth"]]
-        s = raw.astype("string").str.strip()
+        s = raw.astype("string").str.strip().str.replace(r"\.0$", "", regex=True)
         d = pd.to_datetime(s, format=cfg.date_format, errors="coerce")
         bad[r["date_of_birth"]] = int((raw.notna() & (s != "") & d.isna()).sum())
         out["date_of_birth"] = d.dt.strftime("%Y-%m-%d").astype(object).where(d.notna(), None)

@@ -1,0 +1,184 @@
+"""Entity resolution end to end: generate → merge (Spark) → match (DuckDB and Spark) → evaluate, plus bad input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from c360.errors import InputError
+from entity_resolution.evaluate import evaluate
+from entity_resolution.explain import explain_match, explain_pair
+from entity_resolution.generate import generate
+from entity_resolution.labels import evaluate_labels
+from entity_resolution.match import match
+from entity_resolution.merge import merge
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, spark):
+    d = tmp_path_factory.mktemp("er")
+    info = generate(600, seed=3, out_dir=d / "src")
+    merged = merge(d / "src", d / "merged.parquet", spark=spark)
+    return d, info, merged
+
+
+@pytest.fixture(scope="module")
+def duck(data):
+    d, _, _ = data
+    res = match([d / "merged.parquet"], engine="duckdb", labels=[d / "src" / "labels.csv"],
+                out=d / "matched.parquet", u_max_pairs=3e5)
+    return d, res
+
+
+def test_generate_schemas_and_truth(data):
+    d, info, _ = data
+    auto = pd.read_csv(d / "src" / "source_auto_customer.csv")
+    assert list(auto.columns) == ["policyid", "fname", "lname", "gender", "work", "dob", "birthdate", "phone",
+                                  "ssn", "email", "priority", "policysince", "createddate"]
+    prop = pd.read_csv(d / "src" / "source_property_customers.csv")
+    assert list(prop.columns)[:7] == ["customer_id", "first_name", "last_name", "company", "date_of_birth",
+                                      "home_phone", "social"]
+    veh = pd.read_csv(d / "src" / "source_auto_vehicles.csv")
+    assert set(veh["policyid"]) <= set(auto["policyid"]) and veh["vin"].str.len().eq(17).all()
+    truth = pd.read_csv(d / "src" / "truth.csv")
+    assert len(truth) == info["records"] == len(auto) + len(prop)
+    assert truth.groupby("person_id").size().max() <= 4
+    labels = pd.read_csv(d / "src" / "labels.csv")
+    assert list(labels.columns[:3]) == ["labeling_set_id", "label", "id"]
+
+
+def test_merge_renames_and_suffixes(data):
+    d, info, merged = data
+    m = pd.read_parquet(d / "merged.parquet")
+    assert merged["rows"] == info["records"] == len(m)
+    for c in ["id", "first_name", "last_name", "company", "date_of_birth", "home_phone", "ssn", "source",
+              "address", "city", "state", "zip"]:
+        assert c in m.columns
+    for dropped in ["birthdate", "policysince", "createddate", "job", "industry2", "zipcode", "social", "fname"]:
+        assert dropped not in m.columns
+    assert m["id"].str.endswith("-auto").sum() == (m["source"] == "auto").sum()
+    assert m["id"].str.endswith("-property").sum() == (m["source"] == "property").sum()
+    assert m["address"].notna().mean() > 0.99
+
+
+def test_duckdb_match_accuracy_households_and_report(data, duck):
+    d, res = duck
+    out = pd.read_parquet(d / "matched.parquet")
+    assert out["match_id"].dtype == "int64" and len(out) == res.records
+    metrics = evaluate(out, d / "src" / "truth.csv")
+    assert metrics["f1"] > 0.97, metrics
+    assert metrics["household_pairs_linked"] <= 0.02 * metrics["relative_pairs"], metrics
+    report = pd.read_json(d / "matched.parquet.report.json", typ="series")
+    assert 0 < report["prior_probability_two_random_records_match"] < 0.01
+    assert sum(report["match_probability_histogram"]["counts"]) == res.pairs_scored
+
+
+def test_stable_ids_rerun_and_append(data, duck, tmp_path):
+    d, _ = duck
+    merged = pd.read_parquet(d / "merged.parquet")
+    first = merged.iloc[: int(len(merged) * 0.8)]
+    first.to_parquet(tmp_path / "part.parquet")
+    out = tmp_path / "m.parquet"
+    match([tmp_path / "part.parquet"], engine="duckdb", out=out, u_max_pairs=3e5)
+    a = pd.read_parquet(out)
+    match([tmp_path / "part.parquet"], engine="duckdb", out=out, u_max_pairs=3e5)
+    b = pd.read_parquet(out)
+    assert (a.set_index("id")["match_id"] == b.set_index("id")["match_id"]).mean() > 0.99
+    match([d / "merged.parquet"], engine="duckdb", out=out, u_max_pairs=3e5)   # appended records
+    c = pd.read_parquet(out).set_index("id")["match_id"]
+    kept = (c.loc[a["id"]].to_numpy() == a["match_id"].to_numpy()).mean()
+    assert kept > 0.98
+    assert c.drop(a["id"]).min() > a["match_id"].max() or c.drop(a["id"]).isin(a["match_id"]).any()
+
+
+def test_labels_explain(duck, tmp_path):
+    d, _ = duck
+    rows = evaluate_labels(d / "matched.parquet", d / "src" / "labels.csv", tmp_path / "chart.html")
+    assert max(r["f1"] for r in rows) > 0.9
+    assert "<svg" in (tmp_path / "chart.html").read_text()
+    m = pd.read_parquet(d / "matched.parquet")
+    big = m.groupby("match_id").size().idxmax()
+    ids = m.loc[m["match_id"] == big, "id"].tolist()
+    html = explain_pair(d / "matched.parquet", ids[0], ids[1])
+    assert "<html" in html.lower() and "first_name" in html
+    assert "<html" in explain_match(d / "matched.parquet", int(big)).lower()
+
+
+def test_roles_config_other_column_names(duck, tmp_path):
+    d, _ = duck
+    m = pd.read_parquet(d / "merged.parquet").rename(columns={
+        "id": "rec_id", "first_name": "given_name", "last_name": "surname", "ssn": "soc_sec_id",
+        "zip": "postcode", "home_phone": "phone"})
+    m["dob"] = pd.to_datetime(m["date_of_birth"], errors="coerce").dt.strftime("%Y%m%d")
+    m.to_csv(tmp_path / "other.csv", index=False)
+    (tmp_path / "roles.yaml").write_text(
+        "id: rec_id\nroles: {first_name: given_name, last_name: surname, date_of_birth: dob, ssn: soc_sec_id,\n"
+        "        zip: postcode, home_phone: phone, address: address}\ndate_format: '%Y%m%d'\n")
+    match([tmp_path / "other.csv"], config=tmp_path / "roles.yaml", engine="duckdb",
+          out=tmp_path / "o.parquet", u_max_pairs=3e5)
+    out = pd.read_parquet(tmp_path / "o.parquet")
+    assert "rec_id" in out.columns
+    metrics = evaluate(out, d / "src" / "truth.csv", id_col="rec_id")
+    assert metrics["f1"] > 0.95
+
+
+def test_bad_inputs(duck, tmp_path):
+    d, _ = duck
+    m = pd.read_parquet(d / "merged.parquet")
+    out = tmp_path / "bad.parquet"
+    m.drop(columns=["ssn"]).to_csv(tmp_path / "noss.csv", index=False)
+    with pytest.raises(InputError, match=r"noss.csv.*ssn"):
+        match([tmp_path / "noss.csv"], engine="duckdb", out=out)
+    pd.concat([m, m.head(3)]).to_csv(tmp_path / "dup.csv", index=False)
+    with pytest.raises(InputError, match=r"dup.csv.*id.*" + m["id"].iloc[0]):
+        match([tmp_path / "dup.csv"], engine="duckdb", out=out)
+    m.head(0).to_csv(tmp_path / "empty.csv", index=False)
+    with pytest.raises(InputError, match="empty.csv"):
+        match([tmp_path / "empty.csv"], engine="duckdb", out=out)
+    assert not out.exists() and not list(tmp_path.glob(".bad*"))
+    # unparseable cells are missing values, counted per column, never fatal
+    m2 = m.copy()
+    m2.loc[m2.index[:3], "date_of_birth"] = "1965-10-32"
+    m2.loc[m2.index[3:5], "ssn"] = "12a-45-6789"
+    m2.to_parquet(tmp_path / "cells.parquet")
+    res = match([tmp_path / "cells.parquet"], engine="duckdb", out=out, u_max_pairs=3e5)
+    assert res.unparseable["cells.parquet:date_of_birth"] >= 3 and res.unparseable["cells.parquet:ssn"] >= 2
+    assert len(pd.read_parquet(out)) == len(m)
+
+
+def test_merge_missing_column(data, spark, tmp_path):
+    d, _, _ = data
+    for f in d.joinpath("src").glob("source_*.csv"):
+        (tmp_path / f.name).write_text(f.read_text())
+    a = pd.read_csv(tmp_path / "source_auto_customer.csv").drop(columns=["lname"])
+    a.to_csv(tmp_path / "source_auto_customer.csv", index=False)
+    with pytest.raises(InputError, match=r"source_auto_customer.csv.*lname"):
+        merge(tmp_path, tmp_path / "m.parquet", spark=spark)
+    assert not (tmp_path / "m.parquet").exists()
+
+
+@pytest.mark.slow
+def test_spark_engine_same_clusters(data, duck, spark, tmp_path):
+    d, _ = duck
+    res = match([d / "merged.parquet"], engine="spark", out=tmp_path / "s.parquet", spark=spark, u_max_pairs=3e5)
+    s = pd.read_parquet(tmp_path / "s.parquet")
+    k = pd.read_parquet(d / "matched.parquet")
+    ms, mk = evaluate(s, d / "src" / "truth.csv"), evaluate(k, d / "src" / "truth.csv")
+    assert ms["f1"] > 0.97 and abs(ms["f1"] - mk["f1"]) < 0.01
+    # same clusters within a small tolerance: pairwise agreement of the two clusterings
+    both = evaluate(s, k.rename(columns={"id": "record_id", "match_id": "person_id"}))
+    assert both["f1"] > 0.98, both
+    assert res.engine == "spark"
+
+
+def test_cli_generate_and_evaluate(duck, tmp_path):
+    d, _ = duck
+    run_cli("er", "generate", "--customers", "50", "--out", str(tmp_path / "g"))
+    assert (tmp_path / "g" / "truth.csv").exists()
+    p = run_cli("er", "evaluate", "--matched", str(d / "matched.parquet"), "--truth", str(d / "src" / "truth.csv"),
+                "--out", str(tmp_path / "m.json"))
+    assert '"f1"' in p.stdout
+    bad = run_cli("er", "match", "--input", str(tmp_path / "nope.csv"), "--engine", "duckdb", "--out",
+                  str(tmp_path / "x.parquet"), check=False)
+    assert bad.returncode == 2 and "nope.csv" in bad.stderr
