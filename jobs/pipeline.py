@@ -66,8 +66,9 @@ class RunContext:
         if self._spark is None:
             from c360.spark import get_spark
 
-            self._spark = get_spark(self.settings, app_name=f"c360-nightly-{self.run_id}",
-                                    checkpoint_dir=str(self.path("tmp", "spark-checkpoints")))
+            # on a cluster, set spark_conf c360.checkpointDir to shared storage (hdfs://, s3a://)
+            ckpt = self.settings.spark_conf.get("c360.checkpointDir") or str(self.path("tmp", "spark-checkpoints"))
+            self._spark = get_spark(self.settings, app_name=f"c360-nightly-{self.run_id}", checkpoint_dir=ckpt)
         return self._spark
 
 

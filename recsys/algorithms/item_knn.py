@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -52,7 +54,9 @@ class ItemKNN(Recommender):
             model = TFIDFRecommender(K=K)
         else:
             model = CosineRecommender(K=K)
-        model.fit(self.matrix, show_progress=show_progress)
+        with warnings.catch_warnings():  # implicit's own weighting hands itself a COO matrix and warns about it
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model.fit(self.matrix, show_progress=show_progress)
         self.similarity = sp.csr_matrix(model.similarity, dtype=np.float32)
 
     def _user_rows(self, user_items: sp.csr_matrix) -> sp.csr_matrix:

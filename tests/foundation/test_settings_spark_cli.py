@@ -35,7 +35,9 @@ def test_spark_smoke(spark):
     assert {r.k: r.s for r in df.groupBy("k").sum("v").withColumnRenamed("sum(v)", "s").collect()} == {"a": 3, "b": 5}
     assert spark.sparkContext.getCheckpointDir()
     # the similarity jar's UDFs are usable from SQL
-    spark.udf.registerJavaFunction("jw", "uk.gov.moj.dash.linkage.JaroWinklerSimilarity")
+    from pyspark.sql.types import DoubleType
+
+    spark.udf.registerJavaFunction("jw", "uk.gov.moj.dash.linkage.JaroWinklerSimilarity", DoubleType())
     assert spark.sql("select jw('martha', 'marhta') as s").first().s > 0.9
 
 

@@ -1,0 +1,311 @@
+"""The nightly steps, in order. Each reads earlier steps' outputs from the manifest and writes under runs/<id>/.
+
+What each step distributes on a cluster (spark-submit --master ...):
+- validate: the insurance tables are read and checked by Spark (counts, null and duplicate ids);
+- merge: the workshop's merge job, entirely Spark;
+- match: Splink on the Spark engine (blocking, EM and scoring run as Spark SQL), clustering on the driver;
+- recsys_evaluate / recsys_train: visits aggregated with Spark SQL; spark-als and fm train on Spark MLlib;
+  implicit, item-knn and popularity train on the driver (one machine is enough for them);
+- graph_export / graph_load / gates: driver (the graph load is batched upserts to Gremlin/Neptune).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from c360.errors import C360Error, InputError
+from c360.io import atomic_path
+from jobs import gates as gates_mod
+from jobs.pipeline import RunContext, StepResult
+from jobs.publish import current_run_dir
+from jobs.report import render_report
+from jobs.validate import validate_insurance, validate_visits, visits_format
+
+log = logging.getLogger("c360.nightly")
+
+
+class GateFailed(C360Error):
+    """One or more quality gates failed: nothing is published."""
+
+
+def _write_json(path: Path, data) -> Path:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def _read_json(path: str | Path) -> dict:
+    p = Path(path)
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+# ---- validate --------------------------------------------------------------------------------------------
+
+def _insurance_dir(ctx: RunContext) -> Path:
+    """The configured insurance directory, or generated data (created once per size and seed)."""
+    cfg = ctx.config["nightly"]
+    if cfg.get("insurance"):
+        return Path(cfg["insurance"]).resolve()
+    n, seed = int(cfg.get("generate_customers", 2000)), int(cfg.get("seed", 0))
+    out = ctx.warehouse / "inputs" / f"insurance-{n}-seed{seed}"
+    if not (out / "truth.csv").is_file():
+        from entity_resolution.generate import generate
+
+        log.info("generating insurance data for %d customers into %s", n, out)
+        tmp = out.with_name(out.name + ".tmp")
+        generate(n, seed=seed, out_dir=tmp)
+        tmp.rename(out)
+    return out
+
+
+def step_validate(ctx: RunContext) -> StepResult:
+    cfg = ctx.config["nightly"]
+    insurance = _insurance_dir(ctx)
+    rows = validate_insurance(insurance, ctx.spark)
+    visits = str(Path(cfg["visits"]).resolve()) if cfg.get("visits") else None
+    items = str(Path(cfg["items"]).resolve()) if cfg.get("items") else None
+    fmt = visits_format(visits, cfg.get("visits_format"))
+    rows.update(validate_visits(visits, fmt, items))
+    return StepResult(outputs={"insurance": str(insurance), "visits": visits, "items": items, "format": fmt},
+                      rows=rows)
+
+
+# ---- entity resolution -----------------------------------------------------------------------------------
+
+def step_merge(ctx: RunContext) -> StepResult:
+    from entity_resolution.merge import merge
+
+    out = ctx.path("er", "merged.parquet")
+    info = merge(ctx.output("validate", "insurance"), out, spark=ctx.spark)
+    return StepResult(outputs={"merged": str(out)},
+                      rows={"merged": info["rows"], "auto": info["auto"], "property": info["property"]})
+
+
+def step_match(ctx: RunContext) -> StepResult:
+    from entity_resolution.evaluate import evaluate
+    from entity_resolution.labels import evaluate_labels
+    from entity_resolution.match import match
+
+    cfg = ctx.config["er"]
+    insurance = Path(ctx.output("validate", "insurance"))
+    labels = [str(Path(p).resolve()) for p in cfg.get("labels") or []]
+    if not labels and (insurance / "labels.csv").is_file():
+        labels = [str(insurance / "labels.csv")]
+    out = ctx.path("er", "matched.parquet")
+    previous = None
+    current = current_run_dir(ctx.warehouse)
+    if current is not None and (current / "er" / "matched.parquet").is_file():
+        previous = current / "er" / "matched.parquet"
+    kwargs = {"threshold": float(cfg["threshold"])} if cfg.get("threshold") is not None else {}
+    result = match([ctx.output("merge", "merged")], config=cfg.get("config"), engine=cfg.get("engine", "spark"),
+                   labels=labels or None, out=out, previous=previous,
+                   spark=ctx.spark if cfg.get("engine", "spark") == "spark" else None, **kwargs)
+    metrics = {"clusters": result.clusters, "pairs_scored": result.pairs_scored,
+               "pairs_linked": result.pairs_linked, "relatives_guarded": result.relatives_guarded,
+               "prior": result.prior, "engine": result.engine, "unparseable": result.unparseable}
+    evaluation, f1, source = None, None, None
+    truth = insurance / "truth.csv"
+    if truth.is_file():
+        evaluation = evaluate(out, truth)
+        f1, source = evaluation["f1"], "truth"
+        metrics.update(precision=evaluation["precision"], recall=evaluation["recall"], f1=evaluation["f1"])
+    pr_curve = []
+    if labels:
+        pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path("er", "labels_pr.html"))
+        at = min(pr_curve, key=lambda r: abs(r["threshold"] - (kwargs.get("threshold") or 0.9)))
+        metrics.update(labels_precision=at["precision"], labels_recall=at["recall"], labels_f1=at["f1"])
+        if f1 is None:
+            f1, source = at["f1"], "labels"
+    er_metrics = _write_json(ctx.path("er", "metrics.json"),
+                             {"evaluation": evaluation, "pr_curve": pr_curve, "report": result.report_path})
+    return StepResult(outputs={"matched": str(out), "report": result.report_path, "metrics": str(er_metrics),
+                               "f1": f1, "f1_source": source, "previous": str(previous) if previous else None},
+                      rows={"records": result.records, "match_ids": result.clusters}, metrics=metrics)
+
+
+# ---- recommenders ----------------------------------------------------------------------------------------
+
+def _interactions(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Aggregated interactions and items, written once into the run (later steps and resume read them)."""
+    inter_path, items_path = ctx.run_dir / "recsys" / "interactions.parquet", ctx.run_dir / "recsys" / "items.csv"
+    if inter_path.is_file():
+        return pd.read_parquet(inter_path), (pd.read_csv(items_path, dtype=str) if items_path.is_file() else None)
+    from recsys.data import load_interactions
+
+    interactions, items = load_interactions(ctx.output("validate", "visits"), ctx.output("validate", "items"),
+                                            fmt=ctx.output("validate", "format"), engine="spark", spark=ctx.spark)
+    with atomic_path(ctx.path("recsys", "interactions.parquet")) as tmp:
+        interactions.to_parquet(tmp, index=False)
+    if items is not None:
+        with atomic_path(items_path) as tmp:
+            items.to_csv(tmp, index=False)
+    return interactions, items
+
+
+def _algorithms(cfg: dict) -> list[str]:
+    algos = list(dict.fromkeys(cfg["algorithms"]))
+    for extra in (cfg["baseline"], cfg["serve"]):
+        if extra not in algos:
+            algos.append(extra)
+    return algos
+
+
+def _group_col(cfg: dict, items: pd.DataFrame | None) -> str | None:
+    col = cfg.get("item_group_col")
+    if col and (items is None or col not in items.columns):
+        raise InputError(f"recsys.item_group_col: column {col!r} is not in the item table")
+    return col
+
+
+def step_recsys_evaluate(ctx: RunContext) -> StepResult:
+    from recsys.evaluate import evaluate, write_metrics
+
+    cfg = ctx.config["recsys"]
+    interactions, items = _interactions(ctx)
+    result = evaluate(_algorithms(cfg), interactions, items, holdout=float(cfg["holdout"]), seed=int(cfg["seed"]),
+                      k=int(cfg["k"]), item_group_col=_group_col(cfg, items), show_progress=True)
+    path = write_metrics(result, ctx.path("recsys", "metrics.json"))
+    ndcg = {a: round(m[f"ndcg@{cfg['k']}"], 4) for a, m in result["algorithms"].items()}
+    return StepResult(outputs={"metrics": str(path)},
+                      rows={"interactions": len(interactions), "users": int(interactions["USER_ID"].nunique()),
+                            "items": int(interactions["ITEM_ID"].nunique())},
+                      metrics={"ndcg@%d" % cfg["k"]: ndcg, "split": result["split"]})
+
+
+def step_recsys_train(ctx: RunContext) -> StepResult:
+    from recsys.models import train
+    from recsys.recs import write_recs
+
+    cfg = ctx.config["recsys"]
+    interactions, items = _interactions(ctx)
+    evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
+    served = cfg["serve"]
+    models = {}
+    for algo in _algorithms(cfg):
+        log.info("training %s on all %d interactions", algo, len(interactions))
+        model = train(algo, interactions, items, item_group_col=_group_col(cfg, items), seed=int(cfg["seed"]))
+        metrics = {f"holdout_{k}": v for k, v in evaluation.get(algo, {}).items()}
+        model.save(ctx.path("recsys", algo), metrics=metrics)
+        models[algo] = {"path": f"recsys/{algo}", "version": f"{ctx.run_id}:{algo}", "metrics": evaluation.get(algo, {}),
+                        "chosen": model.extra.get("auto", {}).get("chosen") if algo == "auto" else None}
+        if algo == served:
+            recs_path = write_recs(model, ctx.path("recsys", "recs.csv"), k=int(cfg["top_n"]))
+    recs = pd.read_csv(recs_path)
+    ctx.manifest.data["models"] = models
+    ctx.manifest.data["served_model"] = served
+    return StepResult(outputs={"recs": str(recs_path), "served": served, "models": sorted(models)},
+                      rows={"recs": len(recs), "users_with_recs": int(recs["USER_ID"].nunique())},
+                      metrics={"chosen": models[served].get("chosen")})
+
+
+# ---- graph -----------------------------------------------------------------------------------------------
+
+def step_graph_export(ctx: RunContext) -> StepResult:
+    from graph.export import export_graph
+    from graph.neptune_csv import read_graph
+
+    interactions, items = _interactions(ctx)
+    out = ctx.path("graph", "master_vertex.csv").parent
+    export_graph(out, matched=ctx.output("match", "matched"), sources=ctx.output("validate", "insurance"),
+                 interactions=ctx.run_dir / "recsys" / "interactions.parquet",
+                 items=items, recs=ctx.output("recsys_train", "recs"), model=ctx.output("recsys_train", "served"))
+    vertices, edges = read_graph(out)
+    counts = {"vertices": _count_labels(vertices), "edges": _count_labels(edges)}
+    return StepResult(outputs={"csv_dir": str(out), "counts": counts},
+                      rows={"vertices": len(vertices), "edges": len(edges)})
+
+
+def _count_labels(elements) -> dict[str, int]:
+    return dict(sorted(pd.Series([e.label for e in elements], dtype=str).value_counts().to_dict().items()))
+
+
+def graph_target(ctx: RunContext) -> str:
+    """Where the run's graph goes: its own networkx file (embedded store) or the configured Gremlin server."""
+    spec = (ctx.settings.graph or "networkx").strip()
+    if spec == "networkx":
+        return f"networkx:{ctx.run_dir / 'graph' / 'graph.nx'}"
+    return spec
+
+
+def step_graph_load(ctx: RunContext) -> StepResult:
+    from graph.loader import load_graph_files
+
+    target = graph_target(ctx)
+    drop = bool(ctx.config["graph"].get("drop_before_load")) and not target.startswith("networkx:")
+    counts = load_graph_files(ctx.output("graph_export", "csv_dir"), target, drop=drop)
+    where = "networkx (this run)" if target.startswith("networkx:") else target
+    return StepResult(outputs={"target": where, "counts": counts, "dropped": drop},
+                      rows={"vertices": sum(counts["vertices"].values()), "edges": sum(counts["edges"].values())})
+
+
+def expected_graph_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
+    """Vertex/edge counts the inputs imply (independently of the exporter)."""
+    matched = pd.read_parquet(ctx.output("match", "matched"), columns=["id", "match_id"])
+    interactions, items = _interactions(ctx)
+    recs = pd.read_csv(ctx.output("recsys_train", "recs"), dtype={"USER_ID": str, "ITEM_ID": str})
+    visitors = set(interactions["USER_ID"].astype(str)) | set(recs["USER_ID"])
+    attractions = set(interactions["ITEM_ID"].astype(str)) | set(recs["ITEM_ID"])
+    if items is not None:
+        attractions |= set(items["ITEM_ID"].astype(str))
+    return {"vertices": {"customer": len(matched), "match": int(matched["match_id"].nunique()),
+                         "visitor": len(visitors), "attraction": len(attractions)},
+            "edges": {"SameAs": len(matched), "visited": len(interactions), "recommended": len(recs)}}
+
+
+def step_gates(ctx: RunContext) -> StepResult:
+    cfg, rcfg = ctx.config["gates"], ctx.config["recsys"]
+    results = {"er_f1": gates_mod.er_gate(ctx.output("match", "f1"), float(cfg["er_f1_min"]),
+                                         ctx.output("match", "f1_source") or "")}
+    evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
+    results["recsys_ndcg"] = gates_mod.recsys_gate(ctx.output("recsys_train", "served"), evaluation,
+                                                   rcfg["baseline"], float(cfg["recsys_min_ratio"]))
+    if cfg.get("graph_counts", True):
+        exported = ctx.output("graph_export", "counts")
+        loaded = ctx.output("graph_load", "counts")
+        exact = not ctx.output("graph_load", "target").startswith(("gremlin", "ws", "wss"))
+        exact = exact or ctx.output("graph_load", "dropped")
+        results["graph_inputs"] = gates_mod.graph_gate(expected_graph_counts(ctx), exported)
+        results["graph_store"] = gates_mod.graph_gate(exported, loaded, exact=exact)
+    ctx.manifest.data["gates"] = results
+    failed = [f"{name} ({g['detail']}: value {g['value']}, threshold {g['threshold']})"
+              for name, g in results.items() if not g["passed"]]
+    if failed:
+        raise GateFailed("quality gate(s) failed, nothing published: " + "; ".join(failed))
+    return StepResult(metrics={name: g["value"] for name, g in results.items()})
+
+
+STEPS = [
+    ("validate", step_validate),
+    ("merge", step_merge),
+    ("match", step_match),
+    ("recsys_evaluate", step_recsys_evaluate),
+    ("recsys_train", step_recsys_train),
+    ("graph_export", step_graph_export),
+    ("graph_load", step_graph_load),
+    ("gates", step_gates),
+]
+
+
+# ---- report ----------------------------------------------------------------------------------------------
+
+def write_report(ctx: RunContext) -> Path:
+    """runs/<id>/report.html from whatever the run has produced so far (failed runs included)."""
+    outputs = ctx.manifest.outputs()
+    er: dict = {}
+    if "match" in outputs:
+        er_metrics = _read_json(outputs["match"]["metrics"])
+        report = _read_json(outputs["match"]["report"])
+        er = {"evaluation": er_metrics.get("evaluation"), "pr_curve": er_metrics.get("pr_curve"),
+              "histogram": report.get("match_probability_histogram"), "invalid_values": report.get("unparseable")}
+    recsys = {}
+    if "recsys_evaluate" in outputs:
+        recsys["metrics"] = _read_json(outputs["recsys_evaluate"]["metrics"]).get("algorithms")
+    graph = {"counts": (outputs.get("graph_load") or outputs.get("graph_export") or {}).get("counts")}
+    path = ctx.run_dir / "report.html"
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(render_report(ctx.manifest.data, er, recsys, graph))
+    return path

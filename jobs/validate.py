@@ -1,0 +1,99 @@
+"""Input validation for the nightly run: schemas, types, row counts and duplicate ids, before any work is done.
+
+Insurance tables are checked with Spark (the same reader the merge uses, so a cluster run validates where
+the data lives); the visit data with the recommenders' own loaders. Every error names the file and column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from c360.errors import InputError
+from entity_resolution.merge import (ADDRESS_COLUMNS, AUTO_DROPS, AUTO_RENAMES, PROPERTY_DROPS,
+                                     PROPERTY_RENAMES)
+from graph.export import SOURCE_FILES
+
+# file key -> (required columns, unique id column or None)
+INSURANCE_SCHEMA: dict[str, tuple[list[str], str | None]] = {
+    "auto_customer": (list(AUTO_RENAMES) + AUTO_DROPS + ["ssn"], "policyid"),
+    "auto_address": (["policyid"] + ADDRESS_COLUMNS, "policyid"),
+    "auto_vehicles": (["vin", "policyid", "make", "model", "year"], "vin"),
+    "property_customers": (list(PROPERTY_RENAMES) + PROPERTY_DROPS + ["first_name", "last_name",
+                                                                       "date_of_birth"], "customer_id"),
+    "property_addresses": (["customer_id"] + ADDRESS_COLUMNS, None),
+}
+NUMERIC_COLUMNS = {"auto_vehicles": ["year"]}
+
+
+def validate_insurance(sources_dir: str | Path, spark) -> dict[str, int]:
+    """Check the five source tables; return their row counts. Raises InputError naming file and column."""
+    from pyspark.sql import functions as F
+
+    d = Path(sources_dir)
+    if not d.is_dir():
+        raise InputError(f"{d}: insurance source directory not found")
+    rows: dict[str, int] = {}
+    for key, (required, id_col) in INSURANCE_SCHEMA.items():
+        path = d / SOURCE_FILES[key]
+        if not path.is_file():
+            raise InputError(f"{path}: file not found")
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: file is empty")
+        df = spark.read.csv(str(path), header=True, inferSchema=False)
+        missing = [c for c in required if c not in df.columns]
+        if missing:
+            raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+        n = df.count()
+        if n == 0:
+            raise InputError(f"{path}: table has no rows")
+        rows[key] = n
+        if id_col:
+            nulls = df.where(F.col(id_col).isNull()).count()
+            if nulls:
+                raise InputError(f"{path}: column {id_col} has {nulls} empty value(s)")
+            dup = df.groupBy(id_col).count().where("count > 1").orderBy(id_col).limit(5).collect()
+            if dup:
+                raise InputError(f"{path}: column {id_col} has duplicate values: "
+                                 + ", ".join(str(r[id_col]) for r in dup))
+        for col in NUMERIC_COLUMNS.get(key, []):
+            bad = (df.where(F.col(col).isNotNull() & F.col(col).cast("double").isNull())
+                   .select(col).limit(3).collect())
+            if bad:
+                raise InputError(f"{path}: column {col} has non-numeric values: "
+                                 + ", ".join(repr(r[col]) for r in bad))
+    return rows
+
+
+def validate_visits(visits: str | Path | None, fmt: str, items: str | Path | None) -> dict[str, int]:
+    """Check the visit data (sigir17 directory or Personalize file) and its item table; return row counts."""
+    if fmt == "sigir17":
+        from recsys import sigir17
+
+        root = Path(visits) if visits else sigir17.DEFAULT_DIR
+        events, item_table = sigir17.load_visits(root), sigir17.load_items(root)
+    else:
+        from recsys.data import read_items, read_personalize_events
+
+        if not visits:
+            raise InputError("nightly.visits: a Personalize interactions file is required for format personalize")
+        events = read_personalize_events(visits)
+        item_table = read_items(items) if items else None
+    if events.empty:
+        raise InputError(f"{visits or 'shipped sigir17 data'}: no visits")
+    rows = {"visit_events": len(events), "visitors": int(events["USER_ID"].nunique())}
+    if item_table is not None:
+        rows["items"] = len(item_table)
+        unknown = sorted(set(events["ITEM_ID"].astype(str)) - set(item_table["ITEM_ID"].astype(str)))
+        if unknown:
+            raise InputError(f"{items or visits or 'visits'}: ITEM_ID(s) visited but not in the item table: "
+                             + ", ".join(unknown[:5]))
+    return rows
+
+
+def visits_format(visits: str | Path | None, fmt: str | None) -> str:
+    """sigir17 for a directory (or the shipped data), personalize for a file, unless given."""
+    if fmt:
+        if fmt not in ("sigir17", "personalize"):
+            raise InputError(f"nightly.visits_format: {fmt!r} is not sigir17 or personalize")
+        return fmt
+    return "sigir17" if visits is None or Path(visits).is_dir() else "personalize"

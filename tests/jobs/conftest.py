@@ -1,0 +1,44 @@
+"""Small inputs for nightly runs: one park of the shipped visits and a few hundred generated customers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recsys.sigir17 import DEFAULT_DIR
+
+
+@pytest.fixture(scope="session")
+def epcot_visits(tmp_path_factory) -> Path:
+    """A sigir17 directory holding only Epcot (visits and POI list)."""
+    root = tmp_path_factory.mktemp("sigir17-epcot")
+    for sub, name in (("userVisits-sigir17", "userVisits-epcot-allPOI.csv"), ("poiList-sigir17", "POI-epcot.csv")):
+        (root / sub).mkdir()
+        shutil.copy(DEFAULT_DIR / sub / name, root / sub / name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def insurance(tmp_path_factory) -> Path:
+    """Generated insurance sources (150 people) shared by the nightly tests (they never modify it)."""
+    from entity_resolution.generate import generate
+
+    out = tmp_path_factory.mktemp("insurance")
+    generate(150, seed=3, out_dir=out)
+    return out
+
+
+def write_config(path: Path, visits: Path, insurance: Path | None, engine: str = "duckdb",
+                 algorithms=("popularity", "item-knn"), serve: str = "item-knn", **sections) -> Path:
+    """A nightly config for the tests (fast algorithms unless asked otherwise)."""
+    config = {"nightly": {"visits": str(visits), "insurance": str(insurance) if insurance else None,
+                          "generate_customers": 150, "seed": 3},
+              "er": {"engine": engine},
+              "recsys": {"algorithms": list(algorithms), "serve": serve, "top_n": 10}}
+    for name, values in sections.items():
+        config.setdefault(name, {}).update(values)
+    path.write_text(yaml.safe_dump(config))
+    return path

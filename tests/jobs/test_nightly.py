@@ -1,0 +1,144 @@
+"""`c360 nightly` end to end on small data with a local Spark session: publish, failure safety, resume, gates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from c360.errors import InputError
+from jobs.nightly import run_nightly
+from jobs.pipeline import StepFailed
+from jobs.publish import current_run_dir
+from tests.conftest import free_port, run_cli
+from tests.jobs.conftest import write_config
+
+STEP_NAMES = ["validate", "merge", "match", "recsys_evaluate", "recsys_train", "graph_export", "graph_load", "gates"]
+ENV = {"C360_GRAPH": "networkx", "C360_SPARK_MASTER": "local[2]"}
+
+
+def manifest(run_dir: Path) -> dict:
+    return json.loads((run_dir / "manifest.json").read_text())
+
+
+def match_ids(run_dir: Path) -> dict[str, int]:
+    df = pd.read_parquet(run_dir / "er" / "matched.parquet", columns=["id", "match_id"])
+    return dict(zip(df["id"], df["match_id"], strict=True))
+
+
+@pytest.mark.slow
+def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_visits):
+    """Generated insurance data (in the warehouse), Spark ER, auto recommender, networkx graph, published."""
+    wh = tmp_path / "wh"
+    cfg = write_config(tmp_path / "c.yaml", epcot_visits, None, engine="spark",
+                       algorithms=("popularity", "item-knn", "als"), serve="auto")
+    result = run_nightly(str(cfg), warehouse=str(wh), env=ENV)
+    assert result["status"] == "succeeded"
+    run = current_run_dir(wh)
+    assert run == Path(result["run_dir"]).resolve() and (wh / "current").is_symlink()
+    m = manifest(run)
+    assert m["status"] == "succeeded" and list(m["steps"]) == STEP_NAMES
+    assert all(s["status"] == "succeeded" and s["seconds"] >= 0 for s in m["steps"].values())
+    assert all(g["passed"] for g in m["gates"].values()) and set(m["gates"]) >= {"er_f1", "recsys_ndcg", "graph_store"}
+    assert m["steps"]["match"]["metrics"]["engine"] == "spark" and m["steps"]["match"]["metrics"]["f1"] > 0.9
+    assert m["served_model"] == "auto" and set(m["models"]) == {"popularity", "item-knn", "als", "auto"}
+    assert m["steps"]["validate"]["rows"]["auto_customer"] > 0
+    # the files of DESIGN.md's publishing contract
+    for rel in ("recsys/recs.csv", "recsys/auto/params.json", "recsys/als", "er/matched.parquet",
+                "graph/master_vertex.csv", "graph/master_edge.csv", "graph/graph.nx", "report.html"):
+        assert (run / rel).exists(), rel
+    assert not (run / "tmp").exists()
+    assert (wh / "inputs").is_dir()  # generated insurance data lives in the warehouse, reused by the next run
+    recs = pd.read_csv(run / "recsys" / "recs.csv", dtype={"USER_ID": str, "ITEM_ID": str})
+    assert list(recs.columns) == ["USER_ID", "ITEM_ID", "RANK", "SCORE"] and recs["RANK"].min() == 1
+    seen = pd.read_parquet(run / "recsys" / "interactions.parquet")
+    assert recs.merge(seen, on=["USER_ID", "ITEM_ID"]).empty
+    report = (run / "report.html").read_text()
+    assert report.count("<img") >= 4 and "Quality gates" in report and "ndcg@10" in report
+    # what was published is what the API serves
+    from api.state import load_state
+
+    state = load_state(run, "networkx")
+    try:
+        assert state.run_id == m["run_id"] and "auto" in state.models
+        some_match = int(pd.read_parquet(run / "er" / "matched.parquet")["match_id"].iloc[0])
+        assert state.graph.customer360(str(some_match))["match_id"] == str(some_match)
+    finally:
+        state.close()
+
+
+@pytest.mark.slow
+def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visits, insurance):
+    """Bad input, a failed gate and an unreachable Gremlin server each fail the run, name the step and the cause,
+    and leave `current` serving; --resume reruns from the failed step; match_ids are stable across runs."""
+    wh = tmp_path / "wh"
+    good = write_config(tmp_path / "good.yaml", epcot_visits, insurance, serve="popularity")
+    first = run_nightly(str(good), warehouse=str(wh), env=ENV)
+    run1 = Path(first["run_dir"])
+    assert current_run_dir(wh) == run1.resolve()
+
+    # 1. a bad input file: validation names the file and the column; current keeps serving run 1
+    bad_dir = tmp_path / "bad-insurance"
+    shutil.copytree(insurance, bad_dir)
+    auto = pd.read_csv(bad_dir / "source_auto_customer.csv", dtype=str)
+    auto.drop(columns=["lname"]).to_csv(bad_dir / "source_auto_customer.csv", index=False)
+    bad = write_config(tmp_path / "bad.yaml", epcot_visits, bad_dir, serve="popularity")
+    with pytest.raises(StepFailed) as err:
+        run_nightly(str(bad), warehouse=str(wh), env=ENV, run_id="bad-input")
+    assert err.value.step == "validate"
+    assert "source_auto_customer.csv" in str(err.value) and "lname" in str(err.value)
+    assert current_run_dir(wh) == run1.resolve()
+    m = manifest(wh / "runs" / "bad-input")
+    assert m["status"] == "failed" and m["steps"]["validate"]["status"] == "failed"
+    assert "step 'validate'" in m["error"] and (wh / "runs" / "bad-input" / "report.html").is_file()
+
+    # the file is fixed; --resume finishes the same run and publishes it; match_ids kept from run 1
+    auto.to_csv(bad_dir / "source_auto_customer.csv", index=False)
+    resumed = run_nightly(str(bad), warehouse=str(wh), env=ENV, resume="bad-input")
+    assert resumed["status"] == "succeeded" and current_run_dir(wh) == (wh / "runs" / "bad-input").resolve()
+    assert match_ids(wh / "runs" / "bad-input") == match_ids(run1)
+
+    # 2. a failed gate publishes nothing
+    strict = write_config(tmp_path / "strict.yaml", epcot_visits, insurance, serve="popularity",
+                          gates={"er_f1_min": 1.01})
+    with pytest.raises(StepFailed, match="er_f1") as err:
+        run_nightly(str(strict), warehouse=str(wh), env=ENV, run_id="gate")
+    assert err.value.step == "gates"
+    assert current_run_dir(wh) == (wh / "runs" / "bad-input").resolve()
+    gate = manifest(wh / "runs" / "gate")
+    assert gate["status"] == "failed" and gate["gates"]["er_f1"]["passed"] is False
+    assert gate["gates"]["recsys_ndcg"]["passed"] is True
+
+    # 3. the graph store is down: graph_load fails with a clear error, resume redoes only what is left
+    down = {**ENV, "C360_GRAPH": f"gremlin://127.0.0.1:{free_port()}"}
+    with pytest.raises(StepFailed) as err:
+        run_nightly(str(good), warehouse=str(wh), env=down, run_id="down")
+    assert err.value.step == "graph_load" and "127.0.0.1" in str(err.value)
+    before = manifest(wh / "runs" / "down")["steps"]
+    resumed = run_nightly(str(good), warehouse=str(wh), env=ENV, resume="down")
+    after = manifest(wh / "runs" / "down")["steps"]
+    assert resumed["status"] == "succeeded"
+    for name in STEP_NAMES[:6]:  # finished steps were not redone
+        assert after[name]["started_at"] == before[name]["started_at"]
+    assert before["graph_load"]["status"] == "failed" and after["graph_load"]["status"] == "succeeded"
+    assert match_ids(wh / "runs" / "down") == match_ids(run1)
+
+    with pytest.raises(InputError, match="already succeeded"):
+        run_nightly(str(good), warehouse=str(wh), env=ENV, resume="down")
+
+
+def test_cli_bad_input_exits_nonzero_naming_step_and_file(tmp_path, epcot_visits):
+    """Through the console entry point: exit code 2, the step and the missing file named, nothing published."""
+    empty = tmp_path / "no-insurance"
+    empty.mkdir()
+    wh = tmp_path / "wh"
+    proc = run_cli("nightly", "--warehouse", str(wh), "--insurance", str(empty), "--visits", str(epcot_visits),
+                   check=False, env=ENV)
+    assert proc.returncode == 2, proc.stderr
+    assert "step 'validate' failed" in proc.stderr and "source_auto_customer.csv: file not found" in proc.stderr
+    assert not (wh / "current").exists()
+    (run,) = (wh / "runs").iterdir()
+    assert manifest(run)["status"] == "failed"
