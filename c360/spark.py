@@ -33,11 +33,14 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
     from splink.backends.spark import similarity_jar_location
 
     settings = settings or load_settings()
-    os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", _python()))
+    if not under_spark_submit() and settings.spark_master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", _python())  # local workers use this interpreter
     conf = dict(_DEFAULT_CONF)
     conf["spark.jars"] = similarity_jar_location()
     conf.update(settings.spark_conf)
-    builder = SparkSession.builder.master(settings.spark_master).appName(app_name)
+    builder = SparkSession.builder.appName(app_name)
+    if not under_spark_submit():  # under spark-submit its --master (and --conf) decide
+        builder = builder.master(settings.spark_master)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -48,6 +51,11 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
     Path(ckpt).mkdir(parents=True, exist_ok=True) if "://" not in ckpt else None
     spark.sparkContext.setCheckpointDir(ckpt)
     return spark
+
+
+def under_spark_submit() -> bool:
+    """True when this process was launched by spark-submit (the JVM gateway already runs)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def _python() -> str:

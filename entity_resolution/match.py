@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,20 +101,24 @@ def match(inputs, config: str | Path | None = None, engine: str = "spark", label
     link_type = "link_and_dedupe" if len(inputs) == 2 else "dedupe_only"
     settings = M.settings(roles, link_type)
     db_api, spark = _db_api(engine, spark)
+    tag = f"_{uuid.uuid4().hex[:8]}"  # unique table names: a shared Spark session may hold an earlier run's
     if spark is not None:  # few, small shuffle partitions: Splink runs many small SQL steps
         saved_partitions = spark.conf.get("spark.sql.shuffle.partitions")
         spark.conf.set("spark.sql.shuffle.partitions", str(max(2, min(64, len(std) // 40_000))))
     try:
         return _run(Linker, db_api, spark, std, stds, raws, cfg, roles, link_type, settings, inputs, labels,
-                    engine, out, threshold, previous, u_max_pairs, seed, unparseable, t0)
+                    engine, out, threshold, previous, u_max_pairs, seed, unparseable, t0, tag)
     finally:
         if spark is not None:
             spark.conf.set("spark.sql.shuffle.partitions", saved_partitions)
+            for table in spark.catalog.listTables():  # this run's registered inputs; the session lives on
+                if table.isTemporary and table.name.endswith(tag):
+                    spark.catalog.dropTempView(table.name)
 
 
 def _run(Linker, db_api, spark, std, stds, raws, cfg, roles, link_type, settings, inputs, labels, engine, out,
-         threshold, previous, u_max_pairs, seed, unparseable, t0) -> MatchResult:
-    sdfs = [_register(db_api, spark, s, f"er_input_{i}") for i, s in enumerate(stds)]
+         threshold, previous, u_max_pairs, seed, unparseable, t0, tag) -> MatchResult:
+    sdfs = [_register(db_api, spark, s, f"er_input_{i}{tag}") for i, s in enumerate(stds)]
     linker = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings, log_level="WARNING")
     timings = {"prepare": time.time() - t0}
     t = time.time()
@@ -129,7 +134,7 @@ def _run(Linker, db_api, spark, std, stds, raws, cfg, roles, link_type, settings
     if labels:
         lp = _labels_pairs(labels, std)
         if len(lp):
-            linker.training.estimate_m_from_pairwise_labels(_register(db_api, spark, lp, "er_labels"))
+            linker.training.estimate_m_from_pairwise_labels(_register(db_api, spark, lp, f"er_labels{tag}"))
     timings["train"] = time.time() - t
     t = time.time()
     pred = linker.inference.predict(threshold_match_probability=0.01)
