@@ -39,7 +39,7 @@ def _fmt(v: Any) -> str:
 
 def histogram_chart(bin_edges: list[float], counts: list[int], title: str) -> str:
     fig, ax = plt.subplots(figsize=(6, 3))
-    widths = [b - a for a, b in zip(bin_edges[:-1], bin_edges[1:])]
+    widths = [b - a for a, b in zip(bin_edges[:-1], bin_edges[1:], strict=True)]
     ax.bar(bin_edges[:-1], counts, width=widths, align="edge", edgecolor="black")
     ax.set_yscale("log")
     ax.set(title=title, xlabel="match probability", ylabel="pairs (log)")

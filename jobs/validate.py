@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from c360.errors import InputError
-from entity_resolution.merge import (ADDRESS_COLUMNS, AUTO_DROPS, AUTO_RENAMES, PROPERTY_DROPS,
-                                     PROPERTY_RENAMES)
+from entity_resolution.merge import ADDRESS_COLUMNS, AUTO_DROPS, AUTO_RENAMES, PROPERTY_DROPS, PROPERTY_RENAMES
 from graph.export import SOURCE_FILES
 
 # file key -> (required columns, unique id column or None)
