@@ -19,7 +19,9 @@ SOURCES = {"auto_customer": "source_auto_customer.csv", "auto_address": "source_
 ADDRESS_COLUMNS = ["address", "city", "state", "zip"]
 
 
-def _read(spark, path: Path, required: list[str]):
+def read_source(spark, path: Path, required: list[str]):
+    """A source CSV as a Spark DataFrame of strings; InputError naming the file for a missing file, an empty
+    file, missing columns or no rows."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.stat().st_size == 0:
@@ -44,10 +46,10 @@ def merge(sources_dir: str | Path, out_path: str | Path, spark=None) -> dict:
 
     spark = spark or get_spark(app_name="c360-er-merge")
     d = Path(sources_dir)
-    auto = _read(spark, d / SOURCES["auto_customer"], list(AUTO_RENAMES) + AUTO_DROPS)
-    auto_addr = _read(spark, d / SOURCES["auto_address"], ["policyid"] + ADDRESS_COLUMNS)
-    prop = _read(spark, d / SOURCES["property_customers"], list(PROPERTY_RENAMES) + PROPERTY_DROPS)
-    prop_addr = _read(spark, d / SOURCES["property_addresses"], ["customer_id"] + ADDRESS_COLUMNS)
+    auto = read_source(spark, d / SOURCES["auto_customer"], list(AUTO_RENAMES) + AUTO_DROPS)
+    auto_addr = read_source(spark, d / SOURCES["auto_address"], ["policyid"] + ADDRESS_COLUMNS)
+    prop = read_source(spark, d / SOURCES["property_customers"], list(PROPERTY_RENAMES) + PROPERTY_DROPS)
+    prop_addr = read_source(spark, d / SOURCES["property_addresses"], ["customer_id"] + ADDRESS_COLUMNS)
     for df, path, key in ((auto, SOURCES["auto_customer"], "policyid"),
                           (prop, SOURCES["property_customers"], "customer_id")):
         dup = df.groupBy(key).count().where("count > 1").limit(5).collect()

@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from c360.errors import InputError
-from entity_resolution.merge import ADDRESS_COLUMNS, AUTO_DROPS, AUTO_RENAMES, PROPERTY_DROPS, PROPERTY_RENAMES
+from entity_resolution.merge import (
+    ADDRESS_COLUMNS,
+    AUTO_DROPS,
+    AUTO_RENAMES,
+    PROPERTY_DROPS,
+    PROPERTY_RENAMES,
+    read_source,
+)
 from graph.export import SOURCE_FILES
 
 # file key -> (required columns, unique id column or None)
@@ -34,17 +41,8 @@ def validate_insurance(sources_dir: str | Path, spark) -> dict[str, int]:
     rows: dict[str, int] = {}
     for key, (required, id_col) in INSURANCE_SCHEMA.items():
         path = d / SOURCE_FILES[key]
-        if not path.is_file():
-            raise InputError(f"{path}: file not found")
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: file is empty")
-        df = spark.read.csv(str(path), header=True, inferSchema=False)
-        missing = [c for c in required if c not in df.columns]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+        df = read_source(spark, path, required)
         n = df.count()
-        if n == 0:
-            raise InputError(f"{path}: table has no rows")
         rows[key] = n
         if id_col:
             nulls = df.where(F.col(id_col).isNull()).count()
