@@ -112,7 +112,11 @@ def shape_customer360(match_id: str, rows: list[dict]) -> dict:
 def shape_search(rows: list[dict]) -> list[dict]:
     """rows: [{"c": matching customer, "match_id": str, "records": int}] → one entry per match."""
     best: dict[str, dict] = {}
-    for r in sorted(rows, key=lambda r: r["c"]["id"]):
+
+    def completeness(r: dict) -> tuple:  # per match, the matching record with most of name and birth date filled
+        return sum(not r["c"].get(f) for f in ("first_name", "last_name", "date_of_birth")), r["c"]["id"]
+
+    for r in sorted(rows, key=completeness):
         best.setdefault(r["match_id"], r)
     out = [{"match_id": m, "first_name": r["c"].get("first_name"), "last_name": r["c"].get("last_name"),
             "date_of_birth": r["c"].get("date_of_birth"), "records": int(r["records"])} for m, r in best.items()]
