@@ -92,7 +92,7 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
         parts.append(histogram_chart(er["histogram"]["bin_edges"], er["histogram"]["counts"],
                                      "Match probability of candidate pairs"))
     if er.get("pr_curve"):
-        parts.append(pr_chart(er["pr_curve"], "Precision / recall by threshold"))
+        parts.append(pr_chart(er["pr_curve"], "Precision / recall by threshold on the labeled pairs"))
     if er.get("invalid_values"):
         parts += ["<h3>Unparseable values treated as missing</h3>",
                   _table([{"column": k, "count": v} for k, v in er["invalid_values"].items()])]
