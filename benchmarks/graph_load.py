@@ -144,7 +144,8 @@ def main() -> None:
         gremlin_server.stop(port)
 
     print(f"graph: {sum(counts['vertices'].values())} vertices, {sum(counts['edges'].values())} edges "
-          f"({args.people} synthetic persons + sigir17 visits); batch {args.batch_size}, {args.workers} in flight")
+          f"({args.people} synthetic persons + sigir17 visits); batch {args.batch_size}, vertex batches "
+          f"{args.workers} in flight, edge batches encoded {args.workers} ahead of the one in flight")
     print("| load into local Gremlin Server 3.7.5 | elements | seconds | elements/s |")
     print("| --- | ---: | ---: | ---: |")
     for label, n, dt, rate in rows:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,9 +23,10 @@ def _batches(items: list, size: int):
 def load_gremlin(vertices: list[Element], edges: list[Element], target: str, drop: bool = False,
                  batch_size: int = DEFAULT_BATCH, workers: int = DEFAULT_WORKERS, progress: bool | None = None) -> dict:
     """Upsert into Gremlin: vertices, then edges, `batch_size` elements per traversal. Vertex batches go `workers`
-    at a time; edge batches one at a time, because TinkerGraph's per-vertex edge sets are not safe under concurrent
-    writes (parallel edge batches corrupt them). `drop` empties the graph first; batch_size 1 sends one
-    mergeV/mergeE per element. Returns counts()."""
+    at a time. Edge batches go one at a time, because TinkerGraph's per-vertex edge sets are not safe under
+    concurrent writes (parallel edge batches corrupt them) and TinkerTransactionGraph rejects them as conflicting
+    transactions; instead the client encodes the next `workers` edge batches while the server executes the current
+    one. `drop` empties the graph first; batch_size 1 sends one mergeV/mergeE per element. Returns counts()."""
     from graph.gremlin_store import GremlinStore
 
     if batch_size < 1:
@@ -35,24 +37,29 @@ def load_gremlin(vertices: list[Element], edges: list[Element], target: str, dro
         if drop:
             store.drop_all()
         disable = None if progress is None else not progress
-        with tqdm(total=len(vertices) + len(edges), unit="el", desc="graph load", disable=disable) as bar, \
-                ThreadPoolExecutor(workers) as pool:
-            for part, many, one, lanes in ((vertices, store.upsert_vertices, store.upsert_vertex, workers),
-                                           (edges, store.upsert_edges, store.upsert_edge, 1)):
-                def send(batch, many=many, one=one):
-                    if batch_size == 1:
-                        one(batch[0])
-                    else:
-                        many(batch)
-                    return len(batch)
-
-                if lanes == 1:
-                    for b in _batches(part, batch_size):
-                        bar.update(send(b))
-                    continue
-                futures = [pool.submit(send, b) for b in _batches(part, batch_size)]
-                for fut in as_completed(futures):  # all vertices exist before the first edge is sent
-                    bar.update(fut.result())
+        with tqdm(total=len(vertices) + len(edges), unit="el", desc="graph load", disable=disable) as bar:
+            if batch_size == 1:
+                for v in vertices:
+                    store.upsert_vertex(v)
+                    bar.update(1)
+                for e in edges:
+                    store.upsert_edge(e)
+                    bar.update(1)
+                return store.counts()
+            with ThreadPoolExecutor(workers) as pool:
+                futures = [pool.submit(store.upsert_vertices, b) for b in _batches(vertices, batch_size)]
+                for fut, b in zip(futures, _batches(vertices, batch_size), strict=True):
+                    fut.result()  # all vertices exist before the first edge is sent
+                    bar.update(len(b))
+            with ThreadPoolExecutor(1) as encoder:  # edges: encode ahead, send in order, one in flight
+                ahead: deque = deque()
+                for b in [*_batches(edges, batch_size), None]:  # None: flush what is still ahead
+                    if b is not None:
+                        ahead.append(encoder.submit(store.prepare, b, True))
+                    while len(ahead) > (workers if b is not None else 0):
+                        prepared = ahead.popleft().result()
+                        store.upsert_prepared(prepared)
+                        bar.update(prepared.size)
         return store.counts()
 
 

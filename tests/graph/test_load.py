@@ -76,3 +76,79 @@ def test_bad_target_and_csv_are_input_errors(graph_csv, tmp_path):
     proc = run_cli("graph", "load", "--csv", str(tmp_path), "--target", f"networkx:{tmp_path / 'g.nx'}", check=False)
     assert proc.returncode == 2 and "master_vertex.csv" in proc.stderr and "~id" in proc.stderr
     assert not (tmp_path / "g.nx").exists()
+
+
+def test_prepared_batch_is_the_same_request_as_plain_rows():
+    """Encoding a batch ahead sends exactly the bytes the driver writes for inject(rows).unfold().mergeE(...)."""
+    import uuid
+
+    from gremlin_python.driver.request import RequestMessage
+    from gremlin_python.structure.graph import Graph
+
+    from graph.gremlin_store import _serializer
+    from graph.neptune_csv import Element
+
+    store = GremlinStore.__new__(GremlinStore)  # no connection needed to build and encode traversals
+    g = Graph().traversal()
+    batch = [Element("visited:u1->a:1", "visited", {"photos": 2, "note": "O'Neil, \"Jr.\""}, "visitor:u1", "a:1"),
+             Element("SameAs:1-auto->0", "SameAs", {}, "1-auto", "0")]
+    rid = uuid.uuid4()
+
+    def wire(rows):
+        t = store._merge(g, rows, edges=True)
+        return _serializer().serialize_message(rid, RequestMessage("traversal", "bytecode",
+                                                                   {"gremlin": t.bytecode, "aliases": {"g": "g"}}))
+
+    assert wire(store.prepare(batch, edges=True)) == wire(GremlinStore._edge_rows(batch))
+
+
+@pytest.mark.gremlin
+def test_edges_encoded_ahead_land_exactly_once(graph_csv, gremlin_url):
+    """Many small edge batches encoded ahead of the one in flight: exact counts and endpoints, load after load."""
+    from graph.neptune_csv import read_graph
+
+    _, edges = read_graph(graph_csv)
+    want = sorted((e.id, e.label, e.frm, e.to) for e in edges)
+    for drop in (True, False, True, False):
+        assert load_graph_files(graph_csv, gremlin_url, drop=drop, batch_size=2, workers=3, progress=False) == EXPECTED
+        with GremlinStore(gremlin_url) as store:
+            from gremlin_python.process.graph_traversal import __
+
+            got = store._g.E().project("id", "label", "from", "to").by(__.id_()).by(__.label()) \
+                .by(__.out_v().id_()).by(__.in_v().id_()).to_list()
+        assert sorted((r["id"], r["label"], r["from"], r["to"]) for r in got) == want
+
+
+@pytest.mark.gremlin
+def test_edge_upsert_matches_on_id_and_updates_properties(graph_csv, gremlin_url):
+    from graph.neptune_csv import Element, read_graph
+
+    load_graph_files(graph_csv, gremlin_url, drop=True, progress=False)
+    _, edges = read_graph(graph_csv)
+    rec = next(e for e in edges if e.label == "recommended")
+    changed = Element(rec.id, rec.label, {**rec.props, "rank": 99}, rec.frm, rec.to)
+    with GremlinStore(gremlin_url) as store:
+        assert store.upsert_edges([changed]) == 1
+        assert store._g.E(rec.id).values("rank").to_list() == [99]
+        assert store._g.E(rec.id).out_v().id_().to_list() == [rec.frm]
+        assert store.counts() == EXPECTED
+    load_graph_files(graph_csv, gremlin_url, progress=False)  # the files win again
+    with GremlinStore(gremlin_url) as store:
+        assert store._g.E(rec.id).values("rank").to_list() == [rec.props["rank"]]
+
+
+def test_fast_row_encoder_writes_the_drivers_bytes():
+    from gremlin_python.process.traversal import Direction, T
+    from gremlin_python.statics import long
+    from gremlin_python.structure.io.graphbinaryV1 import GraphBinaryWriter
+
+    from graph.gremlin_store import encode_rows
+
+    rows = [{"k": {T.id: "visited:u1->a:1"}, "c": {T.label: "visited", Direction.OUT: "u1", Direction.IN: "a:1",
+                                                  "photos": 2}, "p": {"photos": 2}},
+            {"k": {T.id: "ü-ß 日本", T.label: "customer"},
+             "p": {"n": long(-(2 ** 40)), "i": 7, "f": 0.25, "nan": float("nan"), "b": True, "none": None, "e": "",
+                   "l": ["x", 1, [2.5, False]], "q": 'O\'Neil, "Jr."'}},
+            {"k": {T.id: 1}, "p": {}}]
+    assert encode_rows(rows) == bytes(GraphBinaryWriter().to_dict(rows))
+    assert encode_rows([]) == bytes(GraphBinaryWriter().to_dict([]))
