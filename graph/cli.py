@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ld.add_argument("--target", required=True, help="gremlin://HOST:PORT | wss://NEPTUNE:8182 | networkx:PATH")
     ld.add_argument("--drop", action="store_true", help="remove everything first (full reload)")
     ld.add_argument("--batch-size", type=int, default=1000, help="elements per traversal (Gremlin)")
-    ld.add_argument("--workers", type=int, default=4, help="vertex batches in flight at once (Gremlin; edges go one batch at a time)")
+    ld.add_argument("--workers", type=int, default=4, help="vertex batches in flight at once (Gremlin); edges go one batch at a time, this many encoded ahead")
     ld.set_defaults(func=_load)
 
 
