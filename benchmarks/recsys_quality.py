@@ -2,8 +2,8 @@
 
     python benchmarks/recsys_quality.py [--seeds 0 1 2 3 4] [--k 10] [--algos ...]
 
-Per seed: hold out 20% of each user's attractions, train every algorithm on the rest (auto chooses on a
-validation split of that training part only), score the held-out part. Prints mean +- std per algorithm,
+Per seed: hold out 20% of each user's attractions, train every algorithm on the rest (auto chooses on
+validation splits of that training part only), score the held-out part. Prints mean +- std per algorithm,
 the gain of auto over the context-aware popularity baseline, and the book's FM RMSE (0.19, measured on its
 training data) beside the same FM's RMSE on the holdout.
 """
@@ -28,6 +28,7 @@ SETUPS = {
     "item-knn bm25": ("item-knn", {"similarity": "bm25"}, "PARK"),
     "item-knn cosine": ("item-knn", {"similarity": "cosine"}, "PARK"),
     "item-knn rp3": ("item-knn", {"similarity": "rp3"}, "PARK"),
+    "ease": ("ease", {}, "PARK"),
     "als (implicit)": ("als", {}, "PARK"),
     "spark-als": ("spark-als", {}, "PARK"),
     "fm (spark)": ("fm", {}, "PARK"),

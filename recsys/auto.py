@@ -1,4 +1,4 @@
-"""`auto`: choose the algorithm (and blend weight) by NDCG@10 on a validation split of the training data only.
+"""`auto`: choose the algorithm (and blend weight) by NDCG@10 on validation splits of the training data only.
 
 The context-aware popularity baseline is itself a candidate, so `auto` picks it whenever nothing beats it
 on validation. The test split of `evaluate` is never seen here.
@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .algorithms.blend import Blend
-from .metrics import ranking_metrics
+from .algorithms.blend import Blend, combine_scores
+from .base import topk
 from .split import holdout_split
 
 log = logging.getLogger(__name__)
 
-ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+ALPHAS = tuple(round(0.05 * i, 2) for i in range(1, 20))   # 0.05 .. 0.95
 PERSONAL = (
     ("item-knn", {"similarity": "rp3", "user_alpha": 1.0, "beta": 0.0}),
     ("item-knn", {"similarity": "rp3", "user_alpha": 0.5, "beta": 0.15}),
@@ -26,43 +27,92 @@ PERSONAL = (
     ("item-knn", {"similarity": "bm25"}),
     ("item-knn", {"similarity": "cosine"}),
     ("als", {"factors": 8, "regularization": 10.0, "alpha": 1.0, "weighting": "log", "iterations": 15}),
+    ("ease", {"l2": 4.0, "user_alpha": 0.0}),
+    ("ease", {"l2": 8.0, "user_alpha": 0.0}),
+    ("ease", {"l2": 1.0, "user_alpha": 1.0}),
+    ("ease", {"l2": 2.0, "user_alpha": 1.0}),
 )
+# Two personal models averaged (each row-normalized) before blending with popularity: every RP3beta
+# item-knn with every EASE above.
+MIXES = tuple((rp3, ease) for rp3 in PERSONAL if rp3[1].get("similarity") == "rp3"
+              for ease in PERSONAL if ease[0] == "ease")
 
 
 def _label(algo: str, params: dict) -> str:
     """A unique, readable name: blend(alpha=0.5,item-knn(similarity=rp3,...))."""
-    inner = [f"{k}={v}" for k, v in params.items() if k not in ("base", "base_params", "seed")]
+    inner = [f"{k}={v}" for k, v in params.items() if k not in ("base", "base_params", "mix", "seed")]
     if "base" in params:
         inner.append(_label(params["base"], params.get("base_params", {})))
+    for mix_algo, mix_params in params.get("mix", ()):
+        inner.append(_label(mix_algo, mix_params))
     return algo + (f"({','.join(inner)})" if inner else "")
+
+
+def validation_ndcg(model, scores: np.ndarray, rows: np.ndarray, users: list, valid_df: pd.DataFrame,
+                    k: int = 10) -> float:
+    """NDCG@k of dense `scores` (len(rows) x n_items) on valid_df, the same number as
+    ranking_metrics(model.recommend(users, k), valid_df, k): seen items excluded, ties by item order."""
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    scores[model.matrix[rows].nonzero()] = -np.inf
+    pos = {u: j for j, u in enumerate(users)}
+    known = valid_df[valid_df["ITEM_ID"].isin(model.item_index)]
+    truth = np.zeros(scores.shape, dtype=bool)
+    truth[known["USER_ID"].map(pos).to_numpy(), known["ITEM_ID"].map(model.item_index).to_numpy()] = True
+    n_rel = valid_df.groupby("USER_ID")["ITEM_ID"].nunique().reindex(users).to_numpy()
+    idx, vals = topk(scores, k)
+    hits = np.take_along_axis(truth, idx, axis=1) & np.isfinite(vals)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * discounts[:idx.shape[1]]).sum(axis=1)
+    ideal = np.cumsum(discounts)[np.minimum(n_rel, k) - 1]
+    return float((dcg / ideal).sum() / max(valid_df["USER_ID"].nunique(), 1))
 
 
 def candidates_scores(fit_df: pd.DataFrame, valid_df: pd.DataFrame, items, item_group_col, seed: int,
                       k: int = 10, show_progress: bool = False) -> list[dict]:
-    """Validation NDCG@k of every candidate: popularity (global and in-group), item-knn, als and blends."""
+    """Validation NDCG@k of every candidate: popularity (global and in-group), item-knn, ease, als, and
+    blends of each (and of MIXES) with in-group popularity over ALPHAS."""
     from .models import ALGORITHMS
 
-    users = sorted(valid_df["USER_ID"].unique())
     rows: list[dict] = []
 
-    def score(model, algo, params):
-        recs = model.recommend(users, k=k)
-        ndcg = ranking_metrics(recs, valid_df, k=k, n_items=len(model.item_ids))[f"ndcg@{k}"]
+    def params_of(algo, params):
+        return dict(params, seed=seed) if "seed" in ALGORITHMS[algo].defaults else dict(params)
+
+    def score(model, scores, algo, params):
+        ndcg = validation_ndcg(model, scores, idx, users, valid_df, k)
         rows.append({"label": _label(algo, params), "algo": algo, "params": params, f"ndcg@{k}": ndcg})
 
-    bar = tqdm(total=2 + len(PERSONAL), desc="auto: candidates", disable=not show_progress)
-    score(ALGORITHMS["popularity"]().fit(fit_df, items, show_progress=False), "popularity", {})
-    if item_group_col:
-        pop = ALGORITHMS["popularity"](item_group_col=item_group_col).fit(fit_df, items, show_progress=False)
-        score(pop, "popularity", {"item_group_col": item_group_col})
-    bar.update(2)
-    for algo, params in PERSONAL:
-        p = dict(params, seed=seed) if "seed" in ALGORITHMS[algo].defaults else dict(params)
-        component = ALGORITHMS[algo](item_group_col=item_group_col, **p).fit(fit_df, items, show_progress=False)
-        score(component, algo, p)
+    def blends(components, personal, specs):
         for alpha in ALPHAS:
-            blend = Blend.from_component(component, alpha)
-            score(blend, "blend", {"alpha": alpha, "base": algo, "base_params": p})
+            blend = Blend.from_components(components, alpha)
+            params = {"alpha": alpha, "base": specs[0][0], "base_params": specs[0][1]}
+            if len(specs) > 1:
+                params["mix"] = [[algo, p] for algo, p in specs[1:]]
+            score(blend, blend._mix(personal, popular), "blend", params)
+
+    bar = tqdm(total=2 + len(PERSONAL) + len(MIXES), desc="auto: candidates", disable=not show_progress)
+    glob = ALGORITHMS["popularity"]().fit(fit_df, items, show_progress=False)
+    users = [u for u in sorted(valid_df["USER_ID"].unique()) if u in glob.user_index]
+    idx = np.array([glob.user_index[u] for u in users], dtype=np.int64)
+    score(glob, glob._scores(idx), "popularity", {})
+    pop = ALGORITHMS["popularity"](item_group_col=item_group_col).fit(fit_df, items, show_progress=False)
+    popular = pop._scores(idx)
+    if item_group_col:
+        score(pop, popular, "popularity", {"item_group_col": item_group_col})
+    bar.update(2)
+    fitted: dict[str, tuple] = {}
+    for algo, params in PERSONAL:
+        p = params_of(algo, params)
+        component = ALGORITHMS[algo](item_group_col=item_group_col, **p).fit(fit_df, items, show_progress=False)
+        raw = np.asarray(component._scores(idx), dtype=np.float64)
+        fitted[_label(algo, p)] = (component, raw)
+        score(component, raw, algo, p)
+        blends([component], combine_scores([raw]), [(algo, p)])
+        bar.update()
+    for mix in MIXES:
+        specs = [(algo, params_of(algo, params)) for algo, params in mix]
+        parts = [fitted[_label(algo, p)] for algo, p in specs]
+        blends([c for c, _ in parts], combine_scores([raw for _, raw in parts]), specs)
         bar.update()
     bar.close()
     return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-ALGO_CHOICES = ("als", "spark-als", "fm", "item-knn", "popularity", "blend", "auto")
+ALGO_CHOICES = ("als", "spark-als", "fm", "item-knn", "ease", "popularity", "blend", "auto")
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 from c360.errors import InputError
 
 from .algorithms.blend import Blend
+from .algorithms.ease import EASE
 from .algorithms.implicit_als import ImplicitALS
 from .algorithms.item_knn import ItemKNN
 from .algorithms.popularity import Popularity
@@ -22,6 +23,7 @@ ALGORITHMS: dict[str, type[Recommender]] = {
     "spark-als": SparkALS,
     "fm": SparkFM,
     "item-knn": ItemKNN,
+    "ease": EASE,
     "popularity": Popularity,
     "blend": Blend,
 }

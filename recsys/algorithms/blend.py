@@ -1,4 +1,8 @@
-"""Blend: alpha * (per-user max-normalized personal score) + (1 - alpha) * context-aware popularity."""
+"""Blend: alpha * (per-user max-normalized personal score) + (1 - alpha) * context-aware popularity.
+
+The personal score is one model's (`base`), or the mean of several row-normalized models' scores
+(`base` plus the models in `mix`, e.g. RP3beta item-kNN and EASE).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from c360.errors import InputError
 from ..base import Recommender
 from .popularity import context_popularity
 
+BASES = ("item-knn", "als", "ease")
+
 
 def normalize_rows(scores: np.ndarray) -> np.ndarray:
     """Scale each row to [0, 1] by its min and max (constant rows become 0)."""
@@ -19,47 +25,87 @@ def normalize_rows(scores: np.ndarray) -> np.ndarray:
     return (scores - lo) / np.where(span > 0, span, 1.0)
 
 
+def combine_scores(parts: list[np.ndarray]) -> np.ndarray:
+    """One score matrix from several models': each row-normalized, averaged, normalized again."""
+    if len(parts) == 1:
+        return normalize_rows(parts[0])
+    return normalize_rows(sum(normalize_rows(p) for p in parts) / len(parts))
+
+
+def _public_params(model: Recommender) -> dict:
+    return {k: v for k, v in model.params.items() if k != "item_group_col"}
+
+
 class Blend(Recommender):
-    """A personal model (item-knn or als) blended with context-aware popularity; alpha is chosen by `auto`."""
+    """Personal model(s) (item-knn, als, ease) blended with context-aware popularity; `auto` chooses alpha."""
 
     name = "blend"
-    defaults = {"alpha": 0.3, "base": "item-knn", "base_params": {}}
+    defaults = {"alpha": 0.3, "base": "item-knn", "base_params": {}, "mix": []}
 
-    def _base(self) -> Recommender:
+    def _make(self, algo: str, params: dict) -> Recommender:
         from ..models import ALGORITHMS
 
-        base = self.params["base"]
-        if base not in ("item-knn", "als"):
-            raise InputError(f"blend: base must be item-knn or als, not {base!r}")
-        return ALGORITHMS[base](item_group_col=self.params.get("item_group_col"), **dict(self.params["base_params"]))
+        if algo not in BASES:
+            raise InputError(f"blend: base must be one of {', '.join(BASES)}, not {algo!r}")
+        return ALGORITHMS[algo](item_group_col=self.params.get("item_group_col"), **dict(params))
+
+    def _specs(self) -> list[tuple[str, dict]]:
+        """(algo, params) of every personal component: base first, then `mix` ([algo, params] pairs)."""
+        specs = [(self.params["base"], dict(self.params["base_params"]))]
+        for entry in self.params["mix"] or []:
+            if not isinstance(entry, (list, tuple)) or len(entry) != 2 or not isinstance(entry[1], dict):
+                raise InputError(f"blend: each mix entry must be [algo, params], not {entry!r}")
+            specs.append((str(entry[0]), dict(entry[1])))
+        return specs
+
+    def _build(self) -> list[Recommender]:
+        models = [self._make(algo, params) for algo, params in self._specs()]
+        for model in models:
+            model._set_data_from(self)
+        return models
 
     def _fit(self, items, show_progress):
-        self.component = self._base()
-        self.component._set_data_from(self)
-        self.component._fit(items, show_progress)
+        self.components = self._build()
+        for model in self.components:
+            model._fit(items, show_progress)
+
+    @property
+    def component(self) -> Recommender:
+        return self.components[0]
 
     @classmethod
     def from_component(cls, component: Recommender, alpha: float) -> "Blend":
         """Blend an already fitted component (no refit): used by `auto` to scan alpha cheaply."""
-        blend = cls(alpha=alpha, base=component.name, base_params={k: v for k, v in component.params.items()
-                                                                   if k != "item_group_col"},
-                    item_group_col=component.params.get("item_group_col"))
-        blend._set_data_from(component)
-        blend.component = component
-        blend.train_seconds = component.train_seconds
+        return cls.from_components([component], alpha)
+
+    @classmethod
+    def from_components(cls, components: list[Recommender], alpha: float) -> "Blend":
+        """Blend already fitted components (same training data; no refit)."""
+        first, rest = components[0], components[1:]
+        blend = cls(alpha=alpha, base=first.name, base_params=_public_params(first),
+                    mix=[[m.name, _public_params(m)] for m in rest],
+                    item_group_col=first.params.get("item_group_col"))
+        blend._set_data_from(first)
+        blend.components = list(components)
+        blend.train_seconds = sum(m.train_seconds or 0.0 for m in components)
         return blend
+
+    def personal_scores(self, rows: np.ndarray) -> np.ndarray:
+        """Row-normalized mean of the row-normalized component scores (one component: its normalized scores)."""
+        return combine_scores([np.asarray(m._scores(rows), dtype=np.float64) for m in self.components])
 
     def _mix(self, personal: np.ndarray, popular: np.ndarray) -> np.ndarray:
         a = float(self.params["alpha"])
-        return a * normalize_rows(personal) + (1 - a) * popular / 2.0
+        return a * personal + (1 - a) * popular / 2.0
 
     def _scores(self, rows):
         popular = context_popularity(self.matrix[rows], self.popularity, self.item_groups)
-        return self._mix(self.component._scores(rows), popular)
+        return self._mix(self.personal_scores(rows), popular)
 
     def _scores_for_vector(self, vector):
         popular = context_popularity(vector, self.popularity, self.item_groups)
-        return self._mix(self.component._scores_for_vector(vector)[None, :], popular)[0]
+        parts = [np.asarray(m._scores_for_vector(vector), dtype=np.float64)[None, :] for m in self.components]
+        return self._mix(combine_scores(parts), popular)[0]
 
     def item_factors(self):
         return self.component.item_factors()
@@ -69,10 +115,13 @@ class Blend(Recommender):
 
     def _arrays(self):
         arrays = {f"c_{k}": v for k, v in self.component._arrays().items()}
+        for i, model in enumerate(self.components[1:]):
+            arrays.update({f"m{i}_{k}": v for k, v in model._arrays().items()})
         arrays["component_params"] = np.array(json.dumps(self.component.params))
         return arrays
 
     def _restore(self, a):
-        self.component = self._base()
-        self.component._set_data_from(self)
-        self.component._restore({k[2:]: v for k, v in a.items() if k.startswith("c_")})
+        self.components = self._build()
+        for i, model in enumerate(self.components):
+            prefix = "c_" if i == 0 else f"m{i - 1}_"
+            model._restore({k[len(prefix):]: v for k, v in a.items() if k.startswith(prefix)})

@@ -59,3 +59,16 @@ def test_cli_errors_name_the_problem(tmp_path):
     assert not (tmp_path / "m").exists()
     no_model = run_cli("recsys", "recommend", "--model", str(tmp_path), "--out", str(tmp_path / "r.csv"), check=False)
     assert no_model.returncode == 2 and "not a saved model" in no_model.stderr
+
+
+def test_train_ease_through_the_cli(tmp_path, random_interactions):
+    df, items = random_interactions
+    inter = tmp_path / "interactions.csv"
+    df.assign(TIMESTAMP=1).to_csv(inter, index=False)
+    items.to_parquet(tmp_path / "items.parquet")
+    out = run_cli("recsys", "train", "--interactions", str(inter), "--items", str(tmp_path / "items.parquet"),
+                  "--algo", "ease", "--param", "l2=2", "--param", "user_alpha=1", "--item-group-col", "PARK",
+                  "--aggregate", "pandas", "--no-progress", "--out", str(tmp_path / "model"))
+    assert "trained ease" in out.stdout
+    meta = json.loads((tmp_path / "model" / "params.json").read_text())
+    assert meta["algo"] == "ease" and meta["params"]["l2"] == 2 and meta["params"]["user_alpha"] == 1

@@ -12,7 +12,8 @@ from recsys.recs import recommend_all
 
 FAST = [("popularity", {}), ("item-knn", {"similarity": "bm25"}), ("item-knn", {"similarity": "cosine"}),
         ("item-knn", {"similarity": "rp3"}), ("als", {"factors": 8, "iterations": 5}),
-        ("blend", {"alpha": 0.5, "base": "item-knn"})]
+        ("ease", {"l2": 1.0}), ("ease", {"l2": 0.5, "user_alpha": 1.0}),
+        ("blend", {"alpha": 0.5, "base": "item-knn"}), ("blend", {"alpha": 0.5, "base": "ease"})]
 
 
 @pytest.mark.parametrize("algo,params", FAST)
