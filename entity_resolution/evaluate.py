@@ -45,3 +45,50 @@ def evaluate(matched, truth, id_col: str = "id") -> dict:
         out["relative_pairs"] = int(_pairs(j["household_id"]) - true)
         del correct_in_house
     return out
+
+
+def cluster_agreement(matched_a, matched_b, id_col: str = "id") -> dict:
+    """How close two matchings of the same records are: pairwise precision/recall/F1 of b's clusters with a's taken
+    as truth, and how many records sit in a cluster that is not exactly the same set in both."""
+    a = read_table(matched_a) if isinstance(matched_a, (str, Path)) else matched_a
+    b = read_table(matched_b) if isinstance(matched_b, (str, Path)) else matched_b
+    j = a[[id_col, "match_id"]].merge(b[[id_col, "match_id"]], on=id_col, suffixes=("_a", "_b"))
+    m = evaluate(j[[id_col, "match_id_b"]].rename(columns={"match_id_b": "match_id"}),
+                 j[[id_col, "match_id_a"]].rename(columns={id_col: "record_id", "match_id_a": "person_id"}), id_col)
+    same = (j.groupby("match_id_a")["match_id_b"].transform("nunique") == 1) & \
+        (j.groupby("match_id_b")["match_id_a"].transform("nunique") == 1)
+    return {"records": len(j), "precision": m["precision"], "recall": m["recall"], "f1": m["f1"],
+            "pairs_a": m["true_pairs"], "pairs_b": m["predicted_pairs"], "pairs_both": m["correct_pairs"],
+            "records_in_different_clusters": int((~same).sum())}
+
+
+def blocking_recall(inputs, truth, config=None) -> dict:
+    """Share of true same-person record pairs (truth person_id) that satisfy at least one prediction blocking rule
+    of the model built for these inputs, i.e. that Splink scores at all; computed with DuckDB on the standardized
+    records. Returns {"true_pairs", "candidate_pairs_true", "recall", "per_rule": {rule: true pairs it keeps}}."""
+    import duckdb
+
+    from entity_resolution import model as M
+    from entity_resolution.roles import load_roles
+    from entity_resolution.standardize import read_input, standardize
+
+    cfg = load_roles(config)
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    std = pd.concat([standardize(read_input(p, cfg), cfg, f"input{i}")[0] for i, p in enumerate(inputs)],
+                    ignore_index=True)
+    t = read_table(truth) if isinstance(truth, (str, Path)) else truth
+    t = t[["record_id", "person_id"]].astype(str)
+    rules = [r.get_blocking_rule("duckdb").blocking_rule_sql for r in M.blocking_rules(set(cfg.roles))]
+    con = duckdb.connect()
+    con.register("std", std)
+    con.register("truth", t)
+    hits = ", ".join(f"coalesce({r}, false) AS r{i}" for i, r in enumerate(rules))
+    row = con.execute(f"""
+        WITH recs AS (SELECT s.*, t.person_id FROM std s JOIN truth t ON s.unique_id = t.record_id),
+        pairs AS (SELECT {hits} FROM recs l JOIN recs r ON l.person_id = r.person_id
+                  AND (l.source_dataset, l.unique_id) < (r.source_dataset, r.unique_id))
+        SELECT count(*), count(*) FILTER (WHERE {' OR '.join(f'r{i}' for i in range(len(rules)))}),
+               {', '.join(f'count(*) FILTER (WHERE r{i})' for i in range(len(rules)))} FROM pairs""").fetchone()
+    true_pairs, kept = int(row[0]), int(row[1])
+    return {"true_pairs": true_pairs, "candidate_pairs_true": kept, "recall": kept / true_pairs if true_pairs else 1.0,
+            "per_rule": {r: int(n) for r, n in zip(rules, row[2:], strict=True)}}

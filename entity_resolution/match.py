@@ -126,7 +126,9 @@ def _run(Linker, db_api, spark, std, stds, raws, cfg, roles, link_type, settings
         linker.training.estimate_probability_two_random_records_match(M.deterministic_rules(roles), recall=0.7)
     except ValueError:  # the deterministic rules found no pair at all: keep Splink's starting prior
         pass
-    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+    # one chunk: the rare levels (ssn last two digits, day/month swap) never reach Splink's early-exit count, so
+    # its 10 chunks + probe all ran anyway, as 11 jobs per comparison instead of one (same u values, 2-3x slower)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed, num_chunks=1)
     n = len(std)
     for rule in M.em_rules(roles):
         linker.training.estimate_parameters_using_expectation_maximisation(

@@ -12,6 +12,14 @@ def _cmp(name: str, levels: list) -> dict:
     return CustomComparison(comparison_levels=levels, output_column_name=name)
 
 
+def _dl1(col: str):
+    """Damerau-Levenshtein distance <= 1, with plain Levenshtein <= 2 checked first: the same level (one edit or one
+    adjacent transposition is at most two Levenshtein edits) but the slow Damerau-Levenshtein runs only on the few
+    near pairs — on Spark the jar's Damerau-Levenshtein is ~15x slower than the built-in Levenshtein."""
+    return cll.CustomLevel(f"levenshtein({col}_l, {col}_r) <= 2 AND damerau_levenshtein({col}_l, {col}_r) <= 1",
+                           f"Damerau-Levenshtein distance of {col} <= 1")
+
+
 def comparisons(cols: set[str]) -> list:
     """One comparison per role, with levels fitted to the role."""
     out = []
@@ -40,13 +48,13 @@ def comparisons(cols: set[str]) -> list:
             cll.ExactMatchLevel("date_of_birth"),
             cll.CustomLevel("date_of_birth_l = dob_swapped_r OR dob_swapped_l = date_of_birth_r",
                             "day and month transposed"),
-            cll.DamerauLevenshteinLevel("date_of_birth", 1),
+            _dl1("date_of_birth"),
             cll.ElseLevel()]))
     if "ssn" in cols:
         out.append(_cmp("ssn", [
             cll.NullLevel("ssn"),
             cll.ExactMatchLevel("ssn"),
-            cll.DamerauLevenshteinLevel("ssn", 1),
+            _dl1("ssn"),
             cll.CustomLevel("ssn7_l = ssn7_r", "last two digits differ"),
             cll.ElseLevel()]))
     contact = [c for c in ("home_phone", "address", "zip") if c in cols]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import c360  # noqa: F401  (sets OPENBLAS_NUM_THREADS=1 before numpy starts its thread pool)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from entity_resolution.evaluate import evaluate
+from entity_resolution.evaluate import blocking_recall, cluster_agreement, evaluate
 from entity_resolution.explain import explain_match, explain_pair
 from entity_resolution.generate import generate
 from entity_resolution.labels import evaluate_labels
@@ -167,9 +167,44 @@ def test_spark_engine_same_clusters(data, duck, spark, tmp_path):
     ms, mk = evaluate(s, d / "src" / "truth.csv"), evaluate(k, d / "src" / "truth.csv")
     assert ms["f1"] > 0.97 and abs(ms["f1"] - mk["f1"]) < 0.01
     # same clusters within a small tolerance: pairwise agreement of the two clusterings
-    both = evaluate(s, k.rename(columns={"id": "record_id", "match_id": "person_id"}))
-    assert both["f1"] > 0.98, both
+    both = cluster_agreement(k, s)
+    assert both["f1"] > 0.98 and both["records_in_different_clusters"] <= 0.01 * len(s), both
     assert res.engine == "spark"
+
+
+def test_blocking_recall_and_cluster_agreement(data, duck):
+    d, _ = duck
+    b = blocking_recall(d / "merged.parquet", d / "src" / "truth.csv")
+    assert b["true_pairs"] > 0 and b["recall"] >= 0.99, b  # blocking keeps >= 99% of true pairs as candidates
+    assert len(b["per_rule"]) >= 4 and max(b["per_rule"].values()) < b["candidate_pairs_true"]  # rules add up
+    m = pd.read_parquet(d / "matched.parquet")
+    same = cluster_agreement(m, m)
+    assert same["f1"] == 1.0 and same["records_in_different_clusters"] == 0
+    split = m.copy()  # one record of a multi-record cluster taken out on its own
+    split.loc[m.index[m["match_id"].duplicated(keep=False)][0], "match_id"] = m["match_id"].max() + 1
+    diff = cluster_agreement(m, split)
+    assert diff["precision"] == 1.0 and diff["recall"] < 1.0 and diff["records_in_different_clusters"] >= 2
+
+
+def test_damerau_levenshtein_level_prefilter_is_exact():
+    """The DL <= 1 level checks Levenshtein <= 2 first (fast on Spark); it must select exactly the same pairs."""
+    import duckdb
+    import numpy as np
+
+    from entity_resolution.model import _dl1
+    r = np.random.default_rng(0)
+    base = ["".join(r.choice(list("0123456789-"), 10)) for _ in range(100)]
+    muts = []
+    for s in base:  # near variants: substitution, transposition, insertion, deletion, two edits
+        i = int(r.integers(0, 9))
+        muts += [s[:i] + "7" + s[i + 1:], s[:i] + s[i + 1] + s[i] + s[i + 2:], s[:i] + "3" + s[i:],
+                 s[:i] + s[i + 1:], s[:i] + s[i + 1] + s[i] + s[i + 2:i + 4][::-1] + s[i + 4:]]
+    strings = pd.DataFrame({"x": base + muts})
+    sql = _dl1("x").get_comparison_level("duckdb").sql_condition
+    n_pre, n_dl = duckdb.sql(f"SELECT count(*) FILTER (WHERE {sql}), count(*) FILTER "
+                             "(WHERE damerau_levenshtein(x_l, x_r) <= 1) FROM (SELECT l.x AS x_l, r.x AS x_r "
+                             "FROM strings l, strings r)").fetchall()[0]
+    assert n_pre == n_dl > len(strings)
 
 
 def test_cli_generate_and_evaluate(duck, tmp_path):
