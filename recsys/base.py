@@ -278,3 +278,20 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+class FactorModel(Recommender):
+    """A recommender whose state is user and item factor matrices (implicit ALS, Spark ALS)."""
+
+    user_factors: np.ndarray
+    item_factors_: np.ndarray
+
+    def item_factors(self):
+        return self.item_factors_
+
+    def _arrays(self):
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors_}
+
+    def _restore(self, a):
+        self.user_factors = a["user_factors"]
+        self.item_factors_ = a["item_factors"]

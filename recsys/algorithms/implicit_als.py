@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from c360.errors import InputError
 
-from ..base import Recommender
+from ..base import FactorModel
 
 WEIGHTINGS = ("linear", "log", "binary")
 GPU_CHOICES = ("auto", "on", "off")
@@ -37,7 +37,7 @@ def use_gpu(choice: str) -> bool:
     return choice == "on" or (choice == "auto" and implicit.gpu.HAS_CUDA)
 
 
-class ImplicitALS(Recommender):
+class ImplicitALS(FactorModel):
     """implicit.als.AlternatingLeastSquares; confidence = alpha * weighting(photos)."""
 
     name = "als"
@@ -99,13 +99,3 @@ class ImplicitALS(Recommender):
         model = self._cpu_model()
         model.partial_fit_users(rows, self._weighted(vectors))
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
-
-    def item_factors(self):
-        return self.item_factors_
-
-    def _arrays(self):
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors_}
-
-    def _restore(self, a):
-        self.user_factors = a["user_factors"]
-        self.item_factors_ = a["item_factors"]

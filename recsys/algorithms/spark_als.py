@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..base import Recommender
+from ..base import FactorModel
 from .implicit_als import confidence
 
 
@@ -19,7 +19,7 @@ def factors_to_numpy(frame, n: int, rank: int) -> np.ndarray:
     return out
 
 
-class SparkALS(Recommender):
+class SparkALS(FactorModel):
     """pyspark.ml.recommendation.ALS(implicitPrefs=True); confidence c = 1 + alpha * weighting(photos)."""
 
     name = "spark-als"
@@ -64,13 +64,3 @@ class SparkALS(Recommender):
         model.item_factors = self.item_factors_
         user = model.recalculate_user(0, weighted)
         return self.item_factors_ @ np.asarray(user, dtype=np.float32)
-
-    def item_factors(self):
-        return self.item_factors_
-
-    def _arrays(self):
-        return {"user_factors": self.user_factors, "item_factors": self.item_factors_}
-
-    def _restore(self, a):
-        self.user_factors = a["user_factors"]
-        self.item_factors_ = a["item_factors"]
