@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from c360.errors import InputError
-from c360.io import read_table, require_columns
+from c360.io import read_json_file, read_table, require_columns
 
 log = logging.getLogger("c360.api.state")
 
@@ -63,12 +62,7 @@ def resolve_current(warehouse: Path) -> Path | None:
 
 def _read_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
-    if not path.is_file():
-        raise InputError(f"{path}: manifest not found")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: invalid JSON: {exc}") from exc
+    manifest = read_json_file(path, "manifest not found")
     if manifest.get("status") != "succeeded":
         raise InputError(f"{path}: run status is {manifest.get('status')!r}, not 'succeeded'")
     if not manifest.get("served_model") or manifest["served_model"] not in (manifest.get("models") or {}):

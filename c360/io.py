@@ -89,3 +89,29 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
         else:
             df.to_csv(tmp, index=False)
     return path
+
+
+def read_json_file(path: str | os.PathLike, missing: str = "not found"):
+    """Parse a JSON file; InputError naming the file when it is missing (`missing` says how) or invalid."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {missing}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON: {exc}") from exc
+
+
+def read_yaml_file(path: str | os.PathLike, missing: str = "not found"):
+    """Parse a YAML file (empty file: {}); InputError naming the file when it is missing or invalid."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {missing}")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: invalid YAML: {exc}") from exc

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from c360.errors import InputError
+from c360.io import read_yaml_file
 
 ROLES = ("reader", "pii")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,12 +70,7 @@ def load_settings(config: str | os.PathLike | None = None, env: Mapping[str, str
     raw: dict[str, Any] = {}
     if config:
         path = Path(config)
-        if not path.is_file():
-            raise InputError(f"{path}: config file not found")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path}: invalid YAML: {exc}") from exc
+        raw = read_yaml_file(path, "config file not found")
         if not isinstance(raw, dict):
             raise InputError(f"{path}: top level must be a mapping")
     raw = dict(raw)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from c360.errors import InputError
+from c360.io import read_yaml_file
 
 KNOWN_ROLES = ("first_name", "last_name", "date_of_birth", "ssn", "street_number", "address", "city", "zip",
                "state", "home_phone", "email", "company")
@@ -25,12 +24,7 @@ class RolesConfig:
 def load_roles(path: str | Path | None = None) -> RolesConfig:
     """Read a roles YAML (default: the insurance preset); unknown roles raise InputError naming the file."""
     p = Path(path) if path else PRESET
-    if not p.exists():
-        raise InputError(f"{p}: roles config not found")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{p}: not valid YAML: {exc}") from exc
+    raw = read_yaml_file(p, "roles config not found")
     if "id" not in raw or not isinstance(raw.get("roles"), dict) or not raw["roles"]:
         raise InputError(f"{p}: needs 'id' and a non-empty 'roles' mapping")
     unknown = [r for r in raw["roles"] if r not in KNOWN_ROLES]

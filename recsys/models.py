@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from c360.errors import InputError
+from c360.io import read_json_file
 
 from .algorithms.blend import Blend
 from .algorithms.ease import EASE
@@ -64,10 +64,7 @@ def load_model(path: str | Path) -> Recommender:
     meta_path = path / PARAMS_FILE
     if not meta_path.is_file():
         raise InputError(f"{path}: not a saved model (no {PARAMS_FILE})")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{meta_path}: invalid JSON: {exc}") from exc
+    meta = read_json_file(meta_path)
     algo = meta.get("algo")
     if algo not in ALGORITHMS:
         raise InputError(f"{meta_path}: unknown algo {algo!r}")
