@@ -9,8 +9,8 @@ import os
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 
+from api.responses import OrjsonResponse
 from c360 import __version__
 from c360.settings import Settings, load_settings
 
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
             if app.state.served is not None:
                 await asyncio.to_thread(app.state.served.close)
 
-    app = FastAPI(title="c360 API", version=__version__, lifespan=lifespan, default_response_class=ORJSONResponse,
+    app = FastAPI(title="c360 API", version=__version__, lifespan=lifespan, default_response_class=OrjsonResponse,
                   description="Theme-park recommendations and insurance customer 360 over the published warehouse.")
     app.state.settings = settings
     app.state.api_keys = dict(settings.api_keys)

@@ -6,8 +6,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.responses import OrjsonResponse
 
 log = logging.getLogger("c360.api")
 
@@ -23,11 +24,11 @@ class ApiError(Exception):
         self.status, self.message, self.fields, self.headers = status, message, fields, headers
 
 
-def error_response(status: int, message: str, fields: list[str] | None = None, headers=None) -> ORJSONResponse:
+def error_response(status: int, message: str, fields: list[str] | None = None, headers=None) -> OrjsonResponse:
     body = {"error": CODES.get(status, "error"), "message": message}
     if fields:
         body["fields"] = fields
-    return ORJSONResponse(body, status_code=status, headers=headers)
+    return OrjsonResponse(body, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:

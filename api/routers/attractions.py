@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
+
+from api.responses import OrjsonResponse
 
 from ..dependencies import served
 from ..errors import ApiError
@@ -34,4 +35,4 @@ async def similar(
         raise ApiError(404, f"attraction {item_id!r} not known to model {algo}") from None
     items = [{"item_id": i, "name": state.names.get(i), "score": float(s)}
              for i, s in zip(frame["ITEM_ID"].tolist(), frame["SCORE"].tolist(), strict=True)]
-    return ORJSONResponse({"item_id": item_id, "name": state.names.get(item_id), "model": algo, "items": items})
+    return OrjsonResponse({"item_id": item_id, "name": state.names.get(item_id), "model": algo, "items": items})

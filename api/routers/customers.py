@@ -7,8 +7,9 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
+
+from api.responses import OrjsonResponse
 
 from ..dependencies import api_key_header, authenticate, require, served
 from ..errors import ApiError
@@ -76,7 +77,7 @@ async def customer360(
         raise ApiError(404, f"match_id {match_id!r} not found")
     pii = "pii" in grants
     body = result if pii else _mask(result)
-    return ORJSONResponse({**body, "match_id": str(body.get("match_id", match_id)), "pii": pii})
+    return OrjsonResponse({**body, "match_id": str(body.get("match_id", match_id)), "pii": pii})
 
 
 @router.get("/customers/search", response_model=SearchResult, responses=AUTH_ERRORS,
@@ -93,4 +94,4 @@ async def search(
     require(authenticate(request, api_key), "reader")
     hits = await run_in_threadpool(_call, state, "search", last_name, first_name=first_name,
                                    date_of_birth=date_of_birth)
-    return ORJSONResponse({"matches": [{**h, "match_id": str(h["match_id"])} for h in hits]})
+    return OrjsonResponse({"matches": [{**h, "match_id": str(h["match_id"])} for h in hits]})

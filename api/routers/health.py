@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
+
+from api.responses import OrjsonResponse
 
 from ..schemas import Health, Ready, Version
 
@@ -13,7 +14,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health, summary="Liveness")
 async def healthz():
-    return ORJSONResponse({"status": "ok"})
+    return OrjsonResponse({"status": "ok"})
 
 
 def _ping(state) -> bool:
@@ -28,9 +29,9 @@ async def readyz(request: Request):
     """200 when a published run is loaded (graph reachability reported, it does not gate readiness)."""
     state = request.app.state.served
     if state is None:
-        return ORJSONResponse({"ready": False, "run_id": None, "graph": False, "graph_error": None}, 503)
+        return OrjsonResponse({"ready": False, "run_id": None, "graph": False, "graph_error": None}, 503)
     graph = await run_in_threadpool(_ping, state)
-    return ORJSONResponse({"ready": True, "run_id": state.run_id, "graph": graph,
+    return OrjsonResponse({"ready": True, "run_id": state.run_id, "graph": graph,
                            "graph_error": None if graph else (state.graph_error or "graph store not reachable")})
 
 
@@ -38,6 +39,6 @@ async def readyz(request: Request):
 async def version(request: Request):
     state = request.app.state.served
     if state is None:
-        return ORJSONResponse({"run_id": None, "served_model": None, "models": {}, "created_at": None})
-    return ORJSONResponse({"run_id": state.run_id, "served_model": state.served_model, "models": state.versions,
+        return OrjsonResponse({"run_id": None, "served_model": None, "models": {}, "created_at": None})
+    return OrjsonResponse({"run_id": state.run_id, "served_model": state.served_model, "models": state.versions,
                            "created_at": state.manifest.get("created_at")})

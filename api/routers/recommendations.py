@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
+
+from api.responses import OrjsonResponse
 
 from ..errors import ApiError
 from ..schemas import Error, Recommendations
@@ -71,5 +72,5 @@ async def recommendations(
                 items = [it if it["rank"] == r else {**it, "rank": r} for r, it in enumerate(pre[:k], start=1)]
     if items is None:
         cold, items = await run_in_threadpool(_scored, state, algo, user_id, k, excluded)
-    return ORJSONResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
+    return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
                            "cold_start": cold, "items": items})
