@@ -1,5 +1,6 @@
 """`c360 gremlin` against a real TinkerPop Gremlin Server."""
 
+import shutil
 import socket
 
 from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
@@ -66,3 +67,17 @@ def test_persistence_survives_restart(tmp_path):
     finally:
         run_cli("gremlin", "stop", "--port", port)
     assert run_cli("gremlin", "status", "--port", port, check=False).returncode == 3
+
+
+def test_missing_java_or_maven_is_a_clear_error(gremlin_url, tmp_path):
+    """Without `mvn` (jars not cached yet) or without `java` on PATH, start says which tool and how to get it."""
+    empty_path = str(tmp_path / "no-tools")
+    java_only = tmp_path / "java-only"
+    java_only.mkdir()
+    (java_only / "java").symlink_to(shutil.which("java"))
+    no_mvn = run_cli("gremlin", "start", "--port", str(free_port()), check=False,
+                     env={"PATH": str(java_only), "C360_CACHE": str(tmp_path / "cache")})
+    assert no_mvn.returncode != 0 and "'mvn' not found on PATH" in no_mvn.stderr and "Maven" in no_mvn.stderr
+    no_java = run_cli("gremlin", "start", "--port", str(free_port()), check=False, env={"PATH": empty_path})
+    assert no_java.returncode != 0 and "'java' not found on PATH" in no_java.stderr and "Java 17" in no_java.stderr
+    assert "Traceback" not in no_mvn.stderr + no_java.stderr
