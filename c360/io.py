@@ -91,6 +91,16 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
+def write_json_file(path: str | os.PathLike, data, default=None) -> Path:
+    """Write `data` as indented JSON, atomically; `default` converts values json cannot (as in json.dumps)."""
+    import json
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=default) + "\n")
+    return path
+
+
 def read_json_file(path: str | os.PathLike, missing: str = "not found"):
     """Parse a JSON file; InputError naming the file when it is missing (`missing` says how) or invalid."""
     import json

@@ -28,12 +28,11 @@ def _match(a) -> int:
 
 
 def _evaluate(a) -> int:
-    from c360.io import atomic_path
+    from c360.io import write_json_file
     from entity_resolution.evaluate import evaluate
     m = evaluate(a.matched, a.truth)
     if a.out:
-        with atomic_path(a.out) as tmp:
-            tmp.write_text(json.dumps(m, indent=2))
+        write_json_file(a.out, m)
     print(json.dumps(m))
     return 0
 

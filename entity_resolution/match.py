@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from c360.errors import InputError
-from c360.io import atomic_path
+from c360.io import atomic_path, write_json_file
 from entity_resolution import model as M
 from entity_resolution.roles import RolesConfig, load_roles
 from entity_resolution.stable_ids import assign_match_ids
@@ -176,12 +175,10 @@ def _run(Linker, db_api, spark, std, stds, raws, cfg, roles, link_type, settings
         result_df.drop(columns=["_er_key"]).to_parquet(tmp, index=False)
     report["seconds"]["total"] = round(time.time() - t0, 2)
     rp = out.with_name(out.name + ".report.json")
-    with atomic_path(rp) as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
+    write_json_file(rp, report)
     with atomic_path(out.with_name(out.name + ".pairs.parquet")) as tmp:
         pairs.to_parquet(tmp, index=False)
-    with atomic_path(out.with_name(out.name + ".model.json")) as tmp:
-        tmp.write_text(json.dumps(model_json, indent=2))
+    write_json_file(out.with_name(out.name + ".model.json"), model_json)
     return MatchResult(out=str(out), records=n, clusters=report["clusters"], pairs_scored=len(pairs),
                        pairs_linked=len(linked), relatives_guarded=report["relatives_guarded"], engine=engine,
                        seconds=report["seconds"], unparseable=unparseable, prior=prior, report_path=str(rp))

@@ -9,8 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from c360.io import read_yaml_file
 from c360.settings import load_settings
 from jobs import steps
 from jobs.manifest import utc_now
@@ -34,7 +33,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def nightly_config(settings, overrides: dict | None = None) -> dict[str, Any]:
     """Defaults ← the --config file's sections ← command-line overrides."""
-    config = yaml.safe_load(DEFAULTS.read_text())
+    config = read_yaml_file(DEFAULTS)
     config = deep_merge(config, {k: v for k, v in settings.sections.items() if isinstance(v, dict)})
     return deep_merge(config, overrides or {})
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from c360.errors import C360Error, InputError
-from c360.io import atomic_path
+from c360.io import atomic_path, write_json_file
 from jobs import gates as gates_mod
 from jobs.pipeline import RunContext, StepResult
 from jobs.publish import current_run_dir
@@ -30,12 +30,6 @@ log = logging.getLogger("c360.nightly")
 
 class GateFailed(C360Error):
     """One or more quality gates failed: nothing is published."""
-
-
-def _write_json(path: Path, data) -> Path:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(data, indent=2, default=str) + "\n")
-    return path
 
 
 def _read_json(path: str | Path) -> dict:
@@ -120,8 +114,9 @@ def step_match(ctx: RunContext) -> StepResult:
         metrics.update(labels_precision=at["precision"], labels_recall=at["recall"], labels_f1=at["f1"])
         if f1 is None:
             f1, source = at["f1"], "labels"
-    er_metrics = _write_json(ctx.path("er", "metrics.json"),
-                             {"evaluation": evaluation, "pr_curve": pr_curve, "report": result.report_path})
+    er_metrics = write_json_file(ctx.path("er", "metrics.json"),
+                                 {"evaluation": evaluation, "pr_curve": pr_curve, "report": result.report_path},
+                                 default=str)
     return StepResult(outputs={"matched": str(out), "report": result.report_path, "metrics": str(er_metrics),
                                "f1": f1, "f1_source": source, "previous": str(previous) if previous else None},
                       rows={"records": result.records, "match_ids": result.clusters}, metrics=metrics)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from c360.io import atomic_path
+from c360.io import write_json_file
 
 from .metrics import ranking_metrics
 from .models import CHOICES, check_algo, train
@@ -53,10 +52,7 @@ def metrics_table(result: dict) -> pd.DataFrame:
 
 def write_metrics(result: dict, path: str | Path) -> Path:
     """Write the evaluation result as JSON, atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-    return path
+    return write_json_file(path, result)
 
 
 __all__ = ["evaluate", "evaluate_model", "metrics_table", "write_metrics", "DEFAULT_ALGOS", "CHOICES"]
