@@ -47,8 +47,8 @@ def load_gremlin(vertices: list[Element], edges: list[Element], target: str, dro
                     bar.update(1)
                 return store.counts()
             with ThreadPoolExecutor(workers) as pool:
-                futures = [pool.submit(store.upsert_vertices, b) for b in _batches(vertices, batch_size)]
-                for fut, b in zip(futures, _batches(vertices, batch_size), strict=True):
+                batches = list(_batches(vertices, batch_size))
+                for fut, b in zip([pool.submit(store.upsert_vertices, b) for b in batches], batches, strict=True):
                     fut.result()  # all vertices exist before the first edge is sent
                     bar.update(len(b))
             with ThreadPoolExecutor(1) as encoder:  # edges: encode ahead, send in order, one in flight

@@ -230,10 +230,11 @@ def step_graph_load(ctx: RunContext) -> StepResult:
     from graph.loader import load_graph_files
 
     target = graph_target(ctx)
-    drop = bool(ctx.config["graph"].get("drop_before_load")) and not target.startswith("networkx:")
+    embedded = target.startswith("networkx:")  # this run's own file: it holds exactly this run's graph
+    drop = bool(ctx.config["graph"].get("drop_before_load")) and not embedded
     counts = load_graph_files(ctx.output("graph_export", "csv_dir"), target, drop=drop)
-    where = "networkx (this run)" if target.startswith("networkx:") else target
-    return StepResult(outputs={"target": where, "counts": counts, "dropped": drop},
+    return StepResult(outputs={"target": "networkx (this run)" if embedded else target, "counts": counts,
+                               "dropped": drop, "exact_counts": embedded or drop},
                       rows={"vertices": sum(counts["vertices"].values()), "edges": sum(counts["edges"].values())})
 
 
@@ -261,10 +262,9 @@ def step_gates(ctx: RunContext) -> StepResult:
     if cfg.get("graph_counts", True):
         exported = ctx.output("graph_export", "counts")
         loaded = ctx.output("graph_load", "counts")
-        exact = not ctx.output("graph_load", "target").startswith(("gremlin", "ws", "wss"))
-        exact = exact or ctx.output("graph_load", "dropped")
         results["graph_inputs"] = gates_mod.graph_gate(expected_graph_counts(ctx), exported)
-        results["graph_store"] = gates_mod.graph_gate(exported, loaded, exact=exact)
+        results["graph_store"] = gates_mod.graph_gate(exported, loaded,
+                                                      exact=ctx.output("graph_load", "exact_counts"))
     ctx.manifest.data["gates"] = results
     failed = [f"{name} ({g['detail']}: value {g['value']}, threshold {g['threshold']})"
               for name, g in results.items() if not g["passed"]]
