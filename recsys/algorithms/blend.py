@@ -74,13 +74,8 @@ class Blend(Recommender):
         return self.components[0]
 
     @classmethod
-    def from_component(cls, component: Recommender, alpha: float) -> "Blend":
-        """Blend an already fitted component (no refit): used by `auto` to scan alpha cheaply."""
-        return cls.from_components([component], alpha)
-
-    @classmethod
     def from_components(cls, components: list[Recommender], alpha: float) -> "Blend":
-        """Blend already fitted components (same training data; no refit)."""
+        """Blend already fitted components (same training data; no refit): `auto` scans alpha this way."""
         first, rest = components[0], components[1:]
         blend = cls(alpha=alpha, base=first.name, base_params=_public_params(first),
                     mix=[[m.name, _public_params(m)] for m in rest],
