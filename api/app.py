@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.responses import OrjsonResponse
+from c360.api.responses import OrjsonResponse
 from c360 import __version__
 from c360.settings import Settings, load_settings
 
@@ -21,15 +20,11 @@ from .routers import attractions, customers, health, recommendations
 
 log = logging.getLogger("c360.api")
 
-DEFAULT_RELOAD_INTERVAL = 1.0
-
 
 def create_app(settings: Settings | None = None, reload_interval: float | None = None) -> FastAPI:
     """Build the app for `settings` (default: load_settings() from the environment)."""
-    settings = settings or load_settings(os.environ.get("C360_CONFIG") or None)
-    api_conf = settings.section("api")
-    interval = float(reload_interval if reload_interval is not None
-                     else api_conf.get("reload_interval", DEFAULT_RELOAD_INTERVAL))
+    settings = settings or load_settings()
+    interval = float(reload_interval if reload_interval is not None else settings.api.reload_interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -59,7 +54,7 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
     errors.install(app)
     for router in (recommendations.router, customers.router, attractions.router, health.router):
         app.include_router(router)
-    origins = api_conf.get("cors_origins") or []
+    origins = settings.api.cors_origins
     if origins:  # CORS is closed unless origins are configured explicitly
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET"],
                            allow_headers=["X-API-Key"])

@@ -35,8 +35,8 @@ def serve(args) -> int:
         os.environ["C360_WAREHOUSE"] = args.warehouse
     if args.config:
         os.environ["C360_CONFIG"] = os.path.abspath(args.config)
-    load_settings(os.environ.get("C360_CONFIG") or None)  # fail fast with a clear InputError
+    load_settings()  # fail fast with a clear InputError
     configure(getattr(logging, args.log_level.upper()))
-    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+    uvicorn.run("c360.api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 access_log=False, log_level=args.log_level, log_config=None)
     return 0

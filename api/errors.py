@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.responses import OrjsonResponse
+from c360.api.responses import OrjsonResponse
 
 log = logging.getLogger("c360.api")
 

@@ -21,7 +21,7 @@ async def refresh(app) -> bool:
     if target is None or target == app.state.loaded_dir or target == app.state.failed_dir:
         return False
     try:
-        new = await asyncio.to_thread(load_state, target, settings.graph)
+        new = await asyncio.to_thread(load_state, target, settings.graph.store)
     except Exception as exc:  # noqa: BLE001 - keep serving the old state whatever went wrong
         app.state.failed_dir = target
         log.error("publish %s not loadable, still serving %s: %s", target.name,

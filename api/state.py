@@ -97,7 +97,7 @@ def _read_recs(run_dir: Path, names: dict[str, str]) -> dict[str, list[dict[str,
 def open_graph(spec: str, run_dir: Path):
     """Open the configured GraphStore; returns (store, error message)."""
     try:
-        from graph.store import open_store
+        from c360.graph.store import open_store
     except ImportError as exc:
         return None, f"graph store module not available: {exc}"
     try:
@@ -109,7 +109,7 @@ def open_graph(spec: str, run_dir: Path):
 
 def load_state(run_dir: Path, graph_spec: str = "networkx") -> ServedState:
     """Load one published run completely (blocking; call it off the event loop). Raises on a broken run."""
-    from recsys.models import load_model
+    from c360.recsys.models import load_model
 
     run_dir = Path(run_dir)
     manifest = _read_manifest(run_dir)

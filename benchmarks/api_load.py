@@ -31,8 +31,8 @@ KEY = "bench-reader-key"
 
 def build_warehouse(root: Path) -> Path:
     """A published warehouse with one run (the same builder the API tests use)."""
-    from recsys.data import load_sigir17
-    from recsys.models import train
+    from c360.recsys.data import load_sigir17
+    from c360.recsys.models import train
     from tests.api.conftest import publish, write_run
 
     interactions, items = load_sigir17(engine="pandas")

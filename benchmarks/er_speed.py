@@ -10,10 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from entity_resolution.evaluate import evaluate
-from entity_resolution.generate import generate
-from entity_resolution.match import match
-from entity_resolution.merge import merge
+from c360.entity_resolution.evaluate import evaluate
+from c360.entity_resolution.generate import generate
+from c360.entity_resolution.match import match
+from c360.entity_resolution.merge import merge
 
 
 def main() -> None:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from graph import gremlin_server
-from graph.export import export_graph
-from graph.gremlin_store import GremlinStore
-from graph.loader import load_gremlin, load_networkx
-from graph.neptune_csv import read_graph
-from graph.store import open_store
+from c360.graph import gremlin_server
+from c360.graph.export import export_graph
+from c360.graph.gremlin_store import GremlinStore
+from c360.graph.loader import load_gremlin, load_networkx
+from c360.graph.neptune_csv import read_graph
+from c360.graph.store import open_store
 
 MAKES = [("Honda", "Civic"), ("Toyota", "Camry"), ("Ford", "Focus"), ("Tesla", "Model Y"), ("Kia", "Rio")]
 FIRST = ["James", "Mary", "John", "Linda", "Robert", "Ana", "Wei", "Fatima", "Olu", "Sean"]

@@ -16,10 +16,10 @@ import time
 
 import pandas as pd
 
-from recsys.algorithms.spark_fm import book_rmse
-from recsys.data import load_sigir17
-from recsys.evaluate import evaluate
-from recsys.split import holdout_split
+from c360.recsys.algorithms.spark_fm import book_rmse
+from c360.recsys.data import load_sigir17
+from c360.recsys.evaluate import evaluate
+from c360.recsys.split import holdout_split
 
 # name in the table -> (algo, params, item_group_col)
 SETUPS = {

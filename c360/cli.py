@@ -12,12 +12,12 @@ from c360.errors import C360Error
 
 # (module, description) — each module defines register(subparsers) and sets `func` on its parsers.
 COMMAND_MODULES = (
-    "graph.gremlin_cli",        # c360 gremlin start|stop|status
-    "recsys.cli",               # c360 recsys train|recommend|evaluate
-    "entity_resolution.cli",    # c360 er generate|merge|match|evaluate|explain
-    "graph.cli",                # c360 graph export|load
-    "jobs.cli",                 # c360 nightly
-    "api.cli",                  # c360 serve
+    "c360.graph.gremlin_cli",        # c360 gremlin start|stop|status
+    "c360.recsys.cli",               # c360 recsys train|recommend|evaluate
+    "c360.entity_resolution.cli",    # c360 er generate|merge|match|evaluate|explain
+    "c360.graph.cli",                # c360 graph export|load
+    "c360.jobs.cli",                 # c360 nightly
+    "c360.api.cli",                  # c360 serve
 )
 
 

@@ -1,17 +1,23 @@
-"""One settings object: YAML config file, overridden by C360_* environment variables."""
+"""One typed settings object: defaults here, a YAML config file over them, C360_* environment variables over that.
+
+Every environment variable the product reads is in `ENV_VARS`, and every default of the nightly, the matcher,
+the recommenders, the graph load, the gates and the API is a field below: no other module reads `os.environ`
+for a setting or repeats a default.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from c360.errors import InputError
 from c360.io import read_yaml_file
 
 ROLES = ("reader", "pii")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_api_keys(spec: str | Mapping[str, str] | None) -> dict[str, str]:
@@ -31,61 +37,188 @@ def parse_api_keys(spec: str | Mapping[str, str] | None) -> dict[str, str]:
     return keys
 
 
-@dataclass
-class Settings:
-    """Everything configurable. Sections (recsys, er, gates, nightly, spark...) stay plain dicts."""
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NightlySettings(_Section):
+    """Inputs of `c360 nightly`."""
+
+    visits: str | None = None               # sigir17 directory or Personalize interactions file; None = shipped data
+    visits_format: Literal["sigir17", "personalize"] | None = None   # None: sigir17 for a directory, else personalize
+    items: str | None = None                # Personalize items file (sigir17 brings its own POI lists)
+    insurance: str | None = None            # directory of the five source tables; None = generated into the warehouse
+    generate_customers: int = Field(2000, gt=0)   # size of the generated insurance data (people)
+    seed: int = 0
+
+
+class ERSettings(_Section):
+    """The nightly's match step."""
+
+    engine: Literal["spark", "duckdb"] = "spark"
+    config: str | None = None               # roles.yaml; None = the insurance preset
+    threshold: float | None = Field(None, ge=0, le=1)   # match probability for clusters; None = the matcher's default
+    labels: list[str] = []                  # FindMatches-style labeling files
+
+
+class RecsysSettings(_Section):
+    """The nightly's recommenders: which are evaluated and trained, which is served, and how they are judged."""
+
+    algorithms: list[str] = ["popularity", "item-knn", "als", "spark-als", "fm"]
+    serve: str = "auto"                     # an algorithm name, or auto (chosen on a validation split)
+    baseline: str = "popularity"            # the gate compares the served model with this one
+    item_group_col: str | None = "PARK"
+    k: int = Field(10, gt=0)
+    top_n: int = Field(20, gt=0)            # recommendations per user in recs.csv
+    holdout: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+    @property
+    def ndcg(self) -> str:
+        """The metric the gate and the report read: ndcg@<k>."""
+        return f"ndcg@{self.k}"
+
+    def all_algorithms(self) -> list[str]:
+        """The configured algorithms plus the baseline and the served one, each once, in order."""
+        return list(dict.fromkeys([*self.algorithms, self.baseline, self.serve]))
+
+
+class GraphSettings(_Section):
+    """Where the graph lives (C360_GRAPH) and how the nightly loads it."""
+
+    store: str = "networkx"                 # networkx | networkx:PATH | gremlin://HOST:PORT | wss://HOST:PORT
+    drop_before_load: bool = False          # true: full reload of a shared Gremlin store (drop, then load)
+
+
+class GatesSettings(_Section):
+    """Quality gates: a run is published only when every one passes."""
+
+    er_f1_min: float = Field(0.9, ge=0)          # pairwise F1 on labels, or on the truth when present
+    recsys_min_ratio: float = Field(1.0, ge=0)   # served ndcg@k >= baseline ndcg@k x this
+    graph_counts: bool = True                    # vertex/edge counts by label in the store equal those exported
+
+
+class ApiSettings(_Section):
+    """The HTTP service."""
+
+    reload_interval: float = Field(1.0, gt=0)    # seconds between checks of warehouse/current
+    cors_origins: list[str] = []                 # CORS stays closed unless origins are listed
+
+
+class Settings(_Section):
+    """Everything configurable, typed; sections mirror the YAML file's top-level keys."""
 
     warehouse: Path = Path("./warehouse")
     spark_master: str = "local[*]"
-    graph: str = "networkx"
-    api_keys: dict[str, str] = field(default_factory=dict)
-    spark_conf: dict[str, str] = field(default_factory=dict)
-    sections: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None
+    spark_conf: dict[str, str] = {}
+    api_keys: dict[str, str] = {}
+    gremlin_headers: dict[str, str] = {}    # extra WebSocket headers for Gremlin / Neptune (e.g. IAM-signed)
+    cache: Path = Path.home() / ".cache" / "c360"   # Gremlin Server jars and other downloads
+    nightly: NightlySettings = NightlySettings()
+    er: ERSettings = ERSettings()
+    recsys: RecsysSettings = RecsysSettings()
+    graph: GraphSettings = GraphSettings()
+    gates: GatesSettings = GatesSettings()
+    api: ApiSettings = ApiSettings()
+    source: str | None = Field(None, exclude=True)   # the config file these came from
 
-    def section(self, name: str) -> dict[str, Any]:
-        """A config section as a dict (empty when absent)."""
-        value = self.sections.get(name) or {}
-        if not isinstance(value, dict):
-            raise InputError(f"{self.source or 'config'}: section '{name}' must be a mapping")
-        return value
+    @field_validator("graph", mode="before")
+    @classmethod
+    def _store_spec(cls, value):
+        return {"store": value} if isinstance(value, str) else value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys(cls, value):
+        return parse_api_keys(value)
+
+    @field_validator("spark_conf", mode="before")
+    @classmethod
+    def _conf(cls, value):
+        return {str(k): str(v) for k, v in dict(value or {}).items()}
 
     @property
     def current(self) -> Path:
         """The published version the API serves."""
         return self.warehouse / "current"
 
+    def sections(self) -> dict[str, Any]:
+        """The nightly's configuration as plain data, recorded in each run's manifest (where the graph lives is
+        the deployment's, not the run's: a resumed run loads into the store configured now)."""
+        return self.model_dump(mode="json", include={"nightly", "er", "recsys", "graph", "gates"},
+                               exclude={"graph": {"store"}})
 
-ENV_VARS = {
-    "C360_WAREHOUSE": "warehouse",
-    "C360_SPARK_MASTER": "spark_master",
-    "C360_GRAPH": "graph",
-    "C360_API_KEYS": "api_keys",
+    def with_sections(self, sections: Mapping[str, Any], source: str = "settings") -> "Settings":
+        """These settings with `sections` (as `sections()` wrote them) laid over them."""
+        return build_settings(_merge(self.model_dump(), dict(sections)), source)
+
+
+# environment variable -> path of the setting it overrides (the only environment variables c360 reads)
+ENV_VARS: dict[str, tuple[str, ...]] = {
+    "C360_WAREHOUSE": ("warehouse",),
+    "C360_SPARK_MASTER": ("spark_master",),
+    "C360_GRAPH": ("graph", "store"),
+    "C360_API_KEYS": ("api_keys",),
+    "C360_GREMLIN_HEADERS": ("gremlin_headers",),   # JSON object
+    "C360_CACHE": ("cache",),
 }
+CONFIG_ENV = "C360_CONFIG"   # the YAML file `c360 serve` hands to its workers
 
 
-def load_settings(config: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read `config` (YAML, optional) and apply C360_* overrides from `env` (default os.environ)."""
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for var, path in ENV_VARS.items():
+        value = env.get(var)
+        if not value:
+            continue
+        if var == "C360_GREMLIN_HEADERS":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{var}: must be a JSON object of header names and values ({exc})") from exc
+            if not isinstance(value, dict):
+                raise InputError(f"{var}: must be a JSON object of header names and values")
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return out
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return f"{source}: " + "; ".join(parts)
+
+
+def build_settings(values: Mapping[str, Any], source: str = "settings") -> Settings:
+    """Settings from plain values (a parsed YAML file, overrides); InputError naming the setting at fault."""
+    try:
+        return Settings.model_validate(dict(values))
+    except ValidationError as exc:
+        raise InputError(_describe(exc, source)) from None
+
+
+def load_settings(config: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Defaults ← `config` (YAML, optional; default: $C360_CONFIG) ← C360_* variables of `env` ← `overrides`."""
     env = os.environ if env is None else env
+    config = config or env.get(CONFIG_ENV) or None
     raw: dict[str, Any] = {}
     if config:
-        path = Path(config)
-        raw = read_yaml_file(path, "config file not found")
+        raw = read_yaml_file(Path(config), "config file not found")
         if not isinstance(raw, dict):
-            raise InputError(f"{path}: top level must be a mapping")
-    raw = dict(raw)
-    for var, key in ENV_VARS.items():
-        if env.get(var):
-            raw[key] = env[var]
-    spark_conf = raw.pop("spark_conf", {}) or {}
-    known = {k: raw.pop(k) for k in ("warehouse", "spark_master", "graph", "api_keys") if k in raw}
-    settings = Settings(
-        warehouse=Path(known.get("warehouse", "./warehouse")),
-        spark_master=str(known.get("spark_master", "local[*]")),
-        graph=str(known.get("graph", "networkx")),
-        api_keys=parse_api_keys(known.get("api_keys")),
-        spark_conf={str(k): str(v) for k, v in dict(spark_conf).items()},
-        sections=raw,
-        source=str(config) if config else None,
-    )
+            raise InputError(f"{config}: top level must be a mapping")
+    raw = _merge(_merge(raw, _env_overrides(env)), dict(overrides or {}))
+    settings = build_settings(raw, str(config) if config else "settings")
+    settings.source = str(config) if config else None
     return settings

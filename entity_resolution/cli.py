@@ -8,19 +8,19 @@ from pathlib import Path
 
 
 def _generate(a) -> int:
-    from entity_resolution.generate import generate
+    from c360.entity_resolution.generate import generate
     print(json.dumps(generate(a.customers, a.seed, a.out)))
     return 0
 
 
 def _merge(a) -> int:
-    from entity_resolution.merge import merge
+    from c360.entity_resolution.merge import merge
     print(json.dumps(merge(a.sources, a.out)))
     return 0
 
 
 def _match(a) -> int:
-    from entity_resolution.match import match
+    from c360.entity_resolution.match import match
     res = match(a.input, config=a.config, engine=a.engine, labels=a.labels, out=a.out, threshold=a.threshold,
                 previous=a.previous)
     print(json.dumps(asdict(res)))
@@ -29,7 +29,7 @@ def _match(a) -> int:
 
 def _evaluate(a) -> int:
     from c360.io import write_json_file
-    from entity_resolution.evaluate import evaluate
+    from c360.entity_resolution.evaluate import evaluate
     m = evaluate(a.matched, a.truth)
     if a.out:
         write_json_file(a.out, m)
@@ -38,14 +38,14 @@ def _evaluate(a) -> int:
 
 
 def _labels(a) -> int:
-    from entity_resolution.labels import evaluate_labels
+    from c360.entity_resolution.labels import evaluate_labels
     print(json.dumps(evaluate_labels(a.matched, a.labels, a.out)))
     return 0
 
 
 def _explain(a) -> int:
     from c360.io import atomic_path
-    from entity_resolution.explain import explain_match, explain_pair
+    from c360.entity_resolution.explain import explain_match, explain_pair
     html = explain_pair(a.matched, *a.pair) if a.pair else explain_match(a.matched, a.match_id)
     with atomic_path(a.out) as tmp:
         Path(tmp).write_text(html)

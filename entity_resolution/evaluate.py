@@ -68,9 +68,9 @@ def blocking_recall(inputs, truth, config=None) -> dict:
     records. Returns {"true_pairs", "candidate_pairs_true", "recall", "per_rule": {rule: true pairs it keeps}}."""
     import duckdb
 
-    from entity_resolution import model as M
-    from entity_resolution.roles import load_roles
-    from entity_resolution.standardize import read_input, standardize
+    from c360.entity_resolution import model as M
+    from c360.entity_resolution.roles import load_roles
+    from c360.entity_resolution.standardize import read_input, standardize
 
     cfg = load_roles(config)
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)

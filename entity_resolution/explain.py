@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from c360.errors import InputError
-from entity_resolution.roles import RolesConfig
-from entity_resolution.standardize import standardize
+from c360.entity_resolution.roles import RolesConfig
+from c360.entity_resolution.standardize import standardize
 
 
 def _load(matched_path: str | Path):

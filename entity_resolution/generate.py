@@ -15,7 +15,7 @@ import pandas as pd
 
 from c360.errors import InputError
 from c360.io import atomic_path
-from entity_resolution import names as N
+from c360.entity_resolution import names as N
 
 # default noise: probability per record and field
 NOISE = {"first_typo": 0.04, "first_case": 0.03, "nickname": 0.05, "first_missing": 0.01, "last_typo": 0.03,

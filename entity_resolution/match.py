@@ -12,10 +12,10 @@ import pandas as pd
 
 from c360.errors import InputError
 from c360.io import atomic_path, write_json_file
-from entity_resolution import model as M
-from entity_resolution.roles import RolesConfig, load_roles
-from entity_resolution.stable_ids import assign_match_ids
-from entity_resolution.standardize import read_input, standardize
+from c360.entity_resolution import model as M
+from c360.entity_resolution.roles import RolesConfig, load_roles
+from c360.entity_resolution.stable_ids import assign_match_ids
+from c360.entity_resolution.standardize import read_input, standardize
 
 
 @dataclass
@@ -61,7 +61,7 @@ def relatives_guard(pairs: pd.DataFrame) -> np.ndarray:
 
 
 def _labels_pairs(labels_paths, std: pd.DataFrame) -> pd.DataFrame:
-    from entity_resolution.labels import labels_to_pairs
+    from c360.entity_resolution.labels import labels_to_pairs
     ids = set(std["unique_id"])
     parts = [labels_to_pairs(p) for p in labels_paths]
     pairs = pd.concat(parts, ignore_index=True)

@@ -9,8 +9,8 @@ import pandas as pd
 
 from c360.errors import InputError
 from c360.io import read_table, require_columns
-from entity_resolution.names import NICKNAMES
-from entity_resolution.roles import RolesConfig
+from c360.entity_resolution.names import NICKNAMES
+from c360.entity_resolution.roles import RolesConfig
 
 _CANON = {v.lower(): k.lower() for k, v in NICKNAMES.items()}
 

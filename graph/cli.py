@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from graph.export import export_graph
+    from c360.graph.export import export_graph
 
     paths = export_graph(args.out, matched=args.matched, sources=args.sources, visits=args.visits,
                          interactions=args.interactions, items=args.items, recs=args.recs, model=args.model)
@@ -39,7 +39,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from graph.loader import load_graph_files
+    from c360.graph.loader import load_graph_files
 
     counts = load_graph_files(args.csv, args.target, drop=args.drop, batch_size=args.batch_size,
                               workers=args.workers)

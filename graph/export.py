@@ -21,7 +21,7 @@ import pandas as pd
 
 from c360.errors import InputError
 from c360.io import read_table, require_columns
-from graph.neptune_csv import EDGE_FILE, VERTEX_FILE, Element, write_elements
+from c360.graph.neptune_csv import EDGE_FILE, VERTEX_FILE, Element, write_elements
 
 MATCHED_COLUMNS = ["id", "first_name", "last_name", "date_of_birth", "source", "match_id"]
 CUSTOMER_PROPS = ["first_name", "last_name", "company", "date_of_birth", "ssn", "home_phone", "source"]
@@ -189,7 +189,7 @@ def add_policies(b: GraphBuilder, src: dict[str, pd.DataFrame]) -> None:
 
 def _visits_table(visits: str | Path | None, interactions: str | Path | None) -> pd.DataFrame | None:
     if visits is not None:
-        from recsys.sigir17 import load_visits
+        from c360.recsys.sigir17 import load_visits
 
         v = load_visits(visits)
         return v.groupby(["USER_ID", "ITEM_ID"]).size().rename("PHOTOS").reset_index()
@@ -258,7 +258,7 @@ def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str |
     elif items is not None:
         items_df = read_table(items)
     elif visits_df is not None or recs_df is not None:
-        from recsys.sigir17 import load_items
+        from c360.recsys.sigir17 import load_items
 
         items_df = load_items(visits) if visits is not None else load_items()
     if items_df is not None:

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from graph import gremlin_server as gs
+    from c360.graph import gremlin_server as gs
 
     if args.gremlin_cmd == "start":
         pid = gs.start(args.port, persist=args.persist, wait_s=args.wait)

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from urllib.parse import urlparse
 
 from c360.errors import InputError
-from graph.neptune_csv import Element
-from graph.store import (
+from c360.graph.neptune_csv import Element
+from c360.graph.store import (
     GraphStore,
     GraphUnavailable,
     check_depth,

@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from c360.errors import InputError
-from graph.neptune_csv import Element, read_graph
+from c360.graph.neptune_csv import Element, read_graph
 
 DEFAULT_BATCH = 1000
 DEFAULT_WORKERS = 4
@@ -27,7 +27,7 @@ def load_gremlin(vertices: list[Element], edges: list[Element], target: str, dro
     concurrent writes (parallel edge batches corrupt them) and TinkerTransactionGraph rejects them as conflicting
     transactions; instead the client encodes the next `workers` edge batches while the server executes the current
     one. `drop` empties the graph first; batch_size 1 sends one mergeV/mergeE per element. Returns counts()."""
-    from graph.gremlin_store import GremlinStore
+    from c360.graph.gremlin_store import GremlinStore
 
     if batch_size < 1:
         raise InputError(f"--batch-size: must be at least 1 (got {batch_size})")
@@ -67,7 +67,7 @@ def load_networkx(vertices: list[Element], edges: list[Element], path: str | Pat
     """Upsert into the embedded store file (created when missing; `drop` starts from an empty graph)."""
     import networkx as nx
 
-    from graph.networkx_store import NetworkxStore, load_graph, save, upsert
+    from c360.graph.networkx_store import NetworkxStore, load_graph, save, upsert
 
     path = Path(path)
     g = load_graph(path) if path.exists() and not drop else nx.MultiDiGraph()

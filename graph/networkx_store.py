@@ -9,8 +9,8 @@ from pathlib import Path
 import networkx as nx
 
 from c360.io import atomic_path
-from graph.neptune_csv import Element
-from graph.store import (
+from c360.graph.neptune_csv import Element
+from c360.graph.store import (
     GraphStore,
     GraphUnavailable,
     check_depth,

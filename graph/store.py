@@ -69,7 +69,7 @@ def open_store(spec: str, current_dir: Path | None = None) -> GraphStore:
     """Open "networkx" (current_dir/graph/graph.nx), "networkx:PATH", "gremlin://host:port" or "wss://host:port"."""
     spec = (spec or "networkx").strip()
     if spec == "networkx" or spec.startswith("networkx:"):
-        from graph.networkx_store import NetworkxStore
+        from c360.graph.networkx_store import NetworkxStore
 
         if spec == "networkx":
             if current_dir is None:
@@ -79,7 +79,7 @@ def open_store(spec: str, current_dir: Path | None = None) -> GraphStore:
             path = Path(spec.split(":", 1)[1])
         return NetworkxStore.open(path)
     if spec.startswith(("gremlin://", "ws://", "wss://")):
-        from graph.gremlin_store import GremlinStore
+        from c360.graph.gremlin_store import GremlinStore
 
         return GremlinStore(spec)
     raise InputError(f"graph store {spec!r}: expected networkx, networkx:PATH, gremlin://HOST:PORT or wss://HOST:PORT")

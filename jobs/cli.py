@@ -9,7 +9,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("nightly", help="run the nightly pipeline and publish a new version atomically",
                               description="validate → merge → match → recommenders → graph export/load → "
                                           "quality gates → report → publish warehouse/current")
-    p.add_argument("--config", help="YAML config (defaults: jobs/default.yaml)")
+    p.add_argument("--config", help="YAML config (every key and its default: c360/settings.py)")
     p.add_argument("--warehouse", help="warehouse directory (default C360_WAREHOUSE or ./warehouse)")
     p.add_argument("--visits", help="sigir17 directory or Personalize interactions file (default: shipped data)")
     p.add_argument("--items", help="Personalize items file")
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from jobs.nightly import run_nightly
+    from c360.jobs.nightly import run_nightly
 
     overrides = {"nightly": {k: v for k, v in (("visits", args.visits), ("items", args.items),
                                                  ("insurance", args.insurance)) if v},

@@ -16,15 +16,16 @@ def er_gate(f1: float | None, floor: float, source: str) -> dict[str, Any]:
     return gate(f1 >= floor, round(float(f1), 4), floor, f"pairwise F1 against {source}")
 
 
-def recsys_gate(served: str, metrics: dict[str, dict[str, float]], baseline: str, min_ratio: float) -> dict[str, Any]:
-    """The served model's NDCG@10 must not fall below the popularity baseline (× min_ratio)."""
-    served_ndcg = metrics.get(served, {}).get("ndcg@10")
-    base_ndcg = metrics.get(baseline, {}).get("ndcg@10")
+def recsys_gate(served: str, metrics: dict[str, dict[str, float]], baseline: str, min_ratio: float,
+                metric: str = "ndcg@10") -> dict[str, Any]:
+    """The served model's `metric` (ndcg@k of the configured k) must not fall below the baseline's (× min_ratio)."""
+    served_ndcg = metrics.get(served, {}).get(metric)
+    base_ndcg = metrics.get(baseline, {}).get(metric)
     if served_ndcg is None or base_ndcg is None:
-        return gate(False, served_ndcg, base_ndcg, f"missing NDCG@10 for {served} or baseline {baseline}")
+        return gate(False, served_ndcg, base_ndcg, f"missing {metric} for {served} or baseline {baseline}")
     need = base_ndcg * min_ratio
     return gate(served_ndcg >= need - 1e-12, round(served_ndcg, 4), round(need, 4),
-                f"{served} vs {baseline} × {min_ratio}")
+                f"{metric}: {served} vs {baseline} × {min_ratio}")
 
 
 def graph_gate(expected: dict[str, dict[str, int]], actual: dict[str, dict[str, int]], exact: bool = True) -> dict[str, Any]:

@@ -24,7 +24,7 @@ class Manifest:
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, run_dir: Path, run_id: str, step_names: list[str], config: dict) -> "Manifest":
+    def create(cls, path: Path, run_id: str, step_names: list[str], config: dict) -> "Manifest":
         data = {
             "run_id": run_id,
             "status": "running",
@@ -37,7 +37,7 @@ class Manifest:
             "gates": {},
             "error": None,
         }
-        manifest = cls(run_dir / "manifest.json", data)
+        manifest = cls(path, data)
         manifest.save()
         return manifest
 

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from c360.io import read_yaml_file
+from c360.jobs import steps
+from c360.jobs.manifest import utc_now
+from c360.jobs.pipeline import StepFailed, open_run, run_steps
 from c360.settings import load_settings
-from jobs import steps
-from jobs.manifest import utc_now
-from jobs.pipeline import StepFailed, open_run, run_steps
-from jobs.publish import publish
 
 log = logging.getLogger("c360.nightly")
-DEFAULTS = Path(__file__).with_name("default.yaml")
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    """Recursive dict merge: values of `override` win, nested mappings merge."""
-    out = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def nightly_config(settings, overrides: dict | None = None) -> dict[str, Any]:
-    """Defaults ← the --config file's sections ← command-line overrides."""
-    config = read_yaml_file(DEFAULTS)
-    config = deep_merge(config, {k: v for k, v in settings.sections.items() if isinstance(v, dict)})
-    return deep_merge(config, overrides or {})
 
 
 def run_nightly(config_path: str | None = None, warehouse: str | None = None, overrides: dict | None = None,
@@ -45,13 +23,13 @@ def run_nightly(config_path: str | None = None, warehouse: str | None = None, ov
     Returns {"run_id", "status", "run_dir", "current"}. Raises StepFailed (naming the step and the cause)
     after marking the run failed; `warehouse/current` is then left as it was.
     """
-    settings = load_settings(config_path, env=env)
+    overrides = dict(overrides or {})
     if warehouse:
-        settings.warehouse = Path(warehouse)
+        overrides["warehouse"] = warehouse
+    settings = load_settings(config_path, env=env, overrides=overrides)
     settings.warehouse = settings.warehouse.resolve()
-    config = nightly_config(settings, overrides)
-    ctx = open_run(settings, config, [name for name, _ in steps.STEPS], resume=resume, run_id=run_id)
-    log.info("nightly run %s in %s (graph store: %s)", ctx.run_id, ctx.run_dir, settings.graph)
+    ctx = open_run(settings, [name for name, _ in steps.STEPS], resume=resume, run_id=run_id)
+    log.info("nightly run %s in %s (graph store: %s)", ctx.run_id, ctx.run_dir, settings.graph.store)
     try:
         run_steps(ctx, steps.STEPS)
     except StepFailed:
@@ -61,11 +39,11 @@ def run_nightly(config_path: str | None = None, warehouse: str | None = None, ov
         if ctx._spark is not None:
             ctx._spark.catalog.clearCache()
             ctx._spark.sparkContext.setCheckpointDir(str(Path(tempfile.gettempdir()) / "c360-spark-checkpoints"))
-        shutil.rmtree(ctx.run_dir / "tmp", ignore_errors=True)  # this run's Spark checkpoints
+        shutil.rmtree(ctx.run.tmp, ignore_errors=True)  # this run's Spark checkpoints
     ctx.manifest.data.update(status="succeeded", finished_at=utc_now())
     ctx.manifest.save()
     _write_report_quietly(ctx)
-    current = publish(settings.warehouse, ctx.run_dir)
+    current = ctx.warehouse.publish(ctx.run)
     log.info("published %s -> %s", current, ctx.run_dir.name)
     return {"run_id": ctx.run_id, "status": "succeeded", "run_dir": str(ctx.run_dir), "current": str(current)}
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from c360.errors import C360Error, InputError
+from c360.layout import RunLayout, Warehouse
 from c360.settings import Settings
-from jobs.manifest import Manifest, utc_now
+from c360.jobs.manifest import Manifest, utc_now
 
 log = logging.getLogger("c360.nightly")
 
@@ -36,23 +37,30 @@ class StepResult:
 
 @dataclass
 class RunContext:
-    """Everything a step needs: settings, the run's directory and manifest, earlier steps' outputs."""
+    """Everything a step needs: settings, the run's layout and manifest, earlier steps' outputs."""
 
     settings: Settings
-    config: dict[str, Any]
-    run_id: str
-    run_dir: Path
+    run: RunLayout
     manifest: Manifest
     _spark: Any = None
 
     @property
-    def warehouse(self) -> Path:
-        return self.settings.warehouse
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.settings.warehouse)
 
-    def path(self, *parts: str) -> Path:
-        p = self.run_dir.joinpath(*parts)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        return p
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.root
+
+    @staticmethod
+    def path(target: Path) -> Path:
+        """`target` (a path of the run's layout) with its parent directory created."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
 
     def output(self, step: str, key: str) -> Any:
         """An output of an earlier (succeeded) step."""
@@ -67,7 +75,7 @@ class RunContext:
             from c360.spark import get_spark
 
             # on a cluster, set spark_conf c360.checkpointDir to shared storage (hdfs://, s3a://)
-            ckpt = self.settings.spark_conf.get("c360.checkpointDir") or str(self.path("tmp", "spark-checkpoints"))
+            ckpt = self.settings.spark_conf.get("c360.checkpointDir") or str(self.path(self.run.spark_checkpoints))
             self._spark = get_spark(self.settings, app_name=f"c360-nightly-{self.run_id}", checkpoint_dir=ckpt)
         return self._spark
 
@@ -113,25 +121,25 @@ def run_steps(ctx: RunContext, steps: list[Step]) -> Manifest:
     return manifest
 
 
-def open_run(settings: Settings, config: dict, step_names: list[str], resume: str | None = None,
+def open_run(settings: Settings, step_names: list[str], resume: str | None = None,
              run_id: str | None = None) -> RunContext:
-    """Create a new run directory (or reopen a failed one for --resume)."""
-    runs = Path(settings.warehouse) / "runs"
+    """Create a new run directory (or reopen a failed one for --resume, with the configuration it started with)."""
+    warehouse = Warehouse(settings.warehouse)
     if resume:
-        run_dir = runs / resume
-        mpath = run_dir / "manifest.json"
-        if not mpath.is_file():
-            raise InputError(f"--resume {resume}: no such run ({mpath} not found)")
-        manifest = Manifest.load(mpath)
+        run = warehouse.run(resume)
+        if not run.manifest.is_file():
+            raise InputError(f"--resume {resume}: no such run ({run.manifest} not found)")
+        manifest = Manifest.load(run.manifest)
         if manifest.data.get("status") == "succeeded":
             raise InputError(f"--resume {resume}: that run already succeeded")
         for name in step_names:
             manifest.step(name)
-        return RunContext(settings, manifest.data.get("config", config), resume, run_dir, manifest)
-    run_id = run_id or new_run_id()
-    run_dir = runs / run_id
-    if run_dir.exists():
-        raise InputError(f"--run-id {run_id}: run directory already exists")
-    run_dir.mkdir(parents=True)
-    manifest = Manifest.create(run_dir, run_id, step_names, config)
-    return RunContext(settings, config, run_id, run_dir, manifest)
+        stored = manifest.data.get("config") or {}
+        settings = settings.with_sections(stored, f"{run.manifest} config")
+        return RunContext(settings, run, manifest)
+    run = warehouse.run(run_id or new_run_id())
+    if run.root.exists():
+        raise InputError(f"--run-id {run.run_id}: run directory already exists")
+    run.root.mkdir(parents=True)
+    manifest = Manifest.create(run.manifest, run.run_id, step_names, settings.sections())
+    return RunContext(settings, run, manifest)

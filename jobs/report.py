@@ -72,8 +72,9 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}
 .failed{color:#b00}.succeeded{color:#070}"""
 
 
-def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str, Any], graph: dict[str, Any]) -> str:
-    """The whole report as one HTML string (no external assets)."""
+def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str, Any], graph: dict[str, Any],
+                  metric: str = "ndcg@10") -> str:
+    """The whole report as one HTML string (no external assets); `metric` is the ndcg@k charted per algorithm."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>c360 run {html.escape(manifest['run_id'])}</title>"
              f"<style>{STYLE}</style></head><body><h1>Nightly run {html.escape(manifest['run_id'])}</h1>"]
     parts.append(f"<p>Status: <b class='{manifest['status']}'>{manifest['status']}</b> · created {manifest['created_at']}"
@@ -103,9 +104,10 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
         rows = [{"algorithm": a, **{k: v for k, v in m.items() if not isinstance(v, (dict, list))}}
                 for a, m in metrics.items()]
         parts.append(_table(rows))
-        ndcg = {a: m.get("ndcg@10") for a, m in metrics.items() if m.get("ndcg@10") is not None}
+        ndcg = {a: m.get(metric) for a, m in metrics.items() if m.get(metric) is not None}
         if ndcg:
-            parts.append(bar_chart(ndcg, "NDCG@10 on the holdout", "NDCG@10"))
+            label = metric.replace("ndcg", "NDCG")
+            parts.append(bar_chart(ndcg, f"{label} on the holdout", label))
 
     parts.append("<h2>Graph</h2>")
     for kind in ("vertices", "edges"):

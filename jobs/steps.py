@@ -19,11 +19,10 @@ import pandas as pd
 
 from c360.errors import C360Error, InputError
 from c360.io import atomic_path, write_json_file
-from jobs import gates as gates_mod
-from jobs.pipeline import RunContext, StepResult
-from jobs.publish import current_run_dir
-from jobs.report import render_report
-from jobs.validate import validate_insurance, validate_visits, visits_format
+from c360.jobs import gates as gates_mod
+from c360.jobs.pipeline import RunContext, StepResult
+from c360.jobs.report import render_report
+from c360.jobs.validate import validate_insurance, validate_visits, visits_format
 
 log = logging.getLogger("c360.nightly")
 
@@ -41,13 +40,13 @@ def _read_json(path: str | Path) -> dict:
 
 def _insurance_dir(ctx: RunContext) -> Path:
     """The configured insurance directory, or generated data (created once per size and seed)."""
-    cfg = ctx.config["nightly"]
-    if cfg.get("insurance"):
-        return Path(cfg["insurance"]).resolve()
-    n, seed = int(cfg.get("generate_customers", 2000)), int(cfg.get("seed", 0))
-    out = ctx.warehouse / "inputs" / f"insurance-{n}-seed{seed}"
+    cfg = ctx.settings.nightly
+    if cfg.insurance:
+        return Path(cfg.insurance).resolve()
+    n, seed = cfg.generate_customers, cfg.seed
+    out = ctx.warehouse.generated_insurance(n, seed)
     if not (out / "truth.csv").is_file():
-        from entity_resolution.generate import generate
+        from c360.entity_resolution.generate import generate
 
         log.info("generating insurance data for %d customers into %s", n, out)
         tmp = out.with_name(out.name + ".tmp")
@@ -57,12 +56,12 @@ def _insurance_dir(ctx: RunContext) -> Path:
 
 
 def step_validate(ctx: RunContext) -> StepResult:
-    cfg = ctx.config["nightly"]
+    cfg = ctx.settings.nightly
     insurance = _insurance_dir(ctx)
     rows = validate_insurance(insurance, ctx.spark)
-    visits = str(Path(cfg["visits"]).resolve()) if cfg.get("visits") else None
-    items = str(Path(cfg["items"]).resolve()) if cfg.get("items") else None
-    fmt = visits_format(visits, cfg.get("visits_format"))
+    visits = str(Path(cfg.visits).resolve()) if cfg.visits else None
+    items = str(Path(cfg.items).resolve()) if cfg.items else None
+    fmt = visits_format(visits, cfg.visits_format)
     rows.update(validate_visits(visits, fmt, items))
     return StepResult(outputs={"insurance": str(insurance), "visits": visits, "items": items, "format": fmt},
                       rows=rows)
@@ -71,33 +70,33 @@ def step_validate(ctx: RunContext) -> StepResult:
 # ---- entity resolution -----------------------------------------------------------------------------------
 
 def step_merge(ctx: RunContext) -> StepResult:
-    from entity_resolution.merge import merge
+    from c360.entity_resolution.merge import merge
 
-    out = ctx.path("er", "merged.parquet")
+    out = ctx.path(ctx.run.merged)
     info = merge(ctx.output("validate", "insurance"), out, spark=ctx.spark)
     return StepResult(outputs={"merged": str(out)},
                       rows={"merged": info["rows"], "auto": info["auto"], "property": info["property"]})
 
 
 def step_match(ctx: RunContext) -> StepResult:
-    from entity_resolution.evaluate import evaluate
-    from entity_resolution.labels import evaluate_labels
-    from entity_resolution.match import match
+    from c360.entity_resolution.evaluate import evaluate
+    from c360.entity_resolution.labels import evaluate_labels
+    from c360.entity_resolution.match import match
 
-    cfg = ctx.config["er"]
+    cfg = ctx.settings.er
     insurance = Path(ctx.output("validate", "insurance"))
-    labels = [str(Path(p).resolve()) for p in cfg.get("labels") or []]
+    labels = [str(Path(p).resolve()) for p in cfg.labels]
     if not labels and (insurance / "labels.csv").is_file():
         labels = [str(insurance / "labels.csv")]
-    out = ctx.path("er", "matched.parquet")
+    out = ctx.path(ctx.run.match.matched)
     previous = None
-    current = current_run_dir(ctx.warehouse)
-    if current is not None and (current / "er" / "matched.parquet").is_file():
-        previous = current / "er" / "matched.parquet"
-    kwargs = {"threshold": float(cfg["threshold"])} if cfg.get("threshold") is not None else {}
-    result = match([ctx.output("merge", "merged")], config=cfg.get("config"), engine=cfg.get("engine", "spark"),
+    current = ctx.warehouse.current()
+    if current is not None and current.match.matched.is_file():
+        previous = current.match.matched
+    kwargs = {"threshold": cfg.threshold} if cfg.threshold is not None else {}
+    result = match([ctx.output("merge", "merged")], config=cfg.config, engine=cfg.engine,
                    labels=labels or None, out=out, previous=previous,
-                   spark=ctx.spark if cfg.get("engine", "spark") == "spark" else None, **kwargs)
+                   spark=ctx.spark if cfg.engine == "spark" else None, **kwargs)
     metrics = {"clusters": result.clusters, "pairs_scored": result.pairs_scored,
                "pairs_linked": result.pairs_linked, "relatives_guarded": result.relatives_guarded,
                "prior": result.prior, "engine": result.engine, "unparseable": result.unparseable}
@@ -109,12 +108,12 @@ def step_match(ctx: RunContext) -> StepResult:
         metrics.update(precision=evaluation["precision"], recall=evaluation["recall"], f1=evaluation["f1"])
     pr_curve = []
     if labels:
-        pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path("er", "labels_pr.html"))
+        pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path(ctx.run.labels_pr_html))
         at = min(pr_curve, key=lambda r: abs(r["threshold"] - (kwargs.get("threshold") or 0.9)))
         metrics.update(labels_precision=at["precision"], labels_recall=at["recall"], labels_f1=at["f1"])
         if f1 is None:
             f1, source = at["f1"], "labels"
-    er_metrics = write_json_file(ctx.path("er", "metrics.json"),
+    er_metrics = write_json_file(ctx.run.er_metrics,
                                  {"evaluation": evaluation, "pr_curve": pr_curve, "report": result.report_path},
                                  default=str)
     return StepResult(outputs={"matched": str(out), "report": result.report_path, "metrics": str(er_metrics),
@@ -126,14 +125,14 @@ def step_match(ctx: RunContext) -> StepResult:
 
 def _interactions(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Aggregated interactions and items, written once into the run (later steps and resume read them)."""
-    inter_path, items_path = ctx.run_dir / "recsys" / "interactions.parquet", ctx.run_dir / "recsys" / "items.csv"
+    inter_path, items_path = ctx.run.interactions, ctx.run.items
     if inter_path.is_file():
         return pd.read_parquet(inter_path), (pd.read_csv(items_path, dtype=str) if items_path.is_file() else None)
-    from recsys.data import load_interactions
+    from c360.recsys.data import load_interactions
 
     interactions, items = load_interactions(ctx.output("validate", "visits"), ctx.output("validate", "items"),
                                             fmt=ctx.output("validate", "format"), engine="spark", spark=ctx.spark)
-    with atomic_path(ctx.path("recsys", "interactions.parquet")) as tmp:
+    with atomic_path(inter_path) as tmp:
         interactions.to_parquet(tmp, index=False)
     if items is not None:
         with atomic_path(items_path) as tmp:
@@ -141,54 +140,47 @@ def _interactions(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return interactions, items
 
 
-def _algorithms(cfg: dict) -> list[str]:
-    algos = list(dict.fromkeys(cfg["algorithms"]))
-    for extra in (cfg["baseline"], cfg["serve"]):
-        if extra not in algos:
-            algos.append(extra)
-    return algos
-
-
-def _group_col(cfg: dict, items: pd.DataFrame | None) -> str | None:
-    col = cfg.get("item_group_col")
+def _group_col(cfg, items: pd.DataFrame | None) -> str | None:
+    col = cfg.item_group_col
     if col and (items is None or col not in items.columns):
         raise InputError(f"recsys.item_group_col: column {col!r} is not in the item table")
     return col
 
 
 def step_recsys_evaluate(ctx: RunContext) -> StepResult:
-    from recsys.evaluate import evaluate, write_metrics
+    from c360.recsys.evaluate import evaluate, write_metrics
 
-    cfg = ctx.config["recsys"]
+    cfg = ctx.settings.recsys
     interactions, items = _interactions(ctx)
-    result = evaluate(_algorithms(cfg), interactions, items, holdout=float(cfg["holdout"]), seed=int(cfg["seed"]),
-                      k=int(cfg["k"]), item_group_col=_group_col(cfg, items), show_progress=True)
-    path = write_metrics(result, ctx.path("recsys", "metrics.json"))
-    ndcg = {a: round(m[f"ndcg@{cfg['k']}"], 4) for a, m in result["algorithms"].items()}
+    result = evaluate(cfg.all_algorithms(), interactions, items, holdout=cfg.holdout, seed=cfg.seed,
+                      k=cfg.k, item_group_col=_group_col(cfg, items), show_progress=True)
+    path = write_metrics(result, ctx.run.recsys_metrics)
+    ndcg = {a: round(m[cfg.ndcg], 4) for a, m in result["algorithms"].items()}
     return StepResult(outputs={"metrics": str(path)},
                       rows={"interactions": len(interactions), "users": int(interactions["USER_ID"].nunique()),
                             "items": int(interactions["ITEM_ID"].nunique())},
-                      metrics={"ndcg@%d" % cfg["k"]: ndcg, "split": result["split"]})
+                      metrics={cfg.ndcg: ndcg, "split": result["split"]})
 
 
 def step_recsys_train(ctx: RunContext) -> StepResult:
-    from recsys.models import train
-    from recsys.recs import write_recs
+    from c360.recsys.models import train
+    from c360.recsys.recs import write_recs
 
-    cfg = ctx.config["recsys"]
+    cfg = ctx.settings.recsys
     interactions, items = _interactions(ctx)
     evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
-    served = cfg["serve"]
+    served = cfg.serve
     models = {}
-    for algo in _algorithms(cfg):
+    for algo in cfg.all_algorithms():
         log.info("training %s on all %d interactions", algo, len(interactions))
-        model = train(algo, interactions, items, item_group_col=_group_col(cfg, items), seed=int(cfg["seed"]))
+        model = train(algo, interactions, items, item_group_col=_group_col(cfg, items), seed=cfg.seed)
         metrics = {f"holdout_{k}": v for k, v in evaluation.get(algo, {}).items()}
-        model.save(ctx.path("recsys", algo), metrics=metrics)
-        models[algo] = {"path": f"recsys/{algo}", "version": f"{ctx.run_id}:{algo}", "metrics": evaluation.get(algo, {}),
+        model.save(ctx.run.model_dir(algo), metrics=metrics)
+        models[algo] = {"path": ctx.run.model_relpath(algo), "version": f"{ctx.run_id}:{algo}",
+                        "metrics": evaluation.get(algo, {}),
                         "chosen": model.extra.get("auto", {}).get("chosen") if algo == "auto" else None}
         if algo == served:
-            recs_path = write_recs(model, ctx.path("recsys", "recs.csv"), k=int(cfg["top_n"]))
+            recs_path = write_recs(model, ctx.run.recs, k=cfg.top_n)
     recs = pd.read_csv(recs_path)
     ctx.manifest.data["models"] = models
     ctx.manifest.data["served_model"] = served
@@ -200,13 +192,13 @@ def step_recsys_train(ctx: RunContext) -> StepResult:
 # ---- graph -----------------------------------------------------------------------------------------------
 
 def step_graph_export(ctx: RunContext) -> StepResult:
-    from graph.export import export_graph
-    from graph.neptune_csv import read_graph
+    from c360.graph.export import export_graph
+    from c360.graph.neptune_csv import read_graph
 
     interactions, items = _interactions(ctx)
-    out = ctx.path("graph", "master_vertex.csv").parent
+    out = ctx.run.graph.dir
     export_graph(out, matched=ctx.output("match", "matched"), sources=ctx.output("validate", "insurance"),
-                 interactions=ctx.run_dir / "recsys" / "interactions.parquet",
+                 interactions=ctx.run.interactions,
                  items=items, recs=ctx.output("recsys_train", "recs"), model=ctx.output("recsys_train", "served"))
     vertices, edges = read_graph(out)
     counts = {"vertices": _count_labels(vertices), "edges": _count_labels(edges)}
@@ -220,18 +212,18 @@ def _count_labels(elements) -> dict[str, int]:
 
 def graph_target(ctx: RunContext) -> str:
     """Where the run's graph goes: its own networkx file (embedded store) or the configured Gremlin server."""
-    spec = (ctx.settings.graph or "networkx").strip()
+    spec = ctx.settings.graph.store.strip()
     if spec == "networkx":
-        return f"networkx:{ctx.run_dir / 'graph' / 'graph.nx'}"
+        return f"networkx:{ctx.run.embedded_graph}"
     return spec
 
 
 def step_graph_load(ctx: RunContext) -> StepResult:
-    from graph.loader import load_graph_files
+    from c360.graph.loader import load_graph_files
 
     target = graph_target(ctx)
     embedded = target.startswith("networkx:")  # this run's own file: it holds exactly this run's graph
-    drop = bool(ctx.config["graph"].get("drop_before_load")) and not embedded
+    drop = ctx.settings.graph.drop_before_load and not embedded
     counts = load_graph_files(ctx.output("graph_export", "csv_dir"), target, drop=drop)
     return StepResult(outputs={"target": "networkx (this run)" if embedded else target, "counts": counts,
                                "dropped": drop, "exact_counts": embedded or drop},
@@ -253,13 +245,13 @@ def expected_graph_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
 
 
 def step_gates(ctx: RunContext) -> StepResult:
-    cfg, rcfg = ctx.config["gates"], ctx.config["recsys"]
-    results = {"er_f1": gates_mod.er_gate(ctx.output("match", "f1"), float(cfg["er_f1_min"]),
+    cfg, rcfg = ctx.settings.gates, ctx.settings.recsys
+    results = {"er_f1": gates_mod.er_gate(ctx.output("match", "f1"), cfg.er_f1_min,
                                          ctx.output("match", "f1_source") or "")}
     evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
     results["recsys_ndcg"] = gates_mod.recsys_gate(ctx.output("recsys_train", "served"), evaluation,
-                                                   rcfg["baseline"], float(cfg["recsys_min_ratio"]))
-    if cfg.get("graph_counts", True):
+                                                   rcfg.baseline, cfg.recsys_min_ratio, metric=rcfg.ndcg)
+    if cfg.graph_counts:
         exported = ctx.output("graph_export", "counts")
         loaded = ctx.output("graph_load", "counts")
         results["graph_inputs"] = gates_mod.graph_gate(expected_graph_counts(ctx), exported)
@@ -300,7 +292,7 @@ def write_report(ctx: RunContext) -> Path:
     if "recsys_evaluate" in outputs:
         recsys["metrics"] = _read_json(outputs["recsys_evaluate"]["metrics"]).get("algorithms")
     graph = {"counts": (outputs.get("graph_load") or outputs.get("graph_export") or {}).get("counts")}
-    path = ctx.run_dir / "report.html"
+    path = ctx.run.report_html
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(render_report(ctx.manifest.data, er, recsys, graph))
+        Path(tmp).write_text(render_report(ctx.manifest.data, er, recsys, graph, metric=ctx.settings.recsys.ndcg))
     return path

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from c360.errors import InputError
-from entity_resolution.merge import (
+from c360.entity_resolution.merge import (
     ADDRESS_COLUMNS,
     AUTO_DROPS,
     AUTO_RENAMES,
@@ -17,7 +17,7 @@ from entity_resolution.merge import (
     PROPERTY_RENAMES,
     read_source,
 )
-from graph.export import SOURCE_FILES
+from c360.graph.export import SOURCE_FILES
 
 # file key -> (required columns, unique id column or None)
 INSURANCE_SCHEMA: dict[str, tuple[list[str], str | None]] = {
@@ -64,12 +64,12 @@ def validate_insurance(sources_dir: str | Path, spark) -> dict[str, int]:
 def validate_visits(visits: str | Path | None, fmt: str, items: str | Path | None) -> dict[str, int]:
     """Check the visit data (sigir17 directory or Personalize file) and its item table; return row counts."""
     if fmt == "sigir17":
-        from recsys import sigir17
+        from c360.recsys import sigir17
 
         root = Path(visits) if visits else sigir17.DEFAULT_DIR
         events, item_table = sigir17.load_visits(root), sigir17.load_items(root)
     else:
-        from recsys.data import read_items, read_personalize_events
+        from c360.recsys.data import read_items, read_personalize_events
 
         if not visits:
             raise InputError("nightly.visits: a Personalize interactions file is required for format personalize")

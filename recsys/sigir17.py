@@ -1,4 +1,4 @@
-"""Loader for the shipped SIGIR'17 theme-park data (data/sigir17, see its SOURCE.md).
+"""Loader for the SIGIR'17 theme-park data layout (the shipped copy: `c360.datasets`, see its SOURCE.md).
 
 An attraction is (park, poiID), written `park:poiID` — every park numbers its attractions from 1.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from c360.errors import InputError
-from c360.settings import REPO_ROOT
+from c360.datasets import sigir17_dir
 
-DEFAULT_DIR = REPO_ROOT / "data" / "sigir17"
+DEFAULT_DIR = sigir17_dir()
 VISIT_COLUMNS = ["id", "nsid", "takenUnix", "poiID", "poiTheme", "poiFreq", "rideDuration", "seqID"]
 _VISITS_RE = re.compile(r"userVisits-(?P<park>.+)-allPOI\.csv$")
 _POI_RE = re.compile(r"POI-(?P<park>.+)\.csv$")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from api.responses import OrjsonResponse
+from c360.api.responses import OrjsonResponse
 
 from ..dependencies import served
 from ..errors import ApiError

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from starlette.concurrency import run_in_threadpool
 
-from api.responses import OrjsonResponse
+from c360.api.responses import OrjsonResponse
 
 from ..dependencies import api_key_header, authenticate, require, served
 from ..errors import ApiError
@@ -39,7 +39,7 @@ def _mask(result: dict) -> dict:
 def _call(state: ServedState, method: str, *args, **kwargs):
     """Run a blocking GraphStore call (in a worker thread); GraphUnavailable / no store → ApiError 503."""
     try:
-        from graph.store import GraphUnavailable
+        from c360.graph.store import GraphUnavailable
     except ImportError:
         raise ApiError(503, "graph store unavailable: graph.store is not installed") from None
     store = state.graph

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.responses import OrjsonResponse
+from c360.api.responses import OrjsonResponse
 
 from ..schemas import Health, Ready, Version
 

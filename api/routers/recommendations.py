@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.responses import OrjsonResponse
+from c360.api.responses import OrjsonResponse
 
 from ..errors import ApiError
 from ..schemas import Error, Recommendations

@@ -58,8 +58,8 @@ def build_sources(directory: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """Models trained once on three sigir17 parks (pandas aggregation, no Spark): {algo: model}, items, interactions."""
-    from recsys.data import load_sigir17
-    from recsys.models import train
+    from c360.recsys.data import load_sigir17
+    from c360.recsys.models import train
 
     interactions, items = load_sigir17(engine="pandas", parks=["epcot", "caliAdv", "disHolly"])
     models = {"als": train("als", interactions, items, params={"iterations": 5}, show_progress=False),
@@ -69,9 +69,9 @@ def trained(tmp_path_factory):
 
 def write_run(warehouse: Path, run_id: str, trained, served: str = "als") -> Path:
     """Write one complete run directory as the nightly job does."""
-    from graph.export import export_graph
-    from graph.loader import load_graph_files
-    from recsys.recs import write_recs
+    from c360.graph.export import export_graph
+    from c360.graph.loader import load_graph_files
+    from c360.recsys.recs import write_recs
 
     models, items, _ = trained
     run = warehouse / "runs" / run_id
@@ -116,7 +116,7 @@ def settings(warehouse) -> Settings:
 @pytest.fixture(scope="session")
 def client(settings):
     """The app over HTTP (in-process ASGI transport), lifespan run."""
-    from api.app import create_app
+    from c360.api.app import create_app
 
     with TestClient(create_app(settings)) as c:
         yield c

@@ -15,7 +15,7 @@ from .conftest import KEYS, PII, READER, publish, write_run
 
 
 def test_hot_reload_while_requests_run(fresh_warehouse, trained):
-    from api.app import create_app
+    from c360.api.app import create_app
 
     app = create_app(Settings(warehouse=fresh_warehouse, graph="networkx", api_keys=dict(KEYS)), reload_interval=0.2)
     user = next(iter(trained[0]["als"].user_ids))
@@ -61,7 +61,7 @@ def test_hot_reload_while_requests_run(fresh_warehouse, trained):
 
 
 def test_graph_store_down_is_503_only_for_graph_endpoints(warehouse):
-    from api.app import create_app
+    from c360.api.app import create_app
 
     closed = f"gremlin://127.0.0.1:{free_port()}"
     app = create_app(Settings(warehouse=warehouse, graph=closed, api_keys=dict(KEYS)))
@@ -78,8 +78,8 @@ def test_graph_store_down_is_503_only_for_graph_endpoints(warehouse):
 
 
 def test_gremlin_backed_store(warehouse, gremlin_url):
-    from api.app import create_app
-    from graph.loader import load_graph_files
+    from c360.api.app import create_app
+    from c360.graph.loader import load_graph_files
 
     load_graph_files(warehouse / "current" / "graph", gremlin_url, drop=True)
     app = create_app(Settings(warehouse=warehouse, graph=gremlin_url, api_keys=dict(KEYS)))

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from entity_resolution.evaluate import blocking_recall, cluster_agreement, evaluate
-from entity_resolution.explain import explain_match, explain_pair
-from entity_resolution.generate import generate
-from entity_resolution.labels import evaluate_labels
-from entity_resolution.match import match
-from entity_resolution.merge import merge
+from c360.entity_resolution.evaluate import blocking_recall, cluster_agreement, evaluate
+from c360.entity_resolution.explain import explain_match, explain_pair
+from c360.entity_resolution.generate import generate
+from c360.entity_resolution.labels import evaluate_labels
+from c360.entity_resolution.match import match
+from c360.entity_resolution.merge import merge
 from tests.conftest import run_cli
 
 
@@ -191,7 +191,7 @@ def test_damerau_levenshtein_level_prefilter_is_exact():
     import duckdb
     import numpy as np
 
-    from entity_resolution.model import _dl1
+    from c360.entity_resolution.model import _dl1
     r = np.random.default_rng(0)
     base = ["".join(r.choice(list("0123456789-"), 10)) for _ in range(100)]
     muts = []

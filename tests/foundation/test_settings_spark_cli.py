@@ -5,7 +5,7 @@ import pytest
 from c360.cli import build_parser
 from c360.errors import InputError
 from c360.settings import load_settings
-from recsys import sigir17
+from c360.recsys import sigir17
 from tests.conftest import run_cli
 
 
@@ -14,9 +14,9 @@ def test_settings_yaml_then_env_override(tmp_path):
     cfg.write_text("warehouse: /data/wh\ngraph: networkx\napi_keys: {k1: reader}\ngates: {er_f1_min: 0.9}\n")
     s = load_settings(cfg, env={"C360_GRAPH": "gremlin://127.0.0.1:8182", "C360_API_KEYS": "a:reader,b:pii"})
     assert str(s.warehouse) == "/data/wh"
-    assert s.graph == "gremlin://127.0.0.1:8182"
+    assert s.graph.store == "gremlin://127.0.0.1:8182"
     assert s.api_keys == {"a": "reader", "b": "pii"}
-    assert s.section("gates") == {"er_f1_min": 0.9}
+    assert s.gates.er_f1_min == 0.9 and s.gates.recsys_min_ratio == 1.0
     assert s.spark_master == "local[*]"
 
 

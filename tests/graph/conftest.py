@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from graph.export import export_graph
-from graph.sample_data import write_sample
+from c360.graph.export import export_graph
+from c360.graph.sample_data import write_sample
 
 ITEMS = pd.DataFrame({"ITEM_ID": ["caliAdv:1", "caliAdv:2", "epcot:5"],
                       "NAME": ["Soarin', Around the World", 'The "Incredicoaster"', "Test Track"],

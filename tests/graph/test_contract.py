@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from c360.errors import InputError
-from graph.loader import load_graph_files
-from graph.store import open_store
+from c360.graph.loader import load_graph_files
+from c360.graph.store import open_store
 
 pytestmark = pytest.mark.gremlin
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from graph.export import address_id, build_graph, export_graph
-from graph.neptune_csv import read_graph
+from c360.graph.export import address_id, build_graph, export_graph
+from c360.graph.neptune_csv import read_graph
 from tests.conftest import run_cli
 
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from graph.gremlin_store import GremlinStore
-from graph.loader import load_graph_files
-from graph.networkx_store import NetworkxStore
-from graph.store import GraphUnavailable, open_store
+from c360.graph.gremlin_store import GremlinStore
+from c360.graph.loader import load_graph_files
+from c360.graph.networkx_store import NetworkxStore
+from c360.graph.store import GraphUnavailable, open_store
 from tests.conftest import free_port, run_cli
 
 EXPECTED = {"vertices": {"address": 6, "attraction": 3, "customer": 7, "match": 5, "policy": 7, "vehicle": 6,
@@ -85,8 +85,8 @@ def test_prepared_batch_is_the_same_request_as_plain_rows():
     from gremlin_python.driver.request import RequestMessage
     from gremlin_python.structure.graph import Graph
 
-    from graph.gremlin_store import _serializer
-    from graph.neptune_csv import Element
+    from c360.graph.gremlin_store import _serializer
+    from c360.graph.neptune_csv import Element
 
     store = GremlinStore.__new__(GremlinStore)  # no connection needed to build and encode traversals
     g = Graph().traversal()
@@ -105,7 +105,7 @@ def test_prepared_batch_is_the_same_request_as_plain_rows():
 @pytest.mark.gremlin
 def test_edges_encoded_ahead_land_exactly_once(graph_csv, gremlin_url):
     """Many small edge batches encoded ahead of the one in flight: exact counts and endpoints, load after load."""
-    from graph.neptune_csv import read_graph
+    from c360.graph.neptune_csv import read_graph
 
     _, edges = read_graph(graph_csv)
     want = sorted((e.id, e.label, e.frm, e.to) for e in edges)
@@ -121,7 +121,7 @@ def test_edges_encoded_ahead_land_exactly_once(graph_csv, gremlin_url):
 
 @pytest.mark.gremlin
 def test_edge_upsert_matches_on_id_and_updates_properties(graph_csv, gremlin_url):
-    from graph.neptune_csv import Element, read_graph
+    from c360.graph.neptune_csv import Element, read_graph
 
     load_graph_files(graph_csv, gremlin_url, drop=True, progress=False)
     _, edges = read_graph(graph_csv)
@@ -142,7 +142,7 @@ def test_fast_row_encoder_writes_the_drivers_bytes():
     from gremlin_python.statics import long
     from gremlin_python.structure.io.graphbinaryV1 import GraphBinaryWriter
 
-    from graph.gremlin_store import encode_rows
+    from c360.graph.gremlin_store import encode_rows
 
     rows = [{"k": {T.id: "visited:u1->a:1"}, "c": {T.label: "visited", Direction.OUT: "u1", Direction.IN: "a:1",
                                                   "photos": 2}, "p": {"photos": 2}},

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recsys.sigir17 import DEFAULT_DIR
+from c360.recsys.sigir17 import DEFAULT_DIR
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def epcot_visits(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def insurance(tmp_path_factory) -> Path:
     """Generated insurance sources (150 people) shared by the nightly tests (they never modify it)."""
-    from entity_resolution.generate import generate
+    from c360.entity_resolution.generate import generate
 
     out = tmp_path_factory.mktemp("insurance")
     generate(150, seed=3, out_dir=out)

@@ -7,11 +7,10 @@ import os
 import pytest
 
 from c360.errors import InputError
-from c360.settings import Settings
-from jobs.gates import er_gate, graph_gate, recsys_gate
-from jobs.nightly import deep_merge, nightly_config
-from jobs.pipeline import StepFailed, StepResult, open_run, run_steps
-from jobs.publish import current_run_dir, publish
+from c360.jobs.gates import er_gate, graph_gate, recsys_gate
+from c360.jobs.pipeline import StepFailed, StepResult, open_run, run_steps
+from c360.layout import Warehouse
+from c360.settings import Settings, load_settings
 
 
 def test_gates():
@@ -21,6 +20,10 @@ def test_gates():
     assert recsys_gate("auto", metrics, "popularity", 1.0)["passed"]
     assert not recsys_gate("auto", metrics, "popularity", 1.1)["passed"]
     assert not recsys_gate("als", metrics, "popularity", 1.0)["passed"]  # no metrics → fails, never passes silently
+    # the gate reads the metric of the configured k, never a fixed @10
+    assert not recsys_gate("auto", metrics, "popularity", 1.0, metric="ndcg@5")["passed"]
+    at5 = {"auto": {"ndcg@5": 0.5}, "popularity": {"ndcg@5": 0.4}}
+    assert recsys_gate("auto", at5, "popularity", 1.0, metric="ndcg@5")["passed"]
     exp = {"vertices": {"customer": 3}, "edges": {"SameAs": 3}}
     assert graph_gate(exp, {"vertices": {"customer": 3, "match": 2}, "edges": {"SameAs": 3}})["passed"]
     off = graph_gate(exp, {"vertices": {"customer": 2}, "edges": {"SameAs": 3}})
@@ -31,26 +34,37 @@ def test_gates():
 
 
 def test_config_layers(tmp_path):
-    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("recsys: {algorithms: [popularity]}\ngates: {er_f1_min: 0.5}\n")
-    from c360.settings import load_settings
+    cfg.write_text("recsys: {algorithms: [popularity], k: 5}\ngates: {er_f1_min: 0.5}\n")
+    settings = load_settings(cfg, env={}, overrides={"er": {"engine": "duckdb"}})
+    assert settings.recsys.algorithms == ["popularity"] and settings.recsys.serve == "auto"
+    assert settings.gates.er_f1_min == 0.5 and settings.er.engine == "duckdb"
+    assert settings.recsys.ndcg == "ndcg@5" and settings.recsys.top_n == 20
 
-    config = nightly_config(load_settings(cfg, env={}), {"er": {"engine": "duckdb"}})
-    assert config["recsys"]["algorithms"] == ["popularity"] and config["recsys"]["serve"] == "auto"
-    assert config["gates"]["er_f1_min"] == 0.5 and config["er"]["engine"] == "duckdb"
+
+def test_config_errors_name_the_setting(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("recsys: {holdout: 1.5}\n")
+    with pytest.raises(InputError, match=r"c.yaml: recsys.holdout"):
+        load_settings(cfg, env={})
+    cfg.write_text("er: {engine: flink}\n")
+    with pytest.raises(InputError, match=r"er.engine"):
+        load_settings(cfg, env={})
+    cfg.write_text("recsys: {algoritms: [als]}\n")
+    with pytest.raises(InputError, match=r"recsys.algoritms"):
+        load_settings(cfg, env={})
 
 
 def test_publish_is_an_atomic_symlink_switch(tmp_path):
-    wh = tmp_path
-    (wh / "runs" / "a").mkdir(parents=True)
-    (wh / "runs" / "b").mkdir()
-    assert current_run_dir(wh) is None
-    publish(wh, wh / "runs" / "a")
-    assert current_run_dir(wh) == (wh / "runs" / "a").resolve()
-    publish(wh, wh / "runs" / "b")
-    assert os.readlink(wh / "current") == os.path.join("runs", "b")  # relative: the warehouse can move
-    assert not [p for p in wh.iterdir() if p.name.startswith(".current")]
+    wh = Warehouse(tmp_path)
+    wh.run("a").root.mkdir(parents=True)
+    wh.run("b").root.mkdir()
+    assert wh.current() is None
+    wh.publish(wh.run("a"))
+    assert wh.current().root == (wh.runs / "a").resolve()
+    wh.publish(wh.run("b"))
+    assert os.readlink(wh.current_link) == os.path.join("runs", "b")  # relative: the warehouse can move
+    assert not [p for p in wh.root.iterdir() if p.name.startswith(".current")]
 
 
 def test_runner_marks_failure_and_resumes(tmp_path):
@@ -72,16 +86,16 @@ def test_runner_marks_failure_and_resumes(tmp_path):
         return StepResult(outputs={"from_a": ctx.output("a", "n")})
 
     steps = [("a", ok("a")), ("flaky", flaky), ("c", ok("c"))]
-    ctx = open_run(settings, {}, [n for n, _ in steps], run_id="r1")
+    ctx = open_run(settings, [n for n, _ in steps], run_id="r1")
     with pytest.raises(StepFailed, match="step 'flaky' failed: disk full"):
         run_steps(ctx, steps)
     assert ctx.manifest.data["status"] == "failed" and ctx.manifest.data["steps"]["c"]["status"] == "pending"
     state["fail"] = False
-    ctx = open_run(settings, {}, [n for n, _ in steps], resume="r1")
+    ctx = open_run(settings, [n for n, _ in steps], resume="r1")
     run_steps(ctx, steps)
     assert calls == ["a", "flaky", "flaky", "c"]  # a was not redone
     assert ctx.manifest.data["steps"]["flaky"]["outputs"] == {"from_a": 1}
     with pytest.raises(InputError, match="no such run"):
-        open_run(settings, {}, ["a"], resume="nope")
+        open_run(settings, ["a"], resume="nope")
     with pytest.raises(InputError, match="already exists"):
-        open_run(settings, {}, ["a"], run_id="r1")
+        open_run(settings, ["a"], run_id="r1")

@@ -10,14 +10,19 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from jobs.nightly import run_nightly
-from jobs.pipeline import StepFailed
-from jobs.publish import current_run_dir
+from c360.jobs.nightly import run_nightly
+from c360.jobs.pipeline import StepFailed
+from c360.layout import Warehouse
 from tests.conftest import free_port, run_cli
 from tests.jobs.conftest import write_config
 
 STEP_NAMES = ["validate", "merge", "match", "recsys_evaluate", "recsys_train", "graph_export", "graph_load", "gates"]
 ENV = {"C360_GRAPH": "networkx", "C360_SPARK_MASTER": "local[2]"}
+
+
+def current_run(warehouse: Path) -> Path | None:
+    run = Warehouse(warehouse).current()
+    return run.root if run else None
 
 
 def manifest(run_dir: Path) -> dict:
@@ -37,7 +42,7 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
                        algorithms=("popularity", "item-knn", "als"), serve="auto")
     result = run_nightly(str(cfg), warehouse=str(wh), env=ENV)
     assert result["status"] == "succeeded"
-    run = current_run_dir(wh)
+    run = current_run(wh)
     assert run == Path(result["run_dir"]).resolve() and (wh / "current").is_symlink()
     m = manifest(run)
     assert m["status"] == "succeeded" and list(m["steps"]) == STEP_NAMES
@@ -59,7 +64,7 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
     report = (run / "report.html").read_text()
     assert report.count("<img") >= 4 and "Quality gates" in report and "ndcg@10" in report
     # what was published is what the API serves
-    from api.state import load_state
+    from c360.api.state import load_state
 
     state = load_state(run, "networkx")
     try:
@@ -78,7 +83,7 @@ def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visit
     good = write_config(tmp_path / "good.yaml", epcot_visits, insurance, serve="popularity")
     first = run_nightly(str(good), warehouse=str(wh), env=ENV)
     run1 = Path(first["run_dir"])
-    assert current_run_dir(wh) == run1.resolve()
+    assert current_run(wh) == run1.resolve()
 
     # 1. a bad input file: validation names the file and the column; current keeps serving run 1
     bad_dir = tmp_path / "bad-insurance"
@@ -90,7 +95,7 @@ def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visit
         run_nightly(str(bad), warehouse=str(wh), env=ENV, run_id="bad-input")
     assert err.value.step == "validate"
     assert "source_auto_customer.csv" in str(err.value) and "lname" in str(err.value)
-    assert current_run_dir(wh) == run1.resolve()
+    assert current_run(wh) == run1.resolve()
     m = manifest(wh / "runs" / "bad-input")
     assert m["status"] == "failed" and m["steps"]["validate"]["status"] == "failed"
     assert "step 'validate'" in m["error"] and (wh / "runs" / "bad-input" / "report.html").is_file()
@@ -98,7 +103,7 @@ def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visit
     # the file is fixed; --resume finishes the same run and publishes it; match_ids kept from run 1
     auto.to_csv(bad_dir / "source_auto_customer.csv", index=False)
     resumed = run_nightly(str(bad), warehouse=str(wh), env=ENV, resume="bad-input")
-    assert resumed["status"] == "succeeded" and current_run_dir(wh) == (wh / "runs" / "bad-input").resolve()
+    assert resumed["status"] == "succeeded" and current_run(wh) == (wh / "runs" / "bad-input").resolve()
     assert match_ids(wh / "runs" / "bad-input") == match_ids(run1)
 
     # 2. a failed gate publishes nothing
@@ -107,7 +112,7 @@ def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visit
     with pytest.raises(StepFailed, match="er_f1") as err:
         run_nightly(str(strict), warehouse=str(wh), env=ENV, run_id="gate")
     assert err.value.step == "gates"
-    assert current_run_dir(wh) == (wh / "runs" / "bad-input").resolve()
+    assert current_run(wh) == (wh / "runs" / "bad-input").resolve()
     gate = manifest(wh / "runs" / "gate")
     assert gate["status"] == "failed" and gate["gates"]["er_f1"]["passed"] is False
     assert gate["gates"]["recsys_ndcg"]["passed"] is True

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from jobs.validate import validate_insurance, validate_visits, visits_format
+from c360.jobs.validate import validate_insurance, validate_visits, visits_format
 
 
 def _broken(tmp_path, insurance, name, change):

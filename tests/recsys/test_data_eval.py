@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from recsys.auto import choose
-from recsys.data import load_interactions, load_sigir17
-from recsys.evaluate import evaluate
-from recsys.metrics import ranking_metrics
-from recsys.split import holdout_split
+from c360.recsys.auto import choose
+from c360.recsys.data import load_interactions, load_sigir17
+from c360.recsys.evaluate import evaluate
+from c360.recsys.metrics import ranking_metrics
+from c360.recsys.split import holdout_split
 
 
 def test_sigir17_attractions_are_park_and_poi():

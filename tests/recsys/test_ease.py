@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from recsys.algorithms.ease import ease_weights
-from recsys.models import load_model, train
-from recsys.recs import recommend_all
+from c360.recsys.algorithms.ease import ease_weights
+from c360.recsys.models import load_model, train
+from c360.recsys.recs import recommend_all
 
 
 def test_ease_closed_form(random_interactions):
@@ -62,9 +62,9 @@ def test_ease_bad_parameters(random_interactions):
                                                     "base_params": {"similarity": "rp3"},
                                                     "mix": [["ease", {"l2": 2.0}]]})])
 def test_auto_fast_validation_ndcg_equals_ranking_metrics(algo, params, random_interactions):
-    from recsys.auto import validation_ndcg
-    from recsys.metrics import ranking_metrics
-    from recsys.split import holdout_split
+    from c360.recsys.auto import validation_ndcg
+    from c360.recsys.metrics import ranking_metrics
+    from c360.recsys.split import holdout_split
 
     df, items = random_interactions
     fit, valid = holdout_split(df, 0.3, 1)
@@ -91,7 +91,7 @@ def test_blend_of_rp3_and_ease_round_trip(random_interactions, tmp_path):
 
 
 def test_auto_considers_ease_and_mixes_and_is_reproducible(random_interactions):
-    from recsys.auto import choose
+    from c360.recsys.auto import choose
 
     df, items = random_interactions
     best, rows = choose(df, items, item_group_col="PARK", seed=3)

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from recsys.models import ALGORITHMS, load_model, train
-from recsys.recs import recommend_all
+from c360.recsys.models import ALGORITHMS, load_model, train
+from c360.recsys.recs import recommend_all
 
 FAST = [("popularity", {}), ("item-knn", {"similarity": "bm25"}), ("item-knn", {"similarity": "cosine"}),
         ("item-knn", {"similarity": "rp3"}), ("als", {"factors": 8, "iterations": 5}),

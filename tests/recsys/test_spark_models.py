@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data import aggregate_events, load_sigir17
-from recsys.models import load_model, train
+from c360.recsys.data import aggregate_events, load_sigir17
+from c360.recsys.models import load_model, train
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_fm_export_matches_spark_predictions(spark, random_interactions, tmp_pat
     model = train("fm", df, items, params={"iterations": 20, "factors": 4, "negatives": 1}, show_progress=False)
     assert model.extra["side_features"] is True
     # numpy scores of the exported weights == Spark's own pipeline predictions
-    from recsys.algorithms.spark_fm import fm_rows
+    from c360.recsys.algorithms.spark_fm import fm_rows
 
     sample = pd.DataFrame({"USER_ID": ["u1", "u1", "u7"], "ITEM_ID": ["p0:3", "p2:25", "p1:12"]})
     rows = fm_rows(sample, model.item_side[["ITEM_ID", "PARK", "THEME"]])

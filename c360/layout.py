@@ -1,0 +1,192 @@
+"""Where things live: the warehouse, a run's directory and a match output. The one place that spells those paths.
+
+    warehouse/
+      current -> runs/<run_id>          the published run (one atomic symlink)
+      inputs/insurance-<n>-seed<s>/     generated insurance sources (made once)
+      runs/<run_id>/
+        manifest.json  report.html  tmp/
+        er/merged.parquet  er/matched.parquet (+ .report.json .model.json .pairs.parquet)  er/metrics.json
+        recsys/interactions.parquet  recsys/items.csv  recsys/metrics.json  recsys/recs.csv  recsys/<algo>/
+        graph/master_vertex.csv  graph/master_edge.csv  graph/graph.nx (embedded store of the run)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+VERTEX_FILE = "master_vertex.csv"
+EDGE_FILE = "master_edge.csv"
+EMBEDDED_GRAPH_FILE = "graph.nx"
+
+
+@dataclass(frozen=True)
+class MatchOutput:
+    """A match result (`c360 er match --out`) and the files written beside it."""
+
+    matched: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "matched", Path(self.matched))
+
+    def _beside(self, suffix: str) -> Path:
+        return self.matched.with_name(self.matched.name + suffix)
+
+    @property
+    def report(self) -> Path:
+        """Counts, timings, histogram and parameters of the run."""
+        return self._beside(".report.json")
+
+    @property
+    def model(self) -> Path:
+        """The trained Splink model (JSON)."""
+        return self._beside(".model.json")
+
+    @property
+    def pairs(self) -> Path:
+        """Every scored pair with its match probability."""
+        return self._beside(".pairs.parquet")
+
+
+@dataclass(frozen=True)
+class GraphFiles:
+    """A Neptune bulk-load export directory."""
+
+    dir: Path
+
+    @property
+    def vertices(self) -> Path:
+        return Path(self.dir) / VERTEX_FILE
+
+    @property
+    def edges(self) -> Path:
+        return Path(self.dir) / EDGE_FILE
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The files of one run under warehouse/runs/<run_id>/."""
+
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def run_id(self) -> str:
+        return self.root.name
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def tmp(self) -> Path:
+        """Scratch space of the run (Spark checkpoints); removed when the run ends."""
+        return self.root / "tmp"
+
+    @property
+    def spark_checkpoints(self) -> Path:
+        return self.tmp / "spark-checkpoints"
+
+    # entity resolution
+    @property
+    def merged(self) -> Path:
+        return self.root / "er" / "merged.parquet"
+
+    @property
+    def match(self) -> MatchOutput:
+        return MatchOutput(self.root / "er" / "matched.parquet")
+
+    @property
+    def er_metrics(self) -> Path:
+        return self.root / "er" / "metrics.json"
+
+    @property
+    def labels_pr_html(self) -> Path:
+        return self.root / "er" / "labels_pr.html"
+
+    # recommenders
+    @property
+    def interactions(self) -> Path:
+        return self.root / "recsys" / "interactions.parquet"
+
+    @property
+    def items(self) -> Path:
+        return self.root / "recsys" / "items.csv"
+
+    @property
+    def recsys_metrics(self) -> Path:
+        return self.root / "recsys" / "metrics.json"
+
+    @property
+    def recs(self) -> Path:
+        return self.root / "recsys" / "recs.csv"
+
+    def model_relpath(self, algo: str) -> str:
+        """A saved model's directory relative to the run (what the manifest records)."""
+        return f"recsys/{algo}"
+
+    def model_dir(self, algo: str) -> Path:
+        return self.root / self.model_relpath(algo)
+
+    # graph
+    @property
+    def graph(self) -> GraphFiles:
+        return GraphFiles(self.root / "graph")
+
+    @property
+    def embedded_graph(self) -> Path:
+        """The run's own networkx store (the embedded default)."""
+        return self.root / "graph" / EMBEDDED_GRAPH_FILE
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """The warehouse: runs, the published `current`, generated inputs."""
+
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def current_link(self) -> Path:
+        return self.root / "current"
+
+    def run(self, run_id: str) -> RunLayout:
+        return RunLayout(self.runs / run_id)
+
+    def current(self) -> RunLayout | None:
+        """The published run, or None when nothing is published (or the link is broken)."""
+        link = self.current_link
+        try:
+            return RunLayout(Path(os.path.realpath(link))) if link.exists() else None
+        except OSError:
+            return None
+
+    def generated_insurance(self, customers: int, seed: int) -> Path:
+        """Where generated insurance sources of this size and seed are kept (made once, reused)."""
+        return self.root / "inputs" / f"insurance-{customers}-seed{seed}"
+
+    def publish(self, run: RunLayout) -> Path:
+        """Point `current` at `run` with one atomic rename of a fresh symlink.
+
+        Readers see either the old or the new version, never a missing or half-switched one.
+        """
+        target = os.path.relpath(run.root.resolve(), self.root.resolve())
+        tmp = self.root / f".current.{run.run_id}.tmp"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(target, tmp, target_is_directory=True)
+        os.replace(tmp, self.current_link)
+        return self.current_link
