@@ -9,13 +9,13 @@ import logging
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from c360.api.responses import OrjsonResponse
 from c360 import __version__
 from c360.settings import Settings, load_settings
 
 from . import errors
 from .access_log import AccessLogMiddleware
 from .reloader import refresh, watch
+from .responses import OrjsonResponse
 from .routers import attractions, customers, health, recommendations
 
 log = logging.getLogger("c360.api")
@@ -46,12 +46,12 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
 
     app = FastAPI(title="c360 API", version=__version__, lifespan=lifespan, default_response_class=OrjsonResponse,
                   description="Theme-park recommendations and insurance customer 360 over the published warehouse.")
-    app.state.settings = settings
-    app.state.api_keys = dict(settings.api_keys)
-    app.state.served = None
-    app.state.loaded_dir = None
-    app.state.failed_dir = None
+    app.state.settings = settings  # read by requests through dependencies.app_settings
+    app.state.served = None  # the ServedState, swapped whole by the reloader; read through dependencies.served
+    app.state.loaded_run = None  # RunLayout of `served`
+    app.state.failed_run = None  # RunLayout of a publish that failed to load (not retried until `current` moves)
     errors.install(app)
+    # authentication is declared on the routers themselves (customers: KEY_REQUIRED); the others are public
     for router in (recommendations.router, customers.router, attractions.router, health.router):
         app.include_router(router)
     origins = settings.api.cors_origins

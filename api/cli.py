@@ -6,6 +6,7 @@ import os
 
 
 def register(subparsers) -> None:
+    """Add `c360 serve` to the CLI."""
     p = subparsers.add_parser("serve", help="run the HTTP API (FastAPI + uvicorn) over warehouse/current")
     p.add_argument("--warehouse", help="warehouse directory (default: C360_WAREHOUSE or ./warehouse)")
     p.add_argument("--config", help="YAML config file")
@@ -16,6 +17,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=serve)
 
 
+def _env_var(*setting: str) -> str:
+    """The C360_* variable that overrides `setting` (named in c360.settings, not spelled here)."""
+    from c360.settings import ENV_VARS
+
+    return next(var for var, path in ENV_VARS.items() if path == setting)
+
+
 def serve(args) -> int:
     """Validate the settings, then hand over to uvicorn (the app factory reads them from the environment)."""
     import logging
@@ -23,7 +31,7 @@ def serve(args) -> int:
     import uvicorn
 
     from c360.errors import InputError
-    from c360.settings import load_settings
+    from c360.settings import CONFIG_ENV, load_settings
 
     from .access_log import configure
 
@@ -31,10 +39,11 @@ def serve(args) -> int:
         raise InputError(f"--port: {args.port} is not a TCP port")
     if args.workers < 1:
         raise InputError(f"--workers: must be at least 1, got {args.workers}")
+    # uvicorn workers build the app in fresh processes: the options reach them as the variables settings read
     if args.warehouse:
-        os.environ["C360_WAREHOUSE"] = args.warehouse
+        os.environ[_env_var("warehouse")] = args.warehouse
     if args.config:
-        os.environ["C360_CONFIG"] = os.path.abspath(args.config)
+        os.environ[CONFIG_ENV] = os.path.abspath(args.config)
     load_settings()  # fail fast with a clear InputError
     configure(getattr(logging, args.log_level.upper()))
     uvicorn.run("c360.api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,

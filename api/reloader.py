@@ -6,7 +6,9 @@ import asyncio
 import gc
 import logging
 
-from .state import load_state, resolve_current
+from c360.layout import Warehouse
+
+from .state import load_state
 
 log = logging.getLogger("c360.api.reload")
 
@@ -17,20 +19,20 @@ async def refresh(app) -> bool:
     A broken new publish is logged and the old state keeps serving (it is retried only after `current` changes).
     """
     settings = app.state.settings
-    target = await asyncio.to_thread(resolve_current, settings.warehouse)
-    if target is None or target == app.state.loaded_dir or target == app.state.failed_dir:
+    target = await asyncio.to_thread(Warehouse(settings.warehouse).current)
+    if target is None or target == app.state.loaded_run or target == app.state.failed_run:
         return False
     try:
         new = await asyncio.to_thread(load_state, target, settings.graph.store)
     except Exception as exc:  # noqa: BLE001 - keep serving the old state whatever went wrong
-        app.state.failed_dir = target
-        log.error("publish %s not loadable, still serving %s: %s", target.name,
+        app.state.failed_run = target
+        log.error("publish %s not loadable, still serving %s: %s", target.run_id,
                   app.state.served.run_id if app.state.served else None, exc)
         return False
     # the recs dict holds ~10^5 small objects: collect once and freeze them so later GC passes skip them
     await asyncio.to_thread(gc.collect)
     gc.freeze()
-    old, app.state.served, app.state.loaded_dir, app.state.failed_dir = app.state.served, new, target, None
+    old, app.state.served, app.state.loaded_run, app.state.failed_run = app.state.served, new, target, None
     log.info("now serving run %s (was %s)", new.run_id, old.run_id if old else None)
     if old is not None:
         # let in-flight requests that read the old reference finish before closing its graph connection

@@ -3,65 +3,135 @@
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass, field
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import pandas as pd
 
 from c360.errors import InputError
 from c360.io import read_json_file, read_table, require_columns
+from c360.layout import RunLayout
 
 log = logging.getLogger("c360.api.state")
 
 POPULAR_CACHE = 100  # cold-start items precomputed once per state
+REOPEN_AFTER_S = 1.0  # a store that failed to open is not retried sooner: requests queued behind it answer 503 at once
 
 
-@dataclass
+def to_items(names: Mapping[str, str], frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """ITEM_ID/SCORE rows → response items with attraction names (ranks renumbered from 1)."""
+    return [{"item_id": item, "name": names.get(item), "score": float(score), "rank": rank}
+            for rank, (item, score) in enumerate(zip(frame["ITEM_ID"].tolist(), frame["SCORE"].tolist(), strict=True), start=1)]
+
+
+class GraphHandle:
+    """The graph store connection of one served run, shared by its requests (thread-safe).
+
+    The store is the one mutable part of serving: a store that could not be opened is retried by the next
+    request that needs it, so the ServedState referencing this handle never changes.
+    """
+
+    def __init__(self, spec: str, run_dir: Path, retry_after_s: float = REOPEN_AFTER_S):
+        self.spec, self.run_dir, self.retry_after_s = spec, Path(run_dir), retry_after_s
+        self._lock = threading.Lock()
+        self._store: Any = None
+        self._closed = False
+        self._failed_at: float | None = None
+        self.error: str | None = None
+
+    @classmethod
+    def open(cls, spec: str, run_dir: Path, retry_after_s: float = REOPEN_AFTER_S) -> "GraphHandle":
+        """A handle with a first attempt made now (a failure is kept in `error`, not raised)."""
+        handle = cls(spec, run_dir, retry_after_s)
+        handle.get()
+        return handle
+
+    @property
+    def store(self) -> Any:
+        """The open store, or None; never opens one."""
+        return self._store
+
+    def get(self) -> Any:
+        """The open store, opening it if no attempt succeeded yet (at most one attempt per `retry_after_s`);
+        None when it cannot be opened (see `error`)."""
+        with self._lock:  # one opener at a time: a store that is down is not dialled by every waiting request
+            if self._store is None and not self._closed and not self._failed_recently():
+                self._store, self.error = open_graph(self.spec, self.run_dir)
+                self._failed_at = None if self._store is not None else time.monotonic()
+            return self._store
+
+    def _failed_recently(self) -> bool:
+        return self._failed_at is not None and time.monotonic() - self._failed_at < self.retry_after_s
+
+    def ping(self) -> bool:
+        """True when an open store answers (does not open one)."""
+        store = self._store
+        try:
+            return bool(store is not None and store.ping())
+        except Exception:  # noqa: BLE001 - any failure means not reachable
+            return False
+
+    def close(self) -> None:
+        """Release the connection; later `get()` calls answer None."""
+        with self._lock:
+            store, self._store, self._closed = self._store, None, True
+        if store is not None:
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection must not fail a swap
+                log.warning("closing graph store %s of %s failed", self.spec, self.run_dir.name, exc_info=True)
+
+
+@dataclass(frozen=True)
 class ServedState:
-    """Everything a request needs, immutable once built; swapped as one reference on a new publish."""
+    """Everything a request needs, immutable once built; swapped as one reference on a new publish.
+
+    Mappings are read-only views; the graph connection lives in its own `GraphHandle`.
+    """
 
     run_id: str
-    run_dir: Path
-    manifest: dict[str, Any]
+    layout: RunLayout
+    manifest: Mapping[str, Any]
     served_model: str
-    models: dict[str, Any]
-    versions: dict[str, str]
-    names: dict[str, str]
-    recs: dict[str, list[dict[str, Any]]]
-    popular: list[dict[str, Any]]
-    graph_spec: str
-    graph: Any = None
-    graph_error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    models: Mapping[str, Any]
+    versions: Mapping[str, str]
+    names: Mapping[str, str]
+    recs: Mapping[str, list[dict[str, Any]]]
+    popular: tuple[dict[str, Any], ...]
+    connection: GraphHandle
+
+    @property
+    def run_dir(self) -> Path:
+        return self.layout.root
+
+    @property
+    def graph_spec(self) -> str:
+        return self.connection.spec
+
+    @property
+    def graph(self) -> Any:
+        """The graph store if open, else None (requests use `connection.get()`, which retries an open)."""
+        return self.connection.store
+
+    @property
+    def graph_error(self) -> str | None:
+        return self.connection.error
 
     def items(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
-        """ITEM_ID/RANK/SCORE rows → response items with attraction names (ranks renumbered from 1)."""
-        names = self.names
-        return [{"item_id": item, "name": names.get(item), "score": float(score), "rank": rank}
-                for rank, (item, score) in enumerate(zip(frame["ITEM_ID"].tolist(), frame["SCORE"].tolist(), strict=True), start=1)]
+        """ITEM_ID/SCORE rows → response items with attraction names (ranks renumbered from 1)."""
+        return to_items(self.names, frame)
 
     def close(self) -> None:
         """Release the graph store connection."""
-        if self.graph is not None:
-            try:
-                self.graph.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection must not fail a swap
-                log.warning("closing the graph store of run %s failed", self.run_id, exc_info=True)
+        self.connection.close()
 
 
-def resolve_current(warehouse: Path) -> Path | None:
-    """The run directory `warehouse/current` points to (None when nothing is published)."""
-    link = Path(warehouse) / "current"
-    try:
-        return Path(os.path.realpath(link)) if link.exists() else None
-    except OSError:
-        return None
-
-
-def _read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "manifest.json"
+def _read_manifest(run: RunLayout) -> dict[str, Any]:
+    path = run.manifest
     manifest = read_json_file(path, "manifest not found")
     if manifest.get("status") != "succeeded":
         raise InputError(f"{path}: run status is {manifest.get('status')!r}, not 'succeeded'")
@@ -70,8 +140,8 @@ def _read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_names(run_dir: Path) -> dict[str, str]:
-    path = run_dir / "recsys" / "items.csv"
+def _read_names(run: RunLayout) -> dict[str, str]:
+    path = run.items
     if not path.is_file():
         return {}
     items = read_table(path, dtype=str)
@@ -81,8 +151,8 @@ def _read_names(run_dir: Path) -> dict[str, str]:
     return dict(zip(items["ITEM_ID"].astype(str), items["NAME"].fillna("").astype(str), strict=True))
 
 
-def _read_recs(run_dir: Path, names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    path = run_dir / "recsys" / "recs.csv"
+def _read_recs(run: RunLayout, names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    path = run.recs
     recs = read_table(path, dtype={"USER_ID": str, "ITEM_ID": str})
     require_columns(recs, ["USER_ID", "ITEM_ID", "RANK", "SCORE"], str(path))
     recs = recs.sort_values(["USER_ID", "RANK"], kind="stable")
@@ -107,31 +177,31 @@ def open_graph(spec: str, run_dir: Path):
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def load_state(run_dir: Path, graph_spec: str = "networkx") -> ServedState:
+def load_state(run: RunLayout | Path, graph_spec: str = "networkx") -> ServedState:
     """Load one published run completely (blocking; call it off the event loop). Raises on a broken run."""
     from c360.recsys.models import load_model
 
-    run_dir = Path(run_dir)
-    manifest = _read_manifest(run_dir)
+    run = run if isinstance(run, RunLayout) else RunLayout(run)
+    manifest = _read_manifest(run)
+    run_id = str(manifest.get("run_id") or run.run_id)
     models, versions = {}, {}
     for algo, meta in manifest["models"].items():
-        path = run_dir / meta.get("path", f"recsys/{algo}")
+        path = run.root / meta["path"] if meta.get("path") else run.model_dir(algo)
         try:
             models[algo] = load_model(path)
         except Exception:
             if algo == manifest["served_model"]:
                 raise
-            log.warning("run %s: model %s at %s not loadable; not offered", run_dir.name, algo, path, exc_info=True)
+            log.warning("run %s: model %s at %s not loadable; not offered", run.run_id, algo, path, exc_info=True)
             continue
-        versions[algo] = str(meta.get("version") or f"{manifest.get('run_id', run_dir.name)}:{algo}")
-    names = _read_names(run_dir)
-    recs = _read_recs(run_dir, names)
+        versions[algo] = str(meta.get("version") or f"{run_id}:{algo}")
+    names = _read_names(run)
+    recs = _read_recs(run, names)
     served = manifest["served_model"]
-    popular_frame = models[served].popular_items(POPULAR_CACHE)
-    graph, graph_error = open_graph(graph_spec, run_dir)
-    state = ServedState(run_id=str(manifest.get("run_id") or run_dir.name), run_dir=run_dir, manifest=manifest,
-                        served_model=served, models=models, versions=versions, names=names, recs=recs,
-                        popular=[], graph_spec=graph_spec, graph=graph, graph_error=graph_error)
-    state.popular = state.items(popular_frame)
+    popular = tuple(to_items(names, models[served].popular_items(POPULAR_CACHE)))
+    state = ServedState(run_id=run_id, layout=run, manifest=MappingProxyType(manifest), served_model=served,
+                        models=MappingProxyType(models), versions=MappingProxyType(versions),
+                        names=MappingProxyType(names), recs=MappingProxyType(recs), popular=popular,
+                        connection=GraphHandle.open(graph_spec, run.root))
     log.info("loaded run %s: model %s, %d users with recs, %d items", state.run_id, served, len(recs), len(names))
     return state

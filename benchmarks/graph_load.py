@@ -21,7 +21,7 @@ import pandas as pd
 from c360.graph import gremlin_server
 from c360.graph.export import export_graph
 from c360.graph.gremlin_store import GremlinStore
-from c360.graph.loader import load_gremlin, load_networkx
+from c360.graph.loader import load_elements
 from c360.graph.neptune_csv import read_graph
 from c360.graph.store import open_store
 
@@ -101,13 +101,13 @@ def main() -> None:
             rows.append((label, n, dt, n / dt))
 
         timed("batched, empty graph (first load, cold JVM)",
-              lambda: load_gremlin(vertices, edges, url, drop=True, batch_size=args.batch_size,
+              lambda: load_elements(vertices, edges, url, drop=True, batch_size=args.batch_size,
                                    workers=args.workers, progress=False), total)
         timed("batched, reload of the same files (all upserts match)",
-              lambda: load_gremlin(vertices, edges, url, batch_size=args.batch_size, workers=args.workers,
+              lambda: load_elements(vertices, edges, url, batch_size=args.batch_size, workers=args.workers,
                                    progress=False), total)
         timed("batched, empty graph again (warm JVM)",
-              lambda: load_gremlin(vertices, edges, url, drop=True, batch_size=args.batch_size,
+              lambda: load_elements(vertices, edges, url, drop=True, batch_size=args.batch_size,
                                    workers=args.workers, progress=False), total)
         # one at a time: every Nth edge (all labels) and the vertices those edges need
         se = edges[:: max(1, len(edges) // (args.single // 2))][: args.single // 2]
@@ -122,9 +122,9 @@ def main() -> None:
                 for e in se:
                     store.upsert_edge(e)
             timed("one element per traversal, empty graph", single, len(sv) + len(se))
-        counts = load_gremlin(vertices, edges, url, drop=True, batch_size=args.batch_size, workers=args.workers,
+        counts = load_elements(vertices, edges, url, drop=True, batch_size=args.batch_size, workers=args.workers,
                               progress=False)
-        load_networkx(vertices, edges, work / "graph.nx", drop=True)
+        load_elements(vertices, edges, f"networkx:{work / 'graph.nx'}", drop=True)
         stores = {"networkx": open_store(f"networkx:{work / 'graph.nx'}"), "gremlin": open_store(url)}
         mids = stores["networkx"].vertex_ids("match")
         rnd = random.Random(1)

@@ -5,5 +5,6 @@
 - graph.loader.load_graph_files(csv_dir, target, drop=False, batch_size=1000, workers=4) → counts;
   target gremlin://HOST:PORT, wss://NEPTUNE:8182 (see graph.gremlin_store for IAM) or networkx:PATH.
 - graph.store.open_store(spec, current_dir=None) → GraphStore (customer360, search, visitor, neighbourhood,
-  vertex_ids, counts, ping, close); GraphUnavailable when the store cannot be reached.
+  vertex_ids, counts, ping, upsert, drop_all, close); GraphUnavailable when the store cannot be reached.
+  graph.store.parse_spec(spec) → StoreSpec; graph.backends maps a spec's scheme to its GraphStore class.
 """

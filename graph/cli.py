@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.set_defaults(func=_export)
     ld = sub.add_parser("load", help="upsert the CSVs into Gremlin (TinkerPop, Neptune) or the embedded store")
     ld.add_argument("--csv", required=True, metavar="DIR", help="directory with master_vertex.csv and master_edge.csv")
-    ld.add_argument("--target", required=True, help="gremlin://HOST:PORT | wss://NEPTUNE:8182 | networkx:PATH")
+    ld.add_argument("--target", required=True, help="gremlin://HOST:PORT | wss://NEPTUNE:8182 | networkx:PATH "
+                    "(any scheme in graph.backends)")
     ld.add_argument("--drop", action="store_true", help="remove everything first (full reload)")
     ld.add_argument("--batch-size", type=int, default=1000, help="elements per traversal (Gremlin)")
     ld.add_argument("--workers", type=int, default=4, help="vertex batches in flight at once (Gremlin); edges go one batch at a time, this many encoded ahead")
@@ -40,8 +41,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     from c360.graph.loader import load_graph_files
+    from c360.settings import load_settings
 
     counts = load_graph_files(args.csv, args.target, drop=args.drop, batch_size=args.batch_size,
-                              workers=args.workers)
+                              workers=args.workers, settings=load_settings())
     print(json.dumps(counts, sort_keys=True))
     return 0

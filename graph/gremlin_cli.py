@@ -21,15 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from c360.graph import gremlin_server as gs
+    from c360.settings import load_settings
 
+    cache = load_settings().cache  # jars and run directories (C360_CACHE)
     if args.gremlin_cmd == "start":
-        pid = gs.start(args.port, persist=args.persist, wait_s=args.wait)
+        pid = gs.start(args.port, persist=args.persist, wait_s=args.wait, cache=cache)
         print(f"gremlin server {gs.tinkerpop_version()} running on ws://{gs.HOST}:{args.port}/gremlin (pid {pid})")
         return 0
     if args.gremlin_cmd == "stop":
-        print("stopped" if gs.stop(args.port) else f"no gremlin server of ours on port {args.port}")
+        print("stopped" if gs.stop(args.port, cache=cache) else f"no gremlin server of ours on port {args.port}")
         return 0
-    st = gs.status(args.port)
+    st = gs.status(args.port, cache=cache)
     state = "running" if st["running"] else "not running"
     print(f"gremlin server {state} on port {st['port']}" + (f" (pid {st['pid']}, answering={st['answering']})" if st["running"] else ""))
     return 0 if st["running"] else 3

@@ -1,7 +1,7 @@
 """Run a local Apache TinkerPop Gremlin Server (TinkerGraph) for development and tests.
 
 Jars come from Maven Central through the pom kept beside this module (graph/gremlin/pom.xml) and
-are cached outside the repository (C360_CACHE, default ~/.cache/c360). Each server gets a run
+are cached outside the repository (the `cache` setting, C360_CACHE, default ~/.cache/c360). Each server gets a run
 directory laid out like the official image (conf/, scripts/) holding its pid file and log.
 """
 
@@ -31,8 +31,13 @@ def tinkerpop_version() -> str:
     return ET.parse(POM).getroot().find("m:properties/m:tinkerpop.version", ns).text.strip()
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("C360_CACHE", Path.home() / ".cache" / "c360"))
+def cache_dir(cache: str | Path | None = None) -> Path:
+    """`cache`, else the configured cache directory (c360.settings: C360_CACHE, default ~/.cache/c360)."""
+    if cache is not None:
+        return Path(cache)
+    from c360.settings import load_settings
+
+    return Path(load_settings().cache)
 
 
 def _require(tool: str, hint: str) -> str:
@@ -42,9 +47,9 @@ def _require(tool: str, hint: str) -> str:
     return path
 
 
-def ensure_jars() -> Path:
-    """Resolve the server's jars with Maven once; return the lib directory."""
-    lib = cache_dir() / f"gremlin-server-{tinkerpop_version()}" / "lib"
+def ensure_jars(cache: str | Path | None = None) -> Path:
+    """Resolve the server's jars with Maven once (under the cache directory); return the lib directory."""
+    lib = cache_dir(cache) / f"gremlin-server-{tinkerpop_version()}" / "lib"
     marker = lib / ".complete"
     if marker.exists():
         return lib
@@ -64,13 +69,17 @@ def ensure_jars() -> Path:
 
 @dataclass
 class ServerPaths:
-    """Files of one local server, keyed by port."""
+    """Files of one local server, keyed by port (under the cache directory, default: the configured one)."""
 
     port: int
+    cache: Path | None = None
+
+    def __post_init__(self):
+        self.cache = cache_dir(self.cache)
 
     @property
     def run_dir(self) -> Path:
-        return cache_dir() / "gremlin-run" / str(self.port)
+        return self.cache / "gremlin-run" / str(self.port)
 
     @property
     def pid_file(self) -> Path:
@@ -101,9 +110,9 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def running_pid(port: int = DEFAULT_PORT) -> int | None:
+def running_pid(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> int | None:
     """The pid of our server on `port` if it is alive, else None (stale pid files are removed)."""
-    paths = ServerPaths(port)
+    paths = ServerPaths(port, cache)
     if not paths.pid_file.exists():
         return None
     try:
@@ -157,20 +166,21 @@ def ping(port: int = DEFAULT_PORT, host: str = HOST, timeout: float = 5.0) -> bo
 
 
 def start(port: int = DEFAULT_PORT, persist: str | None = None, wait_s: float = 90.0,
-          heap: str = "1g") -> int:
+          heap: str = "1g", cache: str | Path | None = None) -> int:
     """Start the server on loopback and wait for a round trip; return its pid.
 
     Already running (our pid file, alive, answering) → return that pid. Port held by another
-    process → C360Error. `persist` keeps the graph in a Gryo file across restarts.
+    process → C360Error. `persist` keeps the graph in a Gryo file across restarts. `cache`: where jars and
+    run directories live (default: the configured cache directory).
     """
-    paths = ServerPaths(port)
-    pid = running_pid(port)
+    paths = ServerPaths(port, cache)
+    pid = running_pid(port, paths.cache)
     if pid is not None and ping(port):
         return pid
     if port_in_use(port):
         raise C360Error(f"port {port} is already in use by another process; pick another with --port")
     java = _require("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
-    lib = ensure_jars()
+    lib = ensure_jars(paths.cache)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     yaml_path = _prepare_run_dir(paths, persist)
     log = open(paths.log_file, "ab")
@@ -188,13 +198,14 @@ def start(port: int = DEFAULT_PORT, persist: str | None = None, wait_s: float = 
         if port_in_use(port) and ping(port):
             return proc.pid
         time.sleep(0.5)
-    stop(port)
+    stop(port, cache=paths.cache)
     raise C360Error(f"Gremlin Server did not answer on port {port} within {wait_s:.0f}s; see {paths.log_file}")
 
 
-def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0) -> bool:
+def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0, cache: str | Path | None = None) -> bool:
     """Stop our server on `port` (SIGTERM, then SIGKILL); True if one was running."""
-    pid = running_pid(port)
+    paths = ServerPaths(port, cache)
+    pid = running_pid(port, paths.cache)
     if pid is None:
         return False
     for sig, grace in ((signal.SIGTERM, wait_s), (signal.SIGKILL, 5.0)):
@@ -207,15 +218,16 @@ def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0) -> bool:
             time.sleep(0.2)
         if not _pid_alive(pid):
             break
-    ServerPaths(port).pid_file.unlink(missing_ok=True)
+    paths.pid_file.unlink(missing_ok=True)
     return True
 
 
-def status(port: int = DEFAULT_PORT) -> dict:
+def status(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> dict:
     """{'running': bool, 'pid': int|None, 'answering': bool, 'port': int, 'log': path}."""
-    pid = running_pid(port)
+    paths = ServerPaths(port, cache)
+    pid = running_pid(port, paths.cache)
     return {"running": pid is not None, "pid": pid, "answering": pid is not None and ping(port),
-            "port": port, "log": str(ServerPaths(port).log_file), "version": tinkerpop_version()}
+            "port": port, "log": str(paths.log_file), "version": tinkerpop_version()}
 
 
 def _tail(path: Path, n: int = 30) -> str:

@@ -1,4 +1,4 @@
-"""GraphStore over Gremlin (Apache TinkerPop Gremlin Server, Amazon Neptune) and the batched upsert loader.
+"""GraphStore over Gremlin (Apache TinkerPop Gremlin Server, Amazon Neptune), with batched upserts.
 
 Every query and write is gremlinpython bytecode; ids and property values travel as traversal arguments
 (bound values), never as Gremlin text.
@@ -8,7 +8,7 @@ same traversals; Neptune engine 1.3.x+ accepts TinkerPop 3.7 clients and support
 database authentication enabled, every WebSocket handshake must carry a SigV4 signature: sign a GET of
 `https://<endpoint>:8182/gremlin` for service `neptune-db` (botocore `SigV4Auth` with the caller's credentials)
 and pass the signed headers (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` if any, `Host`) via the
-`C360_GREMLIN_HEADERS` environment variable as JSON, or construct `GremlinStore(url, headers=...)` yourself.
+`C360_GREMLIN_HEADERS` setting (JSON; c360.settings), or construct `GremlinStore(url, headers=...)` yourself.
 Neptune's default property cardinality is `set`; re-loading the same files adds no values (identical values).
 Vertices merge on (id, label); edges merge on their id alone (edge ids are unique in Neptune and in the bulk-load
 CSV), with label and endpoints in the create map.
@@ -17,27 +17,19 @@ CSV), with label and endpoints in the create map.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import socket
 import struct
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlparse
 
 from c360.errors import InputError
 from c360.graph.neptune_csv import Element
-from c360.graph.store import (
-    GraphStore,
-    GraphUnavailable,
-    check_depth,
-    normalise_search,
-    shape_customer360,
-    shape_neighbourhood,
-    shape_search,
-    shape_visitor,
-)
+from c360.graph.store import DEFAULT_BATCH, DEFAULT_WORKERS, GraphStore, GraphUnavailable, StoreSpec, parse_spec
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
@@ -122,13 +114,13 @@ def _serializer():
     return GraphBinarySerializersV1(writer=GraphBinaryWriter({Prepared: _PreparedIO}))
 
 
-def ws_url(spec: str) -> str:
-    """gremlin://h:p → ws://h:p/gremlin; ws(s)://h:p[/path] kept (default path /gremlin)."""
-    u = urlparse(spec)
-    if u.scheme not in ("gremlin", "ws", "wss") or not u.hostname:
-        raise InputError(f"--target {spec!r}: expected gremlin://HOST:PORT or wss://HOST:PORT")
-    scheme = "ws" if u.scheme in ("gremlin", "ws") else "wss"
-    return f"{scheme}://{u.hostname}:{u.port or 8182}{u.path if u.path not in ('', '/') else '/gremlin'}"
+def ws_url(spec: str | StoreSpec) -> str:
+    """gremlin://h:p → ws://h:p/gremlin; ws(s)://h:p[/path] kept (default port 8182, default path /gremlin)."""
+    s = parse_spec(spec)
+    if not s.is_url or s.scheme not in ("gremlin", "ws", "wss"):
+        raise InputError(f"graph store {s.text!r}: expected gremlin://HOST:PORT or wss://HOST:PORT")
+    scheme = "wss" if s.scheme == "wss" else "ws"
+    return f"{scheme}://{s.host}:{s.port or 8182}{s.url_path or '/gremlin'}"
 
 
 def _is_connection_error(exc: BaseException) -> bool:
@@ -165,15 +157,25 @@ def _plain(m: dict) -> dict:
 class GremlinStore(GraphStore):
     """Customer-360 queries and upserts through one DriverRemoteConnection."""
 
-    def __init__(self, spec: str, headers: dict | None = None, retries: int = 4, backoff_s: float = 0.5,
-                 pool_size: int = 4):
-        self.spec, self.url = spec, ws_url(spec)
-        env_headers = os.environ.get("C360_GREMLIN_HEADERS")
-        self.headers = headers or (json.loads(env_headers) if env_headers else None)
+    def __init__(self, spec: str | StoreSpec, headers: dict | None = None, retries: int = 4, backoff_s: float = 0.5,
+                 pool_size: int = DEFAULT_WORKERS):
+        parsed = parse_spec(spec)
+        self.spec, self.url = parsed.text, ws_url(parsed)
+        if headers is None:  # the deployment's (C360_GREMLIN_HEADERS), e.g. IAM-signed for Neptune
+            from c360.settings import load_settings
+
+            headers = load_settings().gremlin_headers
+        self.headers = dict(headers) if headers else None  # a copy: the driver adds its User-Agent to it
         self.retries, self.backoff_s, self.pool_size = retries, backoff_s, pool_size
         self._conn = None
         self._g = None
         self._connect()
+
+    @classmethod
+    def from_spec(cls, spec: StoreSpec, *, current_dir: Path | None = None, settings=None,
+                  create: bool = False) -> GremlinStore:
+        """gremlin://HOST:PORT, ws://HOST:PORT[/PATH] or wss://HOST:PORT[/PATH]; headers from `settings`."""
+        return cls(spec, headers=None if settings is None else settings.gremlin_headers)
 
     # ---- connection -------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -211,6 +213,7 @@ class GremlinStore(GraphStore):
         return [r.object if isinstance(r, Traverser) else r for r in self._client.submit(t.bytecode).all().result()]
 
     def close(self) -> None:
+        """Close the connection pool (a later call reconnects)."""
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -238,12 +241,55 @@ class GremlinStore(GraphStore):
                 time.sleep(wait)
 
     def ping(self) -> bool:
+        """True when a round trip (g.inject(1)) answers."""
         try:
             return self._call(lambda g: g.inject(1).next(), "ping") == 1
         except Exception:
             return False
 
     # ---- writes -----------------------------------------------------------------------------------
+    def upsert(self, vertices: list[Element], edges: list[Element], *, batch_size: int = DEFAULT_BATCH,
+               workers: int = DEFAULT_WORKERS, progress: bool | None = None) -> None:
+        """Vertices, then edges, `batch_size` elements per traversal. Vertex batches go `workers` at a time. Edge
+        batches go one at a time, because TinkerGraph's per-vertex edge sets are not safe under concurrent writes
+        (parallel edge batches corrupt them) and TinkerTransactionGraph rejects them as conflicting transactions;
+        instead the client encodes the next `workers` edge batches while the server executes the current one.
+        batch_size 1 sends one mergeV/mergeE per element; progress None shows a bar on a terminal only."""
+        from tqdm import tqdm
+
+        if batch_size < 1:
+            raise InputError(f"--batch-size: must be at least 1 (got {batch_size})")
+        if workers < 1:
+            raise InputError(f"--workers: must be at least 1 (got {workers})")
+        if workers > self.pool_size:  # one connection per vertex batch in flight, or the extra workers just wait
+            self.close()
+            self.pool_size = workers
+            self._connect()  # now, before the worker threads share it
+        disable = None if progress is None else not progress
+        with tqdm(total=len(vertices) + len(edges), unit="el", desc="graph load", disable=disable) as bar:
+            if batch_size == 1:
+                for v in vertices:
+                    self.upsert_vertex(v)
+                    bar.update(1)
+                for e in edges:
+                    self.upsert_edge(e)
+                    bar.update(1)
+                return
+            with ThreadPoolExecutor(workers) as pool:
+                batches = [vertices[i:i + batch_size] for i in range(0, len(vertices), batch_size)]
+                for fut, b in zip([pool.submit(self.upsert_vertices, b) for b in batches], batches, strict=True):
+                    fut.result()  # all vertices exist before the first edge is sent
+                    bar.update(len(b))
+            with ThreadPoolExecutor(1) as encoder:  # edges: encode ahead, send in order, one in flight
+                ahead: deque = deque()
+                for i in [*range(0, len(edges), batch_size), None]:  # None: flush what is still ahead
+                    if i is not None:
+                        ahead.append(encoder.submit(self.prepare, edges[i:i + batch_size], True))
+                    while len(ahead) > (workers if i is not None else 0):
+                        prepared = ahead.popleft().result()
+                        self.upsert_prepared(prepared)
+                        bar.update(prepared.size)
+
     def drop_all(self) -> None:
         """Remove every vertex (and so every edge)."""
         self._call(lambda g: g.V().drop().iterate(), "drop")
@@ -302,18 +348,19 @@ class GremlinStore(GraphStore):
                    .option(Merge.on_match, dict(v.props)).iterate(), "vertex upsert")
 
     def upsert_edge(self, e: Element) -> None:
+        """One edge per traversal (the unbatched path, for comparison)."""
         from gremlin_python.process.traversal import Direction, Merge, T
 
         self._call(lambda g: g.merge_e({T.id: e.id})
                    .option(Merge.on_create, {T.label: e.label, Direction.OUT: e.frm, Direction.IN: e.to, **e.props})
                    .option(Merge.on_match, dict(e.props)).iterate(), "edge upsert")
 
-    # ---- queries ----------------------------------------------------------------------------------
-    def customer360(self, match_id: str) -> dict | None:
+    # ---- raw queries ------------------------------------------------------------------------------
+    def _customer360_rows(self, match_id: str) -> list[dict] | None:
         from gremlin_python.process.graph_traversal import __
 
         def q(g):
-            return (g.V(str(match_id)).has_label("match")
+            return (g.V(match_id).has_label("match")
                     .project("rows").by(
                         __.in_("SameAs").has_label("customer").dedup()
                         .project("c", "addresses", "policies")
@@ -331,51 +378,47 @@ class GremlinStore(GraphStore):
         res = self._call(q, "customer360")
         if not res:
             return None
-        rows = [{"c": _plain(r["c"]), "addresses": [_plain(a) for a in r["addresses"]],
+        return [{"c": _plain(r["c"]), "addresses": [_plain(a) for a in r["addresses"]],
                  "policies": [{"p": _plain(p["p"]), "addresses": [_plain(a) for a in p["addresses"]],
                                "vehicles": [_plain(v) for v in p["vehicles"]]} for p in r["policies"]]}
                 for r in res[0]["rows"]]
-        return shape_customer360(str(match_id), rows)
 
-    def search(self, last_name: str, first_name: str | None = None, date_of_birth: str | None = None) -> list[dict]:
+    def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
         from gremlin_python.process.graph_traversal import __
 
-        ln, fn, dob = normalise_search(last_name, first_name, date_of_birth)
-
         def q(g):
-            t = g.V().has("customer", "last_name_lc", ln)
-            if fn is not None:
-                t = t.has("first_name_lc", fn)
-            if dob is not None:
-                t = t.has("date_of_birth", dob)
+            t = g.V().has("customer", "last_name_lc", last_name_lc)
+            if first_name_lc is not None:
+                t = t.has("first_name_lc", first_name_lc)
+            if date_of_birth is not None:
+                t = t.has("date_of_birth", date_of_birth)
             return (t.as_("c").out("SameAs").has_label("match")
                     .project("c", "match_id", "records")
                     .by(__.select("c").element_map()).by(__.id_()).by(__.in_("SameAs").dedup().count())
                     .to_list())
 
-        rows = self._call(q, "search")
-        return shape_search([{"c": _plain(r["c"]), "match_id": r["match_id"], "records": r["records"]} for r in rows])
+        return [{"c": _plain(r["c"]), "match_id": r["match_id"], "records": r["records"]}
+                for r in self._call(q, "search")]
 
-    def visitor(self, user_id: str) -> dict | None:
+    def _visitor_rows(self, vertex_id: str):
         from gremlin_python.process.graph_traversal import __
 
         def edges(label):
             return __.out_e(label).project("e", "a").by(__.value_map()).by(__.in_v().element_map()).fold()
 
-        res = self._call(lambda g: g.V(f"visitor:{user_id}").has_label("visitor")
+        res = self._call(lambda g: g.V(vertex_id).has_label("visitor")
                          .project("visits", "recs").by(edges("visited")).by(edges("recommended")).to_list(), "visitor")
         if not res:
             return None
-        return shape_visitor(str(user_id), [(r["e"], _plain(r["a"])) for r in res[0]["visits"]],
-                             [(r["e"], _plain(r["a"])) for r in res[0]["recs"]])
+        return ([(r["e"], _plain(r["a"])) for r in res[0]["visits"]],
+                [(r["e"], _plain(r["a"])) for r in res[0]["recs"]])
 
-    def neighbourhood(self, vertex_id: str, depth: int = 1) -> dict:
+    def _neighbourhood_rows(self, vertex_id: str, depth: int) -> tuple[list[dict], list[dict]]:
         from gremlin_python.process.graph_traversal import __
         from gremlin_python.process.traversal import P
 
-        check_depth(depth)
         if not self._call(lambda g: g.V(vertex_id).id_().to_list(), "neighbourhood"):
-            return shape_neighbourhood([], [])
+            return [], []
         seen, frontier = {vertex_id}, [vertex_id]
         for _ in range(depth):
             if not frontier:
@@ -387,14 +430,13 @@ class GremlinStore(GraphStore):
         vertices = self._call(lambda g: g.V(*ids).element_map().to_list(), "neighbourhood")
         edges = self._call(lambda g: g.V(*ids).out_e().where(__.in_v().has_id(P.within(ids))).element_map().to_list(),
                            "neighbourhood")
-        return shape_neighbourhood([_plain(v) for v in vertices], [_plain(e) for e in edges])
+        return [_plain(v) for v in vertices], [_plain(e) for e in edges]
 
-    def vertex_ids(self, label: str) -> list[str]:
-        return sorted(self._call(lambda g: g.V().has_label(label).id_().to_list(), "vertex_ids"))
+    def _vertex_ids(self, label: str) -> list[str]:
+        return self._call(lambda g: g.V().has_label(label).id_().to_list(), "vertex_ids")
 
-    def counts(self) -> dict:
+    def _label_counts(self) -> tuple[dict[str, int], dict[str, int]]:
         from gremlin_python.process.traversal import T
 
-        v = self._call(lambda g: g.V().group_count().by(T.label).next(), "counts")
-        e = self._call(lambda g: g.E().group_count().by(T.label).next(), "counts")
-        return {"vertices": dict(sorted(v.items())), "edges": dict(sorted(e.items()))}
+        return (self._call(lambda g: g.V().group_count().by(T.label).next(), "counts"),
+                self._call(lambda g: g.E().group_count().by(T.label).next(), "counts"))

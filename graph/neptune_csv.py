@@ -13,9 +13,8 @@ from pathlib import Path
 
 from c360.errors import InputError
 from c360.io import atomic_path
+from c360.layout import EDGE_FILE, VERTEX_FILE, GraphFiles  # noqa: F401  (re-exported for graph.export)
 
-VERTEX_FILE = "master_vertex.csv"
-EDGE_FILE = "master_edge.csv"
 VERTEX_SYSTEM = ("~id", "~label")
 EDGE_SYSTEM = ("~id", "~from", "~to", "~label")
 
@@ -125,4 +124,5 @@ def read_graph(csv_dir: str | Path) -> tuple[list[Element], list[Element]]:
     d = Path(csv_dir)
     if not d.is_dir():
         raise InputError(f"{d}: --csv directory not found")
-    return read_elements(d / VERTEX_FILE, edges=False), read_elements(d / EDGE_FILE, edges=True)
+    files = GraphFiles(d)
+    return read_elements(files.vertices, edges=False), read_elements(files.edges, edges=True)

@@ -1,4 +1,4 @@
-"""The embedded graph store: a networkx MultiDiGraph persisted as a pickle file."""
+"""The embedded graph store: a networkx MultiDiGraph persisted as a pickle file (spec networkx[:PATH])."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ from pathlib import Path
 
 import networkx as nx
 
-from c360.io import atomic_path
+from c360.errors import InputError
 from c360.graph.neptune_csv import Element
-from c360.graph.store import (
-    GraphStore,
-    GraphUnavailable,
-    check_depth,
-    normalise_search,
-    shape_customer360,
-    shape_neighbourhood,
-    shape_search,
-    shape_visitor,
-)
+from c360.graph.store import DEFAULT_BATCH, DEFAULT_WORKERS, GraphStore, GraphUnavailable, StoreSpec
+from c360.io import atomic_path
 
 
 def upsert(g: nx.MultiDiGraph, vertices: list[Element], edges: list[Element]) -> None:
@@ -48,6 +40,7 @@ def save(g: nx.MultiDiGraph, path: str | Path) -> Path:
 
 
 def load_graph(path: str | Path) -> nx.MultiDiGraph:
+    """The graph in a file written by `save`; GraphUnavailable when missing or not such a file."""
     p = Path(path)
     if not p.is_file():
         raise GraphUnavailable(f"{p}: graph file not found (build it with `c360 graph load --target networkx:{p}`)")
@@ -59,16 +52,54 @@ def load_graph(path: str | Path) -> nx.MultiDiGraph:
 
 
 class NetworkxStore(GraphStore):
-    """GraphStore over an in-memory MultiDiGraph (nodes: label + properties; edges keyed by edge id)."""
+    """GraphStore over an in-memory MultiDiGraph (nodes: label + properties; edges keyed by edge id).
 
-    def __init__(self, graph: nx.MultiDiGraph, path: Path | None = None):
-        self.g = graph
-        self.path = path
+    With a path, every write saves the file. Opened for writing (`create`), the file is read on first use,
+    so `drop_all` replaces a file without reading it."""
+
+    def __init__(self, graph: nx.MultiDiGraph | None, path: Path | None = None):
+        if graph is None and path is None:
+            graph = nx.MultiDiGraph()
+        self._g = graph
+        self.path = None if path is None else Path(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> "NetworkxStore":
+    def open(cls, path: str | Path) -> NetworkxStore:
+        """The store in an existing file (GraphUnavailable when missing)."""
         return cls(load_graph(path), Path(path))
 
+    @classmethod
+    def from_spec(cls, spec: StoreSpec, *, current_dir: Path | None = None, settings=None,
+                  create: bool = False) -> NetworkxStore:
+        """networkx (the run's embedded file under current_dir) or networkx:PATH."""
+        if spec.is_url:
+            raise InputError(f"graph store {spec.text!r}: expected networkx or networkx:PATH")
+        path = spec.resolve(current_dir).path
+        return cls(None, path) if create else cls.open(path)
+
+    @property
+    def g(self) -> nx.MultiDiGraph:
+        if self._g is None:
+            self._g = load_graph(self.path) if self.path.exists() else nx.MultiDiGraph()
+        return self._g
+
+    def _save(self) -> None:
+        if self.path is not None:
+            save(self.g, self.path)
+
+    # ---- writes -------------------------------------------------------------------------------------
+    def upsert(self, vertices: list[Element], edges: list[Element], *, batch_size: int = DEFAULT_BATCH,
+               workers: int = DEFAULT_WORKERS, progress: bool | None = None) -> None:
+        """Upsert in memory, then save the file (not saved when an edge names a missing vertex: ValueError)."""
+        upsert(self.g, vertices, edges)
+        self._save()
+
+    def drop_all(self) -> None:
+        """Start from an empty graph (and save it)."""
+        self._g = nx.MultiDiGraph()
+        self._save()
+
+    # ---- raw queries --------------------------------------------------------------------------------
     def _el(self, vid: str) -> dict:
         return {"id": vid, **self.g.nodes[vid]}
 
@@ -76,13 +107,13 @@ class NetworkxStore(GraphStore):
         return [v for _, v, d in self.g.out_edges(vid, data=True)
                 if d["label"] == label and (vlabel is None or self.g.nodes[v]["label"] == vlabel)]
 
-    def customer360(self, match_id: str) -> dict | None:
-        mid = str(match_id)
-        if mid not in self.g or self.g.nodes[mid]["label"] != "match":
+    def _customer360_rows(self, match_id: str) -> list[dict] | None:
+        g = self.g
+        if match_id not in g or g.nodes[match_id]["label"] != "match":
             return None
         rows = []
-        for cid in {u for u, _, d in self.g.in_edges(mid, data=True) if d["label"] == "SameAs"}:
-            if self.g.nodes[cid]["label"] != "customer":
+        for cid in {u for u, _, d in g.in_edges(match_id, data=True) if d["label"] == "SameAs"}:
+            if g.nodes[cid]["label"] != "customer":
                 continue
             policies = [{"p": self._el(p),
                          "addresses": [self._el(a) for a in set(self._out(p, "locatedAt", "address"))],
@@ -90,55 +121,51 @@ class NetworkxStore(GraphStore):
                         for p in set(self._out(cid, "covers", "policy"))]
             rows.append({"c": self._el(cid), "addresses": [self._el(a) for a in set(self._out(cid, "locatedAt", "address"))],
                          "policies": policies})
-        return shape_customer360(mid, rows)
+        return rows
 
-    def search(self, last_name: str, first_name: str | None = None, date_of_birth: str | None = None) -> list[dict]:
-        ln, fn, dob = normalise_search(last_name, first_name, date_of_birth)
+    def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
         rows = []
         for vid, d in self.g.nodes(data=True):
-            if d["label"] != "customer" or d.get("last_name_lc") != ln:
+            if d["label"] != "customer" or d.get("last_name_lc") != last_name_lc:
                 continue
-            if (fn is not None and d.get("first_name_lc") != fn) or (dob is not None and d.get("date_of_birth") != dob):
+            if ((first_name_lc is not None and d.get("first_name_lc") != first_name_lc)
+                    or (date_of_birth is not None and d.get("date_of_birth") != date_of_birth)):
                 continue
             for mid in set(self._out(vid, "SameAs", "match")):
                 records = len({u for u, _, e in self.g.in_edges(mid, data=True) if e["label"] == "SameAs"})
                 rows.append({"c": self._el(vid), "match_id": mid, "records": records})
-        return shape_search(rows)
+        return rows
 
-    def visitor(self, user_id: str) -> dict | None:
-        vid = f"visitor:{user_id}"
-        if vid not in self.g or self.g.nodes[vid]["label"] != "visitor":
+    def _visitor_rows(self, vertex_id: str):
+        if vertex_id not in self.g or self.g.nodes[vertex_id]["label"] != "visitor":
             return None
         visits, recs = [], []
-        for _, a, d in self.g.out_edges(vid, data=True):
+        for _, a, d in self.g.out_edges(vertex_id, data=True):
             props = {k: v for k, v in d.items() if k != "label"}
             if d["label"] == "visited":
                 visits.append((props, self._el(a)))
             elif d["label"] == "recommended":
                 recs.append((props, self._el(a)))
-        return shape_visitor(str(user_id), visits, recs)
+        return visits, recs
 
-    def neighbourhood(self, vertex_id: str, depth: int = 1) -> dict:
-        check_depth(depth)
-        if vertex_id not in self.g:
-            return shape_neighbourhood([], [])
+    def _neighbourhood_rows(self, vertex_id: str, depth: int) -> tuple[list[dict], list[dict]]:
+        g = self.g
+        if vertex_id not in g:
+            return [], []
         seen, frontier = {vertex_id}, {vertex_id}
         for _ in range(depth):
             nxt = set()
             for v in frontier:
-                nxt.update(self.g.successors(v))
-                nxt.update(self.g.predecessors(v))
+                nxt.update(g.successors(v))
+                nxt.update(g.predecessors(v))
             frontier = nxt - seen
             seen |= frontier
-        edges = [{"id": k, "from": u, "to": v, **d} for u, v, k, d in self.g.edges(seen, keys=True, data=True) if v in seen]
-        return shape_neighbourhood([self._el(v) for v in seen], edges)
+        edges = [{"id": k, "from": u, "to": v, **d} for u, v, k, d in g.edges(seen, keys=True, data=True) if v in seen]
+        return [self._el(v) for v in seen], edges
 
-    def vertex_ids(self, label: str) -> list[str]:
-        return sorted(v for v, d in self.g.nodes(data=True) if d["label"] == label)
+    def _vertex_ids(self, label: str) -> list[str]:
+        return [v for v, d in self.g.nodes(data=True) if d["label"] == label]
 
-    def counts(self) -> dict:
-        return {"vertices": dict(sorted(Counter(d["label"] for _, d in self.g.nodes(data=True)).items())),
-                "edges": dict(sorted(Counter(d["label"] for _, _, d in self.g.edges(data=True)).items()))}
-
-    def ping(self) -> bool:
-        return True
+    def _label_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        return (Counter(d["label"] for _, d in self.g.nodes(data=True)),
+                Counter(d["label"] for _, _, d in self.g.edges(data=True)))

@@ -1,61 +1,218 @@
-"""The GraphStore interface (customer-360 queries) and `open_store(spec)`.
+"""The GraphStore interface (customer-360 queries, writes), store specs (`StoreSpec`) and `open_store(spec)`.
 
-Two implementations answer identically: graph.networkx_store.NetworkxStore (embedded, a file) and
-graph.gremlin_store.GremlinStore (TinkerPop Gremlin Server or Amazon Neptune). Both fetch plain element
-dicts ({"id", "label", **properties}) and shape the answer with the helpers below, so sort order and
-field sets are the same by construction.
+Backends live in their own modules and are found through graph.backends by the spec's scheme; this module
+imports none of them. GraphStore's public queries are concrete: they check the input, call one raw query a
+backend implements (plain element dicts, {"id", "label", **properties}) and shape the answer with the helpers
+below, so sort order and field sets are the same on every backend by construction.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 from c360.errors import C360Error, InputError
+from c360.layout import RunLayout
+
+if TYPE_CHECKING:
+    from c360.graph.neptune_csv import Element
+    from c360.settings import Settings
 
 CUSTOMER_FIELDS = ("source", "first_name", "last_name", "date_of_birth", "ssn", "home_phone", "company")
 ADDRESS_FIELDS = ("address", "city", "state", "zip")
 VEHICLE_FIELDS = ("vin", "make", "model", "year")
 MAX_DEPTH = 3
+DEFAULT_SPEC = "networkx"
+DEFAULT_BATCH = 1000
+DEFAULT_WORKERS = 4
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*\Z")
 
 
 class GraphUnavailable(C360Error):
     """The graph store cannot be reached (server down, file missing)."""
 
 
-class GraphStore(ABC):
-    """Customer-360 questions over the property graph (see DESIGN.md, Graph)."""
+# ---- store specs -----------------------------------------------------------------------------------------
 
-    @abstractmethod
+@dataclass(frozen=True)
+class StoreSpec:
+    """A parsed store spec: NAME (the run's embedded file), NAME:PATH (a file) or SCHEME://HOST[:PORT][/PATH].
+
+    `scheme` names the backend in graph.backends; exactly one of `path` (file forms) or `host` (URL forms) is
+    set, except for a bare NAME, which `resolve(current_dir)` points at the run's embedded graph file."""
+
+    text: str
+    scheme: str
+    path: Path | None = None
+    host: str | None = None
+    port: int | None = None
+    url_path: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def is_url(self) -> bool:
+        """True for SCHEME://HOST forms (a server), False for NAME / NAME:PATH forms (a file)."""
+        return self.host is not None
+
+    @property
+    def url(self) -> str | None:
+        """SCHEME://HOST[:PORT][/PATH] as parsed (None for file forms)."""
+        if self.host is None:
+            return None
+        return f"{self.scheme}://{self.host}{f':{self.port}' if self.port else ''}{self.url_path}"
+
+    def resolve(self, current_dir: str | Path | None) -> StoreSpec:
+        """A bare NAME becomes NAME:<current_dir>/graph/graph.nx (RunLayout.embedded_graph); others unchanged."""
+        if self.is_url or self.path is not None:
+            return self
+        if current_dir is None:
+            raise InputError(f"graph store {self.text!r} needs a current run directory (or use {self.scheme}:PATH)")
+        path = RunLayout(Path(current_dir)).embedded_graph
+        return replace(self, text=f"{self.scheme}:{path}", path=path)
+
+
+def parse_spec(spec: str | StoreSpec | None, what: str = "graph store") -> StoreSpec:
+    """Parse a store spec (empty: "networkx"); InputError naming `what` and the spec when it is malformed or
+    names no registered backend."""
+    if isinstance(spec, StoreSpec):
+        return spec
+    text = (spec or DEFAULT_SPEC).strip()
+    if "://" in text:
+        u = urlparse(text)
+        try:
+            port = u.port
+        except ValueError:
+            raise InputError(f"{what} {text!r}: the port must be a number from 0 to 65535") from None
+        if not u.hostname:
+            raise InputError(f"{what} {text!r}: expected {u.scheme or 'SCHEME'}://HOST[:PORT][/PATH]")
+        parsed = StoreSpec(text, u.scheme, host=u.hostname, port=port,
+                           url_path=u.path if u.path not in ("", "/") else "")
+    else:
+        scheme, sep, rest = text.partition(":")
+        if sep and not rest.strip():
+            raise InputError(f"{what} {text!r}: expected {scheme}:PATH with a path")
+        parsed = StoreSpec(text, scheme, path=Path(rest.strip()) if sep else None)
+    from c360.graph import backends  # the registry; it imports a backend's module only when opening it
+
+    if not _SCHEME.match(parsed.scheme) or not backends.is_registered(parsed.scheme):
+        raise InputError(f"{what} {text!r}: expected {backends.usage()}")
+    return parsed
+
+
+def open_store(spec: str | StoreSpec | None, current_dir: Path | None = None, *, settings: Settings | None = None,
+               create: bool = False) -> GraphStore:
+    """Open the store `spec` names: "networkx" (current_dir/graph/graph.nx), "networkx:PATH",
+    "gremlin://host:port", "wss://host:port" or any scheme registered in graph.backends.
+
+    `settings` (default: c360.settings.load_settings() when a backend needs them) carries e.g. Gremlin headers;
+    `create` opens a file store that does not exist yet (for writing)."""
+    from c360.graph import backends
+
+    parsed = parse_spec(spec)
+    return backends.backend_for(parsed).from_spec(parsed, current_dir=current_dir, settings=settings, create=create)
+
+
+# ---- the interface ---------------------------------------------------------------------------------------
+
+class GraphStore(ABC):
+    """Customer-360 questions and writes over the property graph.
+
+    Subclasses implement the raw queries (`_customer360_rows`, `_search_rows`, `_visitor_rows`,
+    `_neighbourhood_rows`, `_vertex_ids`, `_label_counts`) and the writes (`upsert`, `drop_all`); the public
+    queries here check input and shape the answers, identically for every backend."""
+
+    @classmethod
+    def from_spec(cls, spec: StoreSpec, *, current_dir: Path | None = None, settings: Settings | None = None,
+                  create: bool = False) -> GraphStore:
+        """Open the store a parsed spec names (backends that take no arguments can keep this default)."""
+        return cls()
+
+    # ---- queries ------------------------------------------------------------------------------------
     def customer360(self, match_id: str) -> dict | None:
         """The match with all its source records, their addresses, policies, vehicles; None when unknown."""
+        mid = str(match_id)
+        rows = self._customer360_rows(mid)
+        return None if rows is None else shape_customer360(mid, rows)
 
-    @abstractmethod
     def search(self, last_name: str, first_name: str | None = None, date_of_birth: str | None = None) -> list[dict]:
         """Matches whose records have this last name (and first name / date of birth), case-insensitive names."""
+        return shape_search(self._search_rows(*normalise_search(last_name, first_name, date_of_birth)))
 
-    @abstractmethod
     def visitor(self, user_id: str) -> dict | None:
         """A visitor's visits (photos) and recommendations; None when unknown."""
+        found = self._visitor_rows(f"visitor:{user_id}")
+        return None if found is None else shape_visitor(str(user_id), *found)
 
-    @abstractmethod
     def neighbourhood(self, vertex_id: str, depth: int = 1) -> dict:
         """Vertices within `depth` hops (either direction) and the edges among them."""
+        return shape_neighbourhood(*self._neighbourhood_rows(vertex_id, check_depth(depth)))
 
-    @abstractmethod
     def vertex_ids(self, label: str) -> list[str]:
         """Sorted ids of all vertices with this label."""
+        return sorted(self._vertex_ids(label))
 
-    @abstractmethod
     def counts(self) -> dict:
-        """{"vertices": {label: n}, "edges": {label: n}}."""
+        """{"vertices": {label: n}, "edges": {label: n}}, labels sorted."""
+        vertices, edges = self._label_counts()
+        return {"vertices": dict(sorted(vertices.items())), "edges": dict(sorted(edges.items()))}
+
+    def ping(self) -> bool:
+        """True when the store answers (embedded stores always do; remote ones override)."""
+        return True
+
+    # ---- raw queries: what a backend implements -----------------------------------------------------
+    @abstractmethod
+    def _customer360_rows(self, match_id: str) -> list[dict] | None:
+        """None when `match_id` is no match vertex; else one row per customer joined to it by SameAs:
+        {"c": customer, "addresses": [address], "policies": [{"p": policy, "addresses": [...], "vehicles": [...]}]}
+        (each list without duplicates)."""
 
     @abstractmethod
-    def ping(self) -> bool:
-        """True when the store answers."""
+    def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
+        """[{"c": customer, "match_id": str, "records": int}] for each customer with last_name_lc (and the given
+        first_name_lc / date_of_birth) and each match it is SameAs; records = customers SameAs that match."""
 
+    @abstractmethod
+    def _visitor_rows(self, vertex_id: str) -> tuple[list[tuple[dict, dict]], list[tuple[dict, dict]]] | None:
+        """None when `vertex_id` is no visitor vertex; else (visited, recommended) out-edges as
+        [(edge properties without label, attraction)]."""
+
+    @abstractmethod
+    def _neighbourhood_rows(self, vertex_id: str, depth: int) -> tuple[list[dict], list[dict]]:
+        """(vertices within `depth` hops either way, edges among them as {"id", "label", "from", "to", ...});
+        ([], []) when the vertex does not exist."""
+
+    @abstractmethod
+    def _vertex_ids(self, label: str) -> list[str]:
+        """Ids of the vertices with this label, any order."""
+
+    @abstractmethod
+    def _label_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """({vertex label: n}, {edge label: n}), any order."""
+
+    # ---- writes -------------------------------------------------------------------------------------
+    @abstractmethod
+    def upsert(self, vertices: list[Element], edges: list[Element], *, batch_size: int = DEFAULT_BATCH,
+               workers: int = DEFAULT_WORKERS, progress: bool | None = None) -> None:
+        """Insert or update vertices (by id), then edges (by id); writing the same elements twice changes nothing.
+
+        batch_size / workers / progress are hints for backends that write in batches (others ignore them).
+        Raises ValueError when an edge names a vertex that does not exist, where the backend checks that."""
+
+    @abstractmethod
+    def drop_all(self) -> None:
+        """Remove every vertex and edge."""
+
+    # ---- lifetime -----------------------------------------------------------------------------------
     def close(self) -> None:
-        """Release connections (nothing to do for the embedded store)."""
+        """Release connections (nothing to do for embedded stores)."""
         return None
 
     def __enter__(self):
@@ -65,27 +222,7 @@ class GraphStore(ABC):
         self.close()
 
 
-def open_store(spec: str, current_dir: Path | None = None) -> GraphStore:
-    """Open "networkx" (current_dir/graph/graph.nx), "networkx:PATH", "gremlin://host:port" or "wss://host:port"."""
-    spec = (spec or "networkx").strip()
-    if spec == "networkx" or spec.startswith("networkx:"):
-        from c360.graph.networkx_store import NetworkxStore
-
-        if spec == "networkx":
-            if current_dir is None:
-                raise InputError("graph store 'networkx' needs a current run directory (or use networkx:PATH)")
-            path = Path(current_dir) / "graph" / "graph.nx"
-        else:
-            path = Path(spec.split(":", 1)[1])
-        return NetworkxStore.open(path)
-    if spec.startswith(("gremlin://", "ws://", "wss://")):
-        from c360.graph.gremlin_store import GremlinStore
-
-        return GremlinStore(spec)
-    raise InputError(f"graph store {spec!r}: expected networkx, networkx:PATH, gremlin://HOST:PORT or wss://HOST:PORT")
-
-
-# ---- answer shaping shared by both stores -------------------------------------------------------------
+# ---- answer shaping, done once for every backend ---------------------------------------------------------
 
 def _pick(el: dict, fields: tuple[str, ...]) -> dict:
     return {"id": el["id"], **{f: el.get(f) for f in fields}}
@@ -135,16 +272,19 @@ def shape_visitor(user_id: str, visits: list[tuple[dict, dict]], recs: list[tupl
 
 
 def shape_neighbourhood(vertices: list[dict], edges: list[dict]) -> dict:
+    """Vertices and edges sorted by id."""
     return {"vertices": sorted(vertices, key=lambda v: v["id"]), "edges": sorted(edges, key=lambda e: e["id"])}
 
 
 def check_depth(depth: int) -> int:
+    """`depth` when it is an integer from 0 to MAX_DEPTH, else InputError."""
     if not isinstance(depth, int) or depth < 0 or depth > MAX_DEPTH:
         raise InputError(f"depth: must be an integer from 0 to {MAX_DEPTH} (got {depth!r})")
     return depth
 
 
 def normalise_search(last_name: str, first_name: str | None, date_of_birth: str | None) -> tuple:
+    """(last name lower-cased, first name lower-cased or None, date of birth or None); InputError on no last name."""
     if not last_name or not str(last_name).strip():
         raise InputError("last_name: must not be empty")
     fn = first_name.strip().lower() if first_name and first_name.strip() else None

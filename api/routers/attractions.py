@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
 
-from ..dependencies import served
+from ..dependencies import Served
 from ..errors import ApiError
 from ..schemas import Error, SimilarAttractions
-from ..state import ServedState
 
 router = APIRouter(tags=["attractions"])
 
@@ -21,7 +20,7 @@ router = APIRouter(tags=["attractions"])
             responses={404: {"model": Error}, 422: {"model": Error}}, summary="Similar attractions")
 async def similar(
     item_id: Annotated[str, Path(min_length=1, max_length=200, description="attraction id park:poiID")],
-    state: Annotated[ServedState, Depends(served)],
+    state: Served,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     model: Annotated[str | None, Query(max_length=50)] = None,
 ):

@@ -1,4 +1,4 @@
-"""Customer 360 and search through the configured GraphStore (API key required; SSNs masked without pii)."""
+"""Customer 360 and search through the configured GraphStore (API key required; SSNs masked without pii; audited)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import logging
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
 
-from ..dependencies import api_key_header, authenticate, require, served
+from ..dependencies import KEY_REQUIRED, Audit, Reader, Served, require
 from ..errors import ApiError
 from ..schemas import Customer360, Error, SearchResult
-from ..state import ServedState, open_graph
+from ..state import ServedState
 
 log = logging.getLogger("c360.api.graph")
-router = APIRouter(tags=["customers"])
+# Every route here needs a key with the reader role and leaves an audit line: declared once, for the router.
+router = APIRouter(tags=["customers"], dependencies=KEY_REQUIRED)
 
 SSN_DIGITS = re.compile(r"\d")
 AUTH_ERRORS = {401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}}
@@ -42,12 +43,9 @@ def _call(state: ServedState, method: str, *args, **kwargs):
         from c360.graph.store import GraphUnavailable
     except ImportError:
         raise ApiError(503, "graph store unavailable: graph.store is not installed") from None
-    store = state.graph
+    store = state.connection.get()
     if store is None:
-        store, error = open_graph(state.graph_spec, state.run_dir)
-        if store is None:
-            raise ApiError(503, f"graph store unavailable ({state.graph_spec})")
-        state.graph, state.graph_error = store, None
+        raise ApiError(503, f"graph store unavailable ({state.graph_spec})")
     try:
         return getattr(store, method)(*args, **kwargs)
     except GraphUnavailable as exc:
@@ -58,40 +56,41 @@ def _call(state: ServedState, method: str, *args, **kwargs):
 @router.get("/customer360/{match_id}", response_model=Customer360,
             responses={404: {"model": Error}, **AUTH_ERRORS}, summary="One customer across all source records")
 async def customer360(
-    request: Request,
     match_id: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9]+$", description="match id")],
-    state: Annotated[ServedState, Depends(served)],
-    api_key: Annotated[str | None, Security(api_key_header)] = None,
+    state: Served,
+    caller: Reader,
+    audit: Audit,
     reveal_pii: Annotated[bool, Query(description="show SSNs unmasked (role pii only)")] = False,
 ):
     """The match with its source records, policies, vehicles and addresses (one graph traversal).
 
     SSNs are masked (`***-**-1234`) unless the key's role is `pii`; `reveal_pii=true` with a reader key is 403.
     """
-    grants = authenticate(request, api_key)
-    require(grants, "reader")
+    audit.answered([match_id])  # a miss (404) is audited with the id asked for
     if reveal_pii:
-        require(grants, "pii")
+        require(caller, "pii")
     result = await run_in_threadpool(_call, state, "customer360", match_id)
     if result is None:
         raise ApiError(404, f"match_id {match_id!r} not found")
-    pii = "pii" in grants
+    pii = caller.allows("pii")
     body = result if pii else _mask(result)
-    return OrjsonResponse({**body, "match_id": str(body.get("match_id", match_id)), "pii": pii})
+    match = str(body.get("match_id", match_id))
+    audit.answered([match], pii=pii)
+    return OrjsonResponse({**body, "match_id": match, "pii": pii})
 
 
 @router.get("/customers/search", response_model=SearchResult, responses=AUTH_ERRORS,
             summary="Find match ids by name (and date of birth)")
 async def search(
-    request: Request,
-    state: Annotated[ServedState, Depends(served)],
+    state: Served,
+    audit: Audit,
     last_name: Annotated[str, Query(min_length=1, max_length=100)],
     first_name: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     date_of_birth: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")] = None,
-    api_key: Annotated[str | None, Security(api_key_header)] = None,
 ):
     """Case-insensitive name search; values are passed to the store as parameters, never into query text."""
-    require(authenticate(request, api_key), "reader")
     hits = await run_in_threadpool(_call, state, "search", last_name, first_name=first_name,
                                    date_of_birth=date_of_birth)
-    return OrjsonResponse({"matches": [{**h, "match_id": str(h["match_id"])} for h in hits]})
+    matches = [{**h, "match_id": str(h["match_id"])} for h in hits]
+    audit.answered([m["match_id"] for m in matches])  # search shows names and birth dates, never SSNs
+    return OrjsonResponse({"matches": matches})

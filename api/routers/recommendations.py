@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
 
+from ..dependencies import Served
 from ..errors import ApiError
 from ..schemas import Error, Recommendations
 from ..state import ServedState
@@ -39,8 +40,8 @@ def _scored(state: ServedState, algo: str, user_id: str, k: int, exclude: set[st
             responses={404: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}},
             summary="Top-k attractions for a visitor")
 async def recommendations(
-    request: Request,
     user_id: Annotated[str, Path(min_length=1, max_length=200, description="visitor USER_ID")],
+    state: Served,  # one reference read for the whole request: a reload mid-request cannot mix two runs
     k: Annotated[int, Query(ge=1, le=MAX_K, description="number of items")] = 10,
     model: Annotated[str | None, Query(max_length=50, description="another published model (default: served)")] = None,
     exclude: Annotated[list[str] | None, Query(max_length=200, description="item ids to leave out")] = None,
@@ -49,9 +50,6 @@ async def recommendations(
 
     Unknown users get the context-free popular items with `cold_start: true`.
     """
-    state: ServedState | None = request.app.state.served  # one reference read for the whole request
-    if state is None:
-        raise ApiError(503, "no published warehouse is loaded yet")
     algo = model or state.served_model
     if algo not in state.models:
         raise ApiError(422, f"model: unknown model {algo!r} (published: {', '.join(sorted(state.models))})",
