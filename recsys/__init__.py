@@ -3,7 +3,7 @@
 Public entry points:
 - `recsys.data.load_interactions(interactions, items, fmt, engine)` -> (interactions, items)
 - `recsys.models.train(algo, interactions, items, params, item_group_col, seed)` -> Recommender
-- `recsys.models.load_model(path)`, `recsys.models.ALGORITHMS`
+- `recsys.models.load_model(path)`, `recsys.models.ALGORITHMS` (the registry: `recsys.registry`, filled by `recsys.algorithms`)
 - `recsys.evaluate.evaluate(algos, interactions, items, holdout, seed, k, item_group_col)` -> metrics dict
 - `recsys.auto.choose(...)` / `train("auto", ...)`
 - `recsys.recs.write_recs(model, path, user_ids=None, k=20)` -> recs.csv (USER_ID,ITEM_ID,RANK,SCORE)

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .algorithms import algorithm_class
 from .algorithms.blend import Blend, combine_scores
-from .base import topk
+from .base import InteractionData, topk
 from .split import holdout_split
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,17 @@ def validation_ndcg(model, scores: np.ndarray, rows: np.ndarray, users: list, va
 def candidates_scores(fit_df: pd.DataFrame, valid_df: pd.DataFrame, items, item_group_col, seed: int,
                       k: int = 10, show_progress: bool = False) -> list[dict]:
     """Validation NDCG@k of every candidate: popularity (global and in-group), item-knn, ease, als, and
-    blends of each (and of MIXES) with in-group popularity over ALPHAS."""
-    from .models import ALGORITHMS
+    blends of each (and of MIXES) with in-group popularity over ALPHAS.
 
+    Every candidate is fitted on one shared InteractionData of fit_df (built once, not per candidate)."""
     rows: list[dict] = []
+    data = InteractionData.from_frame(fit_df, items, item_group_col)
 
     def params_of(algo, params):
-        return dict(params, seed=seed) if "seed" in ALGORITHMS[algo].defaults else dict(params)
+        return dict(params, seed=seed) if "seed" in algorithm_class(algo).defaults else dict(params)
+
+    def fit(algo, params, group=item_group_col):
+        return algorithm_class(algo)(item_group_col=group, **params).fit_data(data, items, show_progress=False)
 
     def score(model, scores, algo, params):
         ndcg = validation_ndcg(model, scores, idx, users, valid_df, k)
@@ -88,23 +93,23 @@ def candidates_scores(fit_df: pd.DataFrame, valid_df: pd.DataFrame, items, item_
             params = {"alpha": alpha, "base": specs[0][0], "base_params": specs[0][1]}
             if len(specs) > 1:
                 params["mix"] = [[algo, p] for algo, p in specs[1:]]
-            score(blend, blend._mix(personal, popular), "blend", params)
+            score(blend, blend.mix_scores(personal, popular), "blend", params)
 
     bar = tqdm(total=2 + len(PERSONAL) + len(MIXES), desc="auto: candidates", disable=not show_progress)
-    glob = ALGORITHMS["popularity"]().fit(fit_df, items, show_progress=False)
-    users = [u for u in sorted(valid_df["USER_ID"].unique()) if u in glob.user_index]
-    idx = np.array([glob.user_index[u] for u in users], dtype=np.int64)
-    score(glob, glob._scores(idx), "popularity", {})
-    pop = ALGORITHMS["popularity"](item_group_col=item_group_col).fit(fit_df, items, show_progress=False)
-    popular = pop._scores(idx)
+    users = [u for u in sorted(valid_df["USER_ID"].unique()) if u in data.user_index]
+    idx = np.array([data.user_index[u] for u in users], dtype=np.int64)
+    glob = fit("popularity", {}, group=None)        # same matrix, no groups
+    score(glob, glob.score_rows(idx), "popularity", {})
+    pop = fit("popularity", {})
+    popular = pop.score_rows(idx)
     if item_group_col:
         score(pop, popular, "popularity", {"item_group_col": item_group_col})
     bar.update(2)
     fitted: dict[str, tuple] = {}
     for algo, params in PERSONAL:
         p = params_of(algo, params)
-        component = ALGORITHMS[algo](item_group_col=item_group_col, **p).fit(fit_df, items, show_progress=False)
-        raw = np.asarray(component._scores(idx), dtype=np.float64)
+        component = fit(algo, p)
+        raw = np.asarray(component.score_rows(idx), dtype=np.float64)
         fitted[_label(algo, p)] = (component, raw)
         score(component, raw, algo, p)
         blends([component], combine_scores([raw]), [(algo, p)])
@@ -139,16 +144,14 @@ def choose(interactions: pd.DataFrame, items=None, item_group_col: str | None = 
 def train_auto(interactions: pd.DataFrame, items=None, item_group_col: str | None = None, seed: int = 0,
                validation: float = 0.2, k: int = 10, folds: int = 2, show_progress: bool = True):
     """Choose on a validation split of `interactions`, then refit the winner on all of `interactions`."""
-    from .models import ALGORITHMS
-
     start = time.perf_counter()
     best, rows = choose(interactions, items, item_group_col=item_group_col, seed=seed, validation=validation, k=k,
                         folds=folds, show_progress=show_progress)
     log.info("auto chose %s (validation ndcg@%d %.4f)", best["label"], k, best[f"ndcg@{k}"])
     params = dict(best["params"])
     group = params.pop("item_group_col", None) if best["algo"] == "popularity" else item_group_col
-    model = ALGORITHMS[best["algo"]](item_group_col=group, **params).fit(interactions, items,
-                                                                          show_progress=show_progress)
+    model = algorithm_class(best["algo"])(item_group_col=group, **params).fit(interactions, items,
+                                                                              show_progress=show_progress)
     model.train_seconds = time.perf_counter() - start
     model.metrics["validation_ndcg@{}".format(k)] = best[f"ndcg@{k}"]
     model.extra["auto"] = {"chosen": best["label"], "validation": validation, "folds": folds, "k": k,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-ALGO_CHOICES = ("als", "spark-als", "fm", "item-knn", "ease", "popularity", "blend", "auto")
-
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interactions", help="Personalize interactions CSV/Parquet, or the sigir17 directory")
@@ -27,7 +25,10 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("train", help="train one algorithm (or auto) and save the model directory")
     _data_args(p)
-    p.add_argument("--algo", required=True, help=f"one of {', '.join(ALGO_CHOICES)}")
+    # no list of names here (importing the registry would load numpy/scipy for every `c360` command):
+    # an unknown name is answered with the registered choices
+    p.add_argument("--algo", required=True,
+                   help="a registered algorithm (e.g. als, item-knn, ease) or auto; an unknown name lists them all")
     p.add_argument("--out", required=True, help="model directory to write")
     p.set_defaults(func=cmd_train)
 

@@ -1,4 +1,7 @@
-"""Algorithm registry, training entry point and model loading (no Spark needed to load or serve)."""
+"""Training entry point and model loading over the algorithm registry (no Spark needed to load or serve).
+
+`ALGORITHMS` is the registry (`c360.recsys.registry`, filled by importing `c360.recsys.algorithms`).
+"""
 
 from __future__ import annotations
 
@@ -7,30 +10,16 @@ from pathlib import Path
 import pandas as pd
 
 from c360.errors import InputError
-from c360.io import read_json_file
 
-from .algorithms.blend import Blend
-from .algorithms.ease import EASE
-from .algorithms.implicit_als import ImplicitALS
-from .algorithms.item_knn import ItemKNN
-from .algorithms.popularity import Popularity
-from .algorithms.spark_als import SparkALS
-from .algorithms.spark_fm import SparkFM
-from .base import PARAMS_FILE, Recommender
+from .algorithms import ALGORITHMS
+from .auto import train_auto
+from .base import PARAMS_FILE, Recommender, read_meta
 
-ALGORITHMS: dict[str, type[Recommender]] = {
-    "als": ImplicitALS,
-    "spark-als": SparkALS,
-    "fm": SparkFM,
-    "item-knn": ItemKNN,
-    "ease": EASE,
-    "popularity": Popularity,
-    "blend": Blend,
-}
 CHOICES = (*ALGORITHMS, "auto")
 
 
 def check_algo(algo: str) -> str:
+    """`algo` itself when it is a registered algorithm or `auto`; InputError listing the choices otherwise."""
     if algo not in CHOICES:
         raise InputError(f"--algo: unknown algorithm {algo!r} (choose from {', '.join(CHOICES)})")
     return algo
@@ -42,8 +31,6 @@ def train(algo: str, interactions: pd.DataFrame, items: pd.DataFrame | None = No
     check_algo(algo)
     params = dict(params or {})
     if algo == "auto":
-        from .auto import train_auto
-
         unknown = sorted(set(params) - {"validation", "k", "folds"})
         if unknown:
             raise InputError(f"auto: unknown parameter(s) {', '.join(unknown)} (known: folds, k, validation)")
@@ -59,13 +46,9 @@ def train(algo: str, interactions: pd.DataFrame, items: pd.DataFrame | None = No
 
 
 def load_model(path: str | Path) -> Recommender:
-    """Load a saved model directory (params.json + arrays); raises InputError for anything else."""
-    path = Path(path)
-    meta_path = path / PARAMS_FILE
-    if not meta_path.is_file():
-        raise InputError(f"{path}: not a saved model (no {PARAMS_FILE})")
-    meta = read_json_file(meta_path)
+    """Load a saved model directory (params.json + arrays) of any algorithm; InputError for anything else."""
+    meta = read_meta(path)
     algo = meta.get("algo")
     if algo not in ALGORITHMS:
-        raise InputError(f"{meta_path}: unknown algo {algo!r}")
-    return ALGORITHMS[algo]._load_from(path, meta)
+        raise InputError(f"{Path(path) / PARAMS_FILE}: unknown algo {algo!r}")
+    return ALGORITHMS[algo].load(path)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from c360.errors import InputError
 from c360.datasets import sigir17_dir
+from c360.errors import InputError
 
 DEFAULT_DIR = sigir17_dir()
 VISIT_COLUMNS = ["id", "nsid", "takenUnix", "poiID", "poiTheme", "poiFreq", "rideDuration", "seqID"]

@@ -13,7 +13,8 @@ import scipy.sparse as sp
 
 from c360.errors import InputError
 
-from ..base import Recommender, cosine_similarity_matrix
+from ..base import Recommender
+from ..registry import register
 
 
 def ease_weights(matrix: sp.csr_matrix, l2: float, user_alpha: float = 0.0) -> np.ndarray:
@@ -35,6 +36,7 @@ def ease_weights(matrix: sp.csr_matrix, l2: float, user_alpha: float = 0.0) -> n
     return B
 
 
+@register
 class EASE(Recommender):
     """score(u, i) = x_u B[:, i] with EASE's closed-form B; seen items are excluded by `recommend`."""
 
@@ -50,13 +52,9 @@ class EASE(Recommender):
     def _scores_for_vector(self, vector):
         return np.asarray((vector > 0).astype(np.float64) @ self.weights).ravel()
 
-    def similar_items(self, item_id, k=10):
-        """Nearest items by cosine of the columns of B (items explained by the same items)."""
-        if str(item_id) not in self.item_index:
-            raise KeyError(item_id)
-        sims = cosine_similarity_matrix(self.weights.T)
-        out = self._ranked(sims[self.item_index[str(item_id)]], k, {str(item_id)})
-        return out[["ITEM_ID", "SCORE"]]
+    def _item_vectors(self):
+        # columns of B: similar items are the ones explained by the same items
+        return self.weights.T
 
     def _arrays(self):
         return {"weights": self.weights}

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from c360.errors import InputError
 
 from ..base import FactorModel
+from ..registry import register
 
 WEIGHTINGS = ("linear", "log", "binary")
 GPU_CHOICES = ("auto", "on", "off")
@@ -37,6 +38,7 @@ def use_gpu(choice: str) -> bool:
     return choice == "on" or (choice == "auto" and implicit.gpu.HAS_CUDA)
 
 
+@register
 class ImplicitALS(FactorModel):
     """implicit.als.AlternatingLeastSquares; confidence = alpha * weighting(photos)."""
 
@@ -84,18 +86,10 @@ class ImplicitALS(FactorModel):
     def update_users(self, interactions: dict[str, dict[str, float]]) -> None:
         """Fold new or changed users in with implicit's partial_fit_users (item factors stay fixed)."""
         users = [str(u) for u in interactions]
-        new = [u for u in users if u not in self.user_index]
-        self.user_ids = self.user_ids + new
-        self._index()
         vectors = sp.vstack([self._vector(interactions[u]) for u in users]).tocsr()
+        # a new data object for this model only: others sharing the old one (a blend, auto) keep theirs
+        self.data = self.data.with_user_rows(users, vectors)
         rows = np.array([self.user_index[u] for u in users])
-        extra = len(self.user_ids) - self.matrix.shape[0]
-        if extra:
-            self.matrix = sp.vstack([self.matrix, sp.csr_matrix((extra, self.matrix.shape[1]), dtype=np.float32)])
-        self.matrix = self.matrix.tolil()
-        for r, vec in zip(rows, vectors, strict=False):
-            self.matrix[r] = vec
-        self.matrix = self.matrix.tocsr()
         model = self._cpu_model()
         model.partial_fit_users(rows, self._weighted(vectors))
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)

@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from c360.errors import InputError
 
-from ..base import Recommender, cosine_similarity_matrix
+from ..base import Recommender
+from ..registry import register
 
 SIMILARITIES = ("cosine", "bm25", "tfidf", "rp3")
 
@@ -31,6 +32,7 @@ def rp3_similarity(matrix: sp.csr_matrix, user_alpha: float, beta: float, neighb
     return sp.csr_matrix(S.astype(np.float32))
 
 
+@register
 class ItemKNN(Recommender):
     """score(u, i) = sum over the user's items j of w(u, j) * sim(j, i), sim from implicit's item-item models."""
 
@@ -71,13 +73,9 @@ class ItemKNN(Recommender):
     def item_factors(self):
         return None
 
-    def similar_items(self, item_id, k=10):
-        """Nearest items by cosine of the rows of the learned item-item similarity."""
-        if str(item_id) not in self.item_index:
-            raise KeyError(item_id)
-        sims = cosine_similarity_matrix(self.similarity.toarray())
-        out = self._ranked(sims[self.item_index[str(item_id)]], k, {str(item_id)})
-        return out[["ITEM_ID", "SCORE"]]
+    def _item_vectors(self):
+        # rows of the learned item-item similarity: items with the same neighbours are similar
+        return self.similarity.toarray()
 
     def _arrays(self):
         s = self.similarity.tocsr()

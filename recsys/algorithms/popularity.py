@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..base import Recommender
+from ..registry import register
 
 
 def context_popularity(user_items: sp.csr_matrix, popularity: np.ndarray, item_groups: np.ndarray) -> np.ndarray:
@@ -26,6 +27,7 @@ def context_popularity(user_items: sp.csr_matrix, popularity: np.ndarray, item_g
     return scores + visited[:, inverse].astype(np.float64)
 
 
+@register
 class Popularity(Recommender):
     """Most popular items (number of users); with item_group_col, popular within the user's groups."""
 

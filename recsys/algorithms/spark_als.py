@@ -7,6 +7,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..base import FactorModel
+from ..registry import register
 from .implicit_als import confidence
 
 
@@ -19,6 +20,7 @@ def factors_to_numpy(frame, n: int, rank: int) -> np.ndarray:
     return out
 
 
+@register
 class SparkALS(FactorModel):
     """pyspark.ml.recommendation.ALS(implicitPrefs=True); confidence c = 1 + alpha * weighting(photos)."""
 

@@ -14,6 +14,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..base import Recommender
+from ..registry import register
 
 SIDE_COLUMNS = ("PARK", "THEME")
 
@@ -53,6 +54,7 @@ def interest_levels(spark_df, levels: int):
     return model, list(model.getSplits())
 
 
+@register
 class SparkFM(Recommender):
     """pyspark.ml.regression.FMRegressor on one-hot user, attraction, park and theme."""
 

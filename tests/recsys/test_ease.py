@@ -71,7 +71,7 @@ def test_auto_fast_validation_ndcg_equals_ranking_metrics(algo, params, random_i
     model = train(algo, fit, items, params=params, item_group_col="PARK", show_progress=False)
     users = sorted(valid["USER_ID"].unique())
     rows = np.array([model.user_index[u] for u in users])
-    fast = validation_ndcg(model, model._scores(rows), rows, users, valid, 10)
+    fast = validation_ndcg(model, model.score_rows(rows), rows, users, valid, 10)
     assert fast == pytest.approx(ranking_metrics(model.recommend(users, 10), valid, 10)["ndcg@10"], abs=1e-12)
 
 

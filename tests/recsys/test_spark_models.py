@@ -39,7 +39,7 @@ def test_fm_export_matches_spark_predictions(spark, random_interactions, tmp_pat
     sample = pd.DataFrame({"USER_ID": ["u1", "u1", "u7"], "ITEM_ID": ["p0:3", "p2:25", "p1:12"]})
     rows = fm_rows(sample, model.item_side[["ITEM_ID", "PARK", "THEME"]])
     spark_pred = model.pipeline_model.transform(spark.createDataFrame(rows)).toPandas()["prediction"].to_numpy()
-    ours = [model._scores(np.array([model.user_index[u]]))[0, model.item_index[i]]
+    ours = [model.score_rows(np.array([model.user_index[u]]))[0, model.item_index[i]]
             for u, i in zip(sample["USER_ID"], sample["ITEM_ID"], strict=True)]
     np.testing.assert_allclose(ours, spark_pred, rtol=1e-6, atol=1e-6)
     model.save(tmp_path / "fm")
