@@ -15,7 +15,7 @@ COPY graph graph
 COPY api api
 COPY jobs jobs
 COPY data data
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir . && rm -rf /app/c360 /app/recsys /app/entity_resolution /app/graph /app/api /app/jobs /app/data
 VOLUME ["/warehouse"]
 EXPOSE 8000
 CMD ["c360", "serve", "--host", "0.0.0.0", "--port", "8000"]

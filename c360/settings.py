@@ -57,7 +57,7 @@ class ERSettings(_Section):
 
     engine: Literal["spark", "duckdb"] = "spark"
     config: str | None = None               # roles.yaml; None = the insurance preset
-    threshold: float | None = Field(None, ge=0, le=1)   # match probability for clusters; None = the matcher's default
+    threshold: float = Field(0.9, ge=0, le=1)   # match probability that links two records into one cluster
     labels: list[str] = []                  # FindMatches-style labeling files
 
 

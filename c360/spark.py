@@ -37,6 +37,8 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
         os.environ.setdefault("PYSPARK_PYTHON", _python())  # local workers use this interpreter
     conf = dict(_DEFAULT_CONF)
     conf["spark.jars"] = similarity_jar_location()
+    # no tables are saved, but Spark creates its warehouse folder anyway: keep it out of the user's directory
+    conf["spark.sql.warehouse.dir"] = str(Path(tempfile.gettempdir()) / "c360-spark-warehouse")
     conf.update(settings.spark_conf)
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():  # under spark-submit its --master (and --conf) decide

@@ -28,8 +28,8 @@ def _match(a) -> int:
 
 
 def _evaluate(a) -> int:
-    from c360.io import write_json_file
     from c360.entity_resolution.evaluate import evaluate
+    from c360.io import write_json_file
     m = evaluate(a.matched, a.truth)
     if a.out:
         write_json_file(a.out, m)
@@ -44,8 +44,8 @@ def _labels(a) -> int:
 
 
 def _explain(a) -> int:
-    from c360.io import atomic_path
     from c360.entity_resolution.explain import explain_match, explain_pair
+    from c360.io import atomic_path
     html = explain_pair(a.matched, *a.pair) if a.pair else explain_match(a.matched, a.match_id)
     with atomic_path(a.out) as tmp:
         Path(tmp).write_text(html)

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from c360.errors import InputError
 from c360.entity_resolution.roles import RolesConfig
 from c360.entity_resolution.standardize import standardize
+from c360.errors import InputError
+from c360.io import read_json_file
+from c360.layout import MatchOutput
 
 
 def _load(matched_path: str | Path):
     from splink import DuckDBAPI, Linker
 
-    mp = Path(matched_path)
-    rp, mj = Path(str(mp) + ".report.json"), Path(str(mp) + ".model.json")
+    o = MatchOutput(matched_path)
+    mp, rp, mj = o.matched, o.report, o.model
     for p in (mp, rp, mj):
         if not p.exists():
             raise InputError(f"{p}: not found (run c360 er match first)")
-    report = json.loads(rp.read_text())
+    report = read_json_file(rp)
     cfg = RolesConfig(id=report["id"], roles=report["roles"], date_format=report["date_format"])
     df = pd.read_parquet(mp)
     std, _ = standardize(df, cfg, "input0")
     std["match_id"] = df["match_id"].to_numpy()
-    model = json.loads(mj.read_text())
+    model = read_json_file(mj)
     model["link_type"] = "dedupe_only"
     db = DuckDBAPI()
     linker = Linker(db.register(std.drop(columns=["match_id"])), model, log_level="WARNING")

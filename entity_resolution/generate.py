@@ -1,4 +1,4 @@
-"""Generate the five insurance source tables (modeled on the AWS customer-360 workshop) with realistic errors.
+"""Generate the insurance source tables (schemas in `sources`, modeled on the AWS customer-360 workshop) with errors.
 
 People hold one to four policies across the auto and property lines. Records carry the errors real data has:
 typos, case changes, nicknames, SSNs with the last two digits wrong, swapped or missing fields, moved
@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from c360.entity_resolution import names as N
+from c360.entity_resolution import sources as S
 from c360.errors import InputError
 from c360.io import atomic_path
-from c360.entity_resolution import names as N
 
 # default noise: probability per record and field
 NOISE = {"first_typo": 0.04, "first_case": 0.03, "nickname": 0.05, "first_missing": 0.01, "last_typo": 0.03,
@@ -196,47 +197,47 @@ def generate(n_customers: int, seed: int = 0, out_dir: str | Path = "insurance",
     emails = lambda d: (d["first"].str.lower() + "." + d["last"].str.lower() + (d["person_id"] % 97).astype(str)  # noqa: E731
                         + "@example.com")
     since = np.datetime64("2005-01-01") + r.integers(0, 6900, na).astype("timedelta64[D]")
-    auto_customer = pd.DataFrame({
-        "policyid": auto_ids, "fname": auto["first_name"], "lname": auto["last_name"], "gender": auto["gender"],
-        "work": auto["company"], "dob": auto["date_of_birth"], "birthdate": birthdate, "phone": auto["home_phone"],
-        "ssn": auto["ssn_s"], "email": emails(auto), "priority": r.integers(1, 6, na),
+    # customer tables are built in the merged table's column names; the schema renames them to the source's
+    auto_customer = S.AUTO_CUSTOMER.frame({
+        "id": auto_ids, "first_name": auto["first_name"], "last_name": auto["last_name"], "gender": auto["gender"],
+        "company": auto["company"], "date_of_birth": auto["date_of_birth"], "birthdate": birthdate,
+        "home_phone": auto["home_phone"], "ssn": auto["ssn_s"], "email": emails(auto), "priority": r.integers(1, 6, na),
         "policysince": pd.Series(since).dt.strftime("%Y-%m-%d"),
         "createddate": pd.Series(since + r.integers(0, 30, na).astype("timedelta64[D]")).dt.strftime("%Y-%m-%d")})
-    auto_address = pd.DataFrame({"policyid": auto_ids, "address": auto["address"], "city": auto["city"],
-                                 "state": auto["state"], "zip": auto["zip"]})
+    auto_key = S.AUTO_CUSTOMER.key_column
+    auto_address = S.AUTO_ADDRESS.frame({auto_key: auto_ids, "address": auto["address"], "city": auto["city"],
+                                         "state": auto["state"], "zip": auto["zip"]})
     nveh = r.choice([1, 2, 3], na, p=[0.6, 0.3, 0.1])
     vpol = np.repeat(auto_ids, nveh)
     mm = r.integers(0, len(N.MAKES_MODELS), len(vpol))
     vin_chars = np.array(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"))
     vins = ["".join(row) for row in vin_chars[r.integers(0, len(vin_chars), (len(vpol), 17))]]
-    vehicles = pd.DataFrame({"vin": vins, "policyid": vpol,
-                             "make": [N.MAKES_MODELS[i][0] for i in mm], "model": [N.MAKES_MODELS[i][1] for i in mm],
-                             "year": r.integers(1998, 2026, len(vpol)),
-                             "color": r.choice(np.array(N.COLORS), len(vpol))}).drop_duplicates("vin")
+    vehicles = S.AUTO_VEHICLES.frame({
+        "vin": vins, auto_key: vpol, "make": [N.MAKES_MODELS[i][0] for i in mm],
+        "model": [N.MAKES_MODELS[i][1] for i in mm], "year": r.integers(1998, 2026, len(vpol)),
+        "color": r.choice(np.array(N.COLORS), len(vpol))}).drop_duplicates("vin")
     sales = r.gamma(2.0, 40_000, npr)
-    prop_customers = pd.DataFrame({
-        "customer_id": prop_ids, "first_name": prop["first_name"], "last_name": prop["last_name"],
+    prop_customers = S.PROPERTY_CUSTOMERS.frame({
+        "id": prop_ids, "first_name": prop["first_name"], "last_name": prop["last_name"],
         "company": prop["company"], "date_of_birth": prop["date_of_birth"], "home_phone": prop["home_phone"],
-        "social": prop["ssn_s"], "job": prop["job"], "email": emails(prop), "industry": prop["industry"],
+        "ssn": prop["ssn_s"], "job": prop["job"], "email": emails(prop), "industry": prop["industry"],
         "city": prop["city"], "state": prop["state"], "zipcode": prop["zip"],
         "netnew": np.where(r.random(npr) < 0.2, "Y", "N"), "sales_rounded": np.round(sales, -3).astype(int),
         "sales_decimal": np.round(sales, 2), "priority": r.integers(1, 6, npr), "industry2": prop["industry"]})
-    prop_addresses = pd.DataFrame({
-        "customer_id": prop_ids, "address": prop["address"], "city": prop["city"], "state": prop["state"],
-        "zip": prop["zip"], "property_type": r.choice(np.array(N.PROPERTY_TYPES), npr),
+    prop_addresses = S.PROPERTY_ADDRESSES.frame({
+        S.PROPERTY_CUSTOMERS.key_column: prop_ids, "address": prop["address"], "city": prop["city"],
+        "state": prop["state"], "zip": prop["zip"], "property_type": r.choice(np.array(N.PROPERTY_TYPES), npr),
         "year_built": r.integers(1900, 2025, npr), "insured_value": np.round(r.gamma(3.0, 120_000, npr), -2)})
+    auto_rec, prop_rec = S.AUTO_CUSTOMER.record_ids(auto_ids), S.PROPERTY_CUSTOMERS.record_ids(prop_ids)
     truth = pd.concat([
-        pd.DataFrame({"record_id": pd.Series(auto_ids).astype(str) + "-auto", "person_id": auto["person_id"],
-                      "household_id": auto["household_id"]}),
-        pd.DataFrame({"record_id": pd.Series(prop_ids).astype(str) + "-property", "person_id": prop["person_id"],
-                      "household_id": prop["household_id"]})], ignore_index=True)
-    merged_view = pd.concat([
-        auto.assign(id=pd.Series(auto_ids).astype(str) + "-auto"),
-        prop.assign(id=pd.Series(prop_ids).astype(str) + "-property")], ignore_index=True)
+        pd.DataFrame({"record_id": auto_rec, "person_id": auto["person_id"], "household_id": auto["household_id"]}),
+        pd.DataFrame({"record_id": prop_rec, "person_id": prop["person_id"], "household_id": prop["household_id"]})],
+        ignore_index=True)
+    merged_view = pd.concat([auto.assign(id=auto_rec), prop.assign(id=prop_rec)], ignore_index=True)
     labels = _labels(merged_view, r)
-    files = {"source_auto_customer.csv": auto_customer, "source_auto_address.csv": auto_address,
-             "source_auto_vehicles.csv": vehicles, "source_property_customers.csv": prop_customers,
-             "source_property_addresses.csv": prop_addresses, "truth.csv": truth, "labels.csv": labels}
+    files = {S.AUTO_CUSTOMER.file: auto_customer, S.AUTO_ADDRESS.file: auto_address, S.AUTO_VEHICLES.file: vehicles,
+             S.PROPERTY_CUSTOMERS.file: prop_customers, S.PROPERTY_ADDRESSES.file: prop_addresses,
+             "truth.csv": truth, "labels.csv": labels}
     for name, df in files.items():
         _write_csv(df, out / name)
     return {"out_dir": str(out), "persons": n_customers, "records": len(truth), "auto": na, "property": npr,
@@ -245,8 +246,8 @@ def generate(n_customers: int, seed: int = 0, out_dir: str | Path = "insurance",
 
 def _labels(rec: pd.DataFrame, r: np.random.Generator, n_sets: int = 300) -> pd.DataFrame:
     """Simulated reviewer labels, FindMatches format: a labeling set = a household's or a surname's records."""
-    cols = ["id", "first_name", "last_name", "company", "date_of_birth", "home_phone", "ssn_s", "source",
-            "address", "city", "state", "zip"]
+    # the records carry the formatted SSN as ssn_s ("ssn" is the person's true number)
+    cols = [c if c != "ssn" else "ssn_s" for c in S.MERGED_COLUMNS]
     groups = rec.groupby("household_id").indices
     keys = np.array(list(groups.keys()))
     pick = r.choice(keys, min(n_sets, len(keys)), replace=False)
@@ -256,4 +257,4 @@ def _labels(rec: pd.DataFrame, r: np.random.Generator, n_sets: int = 300) -> pd.
         parts.append(g[cols].assign(labeling_set_id=f"set{s:05d}",
                                     label="p" + g["person_id"].astype(str)))
     out = pd.concat(parts, ignore_index=True).rename(columns={"ssn_s": "ssn"})
-    return out[["labeling_set_id", "label"] + [c if c != "ssn_s" else "ssn" for c in cols]]
+    return out[["labeling_set_id", "label", *S.MERGED_COLUMNS]]

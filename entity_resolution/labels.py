@@ -9,6 +9,7 @@ import pandas as pd
 
 from c360.errors import InputError
 from c360.io import atomic_path, read_table, require_columns
+from c360.layout import MatchOutput
 
 
 def labels_to_pairs(path: str | Path, id_col: str = "id") -> pd.DataFrame:
@@ -29,7 +30,7 @@ def evaluate_labels(matched_path: str | Path, labels_path: str | Path, out_html:
     Uses the pairs scored in the run (`<matched>.pairs.parquet`); a labeled pair never scored counts as a
     non-link. Writes an HTML chart when out_html is given. Returns [{"threshold", "precision", "recall", "f1"}].
     """
-    pairs_path = Path(str(matched_path) + ".pairs.parquet")
+    pairs_path = MatchOutput(matched_path).pairs
     if not pairs_path.exists():
         raise InputError(f"{pairs_path}: scored pairs not found (rerun c360 er match)")
     scored = pd.read_parquet(pairs_path)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import splink.comparison_level_library as cll
 from splink import SettingsCreator, block_on
-from splink.internals.comparison_creator import ComparisonCreator  # noqa: F401  (type only)
+from splink.comparison_library import CustomComparison
 
 
-def _cmp(name: str, levels: list) -> dict:
-    from splink.internals.comparison_library import CustomComparison
+def _cmp(name: str, levels: list) -> CustomComparison:
     return CustomComparison(comparison_levels=levels, output_column_name=name)
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from c360.io import read_json_file
+from c360.layout import MatchOutput
+
 
 def assign_match_ids(keys: np.ndarray, components: np.ndarray, previous: Path | None) -> np.ndarray:
     """Map each component to an int64 match_id.
@@ -37,9 +40,8 @@ def _previous(path: Path | None) -> pd.Series | None:
     if path is None or not Path(path).exists():
         return None
     prev = pd.read_parquet(path)
-    rp = Path(str(path) + ".report.json")
-    import json
-    id_col = json.loads(rp.read_text()).get("id", "id") if rp.exists() else "id"
+    rp = MatchOutput(path).report
+    id_col = read_json_file(rp).get("id", "id") if rp.exists() else "id"
     if "match_id" not in prev.columns or id_col not in prev.columns:
         return None
     return pd.Series(prev["match_id"].to_numpy(), index=prev[id_col].astype(str).to_numpy())

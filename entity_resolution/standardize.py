@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from c360.errors import InputError
-from c360.io import read_table, require_columns
 from c360.entity_resolution.names import NICKNAMES
 from c360.entity_resolution.roles import RolesConfig
+from c360.errors import InputError
+from c360.io import read_table, require_columns
 
 _CANON = {v.lower(): k.lower() for k, v in NICKNAMES.items()}
 

@@ -8,9 +8,12 @@ Adding a backend: one module with a GraphStore subclass, one line in BUILTIN (or
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from c360.errors import InputError
-from c360.graph.store import GraphStore, StoreSpec
+
+if TYPE_CHECKING:  # the registry depends on nothing in the package at run time: graph.store imports it
+    from c360.graph.store import GraphStore, StoreSpec
 
 # scheme: (backend class or "module:Class", the spec forms it accepts, for error messages)
 BUILTIN: dict[str, tuple[str, str]] = {
@@ -19,7 +22,7 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "ws": ("c360.graph.gremlin_store:GremlinStore", "ws://HOST:PORT[/PATH]"),
     "wss": ("c360.graph.gremlin_store:GremlinStore", "wss://HOST:PORT[/PATH]"),
 }
-_registry: dict[str, tuple[type[GraphStore] | str, str]] = dict(BUILTIN)
+_registry: dict[str, tuple[type["GraphStore"] | str, str]] = dict(BUILTIN)
 
 
 def register(scheme: str, backend: type[GraphStore] | str, usage: str | None = None) -> None:

@@ -19,17 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from c360.entity_resolution import sources as S
 from c360.errors import InputError
-from c360.io import read_table, require_columns
 from c360.graph.neptune_csv import EDGE_FILE, VERTEX_FILE, Element, write_elements
+from c360.io import read_table, require_columns
 
-MATCHED_COLUMNS = ["id", "first_name", "last_name", "date_of_birth", "source", "match_id"]
+# merged columns a customer vertex needs (from `matched`, or from a source customer table under its own names)
+PERSON_COLUMNS = ["id", "first_name", "last_name", "date_of_birth"]
+MATCHED_COLUMNS = [*PERSON_COLUMNS, "source", "match_id"]
 CUSTOMER_PROPS = ["first_name", "last_name", "company", "date_of_birth", "ssn", "home_phone", "source"]
-SOURCE_FILES = {
-    "auto_customer": "source_auto_customer.csv", "auto_address": "source_auto_address.csv",
-    "auto_vehicles": "source_auto_vehicles.csv", "property_customers": "source_property_customers.csv",
-    "property_addresses": "source_property_addresses.csv",
-}
 
 
 def _s(v) -> str | None:
@@ -81,37 +79,22 @@ def _read_str(path: Path) -> pd.DataFrame:
 
 
 def load_sources(sources_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """The source tables present in DIR (missing ones are simply absent), all columns as strings."""
+    """The source tables (`sources.SOURCE_TABLES`) present in DIR (missing ones are simply absent), all columns
+    as strings, keyed by table name."""
     d = Path(sources_dir)
     if not d.is_dir():
         raise InputError(f"{d}: --sources directory not found")
-    return {k: _read_str(d / f) for k, f in SOURCE_FILES.items() if (d / f).exists()}
+    return {t.name: _read_str(d / t.file) for t in S.SOURCE_TABLES if (d / t.file).exists()}
 
 
 def customers_from_sources(src: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Merge the source customer tables as the merge job does (renames, -auto/-property ids), without match ids."""
+    """Merge the source customer tables as the merge job does (the same declared renames, drops, ids and address
+    join), without match ids."""
     frames = []
-    if "auto_customer" in src:
-        a = src["auto_customer"]
-        require_columns(a, ["policyid", "fname", "lname", "dob"], SOURCE_FILES["auto_customer"])
-        a = a.rename(columns={"fname": "first_name", "lname": "last_name", "work": "company", "dob": "date_of_birth",
-                              "phone": "home_phone"})
-        a["id"] = a["policyid"].astype(str) + "-auto"
-        a["source"] = "auto"
-        if "auto_address" in src:
-            addr = src["auto_address"][["policyid", "address", "city", "state", "zip"]]
-            a = a.merge(addr.drop_duplicates("policyid"), on="policyid", how="left")
-        frames.append(a)
-    if "property_customers" in src:
-        p = src["property_customers"]
-        require_columns(p, ["customer_id", "first_name", "last_name", "date_of_birth"], SOURCE_FILES["property_customers"])
-        p = p.rename(columns={"social": "ssn"}).drop(columns=["city", "state", "zipcode"], errors="ignore")
-        p["id"] = p["customer_id"].astype(str) + "-property"
-        p["source"] = "property"
-        if "property_addresses" in src:
-            addr = src["property_addresses"][["customer_id", "address", "city", "state", "zip"]]
-            p = p.merge(addr.drop_duplicates("customer_id"), on="customer_id", how="left")
-        frames.append(p)
+    for t in S.CUSTOMER_TABLES:
+        if t.name in src:
+            require_columns(src[t.name], t.source_names(PERSON_COLUMNS), t.file)
+            frames.append(S.to_merged_pandas(t, src[t.name], src.get(t.address.name)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -146,12 +129,13 @@ def add_policies(b: GraphBuilder, src: dict[str, pd.DataFrame]) -> None:
         number, _, line = cid.rpartition("-")
         pid = b.vertex(f"policy:{cid}", "policy", name=f"{line} policy {number}", line=line, policy_number=number)
         b.edge("covers", cid, pid)
+    auto, prop = S.AUTO_CUSTOMER, S.PROPERTY_CUSTOMERS
     auto_addr: dict[str, str] = {}
     if "auto_address" in src:
         a = src["auto_address"]
-        require_columns(a, ["policyid", "address", "city", "state", "zip"], SOURCE_FILES["auto_address"])
+        require_columns(a, S.AUTO_ADDRESS.required, S.AUTO_ADDRESS.file)
         for r in a.to_dict("records"):
-            pid = f"policy:{r['policyid']}-auto"
+            pid = f"policy:{r[auto.key_column]}{auto.suffix}"
             if pid in b.vertices:
                 aid = b.address(r["address"], r["city"], r["state"], r["zip"])
                 if aid:
@@ -159,9 +143,9 @@ def add_policies(b: GraphBuilder, src: dict[str, pd.DataFrame]) -> None:
                     b.edge("locatedAt", pid, aid)
     if "auto_vehicles" in src:
         v = src["auto_vehicles"]
-        require_columns(v, ["vin", "policyid", "make", "model", "year"], SOURCE_FILES["auto_vehicles"])
+        require_columns(v, S.AUTO_VEHICLES.required, S.AUTO_VEHICLES.file)
         for r in v.to_dict("records"):
-            pid = f"policy:{r['policyid']}-auto"
+            pid = f"policy:{r[auto.key_column]}{auto.suffix}"
             vin = _s(r["vin"])
             if pid not in b.vertices or not vin:
                 continue
@@ -174,9 +158,9 @@ def add_policies(b: GraphBuilder, src: dict[str, pd.DataFrame]) -> None:
                 b.edge("locatedAt", vid, auto_addr[pid])
     if "property_addresses" in src:
         p = src["property_addresses"]
-        require_columns(p, ["customer_id", "address", "city", "state", "zip"], SOURCE_FILES["property_addresses"])
+        require_columns(p, S.PROPERTY_ADDRESSES.required, S.PROPERTY_ADDRESSES.file)
         for r in p.to_dict("records"):
-            pid = f"policy:{r['customer_id']}-property"
+            pid = f"policy:{r[prop.key_column]}{prop.suffix}"
             if pid not in b.vertices:
                 continue
             aid = b.address(r["address"], r["city"], r["state"], r["zip"])

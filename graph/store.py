@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from c360.errors import C360Error, InputError
+from c360.graph import backends
 from c360.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -99,8 +100,6 @@ def parse_spec(spec: str | StoreSpec | None, what: str = "graph store") -> Store
         if sep and not rest.strip():
             raise InputError(f"{what} {text!r}: expected {scheme}:PATH with a path")
         parsed = StoreSpec(text, scheme, path=Path(rest.strip()) if sep else None)
-    from c360.graph import backends  # the registry; it imports a backend's module only when opening it
-
     if not _SCHEME.match(parsed.scheme) or not backends.is_registered(parsed.scheme):
         raise InputError(f"{what} {text!r}: expected {backends.usage()}")
     return parsed
@@ -113,8 +112,6 @@ def open_store(spec: str | StoreSpec | None, current_dir: Path | None = None, *,
 
     `settings` (default: c360.settings.load_settings() when a backend needs them) carries e.g. Gremlin headers;
     `create` opens a file store that does not exist yet (for writing)."""
-    from c360.graph import backends
-
     parsed = parse_spec(spec)
     return backends.backend_for(parsed).from_spec(parsed, current_dir=current_dir, settings=settings, create=create)
 

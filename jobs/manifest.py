@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from c360.io import read_json_file, write_json_file
 
 STEP_FIELDS = ("status", "started_at", "finished_at", "seconds", "rows", "metrics", "outputs", "error")
 
@@ -43,12 +43,10 @@ class Manifest:
 
     @classmethod
     def load(cls, path: Path) -> "Manifest":
-        return cls(path, json.loads(path.read_text()))
+        return cls(path, read_json_file(path, "manifest not found"))
 
     def save(self) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=_jsonable))
-        os.replace(tmp, self.path)
+        write_json_file(self.path, self.data, default=_jsonable)
 
     def step(self, name: str) -> dict[str, Any]:
         return self.data["steps"].setdefault(name, {"status": "pending"})

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from c360.errors import C360Error, InputError
+from c360.jobs.manifest import Manifest, utc_now
 from c360.layout import RunLayout, Warehouse
 from c360.settings import Settings
-from c360.jobs.manifest import Manifest, utc_now
 
 log = logging.getLogger("c360.nightly")
 

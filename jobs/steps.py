@@ -11,14 +11,13 @@ What each step distributes on a cluster (spark-submit --master ...):
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
 from c360.errors import C360Error, InputError
-from c360.io import atomic_path, write_json_file
+from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs import gates as gates_mod
 from c360.jobs.pipeline import RunContext, StepResult
 from c360.jobs.report import render_report
@@ -32,8 +31,8 @@ class GateFailed(C360Error):
 
 
 def _read_json(path: str | Path) -> dict:
-    p = Path(path)
-    return json.loads(p.read_text()) if p.is_file() else {}
+    """A step's JSON output, or {} when it was never written (the report of a failed run reads what exists)."""
+    return read_json_file(path) if Path(path).is_file() else {}
 
 
 # ---- validate --------------------------------------------------------------------------------------------
@@ -93,10 +92,9 @@ def step_match(ctx: RunContext) -> StepResult:
     current = ctx.warehouse.current()
     if current is not None and current.match.matched.is_file():
         previous = current.match.matched
-    kwargs = {"threshold": cfg.threshold} if cfg.threshold is not None else {}
     result = match([ctx.output("merge", "merged")], config=cfg.config, engine=cfg.engine,
                    labels=labels or None, out=out, previous=previous,
-                   spark=ctx.spark if cfg.engine == "spark" else None, **kwargs)
+                   spark=ctx.spark if cfg.engine == "spark" else None, threshold=cfg.threshold)
     metrics = {"clusters": result.clusters, "pairs_scored": result.pairs_scored,
                "pairs_linked": result.pairs_linked, "relatives_guarded": result.relatives_guarded,
                "prior": result.prior, "engine": result.engine, "unparseable": result.unparseable}
@@ -109,7 +107,7 @@ def step_match(ctx: RunContext) -> StepResult:
     pr_curve = []
     if labels:
         pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path(ctx.run.labels_pr_html))
-        at = min(pr_curve, key=lambda r: abs(r["threshold"] - (kwargs.get("threshold") or 0.9)))
+        at = min(pr_curve, key=lambda r: abs(r["threshold"] - cfg.threshold))
         metrics.update(labels_precision=at["precision"], labels_recall=at["recall"], labels_f1=at["f1"])
         if f1 is None:
             f1, source = at["f1"], "labels"
@@ -210,22 +208,22 @@ def _count_labels(elements) -> dict[str, int]:
     return dict(sorted(pd.Series([e.label for e in elements], dtype=str).value_counts().to_dict().items()))
 
 
-def graph_target(ctx: RunContext) -> str:
-    """Where the run's graph goes: its own networkx file (embedded store) or the configured Gremlin server."""
-    spec = ctx.settings.graph.store.strip()
-    if spec == "networkx":
-        return f"networkx:{ctx.run.embedded_graph}"
-    return spec
+def graph_target(ctx: RunContext):
+    """Where the run's graph goes (a StoreSpec): its own embedded file for a bare `networkx`, else the configured
+    store."""
+    from c360.graph.store import parse_spec
+
+    return parse_spec(ctx.settings.graph.store).resolve(ctx.run.root)
 
 
 def step_graph_load(ctx: RunContext) -> StepResult:
     from c360.graph.loader import load_graph_files
 
     target = graph_target(ctx)
-    embedded = target.startswith("networkx:")  # this run's own file: it holds exactly this run's graph
+    embedded = not target.is_url  # a file store: it holds exactly this run's graph
     drop = ctx.settings.graph.drop_before_load and not embedded
-    counts = load_graph_files(ctx.output("graph_export", "csv_dir"), target, drop=drop)
-    return StepResult(outputs={"target": "networkx (this run)" if embedded else target, "counts": counts,
+    counts = load_graph_files(ctx.output("graph_export", "csv_dir"), target, drop=drop, settings=ctx.settings)
+    return StepResult(outputs={"target": "networkx (this run)" if embedded else str(target), "counts": counts,
                                "dropped": drop, "exact_counts": embedded or drop},
                       rows={"vertices": sum(counts["vertices"].values()), "edges": sum(counts["edges"].values())})
 

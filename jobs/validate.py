@@ -8,42 +8,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from c360.entity_resolution.merge import read_source
+from c360.entity_resolution.sources import SOURCE_TABLES
 from c360.errors import InputError
-from c360.entity_resolution.merge import (
-    ADDRESS_COLUMNS,
-    AUTO_DROPS,
-    AUTO_RENAMES,
-    PROPERTY_DROPS,
-    PROPERTY_RENAMES,
-    read_source,
-)
-from c360.graph.export import SOURCE_FILES
-
-# file key -> (required columns, unique id column or None)
-INSURANCE_SCHEMA: dict[str, tuple[list[str], str | None]] = {
-    "auto_customer": (list(AUTO_RENAMES) + AUTO_DROPS + ["ssn"], "policyid"),
-    "auto_address": (["policyid"] + ADDRESS_COLUMNS, "policyid"),
-    "auto_vehicles": (["vin", "policyid", "make", "model", "year"], "vin"),
-    "property_customers": (list(PROPERTY_RENAMES) + PROPERTY_DROPS + ["first_name", "last_name",
-                                                                       "date_of_birth"], "customer_id"),
-    "property_addresses": (["customer_id"] + ADDRESS_COLUMNS, None),
-}
-NUMERIC_COLUMNS = {"auto_vehicles": ["year"]}
 
 
 def validate_insurance(sources_dir: str | Path, spark) -> dict[str, int]:
-    """Check the five source tables; return their row counts. Raises InputError naming file and column."""
+    """Check the source tables (`sources.SOURCE_TABLES`); return their row counts. Raises InputError naming file
+    and column."""
     from pyspark.sql import functions as F
 
     d = Path(sources_dir)
     if not d.is_dir():
         raise InputError(f"{d}: insurance source directory not found")
     rows: dict[str, int] = {}
-    for key, (required, id_col) in INSURANCE_SCHEMA.items():
-        path = d / SOURCE_FILES[key]
-        df = read_source(spark, path, required)
-        n = df.count()
-        rows[key] = n
+    for table in SOURCE_TABLES:
+        path = d / table.file
+        df = read_source(spark, path, table.required)
+        rows[table.name] = df.count()
+        id_col = table.unique
         if id_col:
             nulls = df.where(F.col(id_col).isNull()).count()
             if nulls:
@@ -52,7 +35,7 @@ def validate_insurance(sources_dir: str | Path, spark) -> dict[str, int]:
             if dup:
                 raise InputError(f"{path}: column {id_col} has duplicate values: "
                                  + ", ".join(str(r[id_col]) for r in dup))
-        for col in NUMERIC_COLUMNS.get(key, []):
+        for col in table.numeric:
             bad = (df.where(F.col(col).isNotNull() & F.col(col).cast("double").isNull())
                    .select(col).limit(3).collect())
             if bad:

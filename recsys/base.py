@@ -11,7 +11,6 @@ the registry maps names to algorithm classes, and models/auto/evaluate/cli use t
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from abc import ABC, abstractmethod
 from datetime import datetime, timezone
@@ -23,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from c360.errors import InputError
-from c360.io import atomic_path, read_json_file
+from c360.io import atomic_path, read_json_file, write_json_file
 
 from .data import fingerprint as frame_fingerprint
 from .data import validate_interactions
@@ -401,7 +400,7 @@ class Recommender(ABC):
                 "metrics": self.metrics, "train_seconds": self.train_seconds, "extra": self.extra,
                 "n_users": len(data.user_ids), "n_items": len(data.item_ids),
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": _versions()}
-        (directory / PARAMS_FILE).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        write_json_file(directory / PARAMS_FILE, meta, default=_json_default)
 
     @classmethod
     def load(cls, path: str | Path) -> "Recommender":

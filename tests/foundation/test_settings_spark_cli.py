@@ -4,8 +4,8 @@ import pytest
 
 from c360.cli import build_parser
 from c360.errors import InputError
-from c360.settings import load_settings
 from c360.recsys import sigir17
+from c360.settings import load_settings
 from tests.conftest import run_cli
 
 
