@@ -137,11 +137,6 @@ class Settings(_Section):
     def _conf(cls, value):
         return {str(k): str(v) for k, v in dict(value or {}).items()}
 
-    @property
-    def current(self) -> Path:
-        """The published version the API serves."""
-        return self.warehouse / "current"
-
     def sections(self) -> dict[str, Any]:
         """The nightly's configuration as plain data, recorded in each run's manifest (where the graph lives is
         the deployment's, not the run's: a resumed run loads into the store configured now)."""

@@ -138,6 +138,11 @@ def _interactions(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return interactions, items
 
 
+def _auto_params(cfg) -> dict:
+    """`auto` chooses by validation ndcg@k of the configured k, the metric the gate then reads."""
+    return {"k": cfg.k}
+
+
 def _group_col(cfg, items: pd.DataFrame | None) -> str | None:
     col = cfg.item_group_col
     if col and (items is None or col not in items.columns):
@@ -151,7 +156,8 @@ def step_recsys_evaluate(ctx: RunContext) -> StepResult:
     cfg = ctx.settings.recsys
     interactions, items = _interactions(ctx)
     result = evaluate(cfg.all_algorithms(), interactions, items, holdout=cfg.holdout, seed=cfg.seed,
-                      k=cfg.k, item_group_col=_group_col(cfg, items), show_progress=True)
+                      k=cfg.k, item_group_col=_group_col(cfg, items), params={"auto": _auto_params(cfg)},
+                      show_progress=True)
     path = write_metrics(result, ctx.run.recsys_metrics)
     ndcg = {a: round(m[cfg.ndcg], 4) for a, m in result["algorithms"].items()}
     return StepResult(outputs={"metrics": str(path)},
@@ -171,7 +177,8 @@ def step_recsys_train(ctx: RunContext) -> StepResult:
     models = {}
     for algo in cfg.all_algorithms():
         log.info("training %s on all %d interactions", algo, len(interactions))
-        model = train(algo, interactions, items, item_group_col=_group_col(cfg, items), seed=cfg.seed)
+        model = train(algo, interactions, items, item_group_col=_group_col(cfg, items), seed=cfg.seed,
+                      params=_auto_params(cfg) if algo == "auto" else None)
         metrics = {f"holdout_{k}": v for k, v in evaluation.get(algo, {}).items()}
         model.save(ctx.run.model_dir(algo), metrics=metrics)
         models[algo] = {"path": ctx.run.model_relpath(algo), "version": f"{ctx.run_id}:{algo}",
