@@ -1,4 +1,4 @@
-"""Data shipped with c360 (installed as the package `c360.datasets`): the SIGIR'17 theme-park visits.
+"""Data shipped with c360 (installed as the package `c360.data`): the SIGIR'17 theme-park visits.
 
 `sigir17_dir()` is where the shipped copy lives, in a checkout and in an installed wheel alike.
 """

@@ -1,4 +1,4 @@
-"""Loader for the SIGIR'17 theme-park data layout (the shipped copy: `c360.datasets`, see its SOURCE.md).
+"""Loader for the SIGIR'17 theme-park data layout (the shipped copy: `c360.data`, see its SOURCE.md).
 
 An attraction is (park, poiID), written `park:poiID` — every park numbers its attractions from 1.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from c360.datasets import sigir17_dir
+from c360.data import sigir17_dir
 from c360.errors import InputError
 
 DEFAULT_DIR = sigir17_dir()

@@ -99,3 +99,14 @@ def test_nightly_and_serve_from_an_empty_directory(installed, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_checkout_runs_its_own_code_beside_an_install(installed):
+    """From a checkout's root, `python -m c360` imports the checkout (cwd first on sys.path) and must still find
+    every package: they are the checkout's sibling folders, not the installed copy's subfolders."""
+    bin_dir, env = installed
+    where = _run([str(bin_dir / "python"), "-c", "import c360.recsys, c360.data; print(c360.recsys.__file__)"],
+                 REPO, env).stdout.strip()
+    assert Path(where).is_relative_to(REPO)
+    usage = _run([str(bin_dir / "python"), "-m", "c360", "--help"], REPO, env).stdout
+    assert all(group in usage for group in ("gremlin", "recsys", "er", "graph", "nightly", "serve")), usage

@@ -12,10 +12,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 # repository folder -> installed package
 FOLDERS = {"c360": "c360", "recsys": "c360.recsys", "entity_resolution": "c360.entity_resolution",
-           "graph": "c360.graph", "api": "c360.api", "jobs": "c360.jobs", "data": "c360.datasets"}
+           "graph": "c360.graph", "api": "c360.api", "jobs": "c360.jobs", "data": "c360.data"}
 # higher number = higher layer; a module may import only from strictly lower layers (or its own package)
 LAYERS = {"c360.cli": 4, "c360.api": 3, "c360.jobs": 3, "c360.graph": 2, "c360.recsys": 1,
-          "c360.entity_resolution": 1, "c360.datasets": 0, "c360": 0}
+          "c360.entity_resolution": 1, "c360.data": 0, "c360": 0}
 
 # scripts that start the whole CLI: `python -m c360`, and the file handed to spark-submit
 ENTRY_POINTS = {"c360.__main__", "c360.jobs.submit"}
