@@ -33,18 +33,24 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/version", "/recommendations/{
                           "/attractions/{item_id}/similar"})
 
 
-def app_settings(request: Request) -> Settings:
+# Every dependency here is `async def` although none awaits: FastAPI runs a plain `def` dependency in its
+# threadpool, one hop per dependency per request, which measured 2.3x fewer requests/s on /recommendations.
+
+
+async def app_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     return request.app.state.settings
 
 
-def current_state(request: Request) -> ServedState | None:
+async def current_state(request: Request) -> ServedState | None:
     """The state to answer this request with, None before the first publish (one atomic reference read)."""
     return request.app.state.served
 
 
-def served(state: Annotated[ServedState | None, Depends(current_state)]) -> ServedState:
-    """The served state; 503 before the first publish."""
+async def served(request: Request) -> ServedState:
+    """The served state; 503 before the first publish (read directly, not through current_state: one dependency
+    less on every request of the hot path)."""
+    state = request.app.state.served
     if state is None:
         raise ApiError(503, "no published warehouse is loaded yet")
     return state
@@ -81,7 +87,7 @@ def role_of(key: str | None, keys: dict[str, str]) -> str | None:
     return found
 
 
-def authenticated(settings: AppSettings, audit: Audit, key: ApiKey = None) -> Principal:
+async def authenticated(settings: AppSettings, audit: Audit, key: ApiKey = None) -> Principal:
     """The caller of this request: 401 when the key is missing or unknown. Records the caller in the audit entry."""
     if not key:
         raise ApiError(401, "X-API-Key header required", headers={"WWW-Authenticate": "APIKey"})
@@ -103,7 +109,7 @@ def require(principal: Principal, role: str) -> None:
 def require_role(role: str) -> Callable[..., Principal]:
     """A dependency: the authenticated caller, 403 unless its role grants `role`."""
 
-    def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
         require(principal, role)
         return principal
 
