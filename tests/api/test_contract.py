@@ -212,3 +212,23 @@ def test_graph_handle_reopens_after_a_failed_open_and_stays_closed(tmp_path, war
     assert store is not None and handle.error is None and handle.get() is store and handle.ping()
     handle.close()
     assert handle.store is None and handle.get() is None  # a retired run's state does not reconnect
+
+
+def _sync_dependencies(dependant, seen=None) -> list[str]:
+    import inspect
+
+    out = []
+    for dep in dependant.dependencies:
+        call = dep.call
+        target = call if inspect.isfunction(call) else type(call).__call__
+        if not (inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)):
+            out.append(getattr(call, "__name__", repr(call)))
+        out += _sync_dependencies(dep)
+    return out
+
+
+def test_request_dependencies_never_take_the_threadpool(client):
+    """A plain `def` dependency costs a threadpool hop on every request (2.3x fewer requests/s measured on
+    /recommendations): every dependency of every route is a coroutine (or an async generator)."""
+    routes = api_routes(client.app)
+    assert routes and {r.path: _sync_dependencies(r.dependant) for r in routes if _sync_dependencies(r.dependant)} == {}
