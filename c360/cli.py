@@ -10,7 +10,7 @@ import sys
 from c360 import __version__
 from c360.errors import C360Error
 
-# (module, description) — each module defines register(subparsers) and sets `func` on its parsers.
+# each module defines register(subparsers) and sets `func` on its parsers
 COMMAND_MODULES = (
     "c360.graph.gremlin_cli",        # c360 gremlin start|stop|status
     "c360.recsys.cli",               # c360 recsys train|recommend|evaluate
@@ -27,14 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"c360 {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if name == exc.name or name.startswith(f"{exc.name}."):  # group not in this build
-                continue
-            raise
-        module.register(subparsers)
+    for name in COMMAND_MODULES:  # every group ships in the one distribution: a missing one is a broken install
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

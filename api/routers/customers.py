@@ -10,6 +10,8 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
+from c360.errors import InputError
+from c360.graph.store import GraphUnavailable
 
 from ..dependencies import KEY_REQUIRED, Audit, Reader, Served, require
 from ..errors import ApiError
@@ -38,16 +40,16 @@ def _mask(result: dict) -> dict:
 
 
 def _call(state: ServedState, method: str, *args, **kwargs):
-    """Run a blocking GraphStore call (in a worker thread); GraphUnavailable / no store → ApiError 503."""
-    try:
-        from c360.graph.store import GraphUnavailable
-    except ImportError:
-        raise ApiError(503, "graph store unavailable: graph.store is not installed") from None
+    """Run a blocking GraphStore call (in a worker thread); GraphUnavailable / no store → ApiError 503, a value
+    the store rejects (InputError, "field: why", e.g. a blank last_name) → 422 naming the field."""
     store = state.connection.get()
     if store is None:
         raise ApiError(503, f"graph store unavailable ({state.graph_spec})")
     try:
         return getattr(store, method)(*args, **kwargs)
+    except InputError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise ApiError(422, str(exc), fields=[field] if field.isidentifier() else None) from None
     except GraphUnavailable as exc:
         log.warning("graph store %s unavailable: %s", state.graph_spec, exc)
         raise ApiError(503, f"graph store unavailable ({state.graph_spec})") from None

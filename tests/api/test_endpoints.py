@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import PII, READER
 
 
@@ -148,3 +150,12 @@ def test_json_access_log(client, caplog):
         client.get("/healthz")
     rec = [r for r in caplog.records if r.name == "c360.access"][-1]
     assert rec.fields["path"] == "/healthz" and rec.fields["status"] == 200 and rec.fields["ms"] >= 0
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "\u00a0", "\u3000"])
+def test_search_with_a_blank_last_name_is_422_naming_it(client, blank):
+    """Found by the schema-driven tests: a name of only whitespace passed the length check and the store's
+    InputError became a 500."""
+    r = client.get("/customers/search", params={"last_name": blank}, headers=READER)
+    assert r.status_code == 422, r.text
+    assert r.json()["fields"] == ["last_name"] and "last_name" in r.json()["message"]

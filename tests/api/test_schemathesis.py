@@ -1,0 +1,49 @@
+"""Property-based: requests generated from the app's own OpenAPI schema, every answer checked against it.
+
+Schemathesis derives valid (positive) and schema-breaking (negative) path and query values; every response must
+be no server error, carry a documented status code and content type, and match the declared response model.
+Driven by Hypothesis directly: schemathesis' pytest plugin does not run under this pytest version.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+
+from c360.api.app import create_app
+
+from .conftest import PII
+
+EXAMPLES = 30  # per operation and mode: enough to reach every parameter's edges, a few seconds in all
+# Two checks are left out, each for a reason of HTTP rather than of the app:
+# - "schema-valid data is accepted": valid values of some parameters depend on the published run (a `model`
+#   name, an attraction id), which no static schema enumerates; the HTTP contract answers those 422, naming it;
+# - "schema-violating data is rejected": in a query string every value is text, so a "number" generated where
+#   the schema wants a string (e.g. `exclude=2.7e+151`) is a valid string by the time it reaches the app.
+# Bad parameters answering 422 with the field named is tested explicitly in test_endpoints.py.
+EXCLUDED = {schemathesis.GenerationMode.POSITIVE: [positive_data_acceptance],
+            schemathesis.GenerationMode.NEGATIVE: [positive_data_acceptance, negative_data_rejection]}
+
+
+@pytest.mark.parametrize("mode", list(schemathesis.GenerationMode), ids=lambda m: m.value)
+def test_every_operation_answers_as_its_schema_says(settings, mode):
+    # an app of its own: schemathesis runs the app's lifespan (loading the published run) on its own event loop,
+    # which must not be shared with the session's TestClient
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 7
+    if mode is schemathesis.GenerationMode.NEGATIVE:  # only parameters can be broken
+        operations = [op for op in operations if op.definition.raw.get("parameters")]
+
+    for operation in operations:
+        @given(case=operation.as_strategy(generation_mode=mode))
+        # derandomized: the same examples on every run, so CI never fails by the luck of a draw
+        @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                             suppress_health_check=list(HealthCheck))
+        def check(case):
+            case.call_and_validate(headers=PII, excluded_checks=EXCLUDED[mode])
+
+        check()
