@@ -113,6 +113,8 @@ class Settings(_Section):
     spark_conf: dict[str, str] = {}
     api_keys: dict[str, str] = {}
     gremlin_headers: dict[str, str] = {}    # extra WebSocket headers for Gremlin / Neptune (e.g. IAM-signed)
+    gremlin_username: str | None = None     # credentials of the Gremlin Server's authenticator (SASL PLAIN)
+    gremlin_password: str | None = Field(None, repr=False)
     cache: Path = Path.home() / ".cache" / "c360"   # Gremlin Server jars and other downloads
     nightly: NightlySettings = NightlySettings()
     er: ERSettings = ERSettings()
@@ -155,6 +157,8 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "C360_GRAPH": ("graph", "store"),
     "C360_API_KEYS": ("api_keys",),
     "C360_GREMLIN_HEADERS": ("gremlin_headers",),   # JSON object
+    "C360_GREMLIN_USERNAME": ("gremlin_username",),
+    "C360_GREMLIN_PASSWORD": ("gremlin_password",),
     "C360_CACHE": ("cache",),
 }
 CONFIG_ENV = "C360_CONFIG"   # the YAML file `c360 serve` hands to its workers
