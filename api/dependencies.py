@@ -89,6 +89,7 @@ def role_of(key: str | None, keys: dict[str, str]) -> str | None:
 
 async def authenticated(settings: AppSettings, audit: Audit, key: ApiKey = None) -> Principal:
     """The caller of this request: 401 when the key is missing or unknown. Records the caller in the audit entry."""
+    key = (key or "").strip()  # both ends: HTTP strips leading blanks of a header value, clients add trailing ones
     if not key:
         raise ApiError(401, "X-API-Key header required", headers={"WWW-Authenticate": "APIKey"})
     role = role_of(key, settings.api_keys)

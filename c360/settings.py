@@ -29,10 +29,11 @@ def parse_api_keys(spec: str | Mapping[str, str] | None) -> dict[str, str]:
         for item in (s.strip() for s in str(spec).split(",")) if item
     )
     keys: dict[str, str] = {}
-    for key, role in pairs:
+    for n, (key, role) in enumerate(pairs, start=1):
         key, role = str(key).strip(), str(role).strip()
-        if not key or role not in ROLES:
-            raise InputError(f"C360_API_KEYS: entry '{key}:{role}' must be key:role with role in {ROLES}")
+        if not key or role not in ROLES:  # never echo the entry: a key, or a key typed where the role goes, is secret
+            raise InputError(f"C360_API_KEYS: entry {n} must be key:role with role in {', '.join(ROLES)} "
+                             f"(found {'an empty key' if not key else 'an unknown role' if role else 'no role'})")
         keys[key] = role
     return keys
 

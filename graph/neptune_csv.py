@@ -3,6 +3,11 @@
 Vertex file header: `~id,~label,<name>:<Type>...`; edge file header: `~id,~from,~to,~label,<name>:<Type>...`.
 Quoting follows RFC 4180 (fields with commas, quotes or line breaks are quoted, quotes doubled, CRLF rows).
 An empty cell means "no property" (heterogeneous labels share one file, other labels' columns stay empty).
+
+String property values that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or
+carriage return) are written with a leading `'`, as OWASP advises for CSV files people open; so is a value that
+itself starts with `'`, which keeps the escape reversible: `read_elements` strips exactly one leading `'`.
+Ids are written as they are (the product's own ids never start with those characters).
 """
 
 from __future__ import annotations
@@ -44,6 +49,20 @@ class Element:
     to: str | None = None
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ESCAPE = "'"
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` with a leading `'` when a spreadsheet would read it as a formula (or it starts with `'` itself)."""
+    return ESCAPE + text if text.startswith((*FORMULA_STARTS, ESCAPE)) else text
+
+
+def unescape(text: str) -> str:
+    """The inverse of `spreadsheet_safe`."""
+    return text[1:] if text.startswith(ESCAPE) else text
+
+
 def _fmt(value, typ: str) -> str:
     if value is None:
         return ""
@@ -51,7 +70,7 @@ def _fmt(value, typ: str) -> str:
         return str(int(value))
     if typ in ("Double", "Float"):
         return repr(float(value))
-    return str(value)
+    return spreadsheet_safe(str(value)) if typ == "String" else str(value)
 
 
 def write_elements(path: Path, elements: list[Element], edges: bool) -> Path:
@@ -81,7 +100,7 @@ def _parse_header(path: Path, header: list[str], system: tuple[str, ...]) -> lis
         typ = typ or "String"
         if typ not in _CASTS:
             raise InputError(f"{path}: column {h!r} has unsupported Neptune type {typ!r}")
-        cols.append((name, _CASTS[typ]))
+        cols.append((name, (lambda s: unescape(s)) if typ == "String" else _CASTS[typ]))
     return cols
 
 

@@ -22,16 +22,17 @@ log = logging.getLogger("c360.api.graph")
 # Every route here needs a key with the reader role and leaves an audit line: declared once, for the router.
 router = APIRouter(tags=["customers"], dependencies=KEY_REQUIRED)
 
-SSN_DIGITS = re.compile(r"\d")
+SSN = re.compile(r"\s*(\d{3})-?(\d{2})-?(\d{4})\s*")
 AUTH_ERRORS = {401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}}
 
 
 def mask_ssn(ssn: Any) -> Any:
-    """`123-45-6789` → `***-**-6789` (only the last four digits survive)."""
+    """`123-45-6789` (or `123456789`) → `***-**-6789`; anything that is not an SSN of that shape is masked
+    whole, since its "last four digits" could be any four digits of it (`791-52-X555` is not `***-**-2555`)."""
     if not ssn:
         return ssn
-    digits = SSN_DIGITS.findall(str(ssn))
-    return f"***-**-{''.join(digits[-4:])}" if len(digits) >= 4 else "***-**-****"
+    m = SSN.fullmatch(str(ssn))
+    return f"***-**-{m.group(3)}" if m else "***-**-****"
 
 
 def _mask(result: dict) -> dict:

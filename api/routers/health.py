@@ -13,20 +13,23 @@ from ..schemas import Health, Ready, Version
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, summary="Liveness")
+# HEAD as well: load-balancer health checks often send it
+@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health, summary="Liveness")
 async def healthz():
     """Always 200 while the process serves."""
     return OrjsonResponse({"status": "ok"})
 
 
-@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}}, summary="Readiness")
+@router.api_route("/readyz", methods=["GET", "HEAD"], response_model=Ready, responses={503: {"model": Ready}},
+                  summary="Readiness")
 async def readyz(state: MaybeServed):
     """200 when a published run is loaded (graph reachability reported, it does not gate readiness)."""
     if state is None:
         return OrjsonResponse({"ready": False, "run_id": None, "graph": False, "graph_error": None}, 503)
     graph = await run_in_threadpool(state.connection.ping)
+    # no key is needed here, so the cause (file paths, the store spec) stays in the server log
     return OrjsonResponse({"ready": True, "run_id": state.run_id, "graph": graph,
-                           "graph_error": None if graph else (state.graph_error or "graph store not reachable")})
+                           "graph_error": None if graph else "graph store not reachable"})
 
 
 @router.get("/version", response_model=Version, summary="What is served")
