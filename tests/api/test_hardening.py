@@ -52,3 +52,31 @@ def test_readyz_never_shows_the_store_error(tmp_path, warehouse):
         body = c.get("/readyz").json()
     assert body["ready"] is True and body["graph"] is False
     assert "secret-dir" not in str(body) and "networkx" not in str(body)
+
+
+def test_a_store_that_is_down_is_not_reopened_by_every_request(tmp_path, warehouse, monkeypatch):
+    """One open attempt per cool-down, under a lock: 20 concurrent requests do not each dial (or unpickle) it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from c360.api import state as state_mod
+    from c360.api.app import create_app
+    from c360.settings import Settings
+
+    from .conftest import KEYS
+
+    attempts = []
+    real_open = state_mod.open_graph
+
+    def counting_open(spec, run_dir):
+        attempts.append(spec)
+        return real_open(spec, run_dir)
+
+    monkeypatch.setattr(state_mod, "open_graph", counting_open)
+    app = create_app(Settings(warehouse=warehouse, graph=f"networkx:{tmp_path / 'down.json'}",
+                              api_keys=dict(KEYS)), reload_interval=60)
+    with TestClient(app) as c, ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: c.get("/customer360/1", headers=READER).status_code, range(20)))
+    assert codes == [503] * 20
+    assert len(attempts) <= 2, attempts  # the load itself, and at most one retry once the cool-down passed
