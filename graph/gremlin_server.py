@@ -3,6 +3,12 @@
 Jars come from Maven Central through the pom kept beside this module (graph/gremlin/pom.xml) and
 are cached outside the repository (the `cache` setting, C360_CACHE, default ~/.cache/c360). Each server gets a run
 directory laid out like the official image (conf/, scripts/) holding its pid file and log.
+
+Security (conf/gremlin-server.yaml): every connection authenticates with SASL PLAIN against a SimpleAuthenticator, and
+the authorizer admits bytecode traversals on `g` only (no string scripts, no lambdas). There is no default account:
+`start` needs the `gremlin_username` / `gremlin_password` settings (C360_GREMLIN_USERNAME / C360_GREMLIN_PASSWORD);
+scripts/c360-prepare.groovy turns them into the BCrypt-hashed credentials graph (mode 0600, in the run directory's
+c360-run/) and compiles the authorizer, with the server's own jars, exactly as the compose file does in the image.
 """
 
 from __future__ import annotations
@@ -23,6 +29,21 @@ GREMLIN_DIR = Path(__file__).resolve().parent / "gremlin"
 POM = GREMLIN_DIR / "pom.xml"
 DEFAULT_PORT = 8182
 HOST = "127.0.0.1"
+RUN_SUBDIR = "c360-run"  # generated at start: credentials.json (the credentials graph) and classes/ (the authorizer)
+CREDENTIAL_VARS = "C360_GREMLIN_USERNAME and C360_GREMLIN_PASSWORD"
+
+
+def credentials(settings=None) -> tuple[str, str]:
+    """(username, password) from `settings` (default: load_settings()); C360Error naming the variables when unset."""
+    if settings is None:
+        from c360.settings import load_settings
+
+        settings = load_settings()
+    username, password = settings.gremlin_username, settings.gremlin_password
+    if not (username or "").strip() or not password:
+        raise C360Error(f"Gremlin Server credentials are not set: set {CREDENTIAL_VARS} (or gremlin_username / "
+                        "gremlin_password in the config file); the server has no default account")
+    return username, password
 
 
 def tinkerpop_version() -> str:
@@ -127,6 +148,7 @@ def running_pid(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> in
 
 def _prepare_run_dir(paths: ServerPaths, persist: str | None) -> Path:
     run = paths.run_dir
+    run.chmod(0o700)  # holds the credentials graph
     for sub in ("conf", "scripts"):
         shutil.rmtree(run / sub, ignore_errors=True)
         shutil.copytree(GREMLIN_DIR / sub, run / sub)
@@ -145,14 +167,34 @@ def _prepare_run_dir(paths: ServerPaths, persist: str | None) -> Path:
     return yaml_path
 
 
-def ping(port: int = DEFAULT_PORT, host: str = HOST, timeout: float = 5.0) -> bool:
-    """True when a gremlinpython round trip (g.inject(1)) answers."""
+def _server_env() -> dict:
+    """The environment of the server JVMs, without the password (only the prepare step gets it)."""
+    return {k: v for k, v in os.environ.items() if k != "C360_GREMLIN_PASSWORD"}
+
+
+def _prepare_security(java: str, lib: Path, run: Path, username: str, password: str) -> None:
+    """Write the credentials graph and compile the authorizer (scripts/c360-prepare.groovy) in the run directory."""
+    proc = subprocess.run(
+        [java, "-cp", f"{lib}/*", "groovy.ui.GroovyMain", "scripts/c360-prepare.groovy", RUN_SUBDIR,
+         "scripts/BytecodeOnlyAuthorizer.groovy"],
+        cwd=run, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        env={**_server_env(), "C360_GREMLIN_USERNAME": username, "C360_GREMLIN_PASSWORD": password},
+    )
+    if proc.returncode != 0:
+        raise C360Error(f"could not prepare the Gremlin Server's credentials and authorizer:\n"
+                        f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
+
+def ping(port: int = DEFAULT_PORT, host: str = HOST, timeout: float = 5.0, username: str | None = None,
+         password: str | None = None) -> bool:
+    """True when an authenticated gremlinpython round trip (g.inject(1)) answers."""
     from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
     from gremlin_python.process.anonymous_traversal import traversal
 
     conn = None
     try:
-        conn = DriverRemoteConnection(f"ws://{host}:{port}/gremlin", "g")
+        conn = DriverRemoteConnection(f"ws://{host}:{port}/gremlin", "g", username=username or "",
+                                      password=password or "")
         g = traversal().with_remote(conn)
         return g.inject(1).next() == 1
     except Exception:
@@ -166,16 +208,23 @@ def ping(port: int = DEFAULT_PORT, host: str = HOST, timeout: float = 5.0) -> bo
 
 
 def start(port: int = DEFAULT_PORT, persist: str | None = None, wait_s: float = 90.0,
-          heap: str = "1g", cache: str | Path | None = None) -> int:
-    """Start the server on loopback and wait for a round trip; return its pid.
+          heap: str = "1g", cache: str | Path | None = None, username: str | None = None,
+          password: str | None = None) -> int:
+    """Start the server on loopback and wait for an authenticated round trip; return its pid.
+
+    `username` / `password`: the one account of the server (default: the settings; C360Error when unset).
 
     Already running (our pid file, alive, answering) → return that pid. Port held by another
     process → C360Error. `persist` keeps the graph in a Gryo file across restarts. `cache`: where jars and
     run directories live (default: the configured cache directory).
     """
+    if username is None or password is None:
+        username, password = credentials()
+    elif not username.strip() or not password:
+        raise C360Error(f"Gremlin Server credentials are not set: set {CREDENTIAL_VARS}")
     paths = ServerPaths(port, cache)
     pid = running_pid(port, paths.cache)
-    if pid is not None and ping(port):
+    if pid is not None and ping(port, username=username, password=password):
         return pid
     if port_in_use(port):
         raise C360Error(f"port {port} is already in use by another process; pick another with --port")
@@ -183,11 +232,13 @@ def start(port: int = DEFAULT_PORT, persist: str | None = None, wait_s: float = 
     lib = ensure_jars(paths.cache)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     yaml_path = _prepare_run_dir(paths, persist)
+    _prepare_security(java, lib, paths.run_dir, username, password)
     log = open(paths.log_file, "ab")
+    classpath = f"{lib}/*{os.pathsep}{paths.run_dir / RUN_SUBDIR / 'classes'}"
     cmd = [java, f"-Xmx{heap}", "-Dlogback.configurationFile=conf/logback.xml",
-           "-cp", f"{lib}/*", "org.apache.tinkerpop.gremlin.server.GremlinServer", str(yaml_path)]
+           "-cp", classpath, "org.apache.tinkerpop.gremlin.server.GremlinServer", str(yaml_path)]
     proc = subprocess.Popen(cmd, cwd=paths.run_dir, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=_server_env())
     paths.pid_file.write_text(str(proc.pid))
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
@@ -195,7 +246,7 @@ def start(port: int = DEFAULT_PORT, persist: str | None = None, wait_s: float = 
             paths.pid_file.unlink(missing_ok=True)
             raise C360Error(f"Gremlin Server exited with code {proc.returncode}; see {paths.log_file}:\n"
                             + _tail(paths.log_file))
-        if port_in_use(port) and ping(port):
+        if port_in_use(port) and ping(port, username=username, password=password):
             return proc.pid
         time.sleep(0.5)
     stop(port, cache=paths.cache)
@@ -222,11 +273,14 @@ def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0, cache: str | Path | Non
     return True
 
 
-def status(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> dict:
-    """{'running': bool, 'pid': int|None, 'answering': bool, 'port': int, 'log': path}."""
+def status(port: int = DEFAULT_PORT, cache: str | Path | None = None, username: str | None = None,
+           password: str | None = None) -> dict:
+    """{'running': bool, 'pid': int|None, 'answering': bool, 'port': int, 'log': path}; answering needs the
+    credentials (without them it is False)."""
     paths = ServerPaths(port, cache)
     pid = running_pid(port, paths.cache)
-    return {"running": pid is not None, "pid": pid, "answering": pid is not None and ping(port),
+    answering = pid is not None and bool(username and password) and ping(port, username=username, password=password)
+    return {"running": pid is not None, "pid": pid, "answering": answering,
             "port": port, "log": str(paths.log_file), "version": tinkerpop_version()}
 
 

@@ -9,6 +9,9 @@ database authentication enabled, every WebSocket handshake must carry a SigV4 si
 `https://<endpoint>:8182/gremlin` for service `neptune-db` (botocore `SigV4Auth` with the caller's credentials)
 and pass the signed headers (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` if any, `Host`) via the
 `C360_GREMLIN_HEADERS` setting (JSON; c360.settings), or construct `GremlinStore(url, headers=...)` yourself.
+Gremlin Server (ours: `c360 gremlin start`, docker-compose.yml) requires authentication: the store sends the
+`gremlin_username` / `gremlin_password` settings (C360_GREMLIN_USERNAME / C360_GREMLIN_PASSWORD) as SASL PLAIN, or
+`GremlinStore(url, username=..., password=...)`; use wss:// beyond a private network, as PLAIN is clear text.
 Neptune's default property cardinality is `set`; re-loading the same files adds no values (identical values).
 Vertices merge on (id, label); edges merge on their id alone (edge ids are unique in Neptune and in the bulk-load
 CSV), with label and endpoints in the create map.
@@ -128,11 +131,21 @@ def _is_connection_error(exc: BaseException) -> bool:
 
     if isinstance(exc, (OSError, asyncio.TimeoutError, TimeoutError, aiohttp.ClientError, GraphUnavailable)):
         return True
-    from gremlin_python.driver.protocol import GremlinServerError
+    from gremlin_python.driver.protocol import ConfigurationError, GremlinServerError
 
-    if isinstance(exc, GremlinServerError):  # the server answered: not a connection problem
+    if isinstance(exc, (GremlinServerError, ConfigurationError)):  # the server answered: not a connection problem
         return False
     return any(w in str(exc).lower() for w in ("connection", "closed", "transport"))
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    """The server refused the credentials (401) or wants some (407: the driver raises ConfigurationError)."""
+    from gremlin_python.driver.protocol import ConfigurationError, GremlinServerError
+
+    if isinstance(exc, ConfigurationError):
+        return True
+    return isinstance(exc, GremlinServerError) and getattr(exc, "status_code", None) in (401, 407) \
+        and "authoriz" not in str(exc).lower()
 
 
 def _plain(m: dict) -> dict:
@@ -158,14 +171,19 @@ class GremlinStore(GraphStore):
     """Customer-360 queries and upserts through one DriverRemoteConnection."""
 
     def __init__(self, spec: str | StoreSpec, headers: dict | None = None, retries: int = 4, backoff_s: float = 0.5,
-                 pool_size: int = DEFAULT_WORKERS):
+                 pool_size: int = DEFAULT_WORKERS, username: str | None = None, password: str | None = None):
         parsed = parse_spec(spec)
         self.spec, self.url = parsed.text, ws_url(parsed)
-        if headers is None:  # the deployment's (C360_GREMLIN_HEADERS), e.g. IAM-signed for Neptune
+        if headers is None or username is None:  # the deployment's settings (C360_GREMLIN_HEADERS, _USERNAME, ...)
             from c360.settings import load_settings
 
-            headers = load_settings().gremlin_headers
+            settings = load_settings()
+            if headers is None:  # e.g. IAM-signed for Neptune
+                headers = settings.gremlin_headers
+            if username is None:  # SASL PLAIN for Gremlin Server's authenticator
+                username, password = settings.gremlin_username, settings.gremlin_password
         self.headers = dict(headers) if headers else None  # a copy: the driver adds its User-Agent to it
+        self._username, self._password = username or "", password or ""
         self.retries, self.backoff_s, self.pool_size = retries, backoff_s, pool_size
         self._conn = None
         self._g = None
@@ -174,8 +192,12 @@ class GremlinStore(GraphStore):
     @classmethod
     def from_spec(cls, spec: StoreSpec, *, current_dir: Path | None = None, settings=None,
                   create: bool = False) -> GremlinStore:
-        """gremlin://HOST:PORT, ws://HOST:PORT[/PATH] or wss://HOST:PORT[/PATH]; headers from `settings`."""
-        return cls(spec, headers=None if settings is None else settings.gremlin_headers)
+        """gremlin://HOST:PORT, ws://HOST:PORT[/PATH] or wss://HOST:PORT[/PATH]; headers and credentials from
+        `settings` (default: load_settings())."""
+        if settings is None:
+            return cls(spec)
+        return cls(spec, headers=settings.gremlin_headers, username=settings.gremlin_username or "",
+                   password=settings.gremlin_password)
 
     # ---- connection -------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -196,6 +218,7 @@ class GremlinStore(GraphStore):
         try:
             self._conn = DriverRemoteConnection(
                 self.url, "g", headers=self.headers, pool_size=self.pool_size, message_serializer=_serializer(),
+                username=self._username, password=self._password,
                 transport_factory=lambda: AiohttpTransport(
                     call_from_event_loop=in_loop or None, read_timeout=READ_TIMEOUT_S, write_timeout=READ_TIMEOUT_S,
                     timeout=CONNECT_TIMEOUT_S * 10, max_content_length=64 * 1024 * 1024))
@@ -229,6 +252,10 @@ class GremlinStore(GraphStore):
                     self._connect()
                 return fn(self._g)
             except Exception as exc:
+                if _is_auth_error(exc):
+                    raise GraphUnavailable(f"Gremlin server {self.spec} refused the connection's credentials (the "
+                                           f"gremlin_username / gremlin_password settings, C360_GREMLIN_USERNAME / "
+                                           f"C360_GREMLIN_PASSWORD): {exc}") from exc
                 if not _is_connection_error(exc):
                     raise
                 if attempt == self.retries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -13,6 +14,11 @@ import pytest
 import c360  # noqa: F401  (sets OPENBLAS_NUM_THREADS=1 before numpy starts its thread pool)
 
 REPO = Path(__file__).resolve().parent.parent
+# The test session's Gremlin Server account (the server has no default one): `c360` children started by run_cli get
+# it, and the gremlin_url fixture puts it in this process's environment for in-process clients (GremlinStore).
+GREMLIN_USERNAME = "c360-test"
+GREMLIN_PASSWORD = "test-" + secrets.token_urlsafe(16)
+GREMLIN_ENV = {"C360_GREMLIN_USERNAME": GREMLIN_USERNAME, "C360_GREMLIN_PASSWORD": GREMLIN_PASSWORD}
 
 
 def free_port() -> int:
@@ -22,17 +28,29 @@ def free_port() -> int:
 
 
 def run_cli(*args: str, check: bool = True, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `c360 ARGS` in a subprocess (the real console entry point) and return the result."""
+    """Run `c360 ARGS` in a subprocess (the real console entry point) and return the result. The child's environment:
+    this one plus the test Gremlin account (GREMLIN_ENV) plus `env`, where a value None removes the variable."""
+    child = {**os.environ, **GREMLIN_ENV, **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "c360", *args], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+                          env={k: v for k, v in child.items() if v is not None}, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"c360 {' '.join(args)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gremlin_account():
+    """The test Gremlin account (GREMLIN_ENV) in os.environ for the whole session: in-process clients (GremlinStore
+    via load_settings) authenticate, and tools run from tests (docker-compose config) find the required variables."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in GREMLIN_ENV.items():
+            mp.setenv(key, value)
+        yield GREMLIN_ENV
+
+
 @pytest.fixture(scope="session")
-def gremlin_url():
-    """Start a Gremlin Server on a free loopback port for the whole session; stop it afterwards."""
+def gremlin_url(gremlin_account):
+    """Start a Gremlin Server (account GREMLIN_ENV) on a free loopback port for the whole session; stop it afterwards."""
     port = free_port()
     run_cli("gremlin", "start", "--port", str(port), timeout=300)
     try:

@@ -7,12 +7,13 @@ from gremlin_python.driver.driver_remote_connection import DriverRemoteConnectio
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.traversal import T
 
-from tests.conftest import free_port, run_cli
+from tests.conftest import GREMLIN_PASSWORD, GREMLIN_USERNAME, free_port, run_cli
 
 
 def test_string_ids_round_trip(gremlin_url):
     port = gremlin_url.rsplit(":", 1)[1]
-    conn = DriverRemoteConnection(f"ws://127.0.0.1:{port}/gremlin", "g")
+    conn = DriverRemoteConnection(f"ws://127.0.0.1:{port}/gremlin", "g", username=GREMLIN_USERNAME,
+                                  password=GREMLIN_PASSWORD)
     try:
         g = traversal().with_remote(conn)
         g.V("test-11376-property").drop().iterate()
@@ -53,7 +54,8 @@ def test_persistence_survives_restart(tmp_path):
     store = tmp_path / "graph.json"
     run_cli("gremlin", "start", "--port", port, "--persist", str(store))
     try:
-        conn = DriverRemoteConnection(f"ws://127.0.0.1:{port}/gremlin", "g")
+        conn = DriverRemoteConnection(f"ws://127.0.0.1:{port}/gremlin", "g", username=GREMLIN_USERNAME,
+                                  password=GREMLIN_PASSWORD)
         traversal().with_remote(conn).add_v("match").property(T.id, "persisted-1").iterate()
         conn.close()
     finally:
@@ -61,7 +63,8 @@ def test_persistence_survives_restart(tmp_path):
     assert store.exists()
     run_cli("gremlin", "start", "--port", port, "--persist", str(store))
     try:
-        conn = DriverRemoteConnection(f"ws://127.0.0.1:{port}/gremlin", "g")
+        conn = DriverRemoteConnection(f"ws://127.0.0.1:{port}/gremlin", "g", username=GREMLIN_USERNAME,
+                                  password=GREMLIN_PASSWORD)
         assert traversal().with_remote(conn).V("persisted-1").count().next() == 1
         conn.close()
     finally:
@@ -81,3 +84,14 @@ def test_missing_java_or_maven_is_a_clear_error(gremlin_url, tmp_path):
     no_java = run_cli("gremlin", "start", "--port", str(free_port()), check=False, env={"PATH": empty_path})
     assert no_java.returncode != 0 and "'java' not found on PATH" in no_java.stderr and "Java 17" in no_java.stderr
     assert "Traceback" not in no_mvn.stderr + no_java.stderr
+
+
+def test_start_without_credentials_is_a_clear_error(tmp_path):
+    """No default account: start refuses, naming both variables, before fetching or starting anything."""
+    proc = run_cli("gremlin", "start", "--port", str(free_port()), check=False,
+                   env={"C360_GREMLIN_USERNAME": None, "C360_GREMLIN_PASSWORD": None, "C360_CONFIG": None,
+                        "C360_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode != 0
+    assert "C360_GREMLIN_USERNAME" in proc.stderr and "C360_GREMLIN_PASSWORD" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.pid"))

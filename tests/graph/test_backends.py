@@ -218,7 +218,10 @@ def test_gremlin_headers_come_from_settings(gremlin_url, monkeypatch):
     monkeypatch.setenv("C360_GREMLIN_HEADERS", '{"X-Test": "env"}')
     with GremlinStore(gremlin_url) as store:
         assert store.headers["X-Test"] == "env" and store.ping()
-    settings = build_settings({"gremlin_headers": {"X-Test": "given"}})
+    from tests.conftest import GREMLIN_PASSWORD, GREMLIN_USERNAME
+
+    settings = build_settings({"gremlin_headers": {"X-Test": "given"}, "gremlin_username": GREMLIN_USERNAME,
+                               "gremlin_password": GREMLIN_PASSWORD})
     with open_store(gremlin_url, settings=settings) as store:
         assert store.headers["X-Test"] == "given" and store.url.endswith("/gremlin") and store.ping()
     assert settings.gremlin_headers == {"X-Test": "given"}  # the driver's additions stay out of the settings
