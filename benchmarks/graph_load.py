@@ -124,8 +124,8 @@ def main() -> None:
             timed("one element per traversal, empty graph", single, len(sv) + len(se))
         counts = load_elements(vertices, edges, url, drop=True, batch_size=args.batch_size, workers=args.workers,
                               progress=False)
-        load_elements(vertices, edges, f"networkx:{work / 'graph.nx'}", drop=True)
-        stores = {"networkx": open_store(f"networkx:{work / 'graph.nx'}"), "gremlin": open_store(url)}
+        load_elements(vertices, edges, f"networkx:{work / 'graph.json'}", drop=True)
+        stores = {"networkx": open_store(f"networkx:{work / 'graph.json'}"), "gremlin": open_store(url)}
         mids = stores["networkx"].vertex_ids("match")
         rnd = random.Random(1)
         sample = [rnd.choice(mids) for _ in range(args.queries)]

@@ -7,7 +7,7 @@
         manifest.json  report.html  tmp/
         er/merged.parquet  er/matched.parquet (+ .report.json .model.json .pairs.parquet)  er/metrics.json
         recsys/interactions.parquet  recsys/items.csv  recsys/metrics.json  recsys/recs.csv  recsys/<algo>/
-        graph/master_vertex.csv  graph/master_edge.csv  graph/graph.nx (embedded store of the run)
+        graph/master_vertex.csv  graph/master_edge.csv  graph/graph.json (embedded store of the run)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 VERTEX_FILE = "master_vertex.csv"
 EDGE_FILE = "master_edge.csv"
-EMBEDDED_GRAPH_FILE = "graph.nx"
+EMBEDDED_GRAPH_FILE = "graph.json"
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,37 @@
-"""The embedded graph store: a networkx MultiDiGraph persisted as a pickle file (spec networkx[:PATH])."""
+"""The embedded graph store: a networkx MultiDiGraph persisted as a JSON file (spec networkx[:PATH]).
+
+The file holds data only, so opening it never runs code (a pickle would: the API reopens the file on every
+publish, and whoever can write a run into the warehouse could otherwise run code in the API). Layout:
+
+    {"format": "c360-graph", "version": 1,
+     "vertices": [[id, label, {name: value, ...}], ...],
+     "edges":    [[id, from_id, to_id, label, {name: value, ...}], ...]}
+
+ids and labels are strings, an edge's id is its key in the MultiDiGraph; property values are str, int (64
+bits), float (NaN and Infinity as the JavaScript literals stdlib json writes), bool or None. A file that is not
+such JSON (e.g. a pickle written by an older c360) is an InputError that says to rebuild it.
+"""
 
 from __future__ import annotations
 
-import pickle
+import gc
+import json
+import math
 from collections import Counter
 from pathlib import Path
 
 import networkx as nx
+import orjson
 
 from c360.errors import InputError
 from c360.graph.neptune_csv import Element
 from c360.graph.store import DEFAULT_BATCH, DEFAULT_WORKERS, GraphStore, GraphUnavailable, StoreSpec
 from c360.io import atomic_path
+
+FORMAT = "c360-graph"
+VERSION = 1
+_SCALARS = frozenset((str, int, float, bool, type(None)))  # exact types: orjson refuses subclasses (numpy)
+_JSON_INTS = range(-(2**63), 2**64)  # the ints orjson writes and reads back exactly
 
 
 def upsert(g: nx.MultiDiGraph, vertices: list[Element], edges: list[Element]) -> None:
@@ -31,24 +51,145 @@ def upsert(g: nx.MultiDiGraph, vertices: list[Element], edges: list[Element]) ->
             g.add_edge(e.frm, e.to, key=e.id, label=e.label, **e.props)
 
 
+def _props(what: str, attrs: dict) -> tuple[dict, bool]:
+    """(properties without the label, whether orjson cannot write them exactly); ValueError on a bad value."""
+    props, special = {}, False
+    for k, v in attrs.items():
+        if k == "label":
+            continue
+        if type(k) is not str or type(v) not in _SCALARS:
+            raise ValueError(f"{what}: property {k!r} has type {type(v).__name__} (expected str, int, float, bool "
+                             "or None)")
+        if type(v) is int and v not in _JSON_INTS:
+            raise ValueError(f"{what}: property {k!r} = {v} does not fit in 64 bits")
+        if type(v) is float and not math.isfinite(v):
+            special = True  # NaN/Infinity: orjson would write null; stdlib json writes literals that read back
+        props[k] = v
+    return props, special
+
+
+def _label(what: str, el_id, attrs: dict) -> str:
+    label = attrs.get("label")
+    if type(el_id) is not str or type(label) is not str:
+        raise ValueError(f"{what} {el_id!r}: id and label must be strings (got {type(el_id).__name__}, "
+                         f"{type(label).__name__})")
+    return label
+
+
+def to_data(g: nx.MultiDiGraph) -> tuple[dict, bool]:
+    """The file layout of `g` (see the module docstring) and whether it needs stdlib json (NaN, Infinity)."""
+    special = False
+    vertices, edges = [], []
+    for vid, d in g.nodes(data=True):
+        label = _label("vertex", vid, d)
+        props, s = _props(f"vertex {vid}", d)
+        special |= s
+        vertices.append([vid, label, props])
+    for u, v, k, d in g.edges(keys=True, data=True):
+        label = _label("edge", k, d)
+        props, s = _props(f"edge {k}", d)
+        special |= s
+        edges.append([k, u, v, label, props])
+    return {"format": FORMAT, "version": VERSION, "vertices": vertices, "edges": edges}, special
+
+
+def _rebuild_hint(source: str) -> str:
+    return f"re-run `c360 graph load --drop --target networkx:{source}` (or the nightly) to rebuild it"
+
+
+def from_data(data, source: str) -> nx.MultiDiGraph:
+    """The graph in a parsed file; InputError naming `source` when the layout or a value type is wrong.
+
+    Builds the MultiDiGraph's adjacency dicts directly (as add_nodes_from/add_edges_from would, about twice
+    as fast; tests/graph/test_networkx_store.py checks the result equals the public-API build)."""
+    def bad(why: str) -> InputError:
+        return InputError(f"{source}: not a graph file written by this version of c360 ({why}); "
+                          f"{_rebuild_hint(source)}")
+
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise bad(f'expected a JSON object with "format": "{FORMAT}"')
+    if data.get("version") != VERSION:
+        raise bad(f"format version {data.get('version')!r}, expected {VERSION}")
+    vertices, edges = data.get("vertices"), data.get("edges")
+    if type(vertices) is not list or type(edges) is not list:
+        raise bad('"vertices" and "edges" must be lists')
+    g = nx.MultiDiGraph()
+    node, succ, pred = g._node, g._succ, g._pred
+    scalars = _SCALARS.issuperset
+    for i, el in enumerate(vertices):
+        try:
+            vid, label, props = el
+        except (TypeError, ValueError):
+            raise bad(f"vertex #{i}: expected [id, label, properties]") from None
+        if (type(vid) is not str or type(label) is not str or type(props) is not dict or "label" in props
+                or not scalars(map(type, props.values()))):
+            raise bad(f"vertex #{i}: expected [id, label, properties] with string id and label and "
+                      "str/number/bool/null property values")
+        if vid in node:
+            raise bad(f"vertex {vid} appears twice")
+        props["label"] = label
+        node[vid] = props
+        succ[vid] = {}
+        pred[vid] = {}
+    for i, el in enumerate(edges):
+        try:
+            eid, u, v, label, props = el
+        except (TypeError, ValueError):
+            raise bad(f"edge #{i}: expected [id, from, to, label, properties]") from None
+        if (type(eid) is not str or type(u) is not str or type(v) is not str or type(label) is not str
+                or type(props) is not dict or "label" in props or not scalars(map(type, props.values()))):
+            raise bad(f"edge #{i}: expected [id, from, to, label, properties] with string ids and label and "
+                      "str/number/bool/null property values")
+        if u not in node or v not in node:
+            raise bad(f"edge {eid}: vertex {u if u not in node else v!r} does not exist")
+        keys = succ[u].get(v)
+        if keys is None:
+            keys = succ[u][v] = pred[v][u] = {}
+        elif eid in keys:
+            raise bad(f"edge {eid} from {u} to {v} appears twice")
+        props["label"] = label
+        keys[eid] = props
+    return g
+
+
 def save(g: nx.MultiDiGraph, path: str | Path) -> Path:
-    """Persist atomically."""
+    """Persist atomically as JSON; ValueError (nothing written) when an id or label is not a string or a
+    property value is not a str, int (64 bits), float, bool or None."""
+    data, special = to_data(g)
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            pickle.dump(g, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        if special:  # NaN / Infinity: stdlib json writes literals that load_graph reads back
+            tmp.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        else:
+            tmp.write_bytes(orjson.dumps(data))
     return Path(path)
 
 
 def load_graph(path: str | Path) -> nx.MultiDiGraph:
-    """The graph in a file written by `save`; GraphUnavailable when missing or not such a file."""
+    """The graph in a file written by `save`: GraphUnavailable when missing, InputError when not such a file.
+
+    Only parses JSON (orjson; stdlib json for the NaN/Infinity literals orjson rejects), so it never runs
+    code. The cyclic garbage collector is paused meanwhile: the load allocates several containers per element, which
+    would otherwise trigger collections costing about as much again as the load itself."""
     p = Path(path)
     if not p.is_file():
         raise GraphUnavailable(f"{p}: graph file not found (build it with `c360 graph load --target networkx:{p}`)")
-    with open(p, "rb") as fh:
-        g = pickle.load(fh)
-    if not isinstance(g, nx.MultiDiGraph):
-        raise GraphUnavailable(f"{p}: not a graph file written by c360 graph load")
-    return g
+    raw = p.read_bytes()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            try:
+                data = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                raise InputError(f"{p}: not a JSON graph file ({type(exc).__name__}: {str(exc)[:100]}); older "
+                                 f"versions of c360 wrote a pickle, which is no longer read: "
+                                 f"{_rebuild_hint(str(p))}") from None
+        return from_data(data, str(p))
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class NetworkxStore(GraphStore):
@@ -65,7 +206,7 @@ class NetworkxStore(GraphStore):
 
     @classmethod
     def open(cls, path: str | Path) -> NetworkxStore:
-        """The store in an existing file (GraphUnavailable when missing)."""
+        """The store in an existing file (GraphUnavailable when missing, InputError when not a graph file)."""
         return cls(load_graph(path), Path(path))
 
     @classmethod

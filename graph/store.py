@@ -70,7 +70,7 @@ class StoreSpec:
         return f"{self.scheme}://{self.host}{f':{self.port}' if self.port else ''}{self.url_path}"
 
     def resolve(self, current_dir: str | Path | None) -> StoreSpec:
-        """A bare NAME becomes NAME:<current_dir>/graph/graph.nx (RunLayout.embedded_graph); others unchanged."""
+        """A bare NAME becomes NAME:<current_dir>/graph/graph.json (RunLayout.embedded_graph); others unchanged."""
         if self.is_url or self.path is not None:
             return self
         if current_dir is None:
@@ -107,7 +107,7 @@ def parse_spec(spec: str | StoreSpec | None, what: str = "graph store") -> Store
 
 def open_store(spec: str | StoreSpec | None, current_dir: Path | None = None, *, settings: Settings | None = None,
                create: bool = False) -> GraphStore:
-    """Open the store `spec` names: "networkx" (current_dir/graph/graph.nx), "networkx:PATH",
+    """Open the store `spec` names: "networkx" (current_dir/graph/graph.json), "networkx:PATH",
     "gremlin://host:port", "wss://host:port" or any scheme registered in graph.backends.
 
     `settings` (default: c360.settings.load_settings() when a backend needs them) carries e.g. Gremlin headers;

@@ -82,7 +82,7 @@ def write_run(warehouse: Path, run_id: str, trained, served: str = "als") -> Pat
     items.to_csv(run / "recsys" / "items.csv", index=False)
     sources = build_sources(run / "sources")
     export_graph(run / "graph", matched=MATCHED, sources=sources)
-    load_graph_files(run / "graph", f"networkx:{run / 'graph' / 'graph.nx'}")
+    load_graph_files(run / "graph", f"networkx:{run / 'graph' / 'graph.json'}")
     manifest = {"run_id": run_id, "status": "succeeded", "created_at": "2026-11-22T01:00:00Z",
                 "served_model": served,
                 "models": {a: {"path": f"recsys/{a}", "version": f"{run_id}:{a}", "metrics": {}} for a in models},

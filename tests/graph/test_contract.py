@@ -13,7 +13,7 @@ pytestmark = pytest.mark.gremlin
 
 @pytest.fixture(scope="module")
 def stores(graph_csv, gremlin_url, tmp_path_factory):
-    path = tmp_path_factory.mktemp("nx") / "graph.nx"
+    path = tmp_path_factory.mktemp("nx") / "graph.json"
     load_graph_files(graph_csv, f"networkx:{path}")
     load_graph_files(graph_csv, gremlin_url, drop=True, progress=False)
     nx_store, gremlin_store = open_store(f"networkx:{path}"), open_store(gremlin_url)

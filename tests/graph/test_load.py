@@ -18,7 +18,7 @@ EXPECTED = {"vertices": {"address": 6, "attraction": 3, "customer": 7, "match": 
 
 
 def test_networkx_load_is_idempotent_and_persisted(graph_csv, tmp_path):
-    path = tmp_path / "graph.nx"
+    path = tmp_path / "graph.json"
     assert load_graph_files(graph_csv, f"networkx:{path}") == EXPECTED
     assert load_graph_files(graph_csv, f"networkx:{path}") == EXPECTED
     assert NetworkxStore.open(path).counts() == EXPECTED
