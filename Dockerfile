@@ -16,6 +16,13 @@ COPY api api
 COPY jobs jobs
 COPY data data
 RUN pip install --no-cache-dir . && rm -rf /app/c360 /app/recsys /app/entity_resolution /app/graph /app/api /app/jobs /app/data
+# an unprivileged user runs everything; it owns the warehouse (a fresh named volume takes this ownership), the
+# working directory and its home (~/.cache/c360)
+RUN groupadd --system --gid 10001 c360 \
+ && useradd --system --uid 10001 --gid c360 --create-home --home-dir /home/c360 --shell /usr/sbin/nologin c360 \
+ && mkdir -p /warehouse \
+ && chown -R c360:c360 /warehouse /app
+USER 10001:10001
 VOLUME ["/warehouse"]
 EXPOSE 8000
 CMD ["c360", "serve", "--host", "0.0.0.0", "--port", "8000"]

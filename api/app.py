@@ -44,8 +44,11 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
             if app.state.served is not None:
                 await asyncio.to_thread(app.state.served.close)
 
+    docs = settings.api.docs  # the interactive docs and the schema are closed unless enabled
     app = FastAPI(title="c360 API", version=__version__, lifespan=lifespan, default_response_class=OrjsonResponse,
-                  description="Theme-park recommendations and insurance customer 360 over the published warehouse.")
+                  description="Theme-park recommendations and insurance customer 360 over the published warehouse.",
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None)
     app.state.settings = settings  # read by requests through dependencies.app_settings
     app.state.served = None  # the ServedState, swapped whole by the reloader; read through dependencies.served
     app.state.loaded_run = None  # RunLayout of `served`

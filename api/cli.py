@@ -34,6 +34,7 @@ def serve(args) -> int:
     from c360.settings import CONFIG_ENV, load_settings
 
     from .access_log import configure
+    from .server import uvicorn_options
 
     if args.port < 0 or args.port > 65535:
         raise InputError(f"--port: {args.port} is not a TCP port")
@@ -44,8 +45,9 @@ def serve(args) -> int:
         os.environ[_env_var("warehouse")] = args.warehouse
     if args.config:
         os.environ[CONFIG_ENV] = os.path.abspath(args.config)
-    load_settings()  # fail fast with a clear InputError
+    settings = load_settings()  # fail fast with a clear InputError
     configure(getattr(logging, args.log_level.upper()))
+    # the request-head size cap and read timeout, keep-alive and concurrency limits of settings.api
     uvicorn.run("c360.api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                access_log=False, log_level=args.log_level, log_config=None)
+                access_log=False, log_level=args.log_level, log_config=None, **uvicorn_options(settings.api))
     return 0

@@ -104,6 +104,14 @@ class ApiSettings(_Section):
 
     reload_interval: float = Field(1.0, gt=0)    # seconds between checks of warehouse/current
     cors_origins: list[str] = []                 # CORS stays closed unless origins are listed
+    docs: bool = False                           # serve /docs, /redoc and /openapi.json (closed by default)
+    # connection limits of `c360 serve` (c360.api.server); the reverse proxy in front has its own, tighter ones
+    max_header_bytes: int = Field(16384, ge=1024)   # request line + headers; a larger head is answered 431
+    header_timeout_s: float = Field(10.0, gt=0)     # a request head (or a new connection's first one) must be
+                                                    # complete within this, else the connection is closed (408)
+    keep_alive_s: float = Field(5.0, gt=0)          # idle keep-alive connections are closed after this
+    limit_concurrency: int | None = Field(1000, gt=0)   # connections (or running requests) beyond this: 503;
+                                                        # None: unlimited
 
 
 class Settings(_Section):

@@ -13,15 +13,16 @@ from ..schemas import Health, Ready, Version
 router = APIRouter(tags=["health"])
 
 
-# HEAD as well: load-balancer health checks often send it
-@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health, summary="Liveness")
+# HEAD as well (load-balancer health checks often send it), as its own operation so the schema stays unambiguous
+@router.head("/healthz", include_in_schema=False)
+@router.get("/healthz", response_model=Health, summary="Liveness")
 async def healthz():
     """Always 200 while the process serves."""
     return OrjsonResponse({"status": "ok"})
 
 
-@router.api_route("/readyz", methods=["GET", "HEAD"], response_model=Ready, responses={503: {"model": Ready}},
-                  summary="Readiness")
+@router.head("/readyz", include_in_schema=False)
+@router.get("/readyz", response_model=Ready, responses={503: {"model": Ready}}, summary="Readiness")
 async def readyz(state: MaybeServed):
     """200 when a published run is loaded (graph reachability reported, it does not gate readiness)."""
     if state is None:

@@ -201,11 +201,11 @@ def test_served_state_is_immutable_and_the_graph_lives_in_a_handle(client):
 def test_graph_handle_reopens_after_a_failed_open_and_stays_closed(tmp_path, warehouse):
     from c360.api.state import GraphHandle
 
-    path = tmp_path / "graph.nx"
+    path = tmp_path / "graph.json"
     handle = GraphHandle.open(f"networkx:{path}", tmp_path, retry_after_s=0.5)
     assert handle.store is None and handle.get() is None and "not found" in handle.error
     assert handle.ping() is False
-    shutil.copy(warehouse / "current" / "graph" / "graph.nx", path)  # the store comes up
+    shutil.copy(warehouse / "current" / "graph" / "graph.json", path)  # the store comes up
     assert handle.get() is None  # not redialled right after a failure
     time.sleep(0.55)
     store = handle.get()

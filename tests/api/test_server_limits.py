@@ -1,0 +1,276 @@
+"""`c360 serve`'s connection limits and closed docs, against real uvicorn processes over raw loopback sockets.
+
+One server runs with small limits from a config file (a 4 KB request-head cap, a 1 s head timeout) and the docs
+left at their default (closed); a second one with the default limits and the docs enabled.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+import yaml
+
+from c360.api.server import LimitedHttpToolsProtocol, uvicorn_options
+from c360.settings import ApiSettings, load_settings
+from tests.conftest import REPO, free_port
+
+CAP = 4096
+TIMEOUT = 1.0
+MARGIN = 3.0  # scheduling slack on a loaded machine
+
+
+def _start(warehouse, tmp_path, name: str, api: dict) -> tuple[subprocess.Popen, int]:
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(yaml.safe_dump({"api": api}))
+    port = free_port()
+    env = {**os.environ, "C360_API_KEYS": "limits-key:reader", "C360_GRAPH": "networkx"}
+    proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--config",
+                             str(config), "--port", str(port), "--log-level", "warning"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, port
+
+
+def _wait_ready(proc: subprocess.Popen, port: int) -> None:
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.time() < deadline, "c360 serve did not become ready"
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def servers(warehouse, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("limits")
+    started = [_start(warehouse, tmp, "limited", {"max_header_bytes": CAP, "header_timeout_s": TIMEOUT}),
+               _start(warehouse, tmp, "docs", {"docs": True})]
+    try:
+        for proc, port in started:
+            _wait_ready(proc, port)
+        yield {"limited": started[0][1], "docs": started[1][1]}
+    finally:
+        for proc, _ in started:
+            proc.terminate()
+        for proc, _ in started:
+            proc.wait(timeout=30)
+
+
+def _connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return sock
+
+
+def _read_until_closed(sock: socket.socket, limit: float = 10) -> bytes:
+    """Everything the server sends until it closes the connection (or `limit` seconds pass: AssertionError)."""
+    sock.settimeout(limit)
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return out
+        except socket.timeout:
+            raise AssertionError(f"connection still open after {limit} s; received {out[:200]!r}") from None
+        if not chunk:
+            return out
+        out += chunk
+
+
+def _get(port: int, path: str = "/readyz", extra: bytes = b"") -> bytes:
+    with _connect(port) as sock:
+        sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n" + extra + b"Connection: close\r\n\r\n")
+        return _read_until_closed(sock)
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole response (head and a content-length body) from a kept-alive connection."""
+    out = b""
+    while b"\r\n\r\n" not in out:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before a response head: {out!r}"
+        out += chunk
+    head, _, body = out.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before the end of a response body"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def _status(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else 0
+
+
+def test_a_normal_request_and_keep_alive_work(servers):
+    port = servers["limited"]
+    assert _status(_get(port, "/recommendations/nobody?k=3")) == 200
+    with _connect(port) as sock:  # two requests on one connection
+        for _ in range(2):
+            sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert _status(_read_response(sock)) == 200
+    # a head just under the cap is accepted
+    assert _status(_get(port, extra=b"X-Pad: " + b"a" * (CAP - 200) + b"\r\n")) == 200
+
+
+def test_a_head_over_the_cap_is_refused_and_the_server_keeps_serving(servers):
+    port = servers["limited"]
+    # complete in one write: measured when the head is complete
+    response = _get(port, extra=b"X-Pad: " + b"a" * (2 * CAP) + b"\r\n")
+    assert _status(response) == 431
+    # 8 MB of one header, streamed: refused as soon as the incomplete head passes the cap, well before the end
+    with _connect(port) as sock:
+        sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\nX-Pad: ")
+        sent, refused = 0, False
+        try:
+            while sent < 8 * 2**20:
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            refused = True
+        if not refused:  # everything fit into the socket buffers before the server closed: it must close now
+            response = _read_until_closed(sock)
+            assert _status(response) in (0, 431), response[:200]
+    # other clients are still served
+    assert _status(_get(port)) == 200
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> tuple[float, bytes]:
+    start = time.monotonic()
+    response = _read_until_closed(sock, limit=seconds + MARGIN)
+    return time.monotonic() - start, response
+
+
+def test_a_half_sent_request_head_is_timed_out(servers):
+    port = servers["limited"]
+    with _connect(port) as sock:
+        sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\n")  # and never the blank line
+        elapsed, response = _closed_within(sock, TIMEOUT)
+    assert elapsed >= TIMEOUT * 0.8 and _status(response) in (0, 408), response[:200]
+    assert _status(_get(port)) == 200
+
+
+def test_a_connection_that_sends_nothing_is_closed(servers):
+    with _connect(servers["limited"]) as sock:
+        elapsed, response = _closed_within(sock, TIMEOUT)
+    assert response == b""
+
+
+def test_a_head_dripped_byte_by_byte_is_timed_out_from_its_start(servers):
+    """Sending a byte now and then does not extend the deadline (the classic slow-headers attack)."""
+    with _connect(servers["limited"]) as sock:
+        start = time.monotonic()
+        head = b"GET /readyz HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 100
+        closed = False
+        for byte in head:
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(0.1)
+            if time.monotonic() - start > TIMEOUT + MARGIN:
+                break
+        if not closed:
+            _read_until_closed(sock, limit=max(0.1, TIMEOUT + MARGIN - (time.monotonic() - start)))
+        assert time.monotonic() - start <= TIMEOUT + MARGIN
+
+
+def test_a_keep_alive_connection_that_stalls_in_its_next_head_is_timed_out(servers):
+    with _connect(servers["limited"]) as sock:
+        sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert _status(_read_response(sock)) == 200
+        sock.sendall(b"GET /readyz HTTP/1.1\r\n")
+        elapsed, response = _closed_within(sock, TIMEOUT)
+    assert _status(response) in (0, 408)
+
+
+def test_docs_and_schema_are_closed_by_default(servers):
+    base = f"http://127.0.0.1:{servers['limited']}"
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert httpx.get(base + path).status_code == 404, path
+
+
+def test_docs_and_schema_are_served_when_enabled(servers):
+    base = f"http://127.0.0.1:{servers['docs']}"
+    r = httpx.get(base + "/openapi.json")
+    assert r.status_code == 200 and "/recommendations/{user_id}" in r.json()["paths"]
+    assert httpx.get(base + "/docs").status_code == 200
+    # the default cap (16 KB) admits a 10 KB head
+    assert _status(_get(servers["docs"], extra=b"X-Pad: " + b"a" * 10000 + b"\r\n")) == 200
+
+
+def test_settings_reach_uvicorn():
+    api = load_settings(env={}, overrides={"api": {"max_header_bytes": 8192, "header_timeout_s": 2.5,
+                                                   "keep_alive_s": 3, "limit_concurrency": 50}}).api
+    options = uvicorn_options(api)
+    assert options["http"].func is LimitedHttpToolsProtocol
+    assert options["http"].keywords == {"max_head_bytes": 8192, "head_timeout": 2.5}
+    assert options["timeout_keep_alive"] == 3 and options["limit_concurrency"] == 50
+    assert options["h11_max_incomplete_event_size"] == 8192
+    defaults = ApiSettings()
+    assert (defaults.docs, defaults.max_header_bytes, defaults.header_timeout_s) == (False, 16384, 10.0)
+    assert defaults.limit_concurrency is not None
+
+
+@pytest.fixture()
+def proxy(servers, tmp_path):
+    """deploy/nginx.conf in front of the limited server: upstream and listen port moved to loopback, the header
+    timeout shortened, temporary files under tmp_path."""
+    import shutil
+
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        pytest.skip("nginx not installed")
+    port = free_port()
+    text = (REPO / "deploy" / "nginx.conf").read_text()
+    for old, new in (("server api:8000;", f"server 127.0.0.1:{servers['limited']};"),
+                     ("listen 80;", f"listen 127.0.0.1:{port};"),
+                     ("client_header_timeout 10s;", f"client_header_timeout {TIMEOUT:g}s;"),
+                     ("http {", "http {\n" + "".join(f"    {kind}_temp_path {tmp_path / kind};\n"
+                                                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")))):
+        assert old in text, old
+        text = text.replace(old, new)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(text)
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path), "-g",
+                             f"daemon off; pid {tmp_path / 'nginx.pid'};"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.time() < deadline, "nginx did not start"
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_proxy_forwards_and_enforces_its_limits(proxy):
+    assert _status(_get(proxy, "/recommendations/nobody?k=3")) == 200
+    assert _status(_get(proxy, extra=b"X-Pad: " + b"a" * 1000 + b"\r\n")) == 200
+    # a header line over 4 KB, or a head over 16 KB in lines of 3 KB
+    assert _status(_get(proxy, extra=b"X-Pad: " + b"a" * 5000 + b"\r\n")) == 400
+    assert _status(_get(proxy, extra=b"".join(b"X-Pad-%d: " % i + b"a" * 3000 + b"\r\n" for i in range(6)))) == 400
+    with _connect(proxy) as sock:  # a body over client_max_body_size
+        sock.sendall(b"POST /readyz HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\nConnection: close\r\n\r\n")
+        assert _status(_read_response(sock)) == 413  # (nginx then lingers to drain the body: not awaited)
+    with _connect(proxy) as sock:  # a half-sent head
+        sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\n")
+        _closed_within(sock, TIMEOUT)
+    assert _status(_get(proxy)) == 200
