@@ -129,3 +129,21 @@ def fresh_warehouse(tmp_path, warehouse) -> Path:
     shutil.copytree(warehouse / "runs", wh / "runs", symlinks=True)
     publish(wh, wh / "runs" / "run-1")
     return wh
+
+
+def wait_ready(proc, port: int, timeout: float = 60) -> None:
+    """Poll a `c360 serve` subprocess's /readyz until it answers 200 (fails if the process dies or time runs out)."""
+    import time
+
+    import httpx
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None and time.time() < deadline, "c360 serve did not become ready"
+        time.sleep(0.3)
+

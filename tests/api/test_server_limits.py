@@ -20,6 +20,8 @@ from c360.api.server import LimitedHttpToolsProtocol, uvicorn_options
 from c360.settings import ApiSettings, load_settings
 from tests.conftest import REPO, free_port
 
+from .conftest import wait_ready
+
 CAP = 4096
 TIMEOUT = 1.0
 MARGIN = 3.0  # scheduling slack on a loaded machine
@@ -36,18 +38,6 @@ def _start(warehouse, tmp_path, name: str, api: dict) -> tuple[subprocess.Popen,
     return proc, port
 
 
-def _wait_ready(proc: subprocess.Popen, port: int) -> None:
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.time() < deadline, "c360 serve did not become ready"
-        time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def servers(warehouse, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("limits")
@@ -55,7 +45,7 @@ def servers(warehouse, tmp_path_factory):
                _start(warehouse, tmp, "docs", {"docs": True})]
     try:
         for proc, port in started:
-            _wait_ready(proc, port)
+            wait_ready(proc, port)
         yield {"limited": started[0][1], "docs": started[1][1]}
     finally:
         for proc, _ in started:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 
 from tests.conftest import REPO, free_port
+
+from .conftest import wait_ready
 
 
 def test_c360_serve_smoke(warehouse):
@@ -20,15 +21,7 @@ def test_c360_serve_smoke(warehouse):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, "c360 serve did not become ready"
-            time.sleep(0.3)
+        wait_ready(proc, port)
         r = httpx.get(f"{base}/recommendations/nobody", params={"k": 3})
         assert r.status_code == 200 and r.json()["cold_start"] is True and len(r.json()["items"]) == 3
         r = httpx.get(f"{base}/customer360/17", headers={"X-API-Key": "smoke-key"})
