@@ -7,7 +7,7 @@ import importlib
 import logging
 import sys
 
-from c360 import __version__
+from c360 import __version__, doctor
 from c360.errors import C360Error
 
 # each module defines register(subparsers) and sets `func` on its parsers
@@ -20,6 +20,13 @@ COMMAND_MODULES = (
     "c360.api.cli",                  # c360 serve
 )
 
+# what `c360 doctor` checks: each package's own ("module:function", returning c360.doctor.Check items)
+DOCTOR_CHECKS = (
+    "c360.doctor:core_checks",                      # Java, Spark, Splink's similarity jar, DuckDB
+    "c360.graph.gremlin_server:doctor_checks",      # Maven, Gremlin Server jars
+    "c360.recsys.doctor:doctor_checks",             # implicit CPU and GPU
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -29,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:  # every group ships in the one distribution: a missing one is a broken install
         importlib.import_module(name).register(subparsers)
+    doctor.register(subparsers, DOCTOR_CHECKS)
     return parser
 
 

@@ -14,6 +14,7 @@ c360-run/) and compiles the authorizer, with the server's own jars, exactly as t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -289,3 +290,29 @@ def _tail(path: Path, n: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:
         return ""
+
+
+def doctor_checks() -> list:
+    """`c360 doctor`: Maven and the Gremlin Server jars (optional parts: the embedded store needs neither)."""
+    from c360.doctor import Check
+
+    checks = []
+    mvn = shutil.which("mvn")
+    if mvn:
+        proc = subprocess.run([mvn, "-v", "-B"], capture_output=True, text=True, timeout=120)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)  # Maven colours its banner even with -B
+        first = next((line for line in text.splitlines() if line.strip()), mvn)
+        checks.append(Check("Maven", True, first.strip(), required=False, facts={"path": mvn}))
+    else:
+        checks.append(Check("Maven", False, "'mvn' not on PATH: needed once, to fetch the Gremlin Server jars "
+                                            "(apt-get install maven)", required=False))
+    lib = cache_dir() / f"gremlin-server-{tinkerpop_version()}" / "lib"
+    if (lib / ".complete").exists():
+        jars = len(list(lib.glob("*.jar")))
+        checks.append(Check("Gremlin Server jars", True, f"TinkerPop {tinkerpop_version()}: {jars} jars in {lib}",
+                            required=False, facts={"lib": str(lib), "jars": jars}))
+    else:
+        checks.append(Check("Gremlin Server jars", bool(mvn), f"TinkerPop {tinkerpop_version()}: not fetched yet"
+                            + ("; `c360 gremlin start` fetches them with Maven" if mvn else ", and Maven is missing"),
+                            required=False, facts={"lib": str(lib)}))
+    return checks
