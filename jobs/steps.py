@@ -183,7 +183,8 @@ def step_recsys_train(ctx: RunContext) -> StepResult:
         model.save(ctx.run.model_dir(algo), metrics=metrics)
         models[algo] = {"path": ctx.run.model_relpath(algo), "version": f"{ctx.run_id}:{algo}",
                         "metrics": evaluation.get(algo, {}),
-                        "chosen": model.extra.get("auto", {}).get("chosen") if algo == "auto" else None}
+                        "chosen": model.extra.get("auto", {}).get("chosen") if algo == "auto" else None,
+                        **{k: model.extra[k] for k in ("device", "gpu_reason") if k in model.extra}}
         if algo == served:
             recs_path = write_recs(model, ctx.run.recs, k=cfg.top_n)
     recs = pd.read_csv(recs_path)

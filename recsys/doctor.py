@@ -10,6 +10,13 @@ def doctor_checks() -> list:
     """implicit CPU (required) and implicit GPU (optional, with the exact reason when off)."""
     from c360.doctor import Check, failed
 
+    try:  # first: the GPU probe loads the CUDA libraries before anything imports implicit (else a false warning)
+        from c360.recsys.gpu import gpu_status
+
+        status = gpu_status()
+        gpu = Check("implicit GPU", status.available, status.reason, required=False, facts=dict(status.detail))
+    except Exception as exc:  # noqa: BLE001
+        gpu = failed("implicit GPU", exc, required=False)
     checks = []
     try:
         import implicit
@@ -21,11 +28,4 @@ def doctor_checks() -> list:
                             facts={"version": implicit.__version__}))
     except Exception as exc:  # noqa: BLE001 - the reason is the report
         checks.append(failed("implicit CPU", exc))
-    try:
-        from c360.recsys.gpu import gpu_status
-
-        status = gpu_status()
-        checks.append(Check("implicit GPU", status.available, status.reason, required=False, facts=dict(status.detail)))
-    except Exception as exc:  # noqa: BLE001
-        checks.append(failed("implicit GPU", exc, required=False))
-    return checks
+    return [*checks, gpu]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
 
 from c360.errors import InputError
 
 from ..base import FactorModel
+from ..gpu import gpu_status
 from ..registry import register
 
 WEIGHTINGS = ("linear", "log", "binary")
 GPU_CHOICES = ("auto", "on", "off")
+log = logging.getLogger("c360.recsys")
 
 
 def confidence(matrix: sp.csr_matrix, weighting: str, alpha: float) -> sp.csr_matrix:
@@ -27,15 +31,18 @@ def confidence(matrix: sp.csr_matrix, weighting: str, alpha: float) -> sp.csr_ma
     return m
 
 
-def use_gpu(choice: str) -> bool:
-    """Resolve --gpu auto|on|off against implicit.gpu.HAS_CUDA."""
-    import implicit.gpu
-
+def use_gpu(choice: str) -> tuple[bool, str]:
+    """Resolve --gpu auto|on|off: (train on the GPU?, why), the reason from `c360.recsys.gpu.gpu_status`."""
     if choice not in GPU_CHOICES:
         raise InputError(f"--gpu: must be one of {', '.join(GPU_CHOICES)}, not {choice!r}")
-    if choice == "on" and not implicit.gpu.HAS_CUDA:
-        raise InputError("--gpu on: implicit has no CUDA support here (install the `gpu` extra on a CUDA machine)")
-    return choice == "on" or (choice == "auto" and implicit.gpu.HAS_CUDA)
+    if choice == "off":
+        return False, "--gpu off"
+    status = gpu_status()
+    if choice == "on" and not status.available:
+        raise InputError(f"--gpu on: implicit has no CUDA support here: {status.reason}")
+    log.info("implicit ALS on the %s (--gpu %s; GPU %s)", "GPU" if status.available else "CPU", choice,
+             status.reason)
+    return status.available, status.reason
 
 
 @register
@@ -49,9 +56,9 @@ class ImplicitALS(FactorModel):
                 "seed": 0, "gpu": "auto"}
 
     def _fit(self, items, show_progress):
+        gpu, reason = use_gpu(self.params["gpu"])  # first: it loads the CUDA libraries before implicit.gpu
         from implicit.als import AlternatingLeastSquares
 
-        gpu = use_gpu(self.params["gpu"])
         model = AlternatingLeastSquares(factors=int(self.params["factors"]),
                                         regularization=float(self.params["regularization"]), alpha=1.0,
                                         iterations=int(self.params["iterations"]), use_gpu=gpu,
@@ -60,6 +67,7 @@ class ImplicitALS(FactorModel):
         if gpu:
             model = model.to_cpu()
         self.extra["device"] = "gpu" if gpu else "cpu"
+        self.extra["gpu_reason"] = reason
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
 

@@ -63,6 +63,10 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
     assert recs.merge(seen, on=["USER_ID", "ITEM_ID"]).empty
     report = (run / "report.html").read_text()
     assert report.count("<img") >= 4 and "Quality gates" in report and "ndcg@10" in report
+    # --gpu auto says where implicit ALS trained and why, in the manifest and the report
+    als = m["models"]["als"]
+    assert als["device"] == "cpu" and als["gpu_reason"] and "Trained models" in report
+    assert als["gpu_reason"].replace("'", "&#x27;") in report
     # what was published is what the API serves
     from c360.api.state import load_state
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,13 +109,29 @@ def test_bad_parameters(random_interactions):
         train("popularity", df, items, item_group_col="PARKS")
     with pytest.raises(InputError, match="--gpu"):
         ALGORITHMS["als"](gpu="maybe").fit(df, items, show_progress=False)
-    import implicit.gpu
-
-    if not implicit.gpu.HAS_CUDA:
-        with pytest.raises(InputError, match="--gpu on: implicit has no CUDA"):
-            train("als", df, items, params={"gpu": "on"}, show_progress=False)
-    else:
-        assert train("als", df, items, params={"gpu": "on"}, show_progress=False).extra["device"] == "gpu"
-    assert train("als", df, items, params={"gpu": "auto", "factors": 4}, show_progress=False).extra["device"] == (
-        "gpu" if implicit.gpu.HAS_CUDA else "cpu")
     assert np.isfinite(train("popularity", df, items).popularity).all()
+
+
+def test_gpu_choice_says_why_and_records_the_device(random_interactions, tmp_path, caplog):
+    """--gpu on without a usable GPU fails with gpu_status's reason; auto trains where it can and records why."""
+    import logging
+
+    from c360.recsys.base import PARAMS_FILE
+    from c360.recsys.gpu import GpuStatus, gpu_status
+
+    df, items = random_interactions
+    status = gpu_status()
+    assert isinstance(status, GpuStatus) and status.reason and gpu_status() is status  # cached per process
+    device = "gpu" if status.available else "cpu"
+    if not status.available:
+        with pytest.raises(InputError, match="--gpu on: implicit has no CUDA support here: ") as err:
+            train("als", df, items, params={"gpu": "on"}, show_progress=False)
+        assert str(err.value).endswith(status.reason)
+    with caplog.at_level(logging.INFO, logger="c360.recsys"):
+        model = train("als", df, items, params={"gpu": "auto", "factors": 4}, show_progress=False)
+    assert model.extra["device"] == device and model.extra["gpu_reason"] == status.reason
+    assert f"implicit ALS on the {device.upper()} (--gpu auto; GPU {status.reason})" in caplog.text
+    meta = json.loads((model.save(tmp_path / "als") / PARAMS_FILE).read_text())
+    assert meta["extra"]["device"] == device and meta["extra"]["gpu_reason"] == status.reason
+    off = train("als", df, items, params={"gpu": "off", "factors": 4}, show_progress=False)
+    assert off.extra["device"] == "cpu" and off.extra["gpu_reason"] == "--gpu off"
