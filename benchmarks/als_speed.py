@@ -67,8 +67,10 @@ def main(argv=None) -> None:
     ap.add_argument("--iterations", type=int, default=15)
     args = ap.parse_args(argv)
 
+    from c360.recsys.gpu import gpu_status  # first: it loads the gpu extra's CUDA libraries before implicit.gpu
+
+    gpu_state = gpu_status()
     import implicit
-    import implicit.gpu
     import pyspark
 
     matrix = power_law_matrix(args.interactions, args.users, args.items)
@@ -76,11 +78,11 @@ def main(argv=None) -> None:
           f"{args.factors} factors, {args.iterations} iterations; {os.cpu_count()} CPU cores; "
           f"implicit {implicit.__version__}, pyspark {pyspark.__version__}, {platform.processor() or platform.machine()}")
     cpu = time_implicit(matrix, args.factors, args.iterations, gpu=False) / args.iterations
-    if implicit.gpu.HAS_CUDA:
+    if gpu_state.available:
         gpu = time_implicit(matrix, args.factors, args.iterations, gpu=True) / args.iterations
         gpu_cell = f"{gpu:.4f}"
     else:
-        gpu, gpu_cell = None, "not measured: no CUDA device"
+        gpu, gpu_cell = None, f"not measured: {gpu_state.reason}"
     spark = time_spark(matrix, args.factors, args.iterations) / args.iterations
     print()
     print("| engine | seconds / iteration | speed-up vs Spark ALS |")

@@ -40,7 +40,7 @@ def use_gpu(choice: str) -> tuple[bool, str]:
     status = gpu_status()
     if choice == "on" and not status.available:
         raise InputError(f"--gpu on: implicit has no CUDA support here: {status.reason}")
-    log.info("implicit ALS on the %s (--gpu %s; GPU %s)", "GPU" if status.available else "CPU", choice,
+    log.info("implicit ALS on the %s (--gpu %s: %s)", "GPU" if status.available else "CPU", choice,
              status.reason)
     return status.available, status.reason
 

@@ -130,7 +130,7 @@ def test_gpu_choice_says_why_and_records_the_device(random_interactions, tmp_pat
     with caplog.at_level(logging.INFO, logger="c360.recsys"):
         model = train("als", df, items, params={"gpu": "auto", "factors": 4}, show_progress=False)
     assert model.extra["device"] == device and model.extra["gpu_reason"] == status.reason
-    assert f"implicit ALS on the {device.upper()} (--gpu auto; GPU {status.reason})" in caplog.text
+    assert f"implicit ALS on the {device.upper()} (--gpu auto: {status.reason})" in caplog.text
     meta = json.loads((model.save(tmp_path / "als") / PARAMS_FILE).read_text())
     assert meta["extra"]["device"] == device and meta["extra"]["gpu_reason"] == status.reason
     off = train("als", df, items, params={"gpu": "off", "factors": 4}, show_progress=False)
