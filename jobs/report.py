@@ -108,8 +108,8 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
         if ndcg:
             label = metric.replace("ndcg", "NDCG")
             parts.append(bar_chart(ndcg, f"{label} on the holdout", label))
-    trained = [{"model": a, "served": a == manifest.get("served_model"), "version": m.get("version"),
-                "chosen": m.get("chosen"), "device": m.get("device"), "why": m.get("gpu_reason")}
+    trained = [{"model": a, "served": a == manifest.get("served_model"), "chosen": m.get("chosen"),
+                "device": m.get("device"), "GPU": m.get("gpu_reason")}
                for a, m in (manifest.get("models") or {}).items()]
     if trained:  # which device each model trained on, and why not the GPU (implicit ALS: --gpu auto)
         parts += ["<h3>Trained models</h3>", _table(trained)]
