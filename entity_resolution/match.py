@@ -170,7 +170,9 @@ def train(ctx: MatchContext) -> None:
         training.estimate_parameters_using_expectation_maximisation(
             rule, record_sample_proportion=min(1.0, 200_000 / n))
     if ctx.labels:
-        lp = _labels_pairs(ctx.labels, ctx.std)
+        # Splink takes every row it is given as a true match: only the pairs labelled as matches go in (the
+        # labelled non-matches, e.g. relatives in one household, would otherwise be learnt as matches)
+        lp = matching_pairs(_labels_pairs(ctx.labels, ctx.std))
         if len(lp):
             training.estimate_m_from_pairwise_labels(_register(ctx, lp, "er_labels"))
     ctx.model_json = ctx.linker.misc.save_model_to_json()
@@ -315,6 +317,11 @@ def _register(ctx: MatchContext, df: pd.DataFrame, name: str):
         sdf = ctx.spark.createDataFrame(df.astype(str).where(df.notna(), None))
         return ctx.db_api.register(sdf, table_name=name + ctx.tag)
     return ctx.db_api.register(df, table_name=name + ctx.tag)
+
+
+def matching_pairs(labelled: pd.DataFrame) -> pd.DataFrame:
+    """The labelled pairs that are matches (clerical_match_score 1), the only ones m may be estimated from."""
+    return labelled[labelled["clerical_match_score"] == 1.0].reset_index(drop=True)
 
 
 def _labels_pairs(labels_paths, std: pd.DataFrame) -> pd.DataFrame:
