@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from c360.errors import InputError
+from c360.graph.store import open_store
 from c360.io import read_json_file, read_table, require_columns
 from c360.layout import RunLayout
 
@@ -166,10 +167,6 @@ def _read_recs(run: RunLayout, names: dict[str, str]) -> dict[str, list[dict[str
 
 def open_graph(spec: str, run_dir: Path):
     """Open the configured GraphStore; returns (store, error message)."""
-    try:
-        from c360.graph.store import open_store
-    except ImportError as exc:
-        return None, f"graph store module not available: {exc}"
     try:
         return open_store(spec, run_dir), None
     except Exception as exc:  # noqa: BLE001 - unreachable/missing store: graph endpoints answer 503

@@ -44,8 +44,8 @@ def _call(state: ServedState, method: str, *args, **kwargs):
     """Run a blocking GraphStore call (in a worker thread); GraphUnavailable / no store → ApiError 503, a value
     the store rejects (InputError, "field: why", e.g. a blank last_name) → 422 naming the field."""
     store = state.connection.get()
-    if store is None:
-        raise ApiError(503, f"graph store unavailable ({state.graph_spec})")
+    if store is None:  # the spec (a file path, a host) and the cause stay in the server log
+        raise ApiError(503, "graph store unavailable")
     try:
         return getattr(store, method)(*args, **kwargs)
     except InputError as exc:
@@ -53,7 +53,7 @@ def _call(state: ServedState, method: str, *args, **kwargs):
         raise ApiError(422, str(exc), fields=[field] if field.isidentifier() else None) from None
     except GraphUnavailable as exc:
         log.warning("graph store %s unavailable: %s", state.graph_spec, exc)
-        raise ApiError(503, f"graph store unavailable ({state.graph_spec})") from None
+        raise ApiError(503, "graph store unavailable") from None
 
 
 @router.get("/customer360/{match_id}", response_model=Customer360,

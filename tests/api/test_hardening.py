@@ -80,3 +80,19 @@ def test_a_store_that_is_down_is_not_reopened_by_every_request(tmp_path, warehou
         codes = list(pool.map(lambda _: c.get("/customer360/1", headers=READER).status_code, range(20)))
     assert codes == [503] * 20
     assert len(attempts) <= 2, attempts  # the load itself, and at most one retry once the cool-down passed
+
+
+def test_a_store_that_is_down_answers_503_without_its_spec(tmp_path, warehouse):
+    """The 503 body names no file path or host of the store (the log has them)."""
+    from fastapi.testclient import TestClient
+
+    from c360.api.app import create_app
+    from c360.settings import Settings
+
+    from .conftest import KEYS
+
+    app = create_app(Settings(warehouse=warehouse, graph=f"networkx:{tmp_path / 'hidden-dir' / 'g.json'}",
+                              api_keys=dict(KEYS)), reload_interval=60)
+    with TestClient(app) as c:
+        r = c.get("/customer360/1", headers=READER)
+    assert r.status_code == 503 and "hidden-dir" not in r.text and "networkx" not in r.text
