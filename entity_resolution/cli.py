@@ -65,16 +65,19 @@ def register(subparsers) -> None:
     p.add_argument("--sources", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_merge)
-    p = sub.add_parser("match", help="Splink matching → every row + match_id")
+    p = sub.add_parser("match", help="Splink matching → every row + match_id (config: roles, columns, formats, "
+                                     "blocking, households, threshold)")
     p.add_argument("--input", action="append", required=True)
     p.add_argument("--config")
     p.add_argument("--engine", choices=["spark", "duckdb"], default="spark")
     p.add_argument("--labels", action="append")
-    p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--threshold", type=float, default=None,
+                   help="match probability that links two records (default: the config's; auto = best F1 on the "
+                        "labels, else the model's expected F1)")
     p.add_argument("--previous")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_match)
-    p = sub.add_parser("evaluate", help="pairwise precision/recall/F1 against truth")
+    p = sub.add_parser("evaluate", help="pairwise and cluster (B-cubed) precision/recall/F1 against truth")
     p.add_argument("--matched", required=True)
     p.add_argument("--truth", required=True)
     p.add_argument("--out")

@@ -14,11 +14,23 @@ def _pairs(groups: pd.Series) -> int:
     return int((s * (s - 1) // 2).sum())
 
 
+def bcubed(clusters: pd.Series, truth: pd.Series) -> dict:
+    """B-cubed precision/recall/F1: per record, the share of its cluster that is truly it (precision) and the share
+    of its true entity found in its cluster (recall), averaged over records (Bagga and Baldwin, 1998)."""
+    c, t = clusters.astype(str).to_numpy(), truth.astype(str).to_numpy()
+    frame = pd.DataFrame({"c": c, "t": t})
+    both = frame.groupby(["c", "t"])["c"].transform("size").to_numpy()
+    p = float((both / frame.groupby("c")["c"].transform("size").to_numpy()).mean()) if len(frame) else 1.0
+    r = float((both / frame.groupby("t")["t"].transform("size").to_numpy()).mean()) if len(frame) else 1.0
+    return {"bcubed_precision": p, "bcubed_recall": r, "bcubed_f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
 def evaluate(matched, truth, id_col: str = "id") -> dict:
     """Compare match_id clusters with truth person_id; both may be paths or DataFrames.
 
-    Returns {"precision", "recall", "f1", "true_pairs", "predicted_pairs", "correct_pairs",
-    "cluster_sizes", "household_pairs_linked", "household_precision"}.
+    Returns pairwise {"precision", "recall", "f1"}, cluster-level {"bcubed_precision", "bcubed_recall",
+    "bcubed_f1"}, {"true_pairs", "predicted_pairs", "correct_pairs", "cluster_sizes"} and, when the truth has
+    households, {"household_pairs_linked", "household_precision", "relative_pairs"}.
     """
     m = read_table(matched) if isinstance(matched, (str, Path)) else matched
     t = read_table(truth) if isinstance(truth, (str, Path)) else truth
@@ -31,6 +43,7 @@ def evaluate(matched, truth, id_col: str = "id") -> dict:
     p = correct / predicted if predicted else 1.0
     r = correct / true if true else 1.0
     out = {"records": len(j), "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
+           **bcubed(j["match_id"], j["person_id"]),
            "true_pairs": true, "predicted_pairs": predicted, "correct_pairs": correct,
            "cluster_sizes": {str(k): int(v) for k, v in
                              j.groupby("match_id").size().value_counts().sort_index().items()}}
@@ -62,23 +75,27 @@ def cluster_agreement(matched_a, matched_b, id_col: str = "id") -> dict:
             "records_in_different_clusters": int((~same).sum())}
 
 
-def blocking_recall(inputs, truth, config=None) -> dict:
+def blocking_recall(matched, truth) -> dict:
     """Share of true same-person record pairs (truth person_id) that satisfy at least one prediction blocking rule
-    of the model built for these inputs, i.e. that Splink scores at all; computed with DuckDB on the standardized
-    records. Returns {"true_pairs", "candidate_pairs_true", "recall", "per_rule": {rule: true pairs it keeps}}."""
+    of a match run (read from its report), i.e. that Splink scored at all; computed with DuckDB on the run's inputs,
+    standardized as the run did. Returns {"true_pairs", "candidate_pairs_true", "recall", "per_rule": {rule: true
+    pairs it keeps}}."""
     import duckdb
 
-    from c360.entity_resolution import model as M
-    from c360.entity_resolution.roles import load_roles
+    from c360.entity_resolution.config import parse_config
     from c360.entity_resolution.standardize import read_input, standardize
+    from c360.io import read_json_file
+    from c360.layout import MatchOutput
 
-    cfg = load_roles(config)
-    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
-    std = pd.concat([standardize(read_input(p, cfg), cfg, f"input{i}")[0] for i, p in enumerate(inputs)],
-                    ignore_index=True)
+    report = read_json_file(MatchOutput(matched).report, "match report not found (run c360 er match first)")
+    cfg = parse_config(report["match_config"], report["config"])
+    inputs = report["inputs"]
+    many = len(inputs) > 1
+    std = pd.concat([standardize(read_input(p, cfg), cfg, f"input{i}" if many else "input0")[0]
+                     for i, p in enumerate(inputs)], ignore_index=True)
     t = read_table(truth) if isinstance(truth, (str, Path)) else truth
     t = t[["record_id", "person_id"]].astype(str)
-    rules = [r.get_blocking_rule("duckdb").blocking_rule_sql for r in M.blocking_rules(set(cfg.roles))]
+    rules = [r["rule"] for r in report["blocking"]["rules"]]
     con = duckdb.connect()
     con.register("std", std)
     con.register("truth", t)

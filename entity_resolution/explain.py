@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from c360.entity_resolution.roles import RolesConfig
+from c360.entity_resolution.config import parse_config
 from c360.entity_resolution.standardize import standardize
 from c360.errors import InputError
 from c360.io import read_json_file
@@ -23,7 +23,7 @@ def _load(matched_path: str | Path):
         if not p.exists():
             raise InputError(f"{p}: not found (run c360 er match first)")
     report = read_json_file(rp)
-    cfg = RolesConfig(id=report["id"], roles=report["roles"], date_format=report["date_format"])
+    cfg = parse_config(report["match_config"], str(rp))
     df = pd.read_parquet(mp)
     std, _ = standardize(df, cfg, "input0")
     std["match_id"] = df["match_id"].to_numpy()

@@ -114,7 +114,8 @@ def test_roles_config_other_column_names(duck, tmp_path):
     m.to_csv(tmp_path / "other.csv", index=False)
     (tmp_path / "roles.yaml").write_text(
         "id: rec_id\nroles: {first_name: given_name, last_name: surname, date_of_birth: dob, ssn: soc_sec_id,\n"
-        "        zip: postcode, home_phone: phone, address: address}\ndate_format: '%Y%m%d'\n")
+        "        zip: postcode, home_phone: phone, address: address}\ndate_format: '%Y%m%d'\n"
+        "households: true\n")  # the generator's relatives share phone, address and last name
     match([tmp_path / "other.csv"], config=tmp_path / "roles.yaml", engine="duckdb",
           out=tmp_path / "o.parquet", u_max_pairs=3e5)
     out = pd.read_parquet(tmp_path / "o.parquet")
@@ -174,7 +175,7 @@ def test_spark_engine_same_clusters(data, duck, spark, tmp_path):
 
 def test_blocking_recall_and_cluster_agreement(data, duck):
     d, _ = duck
-    b = blocking_recall(d / "merged.parquet", d / "src" / "truth.csv")
+    b = blocking_recall(d / "matched.parquet", d / "src" / "truth.csv")
     assert b["true_pairs"] > 0 and b["recall"] >= 0.99, b  # blocking keeps >= 99% of true pairs as candidates
     assert len(b["per_rule"]) >= 4 and max(b["per_rule"].values()) < b["candidate_pairs_true"]  # rules add up
     m = pd.read_parquet(d / "matched.parquet")
@@ -191,7 +192,7 @@ def test_damerau_levenshtein_level_prefilter_is_exact():
     import duckdb
     import numpy as np
 
-    from c360.entity_resolution.model import _dl1
+    from c360.entity_resolution.comparisons import _dl1
     r = np.random.default_rng(0)
     base = ["".join(r.choice(list("0123456789-"), 10)) for _ in range(100)]
     muts = []

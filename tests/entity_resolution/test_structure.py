@@ -47,6 +47,8 @@ def test_match_phases_run_individually_in_order(tiny):
         assert ctx.linker is not None and "prepare" in ctx.timings
         MT.train(ctx)
         assert 0 < ctx.prior < 1 and ctx.model_json["comparisons"]
+        MT.block(ctx)
+        assert ctx.rules and ctx.blocking["comparisons"] > 0
         MT.predict(ctx)
         assert {"unique_id_l", "unique_id_r", "match_probability", "gamma_first_name"} <= set(ctx.pairs.columns)
     MT.cluster(ctx)
@@ -59,7 +61,7 @@ def test_match_phases_run_individually_in_order(tiny):
     assert all(p.exists() for p in (o.matched, o.report, o.model, o.pairs))
     assert res.report_path == str(o.report) and res.clusters == ctx.result["match_id"].nunique()
     report = json.loads(o.report.read_text())
-    assert list(report["seconds"]) == ["prepare", "train", "predict", "cluster", "total"]
+    assert list(report["seconds"]) == ["prepare", "train", "block", "predict", "cluster", "total"]
     assert report["prior_probability_two_random_records_match"] == res.prior == ctx.prior
     # the phases are match(): same clusters, same ids when run again through match()
     again = MT.match([tiny / "merged.parquet"], engine="duckdb", out=tiny / "whole.parquet", u_max_pairs=2e4)

@@ -1,0 +1,67 @@
+"""The match-probability threshold that links two records: given, best F1 on labelled pairs, or the one that
+maximizes the F1 the model itself expects from its probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# thresholds tried on labels (between them F1 is flat: only the labelled pairs' probabilities matter)
+GRID = np.round(np.concatenate([np.arange(0.05, 0.95, 0.05), [0.95, 0.97, 0.98, 0.99, 0.995, 0.999]]), 3)
+
+
+def labelled_probabilities(pairs: pd.DataFrame, labelled: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(probability, is_match) per labelled pair; a pair the model never scored has probability 0."""
+    def key(a, b):
+        return np.where(a < b, a + "\x1f" + b, b + "\x1f" + a)
+    prob = pd.Series(pairs["match_probability"].astype(float).to_numpy(),
+                     index=key(pairs["unique_id_l"].to_numpy(str), pairs["unique_id_r"].to_numpy(str)))
+    prob = prob[~prob.index.duplicated()]
+    k = key(labelled["unique_id_l"].to_numpy(str), labelled["unique_id_r"].to_numpy(str))
+    return prob.reindex(k).fillna(0.0).to_numpy(), labelled["clerical_match_score"].to_numpy() >= 0.5
+
+
+def f1_at(p: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float]:
+    pred = p >= t
+    tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def from_labels(p: np.ndarray, y: np.ndarray) -> dict:
+    """Best F1 on the labelled pairs; among equally good thresholds the middle one (labels rarely pin one)."""
+    scores = [f1_at(p, y, t)[2] for t in GRID]
+    best = max(scores)
+    tied = [t for t, s in zip(GRID, scores, strict=True) if s >= best - 1e-12]
+    t = float(tied[len(tied) // 2])
+    precision, recall, f1 = f1_at(p, y, t)
+    return {"threshold": t, "source": "labels", "labels_precision": precision, "labels_recall": recall,
+            "labels_f1": f1, "labelled_pairs": int(len(y)), "labelled_matches": int(y.sum()),
+            "why": f"best F1 on {len(y)} labelled pairs ({int(y.sum())} matches): {f1:.4f}; "
+                   f"{len(tied)} grid thresholds tie, the middle one is used"}
+
+
+def from_model(probability: np.ndarray) -> dict:
+    """The threshold maximizing the model's expected pairwise F1 over the scored pairs: taking each probability as
+    the chance the pair matches, E[TP] = sum of p above t, and 2TP + FP + FN = (pairs above t) + sum of all p."""
+    p = np.sort(np.asarray(probability, dtype=float))[::-1]
+    if len(p) == 0 or p.sum() <= 0:
+        return {"threshold": 0.5, "source": "model", "expected_f1": 0.0, "why": "no scored pairs: 0.5"}
+    above = np.cumsum(p)                      # E[TP] when the first i+1 pairs are linked
+    expected = 2 * above / (np.arange(1, len(p) + 1) + p.sum())
+    i = int(np.argmax(expected))
+    t = float(np.clip(p[i], 0.05, 0.999))
+    return {"threshold": round(t, 4), "source": "model", "expected_f1": float(expected[i]),
+            "expected_matches": float(p.sum()),
+            "why": f"maximizes the model's expected F1 ({expected[i]:.4f}) over {len(p)} scored pairs"}
+
+
+def choose(given: float | None, pairs: pd.DataFrame, labelled: pd.DataFrame | None) -> dict:
+    """The threshold and why: given (CLI or config), else from labels when there are labelled matches, else the
+    model's own estimate."""
+    if given is not None:
+        return {"threshold": float(given), "source": "given", "why": "set by the caller or the config"}
+    if labelled is not None and len(labelled) and (labelled["clerical_match_score"] >= 0.5).any():
+        return from_labels(*labelled_probabilities(pairs, labelled))
+    return from_model(pairs["match_probability"].to_numpy())
