@@ -58,7 +58,9 @@ class ERSettings(_Section):
 
     engine: Literal["spark", "duckdb"] = "spark"
     config: str | None = None               # roles.yaml; None = the insurance preset
-    threshold: float = Field(0.9, ge=0, le=1)   # match probability that links two records into one cluster
+    # match probability that links two records into one cluster; None: the config's (auto: best F1 on the labels,
+    # else the model's expected F1)
+    threshold: float | None = Field(None, gt=0, lt=1)
     labels: list[str] = []                  # FindMatches-style labeling files
 
 

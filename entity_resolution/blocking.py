@@ -20,7 +20,7 @@ from c360.entity_resolution.config import MatchConfig
 
 # strong on their own: a rule of one of these is a candidate by itself; others pair up
 SINGLE_TYPES = ("identifier", "phone", "email", "date")
-MAX_RULES = 8
+MAX_RULES = 12
 # comparisons per record the automatic budget allows (the cost of scoring grows with it; recall saturates early)
 COMPARISONS_PER_RECORD = 20
 MIN_BUDGET = 200_000
@@ -148,7 +148,7 @@ def estimated_recall(rules: list[Rule], base: dict[str, str], agree: dict[str, f
 
 
 def choose(rules: list[Rule], counts: list[int], base: dict[str, str], agree: dict[str, float],
-           limit: float, min_gain: float = 1e-4) -> list[int]:
+           limit: float, min_gain: float = 2e-5) -> list[int]:
     """Indexes of the chosen rules, greedily: the rule that adds the most estimated recall per comparison (rules
     below 1% of the budget count as that much), while the total stays within `limit`, until nothing adds
     `min_gain` or MAX_RULES are chosen."""

@@ -140,7 +140,7 @@ def parse_config(raw: dict, source: str = "config") -> MatchConfig:
 
 def _field_names(fields: list[Field]) -> dict[str, str]:
     """Every name a config may use for a field (its role or column, its standardized name) -> the field's name."""
-    out = {f.column: f.name for f in fields if not f.role}
+    out = {f.column: f.name for f in fields}
     out.update({f.name: f.name for f in fields})
     return out
 

@@ -97,7 +97,8 @@ def step_match(ctx: RunContext) -> StepResult:
                    spark=ctx.spark if cfg.engine == "spark" else None, threshold=cfg.threshold)
     metrics = {"clusters": result.clusters, "pairs_scored": result.pairs_scored,
                "pairs_linked": result.pairs_linked, "relatives_guarded": result.relatives_guarded,
-               "prior": result.prior, "engine": result.engine, "unparseable": result.unparseable}
+               "prior": result.prior, "engine": result.engine, "unparseable": result.unparseable,
+               "threshold": result.threshold}
     evaluation, f1, source = None, None, None
     truth = insurance / "truth.csv"
     if truth.is_file():
@@ -107,7 +108,7 @@ def step_match(ctx: RunContext) -> StepResult:
     pr_curve = []
     if labels:
         pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path(ctx.run.labels_pr_html))
-        at = min(pr_curve, key=lambda r: abs(r["threshold"] - cfg.threshold))
+        at = min(pr_curve, key=lambda r: abs(r["threshold"] - result.threshold))
         metrics.update(labels_precision=at["precision"], labels_recall=at["recall"], labels_f1=at["f1"])
         if f1 is None:
             f1, source = at["f1"], "labels"
