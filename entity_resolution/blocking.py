@@ -12,7 +12,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-
 from splink import block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
@@ -69,6 +68,12 @@ def candidates(cfg: MatchConfig) -> list[Rule]:
     pairable = [k for k, f in base.items() if types[f] not in ("identifier", "phone", "email")]
     rules += [Rule((a, b)) for a, b in itertools.combinations(pairable, 2) if base[a] != base[b]]
     return rules
+
+
+def exact_identifiers(cfg: MatchConfig) -> list[Rule]:
+    """Identifiers agreeing in full: EM blocks only (the most precise blocks there are; prediction blocks on the
+    head, which also catches a typo in the last two characters)."""
+    return [Rule((f.name,)) for f in cfg.of_type("identifier")]
 
 
 def budget(cfg: MatchConfig, n_records: int) -> float:

@@ -25,13 +25,25 @@ def bcubed(clusters: pd.Series, truth: pd.Series) -> dict:
     return {"bcubed_precision": p, "bcubed_recall": r, "bcubed_f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def evaluate(matched, truth, id_col: str = "id") -> dict:
-    """Compare match_id clusters with truth person_id; both may be paths or DataFrames.
+def _id_column(matched) -> str:
+    """The record id column of a match run's output: its report's config says (else "id")."""
+    from c360.layout import MatchOutput
+
+    if isinstance(matched, (str, Path)) and MatchOutput(matched).report.is_file():
+        import json
+        return str(json.loads(MatchOutput(matched).report.read_text()).get("id", "id"))
+    return "id"
+
+
+def evaluate(matched, truth, id_col: str | None = None) -> dict:
+    """Compare match_id clusters with truth person_id; both may be paths or DataFrames. `id_col`: the record id
+    column of `matched` (default: the one its match report names, else "id").
 
     Returns pairwise {"precision", "recall", "f1"}, cluster-level {"bcubed_precision", "bcubed_recall",
     "bcubed_f1"}, {"true_pairs", "predicted_pairs", "correct_pairs", "cluster_sizes"} and, when the truth has
     households, {"household_pairs_linked", "household_precision", "relative_pairs"}.
     """
+    id_col = id_col or _id_column(matched)
     m = read_table(matched) if isinstance(matched, (str, Path)) else matched
     t = read_table(truth) if isinstance(truth, (str, Path)) else truth
     require_columns(m, [id_col, "match_id"], str(matched) if isinstance(matched, (str, Path)) else "matched")

@@ -81,6 +81,7 @@ class MatchContext:
     blocking: dict = field(default_factory=dict)
     rules: list[B.Rule] = field(default_factory=list)
     candidates: list[tuple[B.Rule, int]] = field(default_factory=list)
+    em_candidates: list[tuple[B.Rule, int]] = field(default_factory=list)
     settings: Any = None
     linker: Any = None
     # train
@@ -200,6 +201,9 @@ def measure_candidates(ctx: MatchContext) -> None:
         raise InputError(f"{ctx.cfg.source}: no field to block on (fields: {', '.join(sorted(ctx.cfg.names))})")
     counts = B.count_each(ctx.sdfs, candidates, ctx.link_type, len(ctx.std))
     ctx.candidates = list(zip(candidates, counts, strict=True))
+    exact = B.exact_identifiers(ctx.cfg)
+    ctx.em_candidates = ctx.candidates + list(zip(exact, B.count_each(ctx.sdfs, exact, ctx.link_type, len(ctx.std)),
+                                                  strict=True))
 
 
 def block(ctx: MatchContext) -> None:
@@ -300,7 +304,7 @@ def train(ctx: MatchContext) -> None:
     # its 10 chunks + probe all ran anyway, as 11 jobs per comparison instead of one (same u values, 2-3x slower)
     training.estimate_u_using_random_sampling(max_pairs=ctx.u_max_pairs, seed=ctx.seed, num_chunks=1)
     n = len(ctx.std)
-    rules, counts = [r for r, _ in ctx.candidates], [c for _, c in ctx.candidates]
+    rules, counts = [r for r, _ in ctx.em_candidates], [c for _, c in ctx.em_candidates]
     strong = {f.name for f in ctx.cfg.of_type("identifier", "phone", "email")}
     sparse = {base[c] for c in base if null_share.get(c, 0.0) > 0.3}
     blocks = B.em_blocks(ctx.compared, rules, counts, base, strong, sparse)
