@@ -181,7 +181,10 @@ def choose(rules: list[Rule], counts: list[int], base: dict[str, str], agree: di
 
 
 def uncovered(rules: list[Rule], base: dict[str, str]) -> list[str]:
-    """Fields whose error alone hides a true pair from every rule (every rule needs them)."""
+    """Fields whose error alone hides a true pair from every rule (every rule needs them); unknown (none listed)
+    when a rule is SQL."""
+    if any(r.sql is not None for r in rules):
+        return []
     fields = set(base.values())
     return sorted(f for f in fields if all(f in r.fields(base) for r in rules))
 
