@@ -28,6 +28,14 @@ def recsys_gate(served: str, metrics: dict[str, dict[str, float]], baseline: str
                 f"{metric}: {served} vs {baseline} × {min_ratio}")
 
 
+def session_gate(metrics: dict[str, dict[str, float]], baseline: str, min_ratio: float, metric: str = "hit@5",
+                 protocol: str = "next-trip") -> dict[str, Any]:
+    """The session model's `metric` on the time-ordered `protocol` must not fall below the baseline's (× min_ratio)."""
+    result = recsys_gate("session", metrics, baseline, min_ratio, metric=metric)
+    result["detail"] = f"{protocol} (time-ordered) {result['detail']}"
+    return result
+
+
 def graph_gate(expected: dict[str, dict[str, int]], actual: dict[str, dict[str, int]], exact: bool = True) -> dict[str, Any]:
     """Counts by label in `actual` must equal those in `expected` (or, for a shared store loaded without
     --drop that may hold earlier runs' elements, be at least as large)."""

@@ -73,8 +73,9 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}
 
 
 def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str, Any], graph: dict[str, Any],
-                  metric: str = "ndcg@10") -> str:
-    """The whole report as one HTML string (no external assets); `metric` is the ndcg@k charted per algorithm."""
+                  metric: str = "ndcg@10", session_metric: str = "hit@5") -> str:
+    """The whole report as one HTML string (no external assets); `metric` is the ndcg@k charted per algorithm,
+    `session_metric` the hit@k of the time-ordered evaluation (session model, baseline, transitions)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>c360 run {html.escape(manifest['run_id'])}</title>"
              f"<style>{STYLE}</style></head><body><h1>Nightly run {html.escape(manifest['run_id'])}</h1>"]
     parts.append(f"<p>Status: <b class='{manifest['status']}'>{manifest['status']}</b> · created {manifest['created_at']}"
@@ -108,6 +109,17 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
         if ndcg:
             label = metric.replace("ndcg", "NDCG")
             parts.append(bar_chart(ndcg, f"{label} on the holdout", label))
+    timed = recsys.get("time_ordered") or {}
+    if timed.get("algorithms"):
+        split = timed.get("split") or {}
+        parts.append(f"<h3>Next attraction, time-ordered ({html.escape(str(split.get('protocol')))}: trained on every "
+                     f"trip but each user's last; {split.get('steps')} steps of {split.get('test_trips')} last trips)</h3>")
+        rows = [{"algorithm": a, **{k: v for k, v in m.items() if not isinstance(v, (dict, list))}}
+                for a, m in timed["algorithms"].items()]
+        parts.append(_table(rows))
+        hits = {a: m.get(session_metric) for a, m in timed["algorithms"].items() if m.get(session_metric) is not None}
+        if hits:
+            parts.append(bar_chart(hits, f"{session_metric} of the next attraction", session_metric))
     trained = [{"model": a, "served": a == manifest.get("served_model"), "chosen": m.get("chosen"),
                 "device": m.get("device"), "GPU": m.get("gpu_reason")}
                for a, m in (manifest.get("models") or {}).items()]

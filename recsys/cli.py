@@ -17,6 +17,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="algorithm parameter (repeatable), e.g. --param factors=32 --param similarity=cosine")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--session-gap", type=float, default=480.0, metavar="MINUTES",
+                   help="without a SESSION_ID column, a trip ends after this many minutes without an event (480)")
 
 
 def register(subparsers) -> None:
@@ -32,17 +34,25 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="model directory to write")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("recommend", help="write recs.csv (USER_ID,ITEM_ID,RANK,SCORE) from a saved model")
+    p = sub.add_parser("recommend", help="write recs.csv (USER_ID,ITEM_ID,RANK,SCORE) from a saved model, or "
+                                         "SESSION_ID,ITEM_ID,RANK,SCORE for trips so far (--sessions)")
     p.add_argument("--model", required=True)
-    p.add_argument("--users", help="file with a USER_ID column (default: all users of the model)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--users", help="file with a USER_ID column (default: all users of the model)")
+    who.add_argument("--sessions", help="trips so far: SESSION_ID, ITEM_ID, TIMESTAMP (optional USER_ID); the next "
+                                        "attractions of each trip's park, never one already in the trip")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_recommend)
 
-    p = sub.add_parser("evaluate", help="per-user holdout evaluation of every algorithm")
+    p = sub.add_parser("evaluate", help="evaluate algorithms: per-user random holdout, or time-ordered on trips")
     _data_args(p)
-    p.add_argument("--algos", default="popularity,item-knn,als,spark-als,fm,auto",
-                   help="comma-separated algorithms to evaluate")
+    p.add_argument("--algos", default=None,
+                   help="comma-separated algorithms to evaluate (default: popularity,item-knn,als,spark-als,fm,auto; "
+                        "for a time-ordered protocol popularity,item-knn,als,auto,session)")
+    p.add_argument("--protocol", default="random",
+                   help="random (per-user holdout), next-trip (train on every trip but each user's last, rank each "
+                        "next attraction of it) or next-item (only its last attraction)")
     p.add_argument("--holdout", type=float, default=0.2)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--out", required=True, help="metrics.json")
@@ -78,16 +88,27 @@ def _params(args, algo: str) -> dict:
     return params
 
 
+def _load_trips(args):
+    from .sessions import load_trips
+
+    return load_trips(args.interactions, args.items, fmt=args.format, gap_minutes=args.session_gap)
+
+
 def cmd_train(args) -> int:
     from .models import check_algo, train
 
     check_algo(args.algo)
     params = _params(args, args.algo)
-    interactions, items = _load(args)
-    model = train(args.algo, interactions, items, params=params, item_group_col=args.item_group_col,
-                  seed=args.seed, show_progress=not args.no_progress)
+    if args.algo == "session":   # learns from trips in time order, not from the aggregated user x item matrix
+        data = _load_trips(args)
+        model = train(args.algo, data.trips, data.items, params=params, item_group_col=args.item_group_col,
+                      seed=args.seed, show_progress=not args.no_progress, walks=data.walks)
+    else:
+        interactions, items = _load(args)
+        model = train(args.algo, interactions, items, params=params, item_group_col=args.item_group_col,
+                      seed=args.seed, show_progress=not args.no_progress)
     model.save(args.out)
-    chosen = model.extra.get("auto", {}).get("chosen")
+    chosen = (model.extra.get("auto") or model.extra.get("session") or {}).get("chosen")
     print(f"trained {model.name}{f' (auto chose {chosen})' if chosen else ''} on {len(model.user_ids)} users x "
           f"{len(model.item_ids)} items in {model.train_seconds:.2f}s -> {args.out}")
     return 0
@@ -95,27 +116,36 @@ def cmd_train(args) -> int:
 
 def cmd_recommend(args) -> int:
     from .models import load_model
-    from .recs import read_users, write_recs
+    from .recs import read_users, write_recs, write_session_recs
 
     model = load_model(args.model)
-    users = read_users(args.users) if args.users else None
-    write_recs(model, args.out, users, k=args.k)
+    if args.sessions:
+        write_session_recs(model, args.sessions, args.out, k=args.k)
+    else:
+        users = read_users(args.users) if args.users else None
+        write_recs(model, args.out, users, k=args.k)
     print(f"wrote {args.out}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, metrics_table, write_metrics
-    from .models import check_algo
+    from . import evaluate as ev
+    from .models import ALGORITHMS, check_algo
+    from .sessions import TIME_PROTOCOLS, check_protocol
 
-    algos = [check_algo(a.strip()) for a in args.algos.split(",") if a.strip()]
-    interactions, items = _load(args)
-    from .models import ALGORITHMS
-
+    timed = check_protocol(args.protocol) in TIME_PROTOCOLS
+    names = args.algos.split(",") if args.algos else (ev.SESSION_DEFAULT_ALGOS if timed else ev.DEFAULT_ALGOS)
+    algos = [check_algo(a.strip()) for a in names if a.strip()]
     params = {a: {k: v for k, v in _params(args, a).items() if k in ALGORITHMS[a].defaults}
               for a in algos if a != "auto"}
-    result = evaluate(algos, interactions, items, holdout=args.holdout, seed=args.seed, k=args.k,
-                      item_group_col=args.item_group_col, params=params, show_progress=not args.no_progress)
-    write_metrics(result, args.out)
-    print(metrics_table(result).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if timed:
+        result = ev.evaluate_sessions(algos, _load_trips(args), protocol=args.protocol, k=args.k,
+                                      item_group_col=args.item_group_col, seed=args.seed, params=params,
+                                      show_progress=not args.no_progress)
+    else:
+        interactions, items = _load(args)
+        result = ev.evaluate(algos, interactions, items, holdout=args.holdout, seed=args.seed, k=args.k,
+                             item_group_col=args.item_group_col, params=params, show_progress=not args.no_progress)
+    ev.write_metrics(result, args.out)
+    print(ev.metrics_table(result).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0

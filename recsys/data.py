@@ -57,9 +57,10 @@ def load_sigir17(root: str | Path = sigir17.DEFAULT_DIR, engine: str = "spark", 
     return interactions, sigir17.load_items(root)
 
 
-def read_personalize_events(path: str | Path) -> pd.DataFrame:
-    """Read a Personalize interactions file and validate it (USER_ID, ITEM_ID required; EVENT_VALUE numeric)."""
-    df = read_table(path, dtype={"USER_ID": str, "ITEM_ID": str})
+def read_personalize_events(path: str | Path, require_timestamp: bool = False) -> pd.DataFrame:
+    """Read a Personalize interactions file and validate it (USER_ID, ITEM_ID required; EVENT_VALUE numeric;
+    SESSION_ID, a trip, optional but never empty when present). TIMESTAMP is 0 when absent, unless required."""
+    df = read_table(path, dtype={"USER_ID": str, "ITEM_ID": str, "SESSION_ID": str})
     require_columns(df, ["USER_ID", "ITEM_ID"], str(path))
     if df.empty:
         raise InputError(f"{path}: no interaction rows")
@@ -78,11 +79,18 @@ def read_personalize_events(path: str | Path) -> pd.DataFrame:
         df["EVENT_VALUE"] = values.astype("float64")
     else:
         df["EVENT_VALUE"] = 1.0
+    if "SESSION_ID" in df.columns:
+        if df["SESSION_ID"].isna().any():
+            raise InputError(f"{path}: empty SESSION_ID in {int(df['SESSION_ID'].isna().sum())} row(s) "
+                             "(give every row its trip, or leave the column out to cut trips by time gap)")
+        df["SESSION_ID"] = df["SESSION_ID"].astype(str)
     if "TIMESTAMP" in df.columns:
         ts = pd.to_numeric(df["TIMESTAMP"], errors="coerce")
         if ts.isna().any():
             raise InputError(f"{path}: column TIMESTAMP must be integer epoch seconds")
         df["TIMESTAMP"] = ts.astype("int64")
+    elif require_timestamp:
+        raise InputError(f"{path}: missing column TIMESTAMP (trips need the time of every event)")
     else:
         df["TIMESTAMP"] = 0
     return df

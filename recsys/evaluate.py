@@ -1,4 +1,5 @@
-"""Honest offline evaluation: per-user holdout, train every algorithm on the rest, rank-metrics at k."""
+"""Honest offline evaluation: a per-user random holdout (user lists, rank metrics at k), or a time-ordered protocol
+on trips (`sessions`: train on every trip but each user's last, rank the next attractions of that last trip)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from c360.errors import InputError
 from c360.io import write_json_file
 
-from .metrics import ranking_metrics
+from . import sessions
+from .metrics import next_item_metrics, ranking_metrics
 from .models import CHOICES, check_algo, train
 from .split import holdout_split
 
 DEFAULT_ALGOS = ("popularity", "item-knn", "als", "spark-als", "fm", "auto")
+SESSION_DEFAULT_ALGOS = ("popularity", "item-knn", "als", "auto", "session")
+# reported next to `session` in a time-ordered evaluation: its own first-order transitions (no extra training)
+TRANSITIONS = "transitions"
 
 
 def evaluate_model(model, test: pd.DataFrame, k: int = 10) -> dict:
@@ -45,6 +51,51 @@ def evaluate(algos: list[str] | tuple[str, ...], interactions: pd.DataFrame, ite
                       "test_users": int(test_df["USER_ID"].nunique())}, "algorithms": results}
 
 
+def evaluate_sessions(algos: list[str] | tuple[str, ...], data: sessions.TripData, protocol: str = "next-trip",
+                      k: int = 10, item_group_col: str | None = None, seed: int = 0,
+                      params: dict[str, dict] | None = None, show_progress: bool = False) -> dict:
+    """Time-ordered evaluation (`sessions` protocols): every algorithm trains on every trip but each user's last
+    and ranks, from the trip so far, the next attraction of that last trip (every step for next-trip, the last one
+    for next-item), among the attractions of the trip's park it has not visited yet.
+
+    User models rank from the user's training history plus the trip so far; `session` from the trip itself, and
+    with it comes `transitions` (first-order transitions of the same counts). Returns {"split": {...},
+    "algorithms": {algo: {hit@5, mrr@5, hit@10, mrr@10 (and @k), steps, train_seconds, chosen}}}."""
+    algos = [check_algo(a) for a in algos]
+    sessions.check_protocol(protocol)
+    group = sessions.group_col(item_group_col, data.items)
+    train_rows, test_rows = sessions.time_split(data.trips)
+    if train_rows.empty:
+        raise InputError("time-ordered evaluation: no user has a trip before their last one (nothing to train on)")
+    contexts, targets = sessions.held_out_sessions(test_rows, protocol)
+    interactions = sessions.aggregate(train_rows)
+    ks = tuple(sorted({5, 10, k}))
+    results = {}
+    for algo in algos:
+        algo_params = dict((params or {}).get(algo) or {})
+        if algo == "session":
+            model = train(algo, train_rows, data.items, params=algo_params, item_group_col=group, seed=seed,
+                          show_progress=show_progress, walks=data.walks)
+        else:
+            model = train(algo, interactions, data.items, params=algo_params, item_group_col=group, seed=seed,
+                          show_progress=show_progress)
+        metrics = next_item_metrics(sessions.target_ranks(model, contexts, targets), ks)
+        metrics["train_seconds"] = float(model.train_seconds or 0.0)
+        if algo == "auto":
+            metrics["chosen"] = model.extra.get("auto", {}).get("chosen")
+        if algo == "session":
+            metrics["chosen"] = model.extra.get("session", {}).get("chosen")
+            results[TRANSITIONS] = {**next_item_metrics(sessions.target_ranks(model.as_transitions(), contexts,
+                                                                               targets), ks),
+                                    "train_seconds": metrics["train_seconds"]}
+        results[algo] = metrics
+    return {"split": {"protocol": protocol, "k": k, "seed": seed, "item_group_col": group,
+                      "train_trips": int(train_rows.groupby(["USER_ID", "SESSION_ID"]).ngroups),
+                      "test_trips": int(test_rows.groupby(["USER_ID", "SESSION_ID"]).ngroups),
+                      "steps": len(targets), "train_rows": len(train_rows), "test_rows": len(test_rows)},
+            "algorithms": results}
+
+
 def metrics_table(result: dict) -> pd.DataFrame:
     """One row per algorithm from `evaluate`'s result."""
     return pd.DataFrame.from_dict(result["algorithms"], orient="index").rename_axis("algo").reset_index()
@@ -55,4 +106,5 @@ def write_metrics(result: dict, path: str | Path) -> Path:
     return write_json_file(path, result)
 
 
-__all__ = ["evaluate", "evaluate_model", "metrics_table", "write_metrics", "DEFAULT_ALGOS", "CHOICES"]
+__all__ = ["evaluate", "evaluate_model", "evaluate_sessions", "metrics_table", "write_metrics", "DEFAULT_ALGOS",
+           "SESSION_DEFAULT_ALGOS", "CHOICES"]

@@ -1,4 +1,4 @@
-"""Ranking metrics at k: precision, recall, NDCG, MAP, catalog coverage."""
+"""Ranking metrics at k: precision, recall, NDCG, MAP, catalog coverage (user lists); hit and MRR (next item)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,17 @@ def ranking_metrics(recs: pd.DataFrame, test: pd.DataFrame, k: int = 10, n_items
     catalog = n_items or max(recs["ITEM_ID"].nunique(), 1)
     return {f"precision@{k}": p / n, f"recall@{k}": r / n, f"ndcg@{k}": nd / n, f"map@{k}": ap / n,
             f"coverage@{k}": recs["ITEM_ID"].nunique() / catalog, "users": int(len(truth))}
+
+
+def next_item_metrics(ranks: np.ndarray, ks: tuple[int, ...] = (5, 10)) -> dict:
+    """hit@k (share of steps whose next item is in the top k) and MRR@k (mean 1/rank, 0 beyond k) for each k,
+    from the rank (from 1; inf = not recommendable) of every step's next item; plus the number of steps."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    n = max(len(ranks), 1)
+    out: dict = {}
+    for k in sorted(set(ks)):
+        within = ranks <= k
+        out[f"hit@{k}"] = float(within.sum() / n)
+        out[f"mrr@{k}"] = float(np.where(within, 1.0 / np.where(within, ranks, 1.0), 0.0).sum() / n)
+    out["steps"] = int(len(ranks))
+    return out

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pandas as pd
@@ -26,8 +27,12 @@ def check_algo(algo: str) -> str:
 
 
 def train(algo: str, interactions: pd.DataFrame, items: pd.DataFrame | None = None, params: dict | None = None,
-          item_group_col: str | None = None, seed: int = 0, show_progress: bool = True) -> Recommender:
-    """Fit one algorithm (or `auto`: choose by validation NDCG@10 on the training data) and return the model."""
+          item_group_col: str | None = None, seed: int = 0, show_progress: bool = True,
+          walks: pd.DataFrame | None = None) -> Recommender:
+    """Fit one algorithm (or `auto`: choose by validation NDCG@10 on the training data) and return the model.
+
+    The session model learns from trips: give it events or `sessions.trips` rows (with TIMESTAMP, and SESSION_ID
+    where known) rather than aggregated interactions, and `walks` (measured walking minutes) where there are any."""
     check_algo(algo)
     params = dict(params or {})
     if algo == "auto":
@@ -40,7 +45,10 @@ def train(algo: str, interactions: pd.DataFrame, items: pd.DataFrame | None = No
     if "seed" in cls.defaults:
         params.setdefault("seed", seed)
     model = cls(item_group_col=item_group_col, **params)
-    model.fit(interactions, items, show_progress=show_progress)
+    if walks is not None and "walks" in inspect.signature(model.fit).parameters:
+        model.fit(interactions, items, show_progress=show_progress, walks=walks)
+    else:
+        model.fit(interactions, items, show_progress=show_progress)
     model.metrics["train_seconds"] = model.train_seconds
     return model
 

@@ -1,6 +1,7 @@
 """Loader for the SIGIR'17 theme-park data layout (the shipped copy: `c360.data`, see its SOURCE.md).
 
-An attraction is (park, poiID), written `park:poiID` — every park numbers its attractions from 1.
+An attraction is (park, poiID), written `park:poiID` — every park numbers its attractions from 1. A trip is a
+park's travel sequence (seqID: consecutive photos of one user less than 8 hours apart), written `park:seqID`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ DEFAULT_DIR = sigir17_dir()
 VISIT_COLUMNS = ["id", "nsid", "takenUnix", "poiID", "poiTheme", "poiFreq", "rideDuration", "seqID"]
 _VISITS_RE = re.compile(r"userVisits-(?P<park>.+)-allPOI\.csv$")
 _POI_RE = re.compile(r"POI-(?P<park>.+)\.csv$")
+_COST_RE = re.compile(r"costProfCat-(?P<park>.+)-all\.csv$")
+COST_COLUMNS = ["from", "to", "walkTime"]
 
 
 def item_id(park: str, poi_id) -> str:
     """The attraction id used everywhere: `park:poiID`."""
     return f"{park}:{int(poi_id)}"
+
+
+def session_id(park: str, seq_id) -> str:
+    """The trip id used everywhere: `park:seqID` (seqIDs are numbered per park)."""
+    return f"{park}:{int(seq_id)}"
 
 
 def _subdir(root: Path, name: str) -> Path:
@@ -32,7 +40,7 @@ def _subdir(root: Path, name: str) -> Path:
 
 
 def load_visits(root: str | Path = DEFAULT_DIR, parks: list[str] | None = None) -> pd.DataFrame:
-    """One row per photo: PARK, ITEM_ID, USER_ID, TIMESTAMP, PHOTO_ID, THEME, SEQ_ID."""
+    """One row per photo: PARK, ITEM_ID, USER_ID, TIMESTAMP, PHOTO_ID, THEME, SEQ_ID, SESSION_ID (`park:seqID`)."""
     root = Path(root)
     frames = []
     for path in sorted(_subdir(root, "userVisits-sigir17").glob("userVisits-*-allPOI.csv")):
@@ -51,6 +59,7 @@ def load_visits(root: str | Path = DEFAULT_DIR, parks: list[str] | None = None) 
             "PHOTO_ID": df["id"].astype("int64"),
             "THEME": df["poiTheme"],
             "SEQ_ID": df["seqID"].astype("int64"),
+            "SESSION_ID": [session_id(park, q) for q in df["seqID"]],
         }))
     if not frames:
         raise InputError(f"{root}: no userVisits-*-allPOI.csv files" + (f" for parks {parks}" if parks else ""))
@@ -79,3 +88,23 @@ def load_items(root: str | Path = DEFAULT_DIR) -> pd.DataFrame:
     if not frames:
         raise InputError(f"{root}: no POI-*.csv files")
     return pd.concat(frames, ignore_index=True)
+
+
+def load_walk_times(root: str | Path = DEFAULT_DIR) -> pd.DataFrame:
+    """Walking minutes between the attractions of every park that has a cost table: FROM_ITEM, TO_ITEM, MINUTES
+    (costProf `walkTime`, seconds). Empty when the directory has no costProf-sigir17/ (the tables are optional)."""
+    folder = Path(root) / "costProf-sigir17"
+    frames = []
+    for path in sorted(folder.glob("costProfCat-*-all.csv")) if folder.is_dir() else []:
+        park = _COST_RE.search(path.name).group("park")
+        df = pd.read_csv(path, sep=";")
+        missing = [c for c in COST_COLUMNS if c not in df.columns]
+        if missing:
+            raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+        frames.append(pd.DataFrame({"FROM_ITEM": [item_id(park, p) for p in df["from"]],
+                                    "TO_ITEM": [item_id(park, p) for p in df["to"]],
+                                    "MINUTES": pd.to_numeric(df["walkTime"], errors="coerce") / 60.0}))
+    if not frames:
+        return pd.DataFrame({"FROM_ITEM": pd.Series(dtype=str), "TO_ITEM": pd.Series(dtype=str),
+                             "MINUTES": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True).dropna(subset=["MINUTES"])

@@ -8,7 +8,7 @@ is the one place that names the algorithm modules, and its order is the order of
 from ..registry import ALGORITHMS, algorithm_class
 
 # isort: off
-from . import implicit_als, spark_als, spark_fm, item_knn, ease, popularity, blend  # noqa: F401
+from . import implicit_als, spark_als, spark_fm, item_knn, ease, popularity, blend, session  # noqa: F401
 # isort: on
 
 __all__ = ["ALGORITHMS", "algorithm_class"]

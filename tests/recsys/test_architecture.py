@@ -114,7 +114,7 @@ def test_importing_base_imports_no_algorithm_and_no_registry():
 
 
 def test_registry_lists_every_algorithm_and_guards_names():
-    assert list(ALGORITHMS) == ["als", "spark-als", "fm", "item-knn", "ease", "popularity", "blend"]
+    assert list(ALGORITHMS) == ["als", "spark-als", "fm", "item-knn", "ease", "popularity", "blend", "session"]
     assert ALGORITHMS is registry.ALGORITHMS
     assert registry.algorithm_class("ease").name == "ease"
     with pytest.raises(InputError, match="unknown algorithm 'svd'"):
