@@ -16,7 +16,7 @@ from . import errors
 from .access_log import AccessLogMiddleware
 from .reloader import refresh, watch
 from .responses import OrjsonResponse
-from .routers import attractions, customers, health, recommendations
+from .routers import attractions, customers, events, health, recommendations
 
 log = logging.getLogger("c360.api")
 
@@ -54,8 +54,9 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
     app.state.loaded_run = None  # RunLayout of `served`
     app.state.failed_run = None  # RunLayout of a publish that failed to load (not retried until `current` moves)
     errors.install(app)
-    # authentication is declared on the routers themselves (customers: KEY_REQUIRED); the others are public
-    for router in (recommendations.router, customers.router, attractions.router, health.router):
+    # authentication is declared on the routers themselves (customers: KEY_REQUIRED, events: WRITER_REQUIRED); the
+    # others are public
+    for router in (recommendations.router, customers.router, events.router, attractions.router, health.router):
         app.include_router(router)
     origins = settings.api.cors_origins
     if origins:  # CORS is closed unless origins are configured explicitly

@@ -24,9 +24,12 @@ from .audit import AuditEntry, audit_entry, key_hash
 from .errors import ApiError
 from .state import ServedState
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key; roles reader or pii")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="API key; roles reader, pii or writer")
 
-ROLE_GRANTS: dict[str, frozenset[str]] = {"reader": frozenset({"reader"}), "pii": frozenset({"reader", "pii"})}
+# writer: reads (masked) and writes (POST /events, POST /customers/match?commit=true); pii: reads unmasked
+ROLE_GRANTS: dict[str, frozenset[str]] = {"reader": frozenset({"reader"}), "pii": frozenset({"reader", "pii"}),
+                                          "writer": frozenset({"reader", "writer"})}
 
 # The HTTP contract's public endpoints: everything else must depend on `authenticated` (tests/api enforce it).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/version", "/recommendations/{user_id}",
@@ -121,6 +124,8 @@ def require_role(role: str) -> Callable[..., Principal]:
 Reader = Annotated[Principal, Depends(require_role("reader"))]
 # Router-level guard of every keyed router: authentication, the reader role and the audit line.
 KEY_REQUIRED = [Depends(require_role("reader"))]
+# ... of a router whose every route writes
+WRITER_REQUIRED = [Depends(require_role("writer"))]
 
 
 def api_routes(app: FastAPI) -> list:

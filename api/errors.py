@@ -12,8 +12,10 @@ from c360.api.responses import OrjsonResponse
 
 log = logging.getLogger("c360.api")
 
+# FastAPI's answer to a request body it could not even decode (not UTF-8): a 400 with this detail
+BODY_NOT_PARSED = "There was an error parsing the body"
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         422: "invalid_parameter", 503: "unavailable"}
+         409: "conflict", 422: "invalid_parameter", 503: "unavailable"}
 
 
 class ApiError(Exception):
@@ -42,13 +44,18 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError):
         fields, parts = [], []
         for err in exc.errors():
-            name = str(err["loc"][-1]) if err.get("loc") else "request"
+            if err.get("type") == "json_invalid":  # its loc ends with the offset of the error, not a field
+                name = "body"
+            else:
+                name = str(err["loc"][-1]) if err.get("loc") else "request"
             fields.append(name)
             parts.append(f"{name}: {err.get('msg')}")
         return error_response(422, "; ".join(parts), list(dict.fromkeys(fields)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and exc.detail == BODY_NOT_PARSED:  # a body that is not text: bad like any other
+            return error_response(422, "body: not a JSON document (UTF-8)", ["body"])
         return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

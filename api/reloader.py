@@ -23,7 +23,7 @@ async def refresh(app) -> bool:
     if target is None or target == app.state.loaded_run or target == app.state.failed_run:
         return False
     try:
-        new = await asyncio.to_thread(load_state, target, settings.graph.store)
+        new = await asyncio.to_thread(load_state, target, settings.graph.store, settings.warehouse)
     except Exception as exc:  # noqa: BLE001 - keep serving the old state whatever went wrong
         app.state.failed_run = target
         log.error("publish %s not loadable, still serving %s: %s", target.run_id,

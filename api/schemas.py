@@ -1,8 +1,12 @@
-"""Pydantic response models (with examples for the OpenAPI docs)."""
+"""Pydantic request and response models (with examples for the OpenAPI docs)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+
+from c360.entity_resolution.config import KNOWN_ROLES
 
 
 class Error(BaseModel):
@@ -30,6 +34,8 @@ class Recommendations(BaseModel):
     model_version: str
     cold_start: bool
     items: list[RecommendedItem]
+    events_applied: int = Field(0, description="events posted since the model was trained that the items reflect "
+                                               "(the history they were scored from)", examples=[0])
 
 
 class SimilarItem(BaseModel):
@@ -117,3 +123,84 @@ class Version(BaseModel):
     served_model: str | None = Field(examples=["als"])
     models: dict[str, str] = Field(examples=[{"als": "20261122T010000Z:als"}])
     created_at: str | None = Field(default=None, examples=["2026-11-22T01:00:00Z"])
+
+
+# ---- real time ----------------------------------------------------------------------------------------------------
+
+class Event(BaseModel):
+    """One interaction, as in the interactions schema (USER_ID, ITEM_ID, TIMESTAMP, EVENT_VALUE)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"user_id": "10007579@N00", "item_id": "epcot:12", "timestamp": 1764590400, "event_value": 1}]})
+
+    user_id: str = Field(min_length=1, max_length=200)
+    item_id: str = Field(min_length=1, max_length=200, description="an attraction of the published run")
+    timestamp: int = Field(ge=0, le=2**40, description="epoch seconds")
+    event_value: float = Field(1.0, gt=0, le=1e6, allow_inf_nan=False, description="strength (e.g. photos)")
+
+
+def _one_or_many(value: Any) -> str:
+    return "events" if isinstance(value, list) else "event"
+
+
+# one event or a list; the discriminator keeps a 422's field the event's own (item_id, not a union branch)
+Events = Annotated[Annotated[Event, Tag("event")] | Annotated[list[Event], Tag("events")], Discriminator(_one_or_many)]
+
+
+class EventsAccepted(BaseModel):
+    accepted: int = Field(examples=[3], description="events now durable in the events log")
+
+
+_TEXT = Annotated[str | None, Field(None, min_length=1, max_length=200)]
+
+# a customer record by the match config's roles (and `attributes` for its other columns); the model compares the
+# roles the published config maps, the graph shows the merged ones
+CustomerRecordIn = create_model(
+    "CustomerRecordIn",
+    __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id": "77001-property", "source": "property", "first_name": "Maria", "last_name": "Lopez",
+         "date_of_birth": "1980-04-02", "ssn": "123-45-6789", "home_phone": "217-555-0100", "address": "12 Main St",
+         "city": "Springfield", "state": "IL", "zip": "62701", "company": "Acme"}]}),
+    id=(str | None, Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
+                          description="the record's id (required with commit=true), e.g. 77001-property")),
+    source=(str | None, Field(None, min_length=1, max_length=50, description="auto | property | ...")),
+    attributes=(dict[str, str] | None, Field(None, max_length=50, description="the config's other columns")),
+    **{role: (_TEXT, None) for role in KNOWN_ROLES},
+)
+
+
+class MatchCandidate(BaseModel):
+    match_id: str = Field(examples=["17"])
+    match_probability: float = Field(examples=[0.9993])
+
+
+class MatchLevel(BaseModel):
+    comparison: str = Field(examples=["first_name"])
+    level: str = Field(examples=["Exact match on first_name"])
+    match_weight: float | None = Field(examples=[6.3])
+
+
+class MatchExplanation(BaseModel):
+    threshold: float = Field(examples=[0.995])
+    candidates_scored: int = Field(examples=[4])
+    scorer: str = Field(examples=["compiled"])
+    match_weight: float | None = Field(None, examples=[21.4])
+    relatives_guard: bool | None = Field(None, description="clearly different first names vetoed the link")
+    comparisons: list[MatchLevel] = []
+
+
+class MatchResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "match_id": "17", "match_probability": 0.9993, "candidates": [{"match_id": "17", "match_probability": 0.9993}],
+        "explanation": {"threshold": 0.995, "candidates_scored": 2, "scorer": "compiled", "match_weight": 10.5,
+                        "relatives_guard": False, "comparisons": []},
+        "committed": False, "record_id": None, "new_match": None, "in_graph": None}]})
+
+    match_id: str | None = Field(description="the customer the record is, none at or above the threshold: null")
+    match_probability: float
+    candidates: list[MatchCandidate]
+    explanation: MatchExplanation
+    committed: bool = False
+    record_id: str | None = None
+    new_match: bool | None = Field(None, description="commit: the record got a new match_id")
+    in_graph: bool | None = Field(None, description="commit: the graph store has it (false: store down, retried)")

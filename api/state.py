@@ -1,4 +1,5 @@
-"""The served state: one published run loaded completely (manifest, recs, item names, models, graph store)."""
+"""The served state: one published run loaded completely (manifest, recs, item names, models, graph store) and
+what was posted since (events, committed customers: `api.live`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Any, Mapping
 import pandas as pd
 
 from c360.errors import InputError
-from c360.graph.store import open_store
+from c360.graph.store import open_store, parse_spec
 from c360.io import read_json_file, read_table, require_columns
-from c360.layout import RunLayout
+from c360.layout import RunLayout, Warehouse
+
+from .live import LiveCustomers, LiveEvents
 
 log = logging.getLogger("c360.api.state")
 
@@ -91,7 +94,8 @@ class GraphHandle:
 class ServedState:
     """Everything a request needs, immutable once built; swapped as one reference on a new publish.
 
-    Mappings are read-only views; the graph connection lives in its own `GraphHandle`.
+    Mappings are read-only views; the graph connection lives in its own `GraphHandle`, what was posted since the
+    run in `events` and `customers` (None when the run has no match output; `customers_error` says why).
     """
 
     run_id: str
@@ -104,6 +108,10 @@ class ServedState:
     recs: Mapping[str, list[dict[str, Any]]]
     popular: tuple[dict[str, Any], ...]
     connection: GraphHandle
+    events: LiveEvents
+    catalogue: frozenset[str] = frozenset()   # every item id an event may name (the served model's and items.csv)
+    customers: LiveCustomers | None = None
+    customers_error: str | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -127,8 +135,11 @@ class ServedState:
         return to_items(self.names, frame)
 
     def close(self) -> None:
-        """Release the graph store connection."""
+        """Release the graph store connection and the real-time logs' lock files."""
         self.connection.close()
+        self.events.close()
+        if self.customers is not None:
+            self.customers.close()
 
 
 def _read_manifest(run: RunLayout) -> dict[str, Any]:
@@ -174,11 +185,14 @@ def open_graph(spec: str, run_dir: Path):
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def load_state(run: RunLayout | Path, graph_spec: str = "networkx") -> ServedState:
-    """Load one published run completely (blocking; call it off the event loop). Raises on a broken run."""
+def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: Path | None = None) -> ServedState:
+    """Load one published run completely (blocking; call it off the event loop). Raises on a broken run.
+
+    `warehouse` (default: the one the run lies in) holds the real-time logs."""
     from c360.recsys.models import load_model
 
     run = run if isinstance(run, RunLayout) else RunLayout(run)
+    wh = Warehouse(warehouse if warehouse is not None else run.root.parent.parent)
     manifest = _read_manifest(run)
     run_id = str(manifest.get("run_id") or run.run_id)
     models, versions = {}, {}
@@ -196,9 +210,22 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx") -> ServedSta
     recs = _read_recs(run, names)
     served = manifest["served_model"]
     popular = tuple(to_items(names, models[served].popular_items(POPULAR_CACHE)))
+    connection = GraphHandle.open(graph_spec, run.root)
+    customers, customers_error = None, None
+    try:
+        customers = LiveCustomers.of_run(wh, run, connection, embedded=not parse_spec(graph_spec).is_url)
+    except InputError as exc:  # a run without a match output: POST /customers/match answers 503
+        customers_error = str(exc)
+        log.info("run %s: no customer matching in real time (%s)", run.run_id, exc)
+    except Exception as exc:  # noqa: BLE001 - a broken match model must not keep the run's recommendations offline
+        customers_error = f"{type(exc).__name__}: {exc}"
+        log.error("run %s: the match model could not be loaded, no customer matching in real time: %s",
+                  run.run_id, customers_error)
     state = ServedState(run_id=run_id, layout=run, manifest=MappingProxyType(manifest), served_model=served,
                         models=MappingProxyType(models), versions=MappingProxyType(versions),
                         names=MappingProxyType(names), recs=MappingProxyType(recs), popular=popular,
-                        connection=GraphHandle.open(graph_spec, run.root))
+                        connection=connection, events=LiveEvents.of_run(wh, run),
+                        catalogue=frozenset(models[served].item_ids) | frozenset(names), customers=customers,
+                        customers_error=customers_error)
     log.info("loaded run %s: model %s, %d users with recs, %d items", state.run_id, served, len(recs), len(names))
     return state

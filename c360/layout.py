@@ -3,10 +3,14 @@
     warehouse/
       current -> runs/<run_id>          the published run (one atomic symlink)
       inputs/insurance-<n>-seed<s>/     generated insurance sources (made once)
+      realtime/events/  realtime/customers/   append-only logs the API writes (c360.journal)
       runs/<run_id>/
-        manifest.json  report.html  tmp/
+        manifest.json  report.html  tmp/  realtime.json (how much of each real-time log the run contains)
+        er/committed.parquet (customers committed in real time)  er/input.parquet  er/previous_ids.parquet
+        recsys/events.parquet (events posted in real time)
         er/merged.parquet  er/matched.parquet (+ .report.json .model.json .pairs.parquet)  er/metrics.json
         recsys/interactions.parquet  recsys/items.csv  recsys/metrics.json  recsys/recs.csv  recsys/<algo>/
+        recsys/trips.parquet  recsys/walks.parquet (the session model's trips and measured walking minutes)
         graph/master_vertex.csv  graph/master_edge.csv  graph/graph.json (embedded store of the run)
 """
 
@@ -94,6 +98,11 @@ class RunLayout:
     def spark_checkpoints(self) -> Path:
         return self.tmp / "spark-checkpoints"
 
+    @property
+    def realtime(self) -> Path:
+        """How much of each real-time log the run contains (the segments it sealed) and the match_ids it reserved."""
+        return self.root / "realtime.json"
+
     # entity resolution
     @property
     def merged(self) -> Path:
@@ -108,6 +117,21 @@ class RunLayout:
         return self.root / "er" / "metrics.json"
 
     @property
+    def committed(self) -> Path:
+        """Every customer record committed in real time up to this run, with the match_id it was given."""
+        return self.root / "er" / "committed.parquet"
+
+    @property
+    def match_input(self) -> Path:
+        """The merged records plus the committed ones: what the match step matches when there are committed ones."""
+        return self.root / "er" / "input.parquet"
+
+    @property
+    def previous_ids(self) -> Path:
+        """The match_ids to keep stable: the published run's and those given to committed records."""
+        return self.root / "er" / "previous_ids.parquet"
+
+    @property
     def labels_pr_html(self) -> Path:
         return self.root / "er" / "labels_pr.html"
 
@@ -119,6 +143,19 @@ class RunLayout:
     @property
     def items(self) -> Path:
         return self.root / "recsys" / "items.csv"
+
+    @property
+    def trips(self) -> Path:
+        return self.root / "recsys" / "trips.parquet"
+
+    @property
+    def walks(self) -> Path:
+        return self.root / "recsys" / "walks.parquet"
+
+    @property
+    def events(self) -> Path:
+        """Every event posted in real time up to this run (USER_ID, ITEM_ID, TIMESTAMP, EVENT_VALUE)."""
+        return self.root / "recsys" / "events.parquet"
 
     @property
     def recsys_metrics(self) -> Path:
@@ -173,6 +210,16 @@ class Warehouse:
             return RunLayout(Path(os.path.realpath(link))) if link.exists() else None
         except OSError:
             return None
+
+    @property
+    def events_log(self) -> Path:
+        """POST /events appends here (c360.journal segments)."""
+        return self.root / "realtime" / "events"
+
+    @property
+    def customers_log(self) -> Path:
+        """POST /customers/match?commit=true appends here (c360.journal segments)."""
+        return self.root / "realtime" / "customers"
 
     def generated_insurance(self, customers: int, seed: int) -> Path:
         """Where generated insurance sources of this size and seed are kept (made once, reused)."""

@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from c360.errors import InputError
 from c360.io import read_yaml_file
 
-ROLES = ("reader", "pii")
+ROLES = ("reader", "pii", "writer")   # writer: reader + the endpoints that write (POST /events, commits)
 
 
 def parse_api_keys(spec: str | Mapping[str, str] | None) -> dict[str, str]:
-    """Parse `key:role,key:role` (or a mapping) into {key: role}; roles are reader or pii."""
+    """Parse `key:role,key:role` (or a mapping) into {key: role}; roles are reader, pii or writer."""
     if not spec:
         return {}
     pairs = spec.items() if isinstance(spec, Mapping) else (
@@ -75,11 +75,23 @@ class RecsysSettings(_Section):
     top_n: int = Field(20, gt=0)            # recommendations per user in recs.csv
     holdout: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
+    # the session model (next attraction from the trip so far): evaluated time-ordered, trained, gated
+    session: bool = True
+    session_protocol: Literal["next-trip", "next-item"] = "next-trip"
+    session_k: int = Field(5, gt=0)                 # its gate and report read hit@<session_k>
+    session_min_ratio: float = Field(1.0, ge=0)     # session hit@k >= baseline hit@k x this, same protocol
+    session_gap_minutes: float = Field(480.0, gt=0)   # trips without SESSION_ID end after this long without events
+    session_params: dict[str, Any] = {}             # SessionModel parameters, e.g. {model: gbm}
 
     @property
     def ndcg(self) -> str:
         """The metric the gate and the report read: ndcg@<k>."""
         return f"ndcg@{self.k}"
+
+    @property
+    def session_metric(self) -> str:
+        """The metric the session gate and the report read: hit@<session_k>."""
+        return f"hit@{self.session_k}"
 
     def all_algorithms(self) -> list[str]:
         """The configured algorithms plus the baseline and the served one, each once, in order."""
@@ -116,6 +128,14 @@ class ApiSettings(_Section):
                                                         # None: unlimited
 
 
+class RealtimeSettings(_Section):
+    """What the API accepts between two nightly runs: POST /events and POST /customers/match (its logs live under
+    the warehouse, c360.layout.Warehouse)."""
+
+    max_events: int = Field(1000, gt=0)          # events in one POST /events; more: 422
+    candidates: int = Field(5, gt=0)             # candidate match_ids POST /customers/match returns at most
+
+
 class Settings(_Section):
     """Everything configurable, typed; sections mirror the YAML file's top-level keys."""
 
@@ -133,6 +153,7 @@ class Settings(_Section):
     graph: GraphSettings = GraphSettings()
     gates: GatesSettings = GatesSettings()
     api: ApiSettings = ApiSettings()
+    realtime: RealtimeSettings = RealtimeSettings()
     source: str | None = Field(None, exclude=True)   # the config file these came from
 
     @field_validator("graph", mode="before")

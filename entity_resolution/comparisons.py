@@ -114,7 +114,7 @@ def _contact(cfg: MatchConfig) -> Compared | None:
     present = [r for r in CONTACT_ROLES if cfg.get(r) is not None]
     if not present:
         return None
-    lv = [cll.CustomLevel(" AND ".join(f"{c}_l IS NULL OR {c}_r IS NULL" for c in present),
+    lv = [cll.CustomLevel(" AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in present),
                           "all contact fields missing").configure(is_null_level=True)]
     if {"home_phone", "address"} <= set(present):
         lv.append(cll.CustomLevel("home_phone_l = home_phone_r AND address_l = address_r", "phone and address agree"))

@@ -251,6 +251,19 @@ def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str |
     return b
 
 
+def record_elements(record: dict, match_id: int | str, records: int, new_match: bool) -> tuple[list[Element],
+                                                                                               list[Element]]:
+    """What one customer record (merged columns) adds to the graph, as the nightly's export would: its customer
+    vertex, address and policy, SameAs its match. The match vertex gets the record's name only when it is new;
+    an existing one just its new count of `records`."""
+    b = GraphBuilder()
+    add_customers(b, pd.DataFrame([{**record, "match_id": int(match_id)}]), with_matches=True)
+    add_policies(b, {})
+    match = b.vertices[str(int(match_id))]
+    match.props = {**(match.props if new_match else {}), "records": int(records)}
+    return list(b.vertices.values()), list(b.edges.values())
+
+
 def export_graph(out_dir: str | Path, **inputs) -> dict[str, Path]:
     """Build the graph (inputs as for build_graph) and write master_vertex.csv / master_edge.csv into out_dir."""
     b = build_graph(**inputs)

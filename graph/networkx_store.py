@@ -14,9 +14,11 @@ such JSON (e.g. a pickle written by an older c360) is an InputError that says to
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import math
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -192,17 +194,28 @@ def load_graph(path: str | Path) -> nx.MultiDiGraph:
             gc.enable()
 
 
+def _locked(method):
+    """Run a store method under the store's lock: queries iterate the graph's dicts, which a concurrent real-time
+    write (upsert_live) would change under them."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
+
+
 class NetworkxStore(GraphStore):
     """GraphStore over an in-memory MultiDiGraph (nodes: label + properties; edges keyed by edge id).
 
-    With a path, every write saves the file. Opened for writing (`create`), the file is read on first use,
-    so `drop_all` replaces a file without reading it."""
+    With a path, every write saves the file (except `upsert_live`, kept in memory). Opened for writing (`create`),
+    the file is read on first use, so `drop_all` replaces a file without reading it."""
 
     def __init__(self, graph: nx.MultiDiGraph | None, path: Path | None = None):
         if graph is None and path is None:
             graph = nx.MultiDiGraph()
         self._g = graph
         self.path = None if path is None else Path(path)
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, path: str | Path) -> NetworkxStore:
@@ -229,12 +242,20 @@ class NetworkxStore(GraphStore):
             save(self.g, self.path)
 
     # ---- writes -------------------------------------------------------------------------------------
+    @_locked
     def upsert(self, vertices: list[Element], edges: list[Element], *, batch_size: int = DEFAULT_BATCH,
                workers: int = DEFAULT_WORKERS, progress: bool | None = None) -> None:
         """Upsert in memory, then save the file (not saved when an edge names a missing vertex: ValueError)."""
         upsert(self.g, vertices, edges)
         self._save()
 
+    @_locked
+    def upsert_live(self, vertices: list[Element], edges: list[Element]) -> None:
+        """Upsert in memory only: the file stays the published run's (real-time records are replayed from their
+        log when a run is loaded)."""
+        upsert(self.g, vertices, edges)
+
+    @_locked
     def drop_all(self) -> None:
         """Start from an empty graph (and save it)."""
         self._g = nx.MultiDiGraph()
@@ -248,6 +269,7 @@ class NetworkxStore(GraphStore):
         return [v for _, v, d in self.g.out_edges(vid, data=True)
                 if d["label"] == label and (vlabel is None or self.g.nodes[v]["label"] == vlabel)]
 
+    @_locked
     def _customer360_rows(self, match_id: str) -> list[dict] | None:
         g = self.g
         if match_id not in g or g.nodes[match_id]["label"] != "match":
@@ -264,6 +286,7 @@ class NetworkxStore(GraphStore):
                          "policies": policies})
         return rows
 
+    @_locked
     def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
         rows = []
         for vid, d in self.g.nodes(data=True):
@@ -277,6 +300,7 @@ class NetworkxStore(GraphStore):
                 rows.append({"c": self._el(vid), "match_id": mid, "records": records})
         return rows
 
+    @_locked
     def _visitor_rows(self, vertex_id: str):
         if vertex_id not in self.g or self.g.nodes[vertex_id]["label"] != "visitor":
             return None
@@ -289,6 +313,7 @@ class NetworkxStore(GraphStore):
                 recs.append((props, self._el(a)))
         return visits, recs
 
+    @_locked
     def _neighbourhood_rows(self, vertex_id: str, depth: int) -> tuple[list[dict], list[dict]]:
         g = self.g
         if vertex_id not in g:
@@ -304,9 +329,11 @@ class NetworkxStore(GraphStore):
         edges = [{"id": k, "from": u, "to": v, **d} for u, v, k, d in g.edges(seen, keys=True, data=True) if v in seen]
         return [self._el(v) for v in seen], edges
 
+    @_locked
     def _vertex_ids(self, label: str) -> list[str]:
         return [v for v, d in self.g.nodes(data=True) if d["label"] == label]
 
+    @_locked
     def _label_counts(self) -> tuple[dict[str, int], dict[str, int]]:
         return (Counter(d["label"] for _, d in self.g.nodes(data=True)),
                 Counter(d["label"] for _, _, d in self.g.edges(data=True)))

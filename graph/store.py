@@ -207,6 +207,11 @@ class GraphStore(ABC):
     def drop_all(self) -> None:
         """Remove every vertex and edge."""
 
+    def upsert_live(self, vertices: list[Element], edges: list[Element]) -> None:
+        """A few elements written while serving (a customer record committed in real time): upserted like any
+        write; the embedded store keeps them in memory only, since its file is the published run's."""
+        self.upsert(vertices, edges, batch_size=max(1, len(vertices), len(edges)), workers=1, progress=False)
+
     # ---- lifetime -----------------------------------------------------------------------------------
     def close(self) -> None:
         """Release connections (nothing to do for embedded stores)."""

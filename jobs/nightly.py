@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from c360.jobs import steps
+from c360.jobs import realtime, steps
 from c360.jobs.manifest import utc_now
 from c360.jobs.pipeline import StepFailed, open_run, run_steps
 from c360.settings import load_settings
@@ -45,6 +45,7 @@ def run_nightly(config_path: str | None = None, warehouse: str | None = None, ov
     _write_report_quietly(ctx)
     current = ctx.warehouse.publish(ctx.run)
     log.info("published %s -> %s", current, ctx.run_dir.name)
+    realtime.drop_published(ctx)  # the real-time logs keep only what the published run does not contain
     return {"run_id": ctx.run_id, "status": "succeeded", "run_dir": str(ctx.run_dir), "current": str(current)}
 
 

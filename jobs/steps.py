@@ -5,7 +5,8 @@ What each step distributes on a cluster (spark-submit --master ...):
 - merge: the workshop's merge job, entirely Spark;
 - match: Splink on the Spark engine (blocking, EM and scoring run as Spark SQL), clustering on the driver;
 - recsys_evaluate / recsys_train: visits aggregated with Spark SQL; spark-als and fm train on Spark MLlib;
-  implicit, item-knn and popularity train on the driver (one machine is enough for them);
+  implicit, item-knn, popularity and the session model (trips in time order) train on the driver (one machine is
+  enough for them);
 - graph_export / graph_load / gates: driver (the graph load is batched upserts to Gremlin/Neptune).
 """
 
@@ -19,6 +20,7 @@ import pandas as pd
 from c360.errors import C360Error, InputError
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs import gates as gates_mod
+from c360.jobs import realtime
 from c360.jobs.pipeline import RunContext, StepResult
 from c360.jobs.report import render_report
 from c360.jobs.validate import validate_insurance, validate_visits, visits_format
@@ -92,7 +94,9 @@ def step_match(ctx: RunContext) -> StepResult:
     current = ctx.warehouse.current()
     if current is not None and current.match.matched.is_file():
         previous = current.match.matched
-    result = match([ctx.output("merge", "merged")], config=cfg.config, engine=cfg.engine,
+    # + the customers committed in real time, keeping the match_ids they were given (c360.jobs.realtime)
+    merged, previous = realtime.match_inputs(ctx, ctx.output("merge", "merged"), previous)
+    result = match([str(merged)], config=cfg.config, engine=cfg.engine,
                    labels=labels or None, out=out, previous=previous,
                    spark=ctx.spark if cfg.engine == "spark" else None, threshold=cfg.threshold)
     metrics = {"clusters": result.clusters, "pairs_scored": result.pairs_scored,
@@ -131,12 +135,32 @@ def _interactions(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
     interactions, items = load_interactions(ctx.output("validate", "visits"), ctx.output("validate", "items"),
                                             fmt=ctx.output("validate", "format"), engine="spark", spark=ctx.spark)
+    interactions = realtime.with_events(ctx, interactions)  # + the events POST /events logged (c360.jobs.realtime)
     with atomic_path(inter_path) as tmp:
         interactions.to_parquet(tmp, index=False)
     if items is not None:
         with atomic_path(items_path) as tmp:
             items.to_csv(tmp, index=False)
     return interactions, items
+
+
+def _trip_data(ctx: RunContext):
+    """Trips and measured walking minutes for the session model, written once into the run like the interactions."""
+    from c360.recsys.sessions import TripData, load_trips
+
+    trips_path, walks_path = ctx.run.trips, ctx.run.walks
+    _, items = _interactions(ctx)
+    if trips_path.is_file():
+        walks = pd.read_parquet(walks_path) if walks_path.is_file() else None
+        return TripData(pd.read_parquet(trips_path), items, walks)
+    data = load_trips(ctx.output("validate", "visits"), ctx.output("validate", "items"),
+                      fmt=ctx.output("validate", "format"), gap_minutes=ctx.settings.recsys.session_gap_minutes)
+    if data.walks is not None:
+        with atomic_path(walks_path) as tmp:
+            data.walks.to_parquet(tmp, index=False)
+    with atomic_path(trips_path) as tmp:
+        data.trips.to_parquet(tmp, index=False)
+    return TripData(data.trips, items, data.walks)
 
 
 def _auto_params(cfg) -> dict:
@@ -152,19 +176,28 @@ def _group_col(cfg, items: pd.DataFrame | None) -> str | None:
 
 
 def step_recsys_evaluate(ctx: RunContext) -> StepResult:
-    from c360.recsys.evaluate import evaluate, write_metrics
+    from c360.recsys.evaluate import evaluate, evaluate_sessions, write_metrics
 
     cfg = ctx.settings.recsys
     interactions, items = _interactions(ctx)
     result = evaluate(cfg.all_algorithms(), interactions, items, holdout=cfg.holdout, seed=cfg.seed,
                       k=cfg.k, item_group_col=_group_col(cfg, items), params={"auto": _auto_params(cfg)},
                       show_progress=True)
+    metrics = {cfg.ndcg: {a: round(m[cfg.ndcg], 4) for a, m in result["algorithms"].items()},
+               "split": result["split"]}
+    if cfg.session:
+        # the session model on the time-ordered protocol, with the baseline and first-order transitions beside it
+        timed = evaluate_sessions([cfg.baseline, "session"], _trip_data(ctx), protocol=cfg.session_protocol,
+                                  k=cfg.k, item_group_col=_group_col(cfg, items), seed=cfg.seed,
+                                  params={"session": cfg.session_params})
+        result["time_ordered"] = timed
+        metrics[cfg.session_metric] = {a: round(m[cfg.session_metric], 4) for a, m in timed["algorithms"].items()}
+        metrics["session_chosen"] = timed["algorithms"]["session"].get("chosen")
     path = write_metrics(result, ctx.run.recsys_metrics)
-    ndcg = {a: round(m[cfg.ndcg], 4) for a, m in result["algorithms"].items()}
     return StepResult(outputs={"metrics": str(path)},
                       rows={"interactions": len(interactions), "users": int(interactions["USER_ID"].nunique()),
                             "items": int(interactions["ITEM_ID"].nunique())},
-                      metrics={cfg.ndcg: ndcg, "split": result["split"]})
+                      metrics=metrics)
 
 
 def step_recsys_train(ctx: RunContext) -> StepResult:
@@ -177,6 +210,8 @@ def step_recsys_train(ctx: RunContext) -> StepResult:
     served = cfg.serve
     models = {}
     for algo in cfg.all_algorithms():
+        if algo == "session" and cfg.session and algo != served:
+            continue          # trained from the trips below, not from the aggregated interactions
         log.info("training %s on all %d interactions", algo, len(interactions))
         model = train(algo, interactions, items, item_group_col=_group_col(cfg, items), seed=cfg.seed,
                       params=_auto_params(cfg) if algo == "auto" else None)
@@ -188,12 +223,35 @@ def step_recsys_train(ctx: RunContext) -> StepResult:
                         **{k: model.extra[k] for k in ("device", "gpu_reason") if k in model.extra}}
         if algo == served:
             recs_path = write_recs(model, ctx.run.recs, k=cfg.top_n)
+    if cfg.session:
+        models["session"] = _train_session(ctx, _read_json(ctx.output("recsys_evaluate", "metrics")))
     recs = pd.read_csv(recs_path)
     ctx.manifest.data["models"] = models
     ctx.manifest.data["served_model"] = served
     return StepResult(outputs={"recs": str(recs_path), "served": served, "models": sorted(models)},
                       rows={"recs": len(recs), "users_with_recs": int(recs["USER_ID"].nunique())},
                       metrics={"chosen": models[served].get("chosen")})
+
+
+def _train_session(ctx: RunContext, evaluation: dict) -> dict:
+    """The session model on every trip, saved beside the others (not served as recs.csv: it answers trips).
+    The scorer the evaluation chose on earlier trips is kept, so the model is not chosen a second time."""
+    from c360.recsys.models import train
+
+    cfg = ctx.settings.recsys
+    data = _trip_data(ctx)
+    timed = (evaluation.get("time_ordered") or {}).get("algorithms", {})
+    params = dict(cfg.session_params)
+    chosen = timed.get("session", {}).get("chosen")
+    if chosen and params.get("model", "auto") == "auto":
+        params["model"] = chosen
+    log.info("training session on all %d trip rows", len(data.trips))
+    model = train("session", data.trips, data.items, params=params, item_group_col=_group_col(cfg, data.items),
+                  seed=cfg.seed, walks=data.walks)
+    model.save(ctx.run.model_dir("session"),
+               metrics={f"{cfg.session_protocol}_{k}": v for k, v in timed.get("session", {}).items()})
+    return {"path": ctx.run.model_relpath("session"), "version": f"{ctx.run_id}:session",
+            "metrics": timed.get("session", {}), "chosen": model.extra.get("session", {}).get("chosen")}
 
 
 # ---- graph -----------------------------------------------------------------------------------------------
@@ -258,6 +316,11 @@ def step_gates(ctx: RunContext) -> StepResult:
     evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
     results["recsys_ndcg"] = gates_mod.recsys_gate(ctx.output("recsys_train", "served"), evaluation,
                                                    rcfg.baseline, cfg.recsys_min_ratio, metric=rcfg.ndcg)
+    if rcfg.session:
+        timed = _read_json(ctx.output("recsys_evaluate", "metrics")).get("time_ordered") or {}
+        results["recsys_session"] = gates_mod.session_gate(timed.get("algorithms", {}), rcfg.baseline,
+                                                           rcfg.session_min_ratio, rcfg.session_metric,
+                                                           rcfg.session_protocol)
     if cfg.graph_counts:
         exported = ctx.output("graph_export", "counts")
         loaded = ctx.output("graph_load", "counts")
@@ -297,9 +360,12 @@ def write_report(ctx: RunContext) -> Path:
               "histogram": report.get("match_probability_histogram"), "invalid_values": report.get("unparseable")}
     recsys = {}
     if "recsys_evaluate" in outputs:
-        recsys["metrics"] = _read_json(outputs["recsys_evaluate"]["metrics"]).get("algorithms")
+        evaluation = _read_json(outputs["recsys_evaluate"]["metrics"])
+        recsys["metrics"] = evaluation.get("algorithms")
+        recsys["time_ordered"] = evaluation.get("time_ordered")
     graph = {"counts": (outputs.get("graph_load") or outputs.get("graph_export") or {}).get("counts")}
     path = ctx.run.report_html
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(render_report(ctx.manifest.data, er, recsys, graph, metric=ctx.settings.recsys.ndcg))
+        Path(tmp).write_text(render_report(ctx.manifest.data, er, recsys, graph, metric=ctx.settings.recsys.ndcg,
+                                           session_metric=ctx.settings.recsys.session_metric))
     return path

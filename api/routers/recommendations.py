@@ -1,4 +1,5 @@
-"""GET /recommendations/{user_id}: precomputed top-N (dict read), scored on the fly beyond it, cold start."""
+"""GET /recommendations/{user_id}: precomputed top-N (dict read), scored on the fly beyond it, cold start; a user
+with events posted since the model was trained is scored from the updated history (fold-in)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
+from c360.recsys.foldin import recommend_with_events
 
 from ..dependencies import Served
 from ..errors import ApiError
@@ -25,6 +27,13 @@ def parse_exclude(exclude: list[str] | None) -> set[str]:
     for value in exclude or ():
         out.update(part.strip() for part in value.split(",") if part.strip())
     return out
+
+
+def _folded(state: ServedState, algo: str, user_id: str, events: dict[str, float], k: int, exclude: set[str]):
+    """The model's scores for the training history plus the live events (cold_start, items): visited items left out,
+    ALS user factors solved again, item-kNN / EASE from the history vector."""
+    personal, frame = recommend_with_events(state.models[algo], user_id, events, k=k, exclude=exclude)
+    return not personal, state.items(frame)
 
 
 def _scored(state: ServedState, algo: str, user_id: str, k: int, exclude: set[str]):
@@ -48,13 +57,19 @@ async def recommendations(
 ):
     """Precomputed top-N of the served model when it can answer; otherwise the model scores in a thread.
 
-    Unknown users get the context-free popular items with `cold_start: true`.
+    Unknown users get the context-free popular items with `cold_start: true`. Events posted for the user since the
+    model was trained (POST /events, by any worker) are folded in: `events_applied` counts them.
     """
     algo = model or state.served_model
     if algo not in state.models:
         raise ApiError(422, f"model: unknown model {algo!r} (published: {', '.join(sorted(state.models))})",
                        ["model"])
     excluded = parse_exclude(exclude)
+    events, applied = state.events.of(user_id)
+    if applied:
+        cold, items = await run_in_threadpool(_folded, state, algo, user_id, events, k, excluded)
+        return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
+                               "cold_start": cold, "items": items, "events_applied": applied})
     items = None
     cold = False
     if algo == state.served_model:
@@ -71,4 +86,4 @@ async def recommendations(
     if items is None:
         cold, items = await run_in_threadpool(_scored, state, algo, user_id, k, excluded)
     return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
-                           "cold_start": cold, "items": items})
+                           "cold_start": cold, "items": items, "events_applied": 0})

@@ -1,5 +1,6 @@
 """A small but real published warehouse: ALS + popularity trained on one sigir17 park, a networkx graph built by
-graph's export and loader from a hand-made insurance fixture, published as `warehouse/current`."""
+graph's export and loader from a hand-made insurance fixture, a Splink model trained on generated insurance data
+(the match output of the fixture's records), published as `warehouse/current`."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from fastapi.testclient import TestClient
 
 from c360.settings import Settings
 
-KEYS = {"reader-key-123": "reader", "pii-key-456": "pii"}
+KEYS = {"reader-key-123": "reader", "pii-key-456": "pii", "writer-key-789": "writer"}
 READER = {"X-API-Key": "reader-key-123"}
 PII = {"X-API-Key": "pii-key-456"}
+WRITER = {"X-API-Key": "writer-key-789"}
 
 AUTO_CUSTOMER = """policyid,fname,lname,gender,work,dob,birthdate,phone,ssn,email,priority,policysince,createddate
 101,Maria,Lopez,F,Acme,1980-04-02,04/02/1980,555-0100,123-45-6789,maria@example.com,1,2015,2015-01-01
@@ -67,8 +69,34 @@ def trained(tmp_path_factory):
     return models, items, interactions
 
 
-def write_run(warehouse: Path, run_id: str, trained, served: str = "als") -> Path:
-    """Write one complete run directory as the nightly job does."""
+@pytest.fixture(scope="session")
+def match_model(tmp_path_factory):
+    """A Splink model (DuckDB) trained on 300 generated people, merged as the merge job does: a MatchOutput."""
+    from c360.entity_resolution.generate import generate
+    from c360.entity_resolution.match import match
+    from c360.graph.export import customers_from_sources, load_sources
+    from c360.layout import MatchOutput
+
+    d = tmp_path_factory.mktemp("er-model")
+    generate(300, seed=3, out_dir=d)
+    customers_from_sources(load_sources(d)).to_parquet(d / "merged.parquet", index=False)
+    match([d / "merged.parquet"], engine="duckdb", out=d / "matched.parquet")
+    return MatchOutput(d / "matched.parquet")
+
+
+def write_match(run: Path, model) -> None:
+    """The run's match output: the fixture's records (MATCHED) with a trained model and its report beside them."""
+    from c360.layout import RunLayout
+
+    out = RunLayout(run).match
+    out.matched.parent.mkdir(parents=True, exist_ok=True)
+    MATCHED.to_parquet(out.matched, index=False)
+    shutil.copy(model.model, out.model)
+    shutil.copy(model.report, out.report)
+
+
+def write_run(warehouse: Path, run_id: str, trained, served: str = "als", match_model=None) -> Path:
+    """Write one complete run directory as the nightly job does (with a match output when `match_model` is given)."""
     from c360.graph.export import export_graph
     from c360.graph.loader import load_graph_files
     from c360.recsys.recs import write_recs
@@ -83,6 +111,8 @@ def write_run(warehouse: Path, run_id: str, trained, served: str = "als") -> Pat
     sources = build_sources(run / "sources")
     export_graph(run / "graph", matched=MATCHED, sources=sources)
     load_graph_files(run / "graph", f"networkx:{run / 'graph' / 'graph.json'}")
+    if match_model is not None:
+        write_match(run, match_model)
     manifest = {"run_id": run_id, "status": "succeeded", "created_at": "2026-11-22T01:00:00Z",
                 "served_model": served,
                 "models": {a: {"path": f"recsys/{a}", "version": f"{run_id}:{a}", "metrics": {}} for a in models},
@@ -101,10 +131,10 @@ def publish(warehouse: Path, run: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def warehouse(tmp_path_factory, trained) -> Path:
+def warehouse(tmp_path_factory, trained, match_model) -> Path:
     """A warehouse with one published run `run-1`."""
     wh = tmp_path_factory.mktemp("warehouse")
-    publish(wh, write_run(wh, "run-1", trained))
+    publish(wh, write_run(wh, "run-1", trained, match_model=match_model))
     return wh
 
 

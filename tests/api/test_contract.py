@@ -17,18 +17,34 @@ from fastapi.testclient import TestClient
 from c360.api.dependencies import KEY_REQUIRED, PUBLIC_PATHS, Reader, api_routes, routes_without_auth
 from c360.settings import Settings
 
-from .conftest import KEYS, PII, READER
+from .conftest import KEYS, PII, READER, WRITER
 
 # The public endpoints of the HTTP contract. Growing this set is a contract change: it must be deliberate here.
 EXPECTED_PUBLIC = {"/healthz", "/readyz", "/version", "/recommendations/{user_id}", "/attractions/{item_id}/similar"}
 
 
-def examples(client) -> dict[tuple[str, str], list[tuple[int, str, dict, dict]]]:
-    """Per route: requests (expected status, url, params, headers) exercising its declared responses."""
+def examples(client) -> dict[tuple[str, str], list[tuple]]:
+    """Per route: requests (expected status, url, params, headers[, JSON body]) exercising its declared responses."""
     state = client.app.state.served
     user = next(iter(state.recs))
     item = state.models["als"].item_ids[0]
+    event = {"user_id": "contract-visitor", "item_id": item, "timestamp": 1764590400}
+    maria = {"first_name": "Maria", "last_name": "Lopez", "date_of_birth": "1980-04-02", "ssn": "123-45-6789"}
     return {
+        ("POST", "/events"): [
+            (202, "/events", {}, WRITER, event),
+            (202, "/events", {}, WRITER, [event, {**event, "event_value": 2}]),
+            (401, "/events", {}, {}, event),
+            (403, "/events", {}, READER, event),
+            (422, "/events", {}, WRITER, {**event, "item_id": "nope:1"}),
+            (422, "/events", {}, WRITER, {"user_id": "x"})],
+        ("POST", "/customers/match"): [
+            (200, "/customers/match", {}, READER, maria),
+            (200, "/customers/match", {}, PII, {"last_name": "Nobody", "date_of_birth": "1901-01-01"}),
+            (401, "/customers/match", {}, {}, maria),
+            (403, "/customers/match", {"commit": "true"}, READER, {**maria, "id": "1-auto"}),
+            (409, "/customers/match", {"commit": "true"}, WRITER, {**maria, "id": "101-auto"}),
+            (422, "/customers/match", {}, READER, {"last_name": "x", "date_of_birth": "1980-13-45"})],
         ("GET", "/healthz"): [(200, "/healthz", {}, {})],
         ("GET", "/readyz"): [(200, "/readyz", {}, {})],
         ("GET", "/version"): [(200, "/version", {}, {})],
@@ -72,8 +88,8 @@ def test_every_response_matches_its_declared_model(client):
     for key, route in routes.items():
         statuses = {expected for expected, *_ in table[key]}
         assert any(200 <= s < 300 for s in statuses), key
-        for expected, url, params, headers in table[key]:
-            r = client.request(key[0], url, params=params, headers=headers)
+        for expected, url, params, headers, *body in table[key]:
+            r = client.request(key[0], url, params=params, headers=headers, json=body[0] if body else None)
             assert r.status_code == expected, (key, url, params, r.text)
             model = declared_model(route, expected)
             assert model is not None, f"{key}: status {expected} answered but not declared in responses"

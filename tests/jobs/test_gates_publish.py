@@ -7,7 +7,7 @@ import os
 import pytest
 
 from c360.errors import InputError
-from c360.jobs.gates import er_gate, graph_gate, recsys_gate
+from c360.jobs.gates import er_gate, graph_gate, recsys_gate, session_gate
 from c360.jobs.pipeline import StepFailed, StepResult, open_run, run_steps
 from c360.layout import Warehouse
 from c360.settings import Settings, load_settings
@@ -24,6 +24,12 @@ def test_gates():
     assert not recsys_gate("auto", metrics, "popularity", 1.0, metric="ndcg@5")["passed"]
     at5 = {"auto": {"ndcg@5": 0.5}, "popularity": {"ndcg@5": 0.4}}
     assert recsys_gate("auto", at5, "popularity", 1.0, metric="ndcg@5")["passed"]
+    # the session model on the time-ordered protocol, against the baseline's hit@k
+    timed = {"session": {"hit@5": 0.55, "hit@10": 0.7}, "popularity": {"hit@5": 0.44, "hit@10": 0.72}}
+    assert session_gate(timed, "popularity", 1.2)["passed"] and not session_gate(timed, "popularity", 1.3)["passed"]
+    assert not session_gate(timed, "popularity", 1.0, metric="hit@10")["passed"]
+    assert session_gate(timed, "popularity", 1.0)["detail"] == "next-trip (time-ordered) hit@5: session vs popularity × 1.0"
+    assert not session_gate({}, "popularity", 1.0)["passed"]            # not evaluated → fails
     exp = {"vertices": {"customer": 3}, "edges": {"SameAs": 3}}
     assert graph_gate(exp, {"vertices": {"customer": 3, "match": 2}, "edges": {"SameAs": 3}})["passed"]
     off = graph_gate(exp, {"vertices": {"customer": 2}, "edges": {"SameAs": 3}})

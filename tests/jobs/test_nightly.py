@@ -49,10 +49,15 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
     assert all(s["status"] == "succeeded" and s["seconds"] >= 0 for s in m["steps"].values())
     assert all(g["passed"] for g in m["gates"].values()) and set(m["gates"]) >= {"er_f1", "recsys_ndcg", "graph_store"}
     assert m["steps"]["match"]["metrics"]["engine"] == "spark" and m["steps"]["match"]["metrics"]["f1"] > 0.9
-    assert m["served_model"] == "auto" and set(m["models"]) == {"popularity", "item-knn", "als", "auto"}
+    assert m["served_model"] == "auto" and set(m["models"]) == {"popularity", "item-knn", "als", "auto", "session"}
+    # the session model: evaluated time-ordered (gate and report), trained on every trip, saved beside the others
+    assert m["gates"]["recsys_session"]["detail"].startswith("next-trip (time-ordered) hit@5: session vs popularity")
+    assert m["models"]["session"]["chosen"] in ("transitions", "logistic", "gbm", "ensemble")
+    assert set(m["steps"]["recsys_evaluate"]["metrics"]["hit@5"]) == {"popularity", "transitions", "session"}
     assert m["steps"]["validate"]["rows"]["auto_customer"] > 0
     # the files of DESIGN.md's publishing contract
-    for rel in ("recsys/recs.csv", "recsys/auto/params.json", "recsys/als", "er/matched.parquet",
+    for rel in ("recsys/recs.csv", "recsys/auto/params.json", "recsys/als", "recsys/session/params.json",
+                "recsys/trips.parquet", "er/matched.parquet",
                 "graph/master_vertex.csv", "graph/master_edge.csv", "graph/graph.json", "report.html"):
         assert (run / rel).exists(), rel
     assert not (run / "tmp").exists()
@@ -62,7 +67,8 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
     seen = pd.read_parquet(run / "recsys" / "interactions.parquet")
     assert recs.merge(seen, on=["USER_ID", "ITEM_ID"]).empty
     report = (run / "report.html").read_text()
-    assert report.count("<img") >= 4 and "Quality gates" in report and "ndcg@10" in report
+    assert report.count("<img") >= 5 and "Quality gates" in report and "ndcg@10" in report
+    assert "Next attraction, time-ordered (next-trip" in report and "recsys_session" in report
     # --gpu auto says where implicit ALS trained and why, in the manifest and the report
     als = m["models"]["als"]
     assert als["device"] == "cpu" and als["gpu_reason"] and "Trained models" in report

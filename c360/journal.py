@@ -1,0 +1,316 @@
+"""Append-only logs of JSON records: what the API accepts between two nightly runs (events, committed customers).
+
+A journal is a directory of numbered segment files, one JSON object per line:
+
+    warehouse/realtime/events/
+      .lock                 flock(2) of every writer, in every process
+      000000000001.jsonl    sealed: the nightly read it; deleted once a published run contains it
+      000000000002.jsonl    the active segment: appends go here
+
+- `append` returns only after the bytes are on disk (write, then fsync; a new segment's directory entry is
+  fsync'd too). Concurrent appends of one process share one write and one fsync (group commit: a leader writes
+  everything queued while the previous fsync ran), so throughput grows with concurrency instead of being one
+  fsync per request.
+- Writers of all processes serialize on the lock file; a line left half-written by a crash (never acknowledged:
+  its fsync never returned) is cut off by the next writer, and readers never return a line without its newline.
+- `seal` starts a new segment and returns the last sealed one: everything up to it is immutable, which is what
+  the nightly trains on; `drop_through` deletes those segments once a published run contains them.
+- `Tail` reads what was appended since it last looked (a stat per call when nothing changed): every API worker
+  tails the same files, so a record accepted by one worker is seen by all.
+
+At scale the same records would come from a stream (Kinesis, Kafka) in the same format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("c360.journal")
+
+_SEGMENT = re.compile(r"^(\d{12})\.jsonl$")
+LOCK_FILE = ".lock"
+SEAL_KEY = "_sealed"  # the last line of a sealed segment: {"_sealed": next segment}, not a record
+LIST_EVERY_S = 1.0  # a reader with nothing new lists the directory at most this often (a seal marker is faster)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def encode(records: list[dict[str, Any]]) -> bytes:
+    """Records as JSON lines (orjson escapes newlines inside strings, so one record is one line)."""
+    return b"".join(orjson.dumps(r) + b"\n" for r in records)
+
+
+class Journal:
+    """An append-only, fsync'd log of JSON records in numbered segments under `directory` (thread- and
+    process-safe)."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+        self._mutex = threading.Lock()  # flock does not exclude threads sharing one open file
+        self._lock_fd: int | None = None
+        # group commit
+        self._cv = threading.Condition()
+        self._queued: list[bytes] = []
+        self._collecting = 0      # id of the batch that new appends join
+        self._written = -1        # id of the last batch that is durable (or failed)
+        self._writing = False
+        self._failed: dict[int, BaseException] = {}
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.dir)!r})"
+
+    # ---- segments ---------------------------------------------------------------------------------------------
+    def path(self, segment: int) -> Path:
+        return self.dir / f"{segment:012d}.jsonl"
+
+    def segments(self) -> list[int]:
+        """Numbers of the segment files present, ascending ([] before the first write)."""
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(int(m.group(1)) for n in names if (m := _SEGMENT.match(n)))
+
+    # ---- writing ----------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[Writer]:
+        """Hold the journal's lock (against every thread and process) and write through the returned Writer:
+        read, decide and append as one step (e.g. allocate an id no other writer can take)."""
+        with self._mutex:
+            if self._lock_fd is None:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                self._lock_fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield Writer(self)
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Append records durably (returns once fsync'd). Concurrent callers share one write and fsync."""
+        if not records:
+            return
+        data = encode(records)
+        with self._cv:
+            self._queued.append(data)
+            mine = self._collecting
+            while self._written < mine:
+                if self._writing:
+                    self._cv.wait()
+                    continue
+                batch, self._queued = self._queued, []
+                batch_id, self._collecting = self._collecting, self._collecting + 1
+                self._writing = True
+                self._cv.release()
+                error = None
+                try:
+                    with self.exclusive() as writer:
+                        writer.write(b"".join(batch))
+                except BaseException as exc:  # noqa: BLE001 - handed to every caller of the batch
+                    error = exc
+                finally:
+                    self._cv.acquire()
+                    self._writing = False
+                    self._written = batch_id
+                    if error is not None:
+                        self._failed[batch_id] = error
+                    self._cv.notify_all()
+            error = self._failed.get(mine)
+        if error is not None:
+            raise OSError(f"{self.dir}: append failed: {error}") from error
+
+    def close(self) -> None:
+        """Release the lock file (a later write opens it again)."""
+        with self._mutex:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def seal(self) -> int:
+        """Start a new segment; return the last sealed one (0: nothing was ever written). Segments up to it never
+        change again."""
+        with self.exclusive() as writer:
+            return writer.seal()
+
+    def drop_through(self, segment: int) -> list[int]:
+        """Delete the sealed segments up to `segment` (never the active one); returns those deleted."""
+        with self.exclusive():
+            present = self.segments()
+            active = present[-1] if present else 0
+            gone = [s for s in present if s <= segment and s < active]
+            for s in gone:
+                self.path(s).unlink(missing_ok=True)
+            if gone:
+                _fsync_dir(self.dir)
+            return gone
+
+    # ---- reading ----------------------------------------------------------------------------------------------
+    def read_through(self, segment: int, after: int = 0) -> list[dict[str, Any]]:
+        """Every record in the segments after `after` up to `segment` (sealed ones: complete and fixed)."""
+        out: list[dict[str, Any]] = []
+        for s in self.segments():
+            if after < s <= segment:
+                out.extend(_parse(self.path(s).read_bytes(), self.path(s))[0])
+        return out
+
+    def tail(self, after: int = 0) -> Tail:
+        """A reader of the records in segments after `after`, from the first one on."""
+        return Tail(self, after)
+
+
+class Writer:
+    """Writes under the journal's lock (see Journal.exclusive)."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+
+    def active(self) -> int:
+        """The segment appends go to, created if there is none."""
+        segments = self.journal.segments()
+        if segments:
+            return segments[-1]
+        self._create(1)
+        return 1
+
+    def _create(self, segment: int) -> None:
+        fd = os.open(self.journal.path(segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.close(fd)
+        _fsync_dir(self.journal.dir)
+
+    def write(self, data: bytes, segment: int | None = None) -> None:
+        """Append raw JSON lines to the active segment (or `segment`) and fsync."""
+        path = self.journal.path(segment or self.active())
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)  # read: the last byte tells a torn line
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                _cut_torn_line(fd, path, size)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Append records durably (the caller holds the lock: no group commit)."""
+        if records:
+            self.write(encode(records))
+
+    def seal(self) -> int:
+        segments = self.journal.segments()
+        last = segments[-1] if segments else 0
+        self._create(last + 1)
+        if last:  # readers of `last` move on at this line instead of listing the directory
+            self.write(encode([{SEAL_KEY: last + 1}]), segment=last)
+        return last
+
+
+def _cut_torn_line(fd: int, path: Path, size: int) -> None:
+    """Truncate a segment after its last newline: the bytes after it are a write a crash interrupted."""
+    keep, step = size, 65536
+    while keep > 0:
+        start = max(0, keep - step)
+        chunk = os.pread(fd, keep - start, start)
+        i = chunk.rfind(b"\n")
+        if i >= 0:
+            keep = start + i + 1
+            break
+        keep = start
+    log.warning("%s: cut %d bytes of a write interrupted by a crash", path, size - keep)
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
+
+
+def _parse(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int, int | None]:
+    """(records of the complete lines in `data`, bytes consumed, the next segment when a seal marker was read); a
+    line that is not JSON is skipped and logged."""
+    end = data.rfind(b"\n") + 1
+    out, sealed = [], None
+    for line in data[:end].splitlines():
+        if not line:
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            log.error("%s: skipped a line that is not JSON (%d bytes)", path, len(line))
+            continue
+        if isinstance(record, dict) and SEAL_KEY in record:
+            sealed = int(record[SEAL_KEY])
+        else:
+            out.append(record)
+    return out, end, sealed
+
+
+class Tail:
+    """Reads the records appended to a journal since the last call (not thread-safe: callers hold a lock).
+
+    Reading the active segment costs one stat when nothing was appended; a sealed segment's last line names the
+    next one, and the directory is listed only to find the first segment, after a segment was dropped, or (at most
+    every LIST_EVERY_S) in case a crash left a seal without its marker."""
+
+    def __init__(self, journal: Journal, after: int = 0):
+        self.journal = journal
+        self.after = after             # segments up to this one are not read (the served run contains them)
+        self.segment = 0               # segment being read (0: none yet)
+        self.offset = 0                # bytes of it consumed
+        self._listed_at = 0.0
+        self.records_read = 0
+
+    def read(self) -> list[dict[str, Any]]:
+        """New records, in the order they were appended."""
+        out: list[dict[str, Any]] = []
+        while True:
+            nxt = None
+            if self.segment:
+                records, nxt = self._read_segment()
+                out.extend(records)
+            if nxt is None:
+                nxt = self._listed_next(force=not self.segment)
+                if nxt is not None and self.segment:  # a later segment exists: this one is complete, read its rest
+                    out.extend(self._read_segment()[0])
+            if nxt is None:
+                break
+            self.segment, self.offset = nxt, 0
+        self.records_read += len(out)
+        return out
+
+    def _read_segment(self) -> tuple[list[dict[str, Any]], int | None]:
+        path = self.journal.path(self.segment)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size <= self.offset:
+                    return [], None
+                f.seek(self.offset)
+                data = f.read(size - self.offset)
+        except FileNotFoundError:  # dropped (a published run contains it): the next one present
+            return [], self._listed_next(force=True)
+        records, used, sealed = _parse(data, path)
+        self.offset += used
+        return records, sealed
+
+    def _listed_next(self, force: bool) -> int | None:
+        now = time.monotonic()
+        if not force and now - self._listed_at < LIST_EVERY_S:
+            return None
+        self._listed_at = now
+        later = [s for s in self.journal.segments() if s > max(self.segment, self.after)]
+        return later[0] if later else None

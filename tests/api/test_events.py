@@ -1,0 +1,160 @@
+"""POST /events: durable before the answer, reflected by the next GET /recommendations of every worker (fold-in),
+rejected whole when any event is bad, the writer role required, and still there after a crash of the server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+from fastapi.testclient import TestClient
+
+from c360.journal import Journal
+from c360.layout import Warehouse
+from c360.settings import Settings
+from tests.conftest import REPO, free_port
+
+from .conftest import KEYS, PII, READER, WRITER, wait_ready
+
+
+def app_client(warehouse) -> TestClient:
+    from c360.api.app import create_app
+
+    return TestClient(create_app(Settings(warehouse=warehouse, graph="networkx", api_keys=dict(KEYS))))
+
+
+def log_bytes(warehouse) -> int:
+    j = Journal(Warehouse(warehouse).events_log)
+    return sum(j.path(s).stat().st_size for s in j.segments())
+
+
+def recs(client, user: str, **params) -> dict:
+    r = client.get(f"/recommendations/{user}", params={"k": 10, **params})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def event(user: str, item: str, value: float = 1) -> dict:
+    return {"user_id": user, "item_id": item, "timestamp": 1764590400, "event_value": value}
+
+
+def test_recommendations_change_after_an_event_and_leave_the_visited_item_out(fresh_warehouse):
+    with app_client(fresh_warehouse) as client:
+        state = client.app.state.served
+        user = next(u for u in state.recs if u in state.models["als"].user_index)
+        before = recs(client, user)
+        assert before["events_applied"] == 0 and not before["cold_start"]
+        visited = before["items"][0]["item_id"]
+        r = client.post("/events", json=event(user, visited, 3), headers=WRITER)
+        assert r.status_code == 202 and r.json() == {"accepted": 1}
+        after = recs(client, user)
+        assert after["events_applied"] == 1 and not after["cold_start"]
+        assert visited not in [i["item_id"] for i in after["items"]]
+        assert [i["item_id"] for i in after["items"]] != [i["item_id"] for i in before["items"]]
+        assert [i["rank"] for i in after["items"]] == list(range(1, 11))
+        # ALS solved the user's factors again from the longer history: the scores moved, not just the list
+        scores = {i["item_id"]: i["score"] for i in before["items"]}
+        assert any(abs(scores[i["item_id"]] - i["score"]) > 1e-6 for i in after["items"] if i["item_id"] in scores)
+        other = recs(client, user, model="popularity")
+        assert other["events_applied"] == 1 and visited not in [i["item_id"] for i in other["items"]]
+        # a list, and a visitor the model never saw: personal from the first event on
+        second = before["items"][1]["item_id"]
+        assert client.post("/events", json=[event("new-visitor", visited), event("new-visitor", second, 2)],
+                           headers=WRITER).json() == {"accepted": 2}
+        fresh = recs(client, "new-visitor")
+        assert fresh["cold_start"] is False and fresh["events_applied"] == 2
+        assert {visited, second}.isdisjoint(i["item_id"] for i in fresh["items"])
+        assert recs(client, "nobody-else")["cold_start"] is True
+        excluded = recs(client, "new-visitor", exclude=fresh["items"][0]["item_id"])
+        assert fresh["items"][0]["item_id"] not in [i["item_id"] for i in excluded["items"]]
+
+
+def test_bad_events_are_rejected_whole_and_nothing_is_written(fresh_warehouse):
+    with app_client(fresh_warehouse) as client:
+        state = client.app.state.served
+        item = state.models["als"].item_ids[0]
+        client.post("/events", json=event("u-1", item), headers=WRITER)
+        size = log_bytes(fresh_warehouse)
+        cases = [
+            ([event("u-1", item), event("u-1", "nope:99")], "item_id", "nope:99"),
+            ({"user_id": "u-1", "item_id": item}, "timestamp", "timestamp"),
+            ({**event("u-1", item), "event_value": -1}, "event_value", "event_value"),
+            ({**event("u-1", item), "event_value": "lots"}, "event_value", "event_value"),
+            ({**event("u-1", item), "colour": "red"}, "colour", "colour"),
+            ({**event("u-1", item), "user_id": ""}, "user_id", "user_id"),
+            ([], "events", "empty"),
+            ("just text", "event", "event"),
+            ([event("u-1", item)] * 1001, "events", "at most 1000"),
+        ]
+        for body, field, text in cases:
+            r = client.post("/events", json=body, headers=WRITER)
+            assert r.status_code == 422, (body, r.text)
+            assert r.json()["fields"] == [field] and text in r.json()["message"], r.json()
+        for raw in (b"{not json", b"w\xef\xbf!%", b"\xff\xfe"):
+            r = client.post("/events", content=raw, headers={**WRITER, "content-type": "application/json"})
+            assert r.status_code == 422 and r.json()["fields"] == ["body"], (raw, r.text)
+        assert log_bytes(fresh_warehouse) == size
+        assert recs(client, "u-1")["events_applied"] == 1
+
+
+def test_the_writer_role_is_needed(fresh_warehouse):
+    with app_client(fresh_warehouse) as client:
+        item = client.app.state.served.models["als"].item_ids[0]
+        for headers, status in (({}, 401), ({"X-API-Key": "guess"}, 401), (READER, 403), (PII, 403)):
+            r = client.post("/events", json=event("u-2", item), headers=headers)
+            assert r.status_code == status, (headers, r.text)
+        assert log_bytes(fresh_warehouse) == 0
+        assert recs(client, "u-2")["events_applied"] == 0
+
+
+def test_an_event_accepted_by_one_worker_is_reflected_by_every_other(fresh_warehouse):
+    with app_client(fresh_warehouse) as a, app_client(fresh_warehouse) as b:
+        user = next(iter(a.app.state.served.recs))
+        top = recs(b, user)["items"][0]["item_id"]
+        assert a.post("/events", json=event(user, top), headers=WRITER).status_code == 202
+        seen = recs(b, user)  # no poll, no wait: b reads the log before it answers
+        assert seen["events_applied"] == 1 and top not in [i["item_id"] for i in seen["items"]]
+
+
+def serve(warehouse, port: int, workers: int = 1) -> subprocess.Popen:
+    env = {**os.environ, "C360_API_KEYS": "w-key:writer", "C360_GRAPH": "networkx"}
+    return subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--port", str(port),
+                             "--workers", str(workers), "--log-level", "warning"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    proc.wait(30)
+
+
+def test_events_survive_a_crash_of_the_server_and_every_worker_reflects_them(fresh_warehouse):
+    """Two uvicorn workers: events accepted by either are in every answer; the server is killed (SIGKILL, no
+    shutdown) and started again: the events are still applied."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = serve(fresh_warehouse, port, workers=2)
+    try:
+        wait_ready(proc, port)
+        user = httpx.get(f"{base}/recommendations/nobody-yet").json()["user_id"]
+        items = [i["item_id"] for i in httpx.get(f"{base}/recommendations/{user}", params={"k": 5}).json()["items"]]
+        for n, item in enumerate(items[:3], start=1):
+            with httpx.Client() as fresh_connection:  # a new connection each: the kernel spreads them over workers
+                r = fresh_connection.post(f"{base}/events", json=event(user, item), headers={"X-API-Key": "w-key"})
+            assert r.status_code == 202
+            for _ in range(10):
+                with httpx.Client() as c:
+                    body = c.get(f"{base}/recommendations/{user}", params={"k": 10}).json()
+                assert body["events_applied"] == n and set(items[:n]).isdisjoint(i["item_id"] for i in body["items"])
+    finally:
+        stop(proc, signal.SIGKILL)
+    proc = serve(fresh_warehouse, port)
+    try:
+        wait_ready(proc, port)
+        body = httpx.get(f"{base}/recommendations/{user}", params={"k": 10}).json()
+        assert body["events_applied"] == 3 and set(items[:3]).isdisjoint(i["item_id"] for i in body["items"])
+    finally:
+        stop(proc)

@@ -1,0 +1,187 @@
+"""One record matched against a published run: the served (compiled) scorer, the one-record standardizer and the
+blocking index answer exactly as Splink, `standardize` and the blocking rules do."""
+
+from __future__ import annotations
+
+import random
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from c360.entity_resolution import realtime as R
+from c360.entity_resolution.comparisons import build_comparisons
+from c360.entity_resolution.standardize import standardize
+from c360.io import read_json_file, write_json_file
+from c360.layout import MatchOutput
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> MatchOutput:
+    """A DuckDB match of 400 generated people, merged as the merge job does."""
+    from c360.entity_resolution.generate import generate
+    from c360.entity_resolution.match import match
+    from c360.graph.export import customers_from_sources, load_sources
+
+    d = tmp_path_factory.mktemp("er")
+    generate(400, seed=11, out_dir=d)
+    customers_from_sources(load_sources(d)).to_parquet(d / "merged.parquet", index=False)
+    match([d / "merged.parquet"], engine="duckdb", out=d / "matched.parquet")
+    return MatchOutput(d / "matched.parquet")
+
+
+@pytest.fixture(scope="module")
+def matcher(run) -> R.RealtimeMatcher:
+    return R.RealtimeMatcher.load(run)
+
+
+def _none(v):
+    return None if isinstance(v, float) and np.isnan(v) else v
+
+
+def test_one_record_is_standardized_as_standardize_does(run, matcher):
+    cfg = matcher.cfg
+    df = pd.read_parquet(run.matched)
+    odd = pd.DataFrame([  # what a request may carry: blanks, padding, case, numbers, formats, unreadable values
+        {"id": "o1", "first_name": "  BoB ", "last_name": "O'Neil  Jr", "date_of_birth": "1980-02-30",
+         "ssn": "123 45 6789", "home_phone": "+1 (555) 010-0199", "zip": "2134", "address": "12  Main St",
+         "company": ""},
+        {"id": "o2", "first_name": "", "last_name": None, "date_of_birth": "1975-11-07", "ssn": "12-34",
+         "home_phone": "555-0100", "zip": "02134-1234", "address": None, "company": "Acme  Inc"},
+        {"id": "o3", "first_name": "Liz", "last_name": "x", "date_of_birth": "07/11/1975", "ssn": "791-52-X555",
+         "home_phone": "15550100199", "zip": 62701, "address": "9", "company": "7.0"},
+        *({"id": f"d{i}", "last_name": "x", "date_of_birth": d} for i, d in enumerate(
+            ["0999-01-01", "1677-12-31", "1678-01-01", "2261-12-31", "2262-05-01", "1980-2-5", "1980-02-05.0",
+             "1980-02-29", "1981-02-29", "1980-06-13", "1980-06-12 "]))
+    ])
+    frames = [df.head(1500), odd.reindex(columns=df.columns)]
+    for frame in frames:
+        std, bad = standardize(frame, cfg, R.SOURCE_DATASET)
+        for rec, expected in zip(frame.to_dict("records"), std.to_dict("records"), strict=True):
+            mine, unreadable = R.standardize_record(rec, cfg)
+            assert mine == {k: _none(v) for k, v in expected.items()}, rec
+            if frame is frames[1]:
+                assert set(unreadable) <= set(bad)
+    assert R.standardize_record({"id": "o3", "date_of_birth": "07/11/1975", "ssn": "791-52-X555"}, cfg)[1] == \
+        ["date_of_birth", "ssn"]
+
+
+def test_string_functions_are_duckdbs():
+    rng = random.Random(1)
+    alphabet = "abcde"
+    pairs = []
+    for _ in range(4000):
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9)))
+        b = list(a)
+        for _ in range(rng.randint(0, 3)):
+            i = rng.randrange(len(b)) if b else 0
+            op = rng.randrange(4)
+            if op == 0 and b:
+                del b[i]
+            elif op == 1 and i < len(b) - 1:
+                b[i], b[i + 1] = b[i + 1], b[i]
+            elif op == 2 and b:
+                b[i] = rng.choice(alphabet)
+            else:
+                b.insert(i, rng.choice(alphabet))
+        pairs.append((a, "".join(b)))
+    pairs += [("martha", "marhta"), ("dwayne", "duane"), ("dixon", "dicksonx"), ("a", "b"), ("ab", "ba")]
+    con = duckdb.connect()
+    con.register("pairs", pd.DataFrame(pairs, columns=["a", "b"]))
+    got = con.execute("SELECT jaro_winkler_similarity(a, b) AS jw, levenshtein(a, b) AS lev, "
+                      "damerau_levenshtein(a, b) AS dl FROM pairs").df()
+    for (a, b), (jw, lev, dl) in zip(pairs, got.itertuples(index=False), strict=True):
+        assert R.jaro_winkler(a, b) == pytest.approx(jw, abs=1e-12), (a, b)
+        assert R.levenshtein(a, b) == lev and R.damerau_levenshtein(a, b) == dl, (a, b)
+
+
+def _spark_model(model: dict, cfg, std: pd.DataFrame) -> dict:
+    """The model as a Spark run writes it: every level's SQL in Spark's dialect (backticks, jaro_winkler)."""
+    spark = {c.name: c.comparison.get_comparison("spark").as_dict() for c in build_comparisons(cfg, std)}
+    comparisons = [{**c, "comparison_levels": [{**lv, "sql_condition": s["sql_condition"]} for lv, s in zip(
+        c["comparison_levels"], spark[c["output_column_name"]]["comparison_levels"], strict=True)]}
+        for c in model["comparisons"]]
+    return {**model, "sql_dialect": "spark", "comparisons": comparisons}
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+def test_the_compiled_scorer_gives_splinks_probabilities(run, matcher, tmp_path, dialect):
+    """Every candidate pair of 150 perturbed records: the same levels, weights and probabilities as
+    linker.inference.score_pairs (a DuckDB linker over the run's records)."""
+    model = read_json_file(run.model)
+    if dialect == "spark":
+        std, _ = standardize(pd.read_parquet(run.matched), matcher.cfg, R.SOURCE_DATASET)
+        model = _spark_model(model, matcher.cfg, std)
+        assert "`" in model["comparisons"][0]["comparison_levels"][0]["sql_condition"]
+    compiled = R.CompiledScorer(model, matcher.index)
+    splink = R.SplinkScorer(model, matcher.cfg, matcher.index)
+    rng = random.Random(5)
+    df = pd.read_parquet(run.matched)
+    pairs = 0
+    for rec in rng.sample(df.to_dict("records"), 150):
+        rec = {**rec, "id": "query"}
+        if rng.random() < 0.5:  # a typo, as the generator makes them
+            rec["first_name"] = (rec["first_name"] or "x")[:-1] + "q"
+        std, _ = R.standardize_record(rec, matcher.cfg)
+        rows = matcher.index.candidates(std)
+        for a, b in zip(compiled.score(std, rows), splink.score(std, rows), strict=True):
+            assert a.row == b.row
+            assert {k: lv.value for k, (lv, _) in a.levels.items()} == {k: lv.value for k, (lv, _) in b.levels.items()}
+            assert a.match_weight == pytest.approx(b.match_weight, abs=1e-9)
+            assert a.probability == pytest.approx(b.probability, abs=1e-12)
+            pairs += 1
+    assert pairs > 300
+
+
+def test_the_index_finds_the_pairs_the_blocking_rules_find(run, matcher):
+    """For 60 records, the indexed candidates are exactly the records a prediction blocking rule pairs them with."""
+    model = read_json_file(run.model)
+    rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
+    assert len(matcher.index.keys) == len(rules) and not matcher.index.scans
+    std = matcher.index.frame()
+    queries = std.sample(60, random_state=2).assign(unique_id=lambda d: "q" + d["unique_id"])
+    con = duckdb.connect()
+    con.register("r_", std.assign(row=np.arange(len(std))))
+    con.register("l_", queries)
+    found = con.execute(f"SELECT l.unique_id, r.row FROM l_ l JOIN r_ r ON ({') OR ('.join(rules)})").df()
+    expected = found.groupby("unique_id")["row"].apply(lambda s: sorted(set(s))).to_dict()
+    for q in queries.to_dict("records"):
+        assert matcher.index.candidates(q) == expected.get(q["unique_id"], []), q["unique_id"]
+
+
+def test_a_record_of_a_customer_matches_its_match_id_and_a_committed_one_is_found(run, matcher):
+    df = pd.read_parquet(run.matched)
+    sizes = df.groupby("match_id")["id"].transform("size")
+    hits = 0
+    sample = df[sizes >= 2].sample(100, random_state=4)
+    for rec in sample.to_dict("records"):
+        answer = matcher.match({**rec, "id": None, "first_name": (rec["first_name"] or "") + "e"})
+        hits += answer.match_id == rec["match_id"]
+        assert answer.candidates and answer.candidates[0][1] == answer.match_probability or answer.match_id is None
+    assert hits >= 95
+    stranger = {"first_name": "Quentin", "last_name": "Zyxwvut", "date_of_birth": "1901-02-03", "ssn": "999-88-7777",
+                "zip": "99999"}
+    first = matcher.match(stranger)
+    assert first.match_id is None and first.candidates == []
+    matcher.add({**first.std, "unique_id": "rt-1"}, 10**6)
+    again = matcher.match({**stranger, "first_name": "Quentn"})
+    assert again.match_id == 10**6 and matcher.knows("rt-1") and matcher.max_match_id == 10**6
+    parts = {c["comparison"]: c for c in again.explanation["comparisons"]}
+    assert parts["last_name"]["level"].startswith("Exact match") and again.explanation["scorer"] == "compiled"
+    assert "Zyxwvut" not in str(again.explanation)  # levels and weights, never the values
+
+
+def test_a_model_the_compiler_cannot_read_is_scored_by_splink(run, monkeypatch, tmp_path):
+    monkeypatch.delitem(R._FUNCTIONS, "jaro_winkler_similarity")
+    monkeypatch.delitem(R._FUNCTIONS, "jarowinklersimilarity")
+    with pytest.raises(R.CompileError, match="not supported"):
+        R.RealtimeMatcher.load(run, scorer="compiled")
+    fallback = R.RealtimeMatcher.load(run)
+    assert isinstance(fallback.scorer, R.SplinkScorer)
+    rec = pd.read_parquet(run.matched).iloc[0].to_dict()
+    assert fallback.match({**rec, "id": None}).match_id == rec["match_id"]
+    missing = MatchOutput(tmp_path / "none.parquet")
+    write_json_file(missing.report, {})
+    with pytest.raises(Exception, match="not found"):
+        R.RealtimeMatcher.load(missing)
