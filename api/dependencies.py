@@ -33,7 +33,7 @@ ROLE_GRANTS: dict[str, frozenset[str]] = {"reader": frozenset({"reader"}), "pii"
 
 # The HTTP contract's public endpoints: everything else must depend on `authenticated` (tests/api enforce it).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/version", "/recommendations/{user_id}",
-                          "/attractions/{item_id}/similar"})
+                          "/attractions/{item_id}/similar", "/attractions/{item_id}/next"})
 
 
 # Every dependency here is `async def` although none awaits: FastAPI runs a plain `def` dependency in its

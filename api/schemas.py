@@ -24,6 +24,19 @@ class RecommendedItem(BaseModel):
     rank: int = Field(examples=[1])
 
 
+class TripSession(BaseModel):
+    items: list[str] = Field(description="the trip's attractions from the events posted, in the order first visited",
+                             examples=[["epcot:12", "epcot:14"]])
+    events: int = Field(description="events of the trip", examples=[2])
+
+
+class TripContext(BaseModel):
+    """What a trip-aware answer was scored from: the visitor's current trip and where they stand now."""
+
+    session: TripSession | None = Field(None, description="the current trip from POST /events; null: none")
+    at: str | None = Field(None, description="?at=: the attraction the visitor stands at now", examples=["epcot:14"])
+
+
 class Recommendations(BaseModel):
     model_config = ConfigDict(protected_namespaces=(), json_schema_extra={"examples": [{
         "user_id": "10007579@N00", "model": "als", "model_version": "20261122T010000Z:als", "cold_start": False,
@@ -36,6 +49,8 @@ class Recommendations(BaseModel):
     items: list[RecommendedItem]
     events_applied: int = Field(0, description="events posted since the model was trained that the items reflect "
                                                "(the history they were scored from)", examples=[0])
+    context: TripContext | None = Field(None, description="set when the items are the next attractions of the "
+                                                          "visitor's current trip (session model); null otherwise")
 
 
 class SimilarItem(BaseModel):
@@ -51,6 +66,26 @@ class SimilarAttractions(BaseModel):
     name: str | None = Field(examples=["Spaceship Earth"])
     model: str = Field(examples=["als"])
     items: list[SimilarItem]
+
+
+class NextItem(BaseModel):
+    item_id: str = Field(examples=["epcot:14"])
+    name: str | None = Field(examples=["Test Track"])
+    score: float = Field(description="share of the moves from the attraction that went here next", examples=[0.21])
+    walking_minutes: float | None = Field(description="walking time from the attraction; null: unknown",
+                                          examples=[4.2])
+    rank: int = Field(examples=[1])
+
+
+class NextAttractions(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    item_id: str = Field(examples=["epcot:12"])
+    name: str | None = Field(examples=["Spaceship Earth"])
+    model: str = Field(examples=["session"])
+    model_version: str = Field(examples=["20261122T010000Z:session"])
+    moves: int = Field(description="moves from the attraction to another one in the training trips", examples=[412])
+    items: list[NextItem]
 
 
 class Address(BaseModel):

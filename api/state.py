@@ -112,6 +112,12 @@ class ServedState:
     catalogue: frozenset[str] = frozenset()   # every item id an event may name (the served model's and items.csv)
     customers: LiveCustomers | None = None
     customers_error: str | None = None
+    session_algo: str | None = None   # the run's session model (next attraction of a trip), None when it has none
+
+    @property
+    def session(self) -> Any:
+        """The session model answering trips (GET /recommendations with a trip, /attractions/{id}/next), or None."""
+        return self.models[self.session_algo] if self.session_algo is not None else None
 
     @property
     def run_dir(self) -> Path:
@@ -209,6 +215,10 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     names = _read_names(run)
     recs = _read_recs(run, names)
     served = manifest["served_model"]
+    # the session model the nightly saves into the run (recsys/session/): one with `session_scores`, the served one
+    # first when it is one; a run without one answers as before (no trip context, no next attractions)
+    session_algo = next((a for a in sorted(models, key=lambda a: a != served)
+                         if hasattr(models[a], "session_scores")), None)
     popular = tuple(to_items(names, models[served].popular_items(POPULAR_CACHE)))
     connection = GraphHandle.open(graph_spec, run.root)
     customers, customers_error = None, None
@@ -226,6 +236,6 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
                         names=MappingProxyType(names), recs=MappingProxyType(recs), popular=popular,
                         connection=connection, events=LiveEvents.of_run(wh, run),
                         catalogue=frozenset(models[served].item_ids) | frozenset(names), customers=customers,
-                        customers_error=customers_error)
+                        customers_error=customers_error, session_algo=session_algo)
     log.info("loaded run %s: model %s, %d users with recs, %d items", state.run_id, served, len(recs), len(names))
     return state

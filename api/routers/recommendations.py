@@ -1,18 +1,25 @@
 """GET /recommendations/{user_id}: precomputed top-N (dict read), scored on the fly beyond it, cold start; a user
-with events posted since the model was trained is scored from the updated history (fold-in)."""
+with events posted since the model was trained is scored from the updated history (fold-in); a visitor on a trip
+now (events posted within the session gap, or `?at=` where they stand) gets the next attractions of the trip from
+the run's session model, and `context` says so."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
+from c360.recsys.base import topk
 from c360.recsys.foldin import recommend_with_events
+from c360.recsys.sessions import Session, score_sessions
 
 from ..dependencies import Served
 from ..errors import ApiError
+from ..live import current_trip
 from ..schemas import Error, Recommendations
 from ..state import ServedState
 
@@ -45,6 +52,34 @@ def _scored(state: ServedState, algo: str, user_id: str, k: int, exclude: set[st
     return True, state.items(model.popular_items(k, exclude=exclude))
 
 
+def trip_session(user_id: str, trip: list[tuple[int, str]], at: str | None, now: float) -> Session:
+    """The trip so far as a Session: its attractions once each, at their first event, in time order; `at` (where
+    the visitor stands now) moved to the end, at `now` (never before the trip's last event)."""
+    first: dict[str, int] = {}
+    for ts, item in trip:
+        first.setdefault(item, ts)
+    if at is not None:
+        last = max(first.values(), default=0)
+        first.pop(at, None)
+        first[at] = max(int(now), last)
+    return Session(tuple(first), tuple(first.values()), user_id)
+
+
+def _next_in_trip(state: ServedState, session: Session, k: int, exclude: set[str]):
+    """The session model's next attractions of the trip: its park only, never one of the trip (nor `exclude`)."""
+    model = state.session
+    scores = score_sessions(model, [session])
+    if exclude:
+        scores[0, [model.item_index[i] for i in exclude if i in model.item_index]] = -np.inf
+    idx, vals = topk(scores, k)
+    item_ids, items = model.item_ids, []
+    for j, value in zip(idx[0].tolist(), vals[0].tolist(), strict=True):
+        if np.isfinite(value):
+            items.append({"item_id": item_ids[j], "name": state.names.get(item_ids[j]), "score": float(value),
+                          "rank": len(items) + 1})
+    return items
+
+
 @router.get("/recommendations/{user_id}", response_model=Recommendations,
             responses={404: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}},
             summary="Top-k attractions for a visitor")
@@ -54,22 +89,47 @@ async def recommendations(
     k: Annotated[int, Query(ge=1, le=MAX_K, description="number of items")] = 10,
     model: Annotated[str | None, Query(max_length=50, description="another published model (default: served)")] = None,
     exclude: Annotated[list[str] | None, Query(max_length=200, description="item ids to leave out")] = None,
+    at: Annotated[str | None, Query(min_length=1, max_length=200,
+                                    description="the attraction the visitor stands at now (their trip's latest)")] = None,
 ):
     """Precomputed top-N of the served model when it can answer; otherwise the model scores in a thread.
 
     Unknown users get the context-free popular items with `cold_start: true`. Events posted for the user since the
     model was trained (POST /events, by any worker) are folded in: `events_applied` counts them.
+
+    A visitor on a trip now (their live events after the last gap longer than the session model's, the last one
+    within that gap of now) or standing at `?at=` gets the run's session model's next attractions instead: the
+    current attraction's park, never one of the trip; `context` gives the trip and `at`. Not with `model` naming
+    another model, nor when the run has no session model (`context` null, as before).
     """
     algo = model or state.served_model
     if algo not in state.models:
         raise ApiError(422, f"model: unknown model {algo!r} (published: {', '.join(sorted(state.models))})",
                        ["model"])
+    if at is not None and at not in state.catalogue:
+        raise ApiError(422, f"at: unknown attraction {at!r} (not an attraction of run {state.run_id})", ["at"])
+    trip_algo = state.session_algo
+    if at is not None and model is not None and trip_algo is not None and model != trip_algo:
+        raise ApiError(422, f"at: a trip is answered by the session model {trip_algo!r}, not {model!r} "
+                            "(leave out model)", ["at"])
     excluded = parse_exclude(exclude)
+    if trip_algo is not None and model in (None, trip_algo):
+        now = time.time()
+        trip = current_trip(state.events.visits(user_id), float(state.session.params["gap_minutes"]), now)
+        if trip or at is not None:
+            session = trip_session(user_id, trip, at, now)
+            items = await run_in_threadpool(_next_in_trip, state, session, k, excluded)
+            trip_items = list(dict.fromkeys(item for _, item in trip))
+            context = {"session": {"items": trip_items, "events": len(trip)} if trip else None, "at": at}
+            return OrjsonResponse({"user_id": user_id, "model": trip_algo, "model_version": state.versions[trip_algo],
+                                   "cold_start": False, "items": items, "events_applied": len(trip),
+                                   "context": context})
     events, applied = state.events.of(user_id)
     if applied:
         cold, items = await run_in_threadpool(_folded, state, algo, user_id, events, k, excluded)
         return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
-                               "cold_start": cold, "items": items, "events_applied": applied})
+                               "cold_start": cold, "items": items, "events_applied": applied,
+                               "context": None})
     items = None
     cold = False
     if algo == state.served_model:
@@ -86,4 +146,5 @@ async def recommendations(
     if items is None:
         cold, items = await run_in_threadpool(_scored, state, algo, user_id, k, excluded)
     return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
-                           "cold_start": cold, "items": items, "events_applied": 0})
+                           "cold_start": cold, "items": items, "events_applied": 0,
+                           "context": None})

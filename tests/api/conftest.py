@@ -1,4 +1,4 @@
-"""A small but real published warehouse: ALS + popularity trained on one sigir17 park, a networkx graph built by
+"""A small but real published warehouse: ALS + popularity (and the session model) trained on sigir17 parks, a networkx graph built by
 graph's export and loader from a hand-made insurance fixture, a Splink model trained on generated insurance data
 (the match output of the fixture's records), published as `warehouse/current`."""
 
@@ -70,6 +70,18 @@ def trained(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def session_model(trained):
+    """The session model (first-order transitions: seconds) on the trips of the same parks, as the nightly saves it."""
+    from c360.recsys.models import train
+    from c360.recsys.sessions import load_trips
+
+    _, items, _ = trained
+    data = load_trips(fmt="sigir17")
+    rows = data.trips[data.trips["ITEM_ID"].isin(set(items["ITEM_ID"]))]
+    return train("session", rows, items, params={"model": "transitions"}, walks=data.walks, show_progress=False)
+
+
+@pytest.fixture(scope="session")
 def match_model(tmp_path_factory):
     """A Splink model (DuckDB) trained on 300 generated people, merged as the merge job does: a MatchOutput."""
     from c360.entity_resolution.generate import generate
@@ -95,13 +107,15 @@ def write_match(run: Path, model) -> None:
     shutil.copy(model.report, out.report)
 
 
-def write_run(warehouse: Path, run_id: str, trained, served: str = "als", match_model=None) -> Path:
-    """Write one complete run directory as the nightly job does (with a match output when `match_model` is given)."""
+def write_run(warehouse: Path, run_id: str, trained, served: str = "als", match_model=None, session=None) -> Path:
+    """Write one complete run directory as the nightly job does (with a match output when `match_model` is given,
+    the session model in recsys/session/ when `session` is)."""
     from c360.graph.export import export_graph
     from c360.graph.loader import load_graph_files
     from c360.recsys.recs import write_recs
 
     models, items, _ = trained
+    models = {**models, "session": session} if session is not None else models
     run = warehouse / "runs" / run_id
     (run / "recsys").mkdir(parents=True)
     for algo, model in models.items():
@@ -131,10 +145,10 @@ def publish(warehouse: Path, run: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def warehouse(tmp_path_factory, trained, match_model) -> Path:
-    """A warehouse with one published run `run-1`."""
+def warehouse(tmp_path_factory, trained, match_model, session_model) -> Path:
+    """A warehouse with one published run `run-1` (with a session model)."""
     wh = tmp_path_factory.mktemp("warehouse")
-    publish(wh, write_run(wh, "run-1", trained, match_model=match_model))
+    publish(wh, write_run(wh, "run-1", trained, match_model=match_model, session=session_model))
     return wh
 
 

@@ -20,7 +20,8 @@ from c360.settings import Settings
 from .conftest import KEYS, PII, READER, WRITER
 
 # The public endpoints of the HTTP contract. Growing this set is a contract change: it must be deliberate here.
-EXPECTED_PUBLIC = {"/healthz", "/readyz", "/version", "/recommendations/{user_id}", "/attractions/{item_id}/similar"}
+EXPECTED_PUBLIC = {"/healthz", "/readyz", "/version", "/recommendations/{user_id}", "/attractions/{item_id}/similar",
+                   "/attractions/{item_id}/next"}
 
 
 def examples(client) -> dict[tuple[str, str], list[tuple]]:
@@ -52,11 +53,17 @@ def examples(client) -> dict[tuple[str, str], list[tuple]]:
             (200, f"/recommendations/{user}", {"k": 5}, {}),
             (200, f"/recommendations/{user}", {"k": 30, "model": "popularity"}, {}),
             (200, "/recommendations/nobody-at-all", {}, {}),
+            (200, f"/recommendations/{user}", {"at": item}, {}),
+            (422, f"/recommendations/{user}", {"at": "nope:1"}, {}),
             (422, f"/recommendations/{user}", {"k": 0}, {})],
         ("GET", "/attractions/{item_id}/similar"): [
             (200, f"/attractions/{item}/similar", {"k": 3}, {}),
             (404, "/attractions/nope:1/similar", {}, {}),
             (422, f"/attractions/{item}/similar", {"model": "nope"}, {})],
+        ("GET", "/attractions/{item_id}/next"): [
+            (200, f"/attractions/{item}/next", {"k": 3}, {}),
+            (404, "/attractions/nope:1/next", {}, {}),
+            (422, f"/attractions/{item}/next", {"k": 0}, {})],
         ("GET", "/customer360/{match_id}"): [
             (200, "/customer360/17", {}, READER),
             (200, "/customer360/42", {"reveal_pii": "true"}, PII),

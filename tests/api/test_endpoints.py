@@ -126,7 +126,7 @@ def test_health_ready_version_docs(client):
     assert ready["ready"] is True and ready["run_id"] == "run-1" and ready["graph"] is True
     v = client.get("/version").json()
     assert v["run_id"] == "run-1" and v["served_model"] == "als"
-    assert v["models"] == {"als": "run-1:als", "popularity": "run-1:popularity"}
+    assert v["models"] == {"als": "run-1:als", "popularity": "run-1:popularity", "session": "run-1:session"}
     spec = client.app.openapi()  # documented in full, though not served by default (api.docs)
     for path in ("/recommendations/{user_id}", "/customer360/{match_id}", "/customers/search",
                  "/attractions/{item_id}/similar", "/healthz", "/readyz", "/version"):
