@@ -171,6 +171,10 @@ def test_spark_engine_same_clusters(data, duck, spark, tmp_path):
     both = cluster_agreement(k, s)
     assert both["f1"] > 0.98 and both["records_in_different_clusters"] <= 0.01 * len(s), both
     assert res.engine == "spark"
+    # a Spark run's model (Spark SQL) is explained with DuckDB
+    big = s.groupby("match_id").size().idxmax()
+    ids = s.loc[s["match_id"] == big, "id"].tolist()
+    assert "<html" in explain_pair(tmp_path / "s.parquet", ids[0], ids[1]).lower()
 
 
 def test_blocking_recall_and_cluster_agreement(data, duck):
