@@ -82,6 +82,7 @@ class MatchContext:
     rules: list[B.Rule] = field(default_factory=list)
     candidates: list[tuple[B.Rule, int]] = field(default_factory=list)
     em_candidates: list[tuple[B.Rule, int]] = field(default_factory=list)
+    count_tables: list = field(default_factory=list)   # where the blocking analysis counts (see _counting_tables)
     settings: Any = None
     linker: Any = None
     # train
@@ -199,11 +200,25 @@ def measure_candidates(ctx: MatchContext) -> None:
     candidates = B.candidates(ctx.cfg)
     if not candidates:
         raise InputError(f"{ctx.cfg.source}: no field to block on (fields: {', '.join(sorted(ctx.cfg.names))})")
-    counts = B.count_each(ctx.sdfs, candidates, ctx.link_type, len(ctx.std))
+    tables = _counting_tables(ctx)
+    counts = B.count_each(tables, candidates, ctx.link_type, len(ctx.std))
     ctx.candidates = list(zip(candidates, counts, strict=True))
     exact = B.exact_identifiers(ctx.cfg)
-    ctx.em_candidates = ctx.candidates + list(zip(exact, B.count_each(ctx.sdfs, exact, ctx.link_type, len(ctx.std)),
+    ctx.em_candidates = ctx.candidates + list(zip(exact, B.count_each(tables, exact, ctx.link_type, len(ctx.std)),
                                                   strict=True))
+
+
+def _counting_tables(ctx: MatchContext) -> list:
+    """Where the blocking analysis counts: the registered inputs on DuckDB; on Spark the same standardized frames in
+    DuckDB (they are in the driver already; each count would otherwise be a Spark job, ~1-2 s each), same counts."""
+    if ctx.spark is None:
+        return ctx.sdfs
+    if not ctx.count_tables:
+        from splink import DuckDBAPI
+
+        duck = DuckDBAPI()
+        ctx.count_tables = [duck.register(s, table_name=f"er_count_{i}{ctx.tag}") for i, s in enumerate(ctx.stds)]
+    return ctx.count_tables
 
 
 def block(ctx: MatchContext) -> None:
@@ -233,7 +248,7 @@ def block(ctx: MatchContext) -> None:
             ctx.rules = [min(usable, key=lambda x: x[0])[1]]
             ctx.warn(f"every candidate blocking rule exceeds the budget of {limit:,.0f} comparisons: "
                      f"using the smallest, {ctx.rules[0].label()}")
-    rows = B.count(ctx.sdfs, ctx.rules, ctx.link_type, n)
+    rows = B.count(_counting_tables(ctx), ctx.rules, ctx.link_type, n)
     ctx.blocking = {
         "chosen_by": chosen_by, "max_comparisons": limit,
         "comparisons": int(rows[-1]["cumulative_comparison_count"]), "estimated": bool(rows[-1]["is_estimate"]),
