@@ -41,6 +41,8 @@ log = logging.getLogger("c360.journal")
 _SEGMENT = re.compile(r"^(\d{12})\.jsonl$")
 LOCK_FILE = ".lock"
 SEAL_KEY = "_sealed"  # the last line of a sealed segment: {"_sealed": next segment}, not a record
+# a directory changed less than this long ago is listed again (mtime may be as coarse as a second on some file systems)
+MTIME_SETTLED_NS = 2_000_000_000
 LIST_EVERY_S = 1.0  # a reader with nothing new lists the directory at most this often (a seal marker is faster)
 
 
@@ -272,11 +274,14 @@ class Tail:
         self.segment = 0               # segment being read (0: none yet)
         self.offset = 0                # bytes of it consumed
         self._listed_at = 0.0
+        self._dir_mtime: int | None = None   # the directory's mtime when it was last listed (-1: it was missing)
         self.records_read = 0
 
     def read(self) -> list[dict[str, Any]]:
         """New records, in the order they were appended."""
         out: list[dict[str, Any]] = []
+        if self._quiet():
+            return out
         while True:
             nxt = None
             if self.segment:
@@ -307,10 +312,33 @@ class Tail:
         self.offset += used
         return records, sealed
 
+    def _dir_state(self) -> int:
+        try:
+            return os.stat(self.journal.dir).st_mtime_ns
+        except FileNotFoundError:
+            return -1
+
+    def _quiet(self) -> bool:
+        """Nothing can be new, by two stats (no open, no listing): the directory, where a first or a next segment
+        appears, is as it was when last listed (and not so recently changed that a coarse mtime could hide a
+        second change), the periodic listing is not due, and the segment being read has not grown."""
+        mtime = self._dir_state()
+        if mtime != self._dir_mtime or (mtime >= 0 and time.time_ns() - mtime < MTIME_SETTLED_NS):
+            return False
+        if time.monotonic() - self._listed_at >= LIST_EVERY_S:
+            return False
+        if not self.segment:
+            return True
+        try:
+            return os.stat(self.journal.path(self.segment)).st_size <= self.offset
+        except FileNotFoundError:
+            return False
+
     def _listed_next(self, force: bool) -> int | None:
         now = time.monotonic()
         if not force and now - self._listed_at < LIST_EVERY_S:
             return None
         self._listed_at = now
+        self._dir_mtime = self._dir_state()  # before listing: a change while listing makes the next call list again
         later = [s for s in self.journal.segments() if s > max(self.segment, self.after)]
         return later[0] if later else None
