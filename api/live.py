@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from c360.io import read_json_file
@@ -27,6 +28,15 @@ def sealed_through(run: RunLayout, key: str) -> int:
     """The last segment of a log the run contains (0: none, e.g. a run from before real time)."""
     state = read_json_file(run.realtime) if run.realtime.is_file() else {}
     return int(state.get(key) or 0)
+
+
+@dataclass(frozen=True)
+class UserEvents:
+    """One user's live events: {ITEM_ID: summed EVENT_VALUE}, how many, and (TIMESTAMP, ITEM_ID) in time order."""
+
+    items: dict[str, float]
+    count: int
+    visits: list[tuple[int, str]]
 
 
 class LiveEvents:
@@ -60,16 +70,13 @@ class LiveEvents:
                 self._counts[user] += 1
                 self._trips.setdefault(user, []).append((int(e.get("timestamp", 0)), item))
 
-    def of(self, user_id: str) -> tuple[dict[str, float], int]:
-        """({ITEM_ID: summed EVENT_VALUE}, number of events) of the user, after a refresh."""
+    def of(self, user_id: str) -> UserEvents:
+        """The user's live events, after one refresh."""
         self.refresh()
         items = self._items.get(user_id)
-        return (dict(items), self._counts[user_id]) if items else ({}, 0)
-
-    def visits(self, user_id: str) -> list[tuple[int, str]]:
-        """The user's live events as (TIMESTAMP, ITEM_ID) in time order (the trip so far), after a refresh."""
-        self.refresh()
-        return sorted(self._trips.get(user_id, ()))
+        if not items:
+            return UserEvents({}, 0, [])
+        return UserEvents(dict(items), self._counts[user_id], sorted(self._trips.get(user_id, ())))
 
     def append(self, events: list[dict[str, Any]]) -> None:
         """Log events durably (returns once fsync'd)."""

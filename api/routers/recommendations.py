@@ -113,9 +113,10 @@ async def recommendations(
         raise ApiError(422, f"at: a trip is answered by the session model {trip_algo!r}, not {model!r} "
                             "(leave out model)", ["at"])
     excluded = parse_exclude(exclude)
+    live = state.events.of(user_id)
     if trip_algo is not None and model in (None, trip_algo):
         now = time.time()
-        trip = current_trip(state.events.visits(user_id), float(state.session.params["gap_minutes"]), now)
+        trip = current_trip(live.visits, float(state.session.params["gap_minutes"]), now)
         if trip or at is not None:
             session = trip_session(user_id, trip, at, now)
             items = await run_in_threadpool(_next_in_trip, state, session, k, excluded)
@@ -124,11 +125,10 @@ async def recommendations(
             return OrjsonResponse({"user_id": user_id, "model": trip_algo, "model_version": state.versions[trip_algo],
                                    "cold_start": False, "items": items, "events_applied": len(trip),
                                    "context": context})
-    events, applied = state.events.of(user_id)
-    if applied:
-        cold, items = await run_in_threadpool(_folded, state, algo, user_id, events, k, excluded)
+    if live.count:
+        cold, items = await run_in_threadpool(_folded, state, algo, user_id, live.items, k, excluded)
         return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
-                               "cold_start": cold, "items": items, "events_applied": applied,
+                               "cold_start": cold, "items": items, "events_applied": live.count,
                                "context": None})
     items = None
     cold = False
