@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from c360.io import read_table, require_columns
+from c360.io import read_json_file, read_table, require_columns
 
 
 def _pairs(groups: pd.Series) -> int:
@@ -30,8 +30,7 @@ def _id_column(matched) -> str:
     from c360.layout import MatchOutput
 
     if isinstance(matched, (str, Path)) and MatchOutput(matched).report.is_file():
-        import json
-        return str(json.loads(MatchOutput(matched).report.read_text()).get("id", "id"))
+        return str(read_json_file(MatchOutput(matched).report).get("id", "id"))
     return "id"
 
 
@@ -96,7 +95,6 @@ def blocking_recall(matched, truth) -> dict:
 
     from c360.entity_resolution.config import parse_config
     from c360.entity_resolution.standardize import read_input, standardize
-    from c360.io import read_json_file
     from c360.layout import MatchOutput
 
     report = read_json_file(MatchOutput(matched).report, "match report not found (run c360 er match first)")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from c360.entity_resolution.threshold import labelled_probabilities, scores_at
 from c360.errors import InputError
 from c360.io import atomic_path, read_table, require_columns
 from c360.layout import MatchOutput
@@ -33,22 +33,8 @@ def evaluate_labels(matched_path: str | Path, labels_path: str | Path, out_html:
     pairs_path = MatchOutput(matched_path).pairs
     if not pairs_path.exists():
         raise InputError(f"{pairs_path}: scored pairs not found (rerun c360 er match)")
-    scored = pd.read_parquet(pairs_path)
-    lab = labels_to_pairs(labels_path)
-    a = np.minimum(scored["unique_id_l"], scored["unique_id_r"])
-    b = np.maximum(scored["unique_id_l"], scored["unique_id_r"])
-    prob = pd.Series(scored["match_probability"].to_numpy(), index=a + "\x1f" + b)
-    prob = prob[~prob.index.duplicated()]
-    p = prob.reindex((lab["unique_id_l"] + "\x1f" + lab["unique_id_r"]).to_numpy()).fillna(0).to_numpy()
-    y = lab["clerical_match_score"].to_numpy() > 0.5
-    rows = []
-    for t in thresholds or [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]:
-        pred = p >= t
-        tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
-        pr = tp / (tp + fp) if tp + fp else 1.0
-        rc = tp / (tp + fn) if tp + fn else 1.0
-        rows.append({"threshold": t, "precision": pr, "recall": rc,
-                     "f1": 2 * pr * rc / (pr + rc) if pr + rc else 0.0, "tp": tp, "fp": fp, "fn": fn})
+    p, y = labelled_probabilities(pd.read_parquet(pairs_path), labels_to_pairs(labels_path))
+    rows = [{"threshold": t, **scores_at(p, y, t)} for t in thresholds or [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]]
     if out_html:
         with atomic_path(out_html) as tmp:
             tmp.write_text(_chart(rows))

@@ -21,12 +21,20 @@ def labelled_probabilities(pairs: pd.DataFrame, labelled: pd.DataFrame) -> tuple
     return prob.reindex(k).fillna(0.0).to_numpy(), labelled["clerical_match_score"].to_numpy() >= 0.5
 
 
-def f1_at(p: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float]:
+def scores_at(p: np.ndarray, y: np.ndarray, t: float) -> dict:
+    """Precision, recall, F1 and the counts behind them when pairs with probability >= t are linked."""
     pred = p >= t
     tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
-    return precision, recall, 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def f1_at(p: np.ndarray, y: np.ndarray, t: float) -> tuple[float, float, float]:
+    s = scores_at(p, y, t)
+    return s["precision"], s["recall"], s["f1"]
 
 
 def from_labels(p: np.ndarray, y: np.ndarray) -> dict:
