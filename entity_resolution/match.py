@@ -72,6 +72,7 @@ class MatchContext:
     raws: list[pd.DataFrame] = field(default_factory=list)
     stds: list[pd.DataFrame] = field(default_factory=list)
     std: pd.DataFrame | None = None
+    null_share: dict[str, float] = field(default_factory=dict)   # per standardized column: share missing
     unparseable: dict = field(default_factory=dict)
     compared: list[Compared] = field(default_factory=list)
     labelled: pd.DataFrame | None = None
@@ -165,6 +166,7 @@ def prepare(ctx: MatchContext) -> None:
         ctx.stds.append(std)
         ctx.unparseable.update({f"{Path(p).name}:{k}": v for k, v in bad.items()})
     ctx.std = pd.concat(ctx.stds, ignore_index=True)
+    ctx.null_share = {c: float(ctx.std[c].isna().mean()) for c in ctx.std.columns}
     ctx.compared = build_comparisons(ctx.cfg, ctx.std)
     if ctx.labels:
         ctx.labelled = _labels_pairs(ctx.labels, ctx.std, ctx.cfg.id)
@@ -229,8 +231,7 @@ def block(ctx: MatchContext) -> None:
 
     t = time.time()
     n, base = len(ctx.std), B.keys(ctx.cfg)
-    null_share = {c: float(ctx.std[c].isna().mean()) for c in base}
-    agree = B.agreement(ctx.cfg, ctx.model_json, null_share)
+    agree = B.agreement(ctx.cfg, ctx.model_json, ctx.null_share)
     limit = B.budget(ctx.cfg, n)
     rules, counts = [r for r, _ in ctx.candidates], [c for _, c in ctx.candidates]
     if ctx.cfg.blocking.rules:
@@ -302,9 +303,8 @@ def train(ctx: MatchContext) -> None:
     no pairs is skipped with a warning."""
     t = time.time()
     base = B.keys(ctx.cfg)
-    null_share = {c: float(ctx.std[c].isna().mean()) for c in ctx.std.columns}
     # the fallback's rules catch every pair with at most one error: their recall is high
-    attempts = [(B.deterministic(ctx.cfg), B.RECALL), (B.all_but_one(ctx.cfg, null_share), B.ALL_BUT_ONE_RECALL)]
+    attempts = [(B.deterministic(ctx.cfg), B.RECALL), (B.all_but_one(ctx.cfg, ctx.null_share), B.ALL_BUT_ONE_RECALL)]
     deterministic: list[B.Rule] = []
     for rules, recall in attempts:
         if rules and _estimate_prior(ctx, rules, recall):
@@ -321,7 +321,7 @@ def train(ctx: MatchContext) -> None:
     n = len(ctx.std)
     rules, counts = [r for r, _ in ctx.em_candidates], [c for _, c in ctx.em_candidates]
     strong = {f.name for f in ctx.cfg.of_type("identifier", "phone", "email")}
-    sparse = {base[c] for c in base if null_share.get(c, 0.0) > 0.3}
+    sparse = {base[c] for c in base if ctx.null_share.get(c, 0.0) > 0.3}
     blocks = B.em_blocks(ctx.compared, rules, counts, base, strong, sparse)
     trained = []
     for rule in blocks:
