@@ -26,6 +26,32 @@ def table_kind(path: str | os.PathLike) -> str:
     raise InputError(f"{path}: unsupported file type (expected .csv, .csv.gz or .parquet)")
 
 
+def csv_parts(path: str | os.PathLike) -> list[Path]:
+    """The CSV files of a table: the file itself, or a directory's part files in name order (Spark's layout:
+    `part-*.csv[.gz]`, each with its header; `_SUCCESS`, `.crc` and other hidden files are skipped)."""
+    p = Path(path)
+    if not p.is_dir():
+        return [p]
+    parts = sorted(f for f in p.iterdir()
+                   if f.is_file() and not f.name.startswith(("_", ".")) and f.name.lower().endswith((".csv", ".csv.gz")))
+    if not parts:
+        raise InputError(f"{p}: directory holds no CSV part files")
+    return parts
+
+
+def spark_write(df, path: str | os.PathLike, fmt: str = "parquet", **options) -> Path:
+    """Write a Spark DataFrame as a directory of part files at `path`, atomically (a temporary sibling directory
+    renamed into place: readers see the old output or the whole new one). Local paths only; on hdfs:// or s3a://
+    Spark's own committer writes `path` directly."""
+    target = str(path)
+    if "://" in target and not target.startswith("file:"):
+        df.write.mode("overwrite").options(**options).format(fmt).save(target)
+        return Path(target)
+    with atomic_path(target) as tmp:
+        df.write.mode("overwrite").options(**options).format(fmt).save(str(tmp))
+    return Path(target)
+
+
 def read_table(path: str | os.PathLike, **csv_kwargs) -> pd.DataFrame:
     """Read a CSV or Parquet file into pandas; missing, empty or unreadable files raise InputError."""
     p = Path(path)
@@ -38,7 +64,9 @@ def read_table(path: str | os.PathLike, **csv_kwargs) -> pd.DataFrame:
         else:
             if p.is_file() and p.stat().st_size == 0:
                 raise InputError(f"{p}: file is empty")
-            df = pd.read_csv(p, **csv_kwargs)
+            parts = csv_parts(p)
+            df = pd.concat([pd.read_csv(f, **csv_kwargs) for f in parts], ignore_index=True) if len(parts) > 1 \
+                else pd.read_csv(parts[0], **csv_kwargs)
     except InputError:
         raise
     except pd.errors.EmptyDataError as exc:
