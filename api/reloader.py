@@ -29,7 +29,8 @@ async def refresh(app) -> bool:
         log.error("publish %s not loadable, still serving %s: %s", target.run_id,
                   app.state.served.run_id if app.state.served else None, exc)
         return False
-    # the recs dict holds ~10^5 small objects: collect once and freeze them so later GC passes skip them
+    # the models hold per-user ids and indexes (recommendations are mapped, not objects): collect once and freeze
+    # them so later GC passes skip them
     await asyncio.to_thread(gc.collect)
     gc.freeze()
     old, app.state.served, app.state.loaded_run, app.state.failed_run = app.state.served, new, target, None

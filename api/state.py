@@ -1,5 +1,6 @@
-"""The served state: one published run loaded completely (manifest, recs, item names, models, graph store) and
-what was posted since (events, committed customers: `api.live`)."""
+"""The served state: one published run loaded (manifest, item names, models, graph store, and its recommendations as
+the served table every worker shares on disk: `c360.recsys.served_table`) and what was posted since (events,
+committed customers: `api.live`)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+import orjson
 import pandas as pd
 
 from c360.errors import InputError
 from c360.graph.store import open_store, parse_spec
 from c360.io import read_json_file, read_table, require_columns
 from c360.layout import RunLayout, Warehouse
+from c360.recsys.served_table import ServedTable, served_table_of
 
 from .live import LiveCustomers, LiveEvents
+from .model_maps import share_factors
 
 log = logging.getLogger("c360.api.state")
 
@@ -94,8 +98,10 @@ class GraphHandle:
 class ServedState:
     """Everything a request needs, immutable once built; swapped as one reference on a new publish.
 
-    Mappings are read-only views; the graph connection lives in its own `GraphHandle`, what was posted since the
-    run in `events` and `customers` (None when the run has no match output; `customers_error` says why).
+    Mappings are read-only views; `recs` is the run's served table (a read-only mapping over files every worker
+    shares, `recs.items_json` answers with stored bytes), `popular_json` the cold-start items pre-serialized; the graph
+    connection lives in its own `GraphHandle`, what was posted since the run in `events` and `customers` (None when
+    the run has no match output; `customers_error` says why).
     """
 
     run_id: str
@@ -105,8 +111,9 @@ class ServedState:
     models: Mapping[str, Any]
     versions: Mapping[str, str]
     names: Mapping[str, str]
-    recs: Mapping[str, list[dict[str, Any]]]
+    recs: ServedTable
     popular: tuple[dict[str, Any], ...]
+    popular_json: tuple[bytes, ...]
     connection: GraphHandle
     events: LiveEvents
     catalogue: frozenset[str] = frozenset()   # every item id an event may name (the served model's and items.csv)
@@ -169,19 +176,6 @@ def _read_names(run: RunLayout) -> dict[str, str]:
     return dict(zip(items["ITEM_ID"].astype(str), items["NAME"].fillna("").astype(str), strict=True))
 
 
-def _read_recs(run: RunLayout, names: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    path = run.recs
-    recs = read_table(path, dtype={"USER_ID": str, "ITEM_ID": str})
-    require_columns(recs, ["USER_ID", "ITEM_ID", "RANK", "SCORE"], str(path))
-    recs = recs.sort_values(["USER_ID", "RANK"], kind="stable")
-    out: dict[str, list[dict[str, Any]]] = {}
-    for user, item, rank, score in zip(recs["USER_ID"].tolist(), recs["ITEM_ID"].tolist(),
-                                       recs["RANK"].astype(int).tolist(), recs["SCORE"].astype(float).tolist(),
-                                       strict=True):
-        out.setdefault(user, []).append({"item_id": item, "name": names.get(item), "score": score, "rank": rank})
-    return out
-
-
 def open_graph(spec: str, run_dir: Path):
     """Open the configured GraphStore; returns (store, error message)."""
     try:
@@ -205,7 +199,7 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     for algo, meta in manifest["models"].items():
         path = run.root / meta["path"] if meta.get("path") else run.model_dir(algo)
         try:
-            models[algo] = load_model(path)
+            models[algo] = share_factors(load_model(path), path)  # factors mapped: shared by the workers
         except Exception:
             if algo == manifest["served_model"]:
                 raise
@@ -213,13 +207,14 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
             continue
         versions[algo] = str(meta.get("version") or f"{run_id}:{algo}")
     names = _read_names(run)
-    recs = _read_recs(run, names)
+    recs = served_table_of(run)  # built here, once for all workers, when the run was published without one
     served = manifest["served_model"]
     # the session model the nightly saves into the run (recsys/session/): one with `session_scores`, the served one
     # first when it is one; a run without one answers as before (no trip context, no next attractions)
     session_algo = next((a for a in sorted(models, key=lambda a: a != served)
                          if hasattr(models[a], "session_scores")), None)
     popular = tuple(to_items(names, models[served].popular_items(POPULAR_CACHE)))
+    popular_json = tuple(orjson.dumps(item) for item in popular)
     connection = GraphHandle.open(graph_spec, run.root)
     customers, customers_error = None, None
     try:
@@ -233,7 +228,7 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
                   run.run_id, customers_error)
     state = ServedState(run_id=run_id, layout=run, manifest=MappingProxyType(manifest), served_model=served,
                         models=MappingProxyType(models), versions=MappingProxyType(versions),
-                        names=MappingProxyType(names), recs=MappingProxyType(recs), popular=popular,
+                        names=MappingProxyType(names), recs=recs, popular=popular, popular_json=popular_json,
                         connection=connection, events=LiveEvents.of_run(wh, run),
                         catalogue=frozenset(models[served].item_ids) | frozenset(names), customers=customers,
                         customers_error=customers_error, session_algo=session_algo)

@@ -10,6 +10,7 @@
         recsys/events.parquet (events posted in real time)
         er/merged.parquet  er/matched.parquet (+ .report.json .model.json .pairs.parquet)  er/metrics.json
         recsys/interactions.parquet  recsys/items.csv  recsys/metrics.json  recsys/recs.csv  recsys/<algo>/
+        recsys/served/ (recs.csv as the API maps it: recsys.served_table)
         recsys/trips.parquet  recsys/walks.parquet (the session model's trips and measured walking minutes)
         graph/master_vertex.csv  graph/master_edge.csv  graph/graph.json (embedded store of the run)
 """
@@ -164,6 +165,11 @@ class RunLayout:
     @property
     def recs(self) -> Path:
         return self.root / "recsys" / "recs.csv"
+
+    @property
+    def served_table(self) -> Path:
+        """The recs as the API serves them: a memory-mapped table every worker shares (c360.recsys.served_table)."""
+        return self.root / "recsys" / "served"
 
     def model_relpath(self, algo: str) -> str:
         """A saved model's directory relative to the run (what the manifest records)."""

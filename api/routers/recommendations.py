@@ -1,7 +1,8 @@
-"""GET /recommendations/{user_id}: precomputed top-N (dict read), scored on the fly beyond it, cold start; a user
-with events posted since the model was trained is scored from the updated history (fold-in); a visitor on a trip
-now (events posted within the session gap, or `?at=` where they stand) gets the next attractions of the trip from
-the run's session model, and `context` says so."""
+"""GET /recommendations/{user_id}: precomputed top-N (the run's served table: its stored JSON spliced into the
+response unparsed), scored on the fly beyond it, cold start; a user with events posted since the model was trained
+is scored from the updated history (fold-in); a visitor on a trip now (events posted within the session gap, or
+`?at=` where they stand) gets the next attractions of the trip from the run's session model, and `context` says
+so."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import time
 from typing import Annotated
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
@@ -50,6 +53,15 @@ def _scored(state: ServedState, algo: str, user_id: str, k: int, exclude: set[st
         frame = model.recommend([user_id], k=k, exclude={user_id: exclude} if exclude else None)
         return False, state.items(frame)
     return True, state.items(model.popular_items(k, exclude=exclude))
+
+
+def _stored(state: ServedState, user_id: str, algo: str, cold: bool, items_json: bytes) -> Response:
+    """The response around items already serialized (the served table's bytes, the cold-start items): the same body
+    OrjsonResponse writes, key for key, without parsing or building the items."""
+    body = b"".join((b'{"user_id":', orjson.dumps(user_id), b',"model":', orjson.dumps(algo), b',"model_version":',
+                     orjson.dumps(state.versions[algo]), b',"cold_start":', b"true" if cold else b"false",
+                     b',"items":', items_json, b',"events_applied":0,"context":null}'))
+    return Response(body, media_type="application/json")
 
 
 def trip_session(user_id: str, trip: list[tuple[int, str]], at: str | None, now: float) -> Session:
@@ -133,9 +145,15 @@ async def recommendations(
     items = None
     cold = False
     if algo == state.served_model:
-        pre = state.recs.get(user_id)
+        if not excluded:  # the hot path: k of the stored items as they are
+            stored = state.recs.items_json(user_id, k)
+            if stored is not None:
+                return _stored(state, user_id, algo, False, stored)
+        pre = state.recs.get(user_id)  # the user's entry decoded (exclude, or fewer stored than k)
         model_obj = state.models[algo]
         if pre is None and user_id not in model_obj.user_index:
+            if not excluded and k <= len(state.popular_json):
+                return _stored(state, user_id, algo, True, b"[" + b",".join(state.popular_json[:k]) + b"]")
             cold = True
             pre = state.popular
         if pre is not None:
