@@ -24,8 +24,8 @@ import scipy.sparse as sp
 from c360.errors import InputError
 from c360.io import atomic_path, read_json_file, write_json_file
 
-from .data import fingerprint as frame_fingerprint
 from .data import validate_interactions
+from .interactions import InteractionsFile, fingerprint
 
 PARAMS_FILE = "params.json"
 ARRAYS_FILE = "arrays.npz"
@@ -91,6 +91,8 @@ class InteractionData:
     item_groups: np.ndarray
     item_group_col: str | None = None
     fingerprint: str | None = None
+    # the Parquet file the data was read from, when it was: Spark models read it with Spark rather than the matrix
+    source: InteractionsFile | None = None
     user_index: dict[str, int] = dataclasses.field(init=False, repr=False)
     item_index: dict[str, int] = dataclasses.field(init=False, repr=False)
 
@@ -110,10 +112,25 @@ class InteractionData:
         cols = df["ITEM_ID"].map({u: i for i, u in enumerate(item_ids)}).to_numpy()
         matrix = sp.csr_matrix((df["EVENT_VALUE"].to_numpy(np.float32), (rows, cols)),
                                shape=(len(user_ids), len(item_ids)), dtype=np.float32)
+        return cls.from_matrix(user_ids, item_ids, matrix, items, item_group_col)
+
+    @classmethod
+    def from_file(cls, source: InteractionsFile, items: pd.DataFrame | None = None,
+                  item_group_col: str | None = None) -> "InteractionData":
+        """Index aggregated interactions stored as Parquet (read column-wise, see `c360.recsys.interactions`)."""
+        user_ids, item_ids, matrix = source.matrix()
+        return dataclasses.replace(cls.from_matrix(user_ids, item_ids, matrix, items, item_group_col), source=source)
+
+    @classmethod
+    def from_matrix(cls, user_ids: list[str], item_ids: list[str], matrix: sp.csr_matrix,
+                    items: pd.DataFrame | None = None, item_group_col: str | None = None) -> "InteractionData":
+        """Sorted ids and their user x item matrix (duplicates summed) -> the data with popularity and groups."""
+        matrix = matrix.tocsr()
+        matrix.sum_duplicates()
         matrix.sort_indices()
         popularity = np.asarray((matrix > 0).sum(axis=0)).ravel().astype(np.float64)
         return cls(user_ids, item_ids, matrix, popularity, item_groups(item_ids, items, item_group_col),
-                   item_group_col or None, frame_fingerprint(df))
+                   item_group_col or None, fingerprint(user_ids, item_ids, matrix))
 
     def with_item_groups(self, items: pd.DataFrame | None, item_group_col: str | None) -> "InteractionData":
         """The same data (matrix shared, not copied) grouped by another items column (or none)."""
@@ -131,7 +148,7 @@ class InteractionData:
         matrix = matrix.tolil()
         for u, row in zip(user_ids, rows, strict=True):
             matrix[index[u]] = row
-        return dataclasses.replace(self, user_ids=ids, matrix=matrix.tocsr())
+        return dataclasses.replace(self, user_ids=ids, matrix=matrix.tocsr(), source=None)
 
 
 class ItemSimilarity:
@@ -232,10 +249,13 @@ class Recommender(ABC):
                              shape=(1, len(self.item_ids)), dtype=np.float32)
 
     # ---------------------------------------------------------------- training
-    def fit(self, interactions: pd.DataFrame, items: pd.DataFrame | None = None,
+    def fit(self, interactions: pd.DataFrame | InteractionsFile, items: pd.DataFrame | None = None,
             show_progress: bool = True) -> "Recommender":
-        """Train on aggregated interactions (USER_ID, ITEM_ID, EVENT_VALUE); items gives side data/groups."""
-        data = InteractionData.from_frame(interactions, items, self.params.get("item_group_col"))
+        """Train on aggregated interactions (USER_ID, ITEM_ID, EVENT_VALUE), a frame or a Parquet file; items gives
+        side data/groups."""
+        col = self.params.get("item_group_col")
+        data = (InteractionData.from_file(interactions, items, col) if isinstance(interactions, InteractionsFile)
+                else InteractionData.from_frame(interactions, items, col))
         return self.fit_data(data, items, show_progress)
 
     def fit_data(self, data: InteractionData, items: pd.DataFrame | None = None,
@@ -326,6 +346,11 @@ class Recommender(ABC):
             return pd.DataFrame({"USER_ID": pd.Series(dtype=str), "ITEM_ID": pd.Series(dtype=str),
                                  "RANK": pd.Series(dtype="int64"), "SCORE": pd.Series(dtype="float64")})
         return pd.concat(frames, ignore_index=True)
+
+    def spark_recommendations(self, k: int):
+        """A Spark DataFrame (USER_ID, ITEM_ID, RANK, SCORE) of every user's top-k, never a training item, when the
+        model can rank them with Spark (a Spark model trained in this process); None otherwise (the default)."""
+        return None
 
     def popular_items(self, k: int = 10, exclude: set[str] = frozenset()) -> pd.DataFrame:
         """Context-free cold start: the most popular items (number of users), ITEM_ID, RANK, SCORE."""

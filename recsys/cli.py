@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import tempfile
+from pathlib import Path
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -75,10 +78,24 @@ def parse_params(pairs: list[str]) -> dict:
     return out
 
 
+@contextlib.contextmanager
 def _load(args):
-    from .data import load_interactions
+    """(interactions, items): with --aggregate spark, the Parquet parts Spark aggregated into a scratch directory
+    (models read that file, Spark ALS and FM with Spark); with pandas, a frame."""
+    from .data import ENGINES, aggregate_files, load_interactions
+    from .interactions import InteractionsFile
 
-    return load_interactions(args.interactions, args.items, fmt=args.format, engine=args.aggregate)
+    if args.aggregate not in ENGINES:
+        from c360.errors import InputError
+
+        raise InputError(f"--aggregate: unknown engine {args.aggregate!r} (choose from {', '.join(ENGINES)})")
+    if args.aggregate == "pandas":
+        yield load_interactions(args.interactions, args.items, fmt=args.format, engine="pandas")
+        return
+    with tempfile.TemporaryDirectory(prefix="c360-interactions-") as tmp:
+        path, items = aggregate_files(args.interactions, args.items, Path(tmp) / "interactions.parquet",
+                                      fmt=args.format)
+        yield InteractionsFile(path), items
 
 
 def _params(args, algo: str) -> dict:
@@ -104,9 +121,9 @@ def cmd_train(args) -> int:
         model = train(args.algo, data.trips, data.items, params=params, item_group_col=args.item_group_col,
                       seed=args.seed, show_progress=not args.no_progress, walks=data.walks)
     else:
-        interactions, items = _load(args)
-        model = train(args.algo, interactions, items, params=params, item_group_col=args.item_group_col,
-                      seed=args.seed, show_progress=not args.no_progress)
+        with _load(args) as (interactions, items):
+            model = train(args.algo, interactions, items, params=params, item_group_col=args.item_group_col,
+                          seed=args.seed, show_progress=not args.no_progress)
     model.save(args.out)
     chosen = (model.extra.get("auto") or model.extra.get("session") or {}).get("chosen")
     print(f"trained {model.name}{f' (auto chose {chosen})' if chosen else ''} on {len(model.user_ids)} users x "
@@ -143,9 +160,11 @@ def cmd_evaluate(args) -> int:
                                       item_group_col=args.item_group_col, seed=args.seed, params=params,
                                       show_progress=not args.no_progress)
     else:
-        interactions, items = _load(args)
-        result = ev.evaluate(algos, interactions, items, holdout=args.holdout, seed=args.seed, k=args.k,
-                             item_group_col=args.item_group_col, params=params, show_progress=not args.no_progress)
+        with _load(args) as (interactions, items), tempfile.TemporaryDirectory(prefix="c360-split-") as work:
+            result = ev.evaluate(algos, interactions, items, holdout=args.holdout, seed=args.seed, k=args.k,
+                                 item_group_col=args.item_group_col, params=params,
+                                 show_progress=not args.no_progress,
+                                 workdir=work if args.aggregate == "spark" else None)
     ev.write_metrics(result, args.out)
     print(ev.metrics_table(result).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0

@@ -1,12 +1,13 @@
 """Loading interactions and items: the sigir17 directory layout or Personalize-style CSV/Parquet files.
 
 Interest in an attraction = the photos a user took there (the book's proxy), aggregated per (user, item)
-with Spark SQL as in the book (`engine="spark"`), or with pandas for small single-machine runs.
+with Spark SQL as in the book (`engine="spark"`: read and aggregated by Spark, `c360.recsys.spark_events`,
+written as Parquet; `aggregate_files` leaves it there for the models to read), or with pandas for small
+single-machine runs.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,9 @@ FORMATS = ("personalize", "sigir17")
 ENGINES = ("spark", "pandas")
 INTERACTION_COLUMNS = ["USER_ID", "ITEM_ID", "EVENT_VALUE", "TIMESTAMP"]
 
-AGGREGATE_SQL = """
-SELECT USER_ID, ITEM_ID, SUM(EVENT_VALUE) AS EVENT_VALUE, MIN(TIMESTAMP) AS TIMESTAMP
-FROM events
-GROUP BY USER_ID, ITEM_ID
-"""
-
-
 def aggregate_events(events: pd.DataFrame, engine: str = "spark", spark=None) -> pd.DataFrame:
-    """Sum EVENT_VALUE (1 per photo) per (USER_ID, ITEM_ID): one interaction row per pair, sorted."""
+    """Sum EVENT_VALUE (1 per photo) per (USER_ID, ITEM_ID) of events held in memory: one interaction row per pair,
+    sorted. (Files are read and aggregated by Spark without pandas: `aggregate_files`.)"""
     if engine not in ENGINES:
         raise InputError(f"--aggregate: unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     events = events[["USER_ID", "ITEM_ID", "EVENT_VALUE", "TIMESTAMP"]]
@@ -38,8 +33,9 @@ def aggregate_events(events: pd.DataFrame, engine: str = "spark", spark=None) ->
             from c360.spark import get_spark
 
             spark = get_spark(app_name="c360-recsys")
-        spark.createDataFrame(events).createOrReplaceTempView("events")
-        out = spark.sql(AGGREGATE_SQL).toPandas()
+        from .spark_events import aggregate
+
+        out = aggregate(spark, spark.createDataFrame(events)).toPandas()
     else:
         out = events.groupby(["USER_ID", "ITEM_ID"], as_index=False).agg(
             EVENT_VALUE=("EVENT_VALUE", "sum"), TIMESTAMP=("TIMESTAMP", "min"))
@@ -51,10 +47,53 @@ def aggregate_events(events: pd.DataFrame, engine: str = "spark", spark=None) ->
 def load_sigir17(root: str | Path = sigir17.DEFAULT_DIR, engine: str = "spark", spark=None,
                  parks: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Interactions (USER_ID, ITEM_ID=`park:poiID`, EVENT_VALUE=photos, TIMESTAMP) and the items table."""
+    if engine == "spark":
+        return _spark_loaded(root, "sigir17", spark, parks), sigir17.load_items(root)
+    if engine not in ENGINES:
+        raise InputError(f"--aggregate: unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     visits = sigir17.load_visits(root, parks=parks)
     events = visits.assign(EVENT_VALUE=1.0)
-    interactions = aggregate_events(events, engine=engine, spark=spark)
-    return interactions, sigir17.load_items(root)
+    return aggregate_events(events, engine="pandas"), sigir17.load_items(root)
+
+
+def _spark_loaded(source, fmt: str, spark, parks=None) -> pd.DataFrame:
+    """Read and aggregate with Spark into Parquet parts in a scratch directory, then read those with pyarrow (the
+    aggregated table only: the per-photo events never reach the driver)."""
+    import tempfile
+
+    from .spark_events import write_interactions
+
+    if spark is None:
+        from c360.spark import get_spark
+
+        spark = get_spark(app_name="c360-recsys")
+    with tempfile.TemporaryDirectory(prefix="c360-interactions-") as tmp:
+        out = write_interactions(spark, source, Path(tmp) / "interactions.parquet", fmt=fmt, parks=parks)
+        df = pd.read_parquet(out)
+    return df.astype({"USER_ID": str, "ITEM_ID": str, "EVENT_VALUE": "float64", "TIMESTAMP": "int64"})
+
+
+def aggregate_files(interactions: str | Path | None, items: str | Path | None, out: str | Path,
+                    fmt: str = "personalize", spark=None,
+                    extra_events: str | Path | None = None) -> tuple[Path, pd.DataFrame | None]:
+    """Aggregate the visits of a sigir17 directory or a Personalize file with Spark into Parquet parts at `out`
+    (plus the events of the Parquet file `extra_events`); return (out, items table or None)."""
+    from .spark_events import write_interactions
+
+    if fmt not in FORMATS:
+        raise InputError(f"--format: unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if spark is None:
+        from c360.spark import get_spark
+
+        spark = get_spark(app_name="c360-recsys")
+    if fmt == "sigir17":
+        root = Path(interactions) if interactions else sigir17.DEFAULT_DIR
+        item_table = read_items(items) if items else sigir17.load_items(root)
+        return write_interactions(spark, root, out, fmt=fmt, extra_events=extra_events), item_table
+    if interactions is None:
+        raise InputError("--interactions: required for --format personalize")
+    item_table = read_items(items) if items else None
+    return write_interactions(spark, interactions, out, fmt=fmt, extra_events=extra_events), item_table
 
 
 def read_personalize_events(path: str | Path, require_timestamp: bool = False) -> pd.DataFrame:
@@ -124,6 +163,8 @@ def load_interactions(interactions: str | Path | None = None, items: str | Path 
         return inter, item_table
     if interactions is None:
         raise InputError("--interactions: required for --format personalize")
+    if engine == "spark":
+        return _spark_loaded(interactions, fmt, spark), (read_items(items) if items else None)
     events = read_personalize_events(interactions)
     inter = aggregate_events(events, engine=engine, spark=spark)
     return inter, (read_items(items) if items else None)
@@ -146,10 +187,3 @@ def validate_interactions(df: pd.DataFrame, source: str = "interactions") -> pd.
     if out.duplicated(["USER_ID", "ITEM_ID"]).any():
         out = out.groupby(["USER_ID", "ITEM_ID"], as_index=False)["EVENT_VALUE"].sum()
     return out
-
-
-def fingerprint(interactions: pd.DataFrame) -> str:
-    """sha256 of the sorted (USER_ID, ITEM_ID, EVENT_VALUE) rows: identifies the training data."""
-    df = interactions[["USER_ID", "ITEM_ID", "EVENT_VALUE"]].sort_values(["USER_ID", "ITEM_ID"])
-    text = "\n".join(f"{u}\t{i}\t{v:g}" for u, i, v in df.itertuples(index=False))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from c360.errors import InputError
-from c360.io import write_json_file
+from c360.io import atomic_path, write_json_file
 
 from . import sessions
+from .interactions import InteractionsFile
 from .metrics import next_item_metrics, ranking_metrics
 from .models import CHOICES, check_algo, train
 from .split import holdout_split
@@ -27,19 +28,27 @@ def evaluate_model(model, test: pd.DataFrame, k: int = 10) -> dict:
     return ranking_metrics(recs, test, k=k, n_items=len(model.item_ids))
 
 
-def evaluate(algos: list[str] | tuple[str, ...], interactions: pd.DataFrame, items: pd.DataFrame | None = None,
-             holdout: float = 0.2, seed: int = 0, k: int = 10, item_group_col: str | None = None,
-             params: dict[str, dict] | None = None, show_progress: bool = False) -> dict:
+def evaluate(algos: list[str] | tuple[str, ...], interactions: pd.DataFrame | InteractionsFile,
+             items: pd.DataFrame | None = None, holdout: float = 0.2, seed: int = 0, k: int = 10,
+             item_group_col: str | None = None, params: dict[str, dict] | None = None, show_progress: bool = False,
+             workdir: str | Path | None = None) -> dict:
     """Train every algorithm on the training part of a per-user holdout and score it on the held-out part.
+
+    The split is made on the driver (a frame, or the rows of an `InteractionsFile`). With `workdir`, its training
+    part is written there as Parquet and every algorithm trains from that file (Spark ALS and FM read it with Spark)
+    instead of from the frame.
 
     Returns {"split": {...}, "algorithms": {algo: {precision@k, recall@k, ndcg@k, map@k, coverage@k,
     train_seconds, chosen (auto only)}}}. The test part is never seen by training or by `auto`'s choice.
     """
     algos = [check_algo(a) for a in algos]
-    train_df, test_df = holdout_split(interactions, holdout, seed)
+    frame = interactions.to_frame() if isinstance(interactions, InteractionsFile) else interactions
+    train_df, test_df = holdout_split(frame, holdout, seed)
+    del frame
+    source = train_df if workdir is None else _split_file(train_df, Path(workdir) / "holdout-train.parquet")
     results = {}
     for algo in algos:
-        model = train(algo, train_df, items, params=(params or {}).get(algo), item_group_col=item_group_col,
+        model = train(algo, source, items, params=(params or {}).get(algo), item_group_col=item_group_col,
                       seed=seed, show_progress=show_progress)
         metrics = evaluate_model(model, test_df, k)
         metrics["train_seconds"] = float(model.train_seconds or 0.0)
@@ -49,6 +58,12 @@ def evaluate(algos: list[str] | tuple[str, ...], interactions: pd.DataFrame, ite
     return {"split": {"holdout": holdout, "seed": seed, "k": k, "item_group_col": item_group_col,
                       "train_rows": len(train_df), "test_rows": len(test_df),
                       "test_users": int(test_df["USER_ID"].nunique())}, "algorithms": results}
+
+
+def _split_file(rows: pd.DataFrame, path: Path) -> InteractionsFile:
+    with atomic_path(path) as tmp:
+        rows.to_parquet(tmp, index=False)
+    return InteractionsFile(path)
 
 
 def evaluate_sessions(algos: list[str] | tuple[str, ...], data: sessions.TripData, protocol: str = "next-trip",

@@ -15,6 +15,7 @@ from c360.errors import InputError
 from .algorithms import ALGORITHMS
 from .auto import train_auto
 from .base import PARAMS_FILE, Recommender, read_meta
+from .interactions import InteractionsFile
 
 CHOICES = (*ALGORITHMS, "auto")
 
@@ -26,10 +27,14 @@ def check_algo(algo: str) -> str:
     return algo
 
 
-def train(algo: str, interactions: pd.DataFrame, items: pd.DataFrame | None = None, params: dict | None = None,
-          item_group_col: str | None = None, seed: int = 0, show_progress: bool = True,
+def train(algo: str, interactions: pd.DataFrame | InteractionsFile, items: pd.DataFrame | None = None,
+          params: dict | None = None, item_group_col: str | None = None, seed: int = 0, show_progress: bool = True,
           walks: pd.DataFrame | None = None) -> Recommender:
     """Fit one algorithm (or `auto`: choose by validation NDCG@10 on the training data) and return the model.
+
+    `interactions`: aggregated rows in a frame, or an `InteractionsFile` (Parquet): driver-side models then build
+    their matrix from its columns, Spark models read it with Spark; `auto` reads it into a frame (its validation
+    splits are rows).
 
     The session model learns from trips: give it events or `sessions.trips` rows (with TIMESTAMP, and SESSION_ID
     where known) rather than aggregated interactions, and `walks` (measured walking minutes) where there are any."""
@@ -39,9 +44,13 @@ def train(algo: str, interactions: pd.DataFrame, items: pd.DataFrame | None = No
         unknown = sorted(set(params) - {"validation", "k", "folds"})
         if unknown:
             raise InputError(f"auto: unknown parameter(s) {', '.join(unknown)} (known: folds, k, validation)")
+        if isinstance(interactions, InteractionsFile):
+            interactions = interactions.to_frame()
         return train_auto(interactions, items, item_group_col=item_group_col, seed=seed,
                           show_progress=show_progress, **params)
     cls = ALGORITHMS[algo]
+    if isinstance(interactions, InteractionsFile) and cls.fit is not Recommender.fit:
+        interactions = interactions.to_frame()   # a model with its own fit (session: trips) reads rows
     if "seed" in cls.defaults:
         params.setdefault("seed", seed)
     model = cls(item_group_col=item_group_col, **params)

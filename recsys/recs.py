@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 
 from c360.errors import InputError
-from c360.io import read_table, require_columns, write_table
+from c360.io import atomic_path, csv_parts, read_table, require_columns, spark_write, table_kind, write_table
 
 from .base import topk
 from .sessions import Session, score_sessions
 
 SESSION_COLUMNS = ["SESSION_ID", "ITEM_ID", "TIMESTAMP"]      # plus USER_ID, optional
 SESSION_REC_COLUMNS = ["SESSION_ID", "ITEM_ID", "RANK", "SCORE"]
+REC_COLUMNS = ["USER_ID", "ITEM_ID", "RANK", "SCORE"]
+CHUNK_USERS = 50_000     # users per batch the driver scores and appends to recs.csv (a few MB of rows at k=20)
 
 
 def recommend_all(model, user_ids: list[str] | None = None, k: int = 20) -> pd.DataFrame:
@@ -37,9 +39,46 @@ def read_users(path: str | Path) -> list[str]:
     return df["USER_ID"].astype(str).tolist()
 
 
-def write_recs(model, path: str | Path, user_ids: list[str] | None = None, k: int = 20) -> Path:
-    """Write recs.csv (USER_ID,ITEM_ID,RANK,SCORE) atomically."""
-    return write_table(recommend_all(model, user_ids, k), path)
+def write_recs(model, path: str | Path, user_ids: list[str] | None = None, k: int = 20,
+               chunk_users: int = CHUNK_USERS) -> Path:
+    """Write recs.csv (USER_ID,ITEM_ID,RANK,SCORE) atomically. For all users of a Spark model trained in this
+    process, Spark ranks and writes them: `path` is then a directory of CSV part files, each with the header
+    (`c360.io.read_table` reads both). Otherwise the driver writes one file, `chunk_users` users at a time."""
+    if user_ids is None:
+        frame = model.spark_recommendations(k)
+        if frame is not None:
+            return spark_write(frame, path, "csv", header=True)
+    users = list(model.user_ids) if user_ids is None else [str(u) for u in user_ids]
+    path = Path(path)
+    if not path.name.lower().endswith(".csv"):       # Parquet or compressed CSV: one frame, written by extension
+        return write_table(recommend_all(model, users, k), path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as out:
+            out.write(",".join(REC_COLUMNS) + "\n")
+            for start in range(0, len(users), chunk_users):
+                recommend_all(model, users[start:start + chunk_users], k).to_csv(out, header=False, index=False)
+    return path
+
+
+def recs_counts(path: str | Path) -> dict[str, int]:
+    """Rows and users of a recs file (CSV file, directory of CSV parts, or Parquet), streaming only the RANK column
+    (every user with recommendations has exactly one rank 1)."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pv
+    import pyarrow.parquet as pq
+
+    rows = users = 0
+    if table_kind(path) == "parquet":
+        batches = pq.ParquetFile(path).iter_batches(columns=["RANK"]) if Path(path).is_file() else \
+            (b for f in sorted(Path(path).glob("*.parquet")) for b in pq.ParquetFile(f).iter_batches(columns=["RANK"]))
+    else:
+        batches = (b for part in csv_parts(path)
+                   for b in pv.open_csv(part, convert_options=pv.ConvertOptions(include_columns=["RANK"])))
+    for batch in batches:
+        rank = batch.column(0)
+        rows += len(rank)
+        users += int(pc.sum(pc.equal(rank, 1)).as_py() or 0)
+    return {"rows": rows, "users": users}
 
 
 def read_sessions(path: str | Path, model) -> list[Session]:

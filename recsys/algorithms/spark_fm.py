@@ -1,9 +1,10 @@
 """Spark MLlib factorization machine on the book's pipeline, plus item side features and sampled negatives.
 
-Book pipeline: StringIndexer + OneHotEncoder for user and attraction, QuantileDiscretizer of the photo count
-into 5 interest levels, FMRegressor on the assembled vector. Here the park and theme of the attraction are
-added as one-hot side features, and (for ranking) `negatives` unvisited attractions per visit get level 0
-while visits get level 1..5. The fitted weights are exported so serving needs no Spark:
+Trained on a Spark frame of the interactions (read by Spark from their Parquet file); the negatives are sampled and
+every user's recommendations ranked by Spark. Book pipeline: StringIndexer + OneHotEncoder for user and attraction,
+QuantileDiscretizer of the photo count into 5 interest levels, FMRegressor on the assembled vector. Here the park and
+theme of the attraction are added as one-hot side features, and (for ranking) `negatives` unvisited attractions per
+visit get level 0 while visits get level 1..5. The fitted weights are exported so serving needs no Spark:
 score(u, i) = w0 + w_u + w_i + w_park + w_theme + sum of pairwise <v_f, v_g> over the row's features.
 """
 
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ..base import Recommender
 from ..registry import register
+from .spark_frames import top_unseen, training_frame
 
 SIDE_COLUMNS = ("PARK", "THEME")
 
@@ -49,9 +51,26 @@ def interest_levels(spark_df, levels: int):
     """QuantileDiscretizer of EVENT_VALUE into `levels` buckets (book: 5) -> column `level` and the splits."""
     from pyspark.ml.feature import QuantileDiscretizer
 
+    # relativeError 1e-4: exact below ~10^4 rows, and the quantile summary the driver merges stays small (with 0
+    # it keeps every row)
     model = QuantileDiscretizer(numBuckets=levels, inputCol="EVENT_VALUE", outputCol="level",
-                                relativeError=0.0).fit(spark_df)
+                                relativeError=1e-4).fit(spark_df)
     return model, list(model.getSplits())
+
+
+def negatives(positives, per_positive: int, seed: int):
+    """USER_ID, ITEM_ID, label 0: for each user `per_positive` unvisited attractions per visit (all there are when
+    fewer), chosen by a seeded hash of (user, item), so the same seed picks the same pairs however Spark partitions."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    visits = positives.groupBy("USER_ID").agg(F.count(F.lit(1)).alias("n"))
+    attractions = positives.select("ITEM_ID").distinct()
+    unvisited = (visits.crossJoin(F.broadcast(attractions))
+                 .join(positives.select("USER_ID", "ITEM_ID"), ["USER_ID", "ITEM_ID"], "left_anti"))
+    order = Window.partitionBy("USER_ID").orderBy(F.xxhash64("USER_ID", "ITEM_ID", F.lit(seed)), "ITEM_ID")
+    return (unvisited.withColumn("draw", F.row_number().over(order)).where(F.col("draw") <= F.col("n") * per_positive)
+            .select("USER_ID", "ITEM_ID", F.lit(0.0).alias("label")))
 
 
 @register
@@ -63,6 +82,8 @@ class SparkFM(Recommender):
                 "negatives": 2, "side_features": True, "seed": 0}
 
     def _fit(self, items, show_progress):
+        from pyspark.sql import functions as F
+
         from c360.spark import get_spark
 
         steps = tqdm(total=3, desc="fm", disable=not show_progress)
@@ -73,45 +94,39 @@ class SparkFM(Recommender):
         item_side = (items[["ITEM_ID", *SIDE_COLUMNS]].astype(str) if side else
                      pd.DataFrame({"ITEM_ID": self.item_ids, "PARK": "", "THEME": ""}))
         self.item_side = fm_rows(pd.DataFrame({"ITEM_ID": self.item_ids}), item_side)
-        coo = self.matrix.tocoo()
-        positives = pd.DataFrame({"USER_ID": np.array(self.user_ids, dtype=object)[coo.row],
-                                  "ITEM_ID": np.array(self.item_ids, dtype=object)[coo.col],
-                                  "EVENT_VALUE": coo.data.astype(np.float64)})
-        pos_sdf = spark.createDataFrame(positives)
-        discretizer, self.splits = interest_levels(pos_sdf, int(p["levels"]))
-        positives["label"] = np.digitize(positives["EVENT_VALUE"], self.splits[1:-1]).astype(float)
+        # the item table is metadata (one row per attraction): it travels to Spark as it is, broadcast in joins
+        side_frame = F.broadcast(spark.createDataFrame(self.item_side[["ITEM_ID", *SIDE_COLUMNS]]))
+        positives = training_frame(spark, self.data)
+        discretizer, self.splits = interest_levels(positives, int(p["levels"]))
         shift = 1.0 if int(p["negatives"]) > 0 else 0.0
-        positives["label"] += shift
         self.extra["label_shift"] = shift
-        rows = [positives]
+        rows = discretizer.transform(positives).select("USER_ID", "ITEM_ID",
+                                                        (F.col("level") + shift).alias("label"))
         if int(p["negatives"]) > 0:
-            rows.append(self._negatives(int(p["negatives"]), int(p["seed"])))
-        train = fm_rows(pd.concat(rows, ignore_index=True), self.item_side[["ITEM_ID", *SIDE_COLUMNS]])
+            rows = rows.unionByName(negatives(positives, int(p["negatives"]), int(p["seed"])))
         steps.update()
         pipeline, cols = build_pipeline(int(p["levels"]), int(p["factors"]), int(p["iterations"]),
                                         float(p["step_size"]), float(p["regularization"]), int(p["seed"]), side)
-        sdf = spark.createDataFrame(train[[*cols, "label"]])
-        self.pipeline_model = pipeline.fit(sdf)
+        self.pipeline_model = pipeline.fit(rows.join(side_frame, "ITEM_ID").select(*cols, "label"))
         steps.update()
         self._export(cols)
+        # kept for `spark_recommendations` in this process (a loaded model has only its numpy weights)
+        self._spark = {"pairs": positives, "side": side_frame, "cols": cols}
         steps.update()
         steps.close()
 
-    def _negatives(self, per_positive: int, seed: int) -> pd.DataFrame:
-        """Sample unvisited (user, item) pairs, `per_positive` per visit, label 0."""
-        rng = np.random.default_rng(seed)
-        n_items = len(self.item_ids)
-        users, items = [], []
-        seen = self.matrix.tolil().rows
-        for u, row in enumerate(seen):
-            unseen = np.setdiff1d(np.arange(n_items), row)
-            take = min(len(unseen), per_positive * len(row))
-            if take:
-                users.extend([u] * take)
-                items.extend(rng.choice(unseen, size=take, replace=False))
-        return pd.DataFrame({"USER_ID": np.array(self.user_ids, dtype=object)[users],
-                             "ITEM_ID": np.array(self.item_ids, dtype=object)[items],
-                             "EVENT_VALUE": 0.0, "label": 0.0})
+    def spark_recommendations(self, k: int):
+        """Top-k for every user, never a training item: every (user, attraction) scored by the fitted Spark pipeline
+        and ranked by Spark; None when the Spark model is not in this process (a loaded model)."""
+        state = getattr(self, "_spark", None)
+        if state is None:
+            return None
+        from pyspark.sql import functions as F
+
+        grid = state["pairs"].select("USER_ID").distinct().crossJoin(state["side"])
+        scored = (self.pipeline_model.transform(grid.select(*state["cols"]))
+                  .select("USER_ID", "ITEM_ID", F.col("prediction").alias("SCORE")))
+        return top_unseen(scored, state["pairs"], k)
 
     def _export(self, cols: list[str]) -> None:
         """Turn the fitted FM into numpy arrays: per-user bias and vector, per-item bias, self term and vector."""
