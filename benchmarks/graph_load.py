@@ -4,14 +4,22 @@ Builds the graph from the shipped sigir17 visits (visitors, attractions, visited
 insurance book of --people persons (auto + property records per person, 1-3 vehicles, shared addresses) in the
 pipeline's schemas, exports Neptune CSVs, starts a Gremlin Server on a free port (stopped at the end) and prints
 a table. Usage: python benchmarks/graph_load.py [--people 2000] [--single 4000] [--queries 500]
+
+`--memory 2000,20000`: the streaming load's memory instead. For each size, the export (by Spark) of that many
+synthetic persons is loaded into the networkx store and into the Gremlin Server, each load in a fresh process, by
+`load_graph_files` (parts streamed file by file) and, for comparison, by reading every element first (`read_graph`
++ `load_elements`, what the loader did before); prints the loading process's peak RSS (ru_maxrss) and seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,23 +78,107 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
+def write_inputs(work: Path, people: int) -> dict:
+    """The synthetic insurance book + sigir17 visits under work/, as export_graph's inputs."""
+    matched, sources = synthetic_insurance(people)
+    (work / "sources").mkdir(parents=True, exist_ok=True)
+    for name, df in sources.items():
+        df.to_csv(work / "sources" / name, index=False)
+    matched.to_parquet(work / "matched.parquet", index=False)
+    return dict(matched=work / "matched.parquet", sources=work / "sources",
+                visits=Path(gremlin_server.__file__).resolve().parents[1] / "data" / "sigir17")
+
+
+_CHILD = """
+import json, resource, sys, time
+from c360.graph.loader import load_elements, load_graph_files
+from c360.graph.neptune_csv import read_graph
+csv_dir, target, how = sys.argv[1:4]
+t0 = time.perf_counter()
+if how == "stream":
+    counts = load_graph_files(csv_dir, target, drop=True, progress=False)
+else:
+    vertices, edges = read_graph(csv_dir)
+    counts = load_elements(vertices, edges, target, drop=True, progress=False)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mb": peak,
+                  "elements": sum(counts["vertices"].values()) + sum(counts["edges"].values())}))
+"""
+
+
+def bench_account() -> None:
+    """A throw-away Gremlin Server account for the benchmark's server, unless one is configured."""
+    import os
+    import secrets
+
+    if not os.environ.get("C360_GREMLIN_USERNAME"):
+        os.environ["C360_GREMLIN_USERNAME"] = "c360-bench"
+        os.environ["C360_GREMLIN_PASSWORD"] = secrets.token_urlsafe(16)
+
+
+def memory(sizes: list[int], work: Path | None, stores: tuple[str, ...] = ("networkx", "gremlin")) -> None:
+    """Peak RSS of loading exports of several sizes, streamed vs all in memory, networkx and Gremlin (exports
+    already in `work` are reused: csv-N/)."""
+    from c360.graph.neptune_parts import WrittenGraph, graph_files
+    from c360.spark import get_spark
+
+    bench_account()
+    work = work or Path(tempfile.mkdtemp(prefix="graph-mem-"))
+    exports = {}
+    spark = None
+    for n in sizes:
+        out = work / f"csv-{n}"
+        if out.is_dir():
+            files = graph_files(out)
+            exports[n] = (WrittenGraph(str(out), files=[f.name for f in files.vertices + files.edges]), float("nan"))
+            continue
+        spark = spark or get_spark(app_name="graph-bench")
+        t0 = time.perf_counter()
+        written = export_graph(out, spark=spark, **write_inputs(work / f"in-{n}", n))
+        exports[n] = (written, time.perf_counter() - t0)
+    if spark is not None:
+        spark.stop()
+    port = free_port()
+    if "gremlin" in stores:
+        gremlin_server.start(port)
+    rows = []
+    try:
+        for n, (written, export_s) in exports.items():
+            targets = {"networkx": f"networkx:{work / f'g-{n}.json'}", "gremlin": f"gremlin://127.0.0.1:{port}"}
+            for target in [targets[s] for s in stores]:
+                for how in ("stream", "all-in-memory"):
+                    out = subprocess.run([sys.executable, "-c", _CHILD, written.dir, target, how], check=True,
+                                         capture_output=True, text=True).stdout
+                    r = json.loads(out.strip().splitlines()[-1])
+                    rows.append((n, len(written.files), export_s, target.split(":")[0], how, r))
+    finally:
+        if "gremlin" in stores:
+            gremlin_server.stop(port)
+    print("| persons | parts | export s | store | load | elements | load s | peak RSS MB |")
+    print("| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |")
+    for n, parts, export_s, store, how, r in rows:
+        print(f"| {n} | {parts} | {export_s:.1f} | {store} | {how} | {r['elements']} | {r['seconds']:.1f} | "
+              f"{r['peak_rss_mb']:.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--memory", metavar="N,N", help="persons per export: measure the streaming load's peak RSS")
+    ap.add_argument("--work", type=Path, help="--memory: folder of earlier exports to reuse (csv-N/)")
+    ap.add_argument("--stores", default="networkx,gremlin", help="--memory: the stores to load into")
     ap.add_argument("--people", type=int, default=2000)
     ap.add_argument("--single", type=int, default=4000, help="elements loaded one per traversal")
     ap.add_argument("--queries", type=int, default=500, help="customer360 calls per store")
     ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
+    if args.memory:
+        memory([int(x) for x in args.memory.split(",")], args.work, tuple(args.stores.split(",")))
+        return
+    bench_account()
 
     work = Path(tempfile.mkdtemp(prefix="graph-bench-"))
-    matched, sources = synthetic_insurance(args.people)
-    (work / "sources").mkdir()
-    for name, df in sources.items():
-        df.to_csv(work / "sources" / name, index=False)
-    matched.to_parquet(work / "matched.parquet", index=False)
-    export_graph(work / "csv", matched=work / "matched.parquet", sources=work / "sources",
-                 visits=Path(gremlin_server.__file__).resolve().parents[1] / "data" / "sigir17")
+    export_graph(work / "csv", **write_inputs(work, args.people))
     vertices, edges = read_graph(work / "csv")
     total = len(vertices) + len(edges)
     port = free_port()

@@ -143,7 +143,9 @@ class Settings(_Section):
     spark_master: str = "local[*]"
     spark_conf: dict[str, str] = {}
     api_keys: dict[str, str] = {}
-    gremlin_headers: dict[str, str] = {}    # extra WebSocket headers for Gremlin / Neptune (e.g. IAM-signed)
+    gremlin_headers: dict[str, str] = {}    # extra WebSocket headers (with an Authorization: sent as is, unsigned)
+    gremlin_iam: bool | None = None         # Neptune IAM, every handshake SigV4-signed; None: *.neptune.amazonaws.com
+    gremlin_region: str | None = None       # the signature's region (default: botocore's, else the endpoint's name)
     gremlin_username: str | None = None     # credentials of the Gremlin Server's authenticator (SASL PLAIN)
     gremlin_password: str | None = Field(None, repr=False)
     cache: Path = Path.home() / ".cache" / "c360"   # Gremlin Server jars and other downloads
@@ -189,6 +191,8 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "C360_GRAPH": ("graph", "store"),
     "C360_API_KEYS": ("api_keys",),
     "C360_GREMLIN_HEADERS": ("gremlin_headers",),   # JSON object
+    "C360_GREMLIN_IAM": ("gremlin_iam",),
+    "C360_GREMLIN_REGION": ("gremlin_region",),
     "C360_GREMLIN_USERNAME": ("gremlin_username",),
     "C360_GREMLIN_PASSWORD": ("gremlin_password",),
     "C360_CACHE": ("cache",),

@@ -9,7 +9,8 @@ import json
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("graph", help="customer-360 property graph: Neptune CSV export, Gremlin/networkx load")
     sub = p.add_subparsers(dest="graph_cmd", required=True)
-    ex = sub.add_parser("export", help="write master_vertex.csv and master_edge.csv (Neptune bulk-load format)")
+    ex = sub.add_parser("export", help="compute the graph with Spark and write Neptune bulk-load CSV "
+                        "parts per label (vertex-<label>-NNNNN.csv, edge-<label>-NNNNN.csv) into one folder")
     ex.add_argument("--out", required=True, metavar="DIR")
     ex.add_argument("--matched", metavar="F", help="matched.parquet: merged insurance rows + match_id")
     ex.add_argument("--sources", metavar="DIR", help="the five insurance source tables (policies, vehicles, addresses)")
@@ -21,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--model", default="model", help="name of the model that made --recs")
     ex.set_defaults(func=_export)
     ld = sub.add_parser("load", help="upsert the CSVs into Gremlin (TinkerPop, Neptune) or the embedded store")
-    ld.add_argument("--csv", required=True, metavar="DIR", help="directory with master_vertex.csv and master_edge.csv")
+    ld.add_argument("--csv", required=True, metavar="DIR", help="export folder (vertex-*.csv and edge-*.csv parts; "
+                    "streamed file by file, vertices first)")
     ld.add_argument("--target", required=True, help="gremlin://HOST:PORT | wss://NEPTUNE:8182 | networkx:PATH "
                     "(any scheme in graph.backends)")
     ld.add_argument("--drop", action="store_true", help="remove everything first (full reload)")
@@ -32,10 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from c360.graph.export import export_graph
+    from c360.settings import load_settings
 
-    paths = export_graph(args.out, matched=args.matched, sources=args.sources, visits=args.visits,
-                         interactions=args.interactions, items=args.items, recs=args.recs, model=args.model)
-    print(f"wrote {paths['vertices']} and {paths['edges']}")
+    written = export_graph(args.out, settings=load_settings(), matched=args.matched, sources=args.sources,
+                           visits=args.visits, interactions=args.interactions, items=args.items, recs=args.recs,
+                           model=args.model)
+    print(json.dumps({"dir": str(written.dir), "files": len(written.files), **written.counts}, sort_keys=True))
     return 0
 
 

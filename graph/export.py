@@ -1,4 +1,7 @@
-"""Build the customer-360 property graph from the pipeline's tables and write Neptune bulk-load CSVs.
+"""The customer-360 property graph from the pipeline's tables: `export_graph` computes it with Spark
+(graph.spark_graph) and writes Neptune bulk-load CSV parts per label (graph.neptune_parts); `GraphBuilder` /
+`build_graph` compute the same elements record by record in Python: the reference the Spark export is tested
+against, and what one customer record committed in real time adds (`record_elements`).
 
 Inputs (all optional, the graph holds what exists):
 - matched: merged insurance rows + match_id (id, first_name, last_name, company, date_of_birth, home_phone,
@@ -21,7 +24,7 @@ import pandas as pd
 
 from c360.entity_resolution import sources as S
 from c360.errors import InputError
-from c360.graph.neptune_csv import EDGE_FILE, VERTEX_FILE, Element, write_elements
+from c360.graph.neptune_csv import Element
 from c360.io import read_table, require_columns
 
 # merged columns a customer vertex needs (from `matched`, or from a source customer table under its own names)
@@ -264,14 +267,33 @@ def record_elements(record: dict, match_id: int | str, records: int, new_match: 
     return list(b.vertices.values()), list(b.edges.values())
 
 
-def export_graph(out_dir: str | Path, **inputs) -> dict[str, Path]:
-    """Build the graph (inputs as for build_graph) and write master_vertex.csv / master_edge.csv into out_dir."""
-    b = build_graph(**inputs)
-    if not b.vertices:
+def _props_of(kind: str, label: str) -> tuple[str, ...]:
+    from c360.graph.spark_graph import EDGE_PROPS, VERTEX_PROPS
+
+    return (EDGE_PROPS if kind == "edge" else VERTEX_PROPS)[label]
+
+
+def _refuse_empty(written) -> None:
+    if not written.counts["vertices"]:
+        raise InputError("graph export: the inputs give no vertex (--matched, --sources, --visits/--interactions, "
+                         "--items, --recs)")
+
+
+def export_graph(out_dir: str | Path, *, spark=None, settings=None, **inputs):
+    """Compute the graph with Spark (inputs as for build_graph; paths may be any Hadoop path, tables directories of
+    part files) and write it as Neptune bulk-load CSV parts per label into out_dir (graph.neptune_parts), replacing
+    it whole. Returns the WrittenGraph: counts by label and the files (nothing else comes back to the driver)."""
+    from c360.graph.neptune_parts import write_graph_parts
+    from c360.graph.spark_graph import graph_frames
+
+    if all(inputs.get(k) is None for k in ("matched", "sources", "visits", "interactions", "items", "recs")):
         raise InputError("graph export: no input given (--matched, --sources, --visits/--interactions, --items, --recs)")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    vertices = sorted(b.vertices.values(), key=lambda e: (e.label, e.id))
-    edges = sorted(b.edges.values(), key=lambda e: (e.label, e.id))
-    return {"vertices": write_elements(out / VERTEX_FILE, vertices, edges=False),
-            "edges": write_elements(out / EDGE_FILE, edges, edges=True)}
+    if spark is None:
+        from c360.spark import get_spark
+
+        spark = get_spark(settings, app_name="c360-graph-export")
+    frames = graph_frames(spark, **inputs)
+    try:
+        return write_graph_parts(spark, frames, out_dir, _props_of, check=_refuse_empty)
+    finally:
+        frames.release()

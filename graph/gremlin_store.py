@@ -5,10 +5,10 @@ Every query and write is gremlinpython bytecode; ids and property values travel 
 
 Amazon Neptune: pass the cluster endpoint as `wss://<cluster-endpoint>:8182` (same DriverRemoteConnection,
 same traversals; Neptune engine 1.3.x+ accepts TinkerPop 3.7 clients and supports mergeV/mergeE). With IAM
-database authentication enabled, every WebSocket handshake must carry a SigV4 signature: sign a GET of
-`https://<endpoint>:8182/gremlin` for service `neptune-db` (botocore `SigV4Auth` with the caller's credentials)
-and pass the signed headers (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` if any, `Host`) via the
-`C360_GREMLIN_HEADERS` setting (JSON; c360.settings), or construct `GremlinStore(url, headers=...)` yourself.
+database authentication enabled, every WebSocket handshake (each connect and reconnect) carries a SigV4 signature
+made at that moment (`SigningTransport`, graph.neptune_auth: botocore's default credential chain, service
+`neptune-db`; settings `gremlin_iam` / `gremlin_region`). Headers in the `C360_GREMLIN_HEADERS` setting (JSON) are
+sent with every handshake; one with an `Authorization` is an explicit override and nothing is signed.
 Gremlin Server (ours: `c360 gremlin start`, docker-compose.yml) requires authentication: the store sends the
 `gremlin_username` / `gremlin_password` settings (C360_GREMLIN_USERNAME / C360_GREMLIN_PASSWORD) as SASL PLAIN, or
 `GremlinStore(url, username=..., password=...)`; use wss:// beyond a private network, as PLAIN is clear text.
@@ -20,6 +20,7 @@ CSV), with label and endpoints in the create map.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import struct
@@ -36,6 +37,7 @@ from c360.graph.store import DEFAULT_BATCH, DEFAULT_WORKERS, GraphStore, GraphUn
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
+FROM_SETTINGS = object()  # GremlinStore(signer=...) default: the settings decide
 READ_TIMEOUT_S = 120.0
 
 
@@ -117,6 +119,27 @@ def _serializer():
     return GraphBinarySerializersV1(writer=GraphBinaryWriter({Prepared: _PreparedIO}))
 
 
+def _signing_transport_class():
+    from gremlin_python.driver.aiohttp.transport import AiohttpTransport
+
+    class SigningTransport(AiohttpTransport):
+        """The driver's WebSocket transport, with headers signed afresh for each handshake (the driver calls
+        `connect` for every new or re-opened connection of its pool)."""
+
+        def __init__(self, signer, **kwargs):
+            super().__init__(**kwargs)
+            self._signer = signer
+
+        def connect(self, url, headers=None):
+            fresh = self._signer.headers(url)
+            if isinstance(headers, list):  # the driver allows a list of pairs
+                headers = [(k, v) for k, v in headers if k.lower() not in {h.lower() for h in fresh}]
+                return super().connect(url, headers + list(fresh.items()))
+            return super().connect(url, {**(headers or {}), **fresh})
+
+    return SigningTransport
+
+
 def ws_url(spec: str | StoreSpec) -> str:
     """gremlin://h:p → ws://h:p/gremlin; ws(s)://h:p[/path] kept (default port 8182, default path /gremlin)."""
     s = parse_spec(spec)
@@ -171,17 +194,26 @@ class GremlinStore(GraphStore):
     """Customer-360 queries and upserts through one DriverRemoteConnection."""
 
     def __init__(self, spec: str | StoreSpec, headers: dict | None = None, retries: int = 4, backoff_s: float = 0.5,
-                 pool_size: int = DEFAULT_WORKERS, username: str | None = None, password: str | None = None):
+                 pool_size: int = DEFAULT_WORKERS, username: str | None = None, password: str | None = None,
+                 signer=FROM_SETTINGS):
+        """`signer`: a graph.neptune_auth.SigV4Signer that signs every handshake, None for none; by default the
+        settings decide (neptune_auth.signer_for)."""
         parsed = parse_spec(spec)
         self.spec, self.url = parsed.text, ws_url(parsed)
-        if headers is None or username is None:  # the deployment's settings (C360_GREMLIN_HEADERS, _USERNAME, ...)
+        settings = None
+        if headers is None or username is None or signer is FROM_SETTINGS:  # the deployment's settings
             from c360.settings import load_settings
 
             settings = load_settings()
-            if headers is None:  # e.g. IAM-signed for Neptune
+            if headers is None:  # extra headers (C360_GREMLIN_HEADERS)
                 headers = settings.gremlin_headers
             if username is None:  # SASL PLAIN for Gremlin Server's authenticator
                 username, password = settings.gremlin_username, settings.gremlin_password
+        if signer is FROM_SETTINGS:
+            from c360.graph.neptune_auth import signer_for
+
+            signer = signer_for(self.url, headers, settings.gremlin_iam, settings.gremlin_region)
+        self.signer = signer
         self.headers = dict(headers) if headers else None  # a copy: the driver adds its User-Agent to it
         self._username, self._password = username or "", password or ""
         self.retries, self.backoff_s, self.pool_size = retries, backoff_s, pool_size
@@ -196,8 +228,12 @@ class GremlinStore(GraphStore):
         `settings` (default: load_settings())."""
         if settings is None:
             return cls(spec)
+        from c360.graph.neptune_auth import signer_for
+
+        url = ws_url(spec)
         return cls(spec, headers=settings.gremlin_headers, username=settings.gremlin_username or "",
-                   password=settings.gremlin_password)
+                   password=settings.gremlin_password,
+                   signer=signer_for(url, settings.gremlin_headers, settings.gremlin_iam, settings.gremlin_region))
 
     # ---- connection -------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -215,13 +251,17 @@ class GremlinStore(GraphStore):
             in_loop = True
         except RuntimeError:
             in_loop = False
+        options = dict(call_from_event_loop=in_loop or None, read_timeout=READ_TIMEOUT_S, write_timeout=READ_TIMEOUT_S,
+                       timeout=CONNECT_TIMEOUT_S * 10, max_content_length=64 * 1024 * 1024)
+        if self.signer is None:
+            transport = AiohttpTransport
+        else:  # Neptune IAM: every handshake signed when it is made
+            transport = functools.partial(_signing_transport_class(), self.signer)
         try:
             self._conn = DriverRemoteConnection(
                 self.url, "g", headers=self.headers, pool_size=self.pool_size, message_serializer=_serializer(),
                 username=self._username, password=self._password,
-                transport_factory=lambda: AiohttpTransport(
-                    call_from_event_loop=in_loop or None, read_timeout=READ_TIMEOUT_S, write_timeout=READ_TIMEOUT_S,
-                    timeout=CONNECT_TIMEOUT_S * 10, max_content_length=64 * 1024 * 1024))
+                transport_factory=lambda: transport(**options))
         except Exception as exc:
             raise GraphUnavailable(f"Gremlin server {self.spec}: cannot connect: {exc}") from exc
         self._g = traversal().with_remote(self._conn)

@@ -2,7 +2,8 @@
 
 Vertex file header: `~id,~label,<name>:<Type>...`; edge file header: `~id,~from,~to,~label,<name>:<Type>...`.
 Quoting follows RFC 4180 (fields with commas, quotes or line breaks are quoted, quotes doubled, CRLF rows).
-An empty cell means "no property" (heterogeneous labels share one file, other labels' columns stay empty).
+An empty cell means "no property". The export writes one label per file (graph.neptune_parts); a file may still
+hold several labels (its columns are then the union of their properties).
 
 String property values that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or
 carriage return) are written with a leading `'`, as OWASP advises for CSV files people open; so is a value that
@@ -18,7 +19,6 @@ from pathlib import Path
 
 from c360.errors import InputError
 from c360.io import atomic_path
-from c360.layout import EDGE_FILE, VERTEX_FILE, GraphFiles  # noqa: F401  (re-exported for graph.export)
 
 VERTEX_SYSTEM = ("~id", "~label")
 EDGE_SYSTEM = ("~id", "~from", "~to", "~label")
@@ -104,13 +104,12 @@ def _parse_header(path: Path, header: list[str], system: tuple[str, ...]) -> lis
     return cols
 
 
-def read_elements(path: str | Path, edges: bool) -> list[Element]:
-    """Read one Neptune CSV back into elements with typed property values (empty cells skipped)."""
+def iter_elements(path: str | Path, edges: bool):
+    """The elements of one Neptune CSV, one at a time, with typed property values (empty cells skipped)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     system = EDGE_SYSTEM if edges else VERTEX_SYSTEM
-    out: list[Element] = []
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         try:
@@ -132,16 +131,21 @@ def read_elements(path: str | Path, edges: bool) -> list[Element]:
                     except ValueError:
                         raise InputError(f"{path}: line {lineno}, column {name}: bad value {raw!r}") from None
             if edges:
-                out.append(Element(row[0], row[3], props, frm=row[1], to=row[2]))
+                yield Element(row[0], row[3], props, frm=row[1], to=row[2])
             else:
-                out.append(Element(row[0], row[1], props))
-    return out
+                yield Element(row[0], row[1], props)
+
+
+def read_elements(path: str | Path, edges: bool) -> list[Element]:
+    """Read one Neptune CSV back into elements with typed property values (empty cells skipped)."""
+    return list(iter_elements(path, edges))
 
 
 def read_graph(csv_dir: str | Path) -> tuple[list[Element], list[Element]]:
-    """(vertices, edges) from DIR/master_vertex.csv and DIR/master_edge.csv."""
-    d = Path(csv_dir)
-    if not d.is_dir():
-        raise InputError(f"{d}: --csv directory not found")
-    files = GraphFiles(d)
-    return read_elements(files.vertices, edges=False), read_elements(files.edges, edges=True)
+    """(vertices, edges) of every Neptune CSV in DIR (the export's parts, graph.neptune_parts), all in memory: for
+    tests and small graphs; `c360 graph load` streams them (graph.loader)."""
+    from c360.graph.neptune_parts import graph_files
+
+    files = graph_files(csv_dir)
+    return ([v for f in files.vertices for v in iter_elements(f, edges=False)],
+            [e for f in files.edges for e in iter_elements(f, edges=True)])

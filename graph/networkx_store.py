@@ -14,6 +14,7 @@ such JSON (e.g. a pickle written by an older c360) is an InputError that says to
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
@@ -216,6 +217,7 @@ class NetworkxStore(GraphStore):
         self._g = graph
         self.path = None if path is None else Path(path)
         self._lock = threading.RLock()
+        self._deferred = False   # inside bulk(): writes are saved once, at its end
 
     @classmethod
     def open(cls, path: str | Path) -> NetworkxStore:
@@ -238,8 +240,25 @@ class NetworkxStore(GraphStore):
         return self._g
 
     def _save(self) -> None:
-        if self.path is not None:
+        if self.path is not None and not self._deferred:
             save(self.g, self.path)
+
+    atomic_bulk = True  # bulk() saves nothing when it fails
+
+    @contextlib.contextmanager
+    def bulk(self):
+        """Writes inside are kept in memory and saved once when the block ends without error (a load that fails
+        halfway leaves the file as it was)."""
+        outer, self._deferred = self._deferred, True
+        try:
+            yield self
+        except BaseException:
+            if not outer and self.path is not None:
+                self._g = None  # the file is the truth again: read on next use
+            raise
+        finally:
+            self._deferred = outer
+        self._save()
 
     # ---- writes -------------------------------------------------------------------------------------
     @_locked

@@ -8,6 +8,7 @@ below, so sort order and field sets are the same on every backend by constructio
 
 from __future__ import annotations
 
+import contextlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -211,6 +212,15 @@ class GraphStore(ABC):
         """A few elements written while serving (a customer record committed in real time): upserted like any
         write; the embedded store keeps them in memory only, since its file is the published run's."""
         self.upsert(vertices, edges, batch_size=max(1, len(vertices), len(edges)), workers=1, progress=False)
+
+    #: True when a bulk() block that fails leaves the store as it was (a load then needs no endpoint check first)
+    atomic_bulk = False
+
+    @contextlib.contextmanager
+    def bulk(self):
+        """A load made of many upserts: a backend may defer work to the end of the block (the embedded store saves
+        its file once, and not at all when the block fails). Nothing to defer by default."""
+        yield self
 
     # ---- lifetime -----------------------------------------------------------------------------------
     def close(self) -> None:

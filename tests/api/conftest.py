@@ -110,7 +110,8 @@ def write_match(run: Path, model) -> None:
 def write_run(warehouse: Path, run_id: str, trained, served: str = "als", match_model=None, session=None) -> Path:
     """Write one complete run directory as the nightly job does (with a match output when `match_model` is given,
     the session model in recsys/session/ when `session` is)."""
-    from c360.graph.export import export_graph
+    from c360.graph.export import build_graph
+    from c360.graph.neptune_parts import write_element_parts
     from c360.graph.loader import load_graph_files
     from c360.recsys.recs import write_recs
 
@@ -123,7 +124,8 @@ def write_run(warehouse: Path, run_id: str, trained, served: str = "als", match_
     write_recs(models[served], run / "recsys" / "recs.csv", k=20)
     items.to_csv(run / "recsys" / "items.csv", index=False)
     sources = build_sources(run / "sources")
-    export_graph(run / "graph", matched=MATCHED, sources=sources)
+    graph = build_graph(matched=MATCHED, sources=sources)  # the export's elements, without a Spark session
+    write_element_parts(run / "graph", list(graph.vertices.values()), list(graph.edges.values()))
     load_graph_files(run / "graph", f"networkx:{run / 'graph' / 'graph.json'}")
     if match_model is not None:
         write_match(run, match_model)

@@ -29,11 +29,22 @@ def sample_dir(tmp_path_factory):
     return d
 
 
+def sample_inputs(sample_dir) -> dict:
+    """Every input of the full sample graph, as export_graph / build_graph take them."""
+    return dict(matched=sample_dir / "matched.parquet", sources=sample_dir / "sources",
+                interactions=sample_dir / "interactions.csv", items=sample_dir / "items.csv",
+                recs=sample_dir / "recs.csv", model="als")
+
+
 @pytest.fixture(scope="session")
-def graph_csv(sample_dir, tmp_path_factory):
-    """master_vertex.csv / master_edge.csv of the full sample graph."""
-    out = tmp_path_factory.mktemp("graph-csv")
-    export_graph(out, matched=sample_dir / "matched.parquet", sources=sample_dir / "sources",
-                 interactions=sample_dir / "interactions.csv", items=sample_dir / "items.csv",
-                 recs=sample_dir / "recs.csv", model="als")
-    return out
+def graph_export(sample_dir, spark, tmp_path_factory):
+    """The full sample graph exported by Spark (WrittenGraph: its folder of vertex-*/edge-* parts and counts)."""
+    return export_graph(tmp_path_factory.mktemp("graph-csv") / "graph", spark=spark, **sample_inputs(sample_dir))
+
+
+@pytest.fixture(scope="session")
+def graph_csv(graph_export):
+    """The folder of Neptune CSV parts of the full sample graph."""
+    from pathlib import Path
+
+    return Path(graph_export.dir)

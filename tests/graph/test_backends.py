@@ -178,7 +178,8 @@ def test_loader_writes_through_a_registered_backend(graph_csv):
     finally:
         backends.unregister("recording")
     assert counts["vertices"]["customer"] == 7
-    assert written == [{"batch_size": 7, "workers": 2, "progress": False}]
+    # streamed: one call per chunk (a chunk's edges come from one file), each with the hints
+    assert written and all(h == {"batch_size": 7, "workers": 2, "progress": False} for h in written)
 
 
 def test_embedded_store_saves_on_write_and_drop_keeps_file_on_bad_edges(graph_csv, tmp_path):
@@ -189,11 +190,12 @@ def test_embedded_store_saves_on_write_and_drop_keeps_file_on_bad_edges(graph_cs
     assert open_store(f"networkx:{path}").counts()["vertices"] == dict(Counter(v.label for v in vertices[:3]))
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "master_vertex.csv").write_bytes((graph_csv / "master_vertex.csv").read_bytes())
-    (bad / "master_edge.csv").write_text("~id,~from,~to,~label\r\nx,nowhere,100,SameAs\r\n")
+    for f in graph_csv.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "edge-SameAs-00001.csv").write_text("~id,~from,~to,~label\r\nx,nowhere,100,SameAs\r\n")
     before = path.read_bytes()
     for drop in (True, False):
-        with pytest.raises(InputError, match="master_edge.csv: edge x: vertex nowhere does not exist"):
+        with pytest.raises(InputError, match="edge-SameAs-00001.csv: edge x: vertex nowhere does not exist"):
             load_graph_files(bad, f"networkx:{path}", drop=drop)
         assert path.read_bytes() == before
     embedded = RunLayout(tmp_path / "run").embedded_graph

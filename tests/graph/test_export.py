@@ -1,16 +1,23 @@
-"""Neptune bulk-load CSV export: headers, types, RFC 4180 quoting, ids, bad input."""
+"""Neptune bulk-load export by Spark: the parts layout, headers, types, RFC 4180 quoting, ids equal to the
+record-by-record reference (GraphBuilder), bad input."""
 
 from __future__ import annotations
 
 import csv
+import re
 
 import pandas as pd
 import pytest
 
 from c360.errors import InputError
 from c360.graph.export import address_id, build_graph, export_graph
-from c360.graph.neptune_csv import read_graph
+from c360.graph.neptune_csv import FORMULA_STARTS, read_graph
+from c360.graph.neptune_parts import graph_files
+from c360.graph.spark_graph import EDGE_PROPS, VERTEX_PROPS
 from tests.conftest import run_cli
+from tests.graph.conftest import sample_inputs
+
+PART = re.compile(r"(vertex|edge)-([A-Za-z]+)-(\d{5})\.csv\Z")
 
 
 def _rows(path):
@@ -18,29 +25,83 @@ def _rows(path):
         return list(csv.reader(fh))
 
 
-def test_headers_are_typed_neptune_headers(graph_csv):
-    vh = _rows(graph_csv / "master_vertex.csv")[0]
-    eh = _rows(graph_csv / "master_edge.csv")[0]
-    assert vh[:2] == ["~id", "~label"]
-    assert eh[:4] == ["~id", "~from", "~to", "~label"]
-    for col in ("name:String", "first_name:String", "date_of_birth:String", "zip:String", "year:Int",
-                "insured_value:Double", "year_built:Int"):
-        assert col in vh
-    assert set(eh[4:]) == {"photos:Int", "score:Double", "rank:Int", "model:String"}
-    assert all(":" in h for h in vh[2:] + eh[4:])
+def _by_id(elements) -> dict:
+    return {e.id: (e.label, e.frm, e.to, e.props) for e in elements}
+
+
+def _reference(builder) -> tuple[dict, dict]:
+    return _by_id(builder.vertices.values()), _by_id(builder.edges.values())
+
+
+def test_parts_per_label_in_one_folder_each_with_its_header(graph_csv, graph_export):
+    names = sorted(p.name for p in graph_csv.iterdir())
+    assert names == sorted(graph_export.files) and all(PART.match(n) for n in names)  # nothing else left there
+    seen = {"vertices": {}, "edges": {}}
+    for name in names:
+        kind, label, _ = PART.match(name).groups()
+        rows = _rows(graph_csv / name)
+        props = (EDGE_PROPS if kind == "edge" else VERTEX_PROPS)[label]
+        system = ["~id", "~from", "~to", "~label"] if kind == "edge" else ["~id", "~label"]
+        assert rows[0][:len(system)] == system
+        assert [h.partition(":")[0] for h in rows[0][len(system):]] == sorted(props)
+        assert all(":" in h for h in rows[0][len(system):])
+        assert {r[len(system) - 1] for r in rows[1:]} == {label}
+        by_kind = seen["edges" if kind == "edge" else "vertices"]
+        by_kind[label] = by_kind.get(label, 0) + len(rows) - 1
+    assert seen == graph_export.counts
+    files = graph_files(graph_csv)
+    assert [f.name for f in files.vertices] == [n for n in names if n.startswith("vertex-")]
+    assert _rows(graph_csv / "edge-recommended-00000.csv")[0][4:] == ["model:String", "rank:Int", "score:Double"]
+
+
+def test_spark_export_equals_the_record_by_record_reference(sample_dir, graph_csv):
+    vertices, edges = read_graph(graph_csv)
+    ref_v, ref_e = _reference(build_graph(**sample_inputs(sample_dir)))
+    assert _by_id(vertices) == ref_v and len(vertices) == len(ref_v)
+    assert _by_id(edges) == ref_e and len(edges) == len(ref_e)
+
+
+@pytest.mark.slow
+def test_raw_graph_in_several_parts_equals_the_reference(sample_dir, spark, tmp_path):
+    """From the sources alone (no SameAs), with no adaptive coalescing: labels spread over several part files."""
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        written = export_graph(tmp_path / "raw", spark=spark, sources=sample_dir / "sources")
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", "true")
+    assert len([f for f in written.files if f.startswith("vertex-customer-")]) > 1
+    vertices, edges = read_graph(tmp_path / "raw")
+    ref = build_graph(sources=sample_dir / "sources")
+    assert (_by_id(vertices), _by_id(edges)) == _reference(ref)
+    assert {v.label for v in vertices} == {"customer", "policy", "vehicle", "address"}
+    assert not [e for e in edges if e.label == "SameAs"]
+    assert next(v for v in vertices if v.id == "5001-property").props["first_name"] == "Jim"
 
 
 def test_quoting_of_commas_and_quotes_round_trips(graph_csv):
-    raw = (graph_csv / "master_vertex.csv").read_bytes().decode("utf-8")
+    raw = (graph_csv / "vertex-customer-00000.csv").read_bytes().decode("utf-8")
     assert '"Lopez, ""Best"" Bakery"' in raw           # comma + quotes: quoted, quotes doubled
     assert "\"O'Neil, Jr.\"" in raw
-    assert '"The ""Incredicoaster"""' in raw
+    assert '"The ""Incredicoaster"""' in (graph_csv / "vertex-attraction-00000.csv").read_text(encoding="utf-8")
     assert raw.count("\r\n") == raw.count("\n")        # CRLF record separators
     vertices, _ = read_graph(graph_csv)
     by_id = {v.id: v for v in vertices}
     assert by_id["1003-auto"].props["last_name"] == "O'Neil, Jr."
     assert by_id["1002-auto"].props["company"] == 'Lopez, "Best" Bakery'
     assert by_id["caliAdv:2"].props["name"] == 'The "Incredicoaster"'
+
+
+def test_hostile_values_are_spreadsheet_safe_and_round_trip(spark, tmp_path):
+    names = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1:A9)", "'=already", "O'Neil",
+             "two\nlines", "cr\rhere", "a,b", 'q"uote', "ü 日本"]
+    items = pd.DataFrame({"ITEM_ID": [f"p:{i}" for i in range(len(names))], "NAME": names, "PARK": "p",
+                          "THEME": "t"})
+    export_graph(tmp_path / "g", spark=spark, items=items)
+    rows = _rows(tmp_path / "g" / "vertex-attraction-00000.csv")
+    name_col = rows[0].index("name:String")
+    assert not [r[name_col] for r in rows[1:] if r[name_col].startswith(FORMULA_STARTS)]
+    vertices, _ = read_graph(tmp_path / "g")
+    assert sorted(v.props["name"] for v in vertices) == sorted(names)
 
 
 def test_types_and_ids(graph_csv):
@@ -63,29 +124,26 @@ def test_types_and_ids(graph_csv):
     assert address_id(" 7  Oak Ave", "AUSTIN", "tx", "73301") == address_id("7 Oak Ave", "Austin", "TX", "73301")
 
 
-def test_raw_graph_from_sources_has_no_sameas(sample_dir):
-    b = build_graph(sources=sample_dir / "sources")
-    assert {v.label for v in b.vertices.values()} == {"customer", "policy", "vehicle", "address"}
-    assert not [e for e in b.edges.values() if e.label == "SameAs"]
-    assert b.vertices["5001-property"].props["first_name"] == "Jim"
-
-
-def test_missing_column_names_file_and_column(sample_dir, tmp_path):
+def test_missing_column_names_file_and_column(sample_dir, spark, tmp_path):
     bad = pd.read_parquet(sample_dir / "matched.parquet").drop(columns=["match_id"])
     bad.to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(InputError, match=r"bad\.parquet.*match_id"):
-        export_graph(tmp_path / "out", matched=tmp_path / "bad.parquet")
-    assert not (tmp_path / "out" / "master_vertex.csv").exists()
+        export_graph(tmp_path / "out", spark=spark, matched=tmp_path / "bad.parquet")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(InputError, match="no input given"):
+        export_graph(tmp_path / "out", spark=spark)
 
 
+@pytest.mark.slow
 def test_cli_export_keeps_previous_files_on_bad_input(sample_dir, tmp_path):
     out = tmp_path / "g"
     run_cli("graph", "export", "--out", str(out), "--matched", str(sample_dir / "matched.parquet"),
             "--sources", str(sample_dir / "sources"))
-    before = (out / "master_vertex.csv").read_bytes()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "vertex-customer-00000.csv" in before
     (tmp_path / "recs.csv").write_text("USER_ID,ITEM_ID,RANK\nu1,caliAdv:1,1\n")
     proc = run_cli("graph", "export", "--out", str(out), "--matched", str(sample_dir / "matched.parquet"),
                    "--recs", str(tmp_path / "recs.csv"), check=False)
     assert proc.returncode == 2
     assert "c360 graph: error:" in proc.stderr and "SCORE" in proc.stderr
-    assert (out / "master_vertex.csv").read_bytes() == before
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

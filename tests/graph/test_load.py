@@ -17,6 +17,13 @@ EXPECTED = {"vertices": {"address": 6, "attraction": 3, "customer": 7, "match": 
             "edges": {"SameAs": 7, "covers": 13, "locatedAt": 20, "recommended": 3, "visited": 4}}
 
 
+def _vertex_files_only(graph_csv, out):
+    out.mkdir()
+    for f in graph_csv.glob("vertex-*.csv"):
+        (out / f.name).write_bytes(f.read_bytes())
+    return out
+
+
 def test_networkx_load_is_idempotent_and_persisted(graph_csv, tmp_path):
     path = tmp_path / "graph.json"
     assert load_graph_files(graph_csv, f"networkx:{path}") == EXPECTED
@@ -35,10 +42,7 @@ def test_gremlin_load_twice_same_counts_and_drop(graph_csv, gremlin_url, tmp_pat
         store.upsert_vertices([])  # an empty batch is harmless
         assert store.counts() == EXPECTED
     # --drop removes what the files no longer hold
-    only_vertices = tmp_path / "v"
-    only_vertices.mkdir()
-    (only_vertices / "master_vertex.csv").write_bytes((graph_csv / "master_vertex.csv").read_bytes())
-    (only_vertices / "master_edge.csv").write_text("~id,~from,~to,~label\r\n")
+    only_vertices = _vertex_files_only(graph_csv, tmp_path / "v")
     counts = load_graph_files(only_vertices, gremlin_url, drop=True, progress=False)
     assert counts == {"vertices": EXPECTED["vertices"], "edges": {}}
     assert load_graph_files(graph_csv, gremlin_url, drop=True, progress=False) == EXPECTED
@@ -71,10 +75,10 @@ def test_missing_networkx_file_is_unavailable(tmp_path):
 def test_bad_target_and_csv_are_input_errors(graph_csv, tmp_path):
     proc = run_cli("graph", "load", "--csv", str(graph_csv), "--target", "bolt://x", check=False)
     assert proc.returncode == 2 and "--target" in proc.stderr
-    (tmp_path / "master_vertex.csv").write_text("id,label\r\n1,x\r\n")
-    (tmp_path / "master_edge.csv").write_text("~id,~from,~to,~label\r\n")
+    (tmp_path / "vertex-customer-00000.csv").write_text("id,label\r\n1,x\r\n")
+    (tmp_path / "edge-SameAs-00000.csv").write_text("~id,~from,~to,~label\r\n")
     proc = run_cli("graph", "load", "--csv", str(tmp_path), "--target", f"networkx:{tmp_path / 'g.nx'}", check=False)
-    assert proc.returncode == 2 and "master_vertex.csv" in proc.stderr and "~id" in proc.stderr
+    assert proc.returncode == 2 and "vertex-customer-00000.csv" in proc.stderr and "~id" in proc.stderr
     assert not (tmp_path / "g.nx").exists()
 
 
@@ -152,3 +156,67 @@ def test_fast_row_encoder_writes_the_drivers_bytes():
             {"k": {T.id: 1}, "p": {}}]
     assert encode_rows(rows) == bytes(GraphBinaryWriter().to_dict(rows))
     assert encode_rows([]) == bytes(GraphBinaryWriter().to_dict([]))
+
+
+def _split_parts(graph_csv, out, rows_per_part: int = 3):
+    """The export with every label's part split into parts of a few rows, each with its header (as Spark writes
+    a label spread over several partitions)."""
+    import csv
+
+    out.mkdir()
+    for f in sorted(graph_csv.glob("*.csv")):
+        kind, label, _ = f.stem.split("-")
+        with open(f, newline="", encoding="utf-8") as fh:
+            header, *rows = list(csv.reader(fh))
+        for i in range(0, len(rows), rows_per_part):
+            with open(out / f"{kind}-{label}-{i // rows_per_part:05d}.csv", "w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh, dialect="excel").writerows([header, *rows[i:i + rows_per_part]])
+    return out
+
+
+def test_parts_stream_in_small_chunks_into_networkx(graph_csv, tmp_path):
+    parts = _split_parts(graph_csv, tmp_path / "parts")
+    assert len(list(parts.glob("vertex-customer-*.csv"))) == 3
+    path = tmp_path / "g.json"
+    for drop in (True, False, False):  # chunks of 5 elements: vertices and edges cross chunk and file boundaries
+        assert load_graph_files(parts, f"networkx:{path}", drop=drop, chunk_size=5, progress=False) == EXPECTED
+    assert NetworkxStore.open(path).counts() == EXPECTED
+
+
+@pytest.mark.gremlin
+def test_gremlin_load_of_parts_is_idempotent(graph_csv, gremlin_url, tmp_path):
+    """Loading the same parts twice (and a third time, with --drop) into the real Gremlin Server: same counts, same
+    elements."""
+    from gremlin_python.process.graph_traversal import __
+
+    from c360.graph.neptune_csv import read_graph
+
+    parts = _split_parts(graph_csv, tmp_path / "parts")
+    want_v, want_e = read_graph(graph_csv)
+
+    def stored():
+        with GremlinStore(gremlin_url) as store:
+            vs = store._g.V().project("id", "label").by(__.id_()).by(__.label()).to_list()
+            es = store._g.E().project("id", "from", "to").by(__.id_()).by(__.out_v().id_()).by(__.in_v().id_()) \
+                .to_list()
+        return sorted((r["id"], r["label"]) for r in vs), sorted((r["id"], r["from"], r["to"]) for r in es)
+
+    for drop in (True, False, True):
+        assert load_graph_files(parts, gremlin_url, drop=drop, batch_size=2, workers=2, chunk_size=7,
+                                progress=False) == EXPECTED
+        assert stored() == (sorted((v.id, v.label) for v in want_v), sorted((e.id, e.frm, e.to) for e in want_e))
+
+
+def test_endpoint_check_before_a_drop_names_file_edge_and_vertex(graph_csv, tmp_path):
+    """What a load with --drop into a server store checks first (from hashed vertex ids, the files streamed)."""
+    from c360.errors import InputError
+    from c360.graph.loader import VertexIds, check_endpoints
+    from c360.graph.neptune_parts import graph_files
+
+    parts = _split_parts(graph_csv, tmp_path / "parts")
+    check_endpoints(graph_files(parts))  # the export itself is whole
+    ids = VertexIds(graph_files(parts).vertices)
+    assert "100" in ids and "visitor:u1" in ids and "nowhere" not in ids
+    (parts / "edge-SameAs-00009.csv").write_text("~id,~from,~to,~label\r\nx,1001-auto,nowhere,SameAs\r\n")
+    with pytest.raises(InputError, match="edge-SameAs-00009.csv: edge x: vertex nowhere does not exist"):
+        check_endpoints(graph_files(parts))

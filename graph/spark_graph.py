@@ -1,0 +1,466 @@
+"""The customer-360 property graph as Spark DataFrames, one per vertex or edge label (graph schema in DESIGN.md).
+
+The same vertices, edges, ids and properties as `graph.export.GraphBuilder` computes record by record (tests compare
+them), computed by joins and aggregations: nothing per record reaches the driver. Every frame has `~id` (edges also
+`~from`, `~to`) and the label's properties (`VERTEX_PROPS` / `EDGE_PROPS`), typed as `neptune_csv.PROPERTY_TYPES`
+declares.
+
+Where the record-by-record builder lets a later record update an element (two spellings of one address, a vehicle
+listed twice, a property policy's details), each property takes its last non-empty value in the builder's order:
+every contribution carries an order key `_o` (phase, record id, position in its file) and the merge keeps, per
+property, the value with the largest key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from c360.entity_resolution import sources as S
+from c360.errors import InputError
+from c360.io import require_columns
+
+VERTEX_PROPS: dict[str, tuple[str, ...]] = {
+    "customer": ("name", "first_name_lc", "last_name_lc", "first_name", "last_name", "company", "date_of_birth",
+                 "ssn", "home_phone", "source"),
+    "match": ("name", "records"),
+    "policy": ("name", "line", "policy_number", "property_type", "year_built", "insured_value"),
+    "vehicle": ("name", "vin", "make", "model", "year", "color"),
+    "address": ("name", "address", "city", "state", "zip"),
+    "attraction": ("name", "park", "theme"),
+    "visitor": ("name", "user_id"),
+}
+EDGE_PROPS: dict[str, tuple[str, ...]] = {
+    "SameAs": (), "covers": (), "locatedAt": (), "visited": ("photos",), "recommended": ("score", "rank", "model"),
+}
+CUSTOMER_PROPS = ("first_name", "last_name", "company", "date_of_birth", "ssn", "home_phone", "source")
+PERSON_COLUMNS = ["id", "first_name", "last_name", "date_of_birth"]
+MATCHED_COLUMNS = [*PERSON_COLUMNS, "source", "match_id"]
+# Python's str.isspace() characters, as a Java regex class ((?U): Unicode white space, plus the separators \x1c-\x1f)
+_SPACE = r"[\s\x1c-\x1f]"
+
+
+@dataclass
+class GraphFrames:
+    """DataFrames by label: vertices (`~id`, properties) and edges (`~id`, `~from`, `~to`, properties)."""
+
+    vertices: dict[str, object] = field(default_factory=dict)
+    edges: dict[str, object] = field(default_factory=dict)
+    cached: list = field(default_factory=list)   # inputs every label reads again: kept until `release`
+
+    def release(self) -> None:
+        """Drop the cached inputs."""
+        for df in self.cached:
+            df.unpersist()
+        self.cached.clear()
+
+
+# ---- column helpers ---------------------------------------------------------------------------------------
+
+def clean(col):
+    """A string with surrounding white space removed; NULL when missing or blank (the builder's `_s`)."""
+    from pyspark.sql import functions as F
+
+    s = F.regexp_replace(col.cast("string"), rf"(?U)^{_SPACE}+|{_SPACE}+$", "")
+    return F.when(s != "", s)
+
+
+def _opt(df, name: str):
+    from pyspark.sql import functions as F
+
+    return F.col(f"`{name}`") if name in df.columns else F.lit(None).cast("string")
+
+
+def _int(col):
+    """int(float(text)) of a cleaned string (NULL when it is no number)."""
+    return col.cast("double").cast("long")
+
+
+def _join_words(*cols):
+    """' '.join of the present values; NULL when none is."""
+    from pyspark.sql import functions as F
+
+    s = F.concat_ws(" ", *cols)
+    return F.when(s != "", s)
+
+
+def _order(phase: int, key=None, pos=None):
+    from pyspark.sql import functions as F
+
+    key = F.lit("") if key is None else F.coalesce(key, F.lit(""))
+    pos = F.lit(0).cast("long") if pos is None else pos.cast("long")
+    return F.struct(F.lit(phase).alias("phase"), key.alias("key"), pos.alias("pos"))
+
+
+def address_id_col(street, city, state, zip_):
+    """`address:` + 12 hex of sha1("street|city|state|zip"), each cleaned, lower-cased, white space runs as one
+    space (graph.export.address_id)."""
+    from pyspark.sql import functions as F
+
+    parts = [F.regexp_replace(F.lower(F.coalesce(clean(c), F.lit(""))), rf"(?U){_SPACE}+", " ")
+             for c in (street, city, state, zip_)]
+    return F.concat(F.lit("address:"), F.substring(F.sha1(F.concat_ws("|", *parts)), 1, 12))
+
+
+def _address(df, street, city, state, zip_, order):
+    """(address vertices, the address id column) of rows whose street is not blank."""
+    from pyspark.sql import functions as F
+
+    vals = [clean(c) for c in (street, city, state, zip_)]
+    rows = df.where(vals[0].isNotNull())
+    vertices = rows.select(address_id_col(street, city, state, zip_).alias("~id"), order.alias("_o"),
+                           F.concat_ws(", ", *vals).alias("name"), vals[0].alias("address"), vals[1].alias("city"),
+                           vals[2].alias("state"), vals[3].alias("zip"))
+    return vertices
+
+
+# ---- merging contributions --------------------------------------------------------------------------------
+
+def _merge_vertices(parts: list, props: tuple[str, ...]):
+    """One row per `~id`: each property's last non-empty value by `_o` (the builder's update order)."""
+    from pyspark.sql import functions as F
+
+    df = parts[0]
+    for p in parts[1:]:
+        df = df.unionByName(p, allowMissingColumns=True)
+    for name in props:
+        if name not in df.columns:
+            df = df.withColumn(name, F.lit(None))
+    aggs = [F.max(F.when(F.col(n).isNotNull(), F.struct(F.col("_o").alias("o"), F.col(n).alias("v"))))["v"].alias(n)
+            for n in props]
+    return df.groupBy("~id").agg(*aggs)
+
+
+def _merge_edges(parts: list, props: tuple[str, ...]):
+    """One row per `~id`: the last contribution by `_o` wins whole (the builder replaces an edge)."""
+    from pyspark.sql import functions as F
+
+    df = parts[0]
+    for p in parts[1:]:
+        df = df.unionByName(p, allowMissingColumns=True)
+    if not props:
+        return df.select("~id", "~from", "~to").dropDuplicates(["~id"])
+    last = F.max(F.struct("_o", "~from", "~to", *props)).alias("_last")
+    return df.groupBy("~id").agg(last).select("~id", *[F.col("_last")[c].alias(c) for c in ("~from", "~to", *props)])
+
+
+def _edge(df, label: str, frm, to, order=None, eid=None, **props):
+    from pyspark.sql import functions as F
+
+    eid = F.concat(F.lit(f"{label}:"), frm, F.lit("->"), to) if eid is None else eid
+    cols = [eid.alias("~id"), frm.alias("~from"), to.alias("~to")]
+    cols += [order.alias("_o")] if order is not None else [_order(0).alias("_o")]
+    return df.select(*cols, *[c.alias(n) for n, c in props.items()])
+
+
+# ---- reading inputs ---------------------------------------------------------------------------------------
+
+def read_frame(spark, path: str | Path, what: str, kind: str | None = None):
+    """A CSV (a file or a directory of part files, all columns as strings) or Parquet table as a DataFrame; any
+    Hadoop path. InputError naming `what` and the path when it is missing or unreadable."""
+    text = str(path)
+    local = "://" not in text or text.startswith("file:")
+    if local and not Path(text.removeprefix("file:")).exists():
+        raise InputError(f"{text}: file not found")
+    if kind is None:
+        name = text.lower().rstrip("/")
+        kind = "parquet" if name.endswith((".parquet", ".pq")) or (
+            local and Path(text).is_dir() and any(Path(text).glob("*.parquet"))) else "csv"
+    try:
+        if kind == "parquet":
+            return spark.read.parquet(text)
+        # RFC 4180 as our writers write it: quoted fields, doubled quotes, line breaks inside quotes
+        return spark.read.csv(text, header=True, inferSchema=False, escape='"', multiLine=True,
+                              pathGlobFilter="*.csv*" if local and Path(text).is_dir() else None)
+    except Exception as exc:  # AnalysisException: path missing, not a table
+        raise InputError(f"{text}: cannot read {what} ({kind}): {str(exc).splitlines()[0]}") from exc
+
+
+def read_sources(spark, sources_dir: str | Path) -> dict:
+    """The source tables present in DIR (missing ones are simply absent), keyed by table name."""
+    d = str(sources_dir)
+    if "://" not in d and not Path(d).is_dir():
+        raise InputError(f"{d}: --sources directory not found")
+    out = {}
+    for t in S.SOURCE_TABLES:
+        path = f"{d.rstrip('/')}/{t.file}"
+        if "://" in d or Path(path).exists():
+            try:
+                out[t.name] = read_frame(spark, path, t.name, kind="csv")
+            except InputError:
+                if "://" not in d:
+                    raise
+    return out
+
+
+def _merged_customers(spark, src: dict):
+    """The source customer tables as merged rows (the merge job's `to_merged_spark`), without match ids."""
+    from pyspark.sql import types as T
+
+    frames = []
+    for t in S.CUSTOMER_TABLES:
+        if t.name not in src:
+            continue
+        require_columns(src[t.name], t.source_names(PERSON_COLUMNS), t.file)
+        addresses = src.get(t.address.name)
+        if addresses is None:  # no address table: the address is missing
+            schema = T.StructType([T.StructField(c, T.StringType()) for c in (t.key_column, *S.ADDRESS_COLUMNS)])
+            addresses = spark.createDataFrame([], schema)
+        else:
+            require_columns(addresses, (t.key_column, *S.ADDRESS_COLUMNS), t.address.file)
+        frames.append(S.to_merged_spark(t, src[t.name], addresses))
+    if not frames:
+        return None
+    df = frames[0]
+    for f in frames[1:]:
+        df = df.unionByName(f, allowMissingColumns=True)
+    return df
+
+
+# ---- the graph --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Parts:
+    vertices: dict[str, list] = field(default_factory=dict)
+    edges: dict[str, list] = field(default_factory=dict)
+
+    def v(self, label: str, df) -> None:
+        self.vertices.setdefault(label, []).append(df)
+
+    def e(self, label: str, df) -> None:
+        self.edges.setdefault(label, []).append(df)
+
+
+def _customers(parts: _Parts, customers, with_matches: bool, what: str):
+    """customer vertices (+ match vertices and SameAs with match ids), customer→address; returns the customer ids."""
+    from pyspark.sql import functions as F
+
+    cid = clean(F.col("id"))
+    props = {k: clean(_opt(customers, k)) for k in CUSTOMER_PROPS}
+    rows = customers.select(cid.alias("_cid"), *[c.alias(k) for k, c in props.items()],
+                            *[_opt(customers, c).alias(f"_{c}") for c in S.ADDRESS_COLUMNS],
+                            *([F.col("match_id")] if with_matches else []))
+    if rows.where(F.col("_cid").isNull()).limit(1).count():
+        raise InputError(f"{what}: a row has an empty id")
+    first, last = F.col("first_name"), F.col("last_name")
+    order = _order(0, F.col("_cid"))
+    name = F.coalesce(_join_words(first, last), F.col("_cid"))
+    parts.v("customer", rows.select(F.col("_cid").alias("~id"), order.alias("_o"), name.alias("name"),
+                                    F.lower(first).alias("first_name_lc"), F.lower(last).alias("last_name_lc"),
+                                    *CUSTOMER_PROPS))
+    if with_matches:
+        integral = dict(customers.dtypes)["match_id"] in ("bigint", "int", "smallint", "tinyint")
+        mid = (F.col("match_id").cast("long") if integral else F.col("match_id").cast("double").cast("long"))
+        m = rows.withColumn("_mid", mid.cast("string"))
+        # the match shows its lowest record id's name; records = its number of records
+        first_rec = F.min(F.struct(F.col("_cid").alias("id"), F.coalesce(_join_words(first, last), F.col("_mid"))
+                                   .alias("name")))
+        parts.v("match", m.groupBy("_mid").agg(first_rec["name"].alias("name"), F.count("*").alias("records"))
+                .select(F.col("_mid").alias("~id"), _order(0).alias("_o"), "name", "records"))
+        parts.e("SameAs", _edge(m, "SameAs", F.col("_cid"), F.col("_mid")))
+    addr = [F.col(f"_{c}") for c in S.ADDRESS_COLUMNS]
+    parts.v("address", _address(rows, *addr, order))
+    with_addr = rows.where(clean(addr[0]).isNotNull())
+    parts.e("locatedAt", _edge(with_addr, "locatedAt", F.col("_cid"), address_id_col(*addr)))
+    return rows.select("_cid").distinct()
+
+
+def _policies(parts: _Parts, cids, src: dict) -> None:
+    """policy vertices for every customer, vehicles (covers) and their addresses (locatedAt)."""
+    from pyspark.sql import functions as F
+
+    cid = F.col("_cid")
+    number = F.when(cid.contains("-"), F.regexp_extract(cid, r"(?s)^(.*)-[^-]*$", 1)).otherwise(F.lit(""))
+    line = F.regexp_extract(cid, r"(?s)([^-]*)$", 1)
+    pid = F.concat(F.lit("policy:"), cid)
+    parts.v("policy", cids.select(pid.alias("~id"), _order(1, cid).alias("_o"),
+                                  F.concat(line, F.lit(" policy "), number).alias("name"),
+                                  F.when(line != "", line).alias("line"),
+                                  F.when(number != "", number).alias("policy_number")))
+    parts.e("covers", _edge(cids, "covers", cid, pid))
+    policies = cids.select(pid.alias("_pid"))
+    auto, prop = S.AUTO_CUSTOMER, S.PROPERTY_CUSTOMERS
+
+    def keyed(df, t: S.CustomerTable):  # rows whose policy is in the graph, with their file position
+        key = F.concat(F.lit("policy:"), F.col(t.key_column).cast("string"), F.lit(t.suffix))
+        return (df.withColumn("_pid", key).withColumn("_pos", F.monotonically_increasing_id())
+                .join(policies, "_pid", "left_semi"))
+
+    def policy_addresses(table: S.SourceTable, line: S.CustomerTable, phase: int):
+        """address vertices and policy→address (locatedAt) of a policy address table; its rows with an address"""
+        rows = src[table.name]
+        require_columns(rows, table.required, table.file)
+        rows = keyed(rows, line)
+        cols = [F.col(c) for c in S.ADDRESS_COLUMNS]
+        parts.v("address", _address(rows, *cols, _order(phase, None, F.col("_pos"))))
+        with_addr = rows.where(clean(cols[0]).isNotNull()).withColumn("_aid", address_id_col(*cols))
+        parts.e("locatedAt", _edge(with_addr, "locatedAt", F.col("_pid"), F.col("_aid")))
+        return with_addr
+
+    auto_addr = None
+    if "auto_address" in src:
+        with_addr = policy_addresses(S.AUTO_ADDRESS, auto, 2)
+        last = F.max(F.struct(F.col("_pos"), F.col("_aid")))["_aid"]  # a policy's vehicles: its last address
+        auto_addr = with_addr.groupBy("_pid").agg(last.alias("_aid"))
+    if "auto_vehicles" in src:
+        v = src["auto_vehicles"]
+        require_columns(v, S.AUTO_VEHICLES.required, S.AUTO_VEHICLES.file)
+        v = keyed(v, auto).withColumn("_vin", clean(F.col("vin"))).where(F.col("_vin").isNotNull())
+        vid = F.concat(F.lit("vehicle:"), F.col("_vin"))
+        year, make, model = clean(F.col("year")), clean(F.col("make")), clean(F.col("model"))
+        parts.v("vehicle", v.select(vid.alias("~id"), _order(3, None, F.col("_pos")).alias("_o"),
+                                    _join_words(year, make, model).alias("name"), F.col("_vin").alias("vin"),
+                                    make.alias("make"), model.alias("model"), _int(year).alias("year"),
+                                    clean(_opt(v, "color")).alias("color")))
+        parts.e("covers", _edge(v, "covers", F.col("_pid"), vid))
+        if auto_addr is not None:
+            located = v.join(auto_addr, "_pid")
+            parts.e("locatedAt", _edge(located, "locatedAt", vid, F.col("_aid")))
+    if "property_addresses" in src:
+        p = policy_addresses(S.PROPERTY_ADDRESSES, prop, 4)
+        parts.v("policy", p.select(F.col("_pid").alias("~id"), _order(4, None, F.col("_pos")).alias("_o"),
+                                   clean(_opt(p, "property_type")).alias("property_type"),
+                                   _int(clean(_opt(p, "year_built"))).alias("year_built"),
+                                   clean(_opt(p, "insured_value")).cast("double").alias("insured_value")))
+
+
+def _visits_frame(spark, visits, interactions):
+    """(USER_ID, ITEM_ID, PHOTOS) per pair: sigir17 photos, or interactions summed (EVENT_VALUE, rounded half to
+    even) or counted."""
+    from pyspark.sql import functions as F
+
+    if visits is not None:
+        from c360.recsys.sigir17 import load_visits
+
+        # the shipped sigir17 visits are small: aggregated in pandas, handed to Spark as a few thousand pairs
+        v = load_visits(visits).groupby(["USER_ID", "ITEM_ID"]).size().rename("PHOTOS").reset_index()
+        return spark.createDataFrame(v.astype({"USER_ID": str, "ITEM_ID": str, "PHOTOS": "int64"}))
+    if interactions is None:
+        return None
+    df = read_frame(spark, interactions, "interactions")
+    require_columns(df, ["USER_ID", "ITEM_ID"], str(interactions))
+    df = df.select(F.col("USER_ID").cast("string").alias("USER_ID"), F.col("ITEM_ID").cast("string").alias("ITEM_ID"),
+                   *([F.col("EVENT_VALUE").cast("double").alias("_v")] if "EVENT_VALUE" in df.columns else []))
+    if "_v" in df.columns:
+        if df.where(F.col("_v").isNull() | F.isnan("_v")).limit(1).count():
+            raise InputError(f"{interactions}: column EVENT_VALUE has non-numeric values")
+        return df.groupBy("USER_ID", "ITEM_ID").agg(F.bround(F.sum("_v"), 0).cast("long").alias("PHOTOS"))
+    return df.groupBy("USER_ID", "ITEM_ID").agg(F.count("*").alias("PHOTOS"))
+
+
+def _items_frame(spark, items, visits, needed: bool):
+    """The attractions table: --items, else the sigir17 POI lists when visits or recommendations need them."""
+    if items is not None:
+        df = items if hasattr(items, "columns") and not isinstance(items, (str, Path)) else None
+        if df is None:
+            df = read_frame(spark, items, "items")
+        elif not hasattr(df, "rdd"):  # a pandas frame
+            df = spark.createDataFrame(df.astype(str))
+        require_columns(df, ["ITEM_ID"], str(items) if isinstance(items, (str, Path)) else "items")
+        return df
+    if not needed:
+        return None
+    from c360.recsys.sigir17 import load_items
+
+    df = load_items(visits) if visits is not None else load_items()  # the shipped POI lists: a few hundred rows
+    require_columns(df, ["ITEM_ID"], "items")
+    return spark.createDataFrame(df.astype(str))
+
+
+def _visits_and_recs(parts: _Parts, visits, items, recs, model: str) -> None:
+    """attraction and visitor vertices, visited (photos) and recommended (score, rank, model) edges."""
+    from pyspark.sql import functions as F
+
+    known = None
+    if items is not None:
+        iid = clean(F.col("ITEM_ID"))
+        rows = items.withColumn("_iid", iid).where(F.col("_iid").isNotNull()) \
+            .withColumn("_pos", F.monotonically_increasing_id())
+        parts.v("attraction", rows.select(F.col("_iid").alias("~id"), _order(5, None, F.col("_pos")).alias("_o"),
+                                          F.coalesce(clean(_opt(items, "NAME")), F.col("_iid")).alias("name"),
+                                          clean(_opt(items, "PARK")).alias("park"),
+                                          clean(_opt(items, "THEME")).alias("theme")))
+        known = rows.select(F.col("_iid").alias("_i"))
+    pairs = []
+    if visits is not None:
+        pairs.append(visits.select(F.col("USER_ID").alias("_u"), F.col("ITEM_ID").alias("_i")))
+    if recs is not None:
+        pairs.append(recs.select(F.col("USER_ID").cast("string").alias("_u"),
+                                 F.col("ITEM_ID").cast("string").alias("_i")))
+    if pairs:
+        both = pairs[0] if len(pairs) == 1 else pairs[0].unionByName(pairs[1])
+        ids = both.select("_i").distinct()
+        if known is not None:  # an attraction the items do not list: named by its id, park from `park:poi`
+            ids = ids.join(known, "_i", "left_anti")
+        i = F.col("_i")
+        parts.v("attraction", ids.select(i.alias("~id"), _order(6).alias("_o"), i.alias("name"),
+                                         F.when(i.contains(":"), F.substring_index(i, ":", 1)).alias("park")))
+        users = both.select("_u").distinct()
+        parts.v("visitor", users.select(F.concat(F.lit("visitor:"), F.col("_u")).alias("~id"), _order(6).alias("_o"),
+                                        F.col("_u").alias("name"), F.col("_u").alias("user_id")))
+    if visits is not None:
+        u = F.concat(F.lit("visitor:"), F.col("USER_ID"))
+        parts.e("visited", _edge(visits, "visited", u, F.col("ITEM_ID"), photos=F.col("PHOTOS").cast("long")))
+    if recs is not None:
+        r = recs  # _file, _pos: where each row sits in the input (a later duplicate wins)
+        u, i = F.concat(F.lit("visitor:"), F.col("USER_ID").cast("string")), F.col("ITEM_ID").cast("string")
+        eid = F.concat(F.lit(f"recommended:{model}:"), u, F.lit("->"), i)
+        parts.e("recommended", _edge(r, "recommended", u, i, order=_order(7, F.col("_file"), F.col("_pos")), eid=eid,
+                                     score=F.col("SCORE").cast("double"),
+                                     rank=F.col("RANK").cast("double").cast("long"), model=F.lit(model)))
+
+
+def graph_frames(spark, matched=None, sources=None, visits=None, interactions=None, items=None, recs=None,
+                 model: str = "model") -> GraphFrames:
+    """Every vertex and edge the inputs give (see graph.export), as DataFrames by label. `matched`, `items`, `recs`
+    may be paths (a file or a directory of part files) or Spark DataFrames."""
+
+    from pyspark import StorageLevel
+
+    parts = _Parts()
+    cached = []
+
+    def keep(df):  # read once, then reused by several labels' plans
+        cached.append(df.persist(StorageLevel.MEMORY_AND_DISK))
+        return df
+
+    try:
+        return _graph_frames(spark, parts, keep, cached, matched, sources, visits, interactions, items, recs, model)
+    except BaseException:
+        GraphFrames(cached=cached).release()
+        raise
+
+
+def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interactions, items, recs, model):
+    from pyspark.sql import functions as F
+
+    src = {k: keep(v) for k, v in (read_sources(spark, sources) if sources is not None else {}).items()}
+    cids = None
+    if matched is not None:
+        what = str(matched) if isinstance(matched, (str, Path)) else "matched"
+        df = read_frame(spark, matched, "matched") if isinstance(matched, (str, Path)) else matched
+        require_columns(df, MATCHED_COLUMNS, what)
+        df = keep(df)
+        if df.where(F.col("match_id").isNull()).limit(1).count():
+            raise InputError(f"{what}: column match_id has empty values")
+        cids = keep(_customers(parts, df, with_matches=True, what=what))
+    elif src:
+        customers = _merged_customers(spark, src)
+        if customers is not None:
+            cids = keep(_customers(parts, customers, with_matches=False, what="sources"))
+    if src and cids is not None:
+        _policies(parts, cids, src)
+    visits_df = _visits_frame(spark, visits, interactions)
+    visits_df = None if visits_df is None else keep(visits_df)
+    recs_df = None
+    if recs is not None:
+        recs_df = read_frame(spark, recs, "recs", kind=None) if isinstance(recs, (str, Path)) else recs
+        require_columns(recs_df, ["USER_ID", "ITEM_ID", "RANK", "SCORE"],
+                        str(recs) if isinstance(recs, (str, Path)) else "recs")
+        recs_df = keep(recs_df.withColumn("_file", F.input_file_name())
+                       .withColumn("_pos", F.monotonically_increasing_id()))
+    items_df = _items_frame(spark, items, visits, needed=visits_df is not None or recs_df is not None)
+    _visits_and_recs(parts, visits_df, items_df, recs_df, model)
+    return GraphFrames(
+        vertices={label: _merge_vertices(dfs, VERTEX_PROPS[label]) for label, dfs in parts.vertices.items()},
+        edges={label: _merge_edges(dfs, EDGE_PROPS[label]) for label, dfs in parts.edges.items()}, cached=cached)
