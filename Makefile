@@ -43,3 +43,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) warehouse .pytest_cache
+
+# a Spark standalone master + worker on 127.0.0.1 (from the installed pyspark) and the nightly run on it
+SPARK_PORT ?= 7077
+.PHONY: spark-start spark-stop nightly-cluster
+
+spark-start: $(STAMP)
+	$(BIN)/c360 spark start --port $(SPARK_PORT)
+
+spark-stop: $(STAMP)
+	$(BIN)/c360 spark stop --port $(SPARK_PORT)
+
+nightly-cluster: $(STAMP)
+	C360_SPARK_MASTER=spark://127.0.0.1:$(SPARK_PORT) $(BIN)/c360 nightly

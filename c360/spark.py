@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from c360.settings import Settings, load_settings
+from c360.spark_cluster import is_local_cluster
 
 _DEFAULT_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -22,24 +23,47 @@ _DEFAULT_CONF = {
 }
 
 
+# a standalone cluster on loopback (c360.spark_cluster): the executors reach the driver on loopback too; one core
+# and 1 GB each, so a worker of 2 cores and 2 GB runs two executor JVMs and shuffles cross processes as on a cluster
+_LOCAL_CLUSTER_CONF = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.executor.cores": "1",
+    "spark.executor.memory": "1g",
+}
+
+
 def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoint_dir: str | None = None):
     """Return the shared SparkSession (created once per process).
 
-    `local[*]` unless settings/C360_SPARK_MASTER say otherwise; Splink's similarity jar on the
-    classpath (Jaro-Winkler, Damerau-Levenshtein UDFs); Arrow on; quiet logs; a checkpoint directory
-    (Splink's Spark backend needs one).
+    `local[*]` unless settings/C360_SPARK_MASTER say otherwise (`spark://HOST:PORT` for a standalone cluster,
+    e.g. the one `c360 spark start` runs on loopback); Splink's similarity jar on the classpath of the driver and
+    the executors (Jaro-Winkler, Damerau-Levenshtein UDFs); Arrow on; quiet logs; a checkpoint directory (Splink's
+    Spark backend needs one; on a cluster it must be storage every executor reaches: `c360.checkpointDir`).
+    Settings' spark_conf overrides every default here.
     """
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
     settings = settings or load_settings()
-    if not under_spark_submit() and settings.spark_master.startswith("local"):
-        os.environ.setdefault("PYSPARK_PYTHON", _python())  # local workers use this interpreter
+    on_this_machine = settings.spark_master.startswith("local") or is_local_cluster(settings.spark_master)
+    if not under_spark_submit() and on_this_machine:
+        # Python workers (local threads' or a loopback cluster's executors) run this interpreter; a remote
+        # cluster's executors take PYSPARK_PYTHON / spark.pyspark.python from the deployment
+        os.environ.setdefault("PYSPARK_PYTHON", _python())
+    submitted = _submitted_conf()
     conf = dict(_DEFAULT_CONF)
-    conf["spark.jars"] = similarity_jar_location()
+    if not under_spark_submit() and is_local_cluster(settings.spark_master):
+        conf.update(_LOCAL_CLUSTER_CONF)
     # no tables are saved, but Spark creates its warehouse folder anyway: keep it out of the user's directory
     conf["spark.sql.warehouse.dir"] = str(Path(tempfile.gettempdir()) / "c360-spark-warehouse")
+    # spark-submit's own --conf / --jars / --packages win over these defaults (the config's spark_conf wins over both)
+    conf = {key: value for key, value in conf.items() if key not in submitted}
     conf.update(settings.spark_conf)
+    # Splink's jar joins the jars already asked for (spark-submit --jars/--packages, spark_conf spark.jars) and is
+    # shipped to the executors by the driver's file server
+    conf["spark.jars"] = _join_jars(submitted.get("spark.jars"), settings.spark_conf.get("spark.jars"),
+                                    similarity_jar_location())
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():  # under spark-submit its --master (and --conf) decide
         builder = builder.master(settings.spark_master)
@@ -47,12 +71,43 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if under_spark_submit():
+        _load_on_driver(spark, similarity_jar_location(), submitted.get("spark.jars"))
     ckpt = checkpoint_dir or settings.spark_conf.get("c360.checkpointDir") or str(
         Path(tempfile.gettempdir()) / "c360-spark-checkpoints"
     )
     Path(ckpt).mkdir(parents=True, exist_ok=True) if "://" not in ckpt else None
     spark.sparkContext.setCheckpointDir(ckpt)
     return spark
+
+
+def _submitted_conf() -> dict[str, str]:
+    """The Spark configuration spark-submit gave this driver (empty outside spark-submit)."""
+    if not under_spark_submit():
+        return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # joins the JVM spark-submit started; its conf holds --conf, --jars, ...
+    return dict(SparkConf().getAll())
+
+
+def _load_on_driver(spark, jar: str, submitted_jars: str | None) -> None:
+    """Under spark-submit the driver's JVM started before the session was configured, so a jar set in spark.jars
+    reaches the executors but not the driver's classpath, where Splink registers its UDF classes; ADD JAR puts it
+    there (unless spark-submit --jars already did)."""
+    if any(j.strip().endswith("/" + Path(jar).name) for j in (submitted_jars or "").split(",")):
+        return
+    if jar not in _ADDED_JARS:
+        spark.sql(f"ADD JAR '{jar}'")
+        _ADDED_JARS.add(jar)
+
+
+_ADDED_JARS: set[str] = set()
+
+
+def _join_jars(*lists: str | None) -> str:
+    """Comma-separated jar lists joined, each jar once, in order."""
+    return ",".join(dict.fromkeys(j.strip() for jars in lists for j in (jars or "").split(",") if j.strip()))
 
 
 def under_spark_submit() -> bool:

@@ -71,3 +71,22 @@ def spark(tmp_path_factory):
                         checkpoint_dir=str(tmp_path_factory.mktemp("spark-checkpoints")))
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory):
+    """A Spark standalone master and one worker (2 cores, 2 GB for executors) started from the installed pyspark
+    on a free loopback port for the whole session (c360.spark_cluster); yields its status (`url` is the master to
+    give C360_SPARK_MASTER, `run_dir` holds the logs and the worker's executor directories). Stopped afterwards:
+    no daemon or executor of it may outlive the session."""
+    from c360 import spark_cluster as cluster
+
+    cache = tmp_path_factory.mktemp("spark-cluster")
+    port = free_port()
+    status = cluster.start(port, cores=2, memory="2g", cache=cache)
+    try:
+        yield status
+    finally:
+        cluster.stop(port, cache=cache)
+        left = [pid for pgid in (status["master_pid"], status["worker_pid"]) for pid in cluster.group_members(pgid)]
+        assert not left, f"processes of the Spark cluster outlived its stop: {left}"

@@ -159,3 +159,53 @@ def test_image_runs_as_an_unprivileged_user_owning_the_warehouse():
     assert re.search(r"chown [^\n]*/warehouse", text), "the warehouse volume is not writable by the user"
     # ownership set before VOLUME (a fresh named volume takes the image directory's ownership) and USER before CMD
     assert text.index("chown") < text.index("VOLUME") and text.index("USER ") < text.index("CMD")
+
+
+def _command_args(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def test_nightly_submits_to_the_spark_master_and_worker_of_the_same_image():
+    """spark-master and spark-worker run pyspark's spark-class from the repo's image (the driver's Spark and Python);
+    the nightly's C360_SPARK_MASTER is the master they serve; the worker sees the warehouse where the nightly does
+    (inputs, Spark checkpoints); nothing of Spark is published on the host and it gets none of the app's secrets."""
+    doc = yaml.safe_load(COMPOSE.read_text())
+    services, app = doc["services"], doc["x-app"]
+    master, worker, nightly = services["spark-master"], services["spark-worker"], services["nightly"]
+    for svc in (master, worker):
+        assert svc["image"] == app["image"] and svc["build"] == app["build"]
+        assert svc["command"][0] == "spark-class" and "ports" not in svc
+        assert set(svc.get("environment") or {}).isdisjoint(app["environment"])
+        assert svc["profiles"] == nightly["profiles"]
+    assert master["command"][1] == "org.apache.spark.deploy.master.Master"
+    assert worker["command"][1] == "org.apache.spark.deploy.worker.Worker"
+    url = f"spark://{_command_args(master['command'], '--host')}:{_command_args(master['command'], '--port')}"
+    assert master["hostname"] == "spark-master" and worker["command"][2] == url
+    assert nightly["environment"]["C360_SPARK_MASTER"] == url
+    assert {k: v for k, v in nightly["environment"].items() if k != "C360_SPARK_MASTER"}.items() \
+        >= {k: v for k, v in app["environment"].items() if k != "C360_SPARK_MASTER"}.items()
+    warehouse = nightly["environment"]["C360_WAREHOUSE"]
+    assert f"warehouse:{warehouse}" in worker["volumes"] and f"warehouse:{warehouse}" in nightly["volumes"]
+    assert "spark-worker" in nightly["depends_on"] and "spark-master" in worker["depends_on"]
+    cores, memory = _command_args(worker["command"], "--cores"), _command_args(worker["command"], "--memory")
+    assert re.fullmatch(r"\$\{SPARK_WORKER_CORES:-\d+\}", cores) and re.fullmatch(r"\$\{SPARK_WORKER_MEMORY:-\d+g\}", memory)
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "openjdk-17" in dockerfile and "pip install" in dockerfile  # Java 17 and pyspark (spark-class) in the image
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_docker_compose_renders_the_nightly_profile_with_its_spark_cluster():
+    """compose itself (merge keys, profiles, interpolation) gives the nightly the cluster's master URL and the app's
+    settings, and starts the master and the worker with it."""
+    env = _compose_env(C360_API_KEYS="some-key:reader", SPARK_WORKER_CORES="3")
+    proc = subprocess.run(["docker-compose", "-f", str(COMPOSE), "--profile", "nightly", "config"],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    assert {"spark-master", "spark-worker", "nightly"} <= set(services)
+    nightly = services["nightly"]["environment"]
+    assert nightly["C360_SPARK_MASTER"] == "spark://spark-master:7077"
+    assert nightly["C360_API_KEYS"] == "some-key:reader" and nightly["C360_WAREHOUSE"] == "/warehouse"
+    assert services["api"]["environment"]["C360_SPARK_MASTER"] == "local[*]"
+    worker = services["spark-worker"]["command"]
+    assert worker[2] == "spark://spark-master:7077" and _command_args(worker, "--cores") == "3"
