@@ -30,7 +30,7 @@ from c360.graph import gremlin_server
 from c360.graph.export import export_graph
 from c360.graph.gremlin_store import GremlinStore
 from c360.graph.loader import load_elements
-from c360.graph.neptune_csv import read_graph
+from c360.graph.neptune_parts import read_graph
 from c360.graph.store import open_store
 
 MAKES = [("Honda", "Civic"), ("Toyota", "Camry"), ("Ford", "Focus"), ("Tesla", "Model Y"), ("Kia", "Rio")]
@@ -92,7 +92,7 @@ def write_inputs(work: Path, people: int) -> dict:
 _CHILD = """
 import json, resource, sys, time
 from c360.graph.loader import load_elements, load_graph_files
-from c360.graph.neptune_csv import read_graph
+from c360.graph.neptune_parts import read_graph
 csv_dir, target, how = sys.argv[1:4]
 t0 = time.perf_counter()
 if how == "stream":

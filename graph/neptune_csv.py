@@ -139,13 +139,3 @@ def iter_elements(path: str | Path, edges: bool):
 def read_elements(path: str | Path, edges: bool) -> list[Element]:
     """Read one Neptune CSV back into elements with typed property values (empty cells skipped)."""
     return list(iter_elements(path, edges))
-
-
-def read_graph(csv_dir: str | Path) -> tuple[list[Element], list[Element]]:
-    """(vertices, edges) of every Neptune CSV in DIR (the export's parts, graph.neptune_parts), all in memory: for
-    tests and small graphs; `c360 graph load` streams them (graph.loader)."""
-    from c360.graph.neptune_parts import graph_files
-
-    files = graph_files(csv_dir)
-    return ([v for f in files.vertices for v in iter_elements(f, edges=False)],
-            [e for f in files.edges for e in iter_elements(f, edges=True)])

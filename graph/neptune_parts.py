@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from c360.errors import InputError
-from c360.graph.neptune_csv import EDGE_SYSTEM, ESCAPE, FORMULA_STARTS, PROPERTY_TYPES, VERTEX_SYSTEM
+from c360.graph.neptune_csv import (
+    EDGE_SYSTEM,
+    ESCAPE,
+    FORMULA_STARTS,
+    PROPERTY_TYPES,
+    VERTEX_SYSTEM,
+    Element,
+    iter_elements,
+)
 from c360.io import atomic_path
 
 VERTEX_KIND, EDGE_KIND = "vertex", "edge"
@@ -253,3 +261,11 @@ def graph_files(csv_dir: str | Path) -> GraphFileSet:
     if not vertices and not edges:
         raise InputError(f"{d}: no Neptune CSV files (vertex-*.csv, edge-*.csv)")
     return GraphFileSet(d, vertices, edges)
+
+
+def read_graph(csv_dir: str | Path) -> tuple[list[Element], list[Element]]:
+    """(vertices, edges) of every Neptune CSV in DIR (the export's parts, graph.neptune_parts), all in memory: for
+    tests and small graphs; `c360 graph load` streams them (graph.loader)."""
+    files = graph_files(csv_dir)
+    return ([v for f in files.vertices for v in iter_elements(f, edges=False)],
+            [e for f in files.edges for e in iter_elements(f, edges=True)])

@@ -12,7 +12,7 @@ import pytest
 from c360.errors import InputError
 from c360.graph import backends
 from c360.graph.loader import load_graph_files
-from c360.graph.neptune_csv import read_graph
+from c360.graph.neptune_parts import read_graph
 from c360.graph.store import GraphStore, StoreSpec, open_store, parse_spec
 from c360.layout import RunLayout
 

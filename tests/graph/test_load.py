@@ -109,7 +109,7 @@ def test_prepared_batch_is_the_same_request_as_plain_rows():
 @pytest.mark.gremlin
 def test_edges_encoded_ahead_land_exactly_once(graph_csv, gremlin_url):
     """Many small edge batches encoded ahead of the one in flight: exact counts and endpoints, load after load."""
-    from c360.graph.neptune_csv import read_graph
+    from c360.graph.neptune_parts import read_graph
 
     _, edges = read_graph(graph_csv)
     want = sorted((e.id, e.label, e.frm, e.to) for e in edges)
@@ -125,7 +125,8 @@ def test_edges_encoded_ahead_land_exactly_once(graph_csv, gremlin_url):
 
 @pytest.mark.gremlin
 def test_edge_upsert_matches_on_id_and_updates_properties(graph_csv, gremlin_url):
-    from c360.graph.neptune_csv import Element, read_graph
+    from c360.graph.neptune_csv import Element
+    from c360.graph.neptune_parts import read_graph
 
     load_graph_files(graph_csv, gremlin_url, drop=True, progress=False)
     _, edges = read_graph(graph_csv)
@@ -189,7 +190,7 @@ def test_gremlin_load_of_parts_is_idempotent(graph_csv, gremlin_url, tmp_path):
     elements."""
     from gremlin_python.process.graph_traversal import __
 
-    from c360.graph.neptune_csv import read_graph
+    from c360.graph.neptune_parts import read_graph
 
     parts = _split_parts(graph_csv, tmp_path / "parts")
     want_v, want_e = read_graph(graph_csv)
