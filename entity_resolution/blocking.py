@@ -83,17 +83,27 @@ def budget(cfg: MatchConfig, n_records: int) -> float:
     return float(max(MIN_BUDGET, COMPARISONS_PER_RECORD * n_records))
 
 
-def count(sdfs, rules: list[Rule], link_type: str, n_records: int) -> list[dict]:
-    """Splink's blocking analysis of `rules` in order: per rule its marginal and the cumulative comparisons."""
-    proportion = min(1.0, EXACT_COUNT_RECORDS / max(n_records, 1))
-    return count_comparisons_from_blocking_rules(
+def count(sdfs, rules: list[Rule], link_type: str, n_records: int, sampled: float = 1.0) -> list[dict]:
+    """Splink's blocking analysis of `rules` in order: per rule its marginal and the cumulative comparisons.
+    `sampled` < 1: the tables are a Bernoulli sample of that fraction of the records, counted exactly and scaled
+    back by 1 / fraction**2 (Splink's own estimate when it samples)."""
+    if sampled >= 1:
+        proportion = min(1.0, EXACT_COUNT_RECORDS / max(n_records, 1))
+        return count_comparisons_from_blocking_rules(
+            sdfs, blocking_rules=[r.creator() for r in rules], link_type=link_type,
+            source_dataset_column_name="source_dataset", record_sample_proportion=proportion)
+    rows = count_comparisons_from_blocking_rules(
         sdfs, blocking_rules=[r.creator() for r in rules], link_type=link_type,
-        source_dataset_column_name="source_dataset", record_sample_proportion=proportion)
+        source_dataset_column_name="source_dataset", record_sample_proportion=1.0)
+    scale = 1.0 / (sampled * sampled)
+    return [{**r, "marginal_comparison_count": int(round(r["marginal_comparison_count"] * scale)),
+             "cumulative_comparison_count": int(round(r["cumulative_comparison_count"] * scale)), "is_estimate": True}
+            for r in rows]
 
 
-def count_each(sdfs, rules: list[Rule], link_type: str, n_records: int) -> list[int]:
+def count_each(sdfs, rules: list[Rule], link_type: str, n_records: int, sampled: float = 1.0) -> list[int]:
     """Comparisons each rule generates on its own."""
-    return [int(count(sdfs, [r], link_type, n_records)[0]["marginal_comparison_count"]) for r in rules]
+    return [int(count(sdfs, [r], link_type, n_records, sampled)[0]["marginal_comparison_count"]) for r in rules]
 
 
 def agreement(cfg: MatchConfig, model: dict, null_share: dict[str, float]) -> dict[str, float]:

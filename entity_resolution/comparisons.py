@@ -6,6 +6,7 @@ the comparisons that read it, so the training planner needs this.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -33,22 +34,30 @@ class Compared:
         return self.comparison.create_output_column_name()
 
 
-def skewed(values: pd.Series) -> bool:
-    """True when the most common non-missing value is >= TF_SKEW times as frequent as the average one."""
-    counts = values.dropna().value_counts()
-    if len(counts) < 2:
+def skewed_counts(top: int, distinct: int, total: int) -> bool:
+    """True when the most common non-missing value (`top` times) is >= TF_SKEW times as frequent as the average
+    one (`total` values over `distinct` ones): an aggregate an engine computes."""
+    if distinct < 2:
         return False
-    return counts.iloc[0] >= TF_SKEW * counts.mean()
+    return top >= TF_SKEW * total / distinct
 
 
-def term_frequencies(cfg: MatchConfig, std: pd.DataFrame) -> dict[str, bool]:
-    """field name -> whether its exact level gets term-frequency adjustments (configured, else from the data)."""
+def skewed(values: pd.Series) -> bool:
+    """skewed_counts of a pandas column."""
+    counts = values.dropna().value_counts()
+    return skewed_counts(int(counts.iloc[0]) if len(counts) else 0, len(counts), int(counts.sum()))
+
+
+def term_frequencies(cfg: MatchConfig, std: pd.DataFrame | Callable[[str], bool]) -> dict[str, bool]:
+    """field name -> whether its exact level gets term-frequency adjustments (configured, else from the data:
+    `std` the standardized frame, or a function telling whether a standardized column is skewed)."""
+    is_skewed = std if callable(std) else (lambda name: skewed(std[name]))
     out = {}
     for f in cfg.fields:
         if f.type in ("numeric", "identifier", "email"):
             out[f.name] = bool(f.tf)
         else:
-            out[f.name] = f.tf if f.tf is not None else skewed(std[f.name])
+            out[f.name] = f.tf if f.tf is not None else is_skewed(f.name)
     return out
 
 
@@ -128,7 +137,7 @@ def _contact(cfg: MatchConfig) -> Compared | None:
     return Compared(CustomComparison(comparison_levels=lv, output_column_name="contact"), frozenset(present))
 
 
-def build_comparisons(cfg: MatchConfig, std: pd.DataFrame) -> list[Compared]:
+def build_comparisons(cfg: MatchConfig, std: pd.DataFrame | Callable[[str], bool]) -> list[Compared]:
     """One comparison per field (households: the contact fields as one), term frequencies decided per field."""
     tf = term_frequencies(cfg, std)
     out = []

@@ -1,8 +1,9 @@
 """Match records with Splink (Spark or DuckDB), cluster at a threshold and assign stable int64 match_ids.
 
-`match()` runs the phases in order, each a function of one `MatchContext`:
-prepare → (engine session: inputs registered, blocking chosen from the data, linker built) → train → predict →
-cluster (threshold chosen) → assign_ids → write.
+`match()` opens the engine (engines.py: Spark or DuckDB) and runs the phases in order, each a function of one
+`MatchContext`: prepare (inputs read, checked and standardized in the engine, blocking measured, linker built) →
+train → block → predict → cluster (threshold chosen) → assign_ids → write. Tables stay in the engine; the driver
+sees aggregates, a bounded sample for the blocking counts, the labels and the model.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import numpy as np
 import pandas as pd
 
 from c360.entity_resolution import blocking as B
+from c360.entity_resolution import engines as E
 from c360.entity_resolution import model as M
+from c360.entity_resolution import standardize_sql as Q
 from c360.entity_resolution import threshold as T
-from c360.entity_resolution.comparisons import Compared, build_comparisons
+from c360.entity_resolution.comparisons import Compared, build_comparisons, skewed_counts
 from c360.entity_resolution.config import MatchConfig, load_config
-from c360.entity_resolution.stable_ids import assign_match_ids
-from c360.entity_resolution.standardize import read_input, standardize
+from c360.entity_resolution.stable_ids import match_ids_query, previous_id_column
 from c360.errors import InputError
-from c360.io import atomic_path, write_json_file
+from c360.io import write_json_file
 from c360.layout import MatchOutput
 
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
@@ -51,8 +53,23 @@ class MatchResult:
 
 
 @dataclass
+class Input:
+    """One input as the engine holds it: the raw table and its column types, the standardized table, counts."""
+
+    path: str
+    raw: str
+    types: dict
+    csv: bool
+    source_dataset: str
+    rows: int = 0
+    present: dict = field(default_factory=dict)   # input column -> present (non-blank) values
+    std: str = ""
+
+
+@dataclass
 class MatchContext:
-    """One match run: its parameters, then what each phase adds (frames, engine, linker, pairs, clusters)."""
+    """One match run: its parameters, then what each phase adds (engine tables by name, the linker, small results:
+    counts, the model, the threshold); no phase holds a table's rows in the driver."""
 
     inputs: list  # as given (paths or strings), for the report
     cfg: MatchConfig
@@ -68,15 +85,16 @@ class MatchContext:
     # unique table names: a shared Spark session may hold an earlier run's
     tag: str = field(default_factory=lambda: f"_{uuid.uuid4().hex[:8]}")
     timings: dict = field(default_factory=dict)
+    # engine session
+    db: E.Engine | None = None
     # prepare
-    raws: list[pd.DataFrame] = field(default_factory=list)
-    stds: list[pd.DataFrame] = field(default_factory=list)
-    std: pd.DataFrame | None = None
+    tables: list[Input] = field(default_factory=list)
+    records: int = 0
+    columns: list[str] = field(default_factory=list)          # the standardized tables' columns
     null_share: dict[str, float] = field(default_factory=dict)   # per standardized column: share missing
     unparseable: dict = field(default_factory=dict)
     compared: list[Compared] = field(default_factory=list)
-    labelled: pd.DataFrame | None = None
-    # engine session
+    labelled: pd.DataFrame | None = None   # small: the labelled pairs
     db_api: Any = None
     sdfs: list = field(default_factory=list)
     blocking: dict = field(default_factory=dict)
@@ -84,6 +102,7 @@ class MatchContext:
     candidates: list[tuple[B.Rule, int]] = field(default_factory=list)
     em_candidates: list[tuple[B.Rule, int]] = field(default_factory=list)
     count_tables: list = field(default_factory=list)   # where the blocking analysis counts (see _counting_tables)
+    count_sampled: float = 1.0
     settings: Any = None
     linker: Any = None
     # train
@@ -91,14 +110,17 @@ class MatchContext:
     warnings: list[str] = field(default_factory=list)
     training: dict = field(default_factory=dict)
     # predict
-    pairs: pd.DataFrame | None = None
+    pairs: str = ""            # the scored pairs' table
+    pair_columns: list[str] = field(default_factory=list)
     # cluster
     threshold_choice: dict = field(default_factory=dict)
-    guard: np.ndarray | None = None
-    linked: pd.DataFrame | None = None
-    components: np.ndarray | None = None
+    guard: str = "FALSE"       # SQL: a scored pair the households rule vetoes
+    linked: str = ""           # the linked pairs' table
+    nodes: str = ""            # every record: node_id, unique_id, source_dataset
+    clusters: str = ""         # node_id -> cluster_id
+    counts: dict = field(default_factory=dict)   # pairs scored / linked / guarded, histogram
     # assign ids
-    result: pd.DataFrame | None = None
+    result: str = ""           # SQL: every input row + match_id
 
     @classmethod
     def create(cls, inputs, config: str | Path | None = None, engine: str = "spark", **params) -> MatchContext:
@@ -140,56 +162,73 @@ def match(inputs, config: str | Path | None = None, engine: str = "spark", label
     F1). Also writes `<out>.report.json` (blocking rules and their counts, training, the threshold and why,
     unparseable counts per column, timings, match-probability histogram, parameters), `<out>.model.json` (the
     trained Splink model), `<out>.pairs.parquet` (scored pairs) and keeps match_ids stable against `previous`
-    (default: an existing `out`).
+    (default: an existing `out`). Every phase runs in the engine (Spark or DuckDB); on Spark `out` and the pairs are
+    directories of Parquet parts.
     """
     ctx = MatchContext.create(inputs, config, engine, labels=labels, out=out, threshold=threshold,
                               previous=Path(previous) if previous else None, spark=spark, u_max_pairs=u_max_pairs,
                               seed=seed)
-    prepare(ctx)
     with engine_session(ctx):
+        prepare(ctx)
         train(ctx)
         block(ctx)
         predict(ctx)
-    cluster(ctx)
-    assign_ids(ctx)
-    return write(ctx)
-
-
-def prepare(ctx: MatchContext) -> None:
-    """Read and standardize every input (InputError naming the file on bad input); build the comparisons; read the
-    labels."""
-    many = len(ctx.inputs) > 1
-    for i, p in enumerate(ctx.inputs):
-        raw = read_input(p, ctx.cfg)
-        std, bad = standardize(raw, ctx.cfg, f"input{i}" if many else "input0")
-        ctx.raws.append(raw.assign(_uid=std["unique_id"].to_numpy(), _src=std["source_dataset"].to_numpy()))
-        ctx.stds.append(std)
-        ctx.unparseable.update({f"{Path(p).name}:{k}": v for k, v in bad.items()})
-    ctx.std = pd.concat(ctx.stds, ignore_index=True)
-    ctx.null_share = {c: float(ctx.std[c].isna().mean()) for c in ctx.std.columns}
-    ctx.compared = build_comparisons(ctx.cfg, ctx.std)
-    if ctx.labels:
-        ctx.labelled = _labels_pairs(ctx.labels, ctx.std, ctx.cfg.id)
+        cluster(ctx)
+        assign_ids(ctx)
+        return write(ctx)
 
 
 @contextlib.contextmanager
 def engine_session(ctx: MatchContext) -> Iterator[MatchContext]:
-    """The engine for this run: inputs registered, blocking chosen and the linker built on entry; on Spark, fewer
-    shuffle partitions while inside, restored on exit with this run's temp views dropped (the session lives on)."""
+    """The engine of this run (`ctx.db`); on Spark the match's SQL settings while inside, restored on exit with this
+    run's tables dropped (the session lives on)."""
+    ctx.db = E.open_engine(ctx.engine, ctx.tag, ctx.spark)
+    ctx.db_api = ctx.db.db_api
+    ctx.spark = getattr(ctx.db, "spark", None)
+    try:
+        with _spark_conf(ctx.spark, E.SPARK_CONF):
+            yield ctx
+    finally:
+        ctx.db.close()
+
+
+def prepare(ctx: MatchContext) -> None:
+    """Read, check and standardize every input in the engine (InputError naming the file on bad input); count
+    missing and unreadable values; build the comparisons (term frequencies from skew aggregates); read the labels;
+    measure the candidate blocking rules and build the linker."""
     from splink import Linker
 
-    ctx.db_api, ctx.spark = _db_api(ctx.engine, ctx.spark)
-    with _spark_conf(ctx.spark, {SHUFFLE_PARTITIONS: str(max(2, min(64, len(ctx.std) // 40_000)))}), \
-            _temp_views(ctx.spark, ctx.tag):
-        # few, small shuffle partitions: Splink runs many small SQL steps
-        ctx.sdfs = [_register(ctx, s, f"er_input_{i}") for i, s in enumerate(ctx.stds)]
-        measure_candidates(ctx)
-        # training does not use the prediction rules: they are chosen after it, from the trained model (block)
-        provisional = [min((x for x in ctx.candidates if x[1] > 0), key=lambda x: x[1], default=ctx.candidates[0])[0]]
-        ctx.settings = M.settings(ctx.compared, provisional, ctx.link_type)
-        ctx.linker = Linker(_tables(ctx), ctx.settings, log_level="WARNING")
-        ctx.timings["prepare"] = time.time() - ctx.t0
-        yield ctx
+    db, cfg = ctx.db, ctx.cfg
+    many = len(ctx.inputs) > 1
+    for i, p in enumerate(ctx.inputs):
+        raw, types, csv = db.read_input(p, cfg, f"er_raw_{i}")
+        info = db.check_input(p, raw, cfg, types, csv)
+        ctx.tables.append(Input(str(p), raw, types, csv, f"input{i}" if many else "input0", info["rows"],
+                                info["present"]))
+    ctx.records = sum(t.rows for t in ctx.tables)
+    if ctx.spark is not None:  # few, small shuffle partitions: Splink runs many small SQL steps
+        _set_spark_conf(ctx, SHUFFLE_PARTITIONS, str(max(2, min(64, ctx.records // 40_000))))
+    present = {}
+    for i, t in enumerate(ctx.tables):
+        t.std = db.standardize(t.raw, cfg, t.types, t.csv, t.source_dataset, f"er_input_{i}")
+        ctx.columns = list(db.types(t.std))
+        present[i] = db.present_shares([t.std], ctx.columns)
+        bad: dict[str, int] = {}
+        for f in cfg.fields:  # a present value that standardizes to missing could not be read
+            bad[f.column] = bad.get(f.column, 0) + t.present[f.column] - present[i][f.name]
+        ctx.unparseable.update({f"{Path(t.path).name}:{c}": n for c, n in bad.items() if n})
+    ctx.null_share = {c: 1.0 - sum(present[i][c] for i in present) / ctx.records for c in ctx.columns}
+    stds = [t.std for t in ctx.tables]
+    ctx.compared = build_comparisons(cfg, lambda name: skewed_counts(*db.value_counts_summary(stds, name)))
+    if ctx.labels:
+        ctx.labelled = _labels_pairs(ctx, ctx.labels)
+    ctx.sdfs = [ctx.db_api.register(t.std, table_name=f"er_splink_{i}{ctx.tag}") for i, t in enumerate(ctx.tables)]
+    measure_candidates(ctx)
+    # training does not use the prediction rules: they are chosen after it, from the trained model (block)
+    provisional = [min((x for x in ctx.candidates if x[1] > 0), key=lambda x: x[1], default=ctx.candidates[0])[0]]
+    ctx.settings = M.settings(ctx.compared, provisional, ctx.link_type)
+    ctx.linker = Linker(_tables(ctx), ctx.settings, log_level="WARNING")
+    ctx.timings["prepare"] = time.time() - ctx.t0
 
 
 def _tables(ctx: MatchContext):
@@ -202,24 +241,35 @@ def measure_candidates(ctx: MatchContext) -> None:
     candidates = B.candidates(ctx.cfg)
     if not candidates:
         raise InputError(f"{ctx.cfg.source}: no field to block on (fields: {', '.join(sorted(ctx.cfg.names))})")
-    tables = _counting_tables(ctx)
-    counts = B.count_each(tables, candidates, ctx.link_type, len(ctx.std))
-    ctx.candidates = list(zip(candidates, counts, strict=True))
     exact = B.exact_identifiers(ctx.cfg)
-    ctx.em_candidates = ctx.candidates + list(zip(exact, B.count_each(tables, exact, ctx.link_type, len(ctx.std)),
-                                                  strict=True))
+    counts = _count_each(ctx, candidates + exact)
+    ctx.candidates = list(zip(candidates, counts[:len(candidates)], strict=True))
+    ctx.em_candidates = ctx.candidates + list(zip(exact, counts[len(candidates):], strict=True))
+
+
+def _count_each(ctx: MatchContext, rules: list[B.Rule]) -> list[int]:
+    return B.count_each(_counting_tables(ctx), rules, ctx.link_type, ctx.records, ctx.count_sampled)
+
+
+def _count(ctx: MatchContext, rules: list[B.Rule]) -> list[dict]:
+    return B.count(_counting_tables(ctx), rules, ctx.link_type, ctx.records, ctx.count_sampled)
 
 
 def _counting_tables(ctx: MatchContext) -> list:
-    """Where the blocking analysis counts: the registered inputs on DuckDB; on Spark the same standardized frames in
-    DuckDB (they are in the driver already; each count would otherwise be a Spark job, ~1-2 s each), same counts."""
+    """Where the blocking analysis counts: the registered inputs on DuckDB (Splink samples above
+    B.EXACT_COUNT_RECORDS); on Spark a Bernoulli sample of at most about that many standardized records in a DuckDB of
+    the driver (each count would otherwise be a Spark job, ~1-2 s each; the sample keeps the
+    driver's memory flat whatever the data's size)."""
     if ctx.spark is None:
         return ctx.sdfs
     if not ctx.count_tables:
         from splink import DuckDBAPI
 
+        cols = ctx.columns  # every standardized column: the prior's deterministic rules count here too
+        ctx.count_sampled = min(1.0, B.EXACT_COUNT_RECORDS / max(ctx.records, 1))
         duck = DuckDBAPI()
-        ctx.count_tables = [duck.register(s, table_name=f"er_count_{i}{ctx.tag}") for i, s in enumerate(ctx.stds)]
+        ctx.count_tables = [duck.register(ctx.db.sample(t.std, cols, ctx.count_sampled, ctx.seed),
+                                          table_name=f"er_count_{i}{ctx.tag}") for i, t in enumerate(ctx.tables)]
     return ctx.count_tables
 
 
@@ -230,7 +280,7 @@ def block(ctx: MatchContext) -> None:
     from splink import Linker
 
     t = time.time()
-    n, base = len(ctx.std), B.keys(ctx.cfg)
+    n, base = ctx.records, B.keys(ctx.cfg)
     agree = B.agreement(ctx.cfg, ctx.model_json, ctx.null_share)
     limit = B.budget(ctx.cfg, n)
     rules, counts = [r for r, _ in ctx.candidates], [c for _, c in ctx.candidates]
@@ -249,7 +299,7 @@ def block(ctx: MatchContext) -> None:
             ctx.rules = [min(usable, key=lambda x: x[0])[1]]
             ctx.warn(f"every candidate blocking rule exceeds the budget of {limit:,.0f} comparisons: "
                      f"using the smallest, {ctx.rules[0].label()}")
-    rows = B.count(_counting_tables(ctx), ctx.rules, ctx.link_type, n)
+    rows = _count(ctx, ctx.rules)
     ctx.blocking = {
         "chosen_by": chosen_by, "max_comparisons": limit,
         "comparisons": int(rows[-1]["cumulative_comparison_count"]), "estimated": bool(rows[-1]["is_estimate"]),
@@ -271,7 +321,17 @@ def block(ctx: MatchContext) -> None:
 
 
 def _estimate_prior(ctx: MatchContext, rules: list[B.Rule], recall: float) -> bool:
-    """Splink's prior from deterministic rules of that recall; False (prior untouched) when they find no pairs."""
+    """Splink's prior from deterministic rules of that recall; False (prior untouched) when they find no pairs.
+    On Spark it is Splink's formula over the blocking sample (pairs found / recall / possible pairs, both counted
+    on the sample): Splink's own estimate collects a per-key count table into the driver, which outgrows
+    spark.driver.maxResultSize on large inputs."""
+    if ctx.spark is not None:
+        row = B.count(_counting_tables(ctx), rules, ctx.link_type, B.EXACT_COUNT_RECORDS)[-1]  # exact: the sample
+        found, possible = float(row["cumulative_comparison_count"]), float(row["total_possible_comparison_count"])
+        if found <= 0 or possible <= 0 or found > possible * recall:
+            return False
+        _set_prior(ctx, found / recall / possible)
+        return True
     try:
         ctx.linker.training.estimate_probability_two_random_records_match([r.creator() for r in rules], recall=recall)
     except ValueError:
@@ -311,14 +371,14 @@ def train(ctx: MatchContext) -> None:
             deterministic = rules
             break
     else:
-        prior = 1.0 / max(len(ctx.std), 2)
+        prior = 1.0 / max(ctx.records, 2)
         ctx.warn(f"the deterministic rules found no pairs: the prior is set to 1 / records ({prior:.2e})")
         _set_prior(ctx, prior)
     training = ctx.linker.training
     # one chunk: the rare levels (ssn last two digits, day/month swap) never reach Splink's early-exit count, so
     # its 10 chunks + probe all ran anyway, as 11 jobs per comparison instead of one (same u values, 2-3x slower)
     training.estimate_u_using_random_sampling(max_pairs=ctx.u_max_pairs, seed=ctx.seed, num_chunks=1)
-    n = len(ctx.std)
+    n = ctx.records
     rules, counts = [r for r, _ in ctx.em_candidates], [c for _, c in ctx.em_candidates]
     strong = {f.name for f in ctx.cfg.of_type("identifier", "phone", "email")}
     sparse = {base[c] for c in base if ctx.null_share.get(c, 0.0) > 0.3}
@@ -348,115 +408,152 @@ def train(ctx: MatchContext) -> None:
 
 
 def predict(ctx: MatchContext) -> None:
-    """Score the candidate pairs (probability >= 0.01) and collect the columns clustering and reports need."""
+    """Score the candidate pairs (probability >= 0.01); the pairs' table keeps the columns clustering and reports
+    need (Splink's has many more)."""
     t = time.time()
     pred = ctx.linker.inference.predict(threshold_match_probability=0.01)
     keep = ["unique_id_l", "unique_id_r", "source_dataset_l", "source_dataset_r", "match_probability",
             "match_weight"] + [c for c in ("gamma_first_name",) if ctx.cfg.households and ctx.cfg.get("first_name")]
-    ctx.pairs = _collect(pred, keep, ctx.spark)
+    cols = [c.unquote().name for c in pred.columns]
+    sel = [c if c in cols else f"'input0' AS {c}" for c in keep
+           if c in cols or c.startswith("source_dataset")]
+    ctx.pairs = ctx.db.table("er_pairs", f"SELECT {', '.join(sel)} FROM {pred.physical_name}")
+    ctx.pair_columns = [c.split(" AS ")[-1] for c in sel]
     ctx.timings["predict"] = time.time() - t
 
 
 def cluster(ctx: MatchContext) -> None:
-    """Choose the threshold (given, labels, or the model's expected F1); link pairs at it unless the households
-    rule vetoes them (relatives: clearly different first names); connected components over records."""
+    """Choose the threshold (given, labels, or the model's expected F1 from a probability histogram); link pairs at
+    it unless the households rule vetoes them (relatives: clearly different first names); connected components
+    of the linked records (Splink's clustering, in the engine)."""
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
     t = time.time()
-    pairs, std = ctx.pairs, ctx.std
+    db, pairs = ctx.db, ctx.pairs
     given = ctx.threshold if ctx.threshold is not None else ctx.cfg.threshold
-    ctx.threshold_choice = T.choose(given, pairs, ctx.labelled)
-    ctx.guard = relatives_guard(pairs)
-    ctx.linked = pairs[(pairs["match_probability"].astype(float) >= ctx.chosen_threshold) & ~ctx.guard]
-    index = pd.Series(np.arange(len(std)), index=_record_keys(std).to_numpy())
-    li = index[(ctx.linked["source_dataset_l"] + "\x1f" + ctx.linked["unique_id_l"]).to_numpy()].to_numpy()
-    ri = index[(ctx.linked["source_dataset_r"] + "\x1f" + ctx.linked["unique_id_r"]).to_numpy()].to_numpy()
-    ctx.components = connected_components(len(std), li, ri)
+    if given is not None or not _has_labelled_matches(ctx.labelled):
+        ctx.threshold_choice = T.choose(given, None, None) if given is not None else T.from_histogram(db.frame(
+            f"SELECT floor(match_probability * {T.HISTOGRAM_BINS}) AS b, count(*) AS n, "
+            f"sum(match_probability) AS p_sum, min(match_probability) AS p_min FROM {pairs} GROUP BY 1"))
+    else:
+        ctx.threshold_choice = T.choose(None, _labelled_scores(ctx), ctx.labelled)
+    ctx.guard = relatives_guard(ctx.pair_columns)
+    at = f"match_probability >= {ctx.chosen_threshold!r}"
+    # both computed once with their lineage cut: the connected-components loop reads them at every step
+    ctx.linked = db.table("er_linked", f"SELECT {_node('source_dataset_l', 'unique_id_l')} AS node_l, "
+                                       f"{_node('source_dataset_r', 'unique_id_r')} AS node_r, match_probability "
+                                       f"FROM {pairs} WHERE {at} AND NOT ({ctx.guard})", persist=True)
+    union = " UNION ALL ".join(f"SELECT unique_id, source_dataset FROM {x.std}" for x in ctx.tables)
+    ctx.nodes = db.table("er_nodes", f"SELECT {_node('source_dataset', 'unique_id')} AS node_id, unique_id, "
+                                     f"source_dataset FROM ({union}) u", persist=True)
+    cc = cluster_pairwise_predictions_at_threshold(
+        ctx.nodes, ctx.linked, ctx.db_api, node_id_column_name="node_id", edge_id_column_name_left="node_l",
+        edge_id_column_name_right="node_r", threshold_match_probability=None)
+    ctx.clusters = db.table("er_clusters", f"SELECT node_id, cluster_id FROM {cc.physical_name}", persist=True)
+    row = db.one(f"SELECT count(*), sum(CASE WHEN {at} AND NOT ({ctx.guard}) THEN 1 ELSE 0 END), "
+                 f"sum(CASE WHEN {at} AND ({ctx.guard}) THEN 1 ELSE 0 END) FROM {pairs}")
+    hist = dict(db.rows(f"SELECT least(CAST(floor(match_probability * 20) AS INT), 19) AS b, count(*) FROM {pairs} "
+                        f"GROUP BY 1"))
+    ctx.counts = {"pairs_scored": int(row[0]), "pairs_linked": int(row[1] or 0), "relatives_guarded": int(row[2] or 0),
+                  "histogram": [int(hist.get(b, 0)) for b in range(20)]}
     ctx.timings["cluster"] = time.time() - t
 
 
+def _node(source: str, uid: str) -> str:
+    # unique_id alone may repeat across two linked inputs
+    return f"concat({source}, '-__-', {uid})"
+
+
+def _has_labelled_matches(labelled: pd.DataFrame | None) -> bool:
+    return labelled is not None and len(labelled) > 0 and bool((labelled["clerical_match_score"] >= 0.5).any())
+
+
+def _labelled_scores(ctx: MatchContext) -> pd.DataFrame:
+    """The scored pairs that are labelled (small: labels are), either way round."""
+    lab = ctx.db.small_table("er_labelled", ctx.labelled[["unique_id_l", "unique_id_r"]])
+    sql = " UNION ALL ".join(
+        f"SELECT p.unique_id_l, p.unique_id_r, p.match_probability FROM {ctx.pairs} p JOIN {lab} l "
+        f"ON p.unique_id_l = l.{a} AND p.unique_id_r = l.{b}" for a, b in (("unique_id_l", "unique_id_r"),
+                                                                          ("unique_id_r", "unique_id_l")))
+    return ctx.db.frame(sql)
+
+
 def assign_ids(ctx: MatchContext) -> None:
-    """Every input row with an int64 match_id, stable against the previous output (default: an existing out)."""
+    """Every input row with an int64 match_id, stable against the previous output (default: an existing out):
+    joins and windows in the engine (stable_ids)."""
     t = time.time()
+    db = ctx.db
+    records = db.table("er_records", f"SELECT n.unique_id AS key, c.cluster_id AS cluster FROM {ctx.nodes} n "
+                                     f"JOIN {ctx.clusters} c ON n.node_id = c.node_id")
     prev = ctx.previous or ctx.output.matched
-    ids = assign_match_ids(ctx.std["unique_id"].to_numpy(), ctx.components, prev if prev.exists() else None)
-    result = pd.concat([r.drop(columns=["_uid", "_src"]) for r in ctx.raws], ignore_index=True)
-    result["match_id"] = ids.astype("int64")
-    ctx.result = result
+    prev_table, id_col = None, "id"
+    if prev.exists():
+        id_col = previous_id_column(prev)
+        table = db.read_parquet(prev, "er_previous")
+        if {"match_id", id_col} <= set(db.types(table)):
+            prev_table = table
+    ids = db.table("er_ids", match_ids_query(records, prev_table, Q.quote(id_col, db.dialect), db.dialect.string),
+                   persist=True)
+    keyed = db.table("er_keyed", f"SELECT n.unique_id, n.source_dataset, i.match_id FROM {ctx.nodes} n "
+                                 f"JOIN {ctx.clusters} c ON n.node_id = c.node_id JOIN {ids} i "
+                                 f"ON c.cluster_id = i.cluster")
+    # the rows of every input (the union of their columns, in order of appearance), less an old match_id
+    names = list(dict.fromkeys(c for x in ctx.tables for c in x.types if c != "match_id"))
+    parts = []
+    for x in ctx.tables:
+        cols = [Q.quote(c, db.dialect) if c in x.types else f"CAST(NULL AS {_type_of(ctx, c)}) AS "
+                f"{Q.quote(c, db.dialect)}" for c in names]
+        uid = Q.raw_text(ctx.cfg.id, x.types[ctx.cfg.id], db.dialect, x.csv) if x.csv else \
+            f"CAST({Q.quote(ctx.cfg.id, db.dialect)} AS {db.dialect.string})"
+        parts.append(f"SELECT {', '.join(cols)}, {uid} AS __uid, '{x.source_dataset}' AS __src FROM {x.raw}")
+    rows = " UNION ALL ".join(parts)
+    out = ", ".join(f"r.{Q.quote(c, db.dialect)}" for c in names)
+    ctx.result = (f"SELECT {out}, CAST(k.match_id AS BIGINT) AS match_id FROM ({rows}) r JOIN {keyed} k "
+                  f"ON r.__uid = k.unique_id AND r.__src = k.source_dataset")
     ctx.timings["cluster"] += time.time() - t  # reported together with clustering, as always
 
 
+def _type_of(ctx: MatchContext, column: str) -> str:
+    t = next(x.types[column] for x in ctx.tables if column in x.types)
+    return t if ctx.engine == "duckdb" else t.upper()
+
+
 def write(ctx: MatchContext) -> MatchResult:
-    """Write the matched rows, then report, scored pairs and model beside them (MatchOutput); return the result."""
-    pairs, o = ctx.pairs, ctx.output
-    probability = pairs["match_probability"].astype(float)
-    hist = np.histogram(probability, bins=20, range=(0, 1))
-    clusters = int(ctx.result["match_id"].nunique())
-    guarded = int((ctx.guard & (probability >= ctx.chosen_threshold)).sum())
+    """Write the matched rows, then report, scored pairs and model beside them (MatchOutput), each by the engine;
+    return the result (cluster counts read back from the written rows)."""
+    db, o, c = ctx.db, ctx.output, ctx.counts
+    db.write_parquet(ctx.result, o.matched)
+    written = db.read_parquet(o.matched, "er_written")
+    sizes = db.rows(f"SELECT size, count(*) FROM (SELECT match_id, count(*) AS size FROM {written} "
+                    f"GROUP BY match_id) s GROUP BY size ORDER BY size")
+    clusters = int(sum(n for _, n in sizes))
+    edges = np.round(np.linspace(0, 1, 21), 3).tolist()
     report = {"engine": ctx.engine, "inputs": [str(p) for p in ctx.inputs], "config": ctx.cfg.source,
               "link_type": ctx.link_type, "threshold": ctx.chosen_threshold, "threshold_choice": ctx.threshold_choice,
               "blocking": ctx.blocking, "training": ctx.training, "warnings": ctx.warnings,
-              "comparisons": [{"name": c.name, "fields": sorted(c.fields)} for c in ctx.compared],
-              "records": len(ctx.std), "clusters": clusters,
-              "pairs_scored": int(len(pairs)), "pairs_linked": int(len(ctx.linked)), "relatives_guarded": guarded,
+              "comparisons": [{"name": x.name, "fields": sorted(x.fields)} for x in ctx.compared],
+              "records": ctx.records, "clusters": clusters,
+              "pairs_scored": c["pairs_scored"], "pairs_linked": c["pairs_linked"],
+              "relatives_guarded": c["relatives_guarded"],
               "unparseable": ctx.unparseable, "prior_probability_two_random_records_match": ctx.prior,
-              "match_probability_histogram": {"bin_edges": hist[1].round(3).tolist(), "counts": hist[0].tolist()},
-              "cluster_sizes": {str(k): int(v) for k, v in
-                                ctx.result.groupby("match_id").size().value_counts().sort_index().items()},
+              "match_probability_histogram": {"bin_edges": edges, "counts": c["histogram"]},
+              "cluster_sizes": {str(int(k)): int(v) for k, v in sizes},
               "seconds": {k: round(v, 2) for k, v in ctx.timings.items()},
               "roles": ctx.cfg.roles, "id": ctx.cfg.id, "match_config": ctx.cfg.raw}
-    with atomic_path(o.matched) as tmp:
-        ctx.result.to_parquet(tmp, index=False)
     report["seconds"]["total"] = round(time.time() - ctx.t0, 2)
     write_json_file(o.report, report)
-    with atomic_path(o.pairs) as tmp:
-        pairs.to_parquet(tmp, index=False)
+    db.write_parquet(f"SELECT * FROM {ctx.pairs}", o.pairs)
     write_json_file(o.model, ctx.model_json)
-    return MatchResult(out=str(o.matched), records=len(ctx.std), clusters=clusters, pairs_scored=len(pairs),
-                       pairs_linked=len(ctx.linked), relatives_guarded=guarded, engine=ctx.engine,
-                       threshold=ctx.chosen_threshold,
-                       seconds=report["seconds"], unparseable=ctx.unparseable, prior=ctx.prior,
-                       report_path=str(o.report))
+    return MatchResult(out=str(o.matched), records=ctx.records, clusters=clusters, pairs_scored=c["pairs_scored"],
+                       pairs_linked=c["pairs_linked"], relatives_guarded=c["relatives_guarded"], engine=ctx.engine,
+                       threshold=ctx.chosen_threshold, seconds=report["seconds"], unparseable=ctx.unparseable,
+                       prior=ctx.prior, report_path=str(o.report))
 
 
-def relatives_guard(pairs: pd.DataFrame) -> np.ndarray:
-    """True where a scored pair looks like two relatives, not one person: both first names present, clearly
-    different (Jaro-Winkler level 'else', nicknames and swaps already excluded) — vetoes the link."""
-    if "gamma_first_name" not in pairs.columns:
-        return np.zeros(len(pairs), dtype=bool)
-    return (pairs["gamma_first_name"].astype(int) == 0).to_numpy()
-
-
-def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Component label (smallest member index) per node, by vectorized min-label propagation."""
-    label = np.arange(n)
-    if len(left) == 0:
-        return label
-    while True:
-        m = np.minimum(label[left], label[right])
-        new = label.copy()
-        np.minimum.at(new, left, m)
-        np.minimum.at(new, right, m)
-        new = new[new]
-        if np.array_equal(new, label):
-            return label
-        label = new
-
-
-def _record_keys(std: pd.DataFrame) -> pd.Series:
-    # unique_id alone may repeat across two linked inputs
-    return std["source_dataset"] + "\x1f" + std["unique_id"]
-
-
-def _db_api(engine: str, spark):
-    if engine == "duckdb":
-        from splink import DuckDBAPI
-        return DuckDBAPI(), None
-    if engine == "spark":
-        from splink import SparkAPI
-
-        from c360.spark import get_spark
-        spark = spark or get_spark(app_name="c360-er-match")
-        return SparkAPI(spark_session=spark, break_lineage_method="persist"), spark
-    raise InputError(f"--engine must be spark or duckdb (got {engine})")
+def relatives_guard(pair_columns: list[str]) -> str:
+    """SQL: true where a scored pair looks like two relatives, not one person: both first names present, clearly
+    different (Jaro-Winkler level 'else', nicknames and swaps already excluded) - vetoes the link."""
+    return "gamma_first_name = 0" if "gamma_first_name" in pair_columns else "FALSE"
 
 
 @contextlib.contextmanager
@@ -465,33 +562,30 @@ def _spark_conf(spark, conf: dict[str, str]) -> Iterator[None]:
     if spark is None:
         yield
         return
-    saved = {k: spark.conf.get(k) for k in conf}
+    saved = {k: spark.conf.get(k, None) for k in conf}
     for k, v in conf.items():
         spark.conf.set(k, v)
     try:
         yield
     finally:
         for k, v in saved.items():
-            spark.conf.set(k, v)
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
 
 
-@contextlib.contextmanager
-def _temp_views(spark, tag: str) -> Iterator[None]:
-    """Drop the temp views named `*<tag>` (this run's registered tables) when the block ends."""
-    try:
-        yield
-    finally:
-        if spark is not None:
-            for table in spark.catalog.listTables():
-                if table.isTemporary and table.name.endswith(tag):
-                    spark.catalog.dropTempView(table.name)
+def _set_spark_conf(ctx: MatchContext, key: str, value: str) -> None:
+    """A Spark SQL setting for the rest of this run, restored when the engine session ends."""
+    spark = ctx.spark
+    old = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    ctx.db.on_close(lambda: spark.conf.unset(key) if old is None else spark.conf.set(key, old))
 
 
 def _register(ctx: MatchContext, df: pd.DataFrame, name: str):
-    if ctx.spark is not None:
-        sdf = ctx.spark.createDataFrame(df.astype(str).where(df.notna(), None))
-        return ctx.db_api.register(sdf, table_name=name + ctx.tag)
-    return ctx.db_api.register(df, table_name=name + ctx.tag)
+    """A small pandas frame (labelled pairs) as an engine table registered with Splink."""
+    return ctx.db_api.register(ctx.db.small_table(name, df), table_name=f"{name}_splink{ctx.tag}")
 
 
 def matching_pairs(labelled: pd.DataFrame) -> pd.DataFrame:
@@ -499,31 +593,16 @@ def matching_pairs(labelled: pd.DataFrame) -> pd.DataFrame:
     return labelled[labelled["clerical_match_score"] == 1.0].reset_index(drop=True)
 
 
-def _labels_pairs(labels_paths, std: pd.DataFrame, id_col: str = "id") -> pd.DataFrame:
+def _labels_pairs(ctx: MatchContext, labels_paths) -> pd.DataFrame:
+    """The labelled pairs (small) whose records are both in the inputs, with their source datasets (joined in the
+    engine)."""
     from c360.entity_resolution.labels import labels_to_pairs
-    ids = set(std["unique_id"])
-    parts = [labels_to_pairs(p, id_col) for p in labels_paths]
-    pairs = pd.concat(parts, ignore_index=True)
-    pairs = pairs[pairs["unique_id_l"].isin(ids) & pairs["unique_id_r"].isin(ids)]
-    src = dict(zip(std["unique_id"], std["source_dataset"], strict=True))
-    pairs["source_dataset_l"] = pairs["unique_id_l"].map(src)
-    pairs["source_dataset_r"] = pairs["unique_id_r"].map(src)
-    return pairs
 
-
-def _collect(pred, keep: list[str], spark) -> pd.DataFrame:
-    """The `keep` columns of Splink's predictions as pandas, selected in the engine (the table has many more)."""
-    cols = [c.unquote().name for c in pred.columns]
-    sel = [c for c in keep if c in cols]
-    if "source_dataset_l" not in cols:
-        sel = [c for c in sel if not c.startswith("source_dataset")]
-    if spark is not None:
-        df = pred.as_spark_dataframe().select(*sel).toPandas()
-    else:
-        df = pred.as_duckdbpyrelation().select(*sel).df()
-    if "source_dataset_l" not in df.columns:
-        df["source_dataset_l"] = "input0"
-        df["source_dataset_r"] = "input0"
-    for c in ("unique_id_l", "unique_id_r", "source_dataset_l", "source_dataset_r"):
-        df[c] = df[c].astype(str)
-    return df
+    pairs = pd.concat([labels_to_pairs(p, ctx.cfg.id) for p in labels_paths], ignore_index=True)
+    lab = ctx.db.small_table("er_label_pairs", pairs)
+    union = " UNION ALL ".join(f"SELECT unique_id, source_dataset FROM {x.std}" for x in ctx.tables)
+    src = f"SELECT unique_id, max(source_dataset) AS source_dataset FROM ({union}) u GROUP BY unique_id"
+    return ctx.db.frame(f"SELECT l.unique_id_l, l.unique_id_r, l.clerical_match_score, "
+                        f"a.source_dataset AS source_dataset_l, b.source_dataset AS source_dataset_r "
+                        f"FROM {lab} l JOIN ({src}) a ON l.unique_id_l = a.unique_id "
+                        f"JOIN ({src}) b ON l.unique_id_r = b.unique_id")

@@ -705,7 +705,7 @@ class RealtimeMatcher:
         (compiled, else Splink), compiled or splink. InputError when a file is missing."""
         o = output if isinstance(output, MatchOutput) else MatchOutput(output)
         for p in (o.matched, o.report, o.model):
-            if not p.is_file():
+            if not p.exists():  # matched: a file, or a directory of Parquet parts (a Spark run)
                 raise InputError(f"{p}: not found (the run has no match output)")
         report, model = read_json_file(o.report), read_json_file(o.model)
         cfg = parse_config(report["match_config"], str(o.report))

@@ -65,6 +65,27 @@ def from_model(probability: np.ndarray) -> dict:
             "why": f"maximizes the model's expected F1 ({expected[i]:.4f}) over {len(p)} scored pairs"}
 
 
+# the engine's probability histogram for `from_histogram`: this many bins over [0, 1]
+HISTOGRAM_BINS = 10_000
+
+
+def from_histogram(bins: pd.DataFrame) -> dict:
+    """`from_model` from an aggregate: per probability bin (any order) its pairs `n`, their summed probability
+    `p_sum` and smallest one `p_min`. Linking whole bins from the top, the threshold is the smallest probability
+    of the best bin (the exact choice moves by at most a bin's width, 1 / HISTOGRAM_BINS)."""
+    b = bins.sort_values("p_min", ascending=False)
+    n, s = b["n"].to_numpy(dtype=float), b["p_sum"].to_numpy(dtype=float)
+    total = float(s.sum()) if len(s) else 0.0
+    if not len(b) or total <= 0:
+        return {"threshold": 0.5, "source": "model", "expected_f1": 0.0, "why": "no scored pairs: 0.5"}
+    expected = 2 * np.cumsum(s) / (np.cumsum(n) + total)
+    i = int(np.argmax(expected))
+    t = float(np.clip(b["p_min"].to_numpy(dtype=float)[i], 0.05, 0.999))
+    return {"threshold": round(t, 4), "source": "model", "expected_f1": float(expected[i]),
+            "expected_matches": total,
+            "why": f"maximizes the model's expected F1 ({expected[i]:.4f}) over {int(n.sum())} scored pairs"}
+
+
 def choose(given: float | None, pairs: pd.DataFrame, labelled: pd.DataFrame | None) -> dict:
     """The threshold and why: given (CLI or config), else from labels when there are labelled matches, else the
     model's own estimate."""

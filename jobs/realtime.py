@@ -103,43 +103,93 @@ def committed_frame(records: list[dict], cfg) -> pd.DataFrame:
 
 def match_inputs(ctx: RunContext, merged: str | Path, previous: Path | None) -> tuple[Path, Path | None]:
     """(what the match step matches, the match_ids to keep stable): the merged records and `previous` as they are
-    when no customer was committed in real time; else the merged records plus the committed ones (`er/input.parquet`)
-    and `previous` plus their match_ids (`er/previous_ids.parquet`)."""
+    when no customer was committed in real time; else the merged records plus the committed ones (`er/input.parquet`:
+    a directory holding the merged table's part files, linked, and one part of the committed records not in it)
+    and `previous` plus their match_ids (`er/previous_ids.parquet`). The merged table and the previous output are
+    read by DuckDB (SQL over the files): neither is loaded into pandas."""
+    import pyarrow.parquet as pq
+
     from c360.entity_resolution.config import load_config
 
     run, state = ctx.run, _state(ctx.run)
     cfg = load_config(ctx.settings.er.config)
-    merged_df = pd.read_parquet(merged)
+    merged_parts = _parquet_parts(Path(merged))
+    schema = pq.read_schema(merged_parts[0])
+    merged_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in merged_parts)
     if "customers_through" in state:
         committed = _carried(run.committed)
     else:
-        committed = _seal_customers(ctx, merged_df, previous, cfg)
+        committed = _seal_customers(ctx, merged_rows, previous, cfg)
     if committed is None or not len(committed):
         return Path(merged), previous
-    id_col = cfg.id
+    import duckdb
+
+    con = duckdb.connect()
     ids = pd.DataFrame({"id": committed[RECORD_ID].astype(str), "match_id": committed[MATCH_ID].astype("int64")})
-    if previous is not None and Path(previous).is_file():  # a committed record keeps the id it was given
-        ids = pd.concat([_published_ids(Path(previous)), ids], ignore_index=True).drop_duplicates("id", keep="last")
-    _write_parquet(ids, run.previous_ids)
+    con.register("committed_ids", ids)
+    sql = "SELECT id, match_id FROM committed_ids"
+    if previous is not None and Path(previous).exists():  # a committed record keeps the id it was given
+        id_col = _published_id_column(Path(previous))
+        sql = (f"SELECT CAST(\"{id_col}\" AS VARCHAR) AS id, CAST(match_id AS BIGINT) AS match_id "
+               f"FROM read_parquet({_files(_parquet_parts(Path(previous)))}) "
+               f"WHERE CAST(\"{id_col}\" AS VARCHAR) NOT IN (SELECT id FROM committed_ids) UNION ALL {sql}")
+    run.previous_ids.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run.previous_ids) as tmp:
+        con.execute(f"COPY ({sql}) TO '{tmp}' (FORMAT PARQUET)")
     # a record the sources now have (the policy reached them) is matched from there, keeping its id
-    fresh = committed[~committed[RECORD_ID].isin(set(merged_df[id_col].astype(str)))]
-    records = fresh.assign(**{id_col: fresh[RECORD_ID]}).reindex(columns=merged_df.columns)
-    _write_parquet(pd.concat([merged_df, records], ignore_index=True), run.match_input)
+    known = {r[0] for r in con.execute(
+        f"SELECT DISTINCT CAST(\"{cfg.id}\" AS VARCHAR) FROM read_parquet({_files(merged_parts)}) "
+        f"WHERE CAST(\"{cfg.id}\" AS VARCHAR) IN (SELECT id FROM committed_ids)").fetchall()}
+    con.close()
+    fresh = committed[~committed[RECORD_ID].astype(str).isin(known)]
+    records = fresh.assign(**{cfg.id: fresh[RECORD_ID]}).reindex(columns=schema.names)
+    _write_input(run.match_input, merged_parts, records, schema)
     log.info("real-time customers: %d committed record(s), %d of them not in the sources", len(committed), len(fresh))
     return run.match_input, run.previous_ids
 
 
-def _published_ids(matched: Path) -> pd.DataFrame:
-    """(id, match_id) of a published match output, whatever its config calls the id column."""
+def _parquet_parts(path: Path) -> list[Path]:
+    """The Parquet files of a table: the file itself, or a directory's part files (Spark's layout)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*.parquet") if not p.name.startswith(("_", ".")))
+
+
+def _files(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _write_input(target: Path, parts: list[Path], records: pd.DataFrame, schema) -> None:
+    """The match input as a directory of parts: the merged table's files (hard links, copies across file systems)
+    and the committed records in the merged table's schema."""
+    import os
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        for i, p in enumerate(parts):
+            dest = tmp / f"part-{i:05d}-merged.parquet"
+            try:
+                os.link(p, dest)
+            except OSError:
+                shutil.copyfile(p, dest)
+        table = pa.Table.from_pandas(records.astype(object).where(records.notna(), None), schema=schema,
+                                     preserve_index=False)
+        pq.write_table(table, tmp / f"part-{len(parts):05d}-realtime.parquet")
+
+
+def _published_id_column(matched: Path) -> str:
     from c360.layout import MatchOutput
 
     report = MatchOutput(matched).report
-    id_col = read_json_file(report).get("id", "id") if report.is_file() else "id"
-    df = pd.read_parquet(matched, columns=[id_col, "match_id"])
-    return pd.DataFrame({"id": df[id_col].astype(str), "match_id": df["match_id"].astype("int64")})
+    return read_json_file(report).get("id", "id") if report.is_file() else "id"
 
 
-def _seal_customers(ctx: RunContext, merged: pd.DataFrame, previous: Path | None, cfg) -> pd.DataFrame | None:
+def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cfg) -> pd.DataFrame | None:
     """Seal the customers log and reserve this run's new match_ids in one step under its lock; the committed records
     this run contains (the published run's plus the sealed segments) are written into it."""
     run = ctx.run
@@ -155,9 +205,9 @@ def _seal_customers(ctx: RunContext, merged: pd.DataFrame, previous: Path | None
         known = [int(r[RESERVED]) for r in sealed if RESERVED in r]
         if committed is not None:
             known.append(int(committed[MATCH_ID].max()))
-        if previous is not None and Path(previous).is_file():
+        if previous is not None and Path(previous).exists():
             known.append(int(pd.read_parquet(previous, columns=["match_id"])["match_id"].max()))
-        reserved = max(known, default=0) + len(merged) + (len(committed) if committed is not None else 0)
+        reserved = max(known, default=0) + merged_rows + (len(committed) if committed is not None else 0)
         writer.append([{RESERVED: reserved}])
     if committed is not None:
         _write_parquet(committed, run.committed)

@@ -92,7 +92,7 @@ def step_match(ctx: RunContext) -> StepResult:
     out = ctx.path(ctx.run.match.matched)
     previous = None
     current = ctx.warehouse.current()
-    if current is not None and current.match.matched.is_file():
+    if current is not None and current.match.matched.exists():  # a file, or a Spark run's directory of parts
         previous = current.match.matched
     # + the customers committed in real time, keeping the match_ids they were given (c360.jobs.realtime)
     merged, previous = realtime.match_inputs(ctx, ctx.output("merge", "merged"), previous)
@@ -126,22 +126,24 @@ def step_match(ctx: RunContext) -> StepResult:
 
 # ---- recommenders ----------------------------------------------------------------------------------------
 
-def _interactions(ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Aggregated interactions and items, written once into the run (later steps and resume read them)."""
-    inter_path, items_path = ctx.run.interactions, ctx.run.items
-    if inter_path.is_file():
-        return pd.read_parquet(inter_path), (pd.read_csv(items_path, dtype=str) if items_path.is_file() else None)
-    from c360.recsys.data import load_interactions
+def _interactions_file(ctx: RunContext):
+    """(InteractionsFile, items): the visits read and aggregated by Spark, plus the events POST /events logged
+    (c360.jobs.realtime, read by Spark from the run's events file), written once into the run as Parquet parts
+    (later steps and resume read them); the items table beside them."""
+    from c360.recsys.data import aggregate_files
+    from c360.recsys.interactions import InteractionsFile
 
-    interactions, items = load_interactions(ctx.output("validate", "visits"), ctx.output("validate", "items"),
-                                            fmt=ctx.output("validate", "format"), engine="spark", spark=ctx.spark)
-    interactions = realtime.with_events(ctx, interactions)  # + the events POST /events logged (c360.jobs.realtime)
-    with atomic_path(inter_path) as tmp:
-        interactions.to_parquet(tmp, index=False)
+    inter_path, items_path = ctx.run.interactions, ctx.run.items
+    if inter_path.exists():
+        return InteractionsFile(inter_path), (pd.read_csv(items_path, dtype=str) if items_path.is_file() else None)
+    events = realtime.run_events(ctx)
+    path, items = aggregate_files(ctx.output("validate", "visits"), ctx.output("validate", "items"), inter_path,
+                                  fmt=ctx.output("validate", "format"), spark=ctx.spark,
+                                  extra_events=ctx.run.events if len(events) else None)
     if items is not None:
         with atomic_path(items_path) as tmp:
             items.to_csv(tmp, index=False)
-    return interactions, items
+    return InteractionsFile(path), items
 
 
 def _trip_data(ctx: RunContext):
@@ -149,7 +151,7 @@ def _trip_data(ctx: RunContext):
     from c360.recsys.sessions import TripData, load_trips
 
     trips_path, walks_path = ctx.run.trips, ctx.run.walks
-    _, items = _interactions(ctx)
+    _, items = _interactions_file(ctx)
     if trips_path.is_file():
         walks = pd.read_parquet(walks_path) if walks_path.is_file() else None
         return TripData(pd.read_parquet(trips_path), items, walks)
@@ -179,10 +181,12 @@ def step_recsys_evaluate(ctx: RunContext) -> StepResult:
     from c360.recsys.evaluate import evaluate, evaluate_sessions, write_metrics
 
     cfg = ctx.settings.recsys
-    interactions, items = _interactions(ctx)
-    result = evaluate(cfg.all_algorithms(), interactions, items, holdout=cfg.holdout, seed=cfg.seed,
+    source, items = _interactions_file(ctx)
+    # the holdout split is made on the driver (the driver-side models train on it too) and written as Parquet into
+    # the run's scratch space, where Spark ALS and FM read it with Spark
+    result = evaluate(cfg.all_algorithms(), source, items, holdout=cfg.holdout, seed=cfg.seed,
                       k=cfg.k, item_group_col=_group_col(cfg, items), params={"auto": _auto_params(cfg)},
-                      show_progress=True)
+                      show_progress=True, workdir=ctx.run.tmp / "recsys")
     metrics = {cfg.ndcg: {a: round(m[cfg.ndcg], 4) for a, m in result["algorithms"].items()},
                "split": result["split"]}
     if cfg.session:
@@ -194,26 +198,24 @@ def step_recsys_evaluate(ctx: RunContext) -> StepResult:
         metrics[cfg.session_metric] = {a: round(m[cfg.session_metric], 4) for a, m in timed["algorithms"].items()}
         metrics["session_chosen"] = timed["algorithms"]["session"].get("chosen")
     path = write_metrics(result, ctx.run.recsys_metrics)
-    return StepResult(outputs={"metrics": str(path)},
-                      rows={"interactions": len(interactions), "users": int(interactions["USER_ID"].nunique()),
-                            "items": int(interactions["ITEM_ID"].nunique())},
-                      metrics=metrics)
+    return StepResult(outputs={"metrics": str(path)}, rows=source.counts(), metrics=metrics)
 
 
 def step_recsys_train(ctx: RunContext) -> StepResult:
     from c360.recsys.models import train
-    from c360.recsys.recs import write_recs
+    from c360.recsys.recs import recs_counts, write_recs
+    from c360.recsys.served_table import build_for_run
 
     cfg = ctx.settings.recsys
-    interactions, items = _interactions(ctx)
+    source, items = _interactions_file(ctx)
     evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
     served = cfg.serve
     models = {}
     for algo in cfg.all_algorithms():
         if algo == "session" and cfg.session and algo != served:
             continue          # trained from the trips below, not from the aggregated interactions
-        log.info("training %s on all %d interactions", algo, len(interactions))
-        model = train(algo, interactions, items, item_group_col=_group_col(cfg, items), seed=cfg.seed,
+        log.info("training %s on all interactions (%s)", algo, source.path)
+        model = train(algo, source, items, item_group_col=_group_col(cfg, items), seed=cfg.seed,
                       params=_auto_params(cfg) if algo == "auto" else None)
         metrics = {f"holdout_{k}": v for k, v in evaluation.get(algo, {}).items()}
         model.save(ctx.run.model_dir(algo), metrics=metrics)
@@ -222,14 +224,19 @@ def step_recsys_train(ctx: RunContext) -> StepResult:
                         "chosen": model.extra.get("auto", {}).get("chosen") if algo == "auto" else None,
                         **{k: model.extra[k] for k in ("device", "gpu_reason") if k in model.extra}}
         if algo == served:
+            # Spark models: ranked and written by Spark (a directory of CSV parts); others: by the driver in chunks
             recs_path = write_recs(model, ctx.run.recs, k=cfg.top_n)
+        del model
     if cfg.session:
         models["session"] = _train_session(ctx, _read_json(ctx.output("recsys_evaluate", "metrics")))
-    recs = pd.read_csv(recs_path)
     ctx.manifest.data["models"] = models
     ctx.manifest.data["served_model"] = served
-    return StepResult(outputs={"recs": str(recs_path), "served": served, "models": sorted(models)},
-                      rows={"recs": len(recs), "users_with_recs": int(recs["USER_ID"].nunique())},
+    counts = recs_counts(recs_path)
+    # the recs as every API worker maps them (pre-serialized per user), built out of core once per run
+    served_table = build_for_run(ctx.run)
+    return StepResult(outputs={"recs": str(recs_path), "served": served, "models": sorted(models),
+                               "served_table": str(served_table)},
+                      rows={"recs": counts["rows"], "users_with_recs": counts["users"]},
                       metrics={"chosen": models[served].get("chosen")})
 
 
@@ -258,21 +265,20 @@ def _train_session(ctx: RunContext, evaluation: dict) -> dict:
 
 def step_graph_export(ctx: RunContext) -> StepResult:
     from c360.graph.export import export_graph
-    from c360.graph.neptune_csv import read_graph
 
-    interactions, items = _interactions(ctx)
-    out = ctx.run.graph.dir
-    export_graph(out, matched=ctx.output("match", "matched"), sources=ctx.output("validate", "insurance"),
-                 interactions=ctx.run.interactions,
-                 items=items, recs=ctx.output("recsys_train", "recs"), model=ctx.output("recsys_train", "served"))
-    vertices, edges = read_graph(out)
-    counts = {"vertices": _count_labels(vertices), "edges": _count_labels(edges)}
-    return StepResult(outputs={"csv_dir": str(out), "counts": counts},
-                      rows={"vertices": len(vertices), "edges": len(edges)})
+    _interactions_file(ctx)  # the run's aggregated interactions and items (written once; a resumed run reads them)
+    items = ctx.run.items if ctx.run.items.exists() else None
+    written = export_graph(ctx.run.graph.dir, spark=ctx.spark, matched=ctx.output("match", "matched"),
+                           sources=ctx.output("validate", "insurance"), interactions=ctx.run.interactions,
+                           items=items, recs=ctx.output("recsys_train", "recs"),
+                           model=ctx.output("recsys_train", "served"))
+    counts = written.counts  # computed by Spark: only the counts by label come back
+    return StepResult(outputs={"csv_dir": str(ctx.run.graph.dir), "counts": counts, "files": len(written.files)},
+                      rows={"vertices": _count_total(counts["vertices"]), "edges": _count_total(counts["edges"])})
 
 
-def _count_labels(elements) -> dict[str, int]:
-    return dict(sorted(pd.Series([e.label for e in elements], dtype=str).value_counts().to_dict().items()))
+def _count_total(by_label: dict[str, int]) -> int:
+    return int(sum(by_label.values()))
 
 
 def graph_target(ctx: RunContext):
@@ -296,17 +302,29 @@ def step_graph_load(ctx: RunContext) -> StepResult:
 
 
 def expected_graph_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
-    """Vertex/edge counts the inputs imply (independently of the exporter)."""
-    matched = pd.read_parquet(ctx.output("match", "matched"), columns=["id", "match_id"])
-    interactions, items = _interactions(ctx)
-    recs = pd.read_csv(ctx.output("recsys_train", "recs"), dtype={"USER_ID": str, "ITEM_ID": str})
-    visitors = set(interactions["USER_ID"].astype(str)) | set(recs["USER_ID"])
-    attractions = set(interactions["ITEM_ID"].astype(str)) | set(recs["ITEM_ID"])
-    if items is not None:
-        attractions |= set(items["ITEM_ID"].astype(str))
-    return {"vertices": {"customer": len(matched), "match": int(matched["match_id"].nunique()),
-                         "visitor": len(visitors), "attraction": len(attractions)},
-            "edges": {"SameAs": len(matched), "visited": len(interactions), "recommended": len(recs)}}
+    """Vertex/edge counts the inputs imply (independently of the exporter), as Spark aggregates."""
+    from pyspark.sql import functions as F
+
+    from c360.graph.spark_graph import read_frame
+
+    spark = ctx.spark
+    _interactions_file(ctx)
+    matched = read_frame(spark, ctx.output("match", "matched"), "matched")
+    interactions = read_frame(spark, ctx.run.interactions, "interactions")
+    recs = read_frame(spark, ctx.output("recsys_train", "recs"), "recs", kind="csv")
+    m = matched.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("match_id").alias("m")).first()
+
+    def ids(df, col):
+        return df.select(F.col(col).cast("string").alias("id"))
+
+    items = [ids(read_frame(spark, ctx.run.items, "items", kind="csv"), "ITEM_ID")] if ctx.run.items.exists() else []
+    visitors = ids(interactions, "USER_ID").unionByName(ids(recs, "USER_ID")).distinct().count()
+    attractions = ids(interactions, "ITEM_ID").unionByName(ids(recs, "ITEM_ID"))
+    for i in items:
+        attractions = attractions.unionByName(i)
+    return {"vertices": {"customer": int(m["n"]), "match": int(m["m"]), "visitor": visitors,
+                         "attraction": attractions.distinct().count()},
+            "edges": {"SameAs": int(m["n"]), "visited": interactions.count(), "recommended": recs.count()}}
 
 
 def step_gates(ctx: RunContext) -> StepResult:

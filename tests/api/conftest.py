@@ -111,8 +111,8 @@ def write_run(warehouse: Path, run_id: str, trained, served: str = "als", match_
     """Write one complete run directory as the nightly job does (with a match output when `match_model` is given,
     the session model in recsys/session/ when `session` is)."""
     from c360.graph.export import build_graph
-    from c360.graph.neptune_parts import write_element_parts
     from c360.graph.loader import load_graph_files
+    from c360.graph.neptune_parts import write_element_parts
     from c360.recsys.recs import write_recs
 
     models, items, _ = trained

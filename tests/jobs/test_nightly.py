@@ -58,7 +58,7 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
     # the files of DESIGN.md's publishing contract
     for rel in ("recsys/recs.csv", "recsys/auto/params.json", "recsys/als", "recsys/session/params.json",
                 "recsys/trips.parquet", "er/matched.parquet",
-                "graph/master_vertex.csv", "graph/master_edge.csv", "graph/graph.json", "report.html"):
+                "graph/vertex-customer-00000.csv", "graph/edge-SameAs-00000.csv", "graph/graph.json", "report.html"):
         assert (run / rel).exists(), rel
     assert not (run / "tmp").exists()
     assert (wh / "inputs").is_dir()  # generated insurance data lives in the warehouse, reused by the next run
