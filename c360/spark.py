@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
     # shipped to the executors by the driver's file server
     conf["spark.jars"] = _join_jars(submitted.get("spark.jars"), settings.spark_conf.get("spark.jars"),
                                     similarity_jar_location())
+    conf.update(_broadcast_within_result_limit({**submitted, **conf}))
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():  # under spark-submit its --master (and --conf) decide
         builder = builder.master(settings.spark_master)
@@ -108,6 +110,25 @@ _ADDED_JARS: set[str] = set()
 def _join_jars(*lists: str | None) -> str:
     """Comma-separated jar lists joined, each jar once, in order."""
     return ",".join(dict.fromkeys(j.strip() for jars in lists for j in (jars or "").split(",") if j.strip()))
+
+
+_SIZE_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_BROADCAST_KEYS = ("spark.sql.autoBroadcastJoinThreshold", "spark.sql.adaptive.autoBroadcastJoinThreshold")
+
+
+def _size_bytes(text: str) -> int | None:
+    """Spark's size strings ("16m", "1g", "512k", "1024") in bytes; None when it is not one."""
+    m = re.fullmatch(r"\s*(\d+)\s*([bkmgt]?)b?\s*", str(text).lower())
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2) or "b"] if m else None
+
+
+def _broadcast_within_result_limit(conf: dict[str, str]) -> dict[str, str]:
+    """Broadcast-join thresholds that keep a broadcast table (collected through the driver, and counted against
+    spark.driver.maxResultSize) well inside a configured result-size limit: a quarter of it, unless set."""
+    limit = _size_bytes(conf.get("spark.driver.maxResultSize", "")) or 0
+    if limit <= 0:  # unset, or 0 = unlimited
+        return {}
+    return {key: str(limit // 4) for key in _BROADCAST_KEYS if key not in conf}
 
 
 def under_spark_submit() -> bool:
