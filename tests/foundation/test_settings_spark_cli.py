@@ -56,3 +56,17 @@ def test_help_for_every_group():
     for group in sorted(groups):
         proc = run_cli(group, "--help")
         assert "usage: c360" in proc.stdout
+
+
+def test_broadcast_joins_stay_within_a_configured_result_size_limit():
+    """A broadcast table is collected through the driver and counts against spark.driver.maxResultSize: with a
+    limit configured, both broadcast thresholds default to a quarter of it (an explicit threshold is kept)."""
+    from c360.spark import _broadcast_within_result_limit
+
+    capped = _broadcast_within_result_limit({"spark.driver.maxResultSize": "16m"})
+    assert capped == {"spark.sql.autoBroadcastJoinThreshold": str(4 << 20),
+                      "spark.sql.adaptive.autoBroadcastJoinThreshold": str(4 << 20)}
+    assert _broadcast_within_result_limit({}) == {}
+    assert _broadcast_within_result_limit({"spark.driver.maxResultSize": "0"}) == {}  # 0: unlimited
+    explicit = {"spark.driver.maxResultSize": "1g", "spark.sql.autoBroadcastJoinThreshold": "-1"}
+    assert _broadcast_within_result_limit(explicit) == {"spark.sql.adaptive.autoBroadcastJoinThreshold": str(1 << 28)}
