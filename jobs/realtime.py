@@ -177,7 +177,10 @@ def _write_input(target: Path, parts: list[Path], records: pd.DataFrame, schema)
                 os.link(p, dest)
             except OSError:
                 shutil.copyfile(p, dest)
-        table = pa.Table.from_pandas(records.astype(object).where(records.notna(), None), schema=schema,
+        # the merged table's columns and types, every one nullable: Spark writes constants (`source`) as non-null,
+        # and a committed record may lack them
+        nullable = pa.schema([f.with_nullable(True) for f in schema])
+        table = pa.Table.from_pandas(records.astype(object).where(records.notna(), None), schema=nullable,
                                      preserve_index=False)
         pq.write_table(table, tmp / f"part-{len(parts):05d}-realtime.parquet")
 
