@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from c360.errors import C360Error, ToolMissingError
+from c360.processes import free_port, pid_alive, port_in_use
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 7077
@@ -83,29 +83,7 @@ class ClusterPaths:
         return self.run_dir / "work"
 
 
-def free_port(host: str = HOST) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
-
-def port_in_use(port: int, host: str = HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _running_pid(paths: ClusterPaths, role: str) -> int | None:
@@ -114,7 +92,7 @@ def _running_pid(paths: ClusterPaths, role: str) -> int | None:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    if _pid_alive(pid):
+    if pid_alive(pid):
         return pid
     pid_file.unlink(missing_ok=True)
     return None

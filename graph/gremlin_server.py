@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from c360.errors import C360Error, ToolMissingError
+from c360.processes import pid_alive, port_in_use
 
 GREMLIN_DIR = Path(__file__).resolve().parent / "gremlin"
 POM = GREMLIN_DIR / "pom.xml"
@@ -112,24 +112,6 @@ class ServerPaths:
         return self.run_dir / "gremlin-server.log"
 
 
-def port_in_use(port: int, host: str = HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) counts as gone
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        return state != "Z"
-    except OSError:
-        return True
 
 
 def running_pid(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> int | None:
@@ -141,7 +123,7 @@ def running_pid(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> in
         pid = int(paths.pid_file.read_text().strip())
     except ValueError:
         pid = -1
-    if pid > 0 and _pid_alive(pid):
+    if pid > 0 and pid_alive(pid):
         return pid
     paths.pid_file.unlink(missing_ok=True)
     return None
@@ -266,9 +248,9 @@ def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0, cache: str | Path | Non
         except ProcessLookupError:
             break
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _pid_alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             time.sleep(0.2)
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             break
     paths.pid_file.unlink(missing_ok=True)
     return True
