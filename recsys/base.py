@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,6 +26,7 @@ from c360.errors import InputError
 from c360.io import atomic_path, read_json_file, write_json_file
 
 from .data import validate_interactions
+from .ids import IdArray
 from .interactions import InteractionsFile, fingerprint
 
 PARAMS_FILE = "params.json"
@@ -84,7 +86,7 @@ class InteractionData:
     """The training data every algorithm reads, built once and shared by reference (blend components,
     `auto`'s candidates): ids, the user x item matrix (float32 CSR), popularity (users per item), item groups."""
 
-    user_ids: list[str]
+    user_ids: list[str] | IdArray
     item_ids: list[str]
     matrix: sp.csr_matrix
     popularity: np.ndarray
@@ -93,12 +95,15 @@ class InteractionData:
     fingerprint: str | None = None
     # the Parquet file the data was read from, when it was: Spark models read it with Spark rather than the matrix
     source: InteractionsFile | None = None
-    user_index: dict[str, int] = dataclasses.field(init=False, repr=False)
+    user_index: Mapping[str, int] = dataclasses.field(init=False, repr=False)
     item_index: dict[str, int] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):
-        # frozen: the indexes are derived once here, never reassigned
-        object.__setattr__(self, "user_index", {u: i for i, u in enumerate(self.user_ids)})
+        # frozen: the indexes are derived once here, never reassigned; ids loaded as one array stay one
+        # (IdArray: no Python object per user in a serving process)
+        user_index = (self.user_ids.positions() if isinstance(self.user_ids, IdArray)
+                      else {u: i for i, u in enumerate(self.user_ids)})
+        object.__setattr__(self, "user_index", user_index)
         object.__setattr__(self, "item_index", {u: i for i, u in enumerate(self.item_ids)})
 
     @classmethod
@@ -207,7 +212,7 @@ class Recommender(ABC):
         return self.data
 
     @property
-    def user_ids(self) -> list[str]:
+    def user_ids(self) -> list[str] | IdArray:
         return self.data.user_ids if self.data is not None else []
 
     @property
@@ -215,7 +220,7 @@ class Recommender(ABC):
         return self.data.item_ids if self.data is not None else []
 
     @property
-    def user_index(self) -> dict[str, int]:
+    def user_index(self) -> Mapping[str, int]:
         return self._fitted().user_index
 
     @property
@@ -437,7 +442,7 @@ class Recommender(ABC):
                              f"{cls.name or cls.__name__!r} (load any algorithm with c360.recsys.models.load_model)")
         model = cls(**meta["params"])
         with np.load(path / ARRAYS_FILE, allow_pickle=False) as a:
-            user_ids, item_ids = a["user_ids"].tolist(), a["item_ids"].tolist()
+            user_ids, item_ids = IdArray(a["user_ids"]), a["item_ids"].tolist()
             matrix = sp.csr_matrix((a["data"], a["indices"], a["indptr"]), shape=(len(user_ids), len(item_ids)))
             data = InteractionData(user_ids, item_ids, matrix, a["popularity"], a["item_groups"],
                                    model.params.get("item_group_col") or None, meta.get("fingerprint"))

@@ -100,8 +100,9 @@ def test_no_import_cycle_among_recsys_modules():
     assert "c360.recsys.models" in graph["c360.recsys.cli"]              # a function-level import
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle(graph) is None
-    # base reads training data only: frames (data) and Parquet files (interactions), which import no recsys module
-    assert graph["c360.recsys.base"] <= {"c360.recsys.data", "c360.recsys.interactions"}
+    # base reads training data only: frames (data), Parquet files (interactions) and id arrays (ids), which import
+    # no recsys module
+    assert graph["c360.recsys.base"] <= {"c360.recsys.data", "c360.recsys.interactions", "c360.recsys.ids"}
     assert not graph["c360.recsys.interactions"]
 
 
