@@ -148,8 +148,15 @@ def worker_pids(proc: subprocess.Popen, workers: int) -> list[int]:
     """The processes answering requests: the server itself with one worker, else its spawned workers."""
     if workers == 1:
         return [proc.pid]
-    return [p for p in children(proc.pid)
-            if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+    return [p for p in children(proc.pid) if "resource_tracker" not in cmdline(p)]
+
+
+def cmdline(pid: int) -> str:
+    """The process's command line ("" once it has ended)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def pss_mb(pid: int) -> tuple[float, float]:
@@ -166,7 +173,8 @@ def cpu_s(pid: int) -> float:
 
 def start_server(code: Path, warehouse: Path, port: int, workers: int, log: Path):
     """`c360 serve` of the checkout `code`: (process, seconds until /readyz first answered, seconds until every worker
-    had also gone idle, i.e. finished loading)."""
+    had also gone idle, i.e. finished loading, and the CPU seconds the busiest worker had used by then: on a machine
+    shared with other work the wall-clock seconds grow with its load, the CPU seconds much less)."""
     env = {**os.environ, "C360_API_KEYS": f"{KEY}:reader", "C360_GRAPH": "networkx", "OPENBLAS_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
     start = time.perf_counter()
@@ -188,13 +196,28 @@ def start_server(code: Path, warehouse: Path, port: int, workers: int, log: Path
     while len(pids) < workers:
         time.sleep(0.1)
         pids = worker_pids(proc, workers)
-    last = {p: cpu_s(p) for p in pids}
+    last = cpu_times(pids)
     while True:  # every worker done loading: less than 10% of a core used over 0.3 s
         time.sleep(0.3)
-        now = {p: cpu_s(p) for p in pids}
+        now = cpu_times(pids)
+        if now.keys() != last.keys() or len(now) < workers:  # a process ended or was replaced: look again
+            pids = worker_pids(proc, workers)
+            last = cpu_times(pids)
+            continue
         if all(now[p] - last[p] < 0.03 for p in pids):
-            return proc, ready, max(ready, time.perf_counter() - start - 0.3)
+            return proc, ready, max(ready, time.perf_counter() - start - 0.3), max(now.values())
         last = now
+
+
+def cpu_times(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each process still running."""
+    times = {}
+    for p in pids:
+        try:
+            times[p] = cpu_s(p)
+        except FileNotFoundError:
+            pass
+    return times
 
 
 def measure(code: Path, warehouse: Path, users: list[str], workers: int, args, tmp: Path) -> dict:
@@ -203,7 +226,8 @@ def measure(code: Path, warehouse: Path, users: list[str], workers: int, args, t
     lua.write_text("local users = {" + ",".join(json.dumps(u) for u in users) + "}\n"
                    "local n = 0\nrequest = function()\n  n = n + 1\n"
                    "  return wrk.format('GET', '/recommendations/' .. users[(n % #users) + 1] .. '?k=10')\nend\n")
-    proc, ready, startup = start_server(code, warehouse, port, workers, tmp / "serve.log")
+    load_avg = os.getloadavg()[0]  # of the minute before the server starts: how busy the machine was
+    proc, ready, startup, startup_cpu = start_server(code, warehouse, port, workers, tmp / "serve.log")
     try:
         pids = worker_pids(proc, workers)
         idle = [pss_mb(p) for p in pids]
@@ -214,7 +238,8 @@ def measure(code: Path, warehouse: Path, users: list[str], workers: int, args, t
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    return {"ready": ready, "startup": startup, "pss_idle": idle, "pss_loaded": loaded, "rss_loaded": rss, **load}
+    return {"ready": ready, "startup": startup, "startup_cpu": startup_cpu, "load_avg": load_avg,
+            "pss_idle": idle, "pss_loaded": loaded, "rss_loaded": rss, **load}
 
 
 def main() -> int:
@@ -268,23 +293,25 @@ def main() -> int:
     print(f"wrk 1 thread, {args.connections} connections, {args.duration} s, /recommendations/{{user}}?k=10 over "
           "20,000 users sampled from the run; PSS per worker (MB) after startup / after the wrk run (its anonymous part)\n")
     print(f"{args.repeat} run(s) per row, medians (PSS: the largest); ready: /readyz first answered, startup: every "
-          "worker done loading\n")
-    print("| data | code | workers | table build s | ready s | startup s | PSS per worker MB: idle / loaded (anon) | "
-          "requests/s | p50 ms | p99 ms | non-2xx | socket errors |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+          "worker done loading, startup CPU s: CPU seconds of the busiest worker by then\n")
+    print("| data | code | workers | table build s | ready s | startup s | startup CPU s | PSS per worker MB: idle / loaded (anon) | "
+          "requests/s | p50 ms | p99 ms | non-2xx | socket errors | load avg |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: |")
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["size"], r["code"], r["workers"]), []).append(r)
     for (size, label, workers), runs in groups.items():
-        med = {key: float(np.median([r[key] for r in runs])) for key in ("ready", "startup", "rps", "p50", "p99")}
+        med = {key: float(np.median([r[key] for r in runs]))
+               for key in ("ready", "startup", "startup_cpu", "load_avg", "rps", "p50", "p99")}
         worst = max(runs, key=lambda r: max(p[0] for p in r["pss_loaded"]))
         pss = ", ".join(f"{a[0]:.0f} / {b[0]:.0f} ({b[1]:.0f})"
                         for a, b in zip(worst["pss_idle"], worst["pss_loaded"], strict=True))
         build = "" if runs[0]["build"] is None else f"{runs[0]['build']:.1f}"
         errors = "; ".join(sorted({r["socket_errors"] for r in runs}))
-        print(f"| {size} | {label} | {workers} | {build} | {med['ready']:.1f} | {med['startup']:.1f} | {pss} | "
+        print(f"| {size} | {label} | {workers} | {build} | {med['ready']:.1f} | {med['startup']:.1f} | "
+              f"{med['startup_cpu']:.1f} | {pss} | "
               f"{med['rps']:.0f} | {med['p50']:.2f} | {med['p99']:.2f} | {sum(r['non2xx'] for r in runs)} | "
-              f"{errors} |")
+              f"{errors} | {med['load_avg']:.1f} |")
     return 0
 
 
