@@ -21,6 +21,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from c360.errors import InputError
+from c360.hadoop_fs import beside, is_uri, local_path
+
 VERTEX_FILE = "master_vertex.csv"
 EDGE_FILE = "master_edge.csv"
 EMBEDDED_GRAPH_FILE = "graph.json"
@@ -28,28 +31,49 @@ EMBEDDED_GRAPH_FILE = "graph.json"
 
 @dataclass(frozen=True)
 class MatchOutput:
-    """A match result (`c360 er match --out`) and the files written beside it."""
+    """A match result (`c360 er match --out`) and the files written beside it.
 
-    matched: Path
+    `matched` is a local Path, or a Hadoop URI kept as the string given (hdfs://, s3a://, file://: a Spark run
+    writes there); the files beside it are then URIs too."""
+
+    matched: Path | str
 
     def __post_init__(self):
-        object.__setattr__(self, "matched", Path(self.matched))
+        m = self.matched
+        object.__setattr__(self, "matched", str(m) if is_uri(m) else Path(m))
 
-    def _beside(self, suffix: str) -> Path:
+    @classmethod
+    def local(cls, matched: str | Path | MatchOutput) -> MatchOutput:
+        """The output as local paths, for readers of this machine's files (file: URIs are local); InputError naming
+        the path for another URI (hdfs://, s3a://)."""
+        m = matched.matched if isinstance(matched, MatchOutput) else matched
+        path = local_path(m)
+        if path is None:
+            raise InputError(f"{m}: a match output is read from local paths only: copy it and the files beside it "
+                             f"(.report.json, .model.json, .pairs.parquet) here first (hadoop fs -get)")
+        return cls(path)
+
+    @property
+    def is_uri(self) -> bool:
+        return isinstance(self.matched, str)
+
+    def _beside(self, suffix: str) -> Path | str:
+        if isinstance(self.matched, str):
+            return beside(self.matched, suffix)
         return self.matched.with_name(self.matched.name + suffix)
 
     @property
-    def report(self) -> Path:
+    def report(self) -> Path | str:
         """Counts, timings, histogram and parameters of the run."""
         return self._beside(".report.json")
 
     @property
-    def model(self) -> Path:
+    def model(self) -> Path | str:
         """The trained Splink model (JSON)."""
         return self._beside(".model.json")
 
     @property
-    def pairs(self) -> Path:
+    def pairs(self) -> Path | str:
         """Every scored pair with its match probability."""
         return self._beside(".pairs.parquet")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from c360 import hadoop_fs
 from c360.entity_resolution import standardize_sql as Q
 from c360.entity_resolution.config import MatchConfig
 from c360.errors import InputError
@@ -74,8 +75,8 @@ class Engine:
         """A Parquet file or directory of parts (a written output) as the table `name`."""
         return self._read(str(path), "parquet", name)
 
-    def write_parquet(self, sql: str, path: Path) -> None:
-        """Write the result of `sql` as Parquet at `path`, atomically."""
+    def write_parquet(self, sql: str, path: Path | str) -> None:
+        """Write the result of `sql` as Parquet at `path` (a local Path; on Spark also a Hadoop URI), atomically."""
         raise NotImplementedError
 
     def small_table(self, name: str, df: pd.DataFrame) -> str:
@@ -198,6 +199,11 @@ class DuckDBEngine(Engine):
         return self.table(name, f"SELECT * FROM {src}")
 
     def write_parquet(self, sql, path):
+        if hadoop_fs.is_uri(path):
+            local = hadoop_fs.local_path(path)
+            if local is None:
+                raise InputError(f"{path}: the duckdb engine writes local paths only (use --engine spark)")
+            path = local
         with atomic_path(path) as tmp:
             self.con.execute(f"COPY ({sql}) TO {Q.DUCKDB.lit(str(tmp))} (FORMAT PARQUET)")
 
@@ -260,7 +266,11 @@ class SparkEngine(Engine):
         return physical
 
     def write_parquet(self, sql, path):
-        spark_write(self.spark.sql(sql), path, "parquet")
+        df = self.spark.sql(sql)
+        if hadoop_fs.is_uri(path):  # hdfs://, s3a://, file://: beside it, renamed through Hadoop's FileSystem
+            hadoop_fs.spark_write(df, str(path), "parquet")
+        else:
+            spark_write(df, path, "parquet")
 
     def small_table(self, name, df):
         physical = f"{name}{self.tag}"

@@ -42,6 +42,9 @@ def evaluate(matched, truth, id_col: str | None = None) -> dict:
     "bcubed_f1"}, {"true_pairs", "predicted_pairs", "correct_pairs", "cluster_sizes"} and, when the truth has
     households, {"household_pairs_linked", "household_precision", "relative_pairs"}.
     """
+    if isinstance(matched, (str, Path)):  # a file: URI is local; another URI an InputError naming it
+        from c360.layout import MatchOutput
+        matched = MatchOutput.local(matched).matched
     id_col = id_col or _id_column(matched)
     m = read_table(matched) if isinstance(matched, (str, Path)) else matched
     t = read_table(truth) if isinstance(truth, (str, Path)) else truth
@@ -97,7 +100,7 @@ def blocking_recall(matched, truth) -> dict:
     from c360.entity_resolution.standardize import read_input, standardize
     from c360.layout import MatchOutput
 
-    report = read_json_file(MatchOutput(matched).report, "match report not found (run c360 er match first)")
+    report = read_json_file(MatchOutput.local(matched).report, "match report not found (run c360 er match first)")
     cfg = parse_config(report["match_config"], report["config"])
     inputs = report["inputs"]
     many = len(inputs) > 1

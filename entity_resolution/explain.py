@@ -17,7 +17,7 @@ from c360.layout import MatchOutput
 def _load(matched_path: str | Path):
     from splink import DuckDBAPI, Linker
 
-    o = MatchOutput(matched_path)
+    o = MatchOutput.local(matched_path)
     mp, rp, mj = o.matched, o.report, o.model
     for p in (mp, rp, mj):
         if not p.exists():

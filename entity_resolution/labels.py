@@ -30,7 +30,7 @@ def evaluate_labels(matched_path: str | Path, labels_path: str | Path, out_html:
     Uses the pairs scored in the run (`<matched>.pairs.parquet`); a labeled pair never scored counts as a
     non-link. Writes an HTML chart when out_html is given. Returns [{"threshold", "precision", "recall", "f1"}].
     """
-    pairs_path = MatchOutput(matched_path).pairs
+    pairs_path = MatchOutput.local(matched_path).pairs
     if not pairs_path.exists():
         raise InputError(f"{pairs_path}: scored pairs not found (rerun c360 er match)")
     p, y = labelled_probabilities(pd.read_parquet(pairs_path), labels_to_pairs(labels_path))

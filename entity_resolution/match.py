@@ -9,6 +9,7 @@ sees aggregates, a bounded sample for the blocking counts, the labels and the mo
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from c360 import hadoop_fs
 from c360.entity_resolution import blocking as B
 from c360.entity_resolution import engines as E
 from c360.entity_resolution import model as M
@@ -77,7 +79,7 @@ class MatchContext:
     output: MatchOutput
     threshold: float | None = None   # None: the config's, else chosen (labels, or the model's expected F1)
     labels: list | None = None
-    previous: Path | None = None
+    previous: Path | str | None = None   # a local Path or a Hadoop URI (Spark)
     u_max_pairs: float = 2e6
     seed: int = 42
     spark: Any = None
@@ -131,8 +133,11 @@ class MatchContext:
         threshold = params.get("threshold")
         if threshold is not None and not 0 < float(threshold) < 1:
             raise InputError(f"--threshold must be between 0 and 1 (got {threshold})")
-        out = MatchOutput(params.pop("out", "matched.parquet"))
-        return cls(inputs=inputs, cfg=load_config(config), engine=engine, output=out, **params)
+        out = _output_path(params.pop("out", "matched.parquet"), engine, "--out")
+        previous = params.pop("previous", None)
+        previous = _output_path(previous, engine, "--previous") if previous else None
+        return cls(inputs=inputs, cfg=load_config(config), engine=engine, output=MatchOutput(out), previous=previous,
+                   **params)
 
     @property
     def link_type(self) -> str:
@@ -163,11 +168,10 @@ def match(inputs, config: str | Path | None = None, engine: str = "spark", label
     unparseable counts per column, timings, match-probability histogram, parameters), `<out>.model.json` (the
     trained Splink model), `<out>.pairs.parquet` (scored pairs) and keeps match_ids stable against `previous`
     (default: an existing `out`). Every phase runs in the engine (Spark or DuckDB); on Spark `out` and the pairs are
-    directories of Parquet parts.
+    directories of Parquet parts, and `out` and `previous` may be Hadoop URIs (hdfs://, s3a://, file://).
     """
     ctx = MatchContext.create(inputs, config, engine, labels=labels, out=out, threshold=threshold,
-                              previous=Path(previous) if previous else None, spark=spark, u_max_pairs=u_max_pairs,
-                              seed=seed)
+                              previous=previous, spark=spark, u_max_pairs=u_max_pairs, seed=seed)
     with engine_session(ctx):
         prepare(ctx)
         train(ctx)
@@ -176,6 +180,47 @@ def match(inputs, config: str | Path | None = None, engine: str = "spark", label
         cluster(ctx)
         assign_ids(ctx)
         return write(ctx)
+
+
+def _output_path(path: str | Path, engine: str, option: str) -> Path | str:
+    """A match output's path as the engine takes it: a local Path, or on Spark any Hadoop URI (hdfs://, s3a://,
+    file://) as given; DuckDB writes local paths (file: URIs included), another URI is an InputError naming
+    `option`."""
+    if not hadoop_fs.is_uri(path):
+        return Path(path)
+    if engine == "spark":
+        return str(path)
+    local = hadoop_fs.local_path(path)
+    if local is None:
+        raise InputError(f"{option} {path}: the {engine} engine reads and writes local paths only "
+                         f"(a Hadoop URI such as hdfs:// or s3a:// needs --engine spark)")
+    return local
+
+
+def _exists(ctx: MatchContext, path: Path | str) -> bool:
+    """Whether a match output (a file or a directory of parts) is at `path` (a URI through Hadoop)."""
+    return hadoop_fs.exists(ctx.spark, path) if isinstance(path, str) else path.exists()
+
+
+def _previous_id_column(ctx: MatchContext, previous: Path | str) -> str:
+    """The record id column of a previous match output (its report names it; default "id")."""
+    if not isinstance(previous, str):
+        return previous_id_column(previous)
+    report = MatchOutput(previous).report
+    if not hadoop_fs.is_file(ctx.spark, report):
+        return "id"
+    try:
+        return str(json.loads(hadoop_fs.read_text(ctx.spark, report)).get("id", "id"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{report}: invalid JSON: {exc}") from exc
+
+
+def _write_json(ctx: MatchContext, path: Path | str, data) -> None:
+    """Write a JSON file of the output atomically (a URI through Hadoop's FileSystem)."""
+    if isinstance(path, str):
+        hadoop_fs.write_text(ctx.spark, path, json.dumps(data, indent=2) + "\n")
+    else:
+        write_json_file(path, data)
 
 
 @contextlib.contextmanager
@@ -487,8 +532,8 @@ def assign_ids(ctx: MatchContext) -> None:
                                      f"JOIN {ctx.clusters} c ON n.node_id = c.node_id")
     prev = ctx.previous or ctx.output.matched
     prev_table, id_col = None, "id"
-    if prev.exists():
-        id_col = previous_id_column(prev)
+    if _exists(ctx, prev):
+        id_col = _previous_id_column(ctx, prev)
         table = db.read_parquet(prev, "er_previous")
         if {"match_id", id_col} <= set(db.types(table)):
             prev_table = table
@@ -541,9 +586,9 @@ def write(ctx: MatchContext) -> MatchResult:
               "seconds": {k: round(v, 2) for k, v in ctx.timings.items()},
               "roles": ctx.cfg.roles, "id": ctx.cfg.id, "match_config": ctx.cfg.raw}
     report["seconds"]["total"] = round(time.time() - ctx.t0, 2)
-    write_json_file(o.report, report)
+    _write_json(ctx, o.report, report)
     db.write_parquet(f"SELECT * FROM {ctx.pairs}", o.pairs)
-    write_json_file(o.model, ctx.model_json)
+    _write_json(ctx, o.model, ctx.model_json)
     return MatchResult(out=str(o.matched), records=ctx.records, clusters=clusters, pairs_scored=c["pairs_scored"],
                        pairs_linked=c["pairs_linked"], relatives_guarded=c["relatives_guarded"], engine=ctx.engine,
                        threshold=ctx.chosen_threshold, seconds=report["seconds"], unparseable=ctx.unparseable,

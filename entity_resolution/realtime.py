@@ -703,7 +703,7 @@ class RealtimeMatcher:
     def load(cls, output: MatchOutput | str | Path, scorer: str = "auto") -> RealtimeMatcher:
         """The matcher of a match output (`matched.parquet` and the model and report beside it); `scorer` auto
         (compiled, else Splink), compiled or splink. InputError when a file is missing."""
-        o = output if isinstance(output, MatchOutput) else MatchOutput(output)
+        o = MatchOutput.local(output)
         for p in (o.matched, o.report, o.model):
             if not p.exists():  # matched: a file, or a directory of Parquet parts (a Spark run)
                 raise InputError(f"{p}: not found (the run has no match output)")
