@@ -7,15 +7,18 @@ less the trip's own attractions):
 - `logistic`: logistic regression over the candidate FEATURES (transitions from the current and the previous
   attraction, position in the trip, time since its start and since the last attraction, walking minutes, ...);
 - `gbm`: gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier) over the same features;
-- `ensemble`: both re-rankers, their scores standardized within the step and added.
+- `ensemble`: both re-rankers, their scores standardized within the step and added;
+- `gru`: a learned sequence model (`session_gru`): a small GRU over the trip so far, a softmax over the candidates
+  (its inputs per candidate include the other folds' transition counts, like the re-rankers' features);
+- `gru_ensemble`: the two re-rankers and the GRU, standardized within the step and added.
 `model="auto"` (the default) fits every scorer on all training trips but each user's last one and keeps the one with
 the best hit@k on those last ones (ties: the simpler), then refits it on every training trip; the test trips of an
 evaluation are never seen. A re-ranker's training rows take their count features from the other folds' trips
 (K-fold): with counts that include the row's own trip the trees learn "count - 1 = the answer" (measured on the
 shipped parks: with leave-one-trip-out counts the gbm fell below in-park popularity; with 5 folds it is the best).
 
-Fitted trees are kept as flat node arrays and evaluated in numpy: loading and serving need no scikit-learn, and
-a saved model holds no pickle.
+Fitted trees are kept as flat node arrays and evaluated in numpy, the GRU is plain weight arrays: loading and serving
+need no scikit-learn, and a saved model holds no pickle.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+import c360.recsys.algorithms.session_gru as session_gru
 from c360.errors import InputError
 
 from ..base import InteractionData, Recommender
@@ -35,7 +39,11 @@ from ..registry import register
 from ..sessions import DEFAULT_GAP_MINUTES, Session, aggregate, group_col, time_split, trips
 from ..walking import WALKING_SPEED_KMH, walking_matrix
 
-SCORERS = ("transitions", "logistic", "gbm", "ensemble")
+SCORERS = ("transitions", "logistic", "gbm", "ensemble", "gru", "gru_ensemble")
+# the parts of an ensemble: their scores standardized within the step and added
+ENSEMBLES = {"ensemble": ("logistic", "gbm"), "gru_ensemble": ("logistic", "gbm", "gru")}
+# the prefix of each learned scorer's arrays (saved in the model npz)
+PREFIXES = {"logistic": "lr_", "gbm": "gbm_", "gru": session_gru.PREFIX}
 MODELS = ("auto", *SCORERS)
 FEATURES = ("next_share", "next_log_count", "back_share", "prev_next_share", "together", "popularity",
             "hour_share", "mean_position", "position", "elapsed_log_min", "gap_log_min", "walk_min", "walk_rank",
@@ -339,7 +347,7 @@ class SessionModel(Recommender):
     name = "session"
     defaults = {"model": "auto", "folds": 5, "seed": 0, "validation_k": 5, "gap_minutes": DEFAULT_GAP_MINUTES,
                 "walking_speed_kmh": WALKING_SPEED_KMH, "gbm_iterations": 200, "gbm_learning_rate": 0.05,
-                "gbm_leaves": 15, "gbm_min_leaf": 40, "gbm_l2": 1.0, "gbm_threads": 1}
+                "gbm_leaves": 15, "gbm_min_leaf": 40, "gbm_l2": 1.0, "gbm_threads": 1, **session_gru.DEFAULTS}
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -379,6 +387,7 @@ class SessionModel(Recommender):
         self._codes = np.unique(self.item_groups, return_inverse=True)[1]
         rows = self._trip_rows
         chosen, table = self.params["model"], {}
+        self._scorers()
         if chosen == "auto":
             fit_rows, valid_rows = time_split(rows)
             valid_trips = self._trips(valid_rows, history_from=fit_rows)
@@ -389,23 +398,33 @@ class SessionModel(Recommender):
             steps = _Steps.of(valid_trips, len(self.item_ids))
             candidates = features.rows(steps)
             fitted: dict[str, dict] = {}
-            for name in SCORERS:       # the ensemble reuses the two re-rankers fitted before it
-                fitted[name] = ({**fitted["logistic"], **fitted["gbm"]} if name == "ensemble"
-                                else self._train_scorer(name, *rows_xy))
+            for name in self._scorers():       # an ensemble reuses its parts, fitted before it
+                fitted[name] = ({k: v for part in ENSEMBLES[name] for k, v in fitted[part].items()}
+                                if name in ENSEMBLES else self._train_scorer(name, *rows_xy, fit_trips))
                 scores = self._score_rows(features, name, fitted[name], steps, candidates)
                 ranks = _target_ranks(steps, candidates, scores)
                 table[name] = next_item_metrics(ranks, (k, 10))
             if table and table["transitions"]["steps"]:
-                chosen = max(SCORERS, key=lambda s: (round(table[s][f"hit@{k}"], 12), -SCORERS.index(s)))
+                chosen = max(table, key=lambda s: (round(table[s][f"hit@{k}"], 12), -SCORERS.index(s)))
             else:
                 chosen = "transitions"
         all_trips = self._trips(rows)
         self.stats = TripStats.count(all_trips, len(self.item_ids))
-        rows_xy = self._training_rows(all_trips) if chosen != "transitions" else (None, None)
-        self.scorer, self.scorer_arrays = chosen, self._train_scorer(chosen, *rows_xy)
+        rows_xy = self._training_rows(all_trips) if chosen not in ("transitions", "gru") else (None, None)
+        self.scorer, self.scorer_arrays = chosen, self._train_scorer(chosen, *rows_xy, all_trips)
         self._last_trips(rows)
         self.extra["session"] = {"chosen": chosen, "requested": self.params["model"], "validation": table,
                                  "trips": int(rows.groupby(["USER_ID", "SESSION_ID"]).ngroups)}
+
+    def _scorers(self) -> tuple[str, ...]:
+        """The scorers `auto` chooses from: the GRU ones only up to `session_gru.MAX_ITEMS` items; a GRU asked for
+        with more items is an error."""
+        if len(self.item_ids) <= session_gru.MAX_ITEMS:
+            return SCORERS
+        if "gru" in self.params["model"]:
+            raise InputError(f"session: model={self.params['model']} supports up to {session_gru.MAX_ITEMS} items, "
+                             f"not {len(self.item_ids)}")
+        return tuple(s for s in SCORERS if "gru" not in s)
 
     def _trips(self, rows: pd.DataFrame, history_from: pd.DataFrame | None = None) -> list[_Trip]:
         """Trips (rows in trip order, as `sessions.trips` writes them) as item indices, unknown items dropped,
@@ -434,19 +453,33 @@ class SessionModel(Recommender):
                 seen.setdefault(user, np.zeros(n, dtype=bool))[items[lo:hi]] = True
         return out
 
-    def _train_scorer(self, name: str, X: np.ndarray | None, y: np.ndarray | None) -> dict[str, np.ndarray]:
-        """The arrays of scorer `name` fitted on the candidate rows (X, y) of `_training_rows`."""
-        if name == "transitions" or X is None:
-            return {}
-        if len(y) == 0 or y.all() or not y.any():
-            return {}      # nothing to learn from: `_score_rows` falls back to transitions
+    def _train_scorer(self, name: str, X: np.ndarray | None, y: np.ndarray | None,
+                      trip_list: list[_Trip]) -> dict[str, np.ndarray]:
+        """The arrays of scorer `name` fitted on the candidate rows (X, y) of `_training_rows` (the re-rankers) or
+        on the trips themselves (`gru`)."""
         seed = int(self.params["seed"])
+        parts = ENSEMBLES.get(name, (name,))
         out = {}
-        if name in ("logistic", "ensemble"):
+        if "gru" in parts:
+            out.update(self._gru_fit(trip_list, seed))
+        if X is None or len(y) == 0 or y.all() or not y.any():
+            return out      # nothing to learn from (no arrays at all: `_score_rows` falls back to transitions)
+        if "logistic" in parts:
             out.update(_logistic_fit(X, y, seed))
-        if name in ("gbm", "ensemble"):
+        if "gbm" in parts:
             out.update(_gbm_fit(X, y, self.params, seed))
         return out
+
+    def _gru_fit(self, trip_list: list[_Trip], seed: int) -> dict[str, np.ndarray]:
+        """The GRU; with `gru_transitions`, its candidates also read transition counts of the other folds' trips."""
+        if not self.params["gru_transitions"]:
+            return session_gru.fit(trip_list, self.walk, self._codes, self.params, seed)
+        folds, n = int(self.params["folds"]), len(self.item_ids)
+        fold = np.random.default_rng(seed).integers(folds, size=len(trip_list))
+        priors = np.stack([session_gru.transition_inputs(TripStats.count(
+            [t for t, g in zip(trip_list, fold, strict=True) if g != f], n, scale=folds / (folds - 1)).next)
+            for f in range(folds)])
+        return session_gru.fit(trip_list, self.walk, self._codes, self.params, seed, priors, fold)
 
     def _training_rows(self, trip_list: list[_Trip]) -> tuple[np.ndarray, np.ndarray]:
         """One row per (step, candidate) of every trip, count features from the other folds' trips; steps whose
@@ -475,8 +508,14 @@ class SessionModel(Recommender):
             return _logistic_score(arrays, rows.X)
         if name == "gbm":
             return _gbm_raw(arrays, rows.X)
-        return (_standard_within(rows.step, _logistic_score(arrays, rows.X))
-                + _standard_within(rows.step, _gbm_raw(arrays, rows.X)))
+        if name == "gru":
+            prefixes = [_Trip(steps.items[lo:lo + size], steps.times[lo:lo + size], steps.history[trip])
+                        for lo, size, trip in zip(steps.start, steps.length, steps.trip, strict=True)]
+            priors = (session_gru.transition_inputs(features.stats.next)[None]
+                      if len(arrays[session_gru.PREFIX + "w_cand"]) > 2 else None)
+            return session_gru.last_logits(arrays, prefixes, self.walk, self._codes, priors)[rows.step, rows.item]
+        parts = [p for p in ENSEMBLES[name] if any(k.startswith(PREFIXES[p]) for k in arrays)]
+        return sum(_standard_within(rows.step, self._score_rows(features, part, arrays, steps, rows)) for part in parts)
 
     def session_scores(self, sessions: list[Session]) -> np.ndarray:
         """Scores (len(sessions) x n_items) of the next attraction after each trip so far; -inf for items that are
@@ -495,7 +534,7 @@ class SessionModel(Recommender):
         out[[j for j, t in enumerate(trip_list) if not len(t.items)]] = features.pop / (features.pop.max() + 1.0)
         steps = _Steps.of(trip_list, n, whole=True)
         if len(steps):
-            rows = features.rows(steps, features=self.scorer != "transitions" and bool(self.scorer_arrays))
+            rows = features.rows(steps, features=self.scorer not in ("transitions", "gru") and bool(self.scorer_arrays))
             out[steps.trip[rows.step], rows.item] = self._score_rows(features, self.scorer, self.scorer_arrays,
                                                                      steps, rows)
         return out
@@ -541,7 +580,7 @@ class SessionModel(Recommender):
         self.stats = TripStats.from_arrays(a)
         self.walk = a["walk"]
         self.scorer = str(a["scorer"])
-        prefixes = {"logistic": ("lr_",), "gbm": ("gbm_",), "ensemble": ("lr_", "gbm_")}.get(self.scorer, ())
+        prefixes = tuple(PREFIXES[p] for p in ENSEMBLES.get(self.scorer, (self.scorer,)) if p in PREFIXES)
         self.scorer_arrays = {k: a[k] for k in a if k.startswith(prefixes)} if prefixes else {}
         self.last_items, self.last_times, self.last_indptr = a["last_items"], a["last_times"], a["last_indptr"]
         self._codes = np.unique(self.item_groups, return_inverse=True)[1]

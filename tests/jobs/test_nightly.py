@@ -52,7 +52,7 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
     assert m["served_model"] == "auto" and set(m["models"]) == {"popularity", "item-knn", "als", "auto", "session"}
     # the session model: evaluated time-ordered (gate and report), trained on every trip, saved beside the others
     assert m["gates"]["recsys_session"]["detail"].startswith("next-trip (time-ordered) hit@5: session vs popularity")
-    assert m["models"]["session"]["chosen"] in ("transitions", "logistic", "gbm", "ensemble")
+    assert m["models"]["session"]["chosen"] in ("transitions", "logistic", "gbm", "ensemble", "gru", "gru_ensemble")
     assert set(m["steps"]["recsys_evaluate"]["metrics"]["hit@5"]) == {"popularity", "transitions", "session"}
     assert m["steps"]["validate"]["rows"]["auto_customer"] > 0
     # the files of DESIGN.md's publishing contract

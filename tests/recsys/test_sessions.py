@@ -11,7 +11,8 @@ import pytest
 
 from c360.errors import InputError
 from c360.recsys import sessions, sigir17
-from c360.recsys.algorithms.session import SCORERS, SessionModel, _gbm_fit, _gbm_score
+from c360.recsys.algorithms import session_gru
+from c360.recsys.algorithms.session import SCORERS, SessionModel, _gbm_fit, _gbm_score, _Trip
 from c360.recsys.evaluate import evaluate_sessions
 from c360.recsys.metrics import next_item_metrics
 from c360.recsys.models import load_model, train
@@ -167,7 +168,7 @@ def test_walking_minutes_from_cost_tables_else_distance():
 def test_session_model_learns_transitions_and_chooses_on_earlier_trips(session_model):
     model = session_model
     info = model.extra["session"]
-    assert info["chosen"] in SCORERS and set(info["validation"]) == {"transitions", "logistic", "gbm", "ensemble"}
+    assert info["chosen"] in SCORERS and set(info["validation"]) == set(SCORERS)
     recs = recommend_sessions(model, [sessions.Session(("p1:2",), (1_600_000_000,), None, "s")], k=3)
     assert recs["ITEM_ID"].iloc[0] == "p1:3"
 
@@ -199,14 +200,101 @@ def test_user_models_answer_sessions_too(park_trips):
 @pytest.mark.parametrize("scorer", SCORERS)
 def test_saved_session_model_answers_the_same(park_trips, tmp_path, scorer):
     events, items = park_trips
-    model = train("session", events, items, params={"model": scorer, "gbm_iterations": 20}, show_progress=False)
+    model = train("session", events, items, params={"model": scorer, "gbm_iterations": 20, "gru_epochs": 5},
+                  show_progress=False)
     model.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, SessionModel) and loaded.scorer == scorer
     trips = [sessions.Session(("p0:1", "p0:2"), (0, 600), "u0", "a"), sessions.Session(("p2:3",), (0,), None, "b")]
+    # numpy scorers score the same bits; the live trees in compiled code to rounding
+    np.testing.assert_allclose(model.session_scores(trips), loaded.session_scores(trips), rtol=0,
+                               atol=0 if "gbm" not in scorer and "ensemble" not in scorer else 1e-9)
     pd.testing.assert_frame_equal(recommend_sessions(model, trips, 4), recommend_sessions(loaded, trips, 4))
     users = ["u0", "u1"]
     pd.testing.assert_frame_equal(model.recommend(users, 3), loaded.recommend(users, 3))
+
+
+# ---------------------------------------------------------------- the GRU scorer
+
+def _tiny_trips(rng, n=6):
+    """Trips over two parks (items 0-3 and 4-5) with times and earlier-trip attractions."""
+    trips = []
+    for size in (2, 3, 4, 1, 3, 2):
+        pool = np.arange(4) if size > 2 else np.arange(4, 6)
+        items = rng.choice(pool, size=size, replace=False)
+        times = 1_500_000_000 + np.cumsum(rng.integers(60, 3000, size=size))
+        trips.append(_Trip(items, times, rng.random(n) < 0.3))
+    return trips
+
+
+def test_gru_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    codes, walk = np.array([0, 0, 0, 0, 1, 1]), rng.random((6, 6)) * 10
+    walk[0, 2] = np.nan                                   # unknown walking time
+    priors = np.stack([session_gru.transition_inputs(rng.integers(0, 5, (6, 6)).astype(float)) for _ in range(2)])
+    batch = session_gru.make_batch(_tiny_trips(rng), walk, codes, priors, np.array([0, 1, 0, 1, 1, 0]))
+    assert (batch.target >= 0).sum() > 5
+    params = session_gru.init_params(6, 3, 4, rng, batch.cand_inputs.shape[-1])
+    params = {k: v + rng.normal(0.0, 0.3, v.shape) for k, v in params.items()}
+    dropout = (rng.random((*batch.items.shape, 4)) >= 0.5) / 0.5
+    for keep in (None, dropout):
+        _, grad = session_gru.loss_and_grad(params, batch, 0.01, keep)
+        eps = 1e-6
+        for name, value in params.items():
+            for idx in np.ndindex(value.shape):
+                old = value[idx]
+                value[idx] = old + eps
+                up, _ = session_gru.loss_and_grad(params, batch, 0.01, keep)
+                value[idx] = old - eps
+                down, _ = session_gru.loss_and_grad(params, batch, 0.01, keep)
+                value[idx] = old
+                assert grad[name][idx] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8), (name, idx)
+
+
+def test_gru_batch_masks_visited_and_other_parks():
+    rng = np.random.default_rng(2)
+    trips = _tiny_trips(rng)
+    batch = session_gru.make_batch(trips, np.ones((6, 6)), np.array([0, 0, 0, 0, 1, 1]))
+    for b, trip in enumerate(trips):
+        for t in range(len(trip.items)):
+            allowed = set(range(4) if trip.items[t] < 4 else range(4, 6)) - set(trip.items[:t + 1])
+            assert set(np.flatnonzero(batch.candidates[b, t])) == allowed
+            nxt = trip.items[t + 1] if t + 1 < len(trip.items) else -1
+            assert batch.target[b, t] == nxt
+        assert not batch.candidates[b, len(trip.items):].any()
+
+
+def test_gru_is_deterministic_given_the_seed(park_trips):
+    events, items = park_trips
+    params = {"model": "gru", "gru_epochs": 5}
+    a, b, c = (train("session", events, items, params=params, seed=s, show_progress=False) for s in (0, 0, 1))
+    assert a.scorer == "gru" and set(a.scorer_arrays) == {"gru_" + k for k in session_gru.PARAM_NAMES}
+    for key, value in a.scorer_arrays.items():
+        np.testing.assert_array_equal(value, b.scorer_arrays[key])
+    assert not np.array_equal(a.scorer_arrays["gru_out"], c.scorer_arrays["gru_out"])
+
+
+def test_gru_learns_the_chain_and_never_repeats(park_trips):
+    events, items = park_trips
+    model = train("session", events, items, params={"model": "gru"}, show_progress=False)
+    trips = [sessions.Session(("p1:2",), (1_600_000_000,), None, "a"),
+             sessions.Session(("p0:1", "p0:2", "p0:4"), (0, 600, 1200), "u0", "b"),
+             sessions.Session(("p1:5", "p2:3"), (0, 900), "nobody", "c")]
+    recs = recommend_sessions(model, trips, k=10)
+    assert recs.loc[recs["SESSION_ID"] == "a", "ITEM_ID"].iloc[0] == "p1:3"
+    for trip, park in zip(trips, ("p1", "p0", "p2"), strict=True):
+        got = recs[recs["SESSION_ID"] == trip.session_id]
+        assert not set(got["ITEM_ID"]) & set(trip.items) and got["ITEM_ID"].str.startswith(park + ":").all()
+        assert len(got) == 6 - len([i for i in trip.items if i.startswith(park)])
+
+
+def test_gru_is_left_out_above_its_item_limit(park_trips, monkeypatch):
+    events, items = park_trips
+    monkeypatch.setattr(session_gru, "MAX_ITEMS", 10)        # the fixture has 18 attractions
+    model = train("session", events, items, params={"gbm_iterations": 10}, show_progress=False)
+    assert not {"gru", "gru_ensemble"} & set(model.extra["session"]["validation"])
+    with pytest.raises(InputError, match="model=gru supports up to 10 items, not 18"):
+        train("session", events, items, params={"model": "gru"}, show_progress=False)
 
 
 def test_flat_trees_score_like_scikit_learn():
