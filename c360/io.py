@@ -39,14 +39,15 @@ def csv_parts(path: str | os.PathLike) -> list[Path]:
     return parts
 
 
-def spark_write(df, path: str | os.PathLike, fmt: str = "parquet", **options) -> Path:
+def spark_write(df, path: str | os.PathLike, fmt: str = "parquet", **options) -> Path | str:
     """Write a Spark DataFrame as a directory of part files at `path`, atomically (a temporary sibling directory
-    renamed into place: readers see the old output or the whole new one). Local paths only; on hdfs:// or s3a://
-    Spark's own committer writes `path` directly."""
+    renamed into place: readers see the old output or the whole new one). A Hadoop URI (hdfs://, s3a://, file://)
+    goes through Hadoop's FileSystem the same way (`c360.hadoop_fs.spark_write`) and is returned as given."""
+    from c360 import hadoop_fs
+
     target = str(path)
-    if "://" in target and not target.startswith("file:"):
-        df.write.mode("overwrite").options(**options).format(fmt).save(target)
-        return Path(target)
+    if hadoop_fs.is_uri(target):
+        return hadoop_fs.spark_write(df, target, fmt, **options)
     with atomic_path(target) as tmp:
         df.write.mode("overwrite").options(**options).format(fmt).save(str(tmp))
     return Path(target)

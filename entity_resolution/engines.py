@@ -266,11 +266,7 @@ class SparkEngine(Engine):
         return physical
 
     def write_parquet(self, sql, path):
-        df = self.spark.sql(sql)
-        if hadoop_fs.is_uri(path):  # hdfs://, s3a://, file://: beside it, renamed through Hadoop's FileSystem
-            hadoop_fs.spark_write(df, str(path), "parquet")
-        else:
-            spark_write(df, path, "parquet")
+        spark_write(self.spark.sql(sql), path, "parquet")  # a Hadoop URI: through Hadoop's FileSystem
 
     def small_table(self, name, df):
         physical = f"{name}{self.tag}"
