@@ -181,6 +181,17 @@ def start_server(code: Path, warehouse: Path, port: int, workers: int, log: Path
     proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--port",
                              str(port), "--workers", str(workers), "--log-level", "warning"], cwd=code, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        ready, startup, cpu = _wait_until_loaded(proc, port, workers, start, log)
+    except BaseException:  # never leave a server behind (it holds the port and the machine's cores)
+        proc.terminate()
+        proc.wait(timeout=60)
+        raise
+    return proc, ready, startup, cpu
+
+
+def _wait_until_loaded(proc: subprocess.Popen, port: int, workers: int, start: float, log: Path):
+    """(ready s, startup s, CPU s of the busiest worker) of a server started at `start` (see start_server)."""
     base = f"http://127.0.0.1:{port}"
     while True:
         if proc.poll() is not None or time.perf_counter() - start > 900:
@@ -205,7 +216,7 @@ def start_server(code: Path, warehouse: Path, port: int, workers: int, log: Path
             last = cpu_times(pids)
             continue
         if all(now[p] - last[p] < 0.03 for p in pids):
-            return proc, ready, max(ready, time.perf_counter() - start - 0.3), max(now.values())
+            return ready, max(ready, time.perf_counter() - start - 0.3), max(now.values())
         last = now
 
 
