@@ -9,7 +9,7 @@ import json
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("graph", help="customer-360 property graph: Neptune CSV export, Gremlin/networkx load")
     sub = p.add_subparsers(dest="graph_cmd", required=True)
-    ex = sub.add_parser("export", help="compute the graph with Spark and write Neptune bulk-load CSV "
+    ex = sub.add_parser("export", help="compute the graph (Spark, or locally) and write Neptune bulk-load CSV "
                         "parts per label (vertex-<label>-NNNNN.csv, edge-<label>-NNNNN.csv) into one folder")
     ex.add_argument("--out", required=True, metavar="DIR")
     ex.add_argument("--matched", metavar="F", help="matched.parquet: merged insurance rows + match_id")
@@ -20,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--items", metavar="F", help="attractions ITEM_ID,NAME,PARK,THEME (default: sigir17 POI lists)")
     ex.add_argument("--recs", metavar="F", help="recs.csv USER_ID,ITEM_ID,RANK,SCORE")
     ex.add_argument("--model", default="model", help="name of the model that made --recs")
+    ex.add_argument("--engine", default="spark", choices=["spark", "local"],
+                    help="spark (default, the nightly's) or local: computed in this process, for inputs that fit in "
+                    "memory (the same files)")
     ex.set_defaults(func=_export)
     ld = sub.add_parser("load", help="upsert the CSVs into Gremlin (TinkerPop, Neptune) or the embedded store")
     ld.add_argument("--csv", required=True, metavar="DIR", help="export folder (vertex-*.csv and edge-*.csv parts; "
@@ -38,7 +41,7 @@ def _export(args: argparse.Namespace) -> int:
 
     written = export_graph(args.out, settings=load_settings(), matched=args.matched, sources=args.sources,
                            visits=args.visits, interactions=args.interactions, items=args.items, recs=args.recs,
-                           model=args.model)
+                           model=args.model, engine=args.engine)
     print(json.dumps({"dir": str(written.dir), "files": len(written.files), **written.counts}, sort_keys=True))
     return 0
 

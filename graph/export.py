@@ -279,15 +279,26 @@ def _refuse_empty(written) -> None:
                          "--items, --recs)")
 
 
-def export_graph(out_dir: str | Path, *, spark=None, settings=None, **inputs):
-    """Compute the graph with Spark (inputs as for build_graph; paths may be any Hadoop path, tables directories of
-    part files) and write it as Neptune bulk-load CSV parts per label into out_dir (graph.neptune_parts), replacing
-    it whole. Returns the WrittenGraph: counts by label and the files (nothing else comes back to the driver)."""
+EXPORT_ENGINES = ("spark", "local")
+
+
+def export_graph(out_dir: str | Path, *, spark=None, settings=None, engine: str = "spark", **inputs):
+    """Compute the graph and write it as Neptune bulk-load CSV parts per label into out_dir (graph.neptune_parts),
+    replacing it whole. Returns the WrittenGraph: counts by label and the files.
+
+    `engine="spark"` (the nightly's): computed with Spark (inputs as for build_graph; paths may be any Hadoop path,
+    tables directories of part files); nothing but the counts comes back to the driver. `engine="local"`: the same
+    elements computed in this process by `build_graph`, one part per label, for inputs that fit in memory (a
+    notebook's sample): no JVM to start."""
+    if engine not in EXPORT_ENGINES:
+        raise InputError(f"--engine: {engine!r} is not one of {', '.join(EXPORT_ENGINES)}")
+    if all(inputs.get(k) is None for k in ("matched", "sources", "visits", "interactions", "items", "recs")):
+        raise InputError("graph export: no input given (--matched, --sources, --visits/--interactions, --items, --recs)")
+    if engine == "local":
+        return _export_local(Path(out_dir), **inputs)
     from c360.graph.neptune_parts import write_graph_parts
     from c360.graph.spark_graph import graph_frames
 
-    if all(inputs.get(k) is None for k in ("matched", "sources", "visits", "interactions", "items", "recs")):
-        raise InputError("graph export: no input given (--matched, --sources, --visits/--interactions, --items, --recs)")
     if spark is None:
         from c360.spark import get_spark
 
@@ -297,3 +308,19 @@ def export_graph(out_dir: str | Path, *, spark=None, settings=None, **inputs):
         return write_graph_parts(spark, frames, out_dir, _props_of, check=_refuse_empty)
     finally:
         frames.release()
+
+
+def _export_local(out_dir: Path, **inputs):
+    from c360.graph.neptune_parts import WrittenGraph, write_element_parts
+    from c360.io import atomic_path
+
+    b = build_graph(**inputs)
+    written = WrittenGraph(str(out_dir))
+    for kind, elements in (("vertices", b.vertices.values()), ("edges", b.edges.values())):
+        for e in elements:
+            written.counts[kind][e.label] = written.counts[kind].get(e.label, 0) + 1
+    _refuse_empty(written)
+    with atomic_path(out_dir) as tmp:
+        files = write_element_parts(tmp, list(b.vertices.values()), list(b.edges.values()), _props_of)
+        written.files = [f.name for f in files]
+    return written

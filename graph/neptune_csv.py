@@ -73,9 +73,10 @@ def _fmt(value, typ: str) -> str:
     return spreadsheet_safe(str(value)) if typ == "String" else str(value)
 
 
-def write_elements(path: Path, elements: list[Element], edges: bool) -> Path:
-    """Write elements to one Neptune CSV atomically; columns are the union of property names, sorted."""
-    names = sorted({k for e in elements for k in e.props})
+def write_elements(path: Path, elements: list[Element], edges: bool, names=None) -> Path:
+    """Write elements to one Neptune CSV atomically; columns are `names` (default: the union of the elements'
+    property names), sorted."""
+    names = sorted(names if names is not None else {k for e in elements for k in e.props})
     unknown = [n for n in names if n not in PROPERTY_TYPES]
     if unknown:
         raise InputError(f"{path.name}: no Neptune type declared for propert(y/ies) {', '.join(unknown)}")

@@ -212,9 +212,10 @@ def write_graph_parts(spark, frames, out_dir: str | Path, props_of, check=None) 
     return written
 
 
-def write_element_parts(out_dir: str | Path, vertices: list, edges: list) -> list[Path]:
-    """Elements held in memory (a few: tests, one record's additions) written in the same layout, one part per
-    label (neptune_csv.write_elements), into out_dir (created); returns the files."""
+def write_element_parts(out_dir: str | Path, vertices: list, edges: list, props_of=None) -> list[Path]:
+    """Elements held in memory (tests, one record's additions, a local export) written in the same layout, one part
+    per label (neptune_csv.write_elements), into out_dir (created); returns the files. `props_of(kind, label)`, when
+    given, names each label's property columns (as the Spark export writes them), else the elements' own."""
     from c360.graph.neptune_csv import write_elements
 
     out = Path(out_dir)
@@ -223,7 +224,8 @@ def write_element_parts(out_dir: str | Path, vertices: list, edges: list) -> lis
     for kind, elements in ((VERTEX_KIND, vertices), (EDGE_KIND, edges)):
         for label in sorted({e.label for e in elements}):
             group = sorted((e for e in elements if e.label == label), key=lambda e: e.id)
-            paths.append(write_elements(out / part_name(kind, label, 0), group, edges=kind == EDGE_KIND))
+            names = props_of(kind, label) if props_of else None
+            paths.append(write_elements(out / part_name(kind, label, 0), group, edges=kind == EDGE_KIND, names=names))
     return paths
 
 

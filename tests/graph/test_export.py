@@ -61,6 +61,17 @@ def test_spark_export_equals_the_record_by_record_reference(sample_dir, graph_cs
     assert _by_id(edges) == ref_e and len(edges) == len(ref_e)
 
 
+def test_local_export_writes_the_spark_exports_files(sample_dir, graph_csv, graph_export, tmp_path):
+    """engine="local" (no Spark): the same part names, headers, counts and elements as the Spark export."""
+    local = export_graph(tmp_path / "local", engine="local", **sample_inputs(sample_dir))
+    assert sorted(local.files) == sorted(graph_export.files) and local.counts == graph_export.counts
+    for name in local.files:
+        assert _rows(tmp_path / "local" / name)[0] == _rows(graph_csv / name)[0], name
+    assert [_by_id(x) for x in read_graph(tmp_path / "local")] == [_by_id(x) for x in read_graph(graph_csv)]
+    with pytest.raises(InputError, match="--engine: 'pandas'"):
+        export_graph(tmp_path / "x", engine="pandas", sources=sample_dir / "sources")
+
+
 @pytest.mark.slow
 def test_raw_graph_in_several_parts_equals_the_reference(sample_dir, spark, tmp_path):
     """From the sources alone (no SameAs), with no adaptive coalescing: labels spread over several part files."""
@@ -136,9 +147,11 @@ def test_missing_column_names_file_and_column(sample_dir, spark, tmp_path):
 
 @pytest.mark.slow
 def test_cli_export_keeps_previous_files_on_bad_input(sample_dir, tmp_path):
+    """A good export (local engine), then a bad one on Spark (the default): an error naming the column, and the
+    folder as it was."""
     out = tmp_path / "g"
     run_cli("graph", "export", "--out", str(out), "--matched", str(sample_dir / "matched.parquet"),
-            "--sources", str(sample_dir / "sources"))
+            "--sources", str(sample_dir / "sources"), "--engine", "local")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert "vertex-customer-00000.csv" in before
     (tmp_path / "recs.csv").write_text("USER_ID,ITEM_ID,RANK\nu1,caliAdv:1,1\n")
