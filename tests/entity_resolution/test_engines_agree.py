@@ -1,4 +1,5 @@
-"""The two engines standardize as the pandas reference does (SQL generated per dialect), and cluster alike."""
+"""The two engines standardize as the pandas reference does (SQL generated per dialect). That they cluster alike is
+checked by the suite's one Spark match, in test_hadoop_paths.py."""
 
 from __future__ import annotations
 
@@ -90,28 +91,3 @@ def test_float_columns_read_as_pandas_prints_them():
                                        ("%d.%m.%y", "d.M.yy")])
 def test_java_date_formats(fmt, java):
     assert Q.java_date_format(fmt) == java
-
-
-@pytest.mark.slow
-def test_both_engines_give_the_same_clusters(spark, tmp_path):
-    """A small generated set matched on DuckDB and on Spark (a directory of parts there): the same clusters."""
-    from c360.entity_resolution import sources as S
-    from c360.entity_resolution.evaluate import cluster_agreement
-    from c360.entity_resolution.generate import generate
-    from c360.entity_resolution.match import match
-
-    generate(80, seed=5, out_dir=tmp_path / "src")
-    parts = [S.to_merged_pandas(t, pd.read_csv(tmp_path / "src" / t.file, dtype=str),
-                                pd.read_csv(tmp_path / "src" / t.address.file, dtype=str)) for t in S.CUSTOMER_TABLES]
-    merged = pd.concat(parts, ignore_index=True)
-    merged[S.merged_order(merged.columns)].to_parquet(tmp_path / "merged.parquet", index=False)
-    runs = {e: match([tmp_path / "merged.parquet"], engine=e, out=tmp_path / f"{e}.parquet", spark=spark,
-                     u_max_pairs=5e4, threshold=0.9) for e in ("duckdb", "spark")}
-    assert (tmp_path / "spark.parquet").is_dir() and (tmp_path / "duckdb.parquet").is_file()
-    duck, sp = (pd.read_parquet(tmp_path / f"{e}.parquet") for e in ("duckdb", "spark"))
-    assert len(duck) == len(sp) == len(merged) and runs["duckdb"].records == runs["spark"].records
-    both = cluster_agreement(duck, sp)
-    assert both["records_in_different_clusters"] == 0, both
-    # the same stable ids too: both number clusters by their smallest record id
-    key = ["id", "match_id"]
-    assert duck[key].sort_values("id", ignore_index=True).equals(sp[key].sort_values("id", ignore_index=True))

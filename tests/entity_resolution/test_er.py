@@ -1,4 +1,5 @@
-"""Entity resolution end to end: generate → merge (Spark) → match (DuckDB and Spark) → evaluate, plus bad input."""
+"""Entity resolution end to end: generate → merge (Spark) → match (DuckDB) → evaluate, plus bad input (the Spark
+match, its clusters against DuckDB's and an explanation of its model: test_hadoop_paths.py)."""
 
 from __future__ import annotations
 
@@ -157,24 +158,6 @@ def test_merge_missing_column(data, spark, tmp_path):
     with pytest.raises(InputError, match=r"source_auto_customer.csv.*lname"):
         merge(tmp_path, tmp_path / "m.parquet", spark=spark)
     assert not (tmp_path / "m.parquet").exists()
-
-
-@pytest.mark.slow
-def test_spark_engine_same_clusters(data, duck, spark, tmp_path):
-    d, _ = duck
-    res = match([d / "merged.parquet"], engine="spark", out=tmp_path / "s.parquet", spark=spark, u_max_pairs=3e5)
-    s = pd.read_parquet(tmp_path / "s.parquet")
-    k = pd.read_parquet(d / "matched.parquet")
-    ms, mk = evaluate(s, d / "src" / "truth.csv"), evaluate(k, d / "src" / "truth.csv")
-    assert ms["f1"] > 0.97 and abs(ms["f1"] - mk["f1"]) < 0.01
-    # same clusters within a small tolerance: pairwise agreement of the two clusterings
-    both = cluster_agreement(k, s)
-    assert both["f1"] > 0.98 and both["records_in_different_clusters"] <= 0.01 * len(s), both
-    assert res.engine == "spark"
-    # a Spark run's model (Spark SQL) is explained with DuckDB
-    big = s.groupby("match_id").size().idxmax()
-    ids = s.loc[s["match_id"] == big, "id"].tolist()
-    assert "<html" in explain_pair(tmp_path / "s.parquet", ids[0], ids[1]).lower()
 
 
 def test_blocking_recall_and_cluster_agreement(data, duck):

@@ -1,5 +1,6 @@
 """`c360 er match --engine spark --out` on any Hadoop URI: written through Hadoop's FileSystem (file:// here, the
-same code as hdfs:// and s3a://), the same match ids as a local path, stable against a previous output on a URI;
+same code as hdfs:// and s3a://), the same match ids as a local path and as the DuckDB engine (the one Spark match of
+the suite: Spark and DuckDB give the same clusters on a small set), stable against a previous output on a URI;
 DuckDB and the local-only readers reject the URIs they cannot use with an InputError naming the path."""
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pyspark.sql import functions as F
 from c360 import hadoop_fs
 from c360.entity_resolution import match as MT
 from c360.entity_resolution import sources as S
-from c360.entity_resolution.evaluate import evaluate
-from c360.entity_resolution.explain import explain_match
+from c360.entity_resolution.evaluate import cluster_agreement, evaluate
+from c360.entity_resolution.explain import explain_match, explain_pair
 from c360.entity_resolution.generate import generate
 from c360.entity_resolution.labels import evaluate_labels
 from c360.entity_resolution.match import match
@@ -53,7 +54,7 @@ def _write_to(ctx, out, previous=None):
 
 
 @pytest.mark.slow
-def test_spark_match_writes_to_a_hadoop_uri_and_keeps_ids_stable(merged, spark, tmp_path):
+def test_spark_match_on_a_hadoop_uri_equals_duckdb_and_keeps_ids_stable(merged, spark, tmp_path):
     uri = f"file://{tmp_path}/uri/matched.parquet"
     ctx = MT.MatchContext.create([merged / "merged.parquet"], engine="spark", out=uri, spark=spark,
                                  u_max_pairs=5e4, threshold=0.9)
@@ -72,6 +73,7 @@ def test_spark_match_writes_to_a_hadoop_uri_and_keeps_ids_stable(merged, spark, 
         assert json.loads((on_disk / "matched.parquet.model.json").read_text())["comparisons"]
         first = _ids(on_disk / "matched.parquet")
         assert first.equals(_ids(tmp_path / "local" / "matched.parquet"))
+        _same_as_duckdb(merged, on_disk / "matched.parquet", tmp_path)
 
         # a previous output on a URI whose ids differ from 1..k: its ids are taken (read through Hadoop), and the
         # existing output at the same URI is replaced
@@ -90,6 +92,22 @@ def test_spark_match_writes_to_a_hadoop_uri_and_keeps_ids_stable(merged, spark, 
          "matched.parquet.pairs.parquet"])
     # readers of a match output take a file: URI as the local path it is
     assert evaluate(uri, merged / "src" / "truth.csv")["records"] == len(first)
+
+
+def _same_as_duckdb(merged: Path, spark_out: Path, tmp_path: Path) -> None:
+    """The DuckDB engine on the same input and settings: the same clusters and the same match id for every record
+    (both number clusters by their smallest record id); the Spark run's model (Spark SQL) is explained with DuckDB."""
+    duck_out = tmp_path / "duckdb.parquet"
+    res = match([merged / "merged.parquet"], engine="duckdb", out=duck_out, u_max_pairs=5e4, threshold=0.9)
+    duck, sp = pd.read_parquet(duck_out), pd.read_parquet(spark_out)
+    assert duck_out.is_file() and len(duck) == len(sp) == res.records
+    both = cluster_agreement(duck, sp)
+    assert both["records_in_different_clusters"] == 0, both
+    assert _ids(duck_out).equals(_ids(spark_out))
+    assert evaluate(sp, merged / "src" / "truth.csv")["f1"] > 0.97
+    big = sp.groupby("match_id").size().idxmax()
+    ids = sp.loc[sp["match_id"] == big, "id"].tolist()
+    assert len(ids) > 1 and "<html" in explain_pair(spark_out, ids[0], ids[1]).lower()
 
 
 @pytest.mark.parametrize("uri", ["s3a://bucket/c360/matched.parquet", "hdfs://namenode:8020/c360/matched.parquet"])
