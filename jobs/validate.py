@@ -25,20 +25,27 @@ def validate_insurance(sources_dir: str | Path, spark) -> dict[str, int]:
     for table in SOURCE_TABLES:
         path = d / table.file
         df = read_source(spark, path, table.required)
-        rows[table.name] = df.count()
         id_col = table.unique
+        # every check of the table in one aggregate (one Spark job); the offending values only on a failure
+        checks = [F.count(F.lit(1)).alias("rows")]
         if id_col:
-            nulls = df.where(F.col(id_col).isNull()).count()
-            if nulls:
-                raise InputError(f"{path}: column {id_col} has {nulls} empty value(s)")
-            dup = df.groupBy(id_col).count().where("count > 1").orderBy(id_col).limit(5).collect()
-            if dup:
+            checks += [F.sum(F.col(id_col).isNull().cast("int")).alias("nulls"),
+                       F.countDistinct(id_col).alias("distinct")]
+        checks += [F.sum((F.col(c).isNotNull() & F.col(c).cast("double").isNull()).cast("int")).alias(f"bad{i}")
+                   for i, c in enumerate(table.numeric)]
+        found = df.agg(*checks).first()
+        rows[table.name] = found["rows"]
+        if id_col:
+            if found["nulls"]:
+                raise InputError(f"{path}: column {id_col} has {found['nulls']} empty value(s)")
+            if found["distinct"] < found["rows"]:
+                dup = df.groupBy(id_col).count().where("count > 1").orderBy(id_col).limit(5).collect()
                 raise InputError(f"{path}: column {id_col} has duplicate values: "
                                  + ", ".join(str(r[id_col]) for r in dup))
-        for col in table.numeric:
-            bad = (df.where(F.col(col).isNotNull() & F.col(col).cast("double").isNull())
-                   .select(col).limit(3).collect())
-            if bad:
+        for i, col in enumerate(table.numeric):
+            if found[f"bad{i}"]:
+                bad = (df.where(F.col(col).isNotNull() & F.col(col).cast("double").isNull())
+                       .select(col).limit(3).collect())
                 raise InputError(f"{path}: column {col} has non-numeric values: "
                                  + ", ".join(repr(r[col]) for r in bad))
     return rows

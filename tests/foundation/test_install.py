@@ -73,7 +73,7 @@ def test_nightly_and_serve_from_an_empty_directory(installed, tmp_path):
     work = tmp_path / "empty"
     work.mkdir()
     config = {"nightly": {"generate_customers": 120, "seed": 1}, "er": {"engine": "duckdb"},
-              "recsys": {"algorithms": ["popularity"], "serve": "popularity", "top_n": 5}}
+              "recsys": {"algorithms": ["popularity"], "serve": "popularity", "top_n": 5, "session": False}}
     (work / "tiny.yaml").write_text(yaml.safe_dump(config))
     env = {**env, "C360_GRAPH": "networkx", "C360_SPARK_MASTER": "local[2]"}
     out = _run([str(bin_dir / "c360"), "nightly", "--config", "tiny.yaml", "--warehouse", "wh"], work, env).stdout

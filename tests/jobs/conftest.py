@@ -32,12 +32,13 @@ def insurance(tmp_path_factory) -> Path:
 
 
 def write_config(path: Path, visits: Path, insurance: Path | None, engine: str = "duckdb",
-                 algorithms=("popularity", "item-knn"), serve: str = "item-knn", **sections) -> Path:
-    """A nightly config for the tests (fast algorithms unless asked otherwise)."""
+                 algorithms=("popularity", "item-knn"), serve: str = "item-knn", session: bool = False,
+                 **sections) -> Path:
+    """A nightly config for the tests (fast algorithms, and no session model, unless asked otherwise)."""
     config = {"nightly": {"visits": str(visits), "insurance": str(insurance) if insurance else None,
                           "generate_customers": 150, "seed": 3},
               "er": {"engine": engine},
-              "recsys": {"algorithms": list(algorithms), "serve": serve, "top_n": 10}}
+              "recsys": {"algorithms": list(algorithms), "serve": serve, "top_n": 10, "session": session}}
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)
     path.write_text(yaml.safe_dump(config))

@@ -39,7 +39,7 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
     """Generated insurance data (in the warehouse), Spark ER, auto recommender, networkx graph, published."""
     wh = tmp_path / "wh"
     cfg = write_config(tmp_path / "c.yaml", epcot_visits, None, engine="spark",
-                       algorithms=("popularity", "item-knn", "als"), serve="auto")
+                       algorithms=("popularity", "item-knn", "als"), serve="auto", session=True)
     result = run_nightly(str(cfg), warehouse=str(wh), env=ENV)
     assert result["status"] == "succeeded"
     run = current_run(wh)
