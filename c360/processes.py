@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -35,3 +38,17 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def stop_process_group(pgid: int, wait_s: float = 30.0, alive: Callable[[int], bool] = pid_alive) -> None:
+    """SIGTERM the process group `pgid`, wait up to `wait_s` while `alive(pgid)`, then SIGKILL (5 s more)."""
+    for sig, grace in ((signal.SIGTERM, wait_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and alive(pgid):
+            time.sleep(0.2)
+        if not alive(pgid):
+            return

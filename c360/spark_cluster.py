@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from c360.errors import C360Error, ToolMissingError
-from c360.processes import free_port, pid_alive, port_in_use
+from c360.processes import free_port, pid_alive, port_in_use, stop_process_group
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 7077
@@ -180,16 +179,7 @@ def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0, cache: str | Path | Non
         if pid is None:
             continue
         stopped = True
-        for sig, grace in ((signal.SIGTERM, wait_s), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and _group_alive(pid):
-                time.sleep(0.2)
-            if not _group_alive(pid):
-                break
+        stop_process_group(pid, wait_s, alive=_group_alive)  # the daemon and the executors it forked
         paths.pid_file(role).unlink(missing_ok=True)
     return stopped
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from c360.errors import C360Error, ToolMissingError
-from c360.processes import pid_alive, port_in_use
+from c360.processes import pid_alive, port_in_use, stop_process_group
 
 GREMLIN_DIR = Path(__file__).resolve().parent / "gremlin"
 POM = GREMLIN_DIR / "pom.xml"
@@ -242,16 +241,7 @@ def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0, cache: str | Path | Non
     pid = running_pid(port, paths.cache)
     if pid is None:
         return False
-    for sig, grace in ((signal.SIGTERM, wait_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.2)
-        if not pid_alive(pid):
-            break
+    stop_process_group(pid, wait_s)
     paths.pid_file.unlink(missing_ok=True)
     return True
 
