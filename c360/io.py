@@ -120,27 +120,37 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
-def write_json_file(path: str | os.PathLike, data, default=None) -> Path:
-    """Write `data` as indented JSON, atomically; `default` converts values json cannot (as in json.dumps)."""
+def json_text(data, default=None) -> str:
+    """`data` as the indented JSON text every JSON file of the project is written with."""
     import json
 
+    return json.dumps(data, indent=2, default=default) + "\n"
+
+
+def parse_json(text: str, where: str | os.PathLike):
+    """Parse JSON text read from `where`; InputError naming it when the text is not JSON."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: invalid JSON: {exc}") from exc
+
+
+def write_json_file(path: str | os.PathLike, data, default=None) -> Path:
+    """Write `data` as indented JSON, atomically; `default` converts values json cannot (as in json.dumps)."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=default) + "\n")
+        tmp.write_text(json_text(data, default))
     return path
 
 
 def read_json_file(path: str | os.PathLike, missing: str = "not found"):
     """Parse a JSON file; InputError naming the file when it is missing (`missing` says how) or invalid."""
-    import json
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: {missing}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: invalid JSON: {exc}") from exc
+    return parse_json(path.read_text(), path)
 
 
 def read_yaml_file(path: str | os.PathLike, missing: str = "not found"):

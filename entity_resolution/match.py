@@ -9,7 +9,6 @@ sees aggregates, a bounded sample for the blocking counts, the labels and the mo
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -31,7 +30,7 @@ from c360.entity_resolution.comparisons import Compared, build_comparisons, skew
 from c360.entity_resolution.config import MatchConfig, load_config
 from c360.entity_resolution.stable_ids import match_ids_query, previous_id_column
 from c360.errors import InputError
-from c360.io import write_json_file
+from c360.io import json_text, parse_json, write_json_file
 from c360.layout import MatchOutput
 
 SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
@@ -209,16 +208,13 @@ def _previous_id_column(ctx: MatchContext, previous: Path | str) -> str:
     report = MatchOutput(previous).report
     if not hadoop_fs.is_file(ctx.spark, report):
         return "id"
-    try:
-        return str(json.loads(hadoop_fs.read_text(ctx.spark, report)).get("id", "id"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{report}: invalid JSON: {exc}") from exc
+    return str(parse_json(hadoop_fs.read_text(ctx.spark, report), report).get("id", "id"))
 
 
 def _write_json(ctx: MatchContext, path: Path | str, data) -> None:
     """Write a JSON file of the output atomically (a URI through Hadoop's FileSystem)."""
     if isinstance(path, str):
-        hadoop_fs.write_text(ctx.spark, path, json.dumps(data, indent=2) + "\n")
+        hadoop_fs.write_text(ctx.spark, path, json_text(data))
     else:
         write_json_file(path, data)
 
