@@ -103,6 +103,19 @@ async def authenticated(settings: AppSettings, audit: Audit, key: ApiKey = None)
     return principal
 
 
+def optional_caller(request: Request) -> Principal | None:
+    """The caller of a public endpoint that shows more to a key holder (a visitor's trip): None without a key,
+    401 for a key that is not configured (a client that sends one wants to know it is wrong). Called only where
+    the answer depends on it, so the public hot path reads no header."""
+    key = (request.headers.get("x-api-key") or "").strip()
+    if not key:
+        return None
+    role = role_of(key, request.app.state.settings.api_keys)
+    if role is None:
+        raise ApiError(401, "invalid API key", headers={"WWW-Authenticate": "APIKey"})
+    return Principal(key_hash=key_hash(key), role=role, grants=ROLE_GRANTS[role])
+
+
 def require(principal: Principal, role: str) -> None:
     """403 unless the caller's role grants `role` (for checks that depend on a parameter, e.g. reveal_pii)."""
     if not principal.allows(role):

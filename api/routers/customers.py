@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -18,6 +17,7 @@ from c360.graph.store import GraphUnavailable
 from ..dependencies import KEY_REQUIRED, AppSettings, Audit, Reader, Served, require
 from ..errors import ApiError
 from ..live import CommitConflict
+from ..masking import mask_customer360, mask_search_hit
 from ..schemas import Customer360, CustomerRecordIn, Error, MatchResult, SearchResult
 from ..state import ServedState
 
@@ -25,22 +25,7 @@ log = logging.getLogger("c360.api.graph")
 # Every route here needs a key with the reader role and leaves an audit line: declared once, for the router.
 router = APIRouter(tags=["customers"], dependencies=KEY_REQUIRED)
 
-SSN = re.compile(r"\s*(\d{3})-?(\d{2})-?(\d{4})\s*")
 AUTH_ERRORS = {401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}}
-
-
-def mask_ssn(ssn: Any) -> Any:
-    """`123-45-6789` (or `123456789`) → `***-**-6789`; anything that is not an SSN of that shape is masked
-    whole, since its "last four digits" could be any four digits of it (`791-52-X555` is not `***-**-2555`)."""
-    if not ssn:
-        return ssn
-    m = SSN.fullmatch(str(ssn))
-    return f"***-**-{m.group(3)}" if m else "***-**-****"
-
-
-def _mask(result: dict) -> dict:
-    customers = [{**c, "ssn": mask_ssn(c.get("ssn"))} for c in result.get("customers", [])]
-    return {**result, "customers": customers}
 
 
 def _call(state: ServedState, method: str, *args, **kwargs):
@@ -81,7 +66,7 @@ async def customer360(
     if result is None:
         raise ApiError(404, f"match_id {match_id!r} not found")
     pii = caller.allows("pii")
-    body = result if pii else _mask(result)
+    body = result if pii else mask_customer360(result)
     match = str(body.get("match_id", match_id))
     audit.answered([match], pii=pii)
     return OrjsonResponse({**body, "match_id": match, "pii": pii})
@@ -91,16 +76,19 @@ async def customer360(
             summary="Find match ids by name (and date of birth)")
 async def search(
     state: Served,
+    caller: Reader,
     audit: Audit,
     last_name: Annotated[str, Query(min_length=1, max_length=100)],
     first_name: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     date_of_birth: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")] = None,
 ):
-    """Case-insensitive name search; values are passed to the store as parameters, never into query text."""
+    """Case-insensitive name search; values are passed to the store as parameters, never into query text. Birth
+    dates show their year only unless the key's role is `pii`."""
     hits = await run_in_threadpool(_call, state, "search", last_name, first_name=first_name,
                                    date_of_birth=date_of_birth)
-    matches = [{**h, "match_id": str(h["match_id"])} for h in hits]
-    audit.answered([m["match_id"] for m in matches])  # search shows names and birth dates, never SSNs
+    pii = caller.allows("pii")
+    matches = [{**(h if pii else mask_search_hit(h)), "match_id": str(h["match_id"])} for h in hits]
+    audit.answered([m["match_id"] for m in matches], pii=pii)  # names and birth dates, never SSNs
     return OrjsonResponse({"matches": matches})
 
 
@@ -108,10 +96,11 @@ def _finite(x):
     return x if x is None or math.isfinite(x) else None
 
 
-def _record_fields(state: ServedState, record) -> tuple[dict[str, Any], dict[str, Any]]:
+def _record_fields(state: ServedState, record, min_fields: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the request's fields by role and column name (attributes: the config's other columns), the standardized
     record); 422 for an attribute the config does not have, for a record with no field the model compares, for a
-    value that cannot be read."""
+    value that cannot be read, for fewer than `min_fields` compared fields (one weak field, a phone or an SSN alone,
+    must not list the customers who have it)."""
     live = state.customers
     cfg = live.matcher.cfg
     fields = record.model_dump(exclude_none=True, exclude={"id", "attributes"})
@@ -130,7 +119,26 @@ def _record_fields(state: ServedState, record) -> tuple[dict[str, Any], dict[str
         names = {f.column: f.role or f.column for f in cfg.fields}
         named = [names.get(c, c) for c in bad]
         raise ApiError(422, "; ".join(f"{n}: cannot be read as the config's format" for n in named), named)
+    given = compared & {k for k, v in fields.items() if v}
+    if len(given) < min_fields:
+        missing = sorted(compared - given)
+        raise ApiError(422, f"record: at least {min_fields} of the fields the model compares are required, "
+                            f"{len(given)} given (add some of: {', '.join(missing)})", missing)
     return fields, std
+
+
+def _identifiers_allowed(state: ServedState, record, caller) -> None:
+    """403 when a caller without the pii or writer role sends an identifier (an SSN): the answer's probability
+    changes with how close the guess is, an oracle for the identifier that only those who may see it can ask."""
+    if caller.allows("pii") or caller.allows("writer"):
+        return
+    cfg = state.customers.matcher.cfg
+    sent = record.model_dump(exclude_none=True)
+    sent.update(record.attributes or {})
+    named = sorted((f.role or f.column) for f in cfg.fields if f.type == "identifier" and sent.get(f.role or f.column))
+    if named:
+        raise ApiError(403, f"{named[0]}: matching on an identifier needs a key with the pii or writer role "
+                            "(leave it out to match on the other fields)", named)
 
 
 @router.post("/customers/match", response_model=MatchResult, responses={409: {"model": Error}, **AUTH_ERRORS},
@@ -146,7 +154,9 @@ async def match_customer(
 ):
     """Score the record with the published Splink model against the candidates its blocking keys find (the run's
     records and those committed since): the best at or above the run's threshold names its `match_id`. Returns no
-    personal data: match ids, probabilities and which comparison level each field reached."""
+    personal data: match ids and probabilities, and (role pii only) which comparison level each field reached.
+    At least `realtime.min_match_fields` compared fields are required; an identifier (SSN) needs the pii or writer
+    role."""
     if commit:
         require(caller, "writer")
     live = state.customers
@@ -154,7 +164,8 @@ async def match_customer(
         raise ApiError(503, "the published run has no match model to match against")
     if commit and not record.id:
         raise ApiError(422, "id: required with commit=true (the record's id, e.g. 77001-property)", ["id"])
-    fields, std = _record_fields(state, record)
+    _identifiers_allowed(state, record, caller)
+    fields, std = _record_fields(state, record, settings.realtime.min_match_fields)
     n = settings.realtime.candidates
     if commit:
         try:
@@ -174,8 +185,9 @@ async def match_customer(
     audit.answered([c["match_id"] for c in candidates] + ([str(mid)] if commit and new else []))
     explanation = dict(answer.explanation)
     explanation["match_weight"] = _finite(explanation.get("match_weight"))
+    # which level each field reached (exact, one edit away, ...) is an oracle for the stored values: pii only
     explanation["comparisons"] = [{**c, "match_weight": _finite(c["match_weight"])}
-                                  for c in explanation.get("comparisons", [])]
+                                  for c in explanation.get("comparisons", [])] if caller.allows("pii") else []
     return OrjsonResponse({"match_id": None if mid is None else str(mid), "match_probability": answer.match_probability,
                            "candidates": candidates, "explanation": explanation, "committed": commit,
                            "record_id": record.id if commit else None, "new_match": new, "in_graph": in_graph})

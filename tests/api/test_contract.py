@@ -40,8 +40,11 @@ def examples(client) -> dict[tuple[str, str], list[tuple]]:
             (422, "/events", {}, WRITER, {**event, "item_id": "nope:1"}),
             (422, "/events", {}, WRITER, {"user_id": "x"})],
         ("POST", "/customers/match"): [
-            (200, "/customers/match", {}, READER, maria),
-            (200, "/customers/match", {}, PII, {"last_name": "Nobody", "date_of_birth": "1901-01-01"}),
+            (200, "/customers/match", {}, PII, maria),
+            (403, "/customers/match", {}, READER, maria),     # an SSN: pii or writer only
+            (200, "/customers/match", {}, READER, {**maria, "ssn": None}),
+            (200, "/customers/match", {}, PII, {"first_name": "No", "last_name": "Nobody",
+                                                "date_of_birth": "1901-01-01"}),
             (401, "/customers/match", {}, {}, maria),
             (403, "/customers/match", {"commit": "true"}, READER, {**maria, "id": "1-auto"}),
             (409, "/customers/match", {"commit": "true"}, WRITER, {**maria, "id": "101-auto"}),

@@ -85,7 +85,7 @@ def test_customer360_masked_for_reader(client):
     assert {c["id"] for c in body["customers"]} == {"101-auto", "11376-property"}
     assert {c["ssn"] for c in body["customers"]} == {"***-**-6789"}
     auto = next(c for c in body["customers"] if c["id"] == "101-auto")
-    assert auto["policies"][0]["vehicles"][0]["vin"] == "1HGCM82633A004352"
+    assert auto["policies"][0]["vehicles"][0]["vin"] == "*************4352"   # api.masking
     assert "123-45-6789" not in r.text
 
 
@@ -115,7 +115,7 @@ def test_search(client):
     r = client.get("/customers/search", params={"last_name": "LOPEZ", "first_name": "maria"}, headers=READER)
     assert r.status_code == 200
     assert r.json()["matches"] == [{"match_id": "17", "first_name": "Maria", "last_name": "Lopez",
-                                    "date_of_birth": "1980-04-02", "records": 2}]
+                                    "date_of_birth": "1980-**-**", "records": 2}]
     r = client.get("/customers/search", params={"last_name": "x') or 1=1 --"}, headers=READER)
     assert r.status_code == 200 and r.json()["matches"] == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from c360.api.routers.customers import mask_ssn
+from c360.api.masking import mask_ssn
 from c360.errors import InputError
 from c360.settings import load_settings
 

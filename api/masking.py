@@ -1,0 +1,101 @@
+"""What a caller without the `pii` role sees of a customer: contact and identity fields masked, one rule per field.
+
+| field | reader sees | why |
+| --- | --- | --- |
+| ssn | `***-**-6789` | the last four digits, the industry's verification convention |
+| date_of_birth | `1980-**-**` | the year tells customers apart; the full date is an identity key |
+| home_phone | `***-***-0100` | the last four digits |
+| address (street) | `***` | a home address is contact data; city and state stay |
+| zip | `627**` | the first three digits (a region) |
+| vin (and the vehicle's id, which holds it) | `*************4352` | the last four characters |
+
+Names, company, city, state, policy lines and vehicle make, model and year stay: they are what a reader needs to
+recognise a customer, and they are searchable anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_SSN = re.compile(r"\s*(\d{3})-?(\d{2})-?(\d{4})\s*")
+_DATE = re.compile(r"\s*(\d{4})-\d{2}-\d{2}\s*")
+VEHICLE_PREFIX = "vehicle:"
+
+
+def mask_ssn(ssn: Any) -> Any:
+    """`123-45-6789` (or `123456789`) → `***-**-6789`; anything that is not an SSN of that shape is masked
+    whole, since its "last four digits" could be any four digits of it (`791-52-X555` is not `***-**-2555`)."""
+    if not ssn:
+        return ssn
+    m = _SSN.fullmatch(str(ssn))
+    return f"***-**-{m.group(3)}" if m else "***-**-****"
+
+
+def mask_date(value: Any) -> Any:
+    """`1980-04-02` → `1980-**-**`; any other shape whole."""
+    if not value:
+        return value
+    m = _DATE.fullmatch(str(value))
+    return f"{m.group(1)}-**-**" if m else "****-**-**"
+
+
+def mask_phone(value: Any) -> Any:
+    """The last four digits of a number of at least seven digits (`***-***-0100`), else masked whole."""
+    if not value:
+        return value
+    digits = re.sub(r"\D", "", str(value))
+    return f"***-***-{digits[-4:]}" if len(digits) >= 7 else "***"
+
+
+def mask_whole(value: Any) -> Any:
+    return "***" if value else value
+
+
+def mask_zip(value: Any) -> Any:
+    """The first three digits of a five-digit ZIP (`627**`), else masked whole."""
+    if not value:
+        return value
+    digits = re.sub(r"\D", "", str(value))
+    return f"{digits[:3]}**" if len(digits) >= 5 else "***"
+
+
+def mask_vin(value: Any) -> Any:
+    """All but the last four characters (`*************4352`); a value of eight or fewer whole."""
+    if not value:
+        return value
+    text = str(value)
+    return "*" * (len(text) - 4) + text[-4:] if len(text) > 8 else "***"
+
+
+RECORD_MASKS = {"ssn": mask_ssn, "date_of_birth": mask_date, "home_phone": mask_phone}
+ADDRESS_MASKS = {"address": mask_whole, "zip": mask_zip}
+
+
+def _masked(row: dict, masks: dict) -> dict:
+    return {k: masks[k](v) if k in masks else v for k, v in row.items()}
+
+
+def _vehicle(v: dict) -> dict:
+    out = {**v, "vin": mask_vin(v.get("vin"))}
+    vid = str(v.get("id") or "")
+    if vid.startswith(VEHICLE_PREFIX):
+        out["id"] = VEHICLE_PREFIX + str(mask_vin(vid[len(VEHICLE_PREFIX):]))
+    return out
+
+
+def mask_customer360(result: dict) -> dict:
+    """A customer 360 answer as a caller without `pii` sees it."""
+    customers = []
+    for c in result.get("customers", []):
+        policies = [{**p, "addresses": [_masked(a, ADDRESS_MASKS) for a in p.get("addresses", [])],
+                     "vehicles": [_vehicle(v) for v in p.get("vehicles", [])]} for p in c.get("policies", [])]
+        customers.append({**_masked(c, RECORD_MASKS), "addresses": [_masked(a, ADDRESS_MASKS)
+                                                                    for a in c.get("addresses", [])],
+                          "policies": policies})
+    return {**result, "customers": customers}
+
+
+def mask_search_hit(hit: dict) -> dict:
+    """A search hit as a caller without `pii` sees it (the birth date's year only)."""
+    return {**hit, "date_of_birth": mask_date(hit.get("date_of_birth"))}

@@ -1,0 +1,107 @@
+"""Who sees what of a customer: `reader` gets contact fields masked and no per-field match levels, `pii` sees them
+in clear; an identifier (SSN) is an oracle for callers who may not see it; one weak field lists nobody; a
+visitor's trip is not public."""
+
+from __future__ import annotations
+
+import time
+
+from .conftest import PII, READER, WRITER
+
+MARIA = {"first_name": "Maria", "last_name": "Lopez", "date_of_birth": "1980-04-02", "ssn": "123-45-6789",
+         "home_phone": "217-555-0100", "address": "12 Main St", "zip": "62701", "company": "Acme"}
+
+
+def _360(client, headers):
+    r = client.get("/customer360/17", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_reader_sees_contact_fields_masked_and_pii_sees_them_in_clear(client):
+    masked, clear = _360(client, READER), _360(client, PII)
+    auto = next(c for c in masked["customers"] if c["id"] == "101-auto")
+    assert auto["first_name"] == "Maria" and auto["last_name"] == "Lopez"           # who it is
+    assert auto["date_of_birth"] == "1980-**-**" and auto["ssn"] == "***-**-6789"
+    assert auto["home_phone"].endswith("0100") and "555" not in auto["home_phone"]
+    addresses = auto["addresses"] + [a for p in auto["policies"] for a in p["addresses"]]
+    assert addresses and all(a["address"] == "***" and a["zip"] == "627**" for a in addresses)
+    assert {a["city"] for a in addresses} == {"Springfield"}
+    vehicles = [v for p in auto["policies"] for v in p["vehicles"]]
+    assert vehicles and all(v["vin"] == "*************4352" and v["id"] == "vehicle:*************4352"
+                            for v in vehicles)
+    for secret in ("1980-04-02", "12 Main", "62701", "1HGCM82633A004352", "123-45"):
+        assert secret not in str(masked), secret
+    assert masked["pii"] is False and clear["pii"] is True
+    for secret in ("1980-04-02", "12 Main St", "62701", "1HGCM82633A004352", "123-45-6789"):
+        assert secret in str(clear), secret
+
+
+def test_search_shows_a_reader_the_birth_year_only(client):
+    reader = client.get("/customers/search", params={"last_name": "lopez"}, headers=READER).json()["matches"]
+    pii = client.get("/customers/search", params={"last_name": "lopez"}, headers=PII).json()["matches"]
+    assert [h["date_of_birth"] for h in reader] == ["1980-**-**"]
+    assert [h["date_of_birth"] for h in pii] == ["1980-04-02"]
+
+
+def test_match_levels_are_for_pii_only_and_an_identifier_needs_pii_or_writer(client):
+    record = {**MARIA, "ssn": None}
+    reader = client.post("/customers/match", json=record, headers=READER).json()
+    pii = client.post("/customers/match", json=record, headers=PII).json()
+    assert reader["match_id"] == pii["match_id"] == "17"
+    assert reader["explanation"]["comparisons"] == [] and len(pii["explanation"]["comparisons"]) > 3
+    r = client.post("/customers/match", json=MARIA, headers=READER)
+    assert r.status_code == 403 and r.json()["fields"] == ["ssn"] and "pii or writer" in r.json()["message"]
+    for headers in (PII, WRITER):
+        r = client.post("/customers/match", json=MARIA, headers=headers)
+        assert r.status_code == 200 and r.json()["match_id"] == "17"
+    assert client.post("/customers/match", json=MARIA, headers=WRITER).json()["explanation"]["comparisons"] == []
+
+
+def test_one_or_two_weak_fields_list_no_candidates(client):
+    for record in ({"ssn": "123-45-6789"}, {"home_phone": "217-555-0100"},
+                   {"home_phone": "217-555-0100", "zip": "62701"}, {"last_name": "Lopez", "ssn": "123456789"}):
+        r = client.post("/customers/match", json=record, headers=PII)
+        assert r.status_code == 422 and "at least 3" in r.json()["message"], (record, r.text)
+        assert "candidates" not in r.json()
+    ok = client.post("/customers/match", json={"last_name": "Lopez", "first_name": "Maria", "date_of_birth": "1980-04-02"},
+                     headers=PII)
+    assert ok.status_code == 200 and ok.json()["candidates"]
+
+
+def test_ssn_oracle_learns_no_digit(client):
+    """The attack of the review: vary the first five digits of a known record's SSN and read which comparison
+    level the SSN reached. A reader is refused every guess; a pii or writer key gets no levels to read."""
+    statuses, levels = set(), set()
+    for guess in ("000-00-6789", "123-00-6789", "123-45-6789", "923-45-6789"):
+        for headers in (READER, WRITER):
+            r = client.post("/customers/match", json={**MARIA, "ssn": guess}, headers=headers)
+            statuses.add((headers is READER, r.status_code))
+            if r.status_code == 200:
+                levels.update(c["level"] for c in r.json()["explanation"]["comparisons"])
+    assert statuses == {(True, 403), (False, 200)} and levels == set()
+
+
+def test_a_visitors_trip_and_event_count_need_a_key(fresh_warehouse):
+    from fastapi.testclient import TestClient
+
+    from c360.api.app import create_app
+    from c360.settings import Settings
+
+    from .conftest import KEYS
+
+    app = create_app(Settings(warehouse=fresh_warehouse, api_keys=dict(KEYS)), reload_interval=60)
+    with TestClient(app) as c:
+        item = c.get("/recommendations/someone-new?k=1").json()["items"][0]["item_id"]
+        now = int(time.time())
+        event = {"user_id": "tripper-1", "item_id": item, "timestamp": now - 60, "event_value": 1}
+        assert c.post("/events", json=event, headers=WRITER).status_code == 202
+        public = c.get("/recommendations/tripper-1").json()
+        keyed = c.get("/recommendations/tripper-1", headers=READER).json()
+        assert public["items"] == keyed["items"]                       # the same answer ...
+        assert public["events_applied"] is None                        # ... without the activity behind it
+        assert public["context"] is None or public["context"]["session"] is None
+        assert keyed["events_applied"] == 1
+        if keyed["context"] is not None:
+            assert keyed["context"]["session"]["items"] == [item]
+        assert c.get("/recommendations/tripper-1", headers={"X-API-Key": "nope"}).status_code == 401
