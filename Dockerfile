@@ -7,7 +7,7 @@ ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
     PYTHONUNBUFFERED=1 \
     C360_WAREHOUSE=/warehouse
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY c360 c360
 COPY recsys recsys
 COPY entity_resolution entity_resolution
@@ -15,7 +15,7 @@ COPY graph graph
 COPY api api
 COPY jobs jobs
 COPY data data
-RUN pip install --no-cache-dir . && rm -rf /app/c360 /app/recsys /app/entity_resolution /app/graph /app/api /app/jobs /app/data
+RUN pip install --no-cache-dir -c requirements.lock . && rm -rf /app/c360 /app/recsys /app/entity_resolution /app/graph /app/api /app/jobs /app/data
 # an unprivileged user runs everything; it owns the warehouse (a fresh named volume takes this ownership), the
 # working directory and its home (~/.cache/c360)
 RUN groupadd --system --gid 10001 c360 \

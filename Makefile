@@ -9,15 +9,15 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test venv nightly serve lint bench clean
+.PHONY: run test venv nightly serve lint bench clean lock audit
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	@command -v java >/dev/null || { echo "Java 17 is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is required for the Gremlin Server jars (apt-get install maven)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -40,6 +40,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+
+# the pinned versions of everything installed (runtime + dev), from the current virtualenv
+lock: $(STAMP)
+	{ sed -n '1,2p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+# known vulnerabilities of the pinned versions (needs the advisory database: run where it is reachable)
+audit:
+	$(PYTHON) -m venv .audit-venv && .audit-venv/bin/python -m pip install --quiet pip-audit
+	.audit-venv/bin/pip-audit --strict --no-deps -r requirements.lock
 
 clean:
 	rm -rf $(VENV) warehouse .pytest_cache
