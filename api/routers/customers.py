@@ -156,7 +156,7 @@ async def match_customer(
     records and those committed since): the best at or above the run's threshold names its `match_id`. Returns no
     personal data: match ids and probabilities, and (role pii only) which comparison level each field reached.
     At least `realtime.min_match_fields` compared fields are required; an identifier (SSN) needs the pii or writer
-    role."""
+    role, and for a caller without pii it counts only when equal (any other level as if it were missing)."""
     if commit:
         require(caller, "writer")
     live = state.customers
@@ -167,9 +167,10 @@ async def match_customer(
     _identifiers_allowed(state, record, caller)
     fields, std = _record_fields(state, record, settings.realtime.min_match_fields)
     n = settings.realtime.candidates
+    exact = not caller.allows("pii")  # an identifier counts only when equal for who may not see it (the oracle)
     if commit:
         try:
-            answer, mid, new, in_graph = await run_in_threadpool(live.commit, fields, record.id, n)
+            answer, mid, new, in_graph = await run_in_threadpool(live.commit, fields, record.id, n, exact)
         except CommitConflict:
             raise ApiError(409, f"id: a record {record.id!r} exists already", ["id"]) from None
         except OSError as exc:
@@ -179,7 +180,7 @@ async def match_customer(
         # on the event loop: about a millisecond of pure Python, which a thread would only hand the GIL back and forth
         # for (16 concurrent clients through the threadpool measured 131 requests/s and p99 0.5 s; inline, see
         # benchmarks/results/realtime.md)
-        answer = live.match(fields, n, std=std)
+        answer = live.match(fields, n, std=std, exact_identifiers=exact)
         mid, new, in_graph = answer.match_id, None, None
     candidates = [{"match_id": str(m), "match_probability": p} for m, p in answer.candidates]
     audit.answered([c["match_id"] for c in candidates] + ([str(mid)] if commit and new else []))

@@ -82,6 +82,19 @@ def test_ssn_oracle_learns_no_digit(client):
     assert statuses == {(True, 403), (False, 200)} and levels == set()
 
 
+def test_for_a_writer_an_ssn_one_digit_off_answers_as_a_wrong_one(client):
+    """The probability is an oracle too: a guess one edit away scores between the truth and a wrong guess. For a
+    caller without pii an identifier counts only when equal, so near and far guesses answer the same."""
+    def answer(headers, ssn):
+        body = client.post("/customers/match", json={**MARIA, "ssn": ssn}, headers=headers).json()
+        return body["match_id"], body["match_probability"], body["candidates"]
+
+    near, far, true = "123-45-6788", "905-17-6789", "123-45-6789"
+    assert answer(WRITER, near) == answer(WRITER, far) == answer(WRITER, "000-00-6789")
+    assert answer(WRITER, true)[0] == "17"
+    assert answer(PII, near)[1] != answer(PII, far)[1]          # pii sees the SSN anyway: the full model
+
+
 def test_a_visitors_trip_and_event_count_need_a_key(fresh_warehouse):
     from fastapi.testclient import TestClient
 
