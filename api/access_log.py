@@ -11,11 +11,11 @@ access = logging.getLogger("c360.access")
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message plus any `extra` fields."""
+    """One JSON object per line: ts, level, logger, pid, message plus any `extra` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
-                   "message": record.getMessage()}
+                   "pid": record.process, "message": record.getMessage()}  # pid: which worker of `c360 serve`
         payload.update(getattr(record, "fields", {}))
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)

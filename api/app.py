@@ -1,4 +1,5 @@
-"""The FastAPI application: create_app(settings) factory, lifespan loading `warehouse/current`, hot reload."""
+"""The FastAPI application: create_app(settings) factory, lifespan loading `warehouse/current`, hot reload;
+serve_app(), the factory each `c360 serve` worker process calls."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from c360 import __version__
 from c360.settings import Settings, load_settings
 
 from . import errors
-from .access_log import AccessLogMiddleware
+from .access_log import AccessLogMiddleware, configure
+from .guard import RequestGuard
 from .reloader import refresh, watch
 from .responses import OrjsonResponse
 from .routers import attractions, customers, events, health, recommendations
@@ -45,10 +47,12 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
                 await asyncio.to_thread(app.state.served.close)
 
     docs = settings.api.docs  # the interactive docs and the schema are closed unless enabled
+    # redirect_slashes off: Starlette builds the redirect of `/healthz/` from the Host header (an open redirect and
+    # a cache-poisoning vector), and every path of this API has one spelling: a trailing slash is a 404
     app = FastAPI(title="c360 API", version=__version__, lifespan=lifespan, default_response_class=OrjsonResponse,
                   description="Theme-park recommendations and insurance customer 360 over the published warehouse.",
                   docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
-                  openapi_url="/openapi.json" if docs else None)
+                  openapi_url="/openapi.json" if docs else None, redirect_slashes=False)
     app.state.settings = settings  # read by requests through dependencies.app_settings
     app.state.served = None  # the ServedState, swapped whole by the reloader; read through dependencies.served
     app.state.loaded_run = None  # RunLayout of `served`
@@ -58,9 +62,20 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
     # others are public
     for router in (recommendations.router, customers.router, events.router, attractions.router, health.router):
         app.include_router(router)
+    # the key, the rate limits and the body cap before a body is read; inside CORS, which answers preflights (they
+    # carry no key) itself
+    app.add_middleware(RequestGuard, settings=settings)
     origins = settings.api.cors_origins
     if origins:  # CORS is closed unless origins are configured explicitly
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET"],
                            allow_headers=["X-API-Key"])
     app.add_middleware(AccessLogMiddleware)
     return app
+
+
+def serve_app() -> FastAPI:
+    """The app of one `c360 serve` worker, with its JSON logs configured in its own process first: uvicorn's workers
+    are fresh processes, which what the parent configured does not reach (the level: api.log_level)."""
+    settings = load_settings()
+    configure(getattr(logging, settings.api.log_level.upper()))
+    return create_app(settings)

@@ -1,7 +1,12 @@
 """The audit trail of customer data: one `c360.api.audit` line per request to a keyed endpoint.
 
 A line names the key by a short hash (never the key), its role, the match ids answered (or how many), whether
-PII was shown and the final status, also when the request failed (401, 403, 404, 422, 503).
+PII was shown and the final status, also when the request failed (401, 403, 404, 413, 422, 429, 503; 499 when the
+client left before an answer).
+
+In the app, api.guard creates the entry before the body is read (its 401, 413 and 429 are audited too), hands it to
+the endpoint through the scope (AUDIT_SCOPE_KEY) and logs it with the status it saw sent; `audit_entry` logs it
+itself only where no guard runs.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .errors import ApiError
 audit = logging.getLogger("c360.api.audit")
 
 MAX_LOGGED_IDS = 100  # a broad search logs its count and the first ids, not an unbounded list
+AUDIT_SCOPE_KEY = "c360.audit"  # the request's AuditEntry, put in the ASGI scope by api.guard
 
 
 def key_hash(key: str) -> str:
@@ -58,14 +64,24 @@ def _status_of(exc: BaseException) -> int:
     return 500
 
 
+def log_entry(entry: AuditEntry) -> None:
+    """Write the audit line of `entry`."""
+    audit.info("customer data access", extra={"fields": entry.fields()})
+
+
 async def audit_entry(request: Request) -> AsyncIterator[AuditEntry]:
-    """A dependency: the request's audit entry, logged once when the request ends, whatever its outcome."""
-    route = request.scope.get("route")
-    entry = AuditEntry(endpoint=f"{request.method} {getattr(route, 'path', request.url.path)}")
+    """A dependency: the request's audit entry, logged once when the request ends, whatever its outcome (by the
+    guard, which saw it start, where one runs)."""
+    entry = request.scope.get(AUDIT_SCOPE_KEY)
+    guarded = entry is not None
+    if not guarded:
+        route = request.scope.get("route")
+        entry = AuditEntry(endpoint=f"{request.method} {getattr(route, 'path', request.url.path)}")
     try:
         yield entry
     except BaseException as exc:
         entry.status = _status_of(exc)
         raise
     finally:
-        audit.info("customer data access", extra={"fields": entry.fields()})
+        if not guarded:
+            log_entry(entry)

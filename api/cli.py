@@ -13,7 +13,8 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                   help="of every worker's JSON logs (default: C360_LOG_LEVEL, api.log_level or info)")
     p.set_defaults(func=serve)
 
 
@@ -45,9 +46,12 @@ def serve(args) -> int:
         os.environ[_env_var("warehouse")] = args.warehouse
     if args.config:
         os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+    if args.log_level:
+        os.environ[_env_var("api", "log_level")] = args.log_level
     settings = load_settings()  # fail fast with a clear InputError
-    configure(getattr(logging, args.log_level.upper()))
-    # the request-head size cap and read timeout, keep-alive and concurrency limits of settings.api
-    uvicorn.run("c360.api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                access_log=False, log_level=args.log_level, log_config=None, **uvicorn_options(settings.api))
+    level = settings.api.log_level
+    configure(getattr(logging, level.upper()))  # this process's; each worker configures its own (serve_app)
+    # the request-head size cap, the head and body read timeouts, keep-alive and concurrency limits of settings.api
+    uvicorn.run("c360.api.app:serve_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                access_log=False, log_level=level, log_config=None, **uvicorn_options(settings.api))
     return 0

@@ -1,16 +1,25 @@
-"""Connection limits of `c360 serve`: a cap on the size of a request head and a deadline for reading it.
+"""Connection limits of `c360 serve`: a cap on the size of a request head, and deadlines for reading a head and a
+body.
 
 uvicorn's httptools parser (the fast one) accepts request heads of any size and never times out a client that
-stops half-way through one; `h11_max_incomplete_event_size` only applies to the (slower) h11 parser, and uvicorn has
-no head timeout at all. `LimitedHttpToolsProtocol` keeps httptools and adds both:
+stops half-way through a head or a body; `h11_max_incomplete_event_size` only applies to the (slower) h11 parser,
+and uvicorn has no head or body timeout at all. `LimitedHttpToolsProtocol` keeps httptools and adds:
 
 - size: while a head is incomplete, the bytes received for it are counted (a read that completes one request and
   begins the next counts whole, erring on the safe side); once a head is complete its request line and headers are
   measured. Over `max_head_bytes`: `431 Request Header Fields Too Large`, connection closed. What the parser holds
   for one connection stays below the cap plus one socket read.
-- time: a new connection must deliver its first request head, and a keep-alive connection that has begun a request
-  must finish its head, within `head_timeout` seconds; otherwise `408 Request Timeout` (or, when nothing was sent,
-  a plain close). One lazily re-armed timer per connection: no timer is created or cancelled per request.
+- head time: a new connection must deliver its first request head, and a keep-alive connection that has begun a
+  request must finish its head, within `head_timeout` seconds; otherwise `408 Request Timeout` (or, when nothing was
+  sent, a plain close).
+- body time: a request's body must be complete within `body_timeout` seconds of the end of its head, however slowly
+  it drips (one byte every few seconds held a connection, and a slot of `limit_concurrency`, for ever); otherwise
+  `408` when nothing was answered yet, else a plain close. This also bounds how long a body the app refused
+  unread (a 401 before the body, see api.guard) is drained before the connection is reused.
+
+One lazily re-armed timer per connection serves both deadlines: no timer is created or cancelled per request.
+The size of a body is the app's to cap (api.guard, `api.max_body_bytes`): uvicorn buffers at most 64 KiB of it
+(plus one socket read) before it stops reading until the app takes it.
 
 Idle keep-alive connections (uvicorn's `timeout_keep_alive`) and the number of connections (`limit_concurrency`)
 are uvicorn's own settings; `uvicorn_options` maps all of them from `ApiSettings`.
@@ -28,6 +37,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from c360.settings import ApiSettings
 
 _HEAD_OVERHEAD = 4  # ": " and CRLF of each header line, not part of the name and value httptools hands over
+_HEAD, _BODY = "head", "body"  # what a connection is waiting for under a deadline
 
 
 class _HeadRefused(Exception):
@@ -35,29 +45,31 @@ class _HeadRefused(Exception):
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a request-head size cap and a request-head read timeout."""
+    """uvicorn's httptools protocol with a request-head size cap and request-head and request-body read timeouts."""
 
     def __init__(self, config, server_state, app_state, _loop=None, *, max_head_bytes: int = 16384,
-                 head_timeout: float = 10.0) -> None:
+                 head_timeout: float = 10.0, body_timeout: float = 10.0) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.max_head_bytes = int(max_head_bytes)
         self.head_timeout = float(head_timeout)
-        self._head_since: float | None = None   # when the wait for the current head began; None: not waiting
-        self._head_started = False               # bytes of the current head have arrived
-        self._head_bytes = 0                     # bytes received while the current head was incomplete
-        self._head_timer: asyncio.TimerHandle | None = None
+        self.body_timeout = float(body_timeout)
+        self._waiting: str | None = None    # _HEAD or _BODY while under a deadline, else None
+        self._due = 0.0                      # when the current wait runs out (loop time)
+        self._head_started = False           # bytes of the current head have arrived
+        self._head_bytes = 0                 # bytes received while the current head was incomplete
+        self._timer: asyncio.TimerHandle | None = None
         self._refused = False
 
     # connection lifecycle
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._await_head()  # the first request head is due within the timeout too
+        self._await(_HEAD, self.head_timeout)  # the first request head is due within the timeout too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        self._head_since = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._waiting = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -89,7 +101,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._head_started = True
         self._head_bytes = 0
-        self._await_head()
+        if self._waiting != _HEAD:  # a new connection's first head keeps the deadline counted from the connect
+            self._await(_HEAD, self.head_timeout)
 
     def on_headers_complete(self) -> None:
         size = len(self.url) + sum(len(name) + len(value) + _HEAD_OVERHEAD for name, value in self.headers)
@@ -97,32 +110,57 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(431, "Request header fields too large.")
             raise _HeadRefused  # stops the parser: nothing more is read from this connection
         self._head_started = False
-        self._head_since = None
+        self._waiting = None
         super().on_headers_complete()
+        if self._has_body():
+            self._await(_BODY, self.body_timeout)
 
-    # the head deadline
-    def _await_head(self) -> None:
-        if self._head_since is None:
-            self._head_since = self.loop.time()
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.head_timeout, self._head_deadline)
+    def on_message_complete(self) -> None:
+        if self._waiting == _BODY:  # (uvicorn's own callback returns early once the response is complete)
+            self._waiting = None
+        super().on_message_complete()
 
-    def _head_deadline(self) -> None:
-        self._head_timer = None
-        if self._head_since is None or self.transport is None or self.transport.is_closing():
+    def _has_body(self) -> bool:
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"0", b"")):
+                return True
+        return False
+
+    # the deadlines
+    def _await(self, what: str, timeout: float) -> None:
+        self._waiting, self._due = what, self.loop.time() + timeout
+        if self._timer is not None and self._timer.when() > self._due:  # armed for a later, longer wait
+            self._timer.cancel()
+            self._timer = None
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._due, self._deadline)
+
+    def _deadline(self) -> None:
+        self._timer = None
+        if self._waiting is None or self.transport is None or self.transport.is_closing():
             return
-        left = self._head_since + self.head_timeout - self.loop.time()
-        if left > 0:  # a later head than the one this timer was armed for: wait for what remains of its time
-            self._head_timer = self.loop.call_later(left, self._head_deadline)
+        left = self._due - self.loop.time()
+        if left > 0:  # a later wait than the one this timer was armed for: wait for what remains of its time
+            self._timer = self.loop.call_later(left, self._deadline)
+        elif self._waiting == _BODY:
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_started:
+                cycle.disconnected = True  # the app's receive() now answers http.disconnect, its send() nothing
+                cycle.message_event.set()
+                self._refuse(408, "Request body not received in time.")
+            else:  # answered already (e.g. refused before its body): only the connection is left to close
+                self._close()
         elif self._head_started:
             self._refuse(408, "Request head not received in time.")
         else:  # connected and sent nothing
-            self._refused = True
-            self.transport.close()
+            self._close()
+
+    def _close(self) -> None:
+        self._refused = True
+        self._waiting = None
+        self.transport.close()
 
     def _refuse(self, status: int, msg: str) -> None:
-        self._refused = True
-        self._head_since = None
         self.logger.warning("%s (client %s)", msg, self.client[0] if self.client else None)
         body = msg.encode("ascii")
         head = [STATUS_LINE[status]]
@@ -131,14 +169,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         head += [b"content-type: text/plain; charset=utf-8\r\n",
                  b"content-length: " + str(len(body)).encode("ascii") + b"\r\n", b"connection: close\r\n\r\n", body]
         self.transport.write(b"".join(head))
-        self.transport.close()
+        self._close()
 
 
 def uvicorn_options(api: ApiSettings) -> dict[str, Any]:
     """The keyword arguments of uvicorn.run that apply `api`'s connection limits."""
     return {
         "http": functools.partial(LimitedHttpToolsProtocol, max_head_bytes=api.max_header_bytes,
-                                  head_timeout=api.header_timeout_s),
+                                  head_timeout=api.header_timeout_s, body_timeout=api.body_timeout_s),
         "h11_max_incomplete_event_size": api.max_header_bytes,  # should the h11 parser ever be chosen instead
         "timeout_keep_alive": api.keep_alive_s,
         "limit_concurrency": api.limit_concurrency,

@@ -113,6 +113,25 @@ class GatesSettings(_Section):
     graph_counts: bool = True                    # vertex/edge counts by label in the store equal those exported
 
 
+class RateLimit(_Section):
+    """Requests of one API key to one endpoint group: `per_second` sustained, up to `burst` at once, at most
+    `per_day` per UTC day (None: no daily quota)."""
+
+    per_second: float = Field(gt=0)
+    burst: int = Field(ge=1)
+    per_day: int | None = Field(None, gt=0)
+
+
+# the defaults of api.rate_limits: lookup = GET /customer360/{id} and /customers/search, match = POST
+# /customers/match, events = POST /events (up to realtime.max_events each); high enough for a busy front end on
+# one key, while a leaked key reads at most `per_day` customers a day (per worker)
+RATE_LIMITS: dict[str, dict[str, Any]] = {
+    "lookup": {"per_second": 50.0, "burst": 200, "per_day": 200_000},
+    "match": {"per_second": 20.0, "burst": 100, "per_day": 100_000},
+    "events": {"per_second": 50.0, "burst": 200, "per_day": None},
+}
+
+
 class ApiSettings(_Section):
     """The HTTP service."""
 
@@ -126,6 +145,25 @@ class ApiSettings(_Section):
     keep_alive_s: float = Field(5.0, gt=0)          # idle keep-alive connections are closed after this
     limit_concurrency: int | None = Field(1000, gt=0)   # connections (or running requests) beyond this: 503;
                                                         # None: unlimited
+    body_timeout_s: float = Field(10.0, gt=0)       # a request body must be complete within this of the end of its
+                                                    # head, else 408 and the connection is closed
+    # a request body over this is answered 413 (by its Content-Length, or as it streams in); the largest
+    # POST /events (realtime.max_events of the longest events) is about 0.6 MiB
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    # per API key (c360.api.limits): a token bucket per endpoint group, and a quota per UTC day; 429 + Retry-After.
+    # A group given in part keeps the defaults of the rest (RATE_LIMITS); per worker process
+    rate_limits: dict[Literal["lookup", "match", "events"], RateLimit] = Field(default_factory=dict,
+                                                                              validate_default=True)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"   # of every worker's JSON logs
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _rate_limits(cls, value):
+        out: dict[Any, Any] = {group: dict(limit) for group, limit in RATE_LIMITS.items()}
+        for group, limit in dict(value or {}).items():
+            limit = limit.model_dump() if isinstance(limit, BaseModel) else limit
+            out[group] = {**out.get(group, {}), **limit} if isinstance(limit, Mapping) else limit
+        return out
 
 
 class RealtimeSettings(_Section):
@@ -196,6 +234,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "C360_GREMLIN_USERNAME": ("gremlin_username",),
     "C360_GREMLIN_PASSWORD": ("gremlin_password",),
     "C360_CACHE": ("cache",),
+    "C360_LOG_LEVEL": ("api", "log_level"),   # `c360 serve --log-level` hands it to its workers
 }
 CONFIG_ENV = "C360_CONFIG"   # the YAML file `c360 serve` hands to its workers
 

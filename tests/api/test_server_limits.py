@@ -1,7 +1,7 @@
 """`c360 serve`'s connection limits and closed docs, against real uvicorn processes over raw loopback sockets.
 
-One server runs with small limits from a config file (a 4 KB request-head cap, a 1 s head timeout) and the docs
-left at their default (closed); a second one with the default limits and the docs enabled.
+One server runs with small limits from a config file (a 4 KB request-head cap, 1 s head and body timeouts) and the
+docs left at their default (closed); a second one with the default limits (a 1 MiB body cap) and the docs enabled.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .conftest import wait_ready
 
 CAP = 4096
 TIMEOUT = 1.0
+WRITER_KEY = "limits-writer"
 MARGIN = 3.0  # scheduling slack on a loaded machine
 
 
@@ -31,7 +32,7 @@ def _start(warehouse, tmp_path, name: str, api: dict) -> tuple[subprocess.Popen,
     config = tmp_path / f"{name}.yaml"
     config.write_text(yaml.safe_dump({"api": api}))
     port = free_port()
-    env = {**os.environ, "C360_API_KEYS": "limits-key:reader", "C360_GRAPH": "networkx"}
+    env = {**os.environ, "C360_API_KEYS": f"limits-key:reader,{WRITER_KEY}:writer", "C360_GRAPH": "networkx"}
     proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--config",
                              str(config), "--port", str(port), "--log-level", "warning"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -41,12 +42,13 @@ def _start(warehouse, tmp_path, name: str, api: dict) -> tuple[subprocess.Popen,
 @pytest.fixture(scope="module")
 def servers(warehouse, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("limits")
-    started = [_start(warehouse, tmp, "limited", {"max_header_bytes": CAP, "header_timeout_s": TIMEOUT}),
+    started = [_start(warehouse, tmp, "limited", {"max_header_bytes": CAP, "header_timeout_s": TIMEOUT,
+                                                  "body_timeout_s": TIMEOUT}),
                _start(warehouse, tmp, "docs", {"docs": True})]
     try:
         for proc, port in started:
             wait_ready(proc, port)
-        yield {"limited": started[0][1], "docs": started[1][1]}
+        yield {"limited": started[0][1], "docs": started[1][1], "docs_pid": started[1][0].pid}
     finally:
         for proc, _ in started:
             proc.terminate()
@@ -184,6 +186,90 @@ def test_a_keep_alive_connection_that_stalls_in_its_next_head_is_timed_out(serve
     assert _status(response) in (0, 408)
 
 
+def _post_head(path: str, extra: bytes = b"") -> bytes:
+    return b"POST " + path.encode() + b" HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n" + extra + b"\r\n"
+
+
+def test_a_dripped_body_is_timed_out_from_the_end_of_its_head(servers):
+    """Headers, then a byte every 0.3 s: 408 and closed once the body deadline passes, however the bytes drip."""
+    port = servers["limited"]
+    with _connect(port) as sock:
+        sock.sendall(_post_head("/events", b"X-API-Key: " + WRITER_KEY.encode() + b"\r\nContent-Length: 100\r\n"))
+        start = time.monotonic()
+        closed = False
+        for _ in range(int((TIMEOUT + MARGIN) / 0.3)):
+            try:
+                sock.sendall(b" ")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(0.3)
+            sock.settimeout(0.01)
+            try:
+                if sock.recv(65536, socket.MSG_PEEK) is not None:
+                    break  # the server answered (or closed)
+            except socket.timeout:
+                pass
+        response = b"" if closed else _read_until_closed(sock, limit=TIMEOUT + MARGIN)
+        elapsed = time.monotonic() - start
+    assert TIMEOUT * 0.8 <= elapsed <= TIMEOUT + MARGIN, elapsed
+    assert _status(response) in (0, 408) and (closed or _status(response) == 408), response[:200]
+    assert _status(_get(port, "/healthz")) == 200
+
+
+def test_a_body_left_unread_after_a_401_is_cut_off_at_the_deadline(servers):
+    """Refused before its body (no key), the rest of the body cannot hold the connection open."""
+    with _connect(servers["limited"]) as sock:
+        sock.sendall(_post_head("/events", b"Content-Length: 1000000\r\n") + b"[")
+        assert _status(_read_response(sock)) == 401  # answered at once, the body not awaited
+        elapsed, response = _closed_within(sock, TIMEOUT)
+    assert response == b""
+
+
+def _peak_rss_kib(pid: int) -> int:
+    status = open(f"/proc/{pid}/status").read()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def test_a_large_unauthenticated_body_does_not_grow_the_worker(servers):
+    """64 MB of events without a key: 401 before the body is read, the worker's peak memory unchanged (it grew by
+    1.5 GB when the body was read and parsed before the key was checked); the body is discarded as it arrives."""
+    port, pid = servers["docs"], servers["docs_pid"]  # one worker: the server process itself
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")  # resets the peak (VmHWM) to the current RSS
+    except OSError:
+        pass
+    before = _peak_rss_kib(pid)
+    one = b'{"user_id": "u1", "item_id": "epcot:1", "timestamp": 1764590400},'
+    body = b"[" + one * (64 * 2**20 // len(one)) + one[:-1] + b"]"
+    with _connect(port) as sock:
+        sock.sendall(_post_head("/events", b"Content-Length: %d\r\n" % len(body)))
+        view = memoryview(body)
+        for at in range(0, len(body), 2**20):
+            sock.sendall(view[at:at + 2**20])
+        assert _status(_read_response(sock)) == 401
+    grown = _peak_rss_kib(pid) - before
+    assert grown < 32 * 1024, f"peak RSS grew by {grown} KiB"
+    assert _status(_get(port, "/healthz")) == 200
+
+
+def test_a_body_streamed_past_the_cap_is_413(servers):
+    """Chunked (no Content-Length), with a valid key: 413 and closed once past api.max_body_bytes (1 MiB)."""
+    cap = 2**20  # the default (test_settings_reach_uvicorn)
+    with _connect(servers["docs"]) as sock:
+        sock.sendall(_post_head("/events", b"X-API-Key: " + WRITER_KEY.encode() + b"\r\nTransfer-Encoding: chunked\r\n"))
+        chunk = b"%x\r\n" % 65536 + b" " * 65536 + b"\r\n"
+        for _ in range(cap // 65536 + 2):  # a little over the cap, then nothing: the server must answer
+            sock.sendall(chunk)
+        response = _read_until_closed(sock)
+    assert _status(response) == 413 and b"connection: close" in response.lower(), response[:300]
+    with _connect(servers["docs"]) as sock:  # by its length: refused without a byte of the body
+        sock.sendall(_post_head("/events", b"X-API-Key: " + WRITER_KEY.encode() + b"\r\nContent-Length: %d\r\n"
+                                % (cap + 1)))
+        assert _status(_read_until_closed(sock)) == 413
+
+
 def test_docs_and_schema_are_closed_by_default(servers):
     base = f"http://127.0.0.1:{servers['limited']}"
     for path in ("/docs", "/redoc", "/openapi.json"):
@@ -204,11 +290,12 @@ def test_settings_reach_uvicorn():
                                                    "keep_alive_s": 3, "limit_concurrency": 50}}).api
     options = uvicorn_options(api)
     assert options["http"].func is LimitedHttpToolsProtocol
-    assert options["http"].keywords == {"max_head_bytes": 8192, "head_timeout": 2.5}
+    assert options["http"].keywords == {"max_head_bytes": 8192, "head_timeout": 2.5, "body_timeout": 10.0}
     assert options["timeout_keep_alive"] == 3 and options["limit_concurrency"] == 50
     assert options["h11_max_incomplete_event_size"] == 8192
     defaults = ApiSettings()
     assert (defaults.docs, defaults.max_header_bytes, defaults.header_timeout_s) == (False, 16384, 10.0)
+    assert (defaults.max_body_bytes, defaults.body_timeout_s) == (2**20, 10.0)
     assert defaults.limit_concurrency is not None
 
 

@@ -1,0 +1,140 @@
+"""What the app checks before a request body is read: the API key of a keyed route (401), the key's rate limits
+(429) and the body's size (413); and the one audit line of every keyed request, whatever its outcome.
+
+FastAPI reads and parses a body before it runs any dependency, so the key check of the dependencies alone came after
+a 63 MB unauthenticated POST /events had been read and parsed (a worker grew from 472 to 1,952 MB). `RequestGuard`
+is a pure ASGI middleware (like api.access_log) that:
+
+- for a route outside dependencies.PUBLIC_PATHS: authenticates the X-API-Key header with the dependency's own
+  function (`authenticated`; 401 without reading the body), then takes one request from the key's rate limits
+  (api.limits; 429 with Retry-After);
+- for every request: answers 413 to a Content-Length over `api.max_body_bytes` without calling the app, and makes
+  the app's read of a body that streams past it raise a 413 (an HTTPException, which FastAPI lets through its body
+  parsing); a 413 closes the connection rather than drain the rest;
+- for a keyed route: puts the request's AuditEntry in the scope, where api.audit.audit_entry hands it to the
+  endpoint, and logs it when the request ends with the status actually sent (499: the client left first).
+
+The role check stays in the dependency (`require_role`): a 403 names the role the route declares. A request
+refused here before its body leaves the unread body to uvicorn, which discards it as it arrives until the body
+deadline (api.server) closes the connection; the client still reads its 401 or 429.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+
+from c360.settings import Settings
+
+from .audit import AUDIT_SCOPE_KEY, AuditEntry, log_entry
+from .dependencies import PUBLIC_PATHS, api_routes, authenticated
+from .errors import ApiError, error_response
+from .limits import GROUPS, RateLimiter
+
+_CLOSE = {"Connection": "close"}
+
+
+def _too_large(limit: int) -> str:
+    return f"request body larger than {limit} bytes"
+
+
+class _Exchange:
+    """One request's receive and send: counts the body against the cap, notes the status sent and a disconnect."""
+
+    __slots__ = ("_receive", "_send", "limit", "received", "status", "left")
+
+    def __init__(self, receive, send, limit: int) -> None:
+        self._receive, self._send, self.limit = receive, send, limit
+        self.received = 0
+        self.status: int | None = None
+        self.left = False
+
+    async def receive(self):
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                raise HTTPException(413, _too_large(self.limit), headers=_CLOSE)
+        elif message["type"] == "http.disconnect":
+            self.left = True
+        return message
+
+    async def send(self, message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
+class RequestGuard:
+    """The checks before a body is read, and the audit line of keyed requests (see the module's docstring)."""
+
+    def __init__(self, app, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.max_body = settings.api.max_body_bytes
+        self.limiter = RateLimiter(settings.api.rate_limits)
+        self._keyed: list[tuple] | None = None  # (path regex, path) of every keyed route, from the app's routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        ex = _Exchange(receive, send, self.max_body)
+        path = self._keyed_path(scope)
+        if path is None:  # public, or no such route (404, 405): the body cap only
+            return await self._call(scope, ex, self._length(scope))
+        entry = scope[AUDIT_SCOPE_KEY] = AuditEntry(endpoint=f"{scope['method']} {path}")
+        try:
+            await self._keyed_call(scope, ex, entry, GROUPS.get(path))
+        finally:
+            entry.status = ex.status if ex.status is not None else 499 if ex.left else 500
+            log_entry(entry)
+
+    async def _keyed_call(self, scope, ex: _Exchange, entry: AuditEntry, group: str | None) -> None:
+        key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
+        try:
+            await authenticated(self.settings, entry, key)  # fills in entry.key and entry.role
+        except ApiError as exc:
+            return await self._answer(scope, ex, exc.status, exc.message, exc.headers)
+        refusal = self.limiter.check(entry.key, group) if group else None
+        if refusal is not None:
+            return await self._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
+                                      {"Retry-After": str(refusal.retry_after)})
+        await self._call(scope, ex, self._length(scope))
+
+    async def _call(self, scope, ex: _Exchange, length: int | None) -> None:
+        if length is not None and length > self.max_body:
+            return await self._answer(scope, ex, 413, _too_large(self.max_body), _CLOSE)
+        try:
+            await self.app(scope, ex.receive, ex.send)
+        except HTTPException as exc:  # the 413 of ex.receive, should it reach past the app's own handlers
+            if exc.status_code != 413 or ex.status is not None:
+                raise
+            await self._answer(scope, ex, 413, exc.detail, _CLOSE)
+
+    @staticmethod
+    async def _answer(scope, ex: _Exchange, status: int, message: str, headers=None) -> None:
+        await error_response(status, message, headers=headers)(scope, ex.receive, ex.send)
+
+    @staticmethod
+    def _length(scope) -> int | None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return None  # the server's parser refuses such a head; the app decides otherwise
+        return None
+
+    def _keyed_path(self, scope) -> str | None:
+        """The path of the keyed route (outside PUBLIC_PATHS) that `scope` goes to, whatever its method, or None."""
+        if self._keyed is None:  # the routes are all included once the app serves
+            routes = {route.path: route.path_regex for route in api_routes(scope["app"])
+                      if route.path not in PUBLIC_PATHS}
+            self._keyed = [(regex, path) for path, regex in routes.items()]
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        for regex, keyed in self._keyed:
+            if regex.match(path):
+                return keyed
+        return None
