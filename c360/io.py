@@ -15,6 +15,13 @@ from c360.errors import InputError
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
+# The one CSV dialect of the files the pipeline writes and reads back (recs.csv, items.csv and their Spark parts): a
+# header row, comma-separated, RFC 4180 quoting (a quote inside a quoted field doubled). Every reader states it, and
+# the columns and types, instead of detecting them: a user id holding quotes and commas once made DuckDB's detection
+# shift the columns, and every later run failed on the same file.
+CSV_DELIMITER, CSV_QUOTE, CSV_ESCAPE = ",", '"', '"'
+SPARK_CSV_OPTIONS = {"header": "true", "sep": CSV_DELIMITER, "quote": CSV_QUOTE, "escape": CSV_ESCAPE}
+
 
 def table_kind(path: str | os.PathLike) -> str:
     """Return "csv" or "parquet" from a file name, or raise InputError naming the file."""
@@ -37,6 +44,16 @@ def csv_parts(path: str | os.PathLike) -> list[Path]:
     if not parts:
         raise InputError(f"{p}: directory holds no CSV part files")
     return parts
+
+
+def csv_header(path: str | os.PathLike) -> list[str]:
+    """The header row of a CSV file in the pipeline's dialect (gzip by its name); [] for an empty file."""
+    import csv
+    import gzip
+
+    p = Path(path)
+    with (gzip.open(p, "rt", newline="") if p.name.lower().endswith(".gz") else open(p, newline="")) as fh:
+        return next(csv.reader(fh, delimiter=CSV_DELIMITER, quotechar=CSV_QUOTE, doublequote=True), [])
 
 
 def spark_write(df, path: str | os.PathLike, fmt: str = "parquet", **options) -> Path | str:
@@ -106,6 +123,34 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def owner_only() -> Iterator[None]:
+    """While the block runs, what this process (and every process it starts, e.g. Spark's JVM) creates is its
+    owner's only (umask 077): the nightly's files hold customers' data. The umask is the process's: the previous
+    one is restored after."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_private(root: str | os.PathLike) -> None:
+    """Make every directory under `root` (and it) 0700 and every file 0600; symbolic links are left alone (a file
+    written by a process that ignored the umask, e.g. a Spark executor on another machine's settings)."""
+    def chmod(path: str, mode: int) -> None:
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile (a journal's dropped segment)
+            if not os.path.islink(path):
+                os.chmod(path, mode)
+
+    chmod(str(root), 0o700)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            chmod(os.path.join(dirpath, name), 0o700)
+        for name in filenames:
+            chmod(os.path.join(dirpath, name), 0o600)
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -15,6 +15,8 @@ A journal is a directory of numbered segment files, one JSON object per line:
   its fsync never returned) is cut off by the next writer, and readers never return a line without its newline.
 - `seal` starts a new segment and returns the last sealed one: everything up to it is immutable, which is what
   the nightly trains on; `drop_through` deletes those segments once a published run contains them.
+- Segments and the lock file are 0600, the directories the journal creates 0700: the customers log holds full
+  records (SSNs), whatever the umask of the process that writes first.
 - `Tail` reads what was appended since it last looked (a stat per call when nothing changed): every API worker
   tails the same files, so a record accepted by one worker is seen by all.
 
@@ -52,6 +54,21 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _make_dirs(path: Path) -> None:
+    """Create `path` and its missing parents, each 0700 (Path.mkdir gives parents the umask's default mode)."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for p in reversed(missing):
+        try:
+            os.mkdir(p, 0o700)
+        except FileExistsError:
+            pass
 
 
 def encode(records: list[dict[str, Any]]) -> bytes:
@@ -97,8 +114,8 @@ class Journal:
         read, decide and append as one step (e.g. allocate an id no other writer can take)."""
         with self._mutex:
             if self._lock_fd is None:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                self._lock_fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+                _make_dirs(self.dir)
+                self._lock_fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 yield Writer(self)
@@ -192,7 +209,7 @@ class Writer:
         return 1
 
     def _create(self, segment: int) -> None:
-        fd = os.open(self.journal.path(segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(self.journal.path(segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
         _fsync_dir(self.journal.dir)
 
@@ -317,6 +334,11 @@ class Tail:
             return os.stat(self.journal.dir).st_mtime_ns
         except FileNotFoundError:
             return -1
+
+    def quiet(self) -> bool:
+        """True when nothing can be new since the last read, by two stats (no open, no listing): a reader that must
+        not block (the API's event loop) reads in a thread only when this is False."""
+        return self._quiet()
 
     def _quiet(self) -> bool:
         """Nothing can be new, by two stats (no open, no listing): the directory, where a first or a next segment

@@ -6,6 +6,7 @@
       realtime/events/  realtime/customers/   append-only logs the API writes (c360.journal)
       runs/<run_id>/
         manifest.json  report.html  tmp/  realtime.json (how much of each real-time log the run contains)
+        quarantine.jsonl (logged lines the run refused: an event no rule of c360.events allows; owner-only)
         er/committed.parquet (customers committed in real time)  er/input.parquet  er/previous_ids.parquet
         recsys/events.parquet (events posted in real time)
         er/merged.parquet  er/matched.parquet (+ .report.json .model.json .pairs.parquet)  er/metrics.json
@@ -128,6 +129,11 @@ class RunLayout:
         """How much of each real-time log the run contains (the segments it sealed) and the match_ids it reserved."""
         return self.root / "realtime.json"
 
+    @property
+    def quarantine(self) -> Path:
+        """The real-time logs' lines this run refused (JSON lines: log, problem, the record as logged; mode 0600)."""
+        return self.root / "quarantine.jsonl"
+
     # entity resolution
     @property
     def merged(self) -> Path:
@@ -244,16 +250,26 @@ class Warehouse:
     @property
     def events_log(self) -> Path:
         """POST /events appends here (c360.journal segments)."""
-        return self.root / "realtime" / "events"
+        return self.realtime_logs / "events"
 
     @property
     def customers_log(self) -> Path:
         """POST /customers/match?commit=true appends here (c360.journal segments)."""
-        return self.root / "realtime" / "customers"
+        return self.realtime_logs / "customers"
+
+    @property
+    def realtime_logs(self) -> Path:
+        """The real-time logs' directory (events_log, customers_log)."""
+        return self.root / "realtime"
+
+    @property
+    def inputs(self) -> Path:
+        """Inputs the nightly made (generated insurance sources)."""
+        return self.root / "inputs"
 
     def generated_insurance(self, customers: int, seed: int) -> Path:
         """Where generated insurance sources of this size and seed are kept (made once, reused)."""
-        return self.root / "inputs" / f"insurance-{customers}-seed{seed}"
+        return self.inputs / f"insurance-{customers}-seed{seed}"
 
     def publish(self, run: RunLayout) -> Path:
         """Point `current` at `run` with one atomic rename of a fresh symlink.

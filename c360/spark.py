@@ -21,6 +21,9 @@ _DEFAULT_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.adaptive.enabled": "true",
     "spark.driver.extraJavaOptions": "-Dlog4j.rootLogger=ERROR,console",
+    # files Spark writes through Hadoop's FileSystem (part files, their .crc) are 0600 and its directories 0700:
+    # the local file system sets exactly these modes on what it creates, whatever the process's umask
+    "spark.hadoop.fs.permissions.umask-mode": "077",
 }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from c360.entity_resolution import sources as S
 from c360.errors import InputError
-from c360.io import require_columns
+from c360.io import SPARK_CSV_OPTIONS, require_columns
 
 VERTEX_PROPS: dict[str, tuple[str, ...]] = {
     "customer": ("name", "first_name_lc", "last_name_lc", "first_name", "last_name", "company", "date_of_birth",
@@ -155,9 +155,10 @@ def _edge(df, label: str, frm, to, order=None, eid=None, **props):
 
 # ---- reading inputs ---------------------------------------------------------------------------------------
 
-def read_frame(spark, path: str | Path, what: str, kind: str | None = None):
-    """A CSV (a file or a directory of part files, all columns as strings) or Parquet table as a DataFrame; any
-    Hadoop path. InputError naming `what` and the path when it is missing or unreadable."""
+def read_frame(spark, path: str | Path, what: str, kind: str | None = None, schema: str | None = None):
+    """A CSV (a file or a directory of part files, in c360.io's CSV dialect; all columns as strings, or `schema`'s
+    columns and types, a DDL string the header must match) or Parquet table as a DataFrame; any Hadoop path.
+    InputError naming `what` and the path when it is missing or unreadable."""
     text = str(path)
     local = "://" not in text or text.startswith("file:")
     if local and not Path(text.removeprefix("file:")).exists():
@@ -170,8 +171,11 @@ def read_frame(spark, path: str | Path, what: str, kind: str | None = None):
         if kind == "parquet":
             return spark.read.parquet(text)
         # RFC 4180 as our writers write it: quoted fields, doubled quotes, line breaks inside quotes
-        return spark.read.csv(text, header=True, inferSchema=False, escape='"', multiLine=True,
-                              pathGlobFilter="*.csv*" if local and Path(text).is_dir() else None)
+        reader = spark.read.options(**SPARK_CSV_OPTIONS)
+        if schema is not None:
+            reader = reader.schema(schema).option("enforceSchema", "false").option("mode", "FAILFAST")
+        return reader.csv(text, inferSchema=False, multiLine=True,
+                          pathGlobFilter="*.csv*" if local and Path(text).is_dir() else None)
     except Exception as exc:  # AnalysisException: path missing, not a table
         raise InputError(f"{text}: cannot read {what} ({kind}): {str(exc).splitlines()[0]}") from exc
 
@@ -434,6 +438,8 @@ def graph_frames(spark, matched=None, sources=None, visits=None, interactions=No
 def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interactions, items, recs, model):
     from pyspark.sql import functions as F
 
+    from c360.recsys.recs import REC_SPARK_SCHEMA
+
     src = {k: keep(v) for k, v in (read_sources(spark, sources) if sources is not None else {}).items()}
     cids = None
     if matched is not None:
@@ -454,7 +460,7 @@ def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interact
     visits_df = None if visits_df is None else keep(visits_df)
     recs_df = None
     if recs is not None:
-        recs_df = read_frame(spark, recs, "recs", kind=None) if isinstance(recs, (str, Path)) else recs
+        recs_df = read_frame(spark, recs, "recs", schema=REC_SPARK_SCHEMA) if isinstance(recs, (str, Path)) else recs
         require_columns(recs_df, ["USER_ID", "ITEM_ID", "RANK", "SCORE"],
                         str(recs) if isinstance(recs, (str, Path)) else "recs")
         recs_df = keep(recs_df.withColumn("_file", F.input_file_name())

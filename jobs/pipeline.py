@@ -130,8 +130,10 @@ def open_run(settings: Settings, step_names: list[str], resume: str | None = Non
         if not run.manifest.is_file():
             raise InputError(f"--resume {resume}: no such run ({run.manifest} not found)")
         manifest = Manifest.load(run.manifest)
-        if manifest.data.get("status") == "succeeded":
-            raise InputError(f"--resume {resume}: that run already succeeded")
+        current = warehouse.current()
+        if manifest.data.get("status") == "succeeded" and current is not None and current.root == run.root.resolve():
+            raise InputError(f"--resume {resume}: that run already succeeded and is published")
+        # a run that succeeded but was not published (it ended between the two) reopens too: the caller publishes it
         for name in step_names:
             manifest.step(name)
         stored = manifest.data.get("config") or {}
@@ -140,6 +142,6 @@ def open_run(settings: Settings, step_names: list[str], resume: str | None = Non
     run = warehouse.run(run_id or new_run_id())
     if run.root.exists():
         raise InputError(f"--run-id {run.run_id}: run directory already exists")
-    run.root.mkdir(parents=True)
+    run.root.mkdir(parents=True, mode=0o700)
     manifest = Manifest.create(run.manifest, run.run_id, step_names, settings.sections())
     return RunContext(settings, run, manifest)

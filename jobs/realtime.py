@@ -1,8 +1,12 @@
 """The nightly's side of real time: what the API logged since the published run goes into this run, and once this
 run is published its logs drop what it contains.
 
-- events (POST /events): the run seals the events log, trains on the published run's events plus every sealed
-  segment (kept in `recsys/events.parquet`, so the next run carries them on after the log is dropped);
+- events (POST /events): the run seals the events log, trains on the published run's events plus the sealed
+  segments after the published run's position (kept in `recsys/events.parquet`, so the next run carries them on
+  after the log is dropped). Each logged event is checked again (c360.events.event_problem): one no rule allows (a
+  line an older version logged, or one written by hand) is quarantined into the run (`quarantine.jsonl`, counted
+  in the manifest and the report), never trained on and never failing the run. An event_id seen before (in the
+  carried events or earlier in the log: a retried request) is dropped, the first copy kept;
 - customers (POST /customers/match?commit=true): the run seals the customers log; the committed records join the
   merged records as match input (a record now also in the sources is taken from there), and the match_ids they
   were given join the published ones as the ids to keep stable. Under the same lock the run reserves the match_ids
@@ -10,17 +14,24 @@ run is published its logs drop what it contains.
   above that until the run is published, so a record committed while the nightly runs never shares an id with a
   cluster the nightly creates.
 
-`runs/<id>/realtime.json` records the sealed segments, so a resumed run reads the same ones and the publish drops
-exactly those.
+`runs/<id>/realtime.json` records the sealed segments, so a resumed run reads the same ones, the publish drops
+exactly those, and the next run reads only the segments after them: a run that ended between its publish and the
+drop, or a drop that failed, leaves segments the next run neither reads again nor keeps (it drops them first).
+A bad customers-log line is quarantined the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections import Counter
 from pathlib import Path
 
+import orjson
 import pandas as pd
 
+from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs.pipeline import RunContext
 from c360.journal import Journal
@@ -29,6 +40,7 @@ from c360.layout import RunLayout
 log = logging.getLogger("c360.nightly")
 
 EVENT_COLUMNS = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_VALUE"]
+EVENT_ID = "EVENT_ID"   # events.parquet's idempotency key beside EVENT_COLUMNS (null: the event gave none)
 RESERVED = "reserved_through"   # a customers-log line: match_ids up to this one are a nightly's to give
 
 
@@ -51,11 +63,57 @@ def _carried(path: Path | None) -> pd.DataFrame | None:
 
 
 def events_frame(records: list[dict]) -> pd.DataFrame:
-    """Logged events (user_id, item_id, timestamp, event_value) in the interactions schema."""
-    df = pd.DataFrame.from_records(records, columns=["user_id", "item_id", "timestamp", "event_value"])
+    """Logged events (user_id, item_id, timestamp, event_value[, event_id]; checked by c360.events) in the
+    interactions schema, EVENT_ID beside it."""
+    df = pd.DataFrame.from_records(records, columns=["user_id", "item_id", "timestamp", "event_value", "event_id"])
     return pd.DataFrame({"USER_ID": df["user_id"].astype(str), "ITEM_ID": df["item_id"].astype(str),
                          "TIMESTAMP": df["timestamp"].astype("int64"),
-                         "EVENT_VALUE": df["event_value"].astype("float64")})
+                         "EVENT_VALUE": df["event_value"].fillna(1.0).astype("float64"),
+                         EVENT_ID: df["event_id"].astype("string")})
+
+
+def _published(ctx: RunContext, key: str) -> tuple[RunLayout | None, int]:
+    """(the published run, the last segment of the log `key` names that it contains: 0 for none)."""
+    current = ctx.warehouse.current()
+    return current, int((_state(current) if current else {}).get(key) or 0)
+
+
+def _base(run: RunLayout, current: RunLayout | None) -> str | None:
+    """The run published when this one first read a log (what `base_run` returns)."""
+    state = _state(run)
+    return state["published"] if "published" in state else (current.run_id if current else None)
+
+
+def _read_new(journal: Journal, after: int) -> tuple[int, list]:
+    """Drop the segments the published run contains (left behind by a run that ended before its drop, or whose drop
+    failed), seal the log, and return (the last sealed segment, the records of the segments after `after`)."""
+    _drop_quietly(journal, after)
+    through = journal.seal()
+    if through < after:  # the log was removed and started again from segment 1: all of it is new
+        log.warning("%s: sealed through segment %d, before the published run's %d: reading all of it",
+                    journal.dir, through, after)
+        after = 0
+    return through, journal.read_through(through, after=after)
+
+
+def _quarantine(run: RunLayout, log_name: str, bad: list[tuple[object, str]]) -> None:
+    """Write the records of `log_name` this run refused into the run's quarantine (JSON lines of log, problem and
+    the record as logged, owner-readable only), beside those of the other log."""
+    path = run.quarantine
+    kept = [line for line in (path.read_bytes().splitlines() if path.is_file() else [])
+            if orjson.loads(line).get("log") != log_name]
+    lines = kept + [orjson.dumps({"log": log_name, "problem": problem, "record": record}) for record, problem in bad]
+    if not lines:
+        return
+    with atomic_path(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"".join(line + b"\n" for line in lines))
+
+
+def _problem_counts(bad: list[tuple[object, str]]) -> dict[str, int]:
+    """How many records were refused for each field ("user_id", "timestamp", ...)."""
+    return dict(Counter(problem.split(":", 1)[0] for _, problem in bad))
 
 
 def run_events(ctx: RunContext) -> pd.DataFrame:
@@ -64,16 +122,41 @@ def run_events(ctx: RunContext) -> pd.DataFrame:
     if "events_through" in state:
         return pd.read_parquet(run.events) if run.events.is_file() else events_frame([])
     journal = Journal(ctx.warehouse.events_log)
-    through = journal.seal()
-    current = ctx.warehouse.current()
-    parts = [p for p in (_carried(current.events if current else None),
-                         events_frame(journal.read_through(through))) if p is not None and len(p)]
+    current, after = _published(ctx, "events_through")
+    through, logged = _read_new(journal, after)
+    now, bounds = time.time(), ctx.settings.realtime.bounds()
+    good, bad = [], []
+    for record in logged:
+        problem = event_problem(record, now, bounds, earliest=EARLIEST_TIMESTAMP)
+        (good.append(record) if problem is None else bad.append((record, problem)))
+    _quarantine(run, "events", bad)
+    carried = _carried(current.events if current else None)
+    parts = [p for p in (carried, events_frame(good)) if p is not None and len(p)]
     events = pd.concat(parts, ignore_index=True) if parts else events_frame([])
+    events = events.reindex(columns=[*EVENT_COLUMNS, EVENT_ID])
+    repeated = events[EVENT_ID].notna() & events.duplicated(EVENT_ID, keep="first")
+    events = events[~repeated].reset_index(drop=True).astype({EVENT_ID: "string"})
     if len(events):
         _write_parquet(events, run.events)
-    _update_state(run, events_through=through, events=len(events))
-    log.info("real-time events: %d (log sealed through segment %d)", len(events), through)
+    _update_state(run, published=_base(run, current), events_through=through, events_after=after, events=len(events), quarantined=len(bad),
+                  quarantined_by_field=_problem_counts(bad), duplicates=int(repeated.sum()))
+    log.info("real-time events: %d (log sealed through segment %d; %d new, %d quarantined, %d repeated event_ids)",
+             len(events), through, len(good), len(bad), int(repeated.sum()))
+    if bad:
+        log.warning("quarantined %d logged event(s) no rule allows into %s", len(bad), run.quarantine)
     return events
+
+
+def event_counts(run: RunLayout) -> dict[str, int]:
+    """The run's real-time event counts for the manifest: trained on, quarantined, repeated event_ids dropped."""
+    state = _state(run)
+    return {"realtime_events": int(state.get("events", 0)), "events_quarantined": int(state.get("quarantined", 0)),
+            "events_repeated": int(state.get("duplicates", 0))}
+
+
+def summary(run: RunLayout) -> dict:
+    """What the report shows of the run's real-time logs (realtime.json)."""
+    return _state(run)
 
 
 def with_events(ctx: RunContext, interactions: pd.DataFrame) -> pd.DataFrame:
@@ -99,6 +182,21 @@ def committed_frame(records: list[dict], cfg) -> pd.DataFrame:
     rows = [{**input_record(r["fields"], cfg, str(r["id"])), RECORD_ID: str(r["id"]), MATCH_ID: int(r["match_id"])}
             for r in records if "id" in r]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[RECORD_ID, MATCH_ID])
+
+
+def _customer_problem(record) -> str | None:
+    """Why a customers-log line is neither a commit (id, match_id, fields) nor a reservation, or None."""
+    if not isinstance(record, dict):
+        return "record: not a JSON object"
+    if RESERVED in record:
+        return None if type(record[RESERVED]) is int else f"{RESERVED}: an integer is required"  # noqa: E721
+    if type(record.get("match_id")) is not int:  # noqa: E721
+        return "match_id: an integer is required"
+    if not isinstance(record.get("id"), (str, int)) or isinstance(record.get("id"), bool) or not str(record["id"]):
+        return "id: a string is required"
+    if not isinstance(record.get("fields"), dict):
+        return "fields: an object is required"
+    return None
 
 
 def match_inputs(ctx: RunContext, merged: str | Path, previous: Path | None) -> tuple[Path, Path | None]:
@@ -196,12 +294,20 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
     """Seal the customers log and reserve this run's new match_ids in one step under its lock; the committed records
     this run contains (the published run's plus the sealed segments) are written into it."""
     run = ctx.run
-    current = ctx.warehouse.current()
+    current, after = _published(ctx, "customers_through")
     carried = _carried(current.committed if current else None)
     journal = Journal(ctx.warehouse.customers_log)
+    _drop_quietly(journal, after)
     with journal.exclusive() as writer:
         through = writer.seal()
-        sealed = journal.read_through(through)
+        if through < after:
+            log.warning("%s: sealed through segment %d, before the published run's %d: reading all of it",
+                        journal.dir, through, after)
+            after = 0
+        logged = journal.read_through(through, after=after)
+        checked = [(r, _customer_problem(r)) for r in logged]
+        bad = [(r, p) for r, p in checked if p is not None]
+        sealed = [r for r, p in checked if p is None]
         new = committed_frame(sealed, cfg)
         parts = [p for p in (carried, new) if p is not None and len(p)]
         committed = pd.concat(parts, ignore_index=True).drop_duplicates(RECORD_ID, keep="last") if parts else None
@@ -214,20 +320,37 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
         writer.append([{RESERVED: reserved}])
     if committed is not None:
         _write_parquet(committed, run.committed)
-    _update_state(run, customers_through=through, committed=0 if committed is None else len(committed),
+    _quarantine(run, "customers", bad)
+    if bad:
+        log.warning("quarantined %d customers-log line(s) that are no commit into %s", len(bad), run.quarantine)
+    _update_state(run, published=_base(run, current), customers_through=through, customers_after=after,
+                  committed=0 if committed is None else len(committed), customers_quarantined=len(bad),
                   reserved_through=reserved)
     return committed
+
+
+def _drop_quietly(journal: Journal, through: int) -> None:
+    """Delete the log's segments up to `through` (a published run contains them); a failure only leaves them: the
+    next run reads after the published run's position and drops them then."""
+    if through <= 0:
+        return
+    try:
+        dropped = journal.drop_through(through)
+        if dropped:
+            log.info("dropped %d segment(s) of %s that the published run contains", len(dropped), journal.dir)
+    except OSError as exc:
+        log.warning("could not drop the published segments of %s: %s", journal.dir, exc)
 
 
 def drop_published(ctx: RunContext) -> None:
     """After the run is published: delete the log segments it contains (a failure only leaves them for later)."""
     state = _state(ctx.run)
     for key, path in (("events_through", ctx.warehouse.events_log), ("customers_through", ctx.warehouse.customers_log)):
-        if key not in state:
-            continue
-        try:
-            dropped = Journal(path).drop_through(int(state[key]))
-            if dropped:
-                log.info("dropped %d segment(s) of %s that run %s contains", len(dropped), path, ctx.run_id)
-        except OSError as exc:
-            log.warning("could not drop the published segments of %s: %s", path, exc)
+        if key in state:
+            _drop_quietly(Journal(path), int(state[key]))
+
+
+def base_run(run: RunLayout) -> str | None:
+    """The run that was published when this one read the real-time logs (it read what that one had not), or None:
+    nothing was published then, or the run never read them."""
+    return _state(run).get("published")

@@ -72,10 +72,31 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}
 .failed{color:#b00}.succeeded{color:#070}"""
 
 
+def _realtime_section(state: dict[str, Any]) -> str:
+    """What the run took from the real-time logs, and what it refused (quarantine.jsonl: by field at fault)."""
+    rows = [{"log": "events", "segments read": _segments(state, "events"), "records kept": state.get("events"),
+             "quarantined": state.get("quarantined", 0), "repeated event_ids dropped": state.get("duplicates", 0)},
+            {"log": "customers", "segments read": _segments(state, "customers"), "records kept": state.get("committed"),
+             "quarantined": state.get("customers_quarantined", 0), "repeated event_ids dropped": None}]
+    out = _table(rows)
+    by_field = state.get("quarantined_by_field") or {}
+    if by_field:
+        out += ("<p>Logged events no rule allows were quarantined into <code>quarantine.jsonl</code>, never trained "
+                "on:</p>" + _table([{"field": k, "events": v} for k, v in sorted(by_field.items())]))
+    return out
+
+
+def _segments(state: dict[str, Any], log: str) -> str:
+    if f"{log}_through" not in state:
+        return ""
+    return f"{int(state.get(f'{log}_after') or 0) + 1}-{state[f'{log}_through']}"
+
+
 def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str, Any], graph: dict[str, Any],
-                  metric: str = "ndcg@10", session_metric: str = "hit@5") -> str:
+                  metric: str = "ndcg@10", session_metric: str = "hit@5", realtime: dict[str, Any] | None = None) -> str:
     """The whole report as one HTML string (no external assets); `metric` is the ndcg@k charted per algorithm,
-    `session_metric` the hit@k of the time-ordered evaluation (session model, baseline, transitions)."""
+    `session_metric` the hit@k of the time-ordered evaluation (session model, baseline, transitions), `realtime`
+    what the run took from the real-time logs (its realtime.json)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>c360 run {html.escape(manifest['run_id'])}</title>"
              f"<style>{STYLE}</style></head><body><h1>Nightly run {html.escape(manifest['run_id'])}</h1>"]
     parts.append(f"<p>Status: <b class='{manifest['status']}'>{manifest['status']}</b> · created {manifest['created_at']}"
@@ -86,6 +107,9 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
     parts += ["<h2>Steps</h2>", _table(steps)]
     gates = [{"gate": n, **g} for n, g in (manifest.get("gates") or {}).items()]
     parts += ["<h2>Quality gates</h2>", _table(gates, ["gate", "passed", "value", "threshold", "detail"])]
+
+    if realtime:
+        parts += ["<h2>Real-time events</h2>", _realtime_section(realtime)]
 
     parts.append("<h2>Entity resolution</h2>")
     if er.get("evaluation"):

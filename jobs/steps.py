@@ -198,7 +198,9 @@ def step_recsys_evaluate(ctx: RunContext) -> StepResult:
         metrics[cfg.session_metric] = {a: round(m[cfg.session_metric], 4) for a, m in timed["algorithms"].items()}
         metrics["session_chosen"] = timed["algorithms"]["session"].get("chosen")
     path = write_metrics(result, ctx.run.recsys_metrics)
-    return StepResult(outputs={"metrics": str(path)}, rows=source.counts(), metrics=metrics)
+    # the real-time events trained on, and those quarantined (c360.jobs.realtime), read by _interactions_file above
+    return StepResult(outputs={"metrics": str(path)}, rows={**source.counts(), **realtime.event_counts(ctx.run)},
+                      metrics=metrics)
 
 
 def step_recsys_train(ctx: RunContext) -> StepResult:
@@ -306,12 +308,13 @@ def expected_graph_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
     from pyspark.sql import functions as F
 
     from c360.graph.spark_graph import read_frame
+    from c360.recsys.recs import REC_SPARK_SCHEMA
 
     spark = ctx.spark
     _interactions_file(ctx)
     matched = read_frame(spark, ctx.output("match", "matched"), "matched")
     interactions = read_frame(spark, ctx.run.interactions, "interactions")
-    recs = read_frame(spark, ctx.output("recsys_train", "recs"), "recs", kind="csv")
+    recs = read_frame(spark, ctx.output("recsys_train", "recs"), "recs", kind="csv", schema=REC_SPARK_SCHEMA)
     m = matched.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("match_id").alias("m")).first()
 
     def ids(df, col):
@@ -385,5 +388,6 @@ def write_report(ctx: RunContext) -> Path:
     path = ctx.run.report_html
     with atomic_path(path) as tmp:
         Path(tmp).write_text(render_report(ctx.manifest.data, er, recsys, graph, metric=ctx.settings.recsys.ndcg,
-                                           session_metric=ctx.settings.recsys.session_metric))
+                                           session_metric=ctx.settings.recsys.session_metric,
+                                           realtime=realtime.summary(ctx.run)))
     return path

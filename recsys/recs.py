@@ -9,7 +9,19 @@ import numpy as np
 import pandas as pd
 
 from c360.errors import InputError
-from c360.io import atomic_path, csv_parts, read_table, require_columns, spark_write, table_kind, write_table
+from c360.io import (
+    CSV_DELIMITER,
+    CSV_QUOTE,
+    SPARK_CSV_OPTIONS,
+    atomic_path,
+    csv_header,
+    csv_parts,
+    read_table,
+    require_columns,
+    spark_write,
+    table_kind,
+    write_table,
+)
 
 from .base import topk
 from .sessions import Session, score_sessions
@@ -17,6 +29,10 @@ from .sessions import Session, score_sessions
 SESSION_COLUMNS = ["SESSION_ID", "ITEM_ID", "TIMESTAMP"]      # plus USER_ID, optional
 SESSION_REC_COLUMNS = ["SESSION_ID", "ITEM_ID", "RANK", "SCORE"]
 REC_COLUMNS = ["USER_ID", "ITEM_ID", "RANK", "SCORE"]
+# recs.csv's schema, as DuckDB and Spark (DDL) both spell the types; with c360.io's CSV dialect, what every reader of
+# the file states instead of detecting it
+REC_TYPES = {"USER_ID": "STRING", "ITEM_ID": "STRING", "RANK": "BIGINT", "SCORE": "DOUBLE"}
+REC_SPARK_SCHEMA = ", ".join(f"{c} {t}" for c, t in REC_TYPES.items())
 CHUNK_USERS = 50_000     # users per batch the driver scores and appends to recs.csv (a few MB of rows at k=20)
 
 
@@ -47,7 +63,7 @@ def write_recs(model, path: str | Path, user_ids: list[str] | None = None, k: in
     if user_ids is None:
         frame = model.spark_recommendations(k)
         if frame is not None:
-            return spark_write(frame, path, "csv", header=True)
+            return spark_write(frame.select(*REC_COLUMNS), path, "csv", **SPARK_CSV_OPTIONS)
     users = list(model.user_ids) if user_ids is None else [str(u) for u in user_ids]
     path = Path(path)
     if not path.name.lower().endswith(".csv"):       # Parquet or compressed CSV: one frame, written by extension
@@ -56,13 +72,28 @@ def write_recs(model, path: str | Path, user_ids: list[str] | None = None, k: in
         with open(tmp, "w", newline="") as out:
             out.write(",".join(REC_COLUMNS) + "\n")
             for start in range(0, len(users), chunk_users):
-                recommend_all(model, users[start:start + chunk_users], k).to_csv(out, header=False, index=False)
+                recommend_all(model, users[start:start + chunk_users], k).to_csv(
+                    out, header=False, index=False, sep=CSV_DELIMITER, quotechar=CSV_QUOTE, doublequote=True)
     return path
+
+
+def recs_csv_parts(path: str | Path) -> list[Path]:
+    """The CSV files of recs (a file or a directory of Spark parts), each checked to start with the header
+    REC_COLUMNS (an empty part has none); InputError naming the file and the columns otherwise."""
+    parts = csv_parts(path)
+    for part in parts:
+        header = csv_header(part) if part.stat().st_size else REC_COLUMNS
+        if header != REC_COLUMNS:
+            missing = [c for c in REC_COLUMNS if c not in header]
+            detail = f"missing column(s) {', '.join(missing)}" if missing else "columns in another order, or extra ones"
+            raise InputError(f"{part}: {detail} (found: {', '.join(header)}; expected: {', '.join(REC_COLUMNS)})")
+    return parts
 
 
 def recs_counts(path: str | Path) -> dict[str, int]:
     """Rows and users of a recs file (CSV file, directory of CSV parts, or Parquet), streaming only the RANK column
     (every user with recommendations has exactly one rank 1)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pv
     import pyarrow.parquet as pq
@@ -72,8 +103,13 @@ def recs_counts(path: str | Path) -> dict[str, int]:
         batches = pq.ParquetFile(path).iter_batches(columns=["RANK"]) if Path(path).is_file() else \
             (b for f in sorted(Path(path).glob("*.parquet")) for b in pq.ParquetFile(f).iter_batches(columns=["RANK"]))
     else:
-        batches = (b for part in csv_parts(path)
-                   for b in pv.open_csv(part, convert_options=pv.ConvertOptions(include_columns=["RANK"])))
+        arrow = {"STRING": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+        read = pv.ReadOptions(column_names=REC_COLUMNS, skip_rows=1)
+        parse = pv.ParseOptions(delimiter=CSV_DELIMITER, quote_char=CSV_QUOTE, double_quote=True, escape_char=False,
+                                newlines_in_values=True)
+        convert = pv.ConvertOptions(column_types={c: arrow[t] for c, t in REC_TYPES.items()}, include_columns=["RANK"])
+        batches = (b for part in recs_csv_parts(path) if part.stat().st_size
+                   for b in pv.open_csv(part, read_options=read, parse_options=parse, convert_options=convert))
     for batch in batches:
         rank = batch.column(0)
         rows += len(rank)

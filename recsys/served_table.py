@@ -40,14 +40,23 @@ import numpy as np
 import orjson
 
 from c360.errors import InputError
-from c360.io import atomic_path, csv_parts, read_json_file, table_kind, write_json_file
+from c360.io import (
+    CSV_DELIMITER,
+    CSV_ESCAPE,
+    CSV_QUOTE,
+    atomic_path,
+    csv_header,
+    csv_parts,
+    read_json_file,
+    table_kind,
+    write_json_file,
+)
 from c360.layout import RunLayout
 
 log = logging.getLogger("c360.recsys.served_table")
 
 FORMAT = 1
 META_FILE = "meta.json"
-RECS_COLUMNS = ("USER_ID", "ITEM_ID", "RANK", "SCORE")
 BATCH_ROWS = 65536
 BUILD_MEMORY = "512MB"  # DuckDB's limit while sorting; beyond it the sort spills to disk (ordered aggregates
                         # per user do not spill: 100k users x 20 ran out of 512 MB, so the rows come sorted)
@@ -71,12 +80,20 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
+def _read_csv(files: list[Path], types: dict[str, str]) -> str:
+    """DuckDB's read_csv of files in the pipeline's CSV dialect with these columns and types, nothing detected."""
+    columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
+    return (f"read_csv({_sql_list(files)}, columns = {columns}, header = true, delim = '{CSV_DELIMITER}', "
+            f"quote = '{CSV_QUOTE}', escape = '{CSV_ESCAPE}', auto_detect = false)")
+
+
 def _recs_relation(recs: Path) -> str:
+    from c360.recsys.recs import REC_TYPES, recs_csv_parts
+
     if table_kind(recs) == "parquet":
         files = sorted(recs.glob("*.parquet")) if recs.is_dir() else [recs]
         return f"read_parquet({_sql_list(files)}, union_by_name = true)"
-    return (f"read_csv({_sql_list(csv_parts(recs))}, header = true, union_by_name = true, "
-            "types = {'USER_ID': 'VARCHAR', 'ITEM_ID': 'VARCHAR'})")
+    return _read_csv([p for p in recs_csv_parts(recs) if p.stat().st_size], REC_TYPES)
 
 
 def _names_relation(con, items: Path | None) -> str:
@@ -84,8 +101,8 @@ def _names_relation(con, items: Path | None) -> str:
     names items: an item missing from it gets `"name": null`."""
     if items is None or not items.is_file():
         return "(SELECT NULL::VARCHAR AS ITEM_ID, NULL::VARCHAR AS NAME WHERE false)"
-    source = f"read_csv({_sql_list([items])}, header = true, all_varchar = true)"
-    columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    columns = csv_header(items)
+    source = _read_csv([items], dict.fromkeys(columns, "VARCHAR"))
     if "ITEM_ID" not in columns:
         raise InputError(f"{items}: missing column(s) ITEM_ID (found: {', '.join(columns)})")
     if "NAME" not in columns:
@@ -99,6 +116,8 @@ def build_served_table(recs: str | os.PathLike, items: str | os.PathLike | None,
     atomically. DuckDB spills to a temporary directory under `scratch` (default: the system's), removed after.
     InputError naming the file when the recs are missing, lack a column or cannot be read."""
     import duckdb
+
+    from c360.recsys.recs import REC_COLUMNS
 
     recs, out = Path(recs), Path(out)
     items = Path(items) if items is not None else None
@@ -116,7 +135,7 @@ def build_served_table(recs: str | os.PathLike, items: str | os.PathLike | None,
             columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
         except duckdb.Error as exc:
             raise InputError(f"{recs}: cannot read the recommendations: {exc}") from exc
-        missing = [c for c in RECS_COLUMNS if c not in columns]
+        missing = [c for c in REC_COLUMNS if c not in columns]
         if missing:
             raise InputError(f"{recs}: missing column(s) {', '.join(missing)} (found: {', '.join(columns)})")
         query = f"""
@@ -359,7 +378,7 @@ def served_table_of(run: RunLayout | Path) -> ServedTable:
     if is_current(directory, run.recs, run.items):
         return ServedTable.open(directory)
     try:
-        fd = os.open(directory.parent / ".served.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(directory.parent / ".served.lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         log.warning("run %s: cannot build the served table in the run (%s); building a private copy",
                     run.run_id, exc)

@@ -91,3 +91,22 @@ def test_appends_from_several_processes_interleave_whole_lines(tmp_path):
     seen += tail.read()
     assert sorted((r["p"], r["i"]) for r in seen) == [(p, i) for p in range(3) for i in range(100)]
     assert sorted((r["p"], r["i"]) for r in lines(j)) == [(p, i) for p in range(3) for i in range(100)]
+
+
+def test_segments_and_lock_are_the_owners_only_whatever_the_umask(tmp_path):
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        j = Journal(tmp_path / "warehouse" / "realtime" / "customers")
+        j.append([{"id": "1-auto", "fields": {"ssn": "123-45-6789"}, "match_id": 1}])
+        j.seal()
+    finally:
+        os.umask(previous)
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode)
+             for p in (tmp_path / "warehouse").rglob("*")}
+    assert modes == {"warehouse/realtime": 0o700, "warehouse/realtime/customers": 0o700,
+                     "warehouse/realtime/customers/.lock": 0o600,
+                     "warehouse/realtime/customers/000000000001.jsonl": 0o600,
+                     "warehouse/realtime/customers/000000000002.jsonl": 0o600}
+    assert stat.S_IMODE((tmp_path / "warehouse").stat().st_mode) == 0o700
