@@ -8,16 +8,20 @@ contains (runs/<id>/realtime.json); loading a new run starts again from its own.
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import read_json_file
 from c360.journal import Journal
 from c360.layout import RunLayout, Warehouse
+from c360.settings import RealtimeSettings
 
 log = logging.getLogger("c360.api.live")
 
@@ -32,51 +36,172 @@ def sealed_through(run: RunLayout, key: str) -> int:
 
 @dataclass(frozen=True)
 class UserEvents:
-    """One user's live events: {ITEM_ID: summed EVENT_VALUE}, how many, and (TIMESTAMP, ITEM_ID) in time order."""
+    """One user's live events: {ITEM_ID: summed EVENT_VALUE}, how many, and their latest (TIMESTAMP, ITEM_ID) in
+    time order (at most `trip_visits`: what the current trip needs)."""
 
     items: dict[str, float]
     count: int
     visits: list[tuple[int, str]]
 
 
-class LiveEvents:
-    """Events of the events log the served run does not contain, summed per user and item (thread-safe)."""
+class _User:
+    """What a worker keeps of one user: bounded whatever was posted (items by the catalogue, visits by N)."""
 
-    def __init__(self, journal: Journal, after: int = 0):
+    __slots__ = ("items", "count", "visits", "window_start", "window_count")
+
+    def __init__(self):
+        self.items: dict[str, float] = {}
+        self.count = 0
+        self.visits: list[tuple[int, str]] = []
+        self.window_start = 0.0   # monotonic time the user's quota window began
+        self.window_count = 0     # events read in it
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What POST /events may log: the records (duplicates left out), how many were duplicates, or why nothing may
+    be logged (status, message, Retry-After seconds)."""
+
+    records: list[dict[str, Any]]
+    duplicates: int = 0
+    refused: tuple[int, str, int | None] | None = None
+
+
+class LiveEvents:
+    """Events of the events log the served run does not contain, per user (thread-safe).
+
+    Memory is bounded whatever is posted: per user the summed values per item (items of the catalogue only), a
+    count, the latest `trip_visits` visits in time order and a quota window; the event_ids of the log (idempotency);
+    intake refuses events beyond `max_pending_events` since the run (`admit`). Reading the log is blocking: the
+    reloader's watch loop and requests do it in a thread (`behind` tells a request whether it must)."""
+
+    def __init__(self, journal: Journal, after: int = 0, settings: RealtimeSettings | None = None,
+                 catalogue: frozenset[str] | None = None):
         self.journal = journal
+        self.settings = settings or RealtimeSettings()
+        self._bounds = self.settings.bounds()
+        self._catalogue = {i: i for i in catalogue} if catalogue is not None else None   # one string per item
         self._tail = journal.tail(after)
         self._lock = threading.Lock()
-        self._items: dict[str, dict[str, float]] = {}
-        self._counts: Counter[str] = Counter()
-        self._trips: dict[str, list[tuple[int, str]]] = {}
+        self._users: dict[str, _User] = {}
+        self._event_ids: set[str] = set()
+        self._inflight = 0          # events admitted by this worker, not yet in the log
+        self.skipped = 0            # lines of the log that are not acceptable events (the nightly quarantines them)
+        self.duplicates = 0         # lines whose event_id an earlier line has (two workers raced)
         self.refresh()
 
     @classmethod
-    def of_run(cls, warehouse: Warehouse, run: RunLayout) -> LiveEvents:
-        return cls(Journal(warehouse.events_log), sealed_through(run, "events_through"))
+    def of_run(cls, warehouse: Warehouse, run: RunLayout, settings: RealtimeSettings | None = None,
+               catalogue: frozenset[str] | None = None) -> LiveEvents:
+        return cls(Journal(warehouse.events_log), sealed_through(run, "events_through"), settings, catalogue)
 
     @property
     def applied(self) -> int:
-        """Events read so far."""
+        """Lines of the log read so far (events since the published run: what `max_pending_events` bounds)."""
         return self._tail.records_read
 
+    @property
+    def users(self) -> int:
+        return len(self._users)
+
     def refresh(self) -> None:
-        """Read what any worker appended since the last call (one stat when nothing was)."""
+        """Read what any worker appended since the last call (one stat when nothing was). Blocking: off the loop."""
         with self._lock:
-            for e in self._tail.read():
-                user, item = str(e["user_id"]), str(e["item_id"])
-                items = self._items.setdefault(user, {})
-                items[item] = items.get(item, 0.0) + float(e.get("event_value", 1.0))
-                self._counts[user] += 1
-                self._trips.setdefault(user, []).append((int(e.get("timestamp", 0)), item))
+            self._read()
+
+    def behind(self) -> bool:
+        """True when the log may hold lines this worker has not read (or a reader is busy): the caller reads them in a
+        thread (`refresh`) before it answers. Two stats, never a parse."""
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            return not self._tail.quiet()
+        finally:
+            self._lock.release()
+
+    def _read(self) -> None:
+        now, clock = time.time(), time.monotonic()
+        for e in self._tail.read():
+            if event_problem(e, now, self._bounds, earliest=EARLIEST_TIMESTAMP) is not None:
+                self.skipped += 1
+                continue
+            event_id = e.get("event_id")
+            if event_id is not None:
+                if event_id in self._event_ids:
+                    self.duplicates += 1
+                    continue
+                self._event_ids.add(event_id)
+            self._apply(e, clock)
+
+    def _apply(self, e: dict[str, Any], clock: float) -> None:
+        user_id, item = e["user_id"], e["item_id"]
+        if self._catalogue is not None:
+            item = self._catalogue.get(item)
+            if item is None:   # an attraction of another run: nothing serving can score
+                self.skipped += 1
+                return
+        user = self._users.get(user_id)
+        if user is None:
+            user = self._users[user_id] = _User()
+        user.items[item] = user.items.get(item, 0.0) + float(e.get("event_value", 1.0))
+        user.count += 1
+        if clock - user.window_start >= self.settings.user_window_s:
+            user.window_start, user.window_count = clock, 0
+        user.window_count += 1
+        visit, visits = (e["timestamp"], item), user.visits
+        if not visits or visit >= visits[-1]:
+            visits.append(visit)
+        else:  # posted late (a retry, a phone back online): in its place
+            bisect.insort(visits, visit)
+        if len(visits) > self.settings.trip_visits:
+            del visits[0]
 
     def of(self, user_id: str) -> UserEvents:
-        """The user's live events, after one refresh."""
-        self.refresh()
-        items = self._items.get(user_id)
-        if not items:
+        """The user's live events as read so far (call `refresh` first, in a thread, when `behind`). Takes no lock, so
+        the event loop never waits for a reader: copying a dict of str keys and a list is one step under the GIL."""
+        user = self._users.get(user_id)
+        if user is None:
             return UserEvents({}, 0, [])
-        return UserEvents(dict(items), self._counts[user_id], sorted(self._trips.get(user_id, ())))
+        return UserEvents(dict(user.items), user.count, list(user.visits))
+
+    def admit(self, records: list[dict[str, Any]]) -> Admission:
+        """Read the log, then decide what of `records` (valid events) may be logged: event_ids the log or this
+        request has already are duplicates (skipped, not refused); refused whole when the log is full
+        (`max_pending_events` since the run: 507) or a user would exceed `max_user_events` in `user_window_s`
+        (429). Admitted events count as pending until `logged` is called. Blocking: off the loop."""
+        s = self.settings
+        with self._lock:
+            self._read()
+            fresh, seen = [], set()
+            for r in records:
+                event_id = r.get("event_id")
+                if event_id is not None:
+                    if event_id in self._event_ids or event_id in seen:
+                        continue
+                    seen.add(event_id)
+                fresh.append(r)
+            duplicates = len(records) - len(fresh)
+            if self.applied + self._inflight + len(fresh) > s.max_pending_events:
+                return Admission([], duplicates, (507, f"the events log is full until the next nightly "
+                                                      f"({s.max_pending_events} events since run)", None))
+            clock = time.monotonic()
+            per_user = Counter(r["user_id"] for r in fresh)
+            for user_id, n in per_user.items():
+                user = self._users.get(user_id)
+                if user is None or clock - user.window_start >= s.user_window_s:
+                    used, retry = 0, s.user_window_s
+                else:
+                    used, retry = user.window_count, s.user_window_s - (clock - user.window_start)
+                if used + n > s.max_user_events:
+                    return Admission([], duplicates, (429, f"user_id {user_id!r}: at most {s.max_user_events} events "
+                                                           f"per {s.user_window_s:g} s", max(1, math.ceil(retry))))
+            self._inflight += len(fresh)
+            return Admission(fresh, duplicates)
+
+    def logged(self, admission: Admission) -> None:
+        """The admitted events are in the log (or failed to be): no longer counted as pending here."""
+        with self._lock:
+            self._inflight -= len(admission.records)
 
     def append(self, events: list[dict[str, Any]]) -> None:
         """Log events durably (returns once fsync'd)."""
@@ -127,11 +252,12 @@ class LiveCustomers:
             self._flush()
 
     @classmethod
-    def of_run(cls, warehouse: Warehouse, run: RunLayout, connection, embedded: bool) -> LiveCustomers:
+    def of_run(cls, warehouse: Warehouse, run: RunLayout, connection, embedded: bool,
+               settings: RealtimeSettings | None = None) -> LiveCustomers:
         """The live customers of a run (InputError when the run has no match output to match against)."""
         from c360.entity_resolution.realtime import RealtimeMatcher
 
-        matcher = RealtimeMatcher.load(run.match)
+        matcher = RealtimeMatcher.load(run.match, max_block_size=(settings or RealtimeSettings()).max_block_size)
         return cls(matcher, Journal(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
                    embedded)
 

@@ -23,7 +23,7 @@ async def refresh(app) -> bool:
     if target is None or target == app.state.loaded_run or target == app.state.failed_run:
         return False
     try:
-        new = await asyncio.to_thread(load_state, target, settings.graph.store, settings.warehouse)
+        new = await asyncio.to_thread(load_state, target, settings.graph.store, settings.warehouse, settings.realtime)
     except Exception as exc:  # noqa: BLE001 - keep serving the old state whatever went wrong
         app.state.failed_run = target
         log.error("publish %s not loadable, still serving %s: %s", target.run_id,
@@ -46,11 +46,20 @@ async def _close_later(state, delay: float) -> None:
     await asyncio.to_thread(state.close)
 
 
+async def catch_up(app) -> None:
+    """Read what other workers appended to the events log, in a thread: a request then finds little or nothing to
+    read (it reads in a thread too, never on the event loop: api.live.LiveEvents.behind)."""
+    served = app.state.served
+    if served is not None:
+        await asyncio.to_thread(served.events.refresh)
+
+
 async def watch(app, interval: float) -> None:
     """Poll forever (cancelled at shutdown)."""
     while True:
         await asyncio.sleep(interval)
         try:
             await refresh(app)
+            await catch_up(app)
         except Exception:  # noqa: BLE001 - the watcher must never die
             log.exception("reload check failed")

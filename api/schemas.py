@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictFloat, StrictInt, Tag, create_model
 
 from c360.entity_resolution.config import KNOWN_ROLES
+from c360.events import ID_MAX_LENGTH, ID_PATTERN
 
 
 class Error(BaseModel):
@@ -35,6 +36,9 @@ class TripContext(BaseModel):
 
     session: TripSession | None = Field(None, description="the current trip from POST /events; null: none")
     at: str | None = Field(None, description="?at=: the attraction the visitor stands at now", examples=["epcot:14"])
+    park: str | None = Field(None, description="set with `note`: the park the items were restricted to")
+    note: str | None = Field(None, description="set when the session model does not know the trip's park: the "
+                                               "served model answered, restricted to that park")
 
 
 class Recommendations(BaseModel):
@@ -163,15 +167,21 @@ class Version(BaseModel):
 # ---- real time ----------------------------------------------------------------------------------------------------
 
 class Event(BaseModel):
-    """One interaction, as in the interactions schema (USER_ID, ITEM_ID, TIMESTAMP, EVENT_VALUE)."""
+    """One interaction, as in the interactions schema (USER_ID, ITEM_ID, TIMESTAMP, EVENT_VALUE), by the rules of
+    c360.events: the timestamp's window and the value's bound are the settings' (checked at request time)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"user_id": "10007579@N00", "item_id": "epcot:12", "timestamp": 1764590400, "event_value": 1}]})
+        {"user_id": "10007579@N00", "item_id": "epcot:12", "timestamp": 1796601600, "event_value": 1,
+         "event_id": "app-7f3a-000123"}]})
 
-    user_id: str = Field(min_length=1, max_length=200)
-    item_id: str = Field(min_length=1, max_length=200, description="an attraction of the published run")
-    timestamp: int = Field(ge=0, le=2**40, description="epoch seconds")
-    event_value: float = Field(1.0, gt=0, le=1e6, allow_inf_nan=False, description="strength (e.g. photos)")
+    user_id: str = Field(max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)
+    item_id: str = Field(max_length=ID_MAX_LENGTH, pattern=ID_PATTERN, description="an attraction of the published run")
+    timestamp: StrictInt = Field(description="epoch seconds (an integer), at most realtime.max_event_age_s old and "
+                                             "realtime.max_clock_skew_s ahead")
+    event_value: StrictFloat = Field(1.0, gt=0, allow_inf_nan=False,
+                                     description="strength (e.g. photos), at most realtime.max_event_value")
+    event_id: str | None = Field(None, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN,
+                                 description="idempotency key: an event_id already in the log is skipped")
 
 
 def _one_or_many(value: Any) -> str:
@@ -184,6 +194,7 @@ Events = Annotated[Annotated[Event, Tag("event")] | Annotated[list[Event], Tag("
 
 class EventsAccepted(BaseModel):
     accepted: int = Field(examples=[3], description="events now durable in the events log")
+    duplicates: int = Field(0, examples=[0], description="events skipped: their event_id is in the log already")
 
 
 _TEXT = Annotated[str | None, Field(None, min_length=1, max_length=200)]

@@ -4,6 +4,7 @@ committed customers: `api.live`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -20,6 +21,8 @@ from c360.graph.store import open_store, parse_spec
 from c360.io import read_json_file, read_table, require_columns
 from c360.layout import RunLayout, Warehouse
 from c360.recsys.served_table import ServedTable, served_table_of
+from c360.recsys.sessions import DEFAULT_GROUP_COL
+from c360.settings import RealtimeSettings
 
 from .live import LiveCustomers, LiveEvents
 from .model_maps import share_factors
@@ -117,6 +120,8 @@ class ServedState:
     connection: GraphHandle
     events: LiveEvents
     catalogue: frozenset[str] = frozenset()   # every item id an event may name (the served model's and items.csv)
+    # item id -> its park (items.csv's PARK): a trip stays in it
+    parks: Mapping[str, str] = dataclasses.field(default_factory=dict)
     customers: LiveCustomers | None = None
     customers_error: str | None = None
     session_algo: str | None = None   # the run's session model (next attraction of a trip), None when it has none
@@ -176,6 +181,18 @@ def _read_names(run: RunLayout) -> dict[str, str]:
     return dict(zip(items["ITEM_ID"].astype(str), items["NAME"].fillna("").astype(str), strict=True))
 
 
+def _read_parks(run: RunLayout) -> dict[str, str]:
+    """{ITEM_ID: park} from the run's items table (its PARK column; {} without one)."""
+    path = run.items
+    if not path.is_file():
+        return {}
+    items = read_table(path, dtype=str)
+    if DEFAULT_GROUP_COL not in items.columns:
+        return {}
+    parks = items[["ITEM_ID", DEFAULT_GROUP_COL]].dropna()
+    return dict(zip(parks["ITEM_ID"].astype(str), parks[DEFAULT_GROUP_COL].astype(str), strict=True))
+
+
 def open_graph(spec: str, run_dir: Path):
     """Open the configured GraphStore; returns (store, error message)."""
     try:
@@ -185,10 +202,12 @@ def open_graph(spec: str, run_dir: Path):
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: Path | None = None) -> ServedState:
+def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: Path | None = None,
+               realtime: RealtimeSettings | None = None) -> ServedState:
     """Load one published run completely (blocking; call it off the event loop). Raises on a broken run.
 
-    `warehouse` (default: the one the run lies in) holds the real-time logs."""
+    `warehouse` (default: the one the run lies in) holds the real-time logs, read here to their end (at most
+    `realtime.max_pending_events`: the time to ready is bounded); `realtime`: the intake bounds."""
     from c360.recsys.models import load_model
 
     run = run if isinstance(run, RunLayout) else RunLayout(run)
@@ -218,7 +237,8 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     connection = GraphHandle.open(graph_spec, run.root)
     customers, customers_error = None, None
     try:
-        customers = LiveCustomers.of_run(wh, run, connection, embedded=not parse_spec(graph_spec).is_url)
+        customers = LiveCustomers.of_run(wh, run, connection, embedded=not parse_spec(graph_spec).is_url,
+                                         settings=realtime)
     except InputError as exc:  # a run without a match output: POST /customers/match answers 503
         customers_error = str(exc)
         log.info("run %s: no customer matching in real time (%s)", run.run_id, exc)
@@ -226,11 +246,12 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
         customers_error = f"{type(exc).__name__}: {exc}"
         log.error("run %s: the match model could not be loaded, no customer matching in real time: %s",
                   run.run_id, customers_error)
+    catalogue = frozenset(models[served].item_ids) | frozenset(names)
     state = ServedState(run_id=run_id, layout=run, manifest=MappingProxyType(manifest), served_model=served,
                         models=MappingProxyType(models), versions=MappingProxyType(versions),
                         names=MappingProxyType(names), recs=recs, popular=popular, popular_json=popular_json,
-                        connection=connection, events=LiveEvents.of_run(wh, run),
-                        catalogue=frozenset(models[served].item_ids) | frozenset(names), customers=customers,
+                        connection=connection, events=LiveEvents.of_run(wh, run, realtime, catalogue),
+                        catalogue=catalogue, parks=MappingProxyType(_read_parks(run)), customers=customers,
                         customers_error=customers_error, session_algo=session_algo)
     log.info("loaded run %s: model %s, %d users with recs, %d items", state.run_id, served, len(recs), len(names))
     return state

@@ -15,6 +15,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from c360.errors import InputError
+from c360.events import EventBounds
 from c360.io import read_yaml_file
 
 ROLES = ("reader", "pii", "writer")   # writer: reader + the endpoints that write (POST /events, commits)
@@ -172,6 +173,25 @@ class RealtimeSettings(_Section):
 
     max_events: int = Field(1000, gt=0)          # events in one POST /events; more: 422
     candidates: int = Field(5, gt=0)             # candidate match_ids POST /customers/match returns at most
+    # what one event may be (c360.events.EventBounds): its timestamp within [now - age, now + skew], its value
+    max_event_age_s: float = Field(30 * 86400, gt=0)
+    max_clock_skew_s: float = Field(300.0, ge=0)
+    max_event_value: float = Field(100.0, gt=0)
+    # intake quotas: events of one user per window (more: 429 with Retry-After), distinct users in one request
+    # (more: 422; one request of many fake users moved an attraction up every cold-start list), and events in the
+    # log since the published run (more: 507 until the next nightly; bounds the log and every worker's memory)
+    max_user_events: int = Field(500, gt=0)
+    user_window_s: float = Field(3600.0, gt=0)
+    max_request_users: int = Field(50, gt=0)
+    max_pending_events: int = Field(200_000, gt=0)
+    trip_visits: int = Field(256, gt=0)          # latest visits each worker keeps per user for the current trip
+    # a blocking key shared by more records than this pairs nothing in real time (too common to discriminate: a
+    # shared phone, a placeholder SSN); other keys still find the record's candidates
+    max_block_size: int = Field(200, gt=0)
+
+    def bounds(self) -> EventBounds:
+        """The accepted range of an event (c360.events)."""
+        return EventBounds(self.max_event_age_s, self.max_clock_skew_s, self.max_event_value)
 
 
 class Settings(_Section):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import math
 import operator
 import re
@@ -44,6 +45,8 @@ from c360.entity_resolution.standardize import _CANON, SEPARATORS, standardize
 from c360.errors import InputError
 from c360.io import read_json_file
 from c360.layout import MatchOutput
+
+log = logging.getLogger("c360.er.realtime")
 
 SOURCE_DATASET = "input0"   # what standardize names a single input (the published run's records and new ones)
 LEVEL_NOT_OBSERVED = "level not observed in training dataset"   # Splink's m/u text for a level never seen
@@ -592,7 +595,11 @@ class RecordIndex:
     """The run's standardized records as column lists, with the term frequencies Splink would compute from them and
     one hash index per blocking rule that is a conjunction of equalities (l.c = r.c AND ...)."""
 
-    def __init__(self, std: pd.DataFrame, match_ids: np.ndarray, tf_columns: Iterable[str]):
+    def __init__(self, std: pd.DataFrame, match_ids: np.ndarray, tf_columns: Iterable[str],
+                 max_block_size: int | None = None):
+        self.max_block_size = max_block_size   # a key shared by more records pairs nothing (None: no cap)
+        self.skipped_keys = 0                  # lookups of such a key (each logged once per rule)
+        self._warned: set[tuple[str, ...]] = set()
         self.columns = [c for c in std.columns if c != "source_dataset"]
         self._cols: dict[str, list] = {c: [None if _missing(v) else v for v in std[c].tolist()] for c in self.columns}
         self._cols["unique_id"] = [str(v) for v in self._cols["unique_id"]]
@@ -631,15 +638,29 @@ class RecordIndex:
         self._hash.append(table)
 
     def candidates(self, left: dict[str, Any]) -> list[int]:
-        """Rows some blocking rule pairs `left` with, in row order."""
+        """Rows some blocking rule pairs `left` with, in row order. A key shared by more than `max_block_size`
+        records is skipped: too common to discriminate (a shared phone, a placeholder), its pairs would drown
+        Splink's blocking as they would the scorer, and a match's work stays bounded whatever was committed."""
         found: set[int] = set()
+        cap = self.max_block_size
         for columns, table in zip(self.keys, self._hash, strict=True):
             key = tuple(left.get(c) for c in columns)
             if None not in key:
-                found.update(table.get(key, ()))
+                rows = table.get(key, ())
+                if cap is not None and len(rows) > cap:
+                    self._skipped(columns, len(rows))
+                    continue
+                found.update(rows)
         for rule in self.scans:
             found.update(i for i in range(len(self)) if rule(left, i) is True)
         return sorted(found)
+
+    def _skipped(self, columns: tuple[str, ...], size: int) -> None:
+        self.skipped_keys += 1
+        if columns not in self._warned:   # the rule and the size only: a key's value is personal data
+            self._warned.add(columns)
+            log.warning("blocking rule on %s: a key shared by %d records (more than %d) pairs nothing in real time",
+                        ", ".join(columns), size, self.max_block_size)
 
     def add(self, std: dict[str, Any], match_id: int) -> int:
         """Index one more record (committed in real time); returns its row."""
@@ -700,9 +721,11 @@ class RealtimeMatcher:
         self.max_match_id = max(index.match_ids, default=0)
 
     @classmethod
-    def load(cls, output: MatchOutput | str | Path, scorer: str = "auto") -> RealtimeMatcher:
+    def load(cls, output: MatchOutput | str | Path, scorer: str = "auto",
+             max_block_size: int | None = None) -> RealtimeMatcher:
         """The matcher of a match output (`matched.parquet` and the model and report beside it); `scorer` auto
-        (compiled, else Splink), compiled or splink. InputError when a file is missing."""
+        (compiled, else Splink), compiled or splink; `max_block_size`: see RecordIndex.candidates. InputError when a
+        file is missing."""
         o = MatchOutput.local(output)
         for p in (o.matched, o.report, o.model):
             if not p.exists():  # matched: a file, or a directory of Parquet parts (a Spark run)
@@ -713,7 +736,7 @@ class RealtimeMatcher:
         std, _ = standardize(matched.astype({cfg.id: str}), cfg, SOURCE_DATASET)
         tf_columns = {lv["tf_adjustment_column"] for c in model["comparisons"] for lv in c["comparison_levels"]
                       if lv.get("tf_adjustment_column")}
-        index = RecordIndex(std, matched["match_id"].to_numpy(), tf_columns)
+        index = RecordIndex(std, matched["match_id"].to_numpy(), tf_columns, max_block_size)
         dialect = model.get("sql_dialect", "duckdb")
         compiler = ConditionCompiler(dialect, index.column, set(index.columns))
         for rule in model.get("blocking_rules_to_generate_predictions") or []:

@@ -4,12 +4,14 @@ GET /recommendations of the user reflects them (api.live); the nightly trains on
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Body
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
+from c360.events import event_problem
 
 from ..dependencies import WRITER_REQUIRED, AppSettings, Served
 from ..errors import ApiError
@@ -21,26 +23,45 @@ router = APIRouter(tags=["events"], dependencies=WRITER_REQUIRED)
 
 
 @router.post("/events", status_code=202, response_model=EventsAccepted,
-             responses={401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}},
+             responses={401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 429: {"model": Error},
+                        503: {"model": Error}, 507: {"model": Error}},
              summary="Record visits as they happen")
 async def post_events(events: Annotated[Events, Body()], state: Served, settings: AppSettings):
-    """One event or a list, `{user_id, item_id, timestamp, event_value=1}`: 202 once all of them are durable in the
-    events log (written and fsync'd). Nothing is written when any of them is rejected (422 naming the field)."""
+    """One event or a list, `{user_id, item_id, timestamp, event_value=1, event_id?}` (the rules of c360.events):
+    202 once all of them are durable in the events log (written and fsync'd). Nothing is written when any of them is
+    rejected (422 naming the field), when a user would exceed their quota (429, Retry-After) or when the log holds
+    `realtime.max_pending_events` since the published run (507 until the next nightly). An event whose `event_id` is
+    in the log already (a retried request) is skipped and counted in `duplicates`."""
     batch = events if isinstance(events, list) else [events]
     if not batch:
         raise ApiError(422, "events: the list is empty", ["events"])
-    limit = settings.realtime.max_events
-    if len(batch) > limit:
-        raise ApiError(422, f"events: {len(batch)} events in one request, at most {limit}", ["events"])
+    rt = settings.realtime
+    if len(batch) > rt.max_events:
+        raise ApiError(422, f"events: {len(batch)} events in one request, at most {rt.max_events}", ["events"])
+    records = [e.model_dump(exclude_none=True) for e in batch]
+    now, bounds = time.time(), rt.bounds()
+    for i, record in enumerate(records):
+        problem = event_problem(record, now, bounds)
+        if problem is not None:
+            field = problem.split(":", 1)[0]
+            raise ApiError(422, f"{problem} (event {i})", [field])
+    users = len({r["user_id"] for r in records})
+    if users > rt.max_request_users:
+        raise ApiError(422, f"user_id: {users} users in one request, at most {rt.max_request_users}", ["user_id"])
     unknown = [(i, e.item_id) for i, e in enumerate(batch) if e.item_id not in state.catalogue]
     if unknown:
         where = ", ".join(f"{item!r} (event {i})" for i, item in unknown[:5])
         raise ApiError(422, f"item_id: unknown item {where}{' ...' if len(unknown) > 5 else ''}: not an attraction "
                             f"of run {state.run_id}", ["item_id"])
-    records = [e.model_dump() for e in batch]
+    admission = await run_in_threadpool(state.events.admit, records)
+    if admission.refused is not None:
+        status, message, retry = admission.refused
+        raise ApiError(status, message, headers={"Retry-After": str(retry)} if retry else None)
     try:
-        await run_in_threadpool(state.events.append, records)
+        await run_in_threadpool(state.events.append, admission.records)
     except OSError as exc:
         log.error("events not logged: %s", exc)
         raise ApiError(503, "the events log cannot be written") from None
-    return OrjsonResponse({"accepted": len(records)}, status_code=202)
+    finally:
+        state.events.logged(admission)
+    return OrjsonResponse({"accepted": len(admission.records), "duplicates": admission.duplicates}, status_code=202)

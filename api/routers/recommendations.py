@@ -78,8 +78,13 @@ def trip_session(user_id: str, trip: list[tuple[int, str]], at: str | None, now:
 
 
 def _next_in_trip(state: ServedState, session: Session, k: int, exclude: set[str]):
-    """The session model's next attractions of the trip: its park only, never one of the trip (nor `exclude`)."""
+    """(model, items, note): the session model's next attractions of the trip: its park only, never one of the trip
+    (nor `exclude`). An attraction the session model does not know (a park it was not trained on: it would answer
+    another park's attractions) is answered by the served model, restricted to the attraction's park (none when
+    the run's items table does not name it); `note` says so."""
     model = state.session
+    if session.items[-1] not in model.item_index:
+        return _in_park(state, session, k, exclude)
     scores = score_sessions(model, [session])
     if exclude:
         scores[0, [model.item_index[i] for i in exclude if i in model.item_index]] = -np.inf
@@ -89,7 +94,19 @@ def _next_in_trip(state: ServedState, session: Session, k: int, exclude: set[str
         if np.isfinite(value):
             items.append({"item_id": item_ids[j], "name": state.names.get(item_ids[j]), "score": float(value),
                           "rank": len(items) + 1})
-    return items
+    return state.session_algo, items, None
+
+
+def _in_park(state: ServedState, session: Session, k: int, exclude: set[str]):
+    """The served model's scores for the user's history plus the trip, only the current attraction's park."""
+    algo = state.served_model
+    served, park = state.models[algo], state.parks.get(session.items[-1])
+    outside = {i for i in served.item_ids if park is None or state.parks.get(i) != park}
+    _, frame = recommend_with_events(served, session.user or "", dict.fromkeys(session.items, 1.0), k=k,
+                                     exclude=exclude | outside)
+    note = (f"the session model does not know park {park!r}: the served model's attractions of that park"
+            if park is not None else "the session model does not know the attraction's park, nor does the run")
+    return algo, state.items(frame), note
 
 
 @router.get("/recommendations/{user_id}", response_model=Recommendations,
@@ -125,16 +142,21 @@ async def recommendations(
         raise ApiError(422, f"at: a trip is answered by the session model {trip_algo!r}, not {model!r} "
                             "(leave out model)", ["at"])
     excluded = parse_exclude(exclude)
+    if state.events.behind():  # lines other workers appended: read in a thread, never on the event loop
+        await run_in_threadpool(state.events.refresh)
     live = state.events.of(user_id)
     if trip_algo is not None and model in (None, trip_algo):
         now = time.time()
         trip = current_trip(live.visits, float(state.session.params["gap_minutes"]), now)
         if trip or at is not None:
             session = trip_session(user_id, trip, at, now)
-            items = await run_in_threadpool(_next_in_trip, state, session, k, excluded)
+            answered_by, items, note = await run_in_threadpool(_next_in_trip, state, session, k, excluded)
             trip_items = list(dict.fromkeys(item for _, item in trip))
             context = {"session": {"items": trip_items, "events": len(trip)} if trip else None, "at": at}
-            return OrjsonResponse({"user_id": user_id, "model": trip_algo, "model_version": state.versions[trip_algo],
+            if note is not None:
+                context.update(park=state.parks.get(session.items[-1]), note=note)
+            return OrjsonResponse({"user_id": user_id, "model": answered_by,
+                                   "model_version": state.versions[answered_by],
                                    "cold_start": False, "items": items, "events_applied": len(trip),
                                    "context": context})
     if live.count:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 from fastapi.testclient import TestClient
@@ -31,13 +32,14 @@ def log_bytes(warehouse) -> int:
 
 
 def recs(client, user: str, **params) -> dict:
-    r = client.get(f"/recommendations/{user}", params={"k": 10, **params})
+    r = client.get(f"/recommendations/{user}", params={"k": 10, **params}, headers=READER)
     assert r.status_code == 200, r.text
     return r.json()
 
 
-def event(user: str, item: str, value: float = 1) -> dict:
-    return {"user_id": user, "item_id": item, "timestamp": 1764590400, "event_value": value}
+def event(user: str, item: str, value: float = 1, ago: int = 60) -> dict:
+    """An event `ago` seconds before now (the accepted window is relative to now)."""
+    return {"user_id": user, "item_id": item, "timestamp": int(time.time()) - ago, "event_value": value}
 
 
 def test_recommendations_change_after_an_event_and_leave_the_visited_item_out(fresh_warehouse):
@@ -48,7 +50,7 @@ def test_recommendations_change_after_an_event_and_leave_the_visited_item_out(fr
         assert before["events_applied"] == 0 and not before["cold_start"]
         visited = before["items"][0]["item_id"]
         r = client.post("/events", json=event(user, visited, 3), headers=WRITER)
-        assert r.status_code == 202 and r.json() == {"accepted": 1}
+        assert r.status_code == 202 and r.json() == {"accepted": 1, "duplicates": 0}
         after = recs(client, user)
         assert after["events_applied"] == 1 and not after["cold_start"]
         assert visited not in [i["item_id"] for i in after["items"]]
@@ -62,7 +64,7 @@ def test_recommendations_change_after_an_event_and_leave_the_visited_item_out(fr
         # a list, and a visitor the model never saw: personal from the first event on
         second = before["items"][1]["item_id"]
         assert client.post("/events", json=[event("new-visitor", visited), event("new-visitor", second, 2)],
-                           headers=WRITER).json() == {"accepted": 2}
+                           headers=WRITER).json() == {"accepted": 2, "duplicates": 0}
         fresh = recs(client, "new-visitor")
         assert fresh["cold_start"] is False and fresh["events_applied"] == 2
         assert {visited, second}.isdisjoint(i["item_id"] for i in fresh["items"])
@@ -158,3 +160,77 @@ def test_events_survive_a_crash_of_the_server_and_every_worker_reflects_them(fre
         assert body["events_applied"] == 3 and set(items[:3]).isdisjoint(i["item_id"] for i in body["items"])
     finally:
         stop(proc)
+
+
+def limited_client(warehouse, **realtime) -> TestClient:
+    from c360.api.app import create_app
+
+    return TestClient(create_app(Settings(warehouse=warehouse, graph="networkx", api_keys=dict(KEYS),
+                                          realtime=realtime)))
+
+
+def test_timestamps_values_and_ids_follow_the_event_rules(fresh_warehouse):
+    """c360.events: a strict integer timestamp in [now - max_event_age_s, now + max_clock_skew_s], a value in
+    (0, max_event_value], ids of the id pattern; each refused with the field named, nothing written."""
+    with app_client(fresh_warehouse) as client:
+        item = client.app.state.served.models["als"].item_ids[0]
+        now = int(time.time())
+        good = event("u-9", item)
+        cases = [({**good, "timestamp": 0}, "timestamp"), ({**good, "timestamp": 2**40}, "timestamp"),
+                 ({**good, "timestamp": True}, "timestamp"), ({**good, "timestamp": str(now)}, "timestamp"),
+                 ({**good, "timestamp": now + 0.5}, "timestamp"),
+                 ({**good, "timestamp": now - 31 * 86400}, "timestamp"),
+                 ({**good, "timestamp": now + 3600}, "timestamp"), ({**good, "event_value": 1e6}, "event_value"),
+                 ({**good, "event_value": True}, "event_value"), ({**good, "user_id": "=cmd|' /c calc'!A0"}, "user_id"),
+                 ({**good, "user_id": "u" * 129}, "user_id"), ({**good, "event_id": "a,b"}, "event_id")]
+        for body, field in cases:
+            r = client.post("/events", json=body, headers=WRITER)
+            assert r.status_code == 422 and r.json()["fields"] == [field], (body, r.text)
+        assert log_bytes(fresh_warehouse) == 0
+        ok = [good, {**good, "timestamp": now + 200, "event_value": 100, "event_id": "app:1@x-2.3_4"}]
+        assert client.post("/events", json=ok, headers=WRITER).json() == {"accepted": 2, "duplicates": 0}
+
+
+def test_a_retried_event_id_is_logged_once(fresh_warehouse):
+    with app_client(fresh_warehouse) as a, app_client(fresh_warehouse) as b:
+        item = a.app.state.served.models["als"].item_ids[0]
+        batch = [{**event("u-r", item), "event_id": "e-1"}, {**event("u-r", item), "event_id": "e-2"}]
+        assert a.post("/events", json=batch, headers=WRITER).json() == {"accepted": 2, "duplicates": 0}
+        # the retry, at another worker: nothing logged twice; a new one and its copy in the request: logged once
+        assert b.post("/events", json=batch, headers=WRITER).json() == {"accepted": 0, "duplicates": 2}
+        again = [batch[0], {**event("u-r", item), "event_id": "e-3"}, {**event("u-r", item), "event_id": "e-3"}]
+        assert b.post("/events", json=again, headers=WRITER).json() == {"accepted": 1, "duplicates": 2}
+        journal = Journal(Warehouse(fresh_warehouse).events_log)
+        assert len(journal.read_through(max(journal.segments()))) == 3
+        # two workers that raced and both logged one: every worker reads it once
+        a.app.state.served.events.append([{**event("u-r", item), "event_id": "e-3"}])
+        assert recs(a, "u-r")["events_applied"] == 3 and recs(b, "u-r")["events_applied"] == 3
+
+
+def test_a_user_beyond_the_quota_is_429_with_retry_after(fresh_warehouse):
+    with limited_client(fresh_warehouse, max_user_events=5) as client:
+        item = client.app.state.served.models["als"].item_ids[0]
+        assert client.post("/events", json=[event("busy", item)] * 4, headers=WRITER).status_code == 202
+        r = client.post("/events", json=[event("busy", item)] * 2, headers=WRITER)
+        assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= 3600, r.text
+        assert client.post("/events", json=event("busy", item), headers=WRITER).status_code == 202
+        assert client.post("/events", json=event("busy", item), headers=WRITER).status_code == 429
+        assert client.post("/events", json=event("calm", item), headers=WRITER).status_code == 202
+        assert recs(client, "busy")["events_applied"] == 5
+
+
+def test_the_log_is_full_until_the_next_nightly(fresh_warehouse):
+    """Events since the published run are bounded (the log, and what every worker holds): 507 beyond, nothing
+    written; as many distinct users in one request as max_request_users."""
+    with limited_client(fresh_warehouse, max_pending_events=10, max_request_users=3) as client:
+        item = client.app.state.served.models["als"].item_ids[0]
+        many = [event(f"u{i}", item) for i in range(4)]
+        r = client.post("/events", json=many, headers=WRITER)
+        assert r.status_code == 422 and r.json()["fields"] == ["user_id"], r.text
+        assert client.post("/events", json=many[:3] * 3, headers=WRITER).status_code == 202
+        size = log_bytes(fresh_warehouse)
+        r = client.post("/events", json=many[:2], headers=WRITER)
+        assert r.status_code == 507 and "full until the next nightly" in r.json()["message"], r.text
+        assert log_bytes(fresh_warehouse) == size
+        assert client.post("/events", json=many[:1], headers=WRITER).status_code == 202
+        assert client.post("/events", json=many[:1], headers=WRITER).status_code == 507

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from .conftest import WRITER
+from .conftest import READER, WRITER
 from .test_events import app_client
 
 
@@ -15,7 +15,7 @@ def park(item: str) -> str:
 
 
 def recs(client, user: str, **params) -> dict:
-    r = client.get(f"/recommendations/{user}", params={"k": 10, **params})
+    r = client.get(f"/recommendations/{user}", params={"k": 10, **params}, headers=READER)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -128,3 +128,36 @@ def test_a_run_without_a_session_model_answers_as_before(fresh_warehouse):
             assert answer["context"] is None and answer["model"] == "als"
         finally:
             client.app.state.served = state
+
+
+def test_a_trip_in_a_park_the_session_model_does_not_know_stays_in_that_park(fresh_warehouse, trained):
+    """The session model knows epcot and caliAdv only: a trip at disHolly is answered by the served model's
+    disHolly attractions, a trip at MagicK (no model of the run knows it) by none, never another park's; `context`
+    says so."""
+    from c360.recsys.models import train
+    from c360.recsys.sessions import load_trips
+
+    _, items, _ = trained
+    data = load_trips(fmt="sigir17")
+    two_parks = set(items.loc[items["PARK"].isin(["epcot", "caliAdv"]), "ITEM_ID"])
+    session = train("session", data.trips[data.trips["ITEM_ID"].isin(two_parks)], items,
+                    params={"model": "transitions"}, walks=data.walks, show_progress=False)
+    with app_client(fresh_warehouse) as client:
+        state = client.app.state.served
+        client.app.state.served = dataclasses.replace(state, models={**state.models, "session": session})
+        holly = [i for i in state.models["als"].item_ids if park(i) == "disHolly"]
+        now = int(time.time())
+        client.post("/events", json=[{"user_id": "holly-visitor", "item_id": busiest(state, "epcot", 1)[0],
+                                      "timestamp": now - 900},
+                                     {"user_id": "holly-visitor", "item_id": holly[0], "timestamp": now - 300}],
+                    headers=WRITER)
+        answer = recs(client, "holly-visitor")
+        assert answer["model"] == "als" and answer["model_version"] == "run-1:als"
+        assert ids(answer) and {park(i) for i in ids(answer)} == {"disHolly"} and holly[0] not in ids(answer)
+        assert answer["context"]["park"] == "disHolly" and "does not know park 'disHolly'" in answer["context"]["note"]
+        at = recs(client, "nobody-here", at="MagicK:1")
+        assert at["items"] == [] and at["context"]["park"] == "MagicK" and at["context"]["at"] == "MagicK:1"
+        # a park it knows: the session model, as before
+        known = recs(client, "nobody-here", at=busiest(state, "epcot", 1)[0])
+        assert known["model"] == "session" and "note" not in known["context"]
+        client.app.state.served = state

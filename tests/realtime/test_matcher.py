@@ -185,3 +185,27 @@ def test_a_model_the_compiler_cannot_read_is_scored_by_splink(run, monkeypatch, 
     write_json_file(missing.report, {})
     with pytest.raises(Exception, match="not found"):
         R.RealtimeMatcher.load(missing)
+
+
+def test_a_key_shared_by_too_many_records_pairs_nothing(run):
+    """1,000 committed records sharing one blocking key (a phone, say): a record with that key is scored against the
+    same candidates as if none of them had it (the key is skipped above max_block_size), so a match's work stays
+    flat; below the cap the key pairs as before."""
+    column = next(cols[0] for cols in R.RealtimeMatcher.load(run).index.keys if len(cols) == 1)
+
+    def loaded(value: str | None, count: int) -> R.RealtimeMatcher:
+        m = R.RealtimeMatcher.load(run, max_block_size=50)
+        base = m.index.frame().to_dict("records")
+        for i in range(count):
+            m.add({**base[(i * 7) % len(base)], "unique_id": f"shared-{i}", column: value}, 10**6 + i)
+        return m
+
+    def scored(m: R.RealtimeMatcher) -> int:
+        probe = {**m.index.record(0), "unique_id": "probe", column: "shared-key-1"}
+        return m.match({}, std=probe).explanation["candidates_scored"]
+
+    shared = loaded("shared-key-1", 1000)
+    alone = scored(loaded(None, 1000))
+    assert scored(shared) == alone and shared.index.skipped_keys == 1 and alone < 50
+    few = loaded("shared-key-1", 3)
+    assert scored(few) > scored(loaded(None, 3)) and few.index.skipped_keys == 0
