@@ -29,8 +29,15 @@ from .audit import AUDIT_SCOPE_KEY, AuditEntry, log_entry
 from .dependencies import PUBLIC_PATHS, api_routes, authenticated
 from .errors import ApiError, error_response
 from .limits import GROUPS, RateLimiter
+from .schemas import Error
 
 _CLOSE = {"Connection": "close"}
+# what the guard may answer on a keyed route besides its 401, for the keyed routers' OpenAPI
+GUARD_RESPONSES: dict[int | str, dict] = {
+    413: {"model": Error, "description": "Request body larger than api.max_body_bytes"},
+    429: {"model": Error, "description": "Over this key's rate limit or daily quota for the endpoint group",
+          "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}},
+}
 
 
 def _too_large(limit: int) -> str:

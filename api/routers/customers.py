@@ -16,6 +16,7 @@ from c360.graph.store import GraphUnavailable
 
 from ..dependencies import KEY_REQUIRED, AppSettings, Audit, Reader, Served, require
 from ..errors import ApiError
+from ..guard import GUARD_RESPONSES
 from ..live import CommitConflict
 from ..masking import mask_customer360, mask_search_hit
 from ..schemas import Customer360, CustomerRecordIn, Error, MatchResult, SearchResult
@@ -23,7 +24,7 @@ from ..state import ServedState
 
 log = logging.getLogger("c360.api.graph")
 # Every route here needs a key with the reader role and leaves an audit line: declared once, for the router.
-router = APIRouter(tags=["customers"], dependencies=KEY_REQUIRED)
+router = APIRouter(tags=["customers"], dependencies=KEY_REQUIRED, responses=GUARD_RESPONSES)
 
 AUTH_ERRORS = {401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}}
 

@@ -15,11 +15,12 @@ from c360.events import event_problem
 
 from ..dependencies import WRITER_REQUIRED, AppSettings, Served
 from ..errors import ApiError
+from ..guard import GUARD_RESPONSES
 from ..schemas import Error, Events, EventsAccepted
 
 log = logging.getLogger("c360.api.events")
 # every route here writes: a key with the writer role, and the audit line of every keyed request
-router = APIRouter(tags=["events"], dependencies=WRITER_REQUIRED)
+router = APIRouter(tags=["events"], dependencies=WRITER_REQUIRED, responses=GUARD_RESPONSES)
 
 
 @router.post("/events", status_code=202, response_model=EventsAccepted,

@@ -181,3 +181,15 @@ def test_no_redirect_is_built_from_the_host_header(client):
     r = client.get("/healthz/", headers={"Host": "evil.example"}, follow_redirects=False)
     assert r.status_code == 404 and "location" not in r.headers
     assert client.get("/healthz").status_code == 200
+
+
+def test_the_keyed_routes_document_413_and_429(settings):
+    documented = settings.model_copy(update={"api": settings.api.model_copy(update={"docs": True})})
+    schema = TestClient(create_app(documented)).get("/openapi.json").json()
+    for path, method in (("/customer360/{match_id}", "get"), ("/customers/search", "get"),
+                         ("/customers/match", "post"), ("/events", "post")):
+        responses = schema["paths"][path][method]["responses"]
+        assert {"413", "429"} <= set(responses), path
+        if path != "/events":  # (whose route declares a 429 of its own, which takes precedence)
+            assert "Retry-After" in responses["429"]["headers"], path
+    assert "429" not in schema["paths"]["/recommendations/{user_id}"]["get"]["responses"]
