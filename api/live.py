@@ -309,14 +309,17 @@ class LiveCustomers:
             return
         self._pending.clear()
 
-    def match(self, fields: dict[str, Any], candidates: int, std: dict[str, Any] | None = None):
-        """The answer for a record given by role/column names (`std`: already standardized); refreshes first."""
+    def match(self, fields: dict[str, Any], candidates: int, std: dict[str, Any] | None = None,
+              exact_identifiers: bool = False):
+        """The answer for a record given by role/column names (`std`: already standardized); refreshes first.
+        `exact_identifiers`: see RealtimeMatcher.match (for callers who may not see identifiers)."""
         from c360.entity_resolution.realtime import input_record
 
         self.refresh()
-        return self.matcher.match(input_record(fields, self.matcher.cfg), std=std, candidates=candidates)
+        return self.matcher.match(input_record(fields, self.matcher.cfg), std=std, candidates=candidates,
+                                  exact_identifiers=exact_identifiers)
 
-    def commit(self, fields: dict[str, Any], record_id: str, candidates: int):
+    def commit(self, fields: dict[str, Any], record_id: str, candidates: int, exact_identifiers: bool = False):
         """(answer, match_id, new_match, in_graph): match the record against everything committed so far, give it
         the match_id of the customer it matches or a new one, log it durably, index it and put it in the graph
         (in_graph False: the store is down, the write is retried by later requests)."""
@@ -328,7 +331,7 @@ class LiveCustomers:
             self._apply(self._tail.read(), replay=False)
             if self.matcher.knows(record_id):
                 raise CommitConflict(record_id)
-            answer = self.matcher.match(record, candidates=candidates)
+            answer = self.matcher.match(record, candidates=candidates, exact_identifiers=exact_identifiers)
             new = answer.match_id is None
             mid = max(self.matcher.max_match_id, self.reserved) + 1 if new else answer.match_id
             writer.append([{"id": record_id, "match_id": mid, "new_match": new, "fields": fields,

@@ -34,7 +34,8 @@ class TripSession(BaseModel):
 class TripContext(BaseModel):
     """What a trip-aware answer was scored from: the visitor's current trip and where they stand now."""
 
-    session: TripSession | None = Field(None, description="the current trip from POST /events; null: none")
+    session: TripSession | None = Field(None, description="the current trip from POST /events; null: none, or "
+                                                          "the request has no API key")
     at: str | None = Field(None, description="?at=: the attraction the visitor stands at now", examples=["epcot:14"])
     park: str | None = Field(None, description="set with `note`: the park the items were restricted to")
     note: str | None = Field(None, description="set when the session model does not know the trip's park: the "
@@ -51,8 +52,9 @@ class Recommendations(BaseModel):
     model_version: str
     cold_start: bool
     items: list[RecommendedItem]
-    events_applied: int = Field(0, description="events posted since the model was trained that the items reflect "
-                                               "(the history they were scored from)", examples=[0])
+    events_applied: int | None = Field(0, description="events posted since the model was trained that the items "
+                                                      "reflect (the history they were scored from); null without an "
+                                                      "API key when there are some", examples=[0])
     context: TripContext | None = Field(None, description="set when the items are the next attractions of the "
                                                           "visitor's current trip (session model); null otherwise")
 

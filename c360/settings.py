@@ -173,6 +173,7 @@ class RealtimeSettings(_Section):
 
     max_events: int = Field(1000, gt=0)          # events in one POST /events; more: 422
     candidates: int = Field(5, gt=0)             # candidate match_ids POST /customers/match returns at most
+    min_match_fields: int = Field(3, ge=1)       # compared fields a record to match must give (fewer: 422)
     # what one event may be (c360.events.EventBounds): its timestamp within [now - age, now + skew], its value
     max_event_age_s: float = Field(30 * 86400, gt=0)
     max_clock_skew_s: float = Field(300.0, ge=0)

@@ -769,10 +769,18 @@ class RealtimeMatcher:
     def standardize(self, record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         return standardize_record(record, self.cfg)
 
-    def match(self, record: dict[str, Any], std: dict[str, Any] | None = None, candidates: int = 5) -> MatchAnswer:
-        """Score the record against its candidates and decide as the nightly's clustering would."""
+    def match(self, record: dict[str, Any], std: dict[str, Any] | None = None, candidates: int = 5,
+              exact_identifiers: bool = False) -> MatchAnswer:
+        """Score the record against its candidates and decide as the nightly's clustering would.
+
+        `exact_identifiers`: an identifier comparison (an SSN) counts only when it is exact; any other level counts
+        as if the value were missing. For callers who may not see identifiers: how close a guess came ("one edit
+        away") is an oracle that recovers an SSN a digit at a time, while equal-or-unknown leaves only a guess of
+        the whole number."""
         std = std if std is not None else self.standardize(record)[0]
         scored = self.scorer.score(std, self.index.candidates(std))
+        if exact_identifiers:
+            scored = [self._exact_identifiers(s) for s in scored]
         best_by_match: dict[int, float] = {}
         linked: Scored | None = None
         for s in scored:
@@ -794,6 +802,28 @@ class RealtimeMatcher:
         return MatchAnswer(match_id=self.index.match_ids[linked.row] if linked else None,
                            match_probability=shown.probability if shown else 0.0,
                            candidates=ranked, explanation=explanation, std=std)
+
+    def _exact_identifiers(self, s: Scored) -> Scored:
+        """`s` with every identifier comparison that is not at its exact (top) level moved to its null level."""
+        levels, total = dict(s.levels), s.match_weight
+        for c in self.scorer.comparisons:
+            if c.name not in self._identifiers or c.name not in levels:
+                continue
+            level, adjust = levels[c.name]
+            top = max((lv.value for lv in c.levels if not lv.is_null), default=None)
+            null = next((lv for lv in c.levels if lv.is_null), None)
+            if level.is_null or level.value == top or null is None:
+                continue
+            total += null.weight - (level.weight + adjust)
+            levels[c.name] = (null, 0.0)
+        if total == s.match_weight:
+            return s
+        return Scored(s.row, probability(total), total, levels)
+
+    @property
+    def _identifiers(self) -> set[str]:
+        """Names of the comparisons of identifier fields."""
+        return {f.name for f in self.cfg.fields if f.type == "identifier"}
 
     def _guarded(self, s: Scored) -> bool:
         """The households rule of the nightly (match.relatives_guard): clearly different first names veto a link."""

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +20,8 @@ from c360.recsys.base import topk
 from c360.recsys.foldin import recommend_with_events
 from c360.recsys.sessions import Session, score_sessions
 
-from ..dependencies import Served
+from ..audit import audit as audit_log
+from ..dependencies import Served, optional_caller
 from ..errors import ApiError
 from ..live import current_trip
 from ..schemas import Error, Recommendations
@@ -62,6 +63,19 @@ def _stored(state: ServedState, user_id: str, algo: str, cold: bool, items_json:
                      orjson.dumps(state.versions[algo]), b',"cold_start":', b"true" if cold else b"false",
                      b',"items":', items_json, b',"events_applied":0,"context":null}'))
     return Response(body, media_type="application/json")
+
+
+def _shows_activity(request: Request, user_id: str) -> bool:
+    """Whether the answer may show the visitor's activity (the trip's attractions, how many events): only to a
+    key holder, and that read is audited. Without a key the items still reflect the activity; the activity itself
+    (where someone was in the last hours) is not public."""
+    caller = optional_caller(request)
+    if caller is None:
+        return False
+    audit_log.info("visitor activity access", extra={"fields": {
+        "endpoint": "GET /recommendations/{user_id}", "key": caller.key_hash, "role": caller.role,
+        "user_id": user_id, "status": 200}})
+    return True
 
 
 def trip_session(user_id: str, trip: list[tuple[int, str]], at: str | None, now: float) -> Session:
@@ -113,6 +127,7 @@ def _in_park(state: ServedState, session: Session, k: int, exclude: set[str]):
             responses={404: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}},
             summary="Top-k attractions for a visitor")
 async def recommendations(
+    request: Request,
     user_id: Annotated[str, Path(min_length=1, max_length=200, description="visitor USER_ID")],
     state: Served,  # one reference read for the whole request: a reload mid-request cannot mix two runs
     k: Annotated[int, Query(ge=1, le=MAX_K, description="number of items")] = 10,
@@ -124,7 +139,8 @@ async def recommendations(
     """Precomputed top-N of the served model when it can answer; otherwise the model scores in a thread.
 
     Unknown users get the context-free popular items with `cold_start: true`. Events posted for the user since the
-    model was trained (POST /events, by any worker) are folded in: `events_applied` counts them.
+    model was trained (POST /events, by any worker) are folded in: `events_applied` counts them (with an API key;
+    null without one, like the trip in `context.session`: a visitor's activity is not public).
 
     A visitor on a trip now (their live events after the last gap longer than the session model's, the last one
     within that gap of now) or standing at `?at=` gets the run's session model's next attractions instead: the
@@ -151,19 +167,21 @@ async def recommendations(
         if trip or at is not None:
             session = trip_session(user_id, trip, at, now)
             answered_by, items, note = await run_in_threadpool(_next_in_trip, state, session, k, excluded)
+            shown = _shows_activity(request, user_id)
             trip_items = list(dict.fromkeys(item for _, item in trip))
-            context = {"session": {"items": trip_items, "events": len(trip)} if trip else None, "at": at}
+            context = {"session": {"items": trip_items, "events": len(trip)} if trip and shown else None, "at": at}
             if note is not None:
                 context.update(park=state.parks.get(session.items[-1]), note=note)
             return OrjsonResponse({"user_id": user_id, "model": answered_by,
                                    "model_version": state.versions[answered_by],
-                                   "cold_start": False, "items": items, "events_applied": len(trip),
-                                   "context": context})
+                                   "cold_start": False, "items": items,
+                                   "events_applied": len(trip) if shown else None, "context": context})
     if live.count:
+        shown = _shows_activity(request, user_id)
         cold, items = await run_in_threadpool(_folded, state, algo, user_id, live.items, k, excluded)
         return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
-                               "cold_start": cold, "items": items, "events_applied": live.count,
-                               "context": None})
+                               "cold_start": cold, "items": items,
+                               "events_applied": live.count if shown else None, "context": None})
     items = None
     cold = False
     if algo == state.served_model:
