@@ -149,7 +149,7 @@ class ApiSettings(_Section):
     body_timeout_s: float = Field(10.0, gt=0)       # a request body must be complete within this of the end of its
                                                     # head, else 408 and the connection is closed
     # a request body over this is answered 413 (by its Content-Length, or as it streams in); the largest
-    # POST /events (realtime.max_events of the longest events) is about 0.6 MiB
+    # POST /events (realtime.max_events of the longest events) is about 0.5 MiB
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # per API key (c360.api.limits): a token bucket per endpoint group, and a quota per UTC day; 429 + Retry-After.
     # A group given in part keeps the defaults of the rest (RATE_LIMITS); per worker process
