@@ -29,7 +29,7 @@ def examples(client) -> dict[tuple[str, str], list[tuple]]:
     state = client.app.state.served
     user = next(iter(state.recs))
     item = state.models["als"].item_ids[0]
-    event = {"user_id": "contract-visitor", "item_id": item, "timestamp": 1764590400}
+    event = {"user_id": "contract-visitor", "item_id": item, "timestamp": int(time.time())}
     maria = {"first_name": "Maria", "last_name": "Lopez", "date_of_birth": "1980-04-02", "ssn": "123-45-6789"}
     return {
         ("POST", "/events"): [

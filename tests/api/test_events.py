@@ -149,14 +149,15 @@ def test_events_survive_a_crash_of_the_server_and_every_worker_reflects_them(fre
             assert r.status_code == 202
             for _ in range(10):
                 with httpx.Client() as c:
-                    body = c.get(f"{base}/recommendations/{user}", params={"k": 10}).json()
+                    body = c.get(f"{base}/recommendations/{user}", params={"k": 10},
+                                 headers={"X-API-Key": "w-key"}).json()   # a key: events_applied is shown
                 assert body["events_applied"] == n and set(items[:n]).isdisjoint(i["item_id"] for i in body["items"])
     finally:
         stop(proc, signal.SIGKILL)
     proc = serve(fresh_warehouse, port)
     try:
         wait_ready(proc, port)
-        body = httpx.get(f"{base}/recommendations/{user}", params={"k": 10}).json()
+        body = httpx.get(f"{base}/recommendations/{user}", params={"k": 10}, headers={"X-API-Key": "w-key"}).json()
         assert body["events_applied"] == 3 and set(items[:3]).isdisjoint(i["item_id"] for i in body["items"])
     finally:
         stop(proc)
