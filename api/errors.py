@@ -15,7 +15,8 @@ log = logging.getLogger("c360.api")
 # FastAPI's answer to a request body it could not even decode (not UTF-8): a 400 with this detail
 BODY_NOT_PARSED = "There was an error parsing the body"
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         409: "conflict", 422: "invalid_parameter", 503: "unavailable"}
+         408: "request_timeout", 409: "conflict", 413: "content_too_large", 422: "invalid_parameter",
+         429: "too_many_requests", 503: "unavailable", 507: "insufficient_storage"}
 
 
 class ApiError(Exception):

@@ -124,11 +124,12 @@ class RateLimit(_Section):
 
 
 # the defaults of api.rate_limits: lookup = GET /customer360/{id} and /customers/search, match = POST
-# /customers/match, events = POST /events (up to realtime.max_events each); high enough for a busy front end on
-# one key, while a leaked key reads at most `per_day` customers a day (per worker)
+# /customers/match, events = POST /events (up to realtime.max_events each); enough for a busy front end on one key,
+# while a leaked key reads at most `per_day` customers a day (per worker), and a writer guessing a whole SSN (the
+# only answer left to a caller without pii: equal or not) needs 10^5 guesses, five days of the match quota
 RATE_LIMITS: dict[str, dict[str, Any]] = {
-    "lookup": {"per_second": 50.0, "burst": 200, "per_day": 200_000},
-    "match": {"per_second": 20.0, "burst": 100, "per_day": 100_000},
+    "lookup": {"per_second": 20.0, "burst": 100, "per_day": 20_000},
+    "match": {"per_second": 10.0, "burst": 50, "per_day": 20_000},
     "events": {"per_second": 50.0, "burst": 200, "per_day": None},
 }
 
