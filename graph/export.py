@@ -237,7 +237,9 @@ def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str |
     visits_df = _visits_table(visits, interactions)
     recs_df = None
     if recs is not None:
-        recs_df = recs if isinstance(recs, pd.DataFrame) else read_table(recs)
+        from c360.recsys.recs import read_recs
+
+        recs_df = recs if isinstance(recs, pd.DataFrame) else read_recs(recs)
         require_columns(recs_df, ["USER_ID", "ITEM_ID", "RANK", "SCORE"], "recs" if isinstance(recs, pd.DataFrame) else str(recs))
     items_df = None
     if isinstance(items, pd.DataFrame):

@@ -163,10 +163,7 @@ def read_frame(spark, path: str | Path, what: str, kind: str | None = None, sche
     local = "://" not in text or text.startswith("file:")
     if local and not Path(text.removeprefix("file:")).exists():
         raise InputError(f"{text}: file not found")
-    if kind is None:
-        name = text.lower().rstrip("/")
-        kind = "parquet" if name.endswith((".parquet", ".pq")) or (
-            local and Path(text).is_dir() and any(Path(text).glob("*.parquet"))) else "csv"
+    kind = kind or _kind(text, local)
     try:
         if kind == "parquet":
             return spark.read.parquet(text)
@@ -178,6 +175,24 @@ def read_frame(spark, path: str | Path, what: str, kind: str | None = None, sche
                           pathGlobFilter="*.csv*" if local and Path(text).is_dir() else None)
     except Exception as exc:  # AnalysisException: path missing, not a table
         raise InputError(f"{text}: cannot read {what} ({kind}): {str(exc).splitlines()[0]}") from exc
+
+
+def _kind(text: str, local: bool) -> str:
+    name = text.lower().rstrip("/")
+    return "parquet" if name.endswith((".parquet", ".pq")) or (
+        local and Path(text).is_dir() and any(Path(text).glob("*.parquet"))) else "csv"
+
+
+def read_recs(spark, path: str | Path):
+    """Recommendations (c360.recsys.recs: USER_ID, ITEM_ID, RANK, SCORE) with their stated schema; a local CSV's
+    header is checked first (InputError naming the file and the columns), another URI's when Spark reads it."""
+    from c360.recsys.recs import REC_SPARK_SCHEMA, recs_csv_parts
+
+    text = str(path)
+    local = "://" not in text or text.startswith("file:")
+    if local and Path(text.removeprefix("file:")).exists() and _kind(text, local) == "csv":
+        recs_csv_parts(text.removeprefix("file:"))
+    return read_frame(spark, path, "recs", schema=REC_SPARK_SCHEMA)
 
 
 def read_sources(spark, sources_dir: str | Path) -> dict:
@@ -438,8 +453,6 @@ def graph_frames(spark, matched=None, sources=None, visits=None, interactions=No
 def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interactions, items, recs, model):
     from pyspark.sql import functions as F
 
-    from c360.recsys.recs import REC_SPARK_SCHEMA
-
     src = {k: keep(v) for k, v in (read_sources(spark, sources) if sources is not None else {}).items()}
     cids = None
     if matched is not None:
@@ -460,7 +473,7 @@ def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interact
     visits_df = None if visits_df is None else keep(visits_df)
     recs_df = None
     if recs is not None:
-        recs_df = read_frame(spark, recs, "recs", schema=REC_SPARK_SCHEMA) if isinstance(recs, (str, Path)) else recs
+        recs_df = read_recs(spark, recs) if isinstance(recs, (str, Path)) else recs
         require_columns(recs_df, ["USER_ID", "ITEM_ID", "RANK", "SCORE"],
                         str(recs) if isinstance(recs, (str, Path)) else "recs")
         recs_df = keep(recs_df.withColumn("_file", F.input_file_name())

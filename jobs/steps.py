@@ -307,14 +307,13 @@ def expected_graph_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
     """Vertex/edge counts the inputs imply (independently of the exporter), as Spark aggregates."""
     from pyspark.sql import functions as F
 
-    from c360.graph.spark_graph import read_frame
-    from c360.recsys.recs import REC_SPARK_SCHEMA
+    from c360.graph.spark_graph import read_frame, read_recs
 
     spark = ctx.spark
     _interactions_file(ctx)
     matched = read_frame(spark, ctx.output("match", "matched"), "matched")
     interactions = read_frame(spark, ctx.run.interactions, "interactions")
-    recs = read_frame(spark, ctx.output("recsys_train", "recs"), "recs", kind="csv", schema=REC_SPARK_SCHEMA)
+    recs = read_recs(spark, ctx.output("recsys_train", "recs"))
     m = matched.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("match_id").alias("m")).first()
 
     def ids(df, col):

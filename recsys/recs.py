@@ -90,6 +90,16 @@ def recs_csv_parts(path: str | Path) -> list[Path]:
     return parts
 
 
+def read_recs(path: str | Path) -> pd.DataFrame:
+    """A recs file (CSV file, directory of CSV parts, or Parquet) into pandas with REC_TYPES (a CSV's header
+    checked: InputError naming the file and the columns)."""
+    if table_kind(path) == "csv":
+        recs_csv_parts(path)
+    df = read_table(path, dtype={"USER_ID": str, "ITEM_ID": str}, keep_default_na=False)
+    require_columns(df, REC_COLUMNS, str(path))
+    return df.astype({"USER_ID": str, "ITEM_ID": str, "RANK": "int64", "SCORE": "float64"})
+
+
 def recs_counts(path: str | Path) -> dict[str, int]:
     """Rows and users of a recs file (CSV file, directory of CSV parts, or Parquet), streaming only the RANK column
     (every user with recommendations has exactly one rank 1)."""

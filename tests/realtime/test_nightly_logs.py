@@ -121,7 +121,8 @@ class Killed(BaseException):
 @pytest.mark.slow
 def test_a_run_killed_between_succeeded_and_publish_is_published_by_resume(nightly, monkeypatch):
     wh, run = nightly
-    Journal(wh.events_log).append([{"user_id": "rt-1", "item_id": ITEM, "timestamp": TS, "event_id": "e-1"}])
+    Journal(wh.events_log).append([{"user_id": "rt-1", "item_id": ITEM, "timestamp": TS, "event_value": 1,
+                                    "event_id": "e-1"}])
 
     def killed(self, layout):
         raise Killed
