@@ -4,6 +4,7 @@ match_ids they were given, drops from the logs only what the published run conta
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -43,8 +44,9 @@ def test_the_nightly_trains_on_events_and_keeps_the_committed_match_ids(spark, t
         state = client.app.state.served
         user = next(iter(state.recs))
         item = state.recs[user][0]["item_id"]
-        events = [{"user_id": user, "item_id": item, "timestamp": 1764590400, "event_value": 2},
-                  {"user_id": "rt-visitor", "item_id": item, "timestamp": 1764590500}]
+        now = int(time.time())  # the API accepts events of the last realtime.max_event_age_s only
+        events = [{"user_id": user, "item_id": item, "timestamp": now - 120, "event_value": 2},
+                  {"user_id": "rt-visitor", "item_id": item, "timestamp": now - 60}]
         assert client.post("/events", json=events, headers=WRITER).status_code == 202
         fields = {k: person[k] for k in ("first_name", "last_name", "date_of_birth", "ssn", "address", "zip",
                                          "company") if isinstance(person[k], str)}
