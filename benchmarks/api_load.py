@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
+LOAD_LIMITS = REPO / "benchmarks" / "load_limits.yaml"   # per-key limits raised: these measure load, not 429s
 sys.path.insert(0, str(REPO))
 
 KEY = "bench-reader-key"
@@ -83,7 +84,7 @@ def main() -> int:
                        "local n = 0\nrequest = function()\n  n = n + 1\n"
                        "  return wrk.format('GET', '/recommendations/' .. users[(n % #users) + 1] .. '?k=10')\nend\n")
         env = {**os.environ, "C360_API_KEYS": f"{KEY}:reader", "C360_GRAPH": "networkx",
-               "OPENBLAS_NUM_THREADS": "1"}
+               "OPENBLAS_NUM_THREADS": "1", "C360_CONFIG": str(LOAD_LIMITS)}
         log = open(tmp / "serve.log", "w")
         proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse),
                                  "--port", str(args.port), "--workers", "1"], cwd=REPO, env=env,

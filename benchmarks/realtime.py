@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
+LOAD_LIMITS = REPO / "benchmarks" / "load_limits.yaml"   # per-key limits raised: these measure load, not 429s
 sys.path.insert(0, str(REPO))
 
 FIELDS = ("first_name", "last_name", "date_of_birth", "ssn", "home_phone", "address", "city", "state", "zip",
@@ -269,7 +270,7 @@ def start_server(warehouse: Path, key: str) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "C360_API_KEYS": f"{key}:writer", "OPENBLAS_NUM_THREADS": "1"}
+    env = {**os.environ, "C360_API_KEYS": f"{key}:writer", "OPENBLAS_NUM_THREADS": "1", "C360_CONFIG": str(LOAD_LIMITS)}
     proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--port", str(port),
                              "--workers", "1", "--log-level", "warning"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

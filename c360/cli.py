@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from c360 import __version__, doctor
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "urllib3", "asyncio", "matplotlib", "gremlinpython"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # what any command writes (customer records, match outputs, graph files, logs) is readable by its owner only;
+    # uvicorn's workers and Spark's local JVM inherit it (Spark's Hadoop writes also set umask-mode 077)
+    os.umask(0o077)
     try:
         return int(args.func(args) or 0)
     except C360Error as exc:
