@@ -80,14 +80,18 @@ class RequestGuard:
         self.max_body = settings.api.max_body_bytes
         self.limiter = RateLimiter(settings.api.rate_limits)
         self._keyed: list[tuple] | None = None  # (path regex, path) of every keyed route, from the app's routes
+        self._prefixes: tuple[str, ...] = ()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        ex = _Exchange(receive, send, self.max_body)
         path = self._keyed_path(scope)
         if path is None:  # public, or no such route (404, 405): the body cap only
-            return await self._call(scope, ex, self._length(scope))
+            length, chunked = self._length(scope)
+            if length is None and not chunked:  # no body (HTTP/1.1): nothing to count, the hot path of public GETs
+                return await self.app(scope, receive, send)
+            return await self._call(scope, _Exchange(receive, send, self.max_body), length)
+        ex = _Exchange(receive, send, self.max_body)
         entry = scope[AUDIT_SCOPE_KEY] = AuditEntry(endpoint=f"{scope['method']} {path}")
         try:
             await self._keyed_call(scope, ex, entry, GROUPS.get(path))
@@ -105,7 +109,7 @@ class RequestGuard:
         if refusal is not None:
             return await self._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
                                       {"Retry-After": str(refusal.retry_after)})
-        await self._call(scope, ex, self._length(scope))
+        await self._call(scope, ex, self._length(scope)[0])
 
     async def _call(self, scope, ex: _Exchange, length: int | None) -> None:
         if length is not None and length > self.max_body:
@@ -122,14 +126,18 @@ class RequestGuard:
         await error_response(status, message, headers=headers)(scope, ex.receive, ex.send)
 
     @staticmethod
-    def _length(scope) -> int | None:
+    def _length(scope) -> tuple[int | None, bool]:
+        """(the Content-Length, whether the body is chunked)."""
+        length, chunked = None, False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
-                    return int(value)
+                    length = int(value)
                 except ValueError:
-                    return None  # the server's parser refuses such a head; the app decides otherwise
-        return None
+                    chunked = True  # the server's parser refuses such a head; count whatever the app reads
+            elif name == b"transfer-encoding":
+                chunked = True
+        return length, chunked
 
     def _keyed_path(self, scope) -> str | None:
         """The path of the keyed route (outside PUBLIC_PATHS) that `scope` goes to, whatever its method, or None."""
@@ -137,10 +145,14 @@ class RequestGuard:
             routes = {route.path: route.path_regex for route in api_routes(scope["app"])
                       if route.path not in PUBLIC_PATHS}
             self._keyed = [(regex, path) for path, regex in routes.items()]
+            # the literal start of every keyed path: one startswith rules out the public routes before any regex
+            self._prefixes = tuple({path.split("{", 1)[0] for path in routes}) or ("\0",)
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root):]
+        if not path.startswith(self._prefixes):
+            return None
         for regex, keyed in self._keyed:
             if regex.match(path):
                 return keyed
