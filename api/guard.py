@@ -1,20 +1,24 @@
-"""What the app checks before a request body is read: the API key of a keyed route (401), the key's rate limits
-(429) and the body's size (413); and the one audit line of every keyed request, whatever its outcome.
+"""What the app checks before a request body is read: the API key of a keyed route (401), the role its
+dependencies require (403), the key's rate limits (429) and the body's size (413); and the one audit line of every
+keyed request, whatever its outcome.
 
 FastAPI reads and parses a body before it runs any dependency, so the key check of the dependencies alone came after
 a 63 MB unauthenticated POST /events had been read and parsed (a worker grew from 472 to 1,952 MB). `RequestGuard`
 is a pure ASGI middleware (like api.access_log) that:
 
 - for a route outside dependencies.PUBLIC_PATHS: authenticates the X-API-Key header with the dependency's own
-  function (`authenticated`; 401 without reading the body), then takes one request from the key's rate limits
-  (api.limits; 429 with Retry-After);
+  function (`authenticated`; 401 without reading the body), checks the roles the route's dependencies require
+  (`require_role`, found once in the routes' dependency trees; 403 with the dependency's own message, so a reader's
+  garbage to POST /events is refused unread, not parsed into a 422), then takes one request from the key's rate
+  limits (api.limits; 429 with Retry-After);
 - for every request: answers 413 to a Content-Length over `api.max_body_bytes` without calling the app, and makes
   the app's read of a body that streams past it raise a 413 (an HTTPException, which FastAPI lets through its body
   parsing); a 413 closes the connection rather than drain the rest;
 - for a keyed route: puts the request's AuditEntry in the scope, where api.audit.audit_entry hands it to the
   endpoint, and logs it when the request ends with the status actually sent (499: the client left first).
 
-The role check stays in the dependency (`require_role`): a 403 names the role the route declares. A request
+The dependencies still run in the app (they are the contract tests/api enforce); a role an endpoint checks itself
+after reading the body (`require`, e.g. the writer role of POST /customers/match?commit=true) stays there. A request
 refused here before its body leaves the unread body to uvicorn, which discards it as it arrives until the body
 deadline (api.server) closes the connection; the client still reads its 401 or 429.
 """
@@ -26,7 +30,7 @@ from starlette.exceptions import HTTPException
 from c360.settings import Settings
 
 from .audit import AUDIT_SCOPE_KEY, AuditEntry, log_entry
-from .dependencies import PUBLIC_PATHS, api_routes, authenticated
+from .dependencies import PUBLIC_PATHS, ROLE_GRANTS, api_routes, authenticated, require, require_role
 from .errors import ApiError, error_response
 from .limits import GROUPS, RateLimiter
 from .schemas import Error
@@ -42,6 +46,18 @@ GUARD_RESPONSES: dict[int | str, dict] = {
 
 def _too_large(limit: int) -> str:
     return f"request body larger than {limit} bytes"
+
+
+def _required_roles(dependant) -> tuple[str, ...]:
+    """The roles a route's dependency tree requires through `require_role` (one callable per role)."""
+    calls = [(require_role(role), role) for role in ROLE_GRANTS]
+    found: list[str] = []
+    todo = list(dependant.dependencies)
+    while todo:
+        dep = todo.pop()
+        found += [role for call, role in calls if dep.call is call and role not in found]
+        todo += dep.dependencies
+    return tuple(sorted(found))
 
 
 class _Exchange:
@@ -80,6 +96,7 @@ class RequestGuard:
         self.max_body = settings.api.max_body_bytes
         self.limiter = RateLimiter(settings.api.rate_limits)
         self._keyed: list[tuple] | None = None  # (path regex, path) of every keyed route, from the app's routes
+        self._roles: dict[tuple[str, str], tuple[str, ...]] = {}  # (path, method): the roles its dependencies require
         self._prefixes: tuple[str, ...] = ()
 
     async def __call__(self, scope, receive, send):
@@ -94,17 +111,20 @@ class RequestGuard:
         ex = _Exchange(receive, send, self.max_body)
         entry = scope[AUDIT_SCOPE_KEY] = AuditEntry(endpoint=f"{scope['method']} {path}")
         try:
-            await self._keyed_call(scope, ex, entry, GROUPS.get(path))
+            await self._keyed_call(scope, ex, entry, path)
         finally:
             entry.status = ex.status if ex.status is not None else 499 if ex.left else 500
             log_entry(entry)
 
-    async def _keyed_call(self, scope, ex: _Exchange, entry: AuditEntry, group: str | None) -> None:
+    async def _keyed_call(self, scope, ex: _Exchange, entry: AuditEntry, path: str) -> None:
         key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
         try:
-            await authenticated(self.settings, entry, key)  # fills in entry.key and entry.role
+            principal = await authenticated(self.settings, entry, key)  # fills in entry.key and entry.role
+            for role in self._roles.get((path, scope["method"]), ()):
+                require(principal, role)
         except ApiError as exc:
             return await self._answer(scope, ex, exc.status, exc.message, exc.headers)
+        group = GROUPS.get(path)
         refusal = self.limiter.check(entry.key, group) if group else None
         if refusal is not None:
             return await self._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
@@ -142,8 +162,10 @@ class RequestGuard:
     def _keyed_path(self, scope) -> str | None:
         """The path of the keyed route (outside PUBLIC_PATHS) that `scope` goes to, whatever its method, or None."""
         if self._keyed is None:  # the routes are all included once the app serves
-            routes = {route.path: route.path_regex for route in api_routes(scope["app"])
-                      if route.path not in PUBLIC_PATHS}
+            keyed = [route for route in api_routes(scope["app"]) if route.path not in PUBLIC_PATHS]
+            routes = {route.path: route.path_regex for route in keyed}
+            self._roles = {(route.path, method): _required_roles(route.dependant)
+                           for route in keyed for method in route.methods}
             self._keyed = [(regex, path) for path, regex in routes.items()]
             # the literal start of every keyed path: one startswith rules out the public routes before any regex
             self._prefixes = tuple({path.split("{", 1)[0] for path in routes}) or ("\0",)

@@ -17,7 +17,7 @@ from c360.api.dependencies import PUBLIC_PATHS, api_routes
 from c360.events import ID_MAX_LENGTH
 from c360.settings import Settings, load_settings
 
-from .conftest import KEYS, READER, WRITER
+from .conftest import KEYS, PII, READER, WRITER
 
 MIB = 2**20
 
@@ -27,7 +27,8 @@ def _app(warehouse, **api) -> object:
                       reload_interval=60)
 
 
-def _asgi(app, method: str, path: str, headers: dict, chunks: list[bytes]) -> tuple[int, dict, bytes, int]:
+def _asgi(app, method: str, path: str, headers: dict, chunks: list[bytes],
+          query: bytes = b"") -> tuple[int, dict, bytes, int]:
     """Call `app` with a body sent in `chunks`: (status, headers, body, body bytes the app took)."""
     taken = {"bytes": 0}
     pending = list(chunks)
@@ -44,7 +45,7 @@ def _asgi(app, method: str, path: str, headers: dict, chunks: list[bytes]) -> tu
         sent.append(message)
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
-             "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
+             "raw_path": path.encode(), "query_string": query, "root_path": "", "scheme": "http",
              "server": ("test", 80), "client": ("127.0.0.1", 1),
              "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
     asyncio.run(app(scope, receive, send))
@@ -71,6 +72,27 @@ def test_a_keyed_route_answers_401_before_reading_the_body(warehouse, caplog):
     # also the reads: no body of a keyed GET is read without a key
     status, _, _, taken = _asgi(app, "GET", "/customer360/17", {}, [b"x" * MIB])
     assert (status, taken) == (401, 0)
+
+
+def test_a_key_without_the_route_s_role_is_403_before_reading_the_body(warehouse, caplog):
+    """The role a route's dependencies require is checked with the key, before the body: a reader's 500 KB of
+    garbage to POST /events is refused with the dependency's 403, unread; a writer's is read and is a 422."""
+    app = _app(warehouse)
+    garbage = [b"x" * (100 * 1024)] * 5
+    head = {"content-type": "application/json", "content-length": str(500 * 1024)}
+    for headers in (READER, PII):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="c360.api.audit"):
+            status, _, body, taken = _asgi(app, "POST", "/events", {**head, **headers}, garbage)
+        assert (status, taken) == (403, 0), (status, taken, body)
+        assert json.loads(body) == {"error": "forbidden", "message": "this API key's role does not allow 'writer'"}
+        assert [(a["endpoint"], a["key"], a["status"]) for a in _audit(caplog)] == [
+            ("POST /events", key_hash(headers["X-API-Key"]), 403)]
+    status, _, body, taken = _asgi(app, "POST", "/events", {**head, **WRITER}, garbage)
+    assert (status, taken) == (422, 500 * 1024), (status, body)
+    # the writer role a commit needs (POST /customers/match?commit=true) is the endpoint's to check, after the body
+    status, _, body, taken = _asgi(app, "POST", "/customers/match", {**head, **PII}, garbage, query=b"commit=true")
+    assert (status, taken) == (422, 500 * 1024), (status, body)
 
 
 def test_a_body_over_the_cap_is_413_by_its_length_and_as_it_streams(warehouse, caplog):
