@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from c360.commits import RESERVED, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import read_json_file
 from c360.journal import Journal
@@ -24,8 +25,6 @@ from c360.layout import RunLayout, Warehouse
 from c360.settings import RealtimeSettings
 
 log = logging.getLogger("c360.api.live")
-
-RESERVED = "reserved_through"   # a customers-log line written by the nightly (c360.jobs.realtime)
 
 
 def sealed_through(run: RunLayout, key: str) -> int:
@@ -71,7 +70,8 @@ class LiveEvents:
     """Events of the events log the served run does not contain, per user (thread-safe).
 
     Memory is bounded whatever is posted: per user the summed values per item (items of the catalogue only), a
-    count, the latest `trip_visits` visits in time order and a quota window; the event_ids of the log (idempotency);
+    count, the latest `trip_visits` visits in time order and a quota window; the (user_id, event_id) keys of the log
+    (idempotency: an event_id is one user's, so no writer can block another user's events by taking their ids);
     intake refuses events beyond `max_pending_events` since the run (`admit`). Reading the log is blocking: the
     reloader's watch loop and requests do it in a thread (`behind` tells a request whether it must)."""
 
@@ -84,10 +84,13 @@ class LiveEvents:
         self._tail = journal.tail(after)
         self._lock = threading.Lock()
         self._users: dict[str, _User] = {}
-        self._event_ids: set[str] = set()
+        self._event_ids: set[tuple[str, str]] = set()   # (user_id, event_id) of the log
         self._inflight = 0          # events admitted by this worker, not yet in the log
+        # ... of each user, against their quota: from the append until `logged`, a reader may count them in the log
+        # as well, which refuses too early for that moment, never too late
+        self._inflight_users: Counter[str] = Counter()
         self.skipped = 0            # lines of the log that are not acceptable events (the nightly quarantines them)
-        self.duplicates = 0         # lines whose event_id an earlier line has (two workers raced)
+        self.duplicates = 0         # lines whose user's event_id an earlier line has (two workers raced)
         self.refresh()
 
     @classmethod
@@ -125,12 +128,12 @@ class LiveEvents:
             if event_problem(e, now, self._bounds, earliest=EARLIEST_TIMESTAMP) is not None:
                 self.skipped += 1
                 continue
-            event_id = e.get("event_id")
-            if event_id is not None:
-                if event_id in self._event_ids:
+            key = _idempotency_key(e)
+            if key is not None:
+                if key in self._event_ids:
                     self.duplicates += 1
                     continue
-                self._event_ids.add(event_id)
+                self._event_ids.add(key)
             self._apply(e, clock)
 
     def _apply(self, e: dict[str, Any], clock: float) -> None:
@@ -165,20 +168,22 @@ class LiveEvents:
         return UserEvents(dict(user.items), user.count, list(user.visits))
 
     def admit(self, records: list[dict[str, Any]]) -> Admission:
-        """Read the log, then decide what of `records` (valid events) may be logged: event_ids the log or this
-        request has already are duplicates (skipped, not refused); refused whole when the log is full
-        (`max_pending_events` since the run: 507) or a user would exceed `max_user_events` in `user_window_s`
-        (429). Admitted events count as pending until `logged` is called. Blocking: off the loop."""
+        """Read the log, then decide what of `records` (valid events) may be logged: an event whose (user_id,
+        event_id) the log or this request has already is a duplicate (skipped, not refused; the first copy is kept,
+        whatever the item or timestamp of the others); refused whole when the log is full (`max_pending_events` since
+        the run: 507) or a user would exceed `max_user_events` in `user_window_s` (429), counting their events in the
+        log and those admitted for other requests and not yet logged. Admitted events count as pending until
+        `logged` is called. Blocking: off the loop."""
         s = self.settings
         with self._lock:
             self._read()
             fresh, seen = [], set()
             for r in records:
-                event_id = r.get("event_id")
-                if event_id is not None:
-                    if event_id in self._event_ids or event_id in seen:
+                key = _idempotency_key(r)
+                if key is not None:
+                    if key in self._event_ids or key in seen:
                         continue
-                    seen.add(event_id)
+                    seen.add(key)
                 fresh.append(r)
             duplicates = len(records) - len(fresh)
             if self.applied + self._inflight + len(fresh) > s.max_pending_events:
@@ -192,16 +197,25 @@ class LiveEvents:
                     used, retry = 0, s.user_window_s
                 else:
                     used, retry = user.window_count, s.user_window_s - (clock - user.window_start)
+                used += self._inflight_users[user_id]
                 if used + n > s.max_user_events:
                     return Admission([], duplicates, (429, f"user_id {user_id!r}: at most {s.max_user_events} events "
                                                            f"per {s.user_window_s:g} s", max(1, math.ceil(retry))))
             self._inflight += len(fresh)
+            self._inflight_users.update(per_user)
             return Admission(fresh, duplicates)
 
     def logged(self, admission: Admission) -> None:
-        """The admitted events are in the log (or failed to be): no longer counted as pending here."""
+        """The admitted events are in the log (the next read counts them) or failed to be: no longer counted as
+        pending here, nor against their users."""
         with self._lock:
             self._inflight -= len(admission.records)
+            for user_id, n in Counter(r["user_id"] for r in admission.records).items():
+                left = self._inflight_users[user_id] - n
+                if left > 0:
+                    self._inflight_users[user_id] = left
+                else:
+                    del self._inflight_users[user_id]
 
     def append(self, events: list[dict[str, Any]]) -> None:
         """Log events durably (returns once fsync'd)."""
@@ -209,6 +223,12 @@ class LiveEvents:
 
     def close(self) -> None:
         self.journal.close()
+
+
+def _idempotency_key(event: dict[str, Any]) -> tuple[str, str] | None:
+    """(user_id, event_id) of an event that has an event_id: ids are the user's, not one namespace of all writers."""
+    event_id = event.get("event_id")
+    return None if event_id is None else (event["user_id"], event_id)
 
 
 def current_trip(visits: list[tuple[int, str]], gap_minutes: float, now: float) -> list[tuple[int, str]]:
@@ -238,13 +258,16 @@ class LiveCustomers:
     allocates a match_id (above every id the run, the log and a running nightly's reservation know) and appends.
     The embedded graph store gets every committed record in memory (replayed from the log when a run is loaded); a
     server store (Gremlin, Neptune) gets it from the worker that committed it, and the log's records again when a
-    run is loaded (upserts are idempotent: a nightly that dropped the store before loading loses none)."""
+    run is loaded (upserts are idempotent: a nightly that dropped the store before loading loses none). A line of the
+    log that is no commit (c360.commits: written by hand, or by an older version) is skipped alone, logged by its
+    problem and counted in `skipped`; the nightly quarantines it."""
 
     def __init__(self, matcher, journal: Journal, after: int, connection, embedded: bool):
         self.matcher, self.journal, self.connection, self.embedded = matcher, journal, connection, embedded
         self._tail = journal.tail(after)
         self._lock = threading.RLock()
         self.reserved = 0
+        self.skipped = 0            # lines of the log that are no commit (the nightly quarantines them)
         self.sizes: Counter[int] = Counter(matcher.index.match_ids)
         self._pending: list[tuple[list, list]] = []   # graph writes not done yet (store down)
         with self._lock:
@@ -280,6 +303,11 @@ class LiveCustomers:
 
         writes = []
         for e in entries:
+            problem = commit_problem(e)
+            if problem is not None:  # the problem, never the line: it may hold an SSN
+                self.skipped += 1
+                log.error("%s: skipped a line that is no commit (%s)", self.journal.dir, problem)
+                continue
             if RESERVED in e:
                 self.reserved = max(self.reserved, int(e[RESERVED]))
                 continue

@@ -183,7 +183,8 @@ class Event(BaseModel):
     event_value: StrictFloat = Field(1.0, gt=0, allow_inf_nan=False,
                                      description="strength (e.g. photos), at most realtime.max_event_value")
     event_id: str | None = Field(None, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN,
-                                 description="idempotency key: an event_id already in the log is skipped")
+                                 description="idempotency key of the user: an event of this user_id and event_id "
+                                             "already in the log is skipped")
 
 
 def _one_or_many(value: Any) -> str:
@@ -196,7 +197,8 @@ Events = Annotated[Annotated[Event, Tag("event")] | Annotated[list[Event], Tag("
 
 class EventsAccepted(BaseModel):
     accepted: int = Field(examples=[3], description="events now durable in the events log")
-    duplicates: int = Field(0, examples=[0], description="events skipped: their event_id is in the log already")
+    duplicates: int = Field(0, examples=[0],
+                            description="events skipped: their user's event_id is in the log already")
 
 
 _TEXT = Annotated[str | None, Field(None, min_length=1, max_length=200)]

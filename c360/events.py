@@ -7,7 +7,9 @@ An event is `{user_id, item_id, timestamp, event_value, event_id?}`:
 - timestamp: a strict integer of epoch seconds, not older than `max_age_s` before now and not later than
   `max_skew_s` after it (a client's clock a little ahead is tolerated; a future-dated event would keep a trip open);
 - event_value: a finite number in (0, `max_value`] (one event cannot outweigh a crowd of real visitors);
-- event_id: optional, the same id rules; the idempotency key of a retried request (the log keeps its first copy).
+- event_id: optional, the same id rules; with user_id, the idempotency key of a retried request: an event_id is one
+  user's (another user's cannot block it), and the log keeps its first copy whatever the item or timestamp of a
+  repeat.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ A journal is a directory of numbered segment files, one JSON object per line:
   records (SSNs), whatever the umask of the process that writes first.
 - `Tail` reads what was appended since it last looked (a stat per call when nothing changed): every API worker
   tails the same files, so a record accepted by one worker is seen by all.
+- A line no writer of this module wrote (not JSON, or a seal marker that names no next segment) is logged and skipped
+  by every reader, the tail and the nightly's `read_through` alike: one bad line never stops serving or a run.
 
 At scale the same records would come from a stream (Kinesis, Kafka) in the same format.
 """
@@ -186,7 +188,7 @@ class Journal:
         out: list[dict[str, Any]] = []
         for s in self.segments():
             if after < s <= segment:
-                out.extend(_parse(self.path(s).read_bytes(), self.path(s))[0])
+                out.extend(_parse(self.path(s).read_bytes(), self.path(s), s)[0])
         return out
 
     def tail(self, after: int = 0) -> Tail:
@@ -258,9 +260,11 @@ def _cut_torn_line(fd: int, path: Path, size: int) -> None:
     os.fsync(fd)
 
 
-def _parse(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int, int | None]:
-    """(records of the complete lines in `data`, bytes consumed, the next segment when a seal marker was read); a
-    line that is not JSON is skipped and logged."""
+def _parse(data: bytes, path: Path, segment: int) -> tuple[list[dict[str, Any]], int, int | None]:
+    """(records of the complete lines in `data` of `segment`, bytes consumed, the next segment when a seal marker was
+    read); a line that is not JSON, or a seal marker that does not name the next segment (what `seal` writes: any
+    other is a line written by hand, which could send a reader back to read everything again), is skipped and
+    logged."""
     end = data.rfind(b"\n") + 1
     out, sealed = [], None
     for line in data[:end].splitlines():
@@ -272,7 +276,11 @@ def _parse(data: bytes, path: Path) -> tuple[list[dict[str, Any]], int, int | No
             log.error("%s: skipped a line that is not JSON (%d bytes)", path, len(line))
             continue
         if isinstance(record, dict) and SEAL_KEY in record:
-            sealed = int(record[SEAL_KEY])
+            if type(record[SEAL_KEY]) is not int or record[SEAL_KEY] != segment + 1:  # noqa: E721 - not True
+                log.error("%s: skipped a seal marker that does not name segment %d (%d bytes)", path, segment + 1,
+                          len(line))
+                continue
+            sealed = segment + 1
         else:
             out.append(record)
     return out, end, sealed
@@ -325,9 +333,16 @@ class Tail:
                 data = f.read(size - self.offset)
         except FileNotFoundError:  # dropped (a published run contains it): the next one present
             return [], self._listed_next(force=True)
-        records, used, sealed = _parse(data, path)
+        records, used, sealed = _parse(data, path, self.segment)
         self.offset += used
+        if sealed is not None and not self._created(sealed):  # `seal` creates it before it writes the marker
+            log.error("%s: a seal marker names segment %d, which was never created: not followed", path, sealed)
+            sealed = None
         return records, sealed
+
+    def _created(self, segment: int) -> bool:
+        """True when `segment` is there, or was and has been dropped (a later one is there)."""
+        return self.journal.path(segment).exists() or segment < max(self.journal.segments(), default=0)
 
     def _dir_state(self) -> int:
         try:

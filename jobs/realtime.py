@@ -5,8 +5,9 @@ run is published its logs drop what it contains.
   segments after the published run's position (kept in `recsys/events.parquet`, so the next run carries them on
   after the log is dropped). Each logged event is checked again (c360.events.event_problem): one no rule allows (a
   line an older version logged, or one written by hand) is quarantined into the run (`quarantine.jsonl`, counted
-  in the manifest and the report), never trained on and never failing the run. An event_id seen before (in the
-  carried events or earlier in the log: a retried request) is dropped, the first copy kept;
+  in the manifest and the report), never trained on and never failing the run. An event whose user's event_id was
+  seen before (in the carried events or earlier in the log: a retried request; the key is (user_id, event_id), as in
+  the API) is dropped, the first copy kept whatever the item or timestamp of the others;
 - customers (POST /customers/match?commit=true): the run seals the customers log; the committed records join the
   merged records as match input (a record now also in the sources is taken from there), and the match_ids they
   were given join the published ones as the ids to keep stable. Under the same lock the run reserves the match_ids
@@ -17,7 +18,7 @@ run is published its logs drop what it contains.
 `runs/<id>/realtime.json` records the sealed segments, so a resumed run reads the same ones, the publish drops
 exactly those, and the next run reads only the segments after them: a run that ended between its publish and the
 drop, or a drop that failed, leaves segments the next run neither reads again nor keeps (it drops them first).
-A bad customers-log line is quarantined the same way.
+A bad customers-log line (c360.commits.commit_problem) is quarantined the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
+from c360.commits import RESERVED, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs.pipeline import RunContext
@@ -40,8 +42,7 @@ from c360.layout import RunLayout
 log = logging.getLogger("c360.nightly")
 
 EVENT_COLUMNS = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_VALUE"]
-EVENT_ID = "EVENT_ID"   # events.parquet's idempotency key beside EVENT_COLUMNS (null: the event gave none)
-RESERVED = "reserved_through"   # a customers-log line: match_ids up to this one are a nightly's to give
+EVENT_ID = "EVENT_ID"   # events.parquet's idempotency key with USER_ID, beside EVENT_COLUMNS (null: none given)
 
 
 def _state(run: RunLayout) -> dict:
@@ -134,7 +135,7 @@ def run_events(ctx: RunContext) -> pd.DataFrame:
     parts = [p for p in (carried, events_frame(good)) if p is not None and len(p)]
     events = pd.concat(parts, ignore_index=True) if parts else events_frame([])
     events = events.reindex(columns=[*EVENT_COLUMNS, EVENT_ID])
-    repeated = events[EVENT_ID].notna() & events.duplicated(EVENT_ID, keep="first")
+    repeated = events[EVENT_ID].notna() & events.duplicated(["USER_ID", EVENT_ID], keep="first")
     events = events[~repeated].reset_index(drop=True).astype({EVENT_ID: "string"})
     if len(events):
         _write_parquet(events, run.events)
@@ -182,21 +183,6 @@ def committed_frame(records: list[dict], cfg) -> pd.DataFrame:
     rows = [{**input_record(r["fields"], cfg, str(r["id"])), RECORD_ID: str(r["id"]), MATCH_ID: int(r["match_id"])}
             for r in records if "id" in r]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[RECORD_ID, MATCH_ID])
-
-
-def _customer_problem(record) -> str | None:
-    """Why a customers-log line is neither a commit (id, match_id, fields) nor a reservation, or None."""
-    if not isinstance(record, dict):
-        return "record: not a JSON object"
-    if RESERVED in record:
-        return None if type(record[RESERVED]) is int else f"{RESERVED}: an integer is required"  # noqa: E721
-    if type(record.get("match_id")) is not int:  # noqa: E721
-        return "match_id: an integer is required"
-    if not isinstance(record.get("id"), (str, int)) or isinstance(record.get("id"), bool) or not str(record["id"]):
-        return "id: a string is required"
-    if not isinstance(record.get("fields"), dict):
-        return "fields: an object is required"
-    return None
 
 
 def match_inputs(ctx: RunContext, merged: str | Path, previous: Path | None) -> tuple[Path, Path | None]:
@@ -305,7 +291,7 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
                         journal.dir, through, after)
             after = 0
         logged = journal.read_through(through, after=after)
-        checked = [(r, _customer_problem(r)) for r in logged]
+        checked = [(r, commit_problem(r)) for r in logged]
         bad = [(r, p) for r, p in checked if p is not None]
         sealed = [r for r, p in checked if p is None]
         new = committed_frame(sealed, cfg)

@@ -31,8 +31,8 @@ async def post_events(events: Annotated[Events, Body()], state: Served, settings
     """One event or a list, `{user_id, item_id, timestamp, event_value=1, event_id?}` (the rules of c360.events):
     202 once all of them are durable in the events log (written and fsync'd). Nothing is written when any of them is
     rejected (422 naming the field), when a user would exceed their quota (429, Retry-After) or when the log holds
-    `realtime.max_pending_events` since the published run (507 until the next nightly). An event whose `event_id` is
-    in the log already (a retried request) is skipped and counted in `duplicates`."""
+    `realtime.max_pending_events` since the published run (507 until the next nightly). An event whose `user_id` and
+    `event_id` are in the log already (a retried request) is skipped and counted in `duplicates`."""
     batch = events if isinstance(events, list) else [events]
     if not batch:
         raise ApiError(422, "events: the list is empty", ["events"])

@@ -208,6 +208,19 @@ def test_a_retried_event_id_is_logged_once(fresh_warehouse):
         assert recs(a, "u-r")["events_applied"] == 3 and recs(b, "u-r")["events_applied"] == 3
 
 
+def test_an_event_id_is_one_user_s_key_and_no_writer_can_take_another_user_s(fresh_warehouse):
+    with app_client(fresh_warehouse) as client:
+        items = client.app.state.served.models["als"].item_ids
+        taken = {**event("attacker", items[0]), "event_id": "app-000001"}
+        assert client.post("/events", json=taken, headers=WRITER).json() == {"accepted": 1, "duplicates": 0}
+        legit = {**taken, "user_id": "legit"}
+        assert client.post("/events", json=legit, headers=WRITER).json() == {"accepted": 1, "duplicates": 0}
+        # the same user's id again is their retry, whatever it carries: the first copy is kept
+        retry = {**legit, "item_id": items[1], "timestamp": legit["timestamp"] - 5}
+        assert client.post("/events", json=retry, headers=WRITER).json() == {"accepted": 0, "duplicates": 1}
+        assert recs(client, "legit")["events_applied"] == 1 and recs(client, "attacker")["events_applied"] == 1
+
+
 def test_a_user_beyond_the_quota_is_429_with_retry_after(fresh_warehouse):
     with limited_client(fresh_warehouse, max_user_events=5) as client:
         item = client.app.state.served.models["als"].item_ids[0]

@@ -4,14 +4,16 @@ loop (by the reloader's watch loop, and by a request only in a thread)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from c360.api.live import LiveEvents
 from c360.journal import Journal
 from c360.layout import Warehouse
 from c360.settings import RealtimeSettings
 
-from .conftest import READER
+from .conftest import READER, WRITER
 from .test_events import app_client
 
 
@@ -90,3 +92,66 @@ def test_a_worker_started_on_a_full_log_is_ready_at_once(fresh_warehouse):
     with app_client(fresh_warehouse) as client:
         assert client.app.state.served.events.applied == 20000
         assert client.get("/recommendations/u7", headers=READER).json()["events_applied"] == 4
+
+
+def test_a_bad_line_in_the_events_log_is_skipped_and_serving_goes_on(fresh_warehouse):
+    """A line no writer wrote (a seal marker naming no next segment, a line that is no JSON) costs nothing but a log
+    line: /recommendations, POST /events and the nightly's read go on, past it."""
+    with app_client(fresh_warehouse) as client:
+        item = client.app.state.served.models["als"].item_ids[0]
+        now = int(time.time())
+        ok = {"user_id": "u1", "item_id": item, "timestamp": now}
+        assert client.post("/events", json=ok, headers=WRITER).status_code == 202
+        journal = Journal(Warehouse(fresh_warehouse).events_log)
+        with journal.exclusive() as writer:
+            writer.write(b'{"_sealed":"x"}\n{"_sealed": 7}\nnot json\n')
+        r = client.get("/recommendations/u1", headers=READER)
+        assert r.status_code == 200 and r.json()["events_applied"] == 1, r.text
+        assert client.post("/events", json={**ok, "user_id": "u2"}, headers=WRITER).status_code == 202
+        assert client.get("/recommendations/u2", headers=READER).json()["events_applied"] == 1
+        assert [e["user_id"] for e in journal.read_through(journal.seal())] == ["u1", "u2"]
+        journal.append([{**ok, "user_id": "u3"}])
+        assert client.get("/recommendations/u3", headers=READER).json()["events_applied"] == 1
+
+
+def test_events_admitted_and_not_yet_logged_count_against_their_user(tmp_path):
+    """Concurrent requests of one user are admitted against what the log holds and what other requests were admitted
+    and are still writing: never more than max_user_events together; a failed append gives them back."""
+    live = LiveEvents(Journal(tmp_path / "events"), settings=RealtimeSettings(max_user_events=500))
+    batch = [{"user_id": "victim", "item_id": "a:1", "timestamp": int(time.time())}] * 500
+    start = threading.Barrier(8)
+
+    def admit(_):
+        start.wait()
+        return live.admit(batch)
+
+    with ThreadPoolExecutor(8) as pool:
+        admissions = list(pool.map(admit, range(8)))
+    (admitted,) = [a for a in admissions if a.refused is None]
+    assert sorted(a.refused[0] for a in admissions if a.refused) == [429] * 7
+    other = live.admit([{**batch[0], "user_id": "other"}])   # another user's quota is their own
+    assert other.refused is None
+    live.append(admitted.records)
+    live.logged(admitted)   # in the log now: counted once, as read from it
+    assert live.admit(batch[:1]).refused[0] == 429 and live.of("victim").count == 500
+    live.logged(other)      # its append failed: nothing of it holds the quota
+    assert live.admit([{**batch[0], "user_id": "other"}] * 500).refused is None
+
+
+def test_an_event_id_is_the_key_of_one_user(tmp_path):
+    """The idempotency key is (user_id, event_id): another user's id does not block an event, the same user's is a
+    duplicate whatever its item or timestamp (the first is kept), at intake and when reading the log."""
+    journal = Journal(tmp_path / "events")
+    live = LiveEvents(journal)
+    first = {"user_id": "attacker", "item_id": "a:1", "timestamp": int(time.time()), "event_id": "app-000001"}
+    for e in (first, {**first, "user_id": "legit"}):
+        admission = live.admit([e])
+        assert admission.records == [e] and admission.duplicates == 0
+        live.append(admission.records)
+        live.logged(admission)
+    again = live.admit([{**first, "item_id": "a:2", "timestamp": first["timestamp"] - 5}])
+    assert again.records == [] and again.duplicates == 1
+    journal.append([{**first, "user_id": "third"}, {**first, "item_id": "a:2"}])   # two workers that raced
+    live.refresh()
+    assert [live.of(u).count for u in ("attacker", "legit", "third")] == [1, 1, 1]
+    assert live.of("attacker").items == {"a:1": 1.0} and live.duplicates == 1

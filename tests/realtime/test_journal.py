@@ -110,3 +110,26 @@ def test_segments_and_lock_are_the_owners_only_whatever_the_umask(tmp_path):
                      "warehouse/realtime/customers/000000000001.jsonl": 0o600,
                      "warehouse/realtime/customers/000000000002.jsonl": 0o600}
     assert stat.S_IMODE((tmp_path / "warehouse").stat().st_mode) == 0o700
+
+
+def test_a_seal_marker_that_names_no_next_segment_is_a_bad_line_every_reader_skips(tmp_path, caplog):
+    """A seal writes {"_sealed": the next segment} into the last one, after creating it: any other marker (a line
+    written by hand) is logged and skipped like a line that is not JSON, and never moves a reader back or away."""
+    import logging
+
+    j = Journal(tmp_path / "log")
+    tail = j.tail()
+    j.append([{"n": 1}])
+    with caplog.at_level(logging.ERROR, logger="c360.journal"):
+        with j.exclusive() as writer:
+            writer.write(b'{"_sealed": "x"}\n{"_sealed": true}\n{"_sealed": -1}\n{"_sealed": 1}\n{"_sealed": 9}\n'
+                         b'{"_sealed": 2}\n')   # the next number, but no such segment yet
+        j.append([{"n": 2}])
+        assert tail.read() == [{"n": 1}, {"n": 2}] and tail.read() == []
+        assert j.read_through(10**9) == [{"n": 1}, {"n": 2}]
+    # the tail: five markers of no next segment, one of a segment never created; read_through: the five
+    assert len([r for r in caplog.records if r.name == "c360.journal"]) == 6 + 5
+    assert j.seal() == 1   # a real seal: the reader goes on to segment 2, after its marker
+    j.append([{"n": 3}])
+    assert tail.read() == [{"n": 3}] and tail.records_read == 3
+    assert j.read_through(1) == [{"n": 1}, {"n": 2}] and j.read_through(2, after=1) == [{"n": 3}]

@@ -149,3 +149,24 @@ def test_a_run_killed_between_succeeded_and_publish_is_published_by_resume(night
     assert Journal(wh.events_log).segments() == [state(killed_run)["events_through"] + 1]  # dropped after publish
     with pytest.raises(InputError, match="already succeeded and is published"):
         run(resume=killed_run.run_id)
+
+
+def test_an_event_id_repeated_by_its_user_is_dropped_and_another_user_s_is_not(tmp_path):
+    """The nightly's idempotency key is the API's, (user_id, event_id): a writer reusing another user's event_id
+    takes nothing from them; the same user's id again is a retry, the first copy kept whatever the copy carries."""
+    from c360.jobs.pipeline import RunContext
+    from c360.settings import Settings
+
+    wh = Warehouse(tmp_path / "wh")
+    run = wh.run("run-1")
+    run.root.mkdir(parents=True)
+    first = {"user_id": "attacker", "item_id": ITEM, "timestamp": TS, "event_id": "app-000001"}
+    Journal(wh.events_log).append([first, {**first, "user_id": "legit"},
+                                   {**first, "user_id": "legit", "item_id": "epcot:2", "timestamp": TS - 5},
+                                   {"user_id": "legit", "item_id": ITEM, "timestamp": TS},   # no id: two visits
+                                   {"user_id": "legit", "item_id": ITEM, "timestamp": TS}])
+    events = realtime.run_events(RunContext(settings=Settings(warehouse=wh.root), run=run, manifest=None))
+    kept = events[["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_ID"]].fillna("-").itertuples(index=False, name=None)
+    assert sorted(kept) == [("attacker", ITEM, TS, "app-000001"), ("legit", ITEM, TS, "-"), ("legit", ITEM, TS, "-"),
+                            ("legit", ITEM, TS, "app-000001")]
+    assert state(run)["duplicates"] == 1 and state(run)["events"] == 4

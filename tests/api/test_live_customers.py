@@ -1,0 +1,41 @@
+"""What each worker holds of the customers log (api.live.LiveCustomers): a line that is no commit is skipped, alone,
+by a running worker and by one that starts on it, with the rule the nightly quarantines it by (c360.commits)."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from c360.journal import Journal
+from c360.layout import Warehouse
+
+from .conftest import PII, WRITER
+from .test_customers_match import NEW, app_client, customer_ids, match
+
+# as written by hand or by an older version: no commit and no reservation
+BAD_LINES = b'{"id":"77009-x","match_id":"abc","fields":{}}\n{"reserved_through":"soon"}\n["no"]\n'
+
+
+def test_a_bad_line_of_the_customers_log_is_skipped_and_the_good_ones_kept(fresh_warehouse, caplog):
+    log = Journal(Warehouse(fresh_warehouse).customers_log)
+    with app_client(fresh_warehouse) as worker:
+        first = match(worker, {**NEW, "id": "77002-auto", "source": "auto"}, headers=WRITER, commit="true").json()
+        new_id = first["match_id"]
+        # one write, so one batch of the worker's tail: the bad lines, then a good commit
+        good = {"id": "77004-auto", "match_id": int(new_id), "new_match": False, "fields": {**NEW, "source": "auto"}}
+        with log.exclusive() as writer:
+            writer.write(BAD_LINES + orjson.dumps(good) + b"\n")
+        with caplog.at_level(logging.ERROR, logger="c360.api.live"):
+            assert sorted(customer_ids(worker, new_id)) == ["77002-auto", "77004-auto"]
+        skipped = [r.getMessage() for r in caplog.records if r.name == "c360.api.live"]
+        assert len(skipped) == 3 and "match_id: an integer is required" in skipped[0], skipped
+        assert not any(NEW["ssn"] in m or "77009" in m for m in skipped)   # the problem, never the record
+        r = match(worker, {**NEW, "id": "77003-property", "first_name": "Ingrd"}, headers=WRITER, commit="true")
+        assert r.status_code == 200 and r.json()["match_id"] == new_id, r.text
+        assert worker.app.state.served.customers.skipped == 3
+    with app_client(fresh_warehouse) as restarted:   # matching in real time still loads, with every good line
+        customers = restarted.app.state.served.customers
+        assert customers is not None and customers.skipped == 3
+        assert sorted(customer_ids(restarted, new_id)) == ["77002-auto", "77003-property", "77004-auto"]
+        assert match(restarted, {**NEW, "ssn": None}, headers=PII).json()["match_id"] == new_id
