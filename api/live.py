@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -338,16 +339,16 @@ class LiveCustomers:
         self._pending.clear()
 
     def match(self, fields: dict[str, Any], candidates: int, std: dict[str, Any] | None = None,
-              exact_identifiers: bool = False):
+              exact_fields: Collection[str] = ()):
         """The answer for a record given by role/column names (`std`: already standardized); refreshes first.
-        `exact_identifiers`: see RealtimeMatcher.match (for callers who may not see identifiers)."""
+        `exact_fields`: see RealtimeMatcher.match (for callers who may not see those fields)."""
         from c360.entity_resolution.realtime import input_record
 
         self.refresh()
         return self.matcher.match(input_record(fields, self.matcher.cfg), std=std, candidates=candidates,
-                                  exact_identifiers=exact_identifiers)
+                                  exact_fields=exact_fields)
 
-    def commit(self, fields: dict[str, Any], record_id: str, candidates: int, exact_identifiers: bool = False):
+    def commit(self, fields: dict[str, Any], record_id: str, candidates: int, exact_fields: Collection[str] = ()):
         """(answer, match_id, new_match, in_graph): match the record against everything committed so far, give it
         the match_id of the customer it matches or a new one, log it durably, index it and put it in the graph
         (in_graph False: the store is down, the write is retried by later requests)."""
@@ -359,7 +360,7 @@ class LiveCustomers:
             self._apply(self._tail.read(), replay=False)
             if self.matcher.knows(record_id):
                 raise CommitConflict(record_id)
-            answer = self.matcher.match(record, candidates=candidates, exact_identifiers=exact_identifiers)
+            answer = self.matcher.match(record, candidates=candidates, exact_fields=exact_fields)
             new = answer.match_id is None
             mid = max(self.matcher.max_match_id, self.reserved) + 1 if new else answer.match_id
             writer.append([{"id": record_id, "match_id": mid, "new_match": new, "fields": fields,

@@ -8,6 +8,7 @@
 | address (street) | `***` | a home address is contact data; city and state stay |
 | zip | `627**` | the first three digits (a region) |
 | vin (and the vehicle's id, which holds it) | `*************4352` | the last four characters |
+| an address's id (a hash of the address) | `address:1` | numbered within the answer |
 
 Names, company, city, state, policy lines and vehicle make, model and year stay: they are what a reader needs to
 recognise a customer, and they are searchable anyway.
@@ -69,6 +70,8 @@ def mask_vin(value: Any) -> Any:
 
 
 RECORD_MASKS = {"ssn": mask_ssn, "date_of_birth": mask_date, "home_phone": mask_phone}
+# the compared fields a caller without pii sees masked: in a match they count only when equal (no "one edit away")
+MASKED_FIELDS = ("ssn", "date_of_birth", "home_phone", "address", "zip")
 ADDRESS_MASKS = {"address": mask_whole, "zip": mask_zip}
 
 
@@ -85,14 +88,23 @@ def _vehicle(v: dict) -> dict:
 
 
 def mask_customer360(result: dict) -> dict:
-    """A customer 360 answer as a caller without `pii` sees it."""
+    """A customer 360 answer as a caller without `pii` sees it. Address ids are numbered within the answer
+    (`address:1`, ... in order of appearance; one address keeps one number): the graph's id is a hash of the
+    address, which a list of streets and ZIPs reverses."""
+    numbers: dict[str, str] = {}
+
+    def address(a: dict) -> dict:
+        out = _masked(a, ADDRESS_MASKS)
+        if "id" in a:
+            out["id"] = numbers.setdefault(str(a["id"]), f"address:{len(numbers) + 1}")
+        return out
+
     customers = []
     for c in result.get("customers", []):
-        policies = [{**p, "addresses": [_masked(a, ADDRESS_MASKS) for a in p.get("addresses", [])],
+        own = [address(a) for a in c.get("addresses", [])]
+        policies = [{**p, "addresses": [address(a) for a in p.get("addresses", [])],
                      "vehicles": [_vehicle(v) for v in p.get("vehicles", [])]} for p in c.get("policies", [])]
-        customers.append({**_masked(c, RECORD_MASKS), "addresses": [_masked(a, ADDRESS_MASKS)
-                                                                    for a in c.get("addresses", [])],
-                          "policies": policies})
+        customers.append({**_masked(c, RECORD_MASKS), "addresses": own, "policies": policies})
     return {**result, "customers": customers}
 
 

@@ -29,7 +29,7 @@ import math
 import operator
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -770,17 +770,18 @@ class RealtimeMatcher:
         return standardize_record(record, self.cfg)
 
     def match(self, record: dict[str, Any], std: dict[str, Any] | None = None, candidates: int = 5,
-              exact_identifiers: bool = False) -> MatchAnswer:
+              exact_fields: Collection[str] = ()) -> MatchAnswer:
         """Score the record against its candidates and decide as the nightly's clustering would.
 
-        `exact_identifiers`: an identifier comparison (an SSN) counts only when it is exact; any other level counts
-        as if the value were missing. For callers who may not see identifiers: how close a guess came ("one edit
-        away") is an oracle that recovers an SSN a digit at a time, while equal-or-unknown leaves only a guess of
-        the whole number."""
+        `exact_fields`: the comparisons of these fields (an SSN, a birth date, the contact fields) count only at
+        their top level (all equal); any other level counts as if the values were missing. For callers who may not
+        see those values: how close a guess came ("one edit away", "the ZIP agrees") is an oracle that recovers a
+        value a digit at a time, while equal-or-unknown leaves only guesses of the whole value."""
         std = std if std is not None else self.standardize(record)[0]
         scored = self.scorer.score(std, self.index.candidates(std))
-        if exact_identifiers:
-            scored = [self._exact_identifiers(s) for s in scored]
+        if exact_fields:
+            names = self._comparisons_of(exact_fields)
+            scored = [self._top_level_only(s, names) for s in scored]
         best_by_match: dict[int, float] = {}
         linked: Scored | None = None
         for s in scored:
@@ -803,11 +804,17 @@ class RealtimeMatcher:
                            match_probability=shown.probability if shown else 0.0,
                            candidates=ranked, explanation=explanation, std=std)
 
-    def _exact_identifiers(self, s: Scored) -> Scored:
-        """`s` with every identifier comparison that is not at its exact (top) level moved to its null level."""
+    def _comparisons_of(self, fields: Collection[str]) -> set[str]:
+        """Names of the comparisons that read any of `fields` (by name, or a level's condition on `<field>_l`)."""
+        fields = set(fields)
+        return {c.name for c in self.scorer.comparisons
+                if c.name in fields or any(f"{f}_l" in lv.sql for lv in c.levels for f in fields)}
+
+    def _top_level_only(self, s: Scored, names: set[str]) -> Scored:
+        """`s` with every comparison of `names` that is not at its top level moved to its null level."""
         levels, total = dict(s.levels), s.match_weight
         for c in self.scorer.comparisons:
-            if c.name not in self._identifiers or c.name not in levels:
+            if c.name not in names or c.name not in levels:
                 continue
             level, adjust = levels[c.name]
             top = max((lv.value for lv in c.levels if not lv.is_null), default=None)
@@ -819,11 +826,6 @@ class RealtimeMatcher:
         if total == s.match_weight:
             return s
         return Scored(s.row, probability(total), total, levels)
-
-    @property
-    def _identifiers(self) -> set[str]:
-        """Names of the comparisons of identifier fields."""
-        return {f.name for f in self.cfg.fields if f.type == "identifier"}
 
     def _guarded(self, s: Scored) -> bool:
         """The households rule of the nightly (match.relatives_guard): clearly different first names veto a link."""

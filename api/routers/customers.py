@@ -18,7 +18,7 @@ from ..dependencies import KEY_REQUIRED, AppSettings, Audit, Reader, Served, req
 from ..errors import ApiError
 from ..guard import GUARD_RESPONSES
 from ..live import CommitConflict
-from ..masking import mask_customer360, mask_search_hit
+from ..masking import MASKED_FIELDS, mask_customer360, mask_search_hit
 from ..schemas import Customer360, CustomerRecordIn, Error, MatchResult, SearchResult
 from ..state import ServedState
 
@@ -84,7 +84,10 @@ async def search(
     date_of_birth: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")] = None,
 ):
     """Case-insensitive name search; values are passed to the store as parameters, never into query text. Birth
-    dates show their year only unless the key's role is `pii`."""
+    dates show their year only unless the key's role is `pii`, and only `pii` may filter by one (a filter that
+    answers whether a guessed date is right reveals the date a reader sees masked)."""
+    if date_of_birth is not None:
+        require(caller, "pii")
     hits = await run_in_threadpool(_call, state, "search", last_name, first_name=first_name,
                                    date_of_birth=date_of_birth)
     pii = caller.allows("pii")
@@ -128,20 +131,6 @@ def _record_fields(state: ServedState, record, min_fields: int) -> tuple[dict[st
     return fields, std
 
 
-def _identifiers_allowed(state: ServedState, record, caller) -> None:
-    """403 when a caller without the pii or writer role sends an identifier (an SSN): the answer's probability
-    changes with how close the guess is, an oracle for the identifier that only those who may see it can ask."""
-    if caller.allows("pii") or caller.allows("writer"):
-        return
-    cfg = state.customers.matcher.cfg
-    sent = record.model_dump(exclude_none=True)
-    sent.update(record.attributes or {})
-    named = sorted((f.role or f.column) for f in cfg.fields if f.type == "identifier" and sent.get(f.role or f.column))
-    if named:
-        raise ApiError(403, f"{named[0]}: matching on an identifier needs a key with the pii or writer role "
-                            "(leave it out to match on the other fields)", named)
-
-
 @router.post("/customers/match", response_model=MatchResult, responses={409: {"model": Error}, **AUTH_ERRORS},
              summary="Match one customer record (and commit it)")
 async def match_customer(
@@ -156,19 +145,22 @@ async def match_customer(
     """Score the record with the published Splink model against the candidates its blocking keys find (the run's
     records and those committed since): the best at or above the run's threshold names its `match_id`. Returns no
     personal data: match ids and probabilities, and (role pii only) which comparison level each field reached.
-    At least `realtime.min_match_fields` compared fields are required; an identifier (SSN) needs the pii or writer
-    role, and for a caller without pii it counts only when equal (any other level as if it were missing)."""
+    Roles pii or writer; at least `realtime.min_match_fields` compared fields. For a caller without pii the fields
+    it sees masked (api.masking.MASKED_FIELDS) count only when equal (any other level as if they were missing)."""
     if commit:
         require(caller, "writer")
+    elif not (caller.allows("pii") or caller.allows("writer")):
+        raise ApiError(403, "this API key's role does not allow matching records: pii or writer (a reader looks "
+                            "customers up with /customers/search)")
     live = state.customers
     if live is None:
         raise ApiError(503, "the published run has no match model to match against")
     if commit and not record.id:
         raise ApiError(422, "id: required with commit=true (the record's id, e.g. 77001-property)", ["id"])
-    _identifiers_allowed(state, record, caller)
     fields, std = _record_fields(state, record, settings.realtime.min_match_fields)
     n = settings.realtime.candidates
-    exact = not caller.allows("pii")  # an identifier counts only when equal for who may not see it (the oracle)
+    # the fields a caller without pii sees masked count only when equal: how close a guess came is an oracle
+    exact = () if caller.allows("pii") else MASKED_FIELDS
     if commit:
         try:
             answer, mid, new, in_graph = await run_in_threadpool(live.commit, fields, record.id, n, exact)
@@ -181,7 +173,7 @@ async def match_customer(
         # on the event loop: about a millisecond of pure Python, which a thread would only hand the GIL back and forth
         # for (16 concurrent clients through the threadpool measured 131 requests/s and p99 0.5 s; inline, see
         # benchmarks/results/realtime.md)
-        answer = live.match(fields, n, std=std, exact_identifiers=exact)
+        answer = live.match(fields, n, std=std, exact_fields=exact)
         mid, new, in_graph = answer.match_id, None, None
     candidates = [{"match_id": str(m), "match_probability": p} for m, p in answer.candidates]
     audit.answered([c["match_id"] for c in candidates] + ([str(mid)] if commit and new else []))

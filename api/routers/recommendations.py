@@ -21,15 +21,16 @@ from c360.recsys.foldin import recommend_with_events
 from c360.recsys.sessions import Session, score_sessions
 
 from ..audit import audit as audit_log
-from ..dependencies import Served, optional_caller
+from ..dependencies import Principal, Served, optional_caller
 from ..errors import ApiError
-from ..live import current_trip
+from ..live import UserEvents, current_trip
 from ..schemas import Error, Recommendations
 from ..state import ServedState
 
 router = APIRouter(tags=["recommendations"])
 
 MAX_K = 100
+NO_EVENTS = UserEvents({}, 0, [])   # what an answer without a key is scored from
 
 
 def parse_exclude(exclude: list[str] | None) -> set[str]:
@@ -56,26 +57,20 @@ def _scored(state: ServedState, algo: str, user_id: str, k: int, exclude: set[st
     return True, state.items(model.popular_items(k, exclude=exclude))
 
 
-def _stored(state: ServedState, user_id: str, algo: str, cold: bool, items_json: bytes) -> Response:
+def _stored(state: ServedState, user_id: str, algo: str, cold: bool, items_json: bytes, applied: bytes) -> Response:
     """The response around items already serialized (the served table's bytes, the cold-start items): the same body
     OrjsonResponse writes, key for key, without parsing or building the items."""
     body = b"".join((b'{"user_id":', orjson.dumps(user_id), b',"model":', orjson.dumps(algo), b',"model_version":',
                      orjson.dumps(state.versions[algo]), b',"cold_start":', b"true" if cold else b"false",
-                     b',"items":', items_json, b',"events_applied":0,"context":null}'))
+                     b',"items":', items_json, b',"events_applied":', applied, b',"context":null}'))
     return Response(body, media_type="application/json")
 
 
-def _shows_activity(request: Request, user_id: str) -> bool:
-    """Whether the answer may show the visitor's activity (the trip's attractions, how many events): only to a
-    key holder, and that read is audited. Without a key the items still reflect the activity; the activity itself
-    (where someone was in the last hours) is not public."""
-    caller = optional_caller(request)
-    if caller is None:
-        return False
+def _audit_activity(caller: Principal, user_id: str) -> None:
+    """The audit line of a keyed read of a visitor's activity (their trip, the events since the run)."""
     audit_log.info("visitor activity access", extra={"fields": {
         "endpoint": "GET /recommendations/{user_id}", "key": caller.key_hash, "role": caller.role,
         "user_id": user_id, "status": 200}})
-    return True
 
 
 def trip_session(user_id: str, trip: list[tuple[int, str]], at: str | None, now: float) -> Session:
@@ -124,7 +119,8 @@ def _in_park(state: ServedState, session: Session, k: int, exclude: set[str]):
 
 
 @router.get("/recommendations/{user_id}", response_model=Recommendations,
-            responses={404: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}},
+            responses={401: {"model": Error, "description": "an X-API-Key that is not configured"},
+                       404: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}},
             summary="Top-k attractions for a visitor")
 async def recommendations(
     request: Request,
@@ -138,9 +134,10 @@ async def recommendations(
 ):
     """Precomputed top-N of the served model when it can answer; otherwise the model scores in a thread.
 
-    Unknown users get the context-free popular items with `cold_start: true`. Events posted for the user since the
-    model was trained (POST /events, by any worker) are folded in: `events_applied` counts them (with an API key;
-    null without one, like the trip in `context.session`: a visitor's activity is not public).
+    Unknown users get the context-free popular items with `cold_start: true`. With an API key, events posted for the
+    user since the model was trained (POST /events, by any worker) are folded in and `events_applied` counts them;
+    without a key a visitor's activity is neither used nor shown (`events_applied` null): answers scored from it
+    would tell where the visitor was.
 
     A visitor on a trip now (their live events after the last gap longer than the session model's, the last one
     within that gap of now) or standing at `?at=` gets the run's session model's next attractions instead: the
@@ -158,16 +155,25 @@ async def recommendations(
         raise ApiError(422, f"at: a trip is answered by the session model {trip_algo!r}, not {model!r} "
                             "(leave out model)", ["at"])
     excluded = parse_exclude(exclude)
-    if state.events.behind():  # lines other workers appended: read in a thread, never on the event loop
-        await run_in_threadpool(state.events.refresh)
-    live = state.events.of(user_id)
+    # a visitor's activity (the events posted since the run, the trip they are on) is neither shown nor used without
+    # a key: answers scored from it (the trip's park, every attraction but the trip's) would tell where they were
+    caller = optional_caller(request)
+    if caller is not None:
+        if state.events.behind():  # lines other workers appended: read in a thread, never on the event loop
+            await run_in_threadpool(state.events.refresh)
+        live = state.events.of(user_id)
+    else:
+        live = NO_EVENTS
+    applied = b"null" if caller is None else b"0"
     if trip_algo is not None and model in (None, trip_algo):
         now = time.time()
         trip = current_trip(live.visits, float(state.session.params["gap_minutes"]), now)
         if trip or at is not None:
             session = trip_session(user_id, trip, at, now)
             answered_by, items, note = await run_in_threadpool(_next_in_trip, state, session, k, excluded)
-            shown = _shows_activity(request, user_id)
+            shown = caller is not None
+            if trip:
+                _audit_activity(caller, user_id)
             trip_items = list(dict.fromkeys(item for _, item in trip))
             context = {"session": {"items": trip_items, "events": len(trip)} if trip and shown else None, "at": at}
             if note is not None:
@@ -177,23 +183,22 @@ async def recommendations(
                                    "cold_start": False, "items": items,
                                    "events_applied": len(trip) if shown else None, "context": context})
     if live.count:
-        shown = _shows_activity(request, user_id)
+        _audit_activity(caller, user_id)
         cold, items = await run_in_threadpool(_folded, state, algo, user_id, live.items, k, excluded)
         return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
-                               "cold_start": cold, "items": items,
-                               "events_applied": live.count if shown else None, "context": None})
+                               "cold_start": cold, "items": items, "events_applied": live.count, "context": None})
     items = None
     cold = False
     if algo == state.served_model:
         if not excluded:  # the hot path: k of the stored items as they are
             stored = state.recs.items_json(user_id, k)
             if stored is not None:
-                return _stored(state, user_id, algo, False, stored)
+                return _stored(state, user_id, algo, False, stored, applied)
         pre = state.recs.get(user_id)  # the user's entry decoded (exclude, or fewer stored than k)
         model_obj = state.models[algo]
         if pre is None and user_id not in model_obj.user_index:
             if not excluded and k <= len(state.popular_json):
-                return _stored(state, user_id, algo, True, b"[" + b",".join(state.popular_json[:k]) + b"]")
+                return _stored(state, user_id, algo, True, b"[" + b",".join(state.popular_json[:k]) + b"]", applied)
             cold = True
             pre = state.popular
         if pre is not None:
@@ -204,5 +209,5 @@ async def recommendations(
     if items is None:
         cold, items = await run_in_threadpool(_scored, state, algo, user_id, k, excluded)
     return OrjsonResponse({"user_id": user_id, "model": algo, "model_version": state.versions[algo],
-                           "cold_start": cold, "items": items, "events_applied": 0,
+                           "cold_start": cold, "items": items, "events_applied": None if caller is None else 0,
                            "context": None})

@@ -41,14 +41,14 @@ def examples(client) -> dict[tuple[str, str], list[tuple]]:
             (422, "/events", {}, WRITER, {"user_id": "x"})],
         ("POST", "/customers/match"): [
             (200, "/customers/match", {}, PII, maria),
-            (403, "/customers/match", {}, READER, maria),     # an SSN: pii or writer only
-            (200, "/customers/match", {}, READER, {**maria, "ssn": None}),
+            (403, "/customers/match", {}, READER, maria),     # matching: pii or writer only
+            (200, "/customers/match", {}, WRITER, {**maria, "ssn": None}),
             (200, "/customers/match", {}, PII, {"first_name": "No", "last_name": "Nobody",
                                                 "date_of_birth": "1901-01-01"}),
             (401, "/customers/match", {}, {}, maria),
             (403, "/customers/match", {"commit": "true"}, READER, {**maria, "id": "1-auto"}),
             (409, "/customers/match", {"commit": "true"}, WRITER, {**maria, "id": "101-auto"}),
-            (422, "/customers/match", {}, READER, {"last_name": "x", "date_of_birth": "1980-13-45"})],
+            (422, "/customers/match", {}, PII, {"last_name": "x", "date_of_birth": "1980-13-45"})],
         ("GET", "/healthz"): [(200, "/healthz", {}, {})],
         ("GET", "/readyz"): [(200, "/readyz", {}, {})],
         ("GET", "/version"): [(200, "/version", {}, {})],
