@@ -136,6 +136,7 @@ def require_role(role: str) -> Callable[..., Principal]:
 
 
 Reader = Annotated[Principal, Depends(require_role("reader"))]
+Writer = Annotated[Principal, Depends(require_role("writer"))]
 # Router-level guard of every keyed router: authentication, the reader role and the audit line.
 KEY_REQUIRED = [Depends(require_role("reader"))]
 # ... of a router whose every route writes

@@ -60,11 +60,12 @@ class _User:
 @dataclass(frozen=True)
 class Admission:
     """What POST /events may log: the records (duplicates left out), how many were duplicates, or why nothing may
-    be logged (status, message, Retry-After seconds)."""
+    be logged (status, message, Retry-After seconds); the hash of the API key they count against."""
 
     records: list[dict[str, Any]]
     duplicates: int = 0
     refused: tuple[int, str, int | None] | None = None
+    key: str | None = None
 
 
 class LiveEvents:
@@ -90,6 +91,8 @@ class LiveEvents:
         # ... of each user, against their quota: from the append until `logged`, a reader may count them in the log
         # as well, which refuses too early for that moment, never too late
         self._inflight_users: Counter[str] = Counter()
+        self._pending_keys: Counter[str] = Counter()    # events of the log per API key hash (the `key` the API writes)
+        self._inflight_keys: Counter[str] = Counter()   # ... admitted by this worker, not yet in the log
         self.skipped = 0            # lines of the log that are not acceptable events (the nightly quarantines them)
         self.duplicates = 0         # lines whose user's event_id an earlier line has (two workers raced)
         self.refresh()
@@ -139,6 +142,8 @@ class LiveEvents:
 
     def _apply(self, e: dict[str, Any], clock: float) -> None:
         user_id, item = e["user_id"], e["item_id"]
+        if "key" in e:
+            self._pending_keys[e["key"]] += 1
         if self._catalogue is not None:
             item = self._catalogue.get(item)
             if item is None:   # an attraction of another run: nothing serving can score
@@ -168,13 +173,14 @@ class LiveEvents:
             return UserEvents({}, 0, [])
         return UserEvents(dict(user.items), user.count, list(user.visits))
 
-    def admit(self, records: list[dict[str, Any]]) -> Admission:
+    def admit(self, records: list[dict[str, Any]], api_key: str | None = None) -> Admission:
         """Read the log, then decide what of `records` (valid events) may be logged: an event whose (user_id,
         event_id) the log or this request has already is a duplicate (skipped, not refused; the first copy is kept,
         whatever the item or timestamp of the others); refused whole when the log is full (`max_pending_events` since
         the run: 507) or a user would exceed `max_user_events` in `user_window_s` (429), counting their events in the
         log and those admitted for other requests and not yet logged. Admitted events count as pending until
-        `logged` is called. Blocking: off the loop."""
+        `logged` is called. `api_key`: the hash of the key posting them, refused (507) beyond `max_pending_per_key`
+        of its events since the run. Blocking: off the loop."""
         s = self.settings
         with self._lock:
             self._read()
@@ -190,6 +196,11 @@ class LiveEvents:
             if self.applied + self._inflight + len(fresh) > s.max_pending_events:
                 return Admission([], duplicates, (507, f"the events log is full until the next nightly "
                                                       f"({s.max_pending_events} events since run)", None))
+            if api_key is not None and (self._pending_keys[api_key] + self._inflight_keys[api_key] + len(fresh)
+                                        > s.max_pending_per_key):
+                return Admission([], duplicates, (507, f"this API key's share of the events log is full until the "
+                                                      f"next nightly ({s.max_pending_per_key} events since run)",
+                                                  None))
             clock = time.monotonic()
             per_user = Counter(r["user_id"] for r in fresh)
             for user_id, n in per_user.items():
@@ -204,13 +215,19 @@ class LiveEvents:
                                                            f"per {s.user_window_s:g} s", max(1, math.ceil(retry))))
             self._inflight += len(fresh)
             self._inflight_users.update(per_user)
-            return Admission(fresh, duplicates)
+            if api_key is not None:
+                self._inflight_keys[api_key] += len(fresh)
+            return Admission(fresh, duplicates, None, api_key)
 
     def logged(self, admission: Admission) -> None:
         """The admitted events are in the log (the next read counts them) or failed to be: no longer counted as
         pending here, nor against their users."""
         with self._lock:
             self._inflight -= len(admission.records)
+            if admission.key is not None:
+                self._inflight_keys[admission.key] -= len(admission.records)
+                if self._inflight_keys[admission.key] <= 0:
+                    del self._inflight_keys[admission.key]
             for user_id, n in Counter(r["user_id"] for r in admission.records).items():
                 left = self._inflight_users[user_id] - n
                 if left > 0:

@@ -9,7 +9,9 @@ An event is `{user_id, item_id, timestamp, event_value, event_id?}`:
 - event_value: a finite number in (0, `max_value`] (one event cannot outweigh a crowd of real visitors);
 - event_id: optional, the same id rules; with user_id, the idempotency key of a retried request: an event_id is one
   user's (another user's cannot block it), and the log keeps its first copy whatever the item or timestamp of a
-  repeat.
+  repeat;
+- key: written by the API, never sent by a client: the short hash of the API key that posted the event (who to
+  hold to account for it, and whose share of the log it takes).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 ID_MAX_LENGTH = 128
 _ID = re.compile(ID_PATTERN)
 
-EVENT_FIELDS = ("user_id", "item_id", "timestamp", "event_value", "event_id")
+EVENT_FIELDS = ("user_id", "item_id", "timestamp", "event_value", "event_id", "key")
+_KEY_HASH = re.compile(r"^[0-9a-f]{12}$")   # api.audit.key_hash
 EARLIEST_TIMESTAMP = 946_684_800   # 2000-01-01: the nightly's lower bound for any logged event
 
 
@@ -58,6 +61,8 @@ def event_problem(record: Any, now: float, bounds: EventBounds, earliest: int | 
             return f"{field}: 1-{ID_MAX_LENGTH} characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit"
     if "event_id" in record and record["event_id"] is not None and not valid_id(record["event_id"]):
         return f"event_id: 1-{ID_MAX_LENGTH} characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit"
+    if "key" in record and (not isinstance(record["key"], str) or not _KEY_HASH.fullmatch(record["key"])):
+        return "key: the 12 hex digits of an API key's hash"
     ts = record.get("timestamp")
     if type(ts) is not int:  # noqa: E721 - bool is an int subclass and must be refused
         return "timestamp: an integer of epoch seconds is required"

@@ -186,6 +186,9 @@ class RealtimeSettings(_Section):
     user_window_s: float = Field(3600.0, gt=0)
     max_request_users: int = Field(50, gt=0)
     max_pending_events: int = Field(200_000, gt=0)
+    # ... of them posted with one API key (more: 507 for that key): one key, leaked or looping, cannot fill the log
+    # and stop every other writer until the nightly
+    max_pending_per_key: int = Field(100_000, gt=0)
     trip_visits: int = Field(256, gt=0)          # latest visits each worker keeps per user for the current trip
     # a blocking key shared by more records than this pairs nothing in real time (too common to discriminate: a
     # shared phone, a placeholder SSN); other keys still find the record's candidates

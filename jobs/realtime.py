@@ -43,6 +43,7 @@ log = logging.getLogger("c360.nightly")
 
 EVENT_COLUMNS = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_VALUE"]
 EVENT_ID = "EVENT_ID"   # events.parquet's idempotency key with USER_ID, beside EVENT_COLUMNS (null: none given)
+POSTED_BY = "POSTED_BY"   # ... and the short hash of the API key that posted each event (null: logged without one)
 
 
 def _state(run: RunLayout) -> dict:
@@ -64,13 +65,14 @@ def _carried(path: Path | None) -> pd.DataFrame | None:
 
 
 def events_frame(records: list[dict]) -> pd.DataFrame:
-    """Logged events (user_id, item_id, timestamp, event_value[, event_id]; checked by c360.events) in the
-    interactions schema, EVENT_ID beside it."""
-    df = pd.DataFrame.from_records(records, columns=["user_id", "item_id", "timestamp", "event_value", "event_id"])
+    """Logged events (user_id, item_id, timestamp, event_value[, event_id, key]; checked by c360.events) in the
+    interactions schema, EVENT_ID and POSTED_BY (the hash of the API key that posted it) beside it."""
+    df = pd.DataFrame.from_records(records, columns=["user_id", "item_id", "timestamp", "event_value", "event_id",
+                                                    "key"])
     return pd.DataFrame({"USER_ID": df["user_id"].astype(str), "ITEM_ID": df["item_id"].astype(str),
                          "TIMESTAMP": df["timestamp"].astype("int64"),
                          "EVENT_VALUE": df["event_value"].fillna(1.0).astype("float64"),
-                         EVENT_ID: df["event_id"].astype("string")})
+                         EVENT_ID: df["event_id"].astype("string"), POSTED_BY: df["key"].astype("string")})
 
 
 def _published(ctx: RunContext, key: str) -> tuple[RunLayout | None, int]:
@@ -134,9 +136,9 @@ def run_events(ctx: RunContext) -> pd.DataFrame:
     carried = _carried(current.events if current else None)
     parts = [p for p in (carried, events_frame(good)) if p is not None and len(p)]
     events = pd.concat(parts, ignore_index=True) if parts else events_frame([])
-    events = events.reindex(columns=[*EVENT_COLUMNS, EVENT_ID])
+    events = events.reindex(columns=[*EVENT_COLUMNS, EVENT_ID, POSTED_BY])
     repeated = events[EVENT_ID].notna() & events.duplicated(["USER_ID", EVENT_ID], keep="first")
-    events = events[~repeated].reset_index(drop=True).astype({EVENT_ID: "string"})
+    events = events[~repeated].reset_index(drop=True).astype({EVENT_ID: "string", POSTED_BY: "string"})
     if len(events):
         _write_parquet(events, run.events)
     _update_state(run, published=_base(run, current), events_through=through, events_after=after, events=len(events), quarantined=len(bad),

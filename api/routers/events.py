@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from c360.api.responses import OrjsonResponse
 from c360.events import event_problem
 
-from ..dependencies import WRITER_REQUIRED, AppSettings, Served
+from ..dependencies import WRITER_REQUIRED, AppSettings, Served, Writer
 from ..errors import ApiError
 from ..guard import GUARD_RESPONSES
 from ..schemas import Error, Events, EventsAccepted
@@ -27,12 +27,13 @@ router = APIRouter(tags=["events"], dependencies=WRITER_REQUIRED, responses=GUAR
              responses={401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 429: {"model": Error},
                         503: {"model": Error}, 507: {"model": Error}},
              summary="Record visits as they happen")
-async def post_events(events: Annotated[Events, Body()], state: Served, settings: AppSettings):
+async def post_events(events: Annotated[Events, Body()], state: Served, settings: AppSettings, caller: Writer):
     """One event or a list, `{user_id, item_id, timestamp, event_value=1, event_id?}` (the rules of c360.events):
     202 once all of them are durable in the events log (written and fsync'd). Nothing is written when any of them is
     rejected (422 naming the field), when a user would exceed their quota (429, Retry-After) or when the log holds
-    `realtime.max_pending_events` since the published run (507 until the next nightly). An event whose `user_id` and
-    `event_id` are in the log already (a retried request) is skipped and counted in `duplicates`."""
+    `realtime.max_pending_events` since the published run, or `realtime.max_pending_per_key` of this key (507 until
+    the next nightly). An event whose `user_id` and `event_id` are in the log already (a retried request) is skipped
+    and counted in `duplicates`. Each event is logged with the short hash of the key that posted it (`key`)."""
     batch = events if isinstance(events, list) else [events]
     if not batch:
         raise ApiError(422, "events: the list is empty", ["events"])
@@ -54,7 +55,9 @@ async def post_events(events: Annotated[Events, Body()], state: Served, settings
         where = ", ".join(f"{item!r} (event {i})" for i, item in unknown[:5])
         raise ApiError(422, f"item_id: unknown item {where}{' ...' if len(unknown) > 5 else ''}: not an attraction "
                             f"of run {state.run_id}", ["item_id"])
-    admission = await run_in_threadpool(state.events.admit, records)
+    for record in records:  # who posted it: accountability, and the key's share of the log
+        record["key"] = caller.key_hash
+    admission = await run_in_threadpool(state.events.admit, records, caller.key_hash)
     if admission.refused is not None:
         status, message, retry = admission.refused
         raise ApiError(status, message, headers={"Retry-After": str(retry)} if retry else None)

@@ -248,3 +248,26 @@ def test_the_log_is_full_until_the_next_nightly(fresh_warehouse):
         assert log_bytes(fresh_warehouse) == size
         assert client.post("/events", json=many[:1], headers=WRITER).status_code == 202
         assert client.post("/events", json=many[:1], headers=WRITER).status_code == 507
+
+
+def test_one_key_fills_only_its_share_of_the_log_and_every_event_names_its_key(fresh_warehouse):
+    """A key, leaked or looping, cannot stop every other writer until the nightly: its events since the run are
+    bounded by max_pending_per_key (507 for it alone); each logged event carries the hash of the key that posted it
+    (a client cannot set it: 422)."""
+    from c360.api.app import create_app
+    from c360.api.audit import key_hash
+
+    keys = {**KEYS, "second-writer-000": "writer"}
+    other = {"X-API-Key": "second-writer-000"}
+    app = create_app(Settings(warehouse=fresh_warehouse, graph="networkx", api_keys=keys,
+                              realtime={"max_pending_events": 100, "max_pending_per_key": 5}))
+    with TestClient(app) as client:
+        item = client.app.state.served.models["als"].item_ids[0]
+        assert client.post("/events", json=[event(f"k{i}", item) for i in range(5)], headers=WRITER).status_code == 202
+        r = client.post("/events", json=event("k9", item), headers=WRITER)
+        assert r.status_code == 507 and "this API key's share" in r.json()["message"], r.text
+        assert client.post("/events", json=event("k9", item), headers=other).status_code == 202
+        r = client.post("/events", json={**event("k8", item), "key": "0123456789ab"}, headers=other)
+        assert r.status_code == 422, r.text
+    logged = Journal(Warehouse(fresh_warehouse).events_log).read_through(10**9)
+    assert [e["key"] for e in logged] == [key_hash(WRITER["X-API-Key"])] * 5 + [key_hash("second-writer-000")]
