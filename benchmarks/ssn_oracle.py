@@ -9,7 +9,10 @@ the API refuses (403, or 429 once a key's quota is spent). Prints, per role: req
 many distinct answers the guesses produced (1: the answer does not depend on the guess), the first five digits
 learned.
 
-    python benchmarks/ssn_oracle.py [--budget 6000] [--seed 0]
+    python benchmarks/ssn_oracle.py [--budget 6000] [--seed 0] [--no-quota]
+
+With the default settings the match quota (10 requests/s, bursts of 50) ends each attack early; `--no-quota` raises
+it to show what the answers themselves leak.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+LOAD_LIMITS = REPO / "benchmarks" / "load_limits.yaml"
 sys.path.insert(0, str(REPO))
 
 KEYS = {"r-key-000000": "reader", "w-key-000000": "writer", "p-key-000000": "pii"}
@@ -121,18 +125,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=int, default=6000, help="requests per role at most")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-quota", action="store_true",
+                    help="per-key rate limits raised (load_limits.yaml): what the answers leak, quotas aside")
     args = ap.parse_args()
     from fastapi.testclient import TestClient
 
     from c360.api.app import create_app
-    from c360.settings import Settings
+    from c360.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         wh = build_warehouse(Path(tmp))
         print("| role | requests | answers by status | distinct answers | first-five digits learned | SSN found |")
         print("| --- | --- | --- | --- | --- | --- |")
         for key, role in KEYS.items():
-            with TestClient(create_app(Settings(warehouse=wh, api_keys=dict(KEYS)), reload_interval=60)) as c:
+            settings = load_settings(LOAD_LIMITS if args.no_quota else None,
+                                     overrides={"warehouse": str(wh), "api_keys": dict(KEYS)})
+            with TestClient(create_app(settings, reload_interval=60)) as c:
                 res = attack(c, key, args.budget, random.Random(args.seed))
             statuses = ", ".join(f"{s}: {n}" for s, n in sorted(res["statuses"].items()))
             learned = "5 (sees it in clear anyway)" if role == "pii" and res["found"] else res["learned"]
