@@ -77,7 +77,7 @@ def test_the_nightly_trains_on_events_and_keeps_the_committed_match_ids(spark, t
     assert customers_log.read_through(10**9) == [{"reserved_through": state["reserved_through"]}]
     with app(wh.root) as client:
         assert client.app.state.served.run_id == run2.run_id
-        body = client.get(f"/recommendations/{user}").json()
+        body = client.get(f"/recommendations/{user}", headers=WRITER).json()   # a key: events_applied is shown
         assert body["events_applied"] == 0 and item not in [i["item_id"] for i in body["items"]]
         assert client.get("/recommendations/rt-visitor").json()["cold_start"] is False
         r = client.get(f"/customer360/{new['match_id']}", headers=WRITER).json()
