@@ -87,21 +87,34 @@ def _base(run: RunLayout, current: RunLayout | None) -> str | None:
     return state["published"] if "published" in state else (current.run_id if current else None)
 
 
-def _read_new(journal: Journal, after: int) -> tuple[int, list]:
-    """Drop the segments the published run contains (left behind by a run that ended before its drop, or whose drop
-    failed), seal the log, and return (the last sealed segment, the records of the segments after `after`)."""
-    _drop_quietly(journal, after)
-    through = journal.seal()
-    if through < after:  # the log was removed and started again from segment 1: all of it is new
+def _read_sealed(journal: Journal, through: int, after: int) -> tuple[int, list]:
+    """(the position read after, the records of the sealed segments after `after` up to `through`). A log sealed
+    before the published run's position was removed and started again from segment 1: all of it is new."""
+    if through < after:
         log.warning("%s: sealed through segment %d, before the published run's %d: reading all of it",
                     journal.dir, through, after)
         after = 0
-    return through, journal.read_through(through, after=after)
+    return after, journal.read_through(through, after=after)
+
+
+def _checked(records: list, problem_of) -> tuple[list, list[tuple[object, str]]]:
+    """(the records `problem_of` finds nothing wrong with, [(record, problem)] of the others)."""
+    good, bad = [], []
+    for record in records:
+        problem = problem_of(record)
+        if problem is None:
+            good.append(record)
+        else:
+            bad.append((record, problem))
+    return good, bad
 
 
 def _quarantine(run: RunLayout, log_name: str, bad: list[tuple[object, str]]) -> None:
     """Write the records of `log_name` this run refused into the run's quarantine (JSON lines of log, problem and
     the record as logged, owner-readable only), beside those of the other log."""
+    if bad:
+        log.warning("quarantined %d line(s) of the %s log that no rule allows into %s", len(bad), log_name,
+                    run.quarantine)
     path = run.quarantine
     kept = [line for line in (path.read_bytes().splitlines() if path.is_file() else [])
             if orjson.loads(line).get("log") != log_name]
@@ -126,12 +139,11 @@ def run_events(ctx: RunContext) -> pd.DataFrame:
         return pd.read_parquet(run.events) if run.events.is_file() else events_frame([])
     journal = Journal(ctx.warehouse.events_log)
     current, after = _published(ctx, "events_through")
-    through, logged = _read_new(journal, after)
+    _drop_quietly(journal, after)   # segments left behind by a run that ended before its drop, or whose drop failed
+    through = journal.seal()
+    after, logged = _read_sealed(journal, through, after)
     now, bounds = time.time(), ctx.settings.realtime.bounds()
-    good, bad = [], []
-    for record in logged:
-        problem = event_problem(record, now, bounds, earliest=EARLIEST_TIMESTAMP)
-        (good.append(record) if problem is None else bad.append((record, problem)))
+    good, bad = _checked(logged, lambda r: event_problem(r, now, bounds, earliest=EARLIEST_TIMESTAMP))
     _quarantine(run, "events", bad)
     carried = _carried(current.events if current else None)
     parts = [p for p in (carried, events_frame(good)) if p is not None and len(p)]
@@ -141,12 +153,11 @@ def run_events(ctx: RunContext) -> pd.DataFrame:
     events = events[~repeated].reset_index(drop=True).astype({EVENT_ID: "string", POSTED_BY: "string"})
     if len(events):
         _write_parquet(events, run.events)
-    _update_state(run, published=_base(run, current), events_through=through, events_after=after, events=len(events), quarantined=len(bad),
-                  quarantined_by_field=_problem_counts(bad), duplicates=int(repeated.sum()))
+    _update_state(run, published=_base(run, current), events_through=through, events_after=after,
+                  events=len(events), quarantined=len(bad), quarantined_by_field=_problem_counts(bad),
+                  duplicates=int(repeated.sum()))
     log.info("real-time events: %d (log sealed through segment %d; %d new, %d quarantined, %d repeated event_ids)",
              len(events), through, len(good), len(bad), int(repeated.sum()))
-    if bad:
-        log.warning("quarantined %d logged event(s) no rule allows into %s", len(bad), run.quarantine)
     return events
 
 
@@ -288,14 +299,8 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
     _drop_quietly(journal, after)
     with journal.exclusive() as writer:
         through = writer.seal()
-        if through < after:
-            log.warning("%s: sealed through segment %d, before the published run's %d: reading all of it",
-                        journal.dir, through, after)
-            after = 0
-        logged = journal.read_through(through, after=after)
-        checked = [(r, commit_problem(r)) for r in logged]
-        bad = [(r, p) for r, p in checked if p is not None]
-        sealed = [r for r, p in checked if p is None]
+        after, logged = _read_sealed(journal, through, after)
+        sealed, bad = _checked(logged, commit_problem)
         new = committed_frame(sealed, cfg)
         parts = [p for p in (carried, new) if p is not None and len(p)]
         committed = pd.concat(parts, ignore_index=True).drop_duplicates(RECORD_ID, keep="last") if parts else None
@@ -309,8 +314,6 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
     if committed is not None:
         _write_parquet(committed, run.committed)
     _quarantine(run, "customers", bad)
-    if bad:
-        log.warning("quarantined %d customers-log line(s) that are no commit into %s", len(bad), run.quarantine)
     _update_state(run, published=_base(run, current), customers_through=through, customers_after=after,
                   committed=0 if committed is None else len(committed), customers_quarantined=len(bad),
                   reserved_through=reserved)
