@@ -222,18 +222,11 @@ class LiveEvents:
     def logged(self, admission: Admission) -> None:
         """The admitted events are in the log (the next read counts them) or failed to be: no longer counted as
         pending here, nor against their users."""
-        with self._lock:
+        with self._lock:  # Counter's -= keeps positive counts only: a user or key with nothing in flight goes
             self._inflight -= len(admission.records)
+            self._inflight_users -= Counter(r["user_id"] for r in admission.records)
             if admission.key is not None:
-                self._inflight_keys[admission.key] -= len(admission.records)
-                if self._inflight_keys[admission.key] <= 0:
-                    del self._inflight_keys[admission.key]
-            for user_id, n in Counter(r["user_id"] for r in admission.records).items():
-                left = self._inflight_users[user_id] - n
-                if left > 0:
-                    self._inflight_users[user_id] = left
-                else:
-                    del self._inflight_users[user_id]
+                self._inflight_keys -= Counter({admission.key: len(admission.records)})
 
     def append(self, events: list[dict[str, Any]]) -> None:
         """Log events durably (returns once fsync'd)."""
