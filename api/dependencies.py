@@ -90,16 +90,21 @@ def role_of(key: str | None, keys: dict[str, str]) -> str | None:
     return found
 
 
+def principal_of(key: str, keys: dict[str, str]) -> Principal:
+    """The caller holding `key` (stripped, non-empty): 401 when it is not configured."""
+    role = role_of(key, keys)
+    if role is None:  # an unknown value is not hashed into the log: it may be a mistyped secret of another system
+        raise ApiError(401, "invalid API key", headers={"WWW-Authenticate": "APIKey"})
+    return Principal(key_hash=key_hash(key), role=role, grants=ROLE_GRANTS[role])
+
+
 async def authenticated(settings: AppSettings, audit: Audit, key: ApiKey = None) -> Principal:
     """The caller of this request: 401 when the key is missing or unknown. Records the caller in the audit entry."""
     key = (key or "").strip()  # both ends: HTTP strips leading blanks of a header value, clients add trailing ones
     if not key:
         raise ApiError(401, "X-API-Key header required", headers={"WWW-Authenticate": "APIKey"})
-    role = role_of(key, settings.api_keys)
-    if role is None:  # an unknown value is not hashed into the log: it may be a mistyped secret of another system
-        raise ApiError(401, "invalid API key", headers={"WWW-Authenticate": "APIKey"})
-    principal = Principal(key_hash=key_hash(key), role=role, grants=ROLE_GRANTS[role])
-    audit.key, audit.role = principal.key_hash, role
+    principal = principal_of(key, settings.api_keys)
+    audit.key, audit.role = principal.key_hash, principal.role
     return principal
 
 
@@ -109,12 +114,7 @@ def optional_caller(request: Request) -> Principal | None:
     headers: it runs on the public hot path."""
     raw = next((value for name, value in request.scope["headers"] if name == b"x-api-key"), None)
     key = raw.decode("latin-1").strip() if raw else ""
-    if not key:
-        return None
-    role = role_of(key, request.app.state.settings.api_keys)
-    if role is None:
-        raise ApiError(401, "invalid API key", headers={"WWW-Authenticate": "APIKey"})
-    return Principal(key_hash=key_hash(key), role=role, grants=ROLE_GRANTS[role])
+    return principal_of(key, request.app.state.settings.api_keys) if key else None
 
 
 def require(principal: Principal, role: str) -> None:
