@@ -48,7 +48,7 @@ async def _close_later(state, delay: float) -> None:
 
 async def catch_up(app) -> None:
     """Read what other workers appended to the events log, in a thread: a request then finds little or nothing to
-    read (it reads in a thread too, never on the event loop: api.live.LiveEvents.behind)."""
+    read (it reads in a thread too, never on the event loop: api.live_updates.LiveEvents.behind)."""
     served = app.state.served
     if served is not None:
         await asyncio.to_thread(served.events.refresh)

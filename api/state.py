@@ -1,6 +1,6 @@
 """The served state: one published run loaded (manifest, item names, models, graph store, and its recommendations as
 the served table every worker shares on disk: `c360.recsys.served_table`) and what was posted since (events,
-committed customers: `api.live`)."""
+committed customers: `api.live_updates`)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from c360.graph.store import open_store, parse_spec
 from c360.io import read_json_file, read_table, require_columns
 from c360.layout import RunLayout, Warehouse
 from c360.recsys.served_table import ServedTable, served_table_of
-from c360.recsys.sessions import DEFAULT_GROUP_COL
+from c360.recsys.trips import DEFAULT_GROUP_COL
 from c360.settings import RealtimeSettings
 
-from .live import LiveCustomers, LiveEvents
+from .live_updates import LiveCustomers, LiveEvents
 from .model_maps import share_factors
 
 log = logging.getLogger("c360.api.state")

@@ -23,7 +23,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from c360.recsys import evaluate, sessions
+from c360.recsys import evaluate
+from c360.recsys import trips as trip_data
 from c360.recsys.algorithms.session import SCORERS
 from c360.recsys.evaluate import evaluate_sessions
 
@@ -51,12 +52,12 @@ class _KeepSessionModels:
 
 def run(parks: list[str], seeds: list[int], protocol: str, algos: list[str], session_model: str = "auto",
         validation: bool = False) -> pd.DataFrame:
-    data = sessions.load_trips(fmt="sigir17")
+    data = trip_data.load_trips(fmt="sigir17")
     rows = []
     params = {"session": {"model": session_model}}
     for park in parks:
         trips = data.trips[data.trips["ITEM_ID"].str.startswith(park + ":")]
-        park_data = sessions.TripData(trips, data.items, data.walks)
+        park_data = trip_data.TripData(trips, data.items, data.walks)
         for seed in seeds:
             start = time.perf_counter()
             with _KeepSessionModels() as kept:
@@ -74,7 +75,7 @@ def run(parks: list[str], seeds: list[int], protocol: str, algos: list[str], ses
     return pd.DataFrame(rows)
 
 
-def _validation_rows(park: str, seed: int, model, data: sessions.TripData, protocol: str) -> list[dict]:
+def _validation_rows(park: str, seed: int, model, data: trip_data.TripData, protocol: str) -> list[dict]:
     """Every scorer's validation figures (from the auto choice) and, refitted on all training trips, its test ones."""
     table = model.extra["session"]["validation"]
     out = []
@@ -129,7 +130,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parks", nargs="+", default=list(PARKS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--protocol", default="next-trip", choices=sessions.TIME_PROTOCOLS)
+    ap.add_argument("--protocol", default="next-trip", choices=trip_data.TIME_PROTOCOLS)
     ap.add_argument("--algos", nargs="+", default=["popularity", "session"],
                     help="algorithms beside popularity and session (e.g. auto item-knn); transitions come with session")
     ap.add_argument("--session-model", default="auto", choices=("auto", *SCORERS),

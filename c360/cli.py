@@ -42,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_blas_thread() -> None:
+    """implicit's ALS and the API's scorers parallelise themselves (or serve concurrent requests); a BLAS thread pool
+    underneath only slows them down: one BLAS thread here and in every process started from here (API workers,
+    Spark's Python workers)."""
+    from threadpoolctl import threadpool_limits
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -52,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     # what any command writes (customer records, match outputs, graph files, logs) is readable by its owner only;
     # uvicorn's workers and Spark's local JVM inherit it (Spark's Hadoop writes also set umask-mode 077)
     os.umask(0o077)
+    _one_blas_thread()
     try:
         return int(args.func(args) or 0)
     except C360Error as exc:

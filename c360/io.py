@@ -13,8 +13,6 @@ import pandas as pd
 
 from c360.errors import InputError
 
-TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
-
 # The one CSV dialect of the files the pipeline writes and reads back (recs.csv, items.csv and their Spark parts): a
 # header row, comma-separated, RFC 4180 quoting (a quote inside a quoted field doubled). Every reader states it, and
 # the columns and types, instead of detecting them: a user id holding quotes and commas once made DuckDB's detection

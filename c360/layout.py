@@ -3,7 +3,7 @@
     warehouse/
       current -> runs/<run_id>          the published run (one atomic symlink)
       inputs/insurance-<n>-seed<s>/     generated insurance sources (made once)
-      realtime/events/  realtime/customers/   append-only logs the API writes (c360.journal)
+      realtime/events/  realtime/customers/   append-only logs the API writes (c360.append_log)
       runs/<run_id>/
         manifest.json  report.html  tmp/  realtime.json (how much of each real-time log the run contains)
         quarantine.jsonl (logged lines the run refused: an event no rule of c360.events allows; owner-only)
@@ -25,8 +25,6 @@ from pathlib import Path
 from c360.errors import InputError
 from c360.hadoop_fs import beside, is_uri, local_path
 
-VERTEX_FILE = "master_vertex.csv"
-EDGE_FILE = "master_edge.csv"
 EMBEDDED_GRAPH_FILE = "graph.json"
 
 
@@ -77,21 +75,6 @@ class MatchOutput:
     def pairs(self) -> Path | str:
         """Every scored pair with its match probability."""
         return self._beside(".pairs.parquet")
-
-
-@dataclass(frozen=True)
-class GraphFiles:
-    """A Neptune bulk-load export directory."""
-
-    dir: Path
-
-    @property
-    def vertices(self) -> Path:
-        return Path(self.dir) / VERTEX_FILE
-
-    @property
-    def edges(self) -> Path:
-        return Path(self.dir) / EDGE_FILE
 
 
 @dataclass(frozen=True)
@@ -210,8 +193,9 @@ class RunLayout:
 
     # graph
     @property
-    def graph(self) -> GraphFiles:
-        return GraphFiles(self.root / "graph")
+    def graph_dir(self) -> Path:
+        """The run's graph: Neptune bulk-load CSV parts (vertex-*, edge-*) and the embedded store."""
+        return self.root / "graph"
 
     @property
     def embedded_graph(self) -> Path:
@@ -249,12 +233,12 @@ class Warehouse:
 
     @property
     def events_log(self) -> Path:
-        """POST /events appends here (c360.journal segments)."""
+        """POST /events appends here (c360.append_log segments)."""
         return self.realtime_logs / "events"
 
     @property
     def customers_log(self) -> Path:
-        """POST /customers/match?commit=true appends here (c360.journal segments)."""
+        """POST /customers/match?commit=true appends here (c360.append_log segments)."""
         return self.realtime_logs / "customers"
 
     @property

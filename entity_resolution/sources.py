@@ -123,7 +123,6 @@ PROPERTY_CUSTOMERS = CustomerTable(
 SOURCE_TABLES: tuple[SourceTable, ...] = (AUTO_CUSTOMER, AUTO_ADDRESS, AUTO_VEHICLES, PROPERTY_CUSTOMERS,
                                           PROPERTY_ADDRESSES)
 CUSTOMER_TABLES: tuple[CustomerTable, ...] = (AUTO_CUSTOMER, PROPERTY_CUSTOMERS)
-MERGED_NAME = "merged_auto_property"
 
 
 def merged_order(columns) -> list[str]:

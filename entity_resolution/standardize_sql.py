@@ -65,7 +65,6 @@ class Dialect:
 
 SPARK = Dialect("spark", "STRING", "$1")
 DUCKDB = Dialect("duckdb", "VARCHAR", "\\1")
-DIALECTS = {"spark": SPARK, "duckdb": DUCKDB}
 
 _JAVA = {"Y": "yyyy", "y": "yy", "m": "M", "d": "d", "H": "H", "M": "m", "S": "s", "b": "MMM", "B": "MMMM",
          "j": "D", "f": "SSSSSS", "p": "a"}

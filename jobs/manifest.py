@@ -9,8 +9,6 @@ from typing import Any
 
 from c360.io import read_json_file, write_json_file
 
-STEP_FIELDS = ("status", "started_at", "finished_at", "seconds", "rows", "metrics", "outputs", "error")
-
 
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -11,7 +11,7 @@ from typing import Any
 
 from c360.errors import InputError
 from c360.io import make_private, owner_only
-from c360.jobs import realtime, steps
+from c360.jobs import live_intake, steps
 from c360.jobs.manifest import utc_now
 from c360.jobs.pipeline import StepFailed, open_run, run_steps
 from c360.layout import Warehouse
@@ -31,7 +31,7 @@ def run_nightly(config_path: str | None = None, warehouse: str | None = None, ov
     `--resume` of a run that succeeded but was not published (the process ended between the two) publishes it,
     unless a run published since would lose what it contains (InputError). The real-time logs drop what the
     published run contains only after the publish; a run that ends before that drop leaves segments the next run
-    never reads again (c360.jobs.realtime).
+    never reads again (c360.jobs.live_intake).
 
     Everything the run writes is its owner's only (umask 077 while it runs, Spark's Hadoop umask, and the run's
     directory made 0700/0600 before it is published): it holds customers' data.
@@ -54,7 +54,7 @@ def run_nightly(config_path: str | None = None, warehouse: str | None = None, ov
         _write_report_quietly(ctx)
         current = ctx.warehouse.publish(ctx.run)
         log.info("published %s -> %s", current, ctx.run_dir.name)
-        realtime.drop_published(ctx)  # the real-time logs keep only what the published run does not contain
+        live_intake.drop_published(ctx)  # the real-time logs keep only what the published run does not contain
         return {"run_id": ctx.run_id, "status": "succeeded", "run_dir": str(ctx.run_dir), "current": str(current)}
 
 
@@ -90,7 +90,7 @@ def _check_publishable(ctx) -> None:
     """A succeeded run may be published late only over the run it read the real-time logs after (or none): a run
     published since then contains segments this one never read, and the logs may have dropped them already."""
     current = ctx.warehouse.current()
-    base = realtime.base_run(ctx.run)
+    base = live_intake.base_run(ctx.run)
     if current is not None and current.run_id != base:
         raise InputError(f"--resume {ctx.run_id}: run {current.run_id} was published after this run read the "
                          f"real-time logs (after run {base or 'none'}): publishing {ctx.run_id} would lose what "

@@ -20,7 +20,7 @@ import pandas as pd
 from c360.errors import C360Error, InputError
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs import gates as gates_mod
-from c360.jobs import realtime
+from c360.jobs import live_intake
 from c360.jobs.pipeline import RunContext, StepResult
 from c360.jobs.report import render_report
 from c360.jobs.validate import validate_insurance, validate_visits, visits_format
@@ -94,8 +94,8 @@ def step_match(ctx: RunContext) -> StepResult:
     current = ctx.warehouse.current()
     if current is not None and current.match.matched.exists():  # a file, or a Spark run's directory of parts
         previous = current.match.matched
-    # + the customers committed in real time, keeping the match_ids they were given (c360.jobs.realtime)
-    merged, previous = realtime.match_inputs(ctx, ctx.output("merge", "merged"), previous)
+    # + the customers committed in real time, keeping the match_ids they were given (c360.jobs.live_intake)
+    merged, previous = live_intake.match_inputs(ctx, ctx.output("merge", "merged"), previous)
     result = match([str(merged)], config=cfg.config, engine=cfg.engine,
                    labels=labels or None, out=out, previous=previous,
                    spark=ctx.spark if cfg.engine == "spark" else None, threshold=cfg.threshold)
@@ -128,7 +128,7 @@ def step_match(ctx: RunContext) -> StepResult:
 
 def _interactions_file(ctx: RunContext):
     """(InteractionsFile, items): the visits read and aggregated by Spark, plus the events POST /events logged
-    (c360.jobs.realtime, read by Spark from the run's events file), written once into the run as Parquet parts
+    (c360.jobs.live_intake, read by Spark from the run's events file), written once into the run as Parquet parts
     (later steps and resume read them); the items table beside them."""
     from c360.recsys.data import aggregate_files
     from c360.recsys.interactions import InteractionsFile
@@ -136,7 +136,7 @@ def _interactions_file(ctx: RunContext):
     inter_path, items_path = ctx.run.interactions, ctx.run.items
     if inter_path.exists():
         return InteractionsFile(inter_path), (pd.read_csv(items_path, dtype=str) if items_path.is_file() else None)
-    events = realtime.run_events(ctx)
+    events = live_intake.run_events(ctx)
     path, items = aggregate_files(ctx.output("validate", "visits"), ctx.output("validate", "items"), inter_path,
                                   fmt=ctx.output("validate", "format"), spark=ctx.spark,
                                   extra_events=ctx.run.events if len(events) else None)
@@ -148,7 +148,7 @@ def _interactions_file(ctx: RunContext):
 
 def _trip_data(ctx: RunContext):
     """Trips and measured walking minutes for the session model, written once into the run like the interactions."""
-    from c360.recsys.sessions import TripData, load_trips
+    from c360.recsys.trips import TripData, load_trips
 
     trips_path, walks_path = ctx.run.trips, ctx.run.walks
     _, items = _interactions_file(ctx)
@@ -198,8 +198,8 @@ def step_recsys_evaluate(ctx: RunContext) -> StepResult:
         metrics[cfg.session_metric] = {a: round(m[cfg.session_metric], 4) for a, m in timed["algorithms"].items()}
         metrics["session_chosen"] = timed["algorithms"]["session"].get("chosen")
     path = write_metrics(result, ctx.run.recsys_metrics)
-    # the real-time events trained on, and those quarantined (c360.jobs.realtime), read by _interactions_file above
-    return StepResult(outputs={"metrics": str(path)}, rows={**source.counts(), **realtime.event_counts(ctx.run)},
+    # the real-time events trained on, and those quarantined (c360.jobs.live_intake), read by _interactions_file above
+    return StepResult(outputs={"metrics": str(path)}, rows={**source.counts(), **live_intake.event_counts(ctx.run)},
                       metrics=metrics)
 
 
@@ -270,12 +270,12 @@ def step_graph_export(ctx: RunContext) -> StepResult:
 
     _interactions_file(ctx)  # the run's aggregated interactions and items (written once; a resumed run reads them)
     items = ctx.run.items if ctx.run.items.exists() else None
-    written = export_graph(ctx.run.graph.dir, spark=ctx.spark, matched=ctx.output("match", "matched"),
+    written = export_graph(ctx.run.graph_dir, spark=ctx.spark, matched=ctx.output("match", "matched"),
                            sources=ctx.output("validate", "insurance"), interactions=ctx.run.interactions,
                            items=items, recs=ctx.output("recsys_train", "recs"),
                            model=ctx.output("recsys_train", "served"))
     counts = written.counts  # computed by Spark: only the counts by label come back
-    return StepResult(outputs={"csv_dir": str(ctx.run.graph.dir), "counts": counts, "files": len(written.files)},
+    return StepResult(outputs={"csv_dir": str(ctx.run.graph_dir), "counts": counts, "files": len(written.files)},
                       rows={"vertices": _count_total(counts["vertices"]), "edges": _count_total(counts["edges"])})
 
 
@@ -388,5 +388,5 @@ def write_report(ctx: RunContext) -> Path:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(render_report(ctx.manifest.data, er, recsys, graph, metric=ctx.settings.recsys.ndcg,
                                            session_metric=ctx.settings.recsys.session_metric,
-                                           realtime=realtime.summary(ctx.run)))
+                                           realtime=live_intake.summary(ctx.run)))
     return path

@@ -11,7 +11,7 @@ Public entry points:
 - `recsys.auto.choose(...)` / `train("auto", ...)`
 - `recsys.recs.write_recs(model, path, user_ids=None, k=20)` -> recs.csv (USER_ID,ITEM_ID,RANK,SCORE): written by
   Spark as a directory of CSV parts for a Spark model trained in this process, else by the driver in chunks
-- `recsys.sessions.load_trips(interactions, items, fmt, gap_minutes)` -> TripData (trips, items, walking minutes);
+- `recsys.trips.load_trips(interactions, items, fmt, gap_minutes)` -> TripData (trips, items, walking minutes);
   `train("session", trips, items, walks=...)`, `recsys.recs.recommend_sessions(model, sessions, k)` ->
   SESSION_ID,ITEM_ID,RANK,SCORE; `recsys.evaluate.evaluate_sessions(algos, data, protocol)` (time-ordered)
 """

@@ -106,7 +106,7 @@ def _params(args, algo: str) -> dict:
 
 
 def _load_trips(args):
-    from .sessions import load_trips
+    from .trips import load_trips
 
     return load_trips(args.interactions, args.items, fmt=args.format, gap_minutes=args.session_gap)
 
@@ -148,7 +148,7 @@ def cmd_recommend(args) -> int:
 def cmd_evaluate(args) -> int:
     from . import evaluate as ev
     from .models import ALGORITHMS, check_algo
-    from .sessions import TIME_PROTOCOLS, check_protocol
+    from .trips import TIME_PROTOCOLS, check_protocol
 
     timed = check_protocol(args.protocol) in TIME_PROTOCOLS
     names = args.algos.split(",") if args.algos else (ev.SESSION_DEFAULT_ALGOS if timed else ev.DEFAULT_ALGOS)

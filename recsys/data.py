@@ -20,7 +20,7 @@ from . import sigir17
 
 FORMATS = ("personalize", "sigir17")
 ENGINES = ("spark", "pandas")
-INTERACTION_COLUMNS = ["USER_ID", "ITEM_ID", "EVENT_VALUE", "TIMESTAMP"]
+
 
 def aggregate_events(events: pd.DataFrame, engine: str = "spark", spark=None) -> pd.DataFrame:
     """Sum EVENT_VALUE (1 per photo) per (USER_ID, ITEM_ID) of events held in memory: one interaction row per pair,

@@ -10,7 +10,7 @@ import pandas as pd
 from c360.errors import InputError
 from c360.io import atomic_path, write_json_file
 
-from . import sessions
+from . import trips
 from .interactions import InteractionsFile
 from .metrics import next_item_metrics, ranking_metrics
 from .models import CHOICES, check_algo, train
@@ -66,7 +66,7 @@ def _split_file(rows: pd.DataFrame, path: Path) -> InteractionsFile:
     return InteractionsFile(path)
 
 
-def evaluate_sessions(algos: list[str] | tuple[str, ...], data: sessions.TripData, protocol: str = "next-trip",
+def evaluate_sessions(algos: list[str] | tuple[str, ...], data: trips.TripData, protocol: str = "next-trip",
                       k: int = 10, item_group_col: str | None = None, seed: int = 0,
                       params: dict[str, dict] | None = None, show_progress: bool = False) -> dict:
     """Time-ordered evaluation (`sessions` protocols): every algorithm trains on every trip but each user's last
@@ -77,13 +77,13 @@ def evaluate_sessions(algos: list[str] | tuple[str, ...], data: sessions.TripDat
     with it comes `transitions` (first-order transitions of the same counts). Returns {"split": {...},
     "algorithms": {algo: {hit@5, mrr@5, hit@10, mrr@10 (and @k), steps, train_seconds, chosen}}}."""
     algos = [check_algo(a) for a in algos]
-    sessions.check_protocol(protocol)
-    group = sessions.group_col(item_group_col, data.items)
-    train_rows, test_rows = sessions.time_split(data.trips)
+    trips.check_protocol(protocol)
+    group = trips.group_col(item_group_col, data.items)
+    train_rows, test_rows = trips.time_split(data.trips)
     if train_rows.empty:
         raise InputError("time-ordered evaluation: no user has a trip before their last one (nothing to train on)")
-    contexts, targets = sessions.held_out_sessions(test_rows, protocol)
-    interactions = sessions.aggregate(train_rows)
+    contexts, targets = trips.held_out_sessions(test_rows, protocol)
+    interactions = trips.aggregate(train_rows)
     ks = tuple(sorted({5, 10, k}))
     results = {}
     for algo in algos:
@@ -94,13 +94,13 @@ def evaluate_sessions(algos: list[str] | tuple[str, ...], data: sessions.TripDat
         else:
             model = train(algo, interactions, data.items, params=algo_params, item_group_col=group, seed=seed,
                           show_progress=show_progress)
-        metrics = next_item_metrics(sessions.target_ranks(model, contexts, targets), ks)
+        metrics = next_item_metrics(trips.target_ranks(model, contexts, targets), ks)
         metrics["train_seconds"] = float(model.train_seconds or 0.0)
         if algo == "auto":
             metrics["chosen"] = model.extra.get("auto", {}).get("chosen")
         if algo == "session":
             metrics["chosen"] = model.extra.get("session", {}).get("chosen")
-            results[TRANSITIONS] = {**next_item_metrics(sessions.target_ranks(model.as_transitions(), contexts,
+            results[TRANSITIONS] = {**next_item_metrics(trips.target_ranks(model.as_transitions(), contexts,
                                                                                targets), ks),
                                     "train_seconds": metrics["train_seconds"]}
         results[algo] = metrics

@@ -24,7 +24,7 @@ from c360.io import (
 )
 
 from .base import topk
-from .sessions import Session, score_sessions
+from .trips import Session, score_sessions
 
 SESSION_COLUMNS = ["SESSION_ID", "ITEM_ID", "TIMESTAMP"]      # plus USER_ID, optional
 SESSION_REC_COLUMNS = ["SESSION_ID", "ITEM_ID", "RANK", "SCORE"]

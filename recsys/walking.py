@@ -13,7 +13,6 @@ from c360.errors import InputError
 
 WALKING_SPEED_KMH = 5.0
 EARTH_RADIUS_M = 6_371_000.0
-PAIR_COLUMNS = ["FROM_ITEM", "TO_ITEM", "MINUTES"]
 
 
 def haversine_m(lat1, lon1, lat2, lon2) -> np.ndarray:

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import c360  # noqa: F401  (sets OPENBLAS_NUM_THREADS=1 before numpy starts its thread pool)
-
 REPO = Path(__file__).resolve().parent.parent
 # The test session's Gremlin Server account (the server has no default one): `c360` children started by run_cli get
 # it, and the gremlin_url fixture puts it in this process's environment for in-process clients (GremlinStore).

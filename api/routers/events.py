@@ -1,5 +1,5 @@
 """POST /events: visits posted as they happen (role writer). Durable before the answer; every worker's next
-GET /recommendations of the user reflects them (api.live); the nightly trains on them (c360.jobs.realtime)."""
+GET /recommendations of the user reflects them (api.live_updates); the nightly trains on them (c360.jobs.live_intake)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from c360.api.responses import OrjsonResponse
 from c360.recsys.base import topk
 from c360.recsys.foldin import recommend_with_events
-from c360.recsys.sessions import Session, score_sessions
+from c360.recsys.trips import Session, score_sessions
 
 from ..audit import audit as audit_log
 from ..dependencies import Principal, Served, optional_caller

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from c360.errors import InputError
 
@@ -63,7 +64,8 @@ class ImplicitALS(FactorModel):
                                         regularization=float(self.params["regularization"]), alpha=1.0,
                                         iterations=int(self.params["iterations"]), use_gpu=gpu,
                                         random_state=int(self.params["seed"]))
-        model.fit(self._weighted(self.matrix), show_progress=show_progress)
+        with threadpool_limits(limits=1, user_api="blas"):  # implicit parallelises itself; BLAS threads only contend
+            model.fit(self._weighted(self.matrix), show_progress=show_progress)
         if gpu:
             model = model.to_cpu()
         self.extra["device"] = "gpu" if gpu else "cpu"

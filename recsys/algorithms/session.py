@@ -36,7 +36,7 @@ from c360.errors import InputError
 from ..base import InteractionData, Recommender
 from ..metrics import next_item_metrics
 from ..registry import register
-from ..sessions import DEFAULT_GAP_MINUTES, Session, aggregate, group_col, time_split, trips
+from ..trips import DEFAULT_GAP_MINUTES, Session, aggregate, group_col, time_split, trips
 from ..walking import WALKING_SPEED_KMH, walking_matrix
 
 SCORERS = ("transitions", "logistic", "gbm", "ensemble", "gru", "gru_ensemble")

@@ -73,7 +73,7 @@ def trained(tmp_path_factory):
 def session_model(trained):
     """The session model (first-order transitions: seconds) on the trips of the same parks, as the nightly saves it."""
     from c360.recsys.models import train
-    from c360.recsys.sessions import load_trips
+    from c360.recsys.trips import load_trips
 
     _, items, _ = trained
     data = load_trips(fmt="sigir17")

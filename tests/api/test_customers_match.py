@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from c360.journal import Journal
+from c360.append_log import AppendLog
 from c360.layout import Warehouse
 from c360.settings import Settings
 
@@ -72,7 +72,7 @@ def test_bad_records_are_422_naming_the_field_and_commit_needs_the_writer_role(c
         assert r.status_code == 422 and r.json()["fields"] == ["id"]
         r = match(c, {**MARIA, "id": "101-auto"}, headers=WRITER, commit="true")
         assert r.status_code == 409 and r.json()["fields"] == ["id"]
-        assert Journal(log).read_through(10**9) == []
+        assert AppendLog(log).read_through(10**9) == []
 
 
 def _commit_and_check(a: TestClient, b: TestClient):
@@ -106,7 +106,7 @@ def test_a_committed_record_is_in_customer_360_at_once_on_every_worker_and_after
         assert "77001-property" in customer_ids(restarted, "17")
         assert match(restarted, {**NEW, "id": "77002-auto"}, headers=WRITER, commit="true").status_code == 409
         assert match(restarted, {**NEW, "ssn": None}, headers=PII).json()["match_id"] == new_id
-    entries = Journal(Warehouse(fresh_warehouse).customers_log).read_through(10**9)
+    entries = AppendLog(Warehouse(fresh_warehouse).customers_log).read_through(10**9)
     assert [e["id"] for e in entries] == ["77001-property", "77002-auto", "77003-property"]
 
 

@@ -12,7 +12,7 @@ import time
 import httpx
 from fastapi.testclient import TestClient
 
-from c360.journal import Journal
+from c360.append_log import AppendLog
 from c360.layout import Warehouse
 from c360.settings import Settings
 from tests.conftest import REPO, free_port
@@ -27,7 +27,7 @@ def app_client(warehouse) -> TestClient:
 
 
 def log_bytes(warehouse) -> int:
-    j = Journal(Warehouse(warehouse).events_log)
+    j = AppendLog(Warehouse(warehouse).events_log)
     return sum(j.path(s).stat().st_size for s in j.segments())
 
 
@@ -201,7 +201,7 @@ def test_a_retried_event_id_is_logged_once(fresh_warehouse):
         assert b.post("/events", json=batch, headers=WRITER).json() == {"accepted": 0, "duplicates": 2}
         again = [batch[0], {**event("u-r", item), "event_id": "e-3"}, {**event("u-r", item), "event_id": "e-3"}]
         assert b.post("/events", json=again, headers=WRITER).json() == {"accepted": 1, "duplicates": 2}
-        journal = Journal(Warehouse(fresh_warehouse).events_log)
+        journal = AppendLog(Warehouse(fresh_warehouse).events_log)
         assert len(journal.read_through(max(journal.segments()))) == 3
         # two workers that raced and both logged one: every worker reads it once
         a.app.state.served.events.append([{**event("u-r", item), "event_id": "e-3"}])
@@ -269,5 +269,5 @@ def test_one_key_fills_only_its_share_of_the_log_and_every_event_names_its_key(f
         assert client.post("/events", json=event("k9", item), headers=other).status_code == 202
         r = client.post("/events", json={**event("k8", item), "key": "0123456789ab"}, headers=other)
         assert r.status_code == 422, r.text
-    logged = Journal(Warehouse(fresh_warehouse).events_log).read_through(10**9)
+    logged = AppendLog(Warehouse(fresh_warehouse).events_log).read_through(10**9)
     assert [e["key"] for e in logged] == [key_hash(WRITER["X-API-Key"])] * 5 + [key_hash("second-writer-000")]

@@ -1,4 +1,4 @@
-"""What each worker holds of the customers log (api.live.LiveCustomers): a line that is no commit is skipped, alone,
+"""What each worker holds of the customers log (api.live_updates.LiveCustomers): a line that is no commit is skipped, alone,
 by a running worker and by one that starts on it, with the rule the nightly quarantines it by (c360.commits)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import logging
 
 import orjson
 
-from c360.journal import Journal
+from c360.append_log import AppendLog
 from c360.layout import Warehouse
 
 from .conftest import PII, WRITER
@@ -18,7 +18,7 @@ BAD_LINES = b'{"id":"77009-x","match_id":"abc","fields":{}}\n{"reserved_through"
 
 
 def test_a_bad_line_of_the_customers_log_is_skipped_and_the_good_ones_kept(fresh_warehouse, caplog):
-    log = Journal(Warehouse(fresh_warehouse).customers_log)
+    log = AppendLog(Warehouse(fresh_warehouse).customers_log)
     with app_client(fresh_warehouse) as worker:
         first = match(worker, {**NEW, "id": "77002-auto", "source": "auto"}, headers=WRITER, commit="true").json()
         new_id = first["match_id"]
@@ -26,9 +26,9 @@ def test_a_bad_line_of_the_customers_log_is_skipped_and_the_good_ones_kept(fresh
         good = {"id": "77004-auto", "match_id": int(new_id), "new_match": False, "fields": {**NEW, "source": "auto"}}
         with log.exclusive() as writer:
             writer.write(BAD_LINES + orjson.dumps(good) + b"\n")
-        with caplog.at_level(logging.ERROR, logger="c360.api.live"):
+        with caplog.at_level(logging.ERROR, logger="c360.api.live_updates"):
             assert sorted(customer_ids(worker, new_id)) == ["77002-auto", "77004-auto"]
-        skipped = [r.getMessage() for r in caplog.records if r.name == "c360.api.live"]
+        skipped = [r.getMessage() for r in caplog.records if r.name == "c360.api.live_updates"]
         assert len(skipped) == 3 and "match_id: an integer is required" in skipped[0], skipped
         assert not any(NEW["ssn"] in m or "77009" in m for m in skipped)   # the problem, never the record
         r = match(worker, {**NEW, "id": "77003-property", "first_name": "Ingrd"}, headers=WRITER, commit="true")

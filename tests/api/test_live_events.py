@@ -1,4 +1,4 @@
-"""What each worker holds of the events log (api.live.LiveEvents): bounded whatever is posted, read off the event
+"""What each worker holds of the events log (api.live_updates.LiveEvents): bounded whatever is posted, read off the event
 loop (by the reloader's watch loop, and by a request only in a thread)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from c360.api.live import LiveEvents
-from c360.journal import Journal
+from c360.api.live_updates import LiveEvents
+from c360.append_log import AppendLog
 from c360.layout import Warehouse
 from c360.settings import RealtimeSettings
 
@@ -20,7 +20,7 @@ from .test_events import app_client
 def test_a_user_costs_the_same_after_many_events(tmp_path):
     """Per user: summed values per item of the catalogue, a count, the latest `trip_visits` visits in time order
     (late ones in their place); lines the nightly would quarantine and duplicate event_ids are not applied."""
-    journal = Journal(tmp_path / "events")
+    journal = AppendLog(tmp_path / "events")
     now = int(time.time())
     catalogue = frozenset({"a:1", "a:2", "a:3"})
     lines = [{"user_id": "u", "item_id": f"a:{1 + i % 3}", "timestamp": now - 5000 + i, "event_value": 1.0}
@@ -69,7 +69,7 @@ def test_the_backlog_is_read_off_the_event_loop(fresh_warehouse, monkeypatch):
         monkeypatch.setattr(LiveEvents, "refresh", spy)
         state = client.app.state.served
         item = state.models["als"].item_ids[0]
-        other = Journal(Warehouse(fresh_warehouse).events_log)   # another worker's writer
+        other = AppendLog(Warehouse(fresh_warehouse).events_log)   # another worker's writer
         other.append([{"user_id": "w", "item_id": item, "timestamp": int(time.time()), "event_value": 1.0}] * 3)
         deadline = time.time() + 10
         while state.events.applied < 3 and time.time() < deadline:
@@ -87,7 +87,7 @@ def test_a_worker_started_on_a_full_log_is_ready_at_once(fresh_warehouse):
     with app_client(fresh_warehouse) as client:
         item = client.app.state.served.models["als"].item_ids[0]
     now = int(time.time())
-    Journal(Warehouse(fresh_warehouse).events_log).append(
+    AppendLog(Warehouse(fresh_warehouse).events_log).append(
         [{"user_id": f"u{i % 5000}", "item_id": item, "timestamp": now, "event_value": 1.0} for i in range(20000)])
     with app_client(fresh_warehouse) as client:
         assert client.app.state.served.events.applied == 20000
@@ -102,7 +102,7 @@ def test_a_bad_line_in_the_events_log_is_skipped_and_serving_goes_on(fresh_wareh
         now = int(time.time())
         ok = {"user_id": "u1", "item_id": item, "timestamp": now}
         assert client.post("/events", json=ok, headers=WRITER).status_code == 202
-        journal = Journal(Warehouse(fresh_warehouse).events_log)
+        journal = AppendLog(Warehouse(fresh_warehouse).events_log)
         with journal.exclusive() as writer:
             writer.write(b'{"_sealed":"x"}\n{"_sealed": 7}\nnot json\n')
         r = client.get("/recommendations/u1", headers=READER)
@@ -117,7 +117,7 @@ def test_a_bad_line_in_the_events_log_is_skipped_and_serving_goes_on(fresh_wareh
 def test_events_admitted_and_not_yet_logged_count_against_their_user(tmp_path):
     """Concurrent requests of one user are admitted against what the log holds and what other requests were admitted
     and are still writing: never more than max_user_events together; a failed append gives them back."""
-    live = LiveEvents(Journal(tmp_path / "events"), settings=RealtimeSettings(max_user_events=500))
+    live = LiveEvents(AppendLog(tmp_path / "events"), settings=RealtimeSettings(max_user_events=500))
     batch = [{"user_id": "victim", "item_id": "a:1", "timestamp": int(time.time())}] * 500
     start = threading.Barrier(8)
 
@@ -141,7 +141,7 @@ def test_events_admitted_and_not_yet_logged_count_against_their_user(tmp_path):
 def test_an_event_id_is_the_key_of_one_user(tmp_path):
     """The idempotency key is (user_id, event_id): another user's id does not block an event, the same user's is a
     duplicate whatever its item or timestamp (the first is kept), at intake and when reading the log."""
-    journal = Journal(tmp_path / "events")
+    journal = AppendLog(tmp_path / "events")
     live = LiveEvents(journal)
     first = {"user_id": "attacker", "item_id": "a:1", "timestamp": int(time.time()), "event_id": "app-000001"}
     for e in (first, {**first, "user_id": "legit"}):

@@ -135,7 +135,7 @@ def test_a_trip_in_a_park_the_session_model_does_not_know_stays_in_that_park(fre
     disHolly attractions, a trip at MagicK (no model of the run knows it) by none, never another park's; `context`
     says so."""
     from c360.recsys.models import train
-    from c360.recsys.sessions import load_trips
+    from c360.recsys.trips import load_trips
 
     _, items, _ = trained
     data = load_trips(fmt="sigir17")

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from c360.append_log import AppendLog
 from c360.jobs.nightly import run_nightly
-from c360.journal import Journal
 from c360.layout import Warehouse
 from c360.settings import Settings
 from tests.jobs.conftest import epcot_visits, insurance, write_config  # noqa: F401  (fixtures)
@@ -71,7 +71,7 @@ def test_the_nightly_trains_on_events_and_keeps_the_committed_match_ids(spark, t
     assert kept["900001-property"] == int(joined["match_id"]) == kept[person["id"]]
     assert kept["900002-auto"] == int(new["match_id"])
     # the logs keep only what run 2 does not contain: the active segments, and run 2's match_id reservation
-    events_log, customers_log = Journal(wh.events_log), Journal(wh.customers_log)
+    events_log, customers_log = AppendLog(wh.events_log), AppendLog(wh.customers_log)
     assert events_log.segments() == [state["events_through"] + 1]
     assert customers_log.segments() == [state["customers_through"] + 1]
     assert customers_log.read_through(10**9) == [{"reserved_through": state["reserved_through"]}]

@@ -12,11 +12,11 @@ import stat
 import pandas as pd
 import pytest
 
+from c360.append_log import AppendLog
 from c360.errors import InputError
-from c360.jobs import realtime
+from c360.jobs import live_intake
 from c360.jobs.manifest import Manifest
 from c360.jobs.nightly import run_nightly
-from c360.journal import Journal
 from c360.layout import Warehouse
 from tests.jobs.conftest import epcot_visits, insurance, write_config  # noqa: F401  (fixtures)
 
@@ -56,7 +56,7 @@ def nightly(tmp_path, epcot_visits, insurance):  # noqa: F811
 @pytest.mark.slow
 def test_bad_logged_events_are_quarantined_and_each_event_counts_once(nightly, monkeypatch):
     wh, run = nightly
-    events = Journal(wh.events_log)
+    events = AppendLog(wh.events_log)
     # as an older API version could have logged them: a formula for a user id, a timestamp that is no integer, a line
     # that is no object; beside them a retried request (one event_id twice) and an event without an id
     events.append([{"user_id": EVIL, "item_id": ITEM, "timestamp": TS},
@@ -67,7 +67,7 @@ def test_bad_logged_events_are_quarantined_and_each_event_counts_once(nightly, m
     with events.exclusive() as writer:
         writer.write(b'["not", "an", "event"]\n')
     # killed right after the publish: the consumed segments are never dropped
-    monkeypatch.setattr(realtime, "drop_published", lambda ctx: None)
+    monkeypatch.setattr(live_intake, "drop_published", lambda ctx: None)
     assert run()["status"] == "succeeded"
     run1 = wh.current()
     s1 = state(run1)
@@ -93,7 +93,7 @@ def test_bad_logged_events_are_quarantined_and_each_event_counts_once(nightly, m
     def fail(self, segment):
         raise OSError("disk went away")
 
-    monkeypatch.setattr(Journal, "drop_through", fail)
+    monkeypatch.setattr(AppendLog, "drop_through", fail)
     run()
     run2 = wh.current()
     s2 = state(run2)
@@ -110,7 +110,7 @@ def test_bad_logged_events_are_quarantined_and_each_event_counts_once(nightly, m
     assert pair["EVENT_VALUE"].tolist() == [2.0]  # the retried event, once
 
     # what the nightly and the logs wrote is the owner's only: runs, journals and their lock files
-    Journal(wh.customers_log).append([{"reserved_through": 1}])
+    AppendLog(wh.customers_log).append([{"reserved_through": 1}])
     assert open_to_others(wh.root) == []
 
 
@@ -121,7 +121,7 @@ class Killed(BaseException):
 @pytest.mark.slow
 def test_a_run_killed_between_succeeded_and_publish_is_published_by_resume(nightly, monkeypatch):
     wh, run = nightly
-    Journal(wh.events_log).append([{"user_id": "rt-1", "item_id": ITEM, "timestamp": TS, "event_value": 1,
+    AppendLog(wh.events_log).append([{"user_id": "rt-1", "item_id": ITEM, "timestamp": TS, "event_value": 1,
                                     "event_id": "e-1"}])
 
     def killed(self, layout):
@@ -134,7 +134,7 @@ def test_a_run_killed_between_succeeded_and_publish_is_published_by_resume(night
     (root,) = wh.runs.iterdir()
     killed_run = wh.run(root.name)
     assert Manifest.load(killed_run.manifest).data["status"] == "succeeded" and wh.current() is None
-    assert Journal(wh.events_log).segments()[0] == 1  # what it read is still logged: nothing contains it yet
+    assert AppendLog(wh.events_log).segments()[0] == 1  # what it read is still logged: nothing contains it yet
 
     # a run published meanwhile contains what the killed run never read: it is not published over it
     newer = wh.run("newer")
@@ -146,7 +146,7 @@ def test_a_run_killed_between_succeeded_and_publish_is_published_by_resume(night
 
     result = run(resume=killed_run.run_id)
     assert result["status"] == "succeeded" and wh.current() == killed_run
-    assert Journal(wh.events_log).segments() == [state(killed_run)["events_through"] + 1]  # dropped after publish
+    assert AppendLog(wh.events_log).segments() == [state(killed_run)["events_through"] + 1]  # dropped after publish
     with pytest.raises(InputError, match="already succeeded and is published"):
         run(resume=killed_run.run_id)
 
@@ -161,11 +161,11 @@ def test_an_event_id_repeated_by_its_user_is_dropped_and_another_user_s_is_not(t
     run = wh.run("run-1")
     run.root.mkdir(parents=True)
     first = {"user_id": "attacker", "item_id": ITEM, "timestamp": TS, "event_id": "app-000001"}
-    Journal(wh.events_log).append([first, {**first, "user_id": "legit"},
+    AppendLog(wh.events_log).append([first, {**first, "user_id": "legit"},
                                    {**first, "user_id": "legit", "item_id": "epcot:2", "timestamp": TS - 5},
                                    {"user_id": "legit", "item_id": ITEM, "timestamp": TS},   # no id: two visits
                                    {"user_id": "legit", "item_id": ITEM, "timestamp": TS}])
-    events = realtime.run_events(RunContext(settings=Settings(warehouse=wh.root), run=run, manifest=None))
+    events = live_intake.run_events(RunContext(settings=Settings(warehouse=wh.root), run=run, manifest=None))
     kept = events[["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_ID"]].fillna("-").itertuples(index=False, name=None)
     assert sorted(kept) == [("attacker", ITEM, TS, "app-000001"), ("legit", ITEM, TS, "-"), ("legit", ITEM, TS, "-"),
                             ("legit", ITEM, TS, "app-000001")]

@@ -7,15 +7,15 @@ import multiprocessing
 import os
 import threading
 
-from c360.journal import Journal
+from c360.append_log import AppendLog
 
 
-def lines(journal: Journal) -> list[dict]:
+def lines(journal: AppendLog) -> list[dict]:
     return journal.read_through(10**9)
 
 
 def test_append_seal_tail_and_drop(tmp_path):
-    j = Journal(tmp_path / "log")
+    j = AppendLog(tmp_path / "log")
     tail = j.tail()
     assert tail.read() == [] and j.segments() == []
     j.append([{"n": 1}, {"n": 2}])
@@ -38,7 +38,7 @@ def test_append_seal_tail_and_drop(tmp_path):
 
 
 def test_a_line_torn_by_a_crash_is_never_read_and_cut_by_the_next_writer(tmp_path):
-    j = Journal(tmp_path / "log")
+    j = AppendLog(tmp_path / "log")
     j.append([{"n": 1}])
     path = j.path(j.segments()[-1])
     with open(path, "ab") as f:  # a write the crash interrupted: no newline, its append never returned
@@ -51,7 +51,7 @@ def test_a_line_torn_by_a_crash_is_never_read_and_cut_by_the_next_writer(tmp_pat
 
 
 def test_concurrent_appends_from_threads_share_fsyncs_and_lose_nothing(tmp_path, monkeypatch):
-    j = Journal(tmp_path / "log")
+    j = AppendLog(tmp_path / "log")
     syncs = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append(fd), real(fd)))
@@ -69,7 +69,7 @@ def test_concurrent_appends_from_threads_share_fsyncs_and_lose_nothing(tmp_path,
 
 
 def _writer(directory: str, proc: int, n: int) -> None:
-    j = Journal(directory)
+    j = AppendLog(directory)
     for i in range(n):
         j.append([{"p": proc, "i": i, "pad": "x" * (i % 50)}])
 
@@ -80,7 +80,7 @@ def test_appends_from_several_processes_interleave_whole_lines(tmp_path):
     procs = [ctx.Process(target=_writer, args=(directory, p, 100)) for p in range(3)]
     for p in procs:
         p.start()
-    j = Journal(directory)
+    j = AppendLog(directory)
     tail, seen = j.tail(), []
     for _ in range(3):  # a seal while they write: nothing is lost or read twice
         seen += tail.read()
@@ -98,7 +98,7 @@ def test_segments_and_lock_are_the_owners_only_whatever_the_umask(tmp_path):
 
     previous = os.umask(0o022)
     try:
-        j = Journal(tmp_path / "warehouse" / "realtime" / "customers")
+        j = AppendLog(tmp_path / "warehouse" / "realtime" / "customers")
         j.append([{"id": "1-auto", "fields": {"ssn": "123-45-6789"}, "match_id": 1}])
         j.seal()
     finally:
@@ -117,10 +117,10 @@ def test_a_seal_marker_that_names_no_next_segment_is_a_bad_line_every_reader_ski
     written by hand) is logged and skipped like a line that is not JSON, and never moves a reader back or away."""
     import logging
 
-    j = Journal(tmp_path / "log")
+    j = AppendLog(tmp_path / "log")
     tail = j.tail()
     j.append([{"n": 1}])
-    with caplog.at_level(logging.ERROR, logger="c360.journal"):
+    with caplog.at_level(logging.ERROR, logger="c360.append_log"):
         with j.exclusive() as writer:
             writer.write(b'{"_sealed": "x"}\n{"_sealed": true}\n{"_sealed": -1}\n{"_sealed": 1}\n{"_sealed": 9}\n'
                          b'{"_sealed": 2}\n')   # the next number, but no such segment yet
@@ -128,7 +128,7 @@ def test_a_seal_marker_that_names_no_next_segment_is_a_bad_line_every_reader_ski
         assert tail.read() == [{"n": 1}, {"n": 2}] and tail.read() == []
         assert j.read_through(10**9) == [{"n": 1}, {"n": 2}]
     # the tail: five markers of no next segment, one of a segment never created; read_through: the five
-    assert len([r for r in caplog.records if r.name == "c360.journal"]) == 6 + 5
+    assert len([r for r in caplog.records if r.name == "c360.append_log"]) == 6 + 5
     assert j.seal() == 1   # a real seal: the reader goes on to segment 2, after its marker
     j.append([{"n": 3}])
     assert tail.read() == [{"n": 3}] and tail.records_read == 3

@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 
-log = logging.getLogger("c360.journal")
+log = logging.getLogger("c360.append_log")
 
 _SEGMENT = re.compile(r"^(\d{12})\.jsonl$")
 LOCK_FILE = ".lock"
@@ -78,7 +78,7 @@ def encode(records: list[dict[str, Any]]) -> bytes:
     return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
-class Journal:
+class AppendLog:
     """An append-only, fsync'd log of JSON records in numbered segments under `directory` (thread- and
     process-safe)."""
 
@@ -95,7 +95,7 @@ class Journal:
         self._failed: dict[int, BaseException] = {}
 
     def __repr__(self) -> str:
-        return f"Journal({str(self.dir)!r})"
+        return f"AppendLog({str(self.dir)!r})"
 
     # ---- segments ---------------------------------------------------------------------------------------------
     def path(self, segment: int) -> Path:
@@ -197,9 +197,9 @@ class Journal:
 
 
 class Writer:
-    """Writes under the journal's lock (see Journal.exclusive)."""
+    """Writes under the journal's lock (see AppendLog.exclusive)."""
 
-    def __init__(self, journal: Journal):
+    def __init__(self, journal: AppendLog):
         self.journal = journal
 
     def active(self) -> int:
@@ -293,7 +293,7 @@ class Tail:
     next one, and the directory is listed only to find the first segment, after a segment was dropped, or (at most
     every LIST_EVERY_S) in case a crash left a seal without its marker."""
 
-    def __init__(self, journal: Journal, after: int = 0):
+    def __init__(self, journal: AppendLog, after: int = 0):
         self.journal = journal
         self.after = after             # segments up to this one are not read (the served run contains them)
         self.segment = 0               # segment being read (0: none yet)

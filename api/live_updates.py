@@ -1,7 +1,7 @@
 """The real-time parts of a served run: events posted since it was trained (folded into recommendations) and
 customer records committed since (in the match index and the graph).
 
-Both come from the warehouse's append-only logs (c360.journal), which every worker tails before it answers, so what
+Both come from the warehouse's append-only logs (c360.append_log), which every worker tails before it answers, so what
 one worker accepted every worker reflects on its next request. A served run reads the segments after those it
 contains (runs/<id>/realtime.json); loading a new run starts again from its own.
 """
@@ -18,14 +18,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from c360.append_log import AppendLog
 from c360.commits import RESERVED, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import read_json_file
-from c360.journal import Journal
 from c360.layout import RunLayout, Warehouse
 from c360.settings import RealtimeSettings
 
-log = logging.getLogger("c360.api.live")
+log = logging.getLogger("c360.api.live_updates")
 
 
 def sealed_through(run: RunLayout, key: str) -> int:
@@ -77,7 +77,7 @@ class LiveEvents:
     intake refuses events beyond `max_pending_events` since the run (`admit`). Reading the log is blocking: the
     reloader's watch loop and requests do it in a thread (`behind` tells a request whether it must)."""
 
-    def __init__(self, journal: Journal, after: int = 0, settings: RealtimeSettings | None = None,
+    def __init__(self, journal: AppendLog, after: int = 0, settings: RealtimeSettings | None = None,
                  catalogue: frozenset[str] | None = None):
         self.journal = journal
         self.settings = settings or RealtimeSettings()
@@ -100,7 +100,7 @@ class LiveEvents:
     @classmethod
     def of_run(cls, warehouse: Warehouse, run: RunLayout, settings: RealtimeSettings | None = None,
                catalogue: frozenset[str] | None = None) -> LiveEvents:
-        return cls(Journal(warehouse.events_log), sealed_through(run, "events_through"), settings, catalogue)
+        return cls(AppendLog(warehouse.events_log), sealed_through(run, "events_through"), settings, catalogue)
 
     @property
     def applied(self) -> int:
@@ -273,7 +273,7 @@ class LiveCustomers:
     log that is no commit (c360.commits: written by hand, or by an older version) is skipped alone, logged by its
     problem and counted in `skipped`; the nightly quarantines it."""
 
-    def __init__(self, matcher, journal: Journal, after: int, connection, embedded: bool):
+    def __init__(self, matcher, journal: AppendLog, after: int, connection, embedded: bool):
         self.matcher, self.journal, self.connection, self.embedded = matcher, journal, connection, embedded
         self._tail = journal.tail(after)
         self._lock = threading.RLock()
@@ -292,7 +292,7 @@ class LiveCustomers:
         from c360.entity_resolution.realtime import RealtimeMatcher
 
         matcher = RealtimeMatcher.load(run.match, max_block_size=(settings or RealtimeSettings()).max_block_size)
-        return cls(matcher, Journal(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
+        return cls(matcher, AppendLog(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
                    embedded)
 
     @property

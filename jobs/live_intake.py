@@ -32,11 +32,11 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
+from c360.append_log import AppendLog
 from c360.commits import RESERVED, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs.pipeline import RunContext
-from c360.journal import Journal
 from c360.layout import RunLayout
 
 log = logging.getLogger("c360.nightly")
@@ -87,7 +87,7 @@ def _base(run: RunLayout, current: RunLayout | None) -> str | None:
     return state["published"] if "published" in state else (current.run_id if current else None)
 
 
-def _read_sealed(journal: Journal, through: int, after: int) -> tuple[int, list]:
+def _read_sealed(journal: AppendLog, through: int, after: int) -> tuple[int, list]:
     """(the position read after, the records of the sealed segments after `after` up to `through`). A log sealed
     before the published run's position was removed and started again from segment 1: all of it is new."""
     if through < after:
@@ -137,7 +137,7 @@ def run_events(ctx: RunContext) -> pd.DataFrame:
     run, state = ctx.run, _state(ctx.run)
     if "events_through" in state:
         return pd.read_parquet(run.events) if run.events.is_file() else events_frame([])
-    journal = Journal(ctx.warehouse.events_log)
+    journal = AppendLog(ctx.warehouse.events_log)
     current, after = _published(ctx, "events_through")
     _drop_quietly(journal, after)   # segments left behind by a run that ended before its drop, or whose drop failed
     through = journal.seal()
@@ -295,7 +295,7 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
     run = ctx.run
     current, after = _published(ctx, "customers_through")
     carried = _carried(current.committed if current else None)
-    journal = Journal(ctx.warehouse.customers_log)
+    journal = AppendLog(ctx.warehouse.customers_log)
     _drop_quietly(journal, after)
     with journal.exclusive() as writer:
         through = writer.seal()
@@ -320,7 +320,7 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
     return committed
 
 
-def _drop_quietly(journal: Journal, through: int) -> None:
+def _drop_quietly(journal: AppendLog, through: int) -> None:
     """Delete the log's segments up to `through` (a published run contains them); a failure only leaves them: the
     next run reads after the published run's position and drops them then."""
     if through <= 0:
@@ -338,7 +338,7 @@ def drop_published(ctx: RunContext) -> None:
     state = _state(ctx.run)
     for key, path in (("events_through", ctx.warehouse.events_log), ("customers_through", ctx.warehouse.customers_log)):
         if key in state:
-            _drop_quietly(Journal(path), int(state[key]))
+            _drop_quietly(AppendLog(path), int(state[key]))
 
 
 def base_run(run: RunLayout) -> str | None:

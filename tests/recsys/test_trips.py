@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from c360.errors import InputError
-from c360.recsys import sessions, sigir17
+from c360.recsys import sigir17
+from c360.recsys import trips as trip_data
 from c360.recsys.algorithms import session_gru
 from c360.recsys.algorithms.session import SCORERS, SessionModel, _gbm_fit, _gbm_score, _Trip
 from c360.recsys.evaluate import evaluate_sessions
@@ -61,7 +62,7 @@ def session_model(park_trips):
 
 def test_shipped_visits_are_trips_by_seq_id():
     visits = sigir17.load_visits(parks=["epcot"])
-    rows = sessions.trips(visits)
+    rows = trip_data.trips(visits)
     assert rows["SESSION_ID"].str.startswith("epcot:").all()
     assert rows["SESSION_ID"].nunique() == visits["SEQ_ID"].nunique()
     assert not rows.duplicated(["SESSION_ID", "ITEM_ID"]).any()          # an attraction once per trip
@@ -76,30 +77,30 @@ def test_shipped_visits_are_trips_by_seq_id():
 def test_without_session_id_trips_are_cut_by_time_gap():
     events = pd.DataFrame({"USER_ID": ["a"] * 4 + ["b"], "ITEM_ID": ["x", "y", "x", "z", "x"],
                            "TIMESTAMP": [0, 10 * MINUTE, 12 * 60 * MINUTE, 12 * 60 * MINUTE + 5, 0]})
-    rows = sessions.trips(events, gap_minutes=60)
+    rows = trip_data.trips(events, gap_minutes=60)
     assert rows.groupby("SESSION_ID")["ITEM_ID"].agg(list).to_dict() == \
         {"a#1": ["x", "y"], "a#2": ["x", "z"], "b#1": ["x"]}
-    assert sessions.trips(events, gap_minutes=24 * 60)["SESSION_ID"].nunique() == 2
+    assert trip_data.trips(events, gap_minutes=24 * 60)["SESSION_ID"].nunique() == 2
     with pytest.raises(InputError, match="session-gap"):
-        sessions.trips(events, gap_minutes=0)
+        trip_data.trips(events, gap_minutes=0)
 
 
 def test_personalize_file_with_and_without_session_id(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text("USER_ID,ITEM_ID,TIMESTAMP,SESSION_ID\nu1,a,100,s1\nu1,b,200,s1\nu1,a,300,s2\n")
-    data = sessions.load_trips(path)
+    data = trip_data.load_trips(path)
     assert sorted(data.trips["SESSION_ID"].unique()) == ["s1", "s2"] and data.walks is None
     path.write_text("USER_ID,ITEM_ID,TIMESTAMP,SESSION_ID\nu1,a,100,s1\nu1,b,200,\n")
     with pytest.raises(InputError, match="events.csv: empty SESSION_ID"):
-        sessions.load_trips(path)
+        trip_data.load_trips(path)
     path.write_text("USER_ID,ITEM_ID\nu1,a\n")
     with pytest.raises(InputError, match="events.csv: missing column TIMESTAMP"):
-        sessions.load_trips(path)
+        trip_data.load_trips(path)
 
 
 def test_time_split_puts_no_future_trip_into_training():
-    data = sessions.load_trips(fmt="sigir17")
-    train_rows, test_rows = sessions.time_split(data.trips)
+    data = trip_data.load_trips(fmt="sigir17")
+    train_rows, test_rows = trip_data.time_split(data.trips)
     # each user's test is exactly one trip: their latest
     assert (test_rows.groupby("USER_ID")["SESSION_ID"].nunique() == 1).all()
     assert set(test_rows["USER_ID"]) == set(data.trips["USER_ID"])
@@ -122,20 +123,20 @@ def test_time_split_drops_overlapping_events():
     # trip s1 goes on after trip s2 (the last one) started: its late event must not train
     events = pd.DataFrame({"USER_ID": ["u"] * 4, "ITEM_ID": ["a", "b", "c", "d"], "TIMESTAMP": [0, 500, 100, 200],
                            "SESSION_ID": ["s1", "s1", "s2", "s2"]})
-    train_rows, test_rows = sessions.time_split(sessions.trips(events))
+    train_rows, test_rows = trip_data.time_split(trip_data.trips(events))
     assert train_rows["ITEM_ID"].tolist() == ["a"] and test_rows["ITEM_ID"].tolist() == ["c", "d"]
 
 
 def test_held_out_steps_of_both_protocols():
     events = pd.DataFrame({"USER_ID": ["u"] * 4, "ITEM_ID": ["a", "b", "c", "a"], "TIMESTAMP": [1, 2, 3, 4],
                            "SESSION_ID": ["s"] * 4})
-    test = sessions.trips(events)
-    contexts, targets = sessions.held_out_sessions(test, "next-trip")
+    test = trip_data.trips(events)
+    contexts, targets = trip_data.held_out_sessions(test, "next-trip")
     assert [c.items for c in contexts] == [("a",), ("a", "b")] and targets == ["b", "c"]
-    contexts, targets = sessions.held_out_sessions(test, "next-item")
+    contexts, targets = trip_data.held_out_sessions(test, "next-item")
     assert [c.items for c in contexts] == [("a", "b")] and targets == ["c"]
     with pytest.raises(InputError, match="--protocol: unknown protocol 'later'"):
-        sessions.held_out_sessions(test, "later")
+        trip_data.held_out_sessions(test, "later")
 
 
 def test_next_item_metrics():
@@ -169,15 +170,15 @@ def test_session_model_learns_transitions_and_chooses_on_earlier_trips(session_m
     model = session_model
     info = model.extra["session"]
     assert info["chosen"] in SCORERS and set(info["validation"]) == set(SCORERS)
-    recs = recommend_sessions(model, [sessions.Session(("p1:2",), (1_600_000_000,), None, "s")], k=3)
+    recs = recommend_sessions(model, [trip_data.Session(("p1:2",), (1_600_000_000,), None, "s")], k=3)
     assert recs["ITEM_ID"].iloc[0] == "p1:3"
 
 
 def test_session_recs_never_repeat_and_stay_in_the_park(session_model):
     model = session_model
-    trips = [sessions.Session(("p0:1", "p0:2", "p0:4"), (0, 600, 1200), "u0", "a"),
-             sessions.Session(("p2:0",), (0,), None, "b"),
-             sessions.Session(("p1:5", "p2:3"), (0, 900), "nobody", "c")]   # moved on to park p2
+    trips = [trip_data.Session(("p0:1", "p0:2", "p0:4"), (0, 600, 1200), "u0", "a"),
+             trip_data.Session(("p2:0",), (0,), None, "b"),
+             trip_data.Session(("p1:5", "p2:3"), (0, 900), "nobody", "c")]   # moved on to park p2
     recs = recommend_sessions(model, trips, k=10)
     park = {"a": "p0", "b": "p2", "c": "p2"}
     for trip in trips:
@@ -190,9 +191,9 @@ def test_session_recs_never_repeat_and_stay_in_the_park(session_model):
 
 def test_user_models_answer_sessions_too(park_trips):
     events, items = park_trips
-    pop = train("popularity", sessions.aggregate(sessions.trips(events)), items, item_group_col="PARK",
+    pop = train("popularity", trip_data.aggregate(trip_data.trips(events)), items, item_group_col="PARK",
                 show_progress=False)
-    recs = recommend_sessions(pop, [sessions.Session(("p1:0", "p1:1"), (0, 1), "u1", "s")], k=10)
+    recs = recommend_sessions(pop, [trip_data.Session(("p1:0", "p1:1"), (0, 1), "u1", "s")], k=10)
     assert len(recs) == 4 and recs["ITEM_ID"].str.startswith("p1:").all() and \
         not {"p1:0", "p1:1"} & set(recs["ITEM_ID"])
 
@@ -205,7 +206,7 @@ def test_saved_session_model_answers_the_same(park_trips, tmp_path, scorer):
     model.save(tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert isinstance(loaded, SessionModel) and loaded.scorer == scorer
-    trips = [sessions.Session(("p0:1", "p0:2"), (0, 600), "u0", "a"), sessions.Session(("p2:3",), (0,), None, "b")]
+    trips = [trip_data.Session(("p0:1", "p0:2"), (0, 600), "u0", "a"), trip_data.Session(("p2:3",), (0,), None, "b")]
     # numpy scorers score the same bits; the live trees in compiled code to rounding
     np.testing.assert_allclose(model.session_scores(trips), loaded.session_scores(trips), rtol=0,
                                atol=0 if "gbm" not in scorer and "ensemble" not in scorer else 1e-9)
@@ -277,9 +278,9 @@ def test_gru_is_deterministic_given_the_seed(park_trips):
 def test_gru_learns_the_chain_and_never_repeats(park_trips):
     events, items = park_trips
     model = train("session", events, items, params={"model": "gru"}, show_progress=False)
-    trips = [sessions.Session(("p1:2",), (1_600_000_000,), None, "a"),
-             sessions.Session(("p0:1", "p0:2", "p0:4"), (0, 600, 1200), "u0", "b"),
-             sessions.Session(("p1:5", "p2:3"), (0, 900), "nobody", "c")]
+    trips = [trip_data.Session(("p1:2",), (1_600_000_000,), None, "a"),
+             trip_data.Session(("p0:1", "p0:2", "p0:4"), (0, 600, 1200), "u0", "b"),
+             trip_data.Session(("p1:5", "p2:3"), (0, 900), "nobody", "c")]
     recs = recommend_sessions(model, trips, k=10)
     assert recs.loc[recs["SESSION_ID"] == "a", "ITEM_ID"].iloc[0] == "p1:3"
     for trip, park in zip(trips, ("p1", "p0", "p2"), strict=True):
@@ -326,7 +327,7 @@ def test_session_model_needs_times(park_trips):
 
 def test_time_ordered_evaluation_reports_baselines(park_trips):
     events, items = park_trips
-    data = sessions.TripData(sessions.trips(events), items)
+    data = trip_data.TripData(trip_data.trips(events), items)
     result = evaluate_sessions(["popularity", "session"], data, "next-trip", k=1,
                                params={"session": {"gbm_iterations": 20}})
     algos = result["algorithms"]
