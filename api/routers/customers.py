@@ -17,7 +17,7 @@ from c360.graph.store import GraphUnavailable
 from ..dependencies import KEY_REQUIRED, AppSettings, Audit, Reader, Served, require
 from ..errors import ApiError
 from ..guard import GUARD_RESPONSES
-from ..live import CommitConflict
+from ..live_updates import CommitConflict
 from ..masking import MASKED_FIELDS, mask_customer360, mask_search_hit
 from ..schemas import Customer360, CustomerRecordIn, Error, MatchResult, SearchResult
 from ..state import ServedState

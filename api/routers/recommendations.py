@@ -23,7 +23,7 @@ from c360.recsys.trips import Session, score_sessions
 from ..audit import audit as audit_log
 from ..dependencies import Principal, Served, optional_caller
 from ..errors import ApiError
-from ..live import UserEvents, current_trip
+from ..live_updates import UserEvents, current_trip
 from ..schemas import Error, Recommendations
 from ..state import ServedState
 
