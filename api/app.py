@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
     # others are public
     for router in (recommendations.router, customers.router, events.router, attractions.router, health.router):
         app.include_router(router)
+    # the hot request (a keyless GET /recommendations of a stored answer) answered before FastAPI routes it: inside
+    # the guard, CORS and the access log, which see it as they see any other
+    app.add_middleware(recommendations.StoredRecommendations)
     # the key, the rate limits and the body cap before a body is read; inside CORS, which answers preflights (they
     # carry no key) itself
     app.add_middleware(RequestGuard, settings=settings)

@@ -242,22 +242,6 @@ def _idempotency_key(event: dict[str, Any]) -> tuple[str, str] | None:
     return None if event_id is None else (event["user_id"], event_id)
 
 
-def current_trip(visits: list[tuple[int, str]], gap_minutes: float, now: float) -> list[tuple[int, str]]:
-    """The visitor's trip now: of their live events (TIMESTAMP, ITEM_ID) in time order, those after the last gap
-    longer than `gap_minutes` (the gap the session model cut its training trips at, not the calendar day: a trip
-    past midnight stays one), and only when the last of them is at most `gap_minutes` before `now` (else the
-    visitor has left: no trip). Events stamped after `now` (a client's clock ahead) count as now."""
-    if not visits:
-        return []
-    gap = gap_minutes * 60
-    if now - visits[-1][0] > gap:
-        return []
-    start = len(visits) - 1
-    while start > 0 and visits[start][0] - visits[start - 1][0] <= gap:
-        start -= 1
-    return visits[start:]
-
-
 class CommitConflict(Exception):
     """A record with this id exists already."""
 

@@ -5,6 +5,7 @@ committed customers: `api.live_updates`)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from c360.graph.store import open_store, parse_spec
 from c360.io import read_json_file, read_table, require_columns
 from c360.layout import RunLayout, Warehouse
 from c360.recsys.served_table import ServedTable, served_table_of
+from c360.recsys.serving import Serving, ranked_items, session_model_of
 from c360.recsys.trips import DEFAULT_GROUP_COL
 from c360.settings import RealtimeSettings
 
@@ -35,8 +37,7 @@ REOPEN_AFTER_S = 1.0  # a store that failed to open is not retried sooner: reque
 
 def to_items(names: Mapping[str, str], frame: pd.DataFrame) -> list[dict[str, Any]]:
     """ITEM_ID/SCORE rows → response items with attraction names (ranks renumbered from 1)."""
-    return [{"item_id": item, "name": names.get(item), "score": float(score), "rank": rank}
-            for rank, (item, score) in enumerate(zip(frame["ITEM_ID"].tolist(), frame["SCORE"].tolist(), strict=True), start=1)]
+    return ranked_items(names, frame)
 
 
 class GraphHandle:
@@ -130,6 +131,15 @@ class ServedState:
     def session(self) -> Any:
         """The session model answering trips (GET /recommendations with a trip, /attractions/{id}/next), or None."""
         return self.models[self.session_algo] if self.session_algo is not None else None
+
+    @functools.cached_property
+    def serving(self) -> Serving:
+        """The serving decision of GET /recommendations over this state's pieces (built on first use: a state
+        replaced field by field gets its own)."""
+        return Serving(run_id=self.run_id, served_model=self.served_model, models=self.models,
+                       versions=self.versions, names=self.names, recs=self.recs, popular=self.popular,
+                       popular_json=self.popular_json, catalogue=self.catalogue, parks=self.parks,
+                       session_algo=self.session_algo)
 
     @property
     def run_dir(self) -> Path:
@@ -228,10 +238,9 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     names = _read_names(run)
     recs = served_table_of(run)  # built here, once for all workers, when the run was published without one
     served = manifest["served_model"]
-    # the session model the nightly saves into the run (recsys/session/): one with `session_scores`, the served one
-    # first when it is one; a run without one answers as before (no trip context, no next attractions)
-    session_algo = next((a for a in sorted(models, key=lambda a: a != served)
-                         if hasattr(models[a], "session_scores")), None)
+    # the session model the nightly saves into the run (recsys/session/): one that scores trips itself, the served
+    # one first when it is one; a run without one answers as before (no trip context, no next attractions)
+    session_algo = session_model_of(models, served)
     popular = tuple(to_items(names, models[served].popular_items(POPULAR_CACHE)))
     popular_json = tuple(orjson.dumps(item) for item in popular)
     connection = GraphHandle.open(graph_spec, run.root)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -189,6 +189,9 @@ class Recommender(ABC):
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    # True: `session_scores` scores a trip from the trip itself (a session model: it answers the trips of serving);
+    # False: the default, the trip folded into the user's history as events
+    scores_trips: ClassVar[bool] = False
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults) - {"item_group_col"})
@@ -351,6 +354,32 @@ class Recommender(ABC):
             return pd.DataFrame({"USER_ID": pd.Series(dtype=str), "ITEM_ID": pd.Series(dtype=str),
                                  "RANK": pd.Series(dtype="int64"), "SCORE": pd.Series(dtype="float64")})
         return pd.concat(frames, ignore_index=True)
+
+    def session_scores(self, sessions: Sequence[Any]) -> np.ndarray:
+        """Scores (len(sessions) x n_items) of the next attraction after each trip so far (`trips.Session`: its
+        `items` in visit order, its `user` when known); no item left out (`trips.score_sessions` does that).
+
+        Default: the trip folded in as events, no retraining: the user's training row (when known) plus one for each
+        attraction of the trip, scored by `score_vector`; popularity for a session with neither. A session model
+        (`scores_trips`) overrides it to score the trip itself."""
+        index, user_index = self.item_index, self.user_index
+        rows, cols = [], []
+        for j, s in enumerate(sessions):
+            trip = [index[i] for i in s.items if i in index]
+            rows += [j] * len(trip)
+            cols += trip
+        vectors = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(sessions), len(index)))
+        known = [j for j, s in enumerate(sessions) if s.user in user_index]
+        if known:   # the user's training row under the trip (a one-off sparse product: no per-session matrices)
+            pick = sp.csr_matrix((np.ones(len(known), np.float32),
+                                  (known, [user_index[sessions[j].user] for j in known])),
+                                 shape=(len(sessions), self.matrix.shape[0]))
+            vectors = (vectors + pick @ self.matrix).tocsr()
+        out = np.empty((len(sessions), len(index)))
+        for j in range(len(sessions)):
+            vector = vectors[j]
+            out[j] = self.score_vector(vector) if vector.nnz else self.popularity
+        return out
 
     def spark_recommendations(self, k: int):
         """A Spark DataFrame (USER_ID, ITEM_ID, RANK, SCORE) of every user's top-k, never a training item, when the

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from c360.errors import InputError
 
@@ -182,31 +181,11 @@ def allowed_items(model, session: Session) -> np.ndarray:
     return allowed
 
 
-def _fold_in_scores(model, sessions: list[Session]) -> np.ndarray:
-    """A user model's scores for each session: the user's training row (when known) plus the trip so far."""
-    index, user_index = model.item_index, model.user_index
-    rows, cols = [], []
-    for j, s in enumerate(sessions):
-        trip = [index[i] for i in s.items if i in index]
-        rows += [j] * len(trip)
-        cols += trip
-    vectors = sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(sessions), len(index)))
-    known = [j for j, s in enumerate(sessions) if s.user in user_index]
-    if known:   # the user's training row under the trip (a one-off sparse product: no per-session matrices)
-        pick = sp.csr_matrix((np.ones(len(known), np.float32), (known, [user_index[sessions[j].user] for j in known])),
-                             shape=(len(sessions), model.matrix.shape[0]))
-        vectors = (vectors + pick @ model.matrix).tocsr()
-    out = np.empty((len(sessions), len(index)))
-    for j in range(len(sessions)):
-        vector = vectors[j]
-        out[j] = model.score_vector(vector) if vector.nnz else model.popularity
-    return out
-
-
 def score_sessions(model, sessions: list[Session]) -> np.ndarray:
     """Scores (len(sessions) x n_items) of the next attraction: -inf for every item not allowed (another park,
-    already in the session). A model with `session_scores` (the session model) scores the trip itself."""
-    raw = model.session_scores(sessions) if hasattr(model, "session_scores") else _fold_in_scores(model, sessions)
+    already in the session), from the model's `session_scores` (a session model scores the trip itself, any other
+    folds it into the user's history: `Recommender.session_scores`)."""
+    raw = model.session_scores(sessions)
     scores = np.asarray(raw, dtype=np.float64).copy()
     for j, s in enumerate(sessions):
         scores[j, ~allowed_items(model, s)] = -np.inf

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -345,6 +346,7 @@ class SessionModel(Recommender):
     (`item_group_col`, default PARK when the items have it: `sessions.group_col`) of its current attraction."""
 
     name = "session"
+    scores_trips = True   # session_scores: the trip itself, not the fold-in of the base class
     defaults = {"model": "auto", "folds": 5, "seed": 0, "validation_k": 5, "gap_minutes": DEFAULT_GAP_MINUTES,
                 "walking_speed_kmh": WALKING_SPEED_KMH, "gbm_iterations": 200, "gbm_learning_rate": 0.05,
                 "gbm_leaves": 15, "gbm_min_leaf": 40, "gbm_l2": 1.0, "gbm_threads": 1, **session_gru.DEFAULTS}
@@ -517,7 +519,7 @@ class SessionModel(Recommender):
         parts = [p for p in ENSEMBLES[name] if any(k.startswith(PREFIXES[p]) for k in arrays)]
         return sum(_standard_within(rows.step, self._score_rows(features, part, arrays, steps, rows)) for part in parts)
 
-    def session_scores(self, sessions: list[Session]) -> np.ndarray:
+    def session_scores(self, sessions: Sequence[Session]) -> np.ndarray:
         """Scores (len(sessions) x n_items) of the next attraction after each trip so far; -inf for items that are
         not candidates (another park, already visited). A session with no known attraction gets popularity."""
         features = _Features(self.stats, self.walk, self._codes)
