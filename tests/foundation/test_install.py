@@ -101,12 +101,14 @@ def test_nightly_and_serve_from_an_empty_directory(installed, tmp_path):
         server.wait(timeout=30)
 
 
-def test_a_checkout_runs_its_own_code_beside_an_install(installed):
-    """From a checkout's root, `python -m c360` imports the checkout (cwd first on sys.path) and must still find
-    every package: they are the checkout's sibling folders, not the installed copy's subfolders."""
-    bin_dir, env = installed
-    where = _run([str(bin_dir / "python"), "-c", "import c360.recsys, c360.data; print(c360.recsys.__file__)"],
-                 REPO, env).stdout.strip()
-    assert Path(where).is_relative_to(REPO)
-    usage = _run([str(bin_dir / "python"), "-m", "c360", "--help"], REPO, env).stdout
+def test_the_editable_install_maps_every_package_onto_the_checkout(tmp_path):
+    """The development install (`make venv`: pip install -e) maps c360's subpackages onto the checkout's folders,
+    from any directory, without c360 changing its own search path at import."""
+    code = ("import c360, c360.recsys, c360.data; print(c360.recsys.__file__); "
+            "print(len(c360.__path__)); import os; print(os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    where, paths, blas = _run([sys.executable, "-c", code], tmp_path, env).stdout.split()
+    assert Path(where).is_relative_to(REPO / "recsys")
+    assert paths == "1" and blas == "None"   # importing c360 changes neither its search path nor the environment
+    usage = _run([sys.executable, "-m", "c360", "--help"], tmp_path, env).stdout
     assert all(group in usage for group in ("gremlin", "recsys", "er", "graph", "nightly", "serve")), usage
