@@ -25,12 +25,30 @@ import pandas as pd
 from c360.entity_resolution import sources as S
 from c360.errors import InputError
 from c360.graph.neptune_csv import Element
+from c360.graph.schema import (
+    ADDRESS,
+    ATTRACTION,
+    COVERS,
+    CUSTOMER,
+    CUSTOMER_RECORD_PROPS,
+    LOCATED_AT,
+    MATCH,
+    POLICY,
+    RECOMMENDED,
+    SAME_AS,
+    VEHICLE,
+    VISITED,
+    VISITOR,
+    EdgeLabel,
+    VertexLabel,
+    check_properties,
+    props_of,
+)
 from c360.io import read_table, require_columns
 
 # merged columns a customer vertex needs (from `matched`, or from a source customer table under its own names)
 PERSON_COLUMNS = ["id", "first_name", "last_name", "date_of_birth"]
 MATCHED_COLUMNS = [*PERSON_COLUMNS, "source", "match_id"]
-CUSTOMER_PROPS = ["first_name", "last_name", "company", "date_of_birth", "ssn", "home_phone", "source"]
 
 
 def _s(v) -> str | None:
@@ -44,28 +62,31 @@ def _s(v) -> str | None:
 def address_id(street, city, state, zip_) -> str:
     """`address:<12 hex of sha1 of normalized "street|city|state|zip">` — shared addresses give one vertex."""
     norm = "|".join(re.sub(r"\s+", " ", (_s(x) or "").lower()) for x in (street, city, state, zip_))
-    return "address:" + hashlib.sha1(norm.encode("utf-8")).hexdigest()[:12]
+    return ADDRESS.vertex_id(hashlib.sha1(norm.encode("utf-8")).hexdigest()[:12])
 
 
 @dataclass
 class GraphBuilder:
-    """Collects vertices and edges by id (later duplicates merge their properties)."""
+    """Collects vertices and edges by id (later duplicates merge their properties); a property the label does not
+    declare in graph.schema is refused (ValueError)."""
 
     def __post_init__(self):
         self.vertices: dict[str, Element] = {}
         self.edges: dict[str, Element] = {}
 
-    def vertex(self, vid: str, label: str, **props) -> str:
+    def vertex(self, vid: str, label: VertexLabel, **props) -> str:
+        check_properties("vertex", label.name, props)
         clean = {k: v for k, v in props.items() if v is not None}
         if vid in self.vertices:
             self.vertices[vid].props.update(clean)
         else:
-            self.vertices[vid] = Element(vid, label, clean)
+            self.vertices[vid] = Element(vid, label.name, clean)
         return vid
 
-    def edge(self, label: str, frm: str, to: str, eid: str | None = None, **props) -> str:
-        eid = eid or f"{label}:{frm}->{to}"
-        self.edges[eid] = Element(eid, label, {k: v for k, v in props.items() if v is not None}, frm=frm, to=to)
+    def edge(self, label: EdgeLabel, frm: str, to: str, eid: str | None = None, **props) -> str:
+        check_properties("edge", label.name, props)
+        eid = eid or label.edge_id(frm, to)
+        self.edges[eid] = Element(eid, label.name, {k: v for k, v in props.items() if v is not None}, frm=frm, to=to)
         return eid
 
     def address(self, street, city, state, zip_) -> str | None:
@@ -73,7 +94,7 @@ class GraphBuilder:
             return None
         aid = address_id(street, city, state, zip_)
         name = ", ".join(x for x in (_s(street), _s(city), _s(state), _s(zip_)) if x)
-        return self.vertex(aid, "address", name=name, address=_s(street), city=_s(city), state=_s(state), zip=_s(zip_))
+        return self.vertex(aid, ADDRESS, name=name, address=_s(street), city=_s(city), state=_s(state), zip=_s(zip_))
 
 
 def _read_str(path: Path) -> pd.DataFrame:
@@ -111,67 +132,67 @@ def add_customers(b: GraphBuilder, customers: pd.DataFrame, with_matches: bool) 
         cid = _s(row["id"])
         if cid is None:
             raise InputError("matched: a row has an empty id")
-        props = {k: _s(row.get(k)) for k in CUSTOMER_PROPS}
+        props = {k: _s(row.get(k)) for k in CUSTOMER_RECORD_PROPS}
         first, last = props["first_name"], props["last_name"]
-        b.vertex(cid, "customer", name=" ".join(x for x in (first, last) if x) or cid,
+        b.vertex(cid, CUSTOMER, name=" ".join(x for x in (first, last) if x) or cid,
                  first_name_lc=first.lower() if first else None, last_name_lc=last.lower() if last else None, **props)
         if with_matches:
             mid = row["_mid"]
             if mid not in b.vertices:  # the match shows its lowest record id's name
-                b.vertex(mid, "match", name=" ".join(x for x in (first, last) if x) or mid, records=sizes[mid])
-            b.edge("SameAs", cid, mid)
+                b.vertex(mid, MATCH, name=" ".join(x for x in (first, last) if x) or mid, records=sizes[mid])
+            b.edge(SAME_AS, cid, mid)
         aid = b.address(row.get("address"), row.get("city"), row.get("state"), row.get("zip"))
         if aid:
-            b.edge("locatedAt", cid, aid)
+            b.edge(LOCATED_AT, cid, aid)
 
 
 def add_policies(b: GraphBuilder, src: dict[str, pd.DataFrame]) -> None:
     """policy vertices for every customer in the graph, vehicles (covers) and their addresses (locatedAt)."""
-    customers = {vid for vid, v in b.vertices.items() if v.label == "customer"}
+    customers = {vid for vid, v in b.vertices.items() if v.label == CUSTOMER.name}
     for cid in sorted(customers):
         number, _, line = cid.rpartition("-")
-        pid = b.vertex(f"policy:{cid}", "policy", name=f"{line} policy {number}", line=line, policy_number=number)
-        b.edge("covers", cid, pid)
+        pid = b.vertex(POLICY.vertex_id(cid), POLICY, name=f"{line} policy {number}", line=line, policy_number=number)
+        b.edge(COVERS, cid, pid)
     auto, prop = S.AUTO_CUSTOMER, S.PROPERTY_CUSTOMERS
     auto_addr: dict[str, str] = {}
     if "auto_address" in src:
         a = src["auto_address"]
         require_columns(a, S.AUTO_ADDRESS.required, S.AUTO_ADDRESS.file)
         for r in a.to_dict("records"):
-            pid = f"policy:{r[auto.key_column]}{auto.suffix}"
+            pid = POLICY.vertex_id(f"{r[auto.key_column]}{auto.suffix}")
             if pid in b.vertices:
                 aid = b.address(r["address"], r["city"], r["state"], r["zip"])
                 if aid:
                     auto_addr[pid] = aid
-                    b.edge("locatedAt", pid, aid)
+                    b.edge(LOCATED_AT, pid, aid)
     if "auto_vehicles" in src:
         v = src["auto_vehicles"]
         require_columns(v, S.AUTO_VEHICLES.required, S.AUTO_VEHICLES.file)
         for r in v.to_dict("records"):
-            pid = f"policy:{r[auto.key_column]}{auto.suffix}"
+            pid = POLICY.vertex_id(f"{r[auto.key_column]}{auto.suffix}")
             vin = _s(r["vin"])
             if pid not in b.vertices or not vin:
                 continue
             year = _s(r.get("year"))
-            vid = b.vertex(f"vehicle:{vin}", "vehicle", name=" ".join(x for x in (year, _s(r["make"]), _s(r["model"])) if x),
+            vid = b.vertex(VEHICLE.vertex_id(vin), VEHICLE, name=" ".join(x for x in (year, _s(r["make"]), _s(r["model"])) if x),
                            vin=vin, make=_s(r["make"]), model=_s(r["model"]), year=int(float(year)) if year else None,
                            color=_s(r.get("color")))
-            b.edge("covers", pid, vid)
+            b.edge(COVERS, pid, vid)
             if pid in auto_addr:
-                b.edge("locatedAt", vid, auto_addr[pid])
+                b.edge(LOCATED_AT, vid, auto_addr[pid])
     if "property_addresses" in src:
         p = src["property_addresses"]
         require_columns(p, S.PROPERTY_ADDRESSES.required, S.PROPERTY_ADDRESSES.file)
         for r in p.to_dict("records"):
-            pid = f"policy:{r[prop.key_column]}{prop.suffix}"
+            pid = POLICY.vertex_id(f"{r[prop.key_column]}{prop.suffix}")
             if pid not in b.vertices:
                 continue
             aid = b.address(r["address"], r["city"], r["state"], r["zip"])
             if aid:
                 yb, iv = _s(r.get("year_built")), _s(r.get("insured_value"))
-                b.vertex(pid, "policy", property_type=_s(r.get("property_type")),
+                b.vertex(pid, POLICY, property_type=_s(r.get("property_type")),
                          year_built=int(float(yb)) if yb else None, insured_value=float(iv) if iv else None)
-                b.edge("locatedAt", pid, aid)
+                b.edge(LOCATED_AT, pid, aid)
 
 
 def _visits_table(visits: str | Path | None, interactions: str | Path | None) -> pd.DataFrame | None:
@@ -199,21 +220,21 @@ def add_visits(b: GraphBuilder, visits_df: pd.DataFrame | None, items: pd.DataFr
     if items is not None:
         for r in items.to_dict("records"):
             iid = _s(r["ITEM_ID"])
-            b.vertex(iid, "attraction", name=_s(r.get("NAME")) or iid, park=_s(r.get("PARK")), theme=_s(r.get("THEME")))
+            b.vertex(iid, ATTRACTION, name=_s(r.get("NAME")) or iid, park=_s(r.get("PARK")), theme=_s(r.get("THEME")))
 
     def attraction(iid: str) -> str:
-        return iid if iid in b.vertices else b.vertex(iid, "attraction", name=iid, park=iid.split(":")[0] if ":" in iid else None)
+        return iid if iid in b.vertices else b.vertex(iid, ATTRACTION, name=iid, park=iid.split(":")[0] if ":" in iid else None)
 
     def visitor(uid: str) -> str:
-        return b.vertex(f"visitor:{uid}", "visitor", name=uid, user_id=uid)
+        return b.vertex(VISITOR.vertex_id(uid), VISITOR, name=uid, user_id=uid)
 
     if visits_df is not None:
         for r in visits_df.sort_values(["USER_ID", "ITEM_ID"]).to_dict("records"):
-            b.edge("visited", visitor(str(r["USER_ID"])), attraction(str(r["ITEM_ID"])), photos=int(r["PHOTOS"]))
+            b.edge(VISITED, visitor(str(r["USER_ID"])), attraction(str(r["ITEM_ID"])), photos=int(r["PHOTOS"]))
     if recs is not None:
         for r in recs.to_dict("records"):
             u, i = visitor(str(r["USER_ID"])), attraction(str(r["ITEM_ID"]))
-            b.edge("recommended", u, i, eid=f"recommended:{model}:{u}->{i}", score=float(r["SCORE"]),
+            b.edge(RECOMMENDED, u, i, eid=RECOMMENDED.edge_id(u, i, qualifier=model), score=float(r["SCORE"]),
                    rank=int(r["RANK"]), model=model)
 
 
@@ -269,12 +290,6 @@ def record_elements(record: dict, match_id: int | str, records: int, new_match: 
     return list(b.vertices.values()), list(b.edges.values())
 
 
-def _props_of(kind: str, label: str) -> tuple[str, ...]:
-    from c360.graph.spark_graph import EDGE_PROPS, VERTEX_PROPS
-
-    return (EDGE_PROPS if kind == "edge" else VERTEX_PROPS)[label]
-
-
 def _refuse_empty(written) -> None:
     if not written.counts["vertices"]:
         raise InputError("graph export: the inputs give no vertex (--matched, --sources, --visits/--interactions, "
@@ -307,7 +322,7 @@ def export_graph(out_dir: str | Path, *, spark=None, settings=None, engine: str 
         spark = get_spark(settings, app_name="c360-graph-export")
     frames = graph_frames(spark, **inputs)
     try:
-        return write_graph_parts(spark, frames, out_dir, _props_of, check=_refuse_empty)
+        return write_graph_parts(spark, frames, out_dir, props_of, check=_refuse_empty)
     finally:
         frames.release()
 
@@ -323,6 +338,6 @@ def _export_local(out_dir: Path, **inputs):
             written.counts[kind][e.label] = written.counts[kind].get(e.label, 0) + 1
     _refuse_empty(written)
     with atomic_path(out_dir) as tmp:
-        files = write_element_parts(tmp, list(b.vertices.values()), list(b.edges.values()), _props_of)
+        files = write_element_parts(tmp, list(b.vertices.values()), list(b.edges.values()), props_of)
         written.files = [f.name for f in files]
     return written

@@ -33,7 +33,28 @@ from urllib.parse import urlparse
 
 from c360.errors import InputError
 from c360.graph.neptune_csv import Element
-from c360.graph.store import DEFAULT_BATCH, DEFAULT_WORKERS, GraphStore, GraphUnavailable, StoreSpec, parse_spec
+from c360.graph.schema import (
+    ADDRESS,
+    COVERS,
+    CUSTOMER,
+    LOCATED_AT,
+    MATCH,
+    POLICY,
+    RECOMMENDED,
+    SAME_AS,
+    VEHICLE,
+    VISITED,
+    VISITOR,
+)
+from c360.graph.store import (
+    DEFAULT_BATCH,
+    DEFAULT_WORKERS,
+    SEARCH_KEYS,
+    GraphStore,
+    GraphUnavailable,
+    StoreSpec,
+    parse_spec,
+)
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 3.0
@@ -427,17 +448,17 @@ class GremlinStore(GraphStore):
         from gremlin_python.process.graph_traversal import __
 
         def q(g):
-            return (g.V(match_id).has_label("match")
+            return (g.V(match_id).has_label(MATCH.name)
                     .project("rows").by(
-                        __.in_("SameAs").has_label("customer").dedup()
+                        __.in_(SAME_AS.name).has_label(CUSTOMER.name).dedup()
                         .project("c", "addresses", "policies")
                         .by(__.element_map())
-                        .by(__.out("locatedAt").has_label("address").dedup().element_map().fold())
-                        .by(__.out("covers").has_label("policy").dedup()
+                        .by(__.out(LOCATED_AT.name).has_label(ADDRESS.name).dedup().element_map().fold())
+                        .by(__.out(COVERS.name).has_label(POLICY.name).dedup()
                             .project("p", "addresses", "vehicles")
                             .by(__.element_map())
-                            .by(__.out("locatedAt").has_label("address").dedup().element_map().fold())
-                            .by(__.out("covers").has_label("vehicle").dedup().element_map().fold())
+                            .by(__.out(LOCATED_AT.name).has_label(ADDRESS.name).dedup().element_map().fold())
+                            .by(__.out(COVERS.name).has_label(VEHICLE.name).dedup().element_map().fold())
                             .fold())
                         .fold())
                     .to_list())
@@ -453,15 +474,17 @@ class GremlinStore(GraphStore):
     def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
         from gremlin_python.process.graph_traversal import __
 
+        last_key, first_key, dob_key = SEARCH_KEYS
+
         def q(g):
-            t = g.V().has("customer", "last_name_lc", last_name_lc)
+            t = g.V().has(CUSTOMER.name, last_key, last_name_lc)
             if first_name_lc is not None:
-                t = t.has("first_name_lc", first_name_lc)
+                t = t.has(first_key, first_name_lc)
             if date_of_birth is not None:
-                t = t.has("date_of_birth", date_of_birth)
-            return (t.as_("c").out("SameAs").has_label("match")
+                t = t.has(dob_key, date_of_birth)
+            return (t.as_("c").out(SAME_AS.name).has_label(MATCH.name)
                     .project("c", "match_id", "records")
-                    .by(__.select("c").element_map()).by(__.id_()).by(__.in_("SameAs").dedup().count())
+                    .by(__.select("c").element_map()).by(__.id_()).by(__.in_(SAME_AS.name).dedup().count())
                     .to_list())
 
         return [{"c": _plain(r["c"]), "match_id": r["match_id"], "records": r["records"]}
@@ -473,8 +496,8 @@ class GremlinStore(GraphStore):
         def edges(label):
             return __.out_e(label).project("e", "a").by(__.value_map()).by(__.in_v().element_map()).fold()
 
-        res = self._call(lambda g: g.V(vertex_id).has_label("visitor")
-                         .project("visits", "recs").by(edges("visited")).by(edges("recommended")).to_list(), "visitor")
+        res = self._call(lambda g: g.V(vertex_id).has_label(VISITOR.name).project("visits", "recs")
+                         .by(edges(VISITED.name)).by(edges(RECOMMENDED.name)).to_list(), "visitor")
         if not res:
             return None
         return ([(r["e"], _plain(r["a"])) for r in res[0]["visits"]],

@@ -1,6 +1,7 @@
 """Neptune bulk-load CSV files: write typed vertex/edge tables, read them back with typed values.
 
-Vertex file header: `~id,~label,<name>:<Type>...`; edge file header: `~id,~from,~to,~label,<name>:<Type>...`.
+Vertex file header: `~id,~label,<name>:<Type>...`; edge file header: `~id,~from,~to,~label,<name>:<Type>...`, each
+property typed as graph.schema declares it (`header`).
 Quoting follows RFC 4180 (fields with commas, quotes or line breaks are quoted, quotes doubled, CRLF rows).
 An empty cell means "no property". The export writes one label per file (graph.neptune_parts); a file may still
 hold several labels (its columns are then the union of their properties).
@@ -18,21 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from c360.errors import InputError
+from c360.graph.schema import PROPERTIES, PROPERTY_TYPES
 from c360.io import atomic_path
 
 VERTEX_SYSTEM = ("~id", "~label")
 EDGE_SYSTEM = ("~id", "~from", "~to", "~label")
 
-#: property name -> Neptune type; every property the exporter writes is declared here.
-PROPERTY_TYPES: dict[str, str] = {
-    "name": "String", "source": "String", "first_name": "String", "last_name": "String",
-    "first_name_lc": "String", "last_name_lc": "String", "company": "String", "date_of_birth": "String",
-    "ssn": "String", "home_phone": "String", "email": "String", "line": "String", "policy_number": "String",
-    "vin": "String", "make": "String", "model": "String", "year": "Int", "color": "String",
-    "address": "String", "city": "String", "state": "String", "zip": "String", "property_type": "String",
-    "year_built": "Int", "insured_value": "Double", "park": "String", "theme": "String", "user_id": "String",
-    "photos": "Int", "score": "Double", "rank": "Int", "records": "Int",
-}
 _CASTS = {"String": str, "Int": int, "Long": int, "Short": int, "Byte": int, "Double": float, "Float": float,
           "Bool": lambda s: s.strip().lower() in ("true", "1"), "Boolean": lambda s: s.strip().lower() in ("true", "1"),
           "Date": str}
@@ -73,19 +65,28 @@ def _fmt(value, typ: str) -> str:
     return spreadsheet_safe(str(value)) if typ == "String" else str(value)
 
 
+def header(names, edges: bool) -> list[str]:
+    """A Neptune CSV header: the system columns, then each property's `name:Type` (graph.schema declares the
+    types) in the order given (KeyError for an undeclared name: check with `undeclared` first)."""
+    return [*(EDGE_SYSTEM if edges else VERTEX_SYSTEM), *[PROPERTIES[n].column for n in names]]
+
+
+def undeclared(names) -> list[str]:
+    """The names that graph.schema declares no property (so no Neptune type) for."""
+    return [n for n in names if n not in PROPERTY_TYPES]
+
+
 def write_elements(path: Path, elements: list[Element], edges: bool, names=None) -> Path:
     """Write elements to one Neptune CSV atomically; columns are `names` (default: the union of the elements'
     property names), sorted."""
     names = sorted(names if names is not None else {k for e in elements for k in e.props})
-    unknown = [n for n in names if n not in PROPERTY_TYPES]
+    unknown = undeclared(names)
     if unknown:
         raise InputError(f"{path.name}: no Neptune type declared for propert(y/ies) {', '.join(unknown)}")
-    system = EDGE_SYSTEM if edges else VERTEX_SYSTEM
-    header = list(system) + [f"{n}:{PROPERTY_TYPES[n]}" for n in names]
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh, dialect="excel")  # RFC 4180: QUOTE_MINIMAL, doubled quotes, CRLF
-            w.writerow(header)
+            w.writerow(header(names, edges))
             for e in elements:
                 head = [e.id, e.frm, e.to, e.label] if edges else [e.id, e.label]
                 w.writerow(head + [_fmt(e.props.get(n), PROPERTY_TYPES[n]) for n in names])

@@ -25,15 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from c360.errors import InputError
-from c360.graph.neptune_csv import (
-    EDGE_SYSTEM,
-    ESCAPE,
-    FORMULA_STARTS,
-    PROPERTY_TYPES,
-    VERTEX_SYSTEM,
-    Element,
-    iter_elements,
-)
+from c360.graph.neptune_csv import ESCAPE, FORMULA_STARTS, Element, iter_elements, undeclared
+from c360.graph.neptune_csv import header as neptune_header
+from c360.graph.schema import PROPERTY_TYPES
 from c360.io import atomic_path
 
 VERTEX_KIND, EDGE_KIND = "vertex", "edge"
@@ -100,17 +94,16 @@ def label_lines(df, kind: str, label: str, props: tuple[str, ...]):
     properties."""
     from pyspark.sql import functions as F
 
-    unknown = [n for n in props if n not in PROPERTY_TYPES]
+    unknown = undeclared(props)
     if unknown:
         raise InputError(f"{kind}-{label}: no Neptune type declared for propert(y/ies) {', '.join(unknown)}")
     names = sorted(props)
-    system = EDGE_SYSTEM if kind == EDGE_KIND else VERTEX_SYSTEM
     head = [_quoted(F.col("`~id`").cast("string"))]
     if kind == EDGE_KIND:
         head += [_quoted(F.col("`~from`").cast("string")), _quoted(F.col("`~to`").cast("string"))]
     head.append(_quoted(F.lit(label)))
     cells = head + [_cell(F.col(f"`{n}`"), PROPERTY_TYPES[n]) for n in names]
-    header = header_line([*system, *[f"{n}:{PROPERTY_TYPES[n]}" for n in names]])
+    header = header_line(neptune_header(names, edges=kind == EDGE_KIND))
     return header, df.select(F.concat_ws(",", *cells).alias("value"))
 
 

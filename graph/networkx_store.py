@@ -28,7 +28,22 @@ import orjson
 
 from c360.errors import InputError
 from c360.graph.neptune_csv import Element
-from c360.graph.store import DEFAULT_BATCH, DEFAULT_WORKERS, GraphStore, GraphUnavailable, StoreSpec
+from c360.graph.schema import (
+    ADDRESS,
+    COVERS,
+    CUSTOMER,
+    LOCATED_AT,
+    MATCH,
+    POLICY,
+    RECOMMENDED,
+    SAME_AS,
+    VEHICLE,
+    VISITED,
+    VISITOR,
+    EdgeLabel,
+    VertexLabel,
+)
+from c360.graph.store import DEFAULT_BATCH, DEFAULT_WORKERS, SEARCH_KEYS, GraphStore, GraphUnavailable, StoreSpec
 from c360.io import atomic_path
 
 FORMAT = "c360-graph"
@@ -284,51 +299,53 @@ class NetworkxStore(GraphStore):
     def _el(self, vid: str) -> dict:
         return {"id": vid, **self.g.nodes[vid]}
 
-    def _out(self, vid: str, label: str, vlabel: str | None = None) -> list[str]:
+    def _out(self, vid: str, label: EdgeLabel, vlabel: VertexLabel) -> list[str]:
+        """The `vlabel` vertices that `vid`'s `label` edges lead to."""
         return [v for _, v, d in self.g.out_edges(vid, data=True)
-                if d["label"] == label and (vlabel is None or self.g.nodes[v]["label"] == vlabel)]
+                if d["label"] == label.name and self.g.nodes[v]["label"] == vlabel.name]
 
     @_locked
     def _customer360_rows(self, match_id: str) -> list[dict] | None:
         g = self.g
-        if match_id not in g or g.nodes[match_id]["label"] != "match":
+        if match_id not in g or g.nodes[match_id]["label"] != MATCH.name:
             return None
         rows = []
-        for cid in {u for u, _, d in g.in_edges(match_id, data=True) if d["label"] == "SameAs"}:
-            if g.nodes[cid]["label"] != "customer":
+        for cid in {u for u, _, d in g.in_edges(match_id, data=True) if d["label"] == SAME_AS.name}:
+            if g.nodes[cid]["label"] != CUSTOMER.name:
                 continue
             policies = [{"p": self._el(p),
-                         "addresses": [self._el(a) for a in set(self._out(p, "locatedAt", "address"))],
-                         "vehicles": [self._el(v) for v in set(self._out(p, "covers", "vehicle"))]}
-                        for p in set(self._out(cid, "covers", "policy"))]
-            rows.append({"c": self._el(cid), "addresses": [self._el(a) for a in set(self._out(cid, "locatedAt", "address"))],
+                         "addresses": [self._el(a) for a in set(self._out(p, LOCATED_AT, ADDRESS))],
+                         "vehicles": [self._el(v) for v in set(self._out(p, COVERS, VEHICLE))]}
+                        for p in set(self._out(cid, COVERS, POLICY))]
+            rows.append({"c": self._el(cid), "addresses": [self._el(a) for a in set(self._out(cid, LOCATED_AT, ADDRESS))],
                          "policies": policies})
         return rows
 
     @_locked
     def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
+        last_key, first_key, dob_key = SEARCH_KEYS
         rows = []
         for vid, d in self.g.nodes(data=True):
-            if d["label"] != "customer" or d.get("last_name_lc") != last_name_lc:
+            if d["label"] != CUSTOMER.name or d.get(last_key) != last_name_lc:
                 continue
-            if ((first_name_lc is not None and d.get("first_name_lc") != first_name_lc)
-                    or (date_of_birth is not None and d.get("date_of_birth") != date_of_birth)):
+            if ((first_name_lc is not None and d.get(first_key) != first_name_lc)
+                    or (date_of_birth is not None and d.get(dob_key) != date_of_birth)):
                 continue
-            for mid in set(self._out(vid, "SameAs", "match")):
-                records = len({u for u, _, e in self.g.in_edges(mid, data=True) if e["label"] == "SameAs"})
+            for mid in set(self._out(vid, SAME_AS, MATCH)):
+                records = len({u for u, _, e in self.g.in_edges(mid, data=True) if e["label"] == SAME_AS.name})
                 rows.append({"c": self._el(vid), "match_id": mid, "records": records})
         return rows
 
     @_locked
     def _visitor_rows(self, vertex_id: str):
-        if vertex_id not in self.g or self.g.nodes[vertex_id]["label"] != "visitor":
+        if vertex_id not in self.g or self.g.nodes[vertex_id]["label"] != VISITOR.name:
             return None
         visits, recs = [], []
         for _, a, d in self.g.out_edges(vertex_id, data=True):
             props = {k: v for k, v in d.items() if k != "label"}
-            if d["label"] == "visited":
+            if d["label"] == VISITED.name:
                 visits.append((props, self._el(a)))
-            elif d["label"] == "recommended":
+            elif d["label"] == RECOMMENDED.name:
                 recs.append((props, self._el(a)))
         return visits, recs
 

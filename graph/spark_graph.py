@@ -2,8 +2,8 @@
 
 The same vertices, edges, ids and properties as `graph.export.GraphBuilder` computes record by record (tests compare
 them), computed by joins and aggregations: nothing per record reaches the driver. Every frame has `~id` (edges also
-`~from`, `~to`) and the label's properties (`VERTEX_PROPS` / `EDGE_PROPS`), typed as `neptune_csv.PROPERTY_TYPES`
-declares.
+`~from`, `~to`) and the label's properties, named and typed as graph.schema declares them (a contribution with a property
+its label does not declare is refused).
 
 Where the record-by-record builder lets a later record update an element (two spellings of one address, a vehicle
 listed twice, a property policy's details), each property takes its last non-empty value in the builder's order:
@@ -18,22 +18,27 @@ from pathlib import Path
 
 from c360.entity_resolution import sources as S
 from c360.errors import InputError
+from c360.graph.schema import (
+    ADDRESS,
+    ATTRACTION,
+    COVERS,
+    CUSTOMER,
+    CUSTOMER_RECORD_PROPS,
+    EDGE_ID_ARROW,
+    LOCATED_AT,
+    MATCH,
+    POLICY,
+    RECOMMENDED,
+    SAME_AS,
+    VEHICLE,
+    VISITED,
+    VISITOR,
+    EdgeLabel,
+    VertexLabel,
+    check_properties,
+)
 from c360.io import SPARK_CSV_OPTIONS, require_columns
 
-VERTEX_PROPS: dict[str, tuple[str, ...]] = {
-    "customer": ("name", "first_name_lc", "last_name_lc", "first_name", "last_name", "company", "date_of_birth",
-                 "ssn", "home_phone", "source"),
-    "match": ("name", "records"),
-    "policy": ("name", "line", "policy_number", "property_type", "year_built", "insured_value"),
-    "vehicle": ("name", "vin", "make", "model", "year", "color"),
-    "address": ("name", "address", "city", "state", "zip"),
-    "attraction": ("name", "park", "theme"),
-    "visitor": ("name", "user_id"),
-}
-EDGE_PROPS: dict[str, tuple[str, ...]] = {
-    "SameAs": (), "covers": (), "locatedAt": (), "visited": ("photos",), "recommended": ("score", "rank", "model"),
-}
-CUSTOMER_PROPS = ("first_name", "last_name", "company", "date_of_birth", "ssn", "home_phone", "source")
 PERSON_COLUMNS = ["id", "first_name", "last_name", "date_of_birth"]
 MATCHED_COLUMNS = [*PERSON_COLUMNS, "source", "match_id"]
 # Python's str.isspace() characters, as a Java regex class ((?U): Unicode white space, plus the separators \x1c-\x1f)
@@ -99,7 +104,7 @@ def address_id_col(street, city, state, zip_):
 
     parts = [F.regexp_replace(F.lower(F.coalesce(clean(c), F.lit(""))), rf"(?U){_SPACE}+", " ")
              for c in (street, city, state, zip_)]
-    return F.concat(F.lit("address:"), F.substring(F.sha1(F.concat_ws("|", *parts)), 1, 12))
+    return F.concat(F.lit(ADDRESS.id_prefix), F.substring(F.sha1(F.concat_ws("|", *parts)), 1, 12))
 
 
 def _address(df, street, city, state, zip_, order):
@@ -116,38 +121,47 @@ def _address(df, street, city, state, zip_, order):
 
 # ---- merging contributions --------------------------------------------------------------------------------
 
-def _merge_vertices(parts: list, props: tuple[str, ...]):
-    """One row per `~id`: each property's last non-empty value by `_o` (the builder's update order)."""
+def _merge_vertices(parts: list, label: VertexLabel):
+    """One row per `~id`: each of the label's properties, typed as declared, its last non-empty value by `_o` (the
+    builder's update order)."""
     from pyspark.sql import functions as F
 
     df = parts[0]
     for p in parts[1:]:
         df = df.unionByName(p, allowMissingColumns=True)
-    for name in props:
+    for name in label.names:
         if name not in df.columns:
             df = df.withColumn(name, F.lit(None))
-    aggs = [F.max(F.when(F.col(n).isNotNull(), F.struct(F.col("_o").alias("o"), F.col(n).alias("v"))))["v"].alias(n)
-            for n in props]
+    aggs = [F.max(F.when(F.col(p.name).isNotNull(), F.struct(F.col("_o").alias("o"), F.col(p.name).alias("v"))))["v"]
+            .cast(p.spark_type).alias(p.name) for p in label.properties]
     return df.groupBy("~id").agg(*aggs)
 
 
-def _merge_edges(parts: list, props: tuple[str, ...]):
-    """One row per `~id`: the last contribution by `_o` wins whole (the builder replaces an edge)."""
+def _merge_edges(parts: list, label: EdgeLabel):
+    """One row per `~id`: the last contribution by `_o` wins whole (the builder replaces an edge); the label's
+    properties typed as declared."""
     from pyspark.sql import functions as F
 
     df = parts[0]
     for p in parts[1:]:
         df = df.unionByName(p, allowMissingColumns=True)
-    if not props:
+    if not label.properties:
         return df.select("~id", "~from", "~to").dropDuplicates(["~id"])
-    last = F.max(F.struct("_o", "~from", "~to", *props)).alias("_last")
-    return df.groupBy("~id").agg(last).select("~id", *[F.col("_last")[c].alias(c) for c in ("~from", "~to", *props)])
+    last = F.max(F.struct("_o", "~from", "~to", *label.names)).alias("_last")
+    return df.groupBy("~id").agg(last).select(
+        "~id", *[F.col("_last")[c].alias(c) for c in ("~from", "~to")],
+        *[F.col("_last")[p.name].cast(p.spark_type).alias(p.name) for p in label.properties])
 
 
-def _edge(df, label: str, frm, to, order=None, eid=None, **props):
+def _edge_id(label: EdgeLabel, frm, to, qualifier: str | None = None):
+    """The edge id column (graph.schema's `EdgeLabel.edge_id`)."""
     from pyspark.sql import functions as F
 
-    eid = F.concat(F.lit(f"{label}:"), frm, F.lit("->"), to) if eid is None else eid
+    return F.concat(F.lit(label.id_head(qualifier)), frm, F.lit(EDGE_ID_ARROW), to)
+
+
+def _edge(df, label: EdgeLabel, frm, to, order=None, eid=None, **props):
+    eid = _edge_id(label, frm, to) if eid is None else eid
     cols = [eid.alias("~id"), frm.alias("~from"), to.alias("~to")]
     cols += [order.alias("_o")] if order is not None else [_order(0).alias("_o")]
     return df.select(*cols, *[c.alias(n) for n, c in props.items()])
@@ -238,15 +252,22 @@ def _merged_customers(spark, src: dict):
 
 # ---- the graph --------------------------------------------------------------------------------------------
 
+_SYSTEM = frozenset(("~id", "~from", "~to", "_o"))
+
+
 @dataclass
 class _Parts:
-    vertices: dict[str, list] = field(default_factory=dict)
-    edges: dict[str, list] = field(default_factory=dict)
+    """Each label's contributions (DataFrames of `~id` (+ `~from`, `~to`), `_o` and some of its properties)."""
 
-    def v(self, label: str, df) -> None:
+    vertices: dict[VertexLabel, list] = field(default_factory=dict)
+    edges: dict[EdgeLabel, list] = field(default_factory=dict)
+
+    def v(self, label: VertexLabel, df) -> None:
+        check_properties("vertex", label.name, set(df.columns) - _SYSTEM)
         self.vertices.setdefault(label, []).append(df)
 
-    def e(self, label: str, df) -> None:
+    def e(self, label: EdgeLabel, df) -> None:
+        check_properties("edge", label.name, set(df.columns) - _SYSTEM)
         self.edges.setdefault(label, []).append(df)
 
 
@@ -255,7 +276,7 @@ def _customers(parts: _Parts, customers, with_matches: bool, what: str):
     from pyspark.sql import functions as F
 
     cid = clean(F.col("id"))
-    props = {k: clean(_opt(customers, k)) for k in CUSTOMER_PROPS}
+    props = {k: clean(_opt(customers, k)) for k in CUSTOMER_RECORD_PROPS}
     rows = customers.select(cid.alias("_cid"), *[c.alias(k) for k, c in props.items()],
                             *[_opt(customers, c).alias(f"_{c}") for c in S.ADDRESS_COLUMNS],
                             *([F.col("match_id")] if with_matches else []))
@@ -264,9 +285,9 @@ def _customers(parts: _Parts, customers, with_matches: bool, what: str):
     first, last = F.col("first_name"), F.col("last_name")
     order = _order(0, F.col("_cid"))
     name = F.coalesce(_join_words(first, last), F.col("_cid"))
-    parts.v("customer", rows.select(F.col("_cid").alias("~id"), order.alias("_o"), name.alias("name"),
+    parts.v(CUSTOMER, rows.select(F.col("_cid").alias("~id"), order.alias("_o"), name.alias("name"),
                                     F.lower(first).alias("first_name_lc"), F.lower(last).alias("last_name_lc"),
-                                    *CUSTOMER_PROPS))
+                                    *CUSTOMER_RECORD_PROPS))
     if with_matches:
         integral = dict(customers.dtypes)["match_id"] in ("bigint", "int", "smallint", "tinyint")
         mid = (F.col("match_id").cast("long") if integral else F.col("match_id").cast("double").cast("long"))
@@ -274,13 +295,13 @@ def _customers(parts: _Parts, customers, with_matches: bool, what: str):
         # the match shows its lowest record id's name; records = its number of records
         first_rec = F.min(F.struct(F.col("_cid").alias("id"), F.coalesce(_join_words(first, last), F.col("_mid"))
                                    .alias("name")))
-        parts.v("match", m.groupBy("_mid").agg(first_rec["name"].alias("name"), F.count("*").alias("records"))
+        parts.v(MATCH, m.groupBy("_mid").agg(first_rec["name"].alias("name"), F.count("*").alias("records"))
                 .select(F.col("_mid").alias("~id"), _order(0).alias("_o"), "name", "records"))
-        parts.e("SameAs", _edge(m, "SameAs", F.col("_cid"), F.col("_mid")))
+        parts.e(SAME_AS, _edge(m, SAME_AS, F.col("_cid"), F.col("_mid")))
     addr = [F.col(f"_{c}") for c in S.ADDRESS_COLUMNS]
-    parts.v("address", _address(rows, *addr, order))
+    parts.v(ADDRESS, _address(rows, *addr, order))
     with_addr = rows.where(clean(addr[0]).isNotNull())
-    parts.e("locatedAt", _edge(with_addr, "locatedAt", F.col("_cid"), address_id_col(*addr)))
+    parts.e(LOCATED_AT, _edge(with_addr, LOCATED_AT, F.col("_cid"), address_id_col(*addr)))
     return rows.select("_cid").distinct()
 
 
@@ -291,17 +312,17 @@ def _policies(parts: _Parts, cids, src: dict) -> None:
     cid = F.col("_cid")
     number = F.when(cid.contains("-"), F.regexp_extract(cid, r"(?s)^(.*)-[^-]*$", 1)).otherwise(F.lit(""))
     line = F.regexp_extract(cid, r"(?s)([^-]*)$", 1)
-    pid = F.concat(F.lit("policy:"), cid)
-    parts.v("policy", cids.select(pid.alias("~id"), _order(1, cid).alias("_o"),
+    pid = F.concat(F.lit(POLICY.id_prefix), cid)
+    parts.v(POLICY, cids.select(pid.alias("~id"), _order(1, cid).alias("_o"),
                                   F.concat(line, F.lit(" policy "), number).alias("name"),
                                   F.when(line != "", line).alias("line"),
                                   F.when(number != "", number).alias("policy_number")))
-    parts.e("covers", _edge(cids, "covers", cid, pid))
+    parts.e(COVERS, _edge(cids, COVERS, cid, pid))
     policies = cids.select(pid.alias("_pid"))
     auto, prop = S.AUTO_CUSTOMER, S.PROPERTY_CUSTOMERS
 
     def keyed(df, t: S.CustomerTable):  # rows whose policy is in the graph, with their file position
-        key = F.concat(F.lit("policy:"), F.col(t.key_column).cast("string"), F.lit(t.suffix))
+        key = F.concat(F.lit(POLICY.id_prefix), F.col(t.key_column).cast("string"), F.lit(t.suffix))
         return (df.withColumn("_pid", key).withColumn("_pos", F.monotonically_increasing_id())
                 .join(policies, "_pid", "left_semi"))
 
@@ -311,9 +332,9 @@ def _policies(parts: _Parts, cids, src: dict) -> None:
         require_columns(rows, table.required, table.file)
         rows = keyed(rows, line)
         cols = [F.col(c) for c in S.ADDRESS_COLUMNS]
-        parts.v("address", _address(rows, *cols, _order(phase, None, F.col("_pos"))))
+        parts.v(ADDRESS, _address(rows, *cols, _order(phase, None, F.col("_pos"))))
         with_addr = rows.where(clean(cols[0]).isNotNull()).withColumn("_aid", address_id_col(*cols))
-        parts.e("locatedAt", _edge(with_addr, "locatedAt", F.col("_pid"), F.col("_aid")))
+        parts.e(LOCATED_AT, _edge(with_addr, LOCATED_AT, F.col("_pid"), F.col("_aid")))
         return with_addr
 
     auto_addr = None
@@ -325,19 +346,19 @@ def _policies(parts: _Parts, cids, src: dict) -> None:
         v = src["auto_vehicles"]
         require_columns(v, S.AUTO_VEHICLES.required, S.AUTO_VEHICLES.file)
         v = keyed(v, auto).withColumn("_vin", clean(F.col("vin"))).where(F.col("_vin").isNotNull())
-        vid = F.concat(F.lit("vehicle:"), F.col("_vin"))
+        vid = F.concat(F.lit(VEHICLE.id_prefix), F.col("_vin"))
         year, make, model = clean(F.col("year")), clean(F.col("make")), clean(F.col("model"))
-        parts.v("vehicle", v.select(vid.alias("~id"), _order(3, None, F.col("_pos")).alias("_o"),
+        parts.v(VEHICLE, v.select(vid.alias("~id"), _order(3, None, F.col("_pos")).alias("_o"),
                                     _join_words(year, make, model).alias("name"), F.col("_vin").alias("vin"),
                                     make.alias("make"), model.alias("model"), _int(year).alias("year"),
                                     clean(_opt(v, "color")).alias("color")))
-        parts.e("covers", _edge(v, "covers", F.col("_pid"), vid))
+        parts.e(COVERS, _edge(v, COVERS, F.col("_pid"), vid))
         if auto_addr is not None:
             located = v.join(auto_addr, "_pid")
-            parts.e("locatedAt", _edge(located, "locatedAt", vid, F.col("_aid")))
+            parts.e(LOCATED_AT, _edge(located, LOCATED_AT, vid, F.col("_aid")))
     if "property_addresses" in src:
         p = policy_addresses(S.PROPERTY_ADDRESSES, prop, 4)
-        parts.v("policy", p.select(F.col("_pid").alias("~id"), _order(4, None, F.col("_pos")).alias("_o"),
+        parts.v(POLICY, p.select(F.col("_pid").alias("~id"), _order(4, None, F.col("_pos")).alias("_o"),
                                    clean(_opt(p, "property_type")).alias("property_type"),
                                    _int(clean(_opt(p, "year_built"))).alias("year_built"),
                                    clean(_opt(p, "insured_value")).cast("double").alias("insured_value")))
@@ -395,7 +416,7 @@ def _visits_and_recs(parts: _Parts, visits, items, recs, model: str) -> None:
         iid = clean(F.col("ITEM_ID"))
         rows = items.withColumn("_iid", iid).where(F.col("_iid").isNotNull()) \
             .withColumn("_pos", F.monotonically_increasing_id())
-        parts.v("attraction", rows.select(F.col("_iid").alias("~id"), _order(5, None, F.col("_pos")).alias("_o"),
+        parts.v(ATTRACTION, rows.select(F.col("_iid").alias("~id"), _order(5, None, F.col("_pos")).alias("_o"),
                                           F.coalesce(clean(_opt(items, "NAME")), F.col("_iid")).alias("name"),
                                           clean(_opt(items, "PARK")).alias("park"),
                                           clean(_opt(items, "THEME")).alias("theme")))
@@ -412,21 +433,21 @@ def _visits_and_recs(parts: _Parts, visits, items, recs, model: str) -> None:
         if known is not None:  # an attraction the items do not list: named by its id, park from `park:poi`
             ids = ids.join(known, "_i", "left_anti")
         i = F.col("_i")
-        parts.v("attraction", ids.select(i.alias("~id"), _order(6).alias("_o"), i.alias("name"),
+        parts.v(ATTRACTION, ids.select(i.alias("~id"), _order(6).alias("_o"), i.alias("name"),
                                          F.when(i.contains(":"), F.substring_index(i, ":", 1)).alias("park")))
         users = both.select("_u").distinct()
-        parts.v("visitor", users.select(F.concat(F.lit("visitor:"), F.col("_u")).alias("~id"), _order(6).alias("_o"),
+        parts.v(VISITOR, users.select(F.concat(F.lit(VISITOR.id_prefix), F.col("_u")).alias("~id"), _order(6).alias("_o"),
                                         F.col("_u").alias("name"), F.col("_u").alias("user_id")))
     if visits is not None:
-        u = F.concat(F.lit("visitor:"), F.col("USER_ID"))
-        parts.e("visited", _edge(visits, "visited", u, F.col("ITEM_ID"), photos=F.col("PHOTOS").cast("long")))
+        u = F.concat(F.lit(VISITOR.id_prefix), F.col("USER_ID"))
+        parts.e(VISITED, _edge(visits, VISITED, u, F.col("ITEM_ID"), photos=F.col("PHOTOS").cast("long")))
     if recs is not None:
         r = recs  # _file, _pos: where each row sits in the input (a later duplicate wins)
-        u, i = F.concat(F.lit("visitor:"), F.col("USER_ID").cast("string")), F.col("ITEM_ID").cast("string")
-        eid = F.concat(F.lit(f"recommended:{model}:"), u, F.lit("->"), i)
-        parts.e("recommended", _edge(r, "recommended", u, i, order=_order(7, F.col("_file"), F.col("_pos")), eid=eid,
-                                     score=F.col("SCORE").cast("double"),
-                                     rank=F.col("RANK").cast("double").cast("long"), model=F.lit(model)))
+        u, i = F.concat(F.lit(VISITOR.id_prefix), F.col("USER_ID").cast("string")), F.col("ITEM_ID").cast("string")
+        parts.e(RECOMMENDED, _edge(r, RECOMMENDED, u, i, order=_order(7, F.col("_file"), F.col("_pos")),
+                                   eid=_edge_id(RECOMMENDED, u, i, qualifier=model),
+                                   score=F.col("SCORE").cast("double"),
+                                   rank=F.col("RANK").cast("double").cast("long"), model=F.lit(model)))
 
 
 def graph_frames(spark, matched=None, sources=None, visits=None, interactions=None, items=None, recs=None,
@@ -481,5 +502,5 @@ def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interact
     items_df = _items_frame(spark, items, visits, needed=visits_df is not None or recs_df is not None)
     _visits_and_recs(parts, visits_df, items_df, recs_df, model)
     return GraphFrames(
-        vertices={label: _merge_vertices(dfs, VERTEX_PROPS[label]) for label, dfs in parts.vertices.items()},
-        edges={label: _merge_edges(dfs, EDGE_PROPS[label]) for label, dfs in parts.edges.items()}, cached=cached)
+        vertices={label.name: _merge_vertices(dfs, label) for label, dfs in parts.vertices.items()},
+        edges={label.name: _merge_edges(dfs, label) for label, dfs in parts.edges.items()}, cached=cached)

@@ -18,15 +18,23 @@ from urllib.parse import urlparse
 
 from c360.errors import C360Error, InputError
 from c360.graph import backends
+from c360.graph.schema import ADDRESS, CUSTOMER, POLICY, RECOMMENDED, VEHICLE, VISITED, VISITOR
 from c360.layout import RunLayout
 
 if TYPE_CHECKING:
     from c360.graph.neptune_csv import Element
     from c360.settings import Settings
 
-CUSTOMER_FIELDS = ("source", "first_name", "last_name", "date_of_birth", "ssn", "home_phone", "company")
-ADDRESS_FIELDS = ("address", "city", "state", "zip")
-VEHICLE_FIELDS = ("vin", "make", "model", "year")
+# the properties an answer shows (api.schemas' response models; each checked against graph.schema at import)
+CUSTOMER_FIELDS = CUSTOMER.fields("source", "first_name", "last_name", "date_of_birth", "ssn", "home_phone", "company")
+ADDRESS_FIELDS = ADDRESS.fields("address", "city", "state", "zip")
+VEHICLE_FIELDS = VEHICLE.fields("vin", "make", "model", "year")
+POLICY_FIELDS = POLICY.fields("line")
+SEARCH_FIELDS = CUSTOMER.fields("first_name", "last_name", "date_of_birth")
+VISIT_FIELDS = VISITED.fields("photos")
+RECOMMENDATION_FIELDS = RECOMMENDED.fields("score", "rank", "model")
+#: the customer properties a search matches: last name, first name (both lower-cased), date of birth
+SEARCH_KEYS = CUSTOMER.fields("last_name_lc", "first_name_lc", "date_of_birth")
 MAX_DEPTH = 3
 DEFAULT_SPEC = "networkx"
 DEFAULT_BATCH = 1000
@@ -145,7 +153,7 @@ class GraphStore(ABC):
 
     def visitor(self, user_id: str) -> dict | None:
         """A visitor's visits (photos) and recommendations; None when unknown."""
-        found = self._visitor_rows(f"visitor:{user_id}")
+        found = self._visitor_rows(VISITOR.vertex_id(user_id))
         return None if found is None else shape_visitor(str(user_id), *found)
 
     def neighbourhood(self, vertex_id: str, depth: int = 1) -> dict:
@@ -249,7 +257,7 @@ def shape_customer360(match_id: str, rows: list[dict]) -> dict:
         policies = []
         for p in r["policies"]:
             policies.append({
-                "id": p["p"]["id"], "line": p["p"].get("line"),
+                **_pick(p["p"], POLICY_FIELDS),
                 "addresses": sorted((_pick(a, ADDRESS_FIELDS) for a in p["addresses"]), key=lambda a: a["id"]),
                 "vehicles": sorted((_pick(v, VEHICLE_FIELDS) for v in p["vehicles"]), key=lambda v: v["id"]),
             })
@@ -263,21 +271,21 @@ def shape_search(rows: list[dict]) -> list[dict]:
     best: dict[str, dict] = {}
 
     def completeness(r: dict) -> tuple:  # per match, the matching record with most of name and birth date filled
-        return sum(not r["c"].get(f) for f in ("first_name", "last_name", "date_of_birth")), r["c"]["id"]
+        return sum(not r["c"].get(f) for f in SEARCH_FIELDS), r["c"]["id"]
 
     for r in sorted(rows, key=completeness):
         best.setdefault(r["match_id"], r)
-    out = [{"match_id": m, "first_name": r["c"].get("first_name"), "last_name": r["c"].get("last_name"),
-            "date_of_birth": r["c"].get("date_of_birth"), "records": int(r["records"])} for m, r in best.items()]
+    out = [{"match_id": m, **{f: r["c"].get(f) for f in SEARCH_FIELDS}, "records": int(r["records"])}
+           for m, r in best.items()]
     return sorted(out, key=lambda x: ((x["last_name"] or "").lower(), (x["first_name"] or "").lower(),
                                       x["date_of_birth"] or "", len(x["match_id"]), x["match_id"]))
 
 
 def shape_visitor(user_id: str, visits: list[tuple[dict, dict]], recs: list[tuple[dict, dict]]) -> dict:
     """visits / recs: [(edge properties, attraction)]."""
-    v = [{"item_id": a["id"], "name": a.get("name"), "photos": e.get("photos")} for e, a in visits]
-    r = [{"item_id": a["id"], "name": a.get("name"), "score": e.get("score"), "rank": e.get("rank"),
-          "model": e.get("model")} for e, a in recs]
+    v = [{"item_id": a["id"], "name": a.get("name"), **{f: e.get(f) for f in VISIT_FIELDS}} for e, a in visits]
+    r = [{"item_id": a["id"], "name": a.get("name"), **{f: e.get(f) for f in RECOMMENDATION_FIELDS}}
+         for e, a in recs]
     return {"user_id": user_id,
             "visits": sorted(v, key=lambda x: (-(x["photos"] or 0), x["item_id"])),
             "recommendations": sorted(r, key=lambda x: (x["model"] or "", x["rank"] or 0, x["item_id"]))}
