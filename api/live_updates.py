@@ -273,7 +273,7 @@ class LiveCustomers:
     def of_run(cls, warehouse: Warehouse, run: RunLayout, connection, embedded: bool,
                settings: RealtimeSettings | None = None) -> LiveCustomers:
         """The live customers of a run (InputError when the run has no match output to match against)."""
-        from c360.entity_resolution.realtime import RealtimeMatcher
+        from c360.entity_resolution.online import RealtimeMatcher
 
         matcher = RealtimeMatcher.load(run.match, max_block_size=(settings or RealtimeSettings()).max_block_size)
         return cls(matcher, AppendLog(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
@@ -293,7 +293,7 @@ class LiveCustomers:
             self._flush()
 
     def _apply(self, entries: list[dict], replay: bool) -> list[tuple[list, list]]:
-        from c360.entity_resolution.realtime import input_record
+        from c360.entity_resolution.online import input_record
         from c360.graph.export import record_elements
 
         writes = []
@@ -336,7 +336,7 @@ class LiveCustomers:
               exact_fields: Collection[str] = ()):
         """The answer for a record given by role/column names (`std`: already standardized); refreshes first.
         `exact_fields`: see RealtimeMatcher.match (for callers who may not see those fields)."""
-        from c360.entity_resolution.realtime import input_record
+        from c360.entity_resolution.online import input_record
 
         self.refresh()
         return self.matcher.match(input_record(fields, self.matcher.cfg), std=std, candidates=candidates,
@@ -346,7 +346,7 @@ class LiveCustomers:
         """(answer, match_id, new_match, in_graph): match the record against everything committed so far, give it
         the match_id of the customer it matches or a new one, log it durably, index it and put it in the graph
         (in_graph False: the store is down, the write is retried by later requests)."""
-        from c360.entity_resolution.realtime import input_record
+        from c360.entity_resolution.online import input_record
         from c360.graph.export import record_elements
 
         record = input_record(fields, self.matcher.cfg, record_id)

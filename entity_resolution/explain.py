@@ -29,7 +29,7 @@ def _load(matched_path: str | Path):
     std["match_id"] = df["match_id"].to_numpy()
     model = read_json_file(mj)
     if model.get("sql_dialect", "duckdb") != "duckdb":  # a Spark run's model reads Spark SQL: rebuild it for DuckDB
-        from c360.entity_resolution.realtime import duckdb_model
+        from c360.entity_resolution.online import duckdb_model
         model = duckdb_model(model, cfg, std.drop(columns=["match_id"]))
     model["link_type"] = "dedupe_only"
     db = DuckDBAPI()

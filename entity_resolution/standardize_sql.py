@@ -1,9 +1,10 @@
-"""Standardization as SQL: the columns `standardize.standardize` makes, as expressions of one engine's dialect
-(Spark SQL or DuckDB), so the engine standardizes every row and the driver sees none.
+"""Standardization as SQL: the rules of `rules.py` interpreted as expressions of one engine's dialect (Spark SQL
+or DuckDB), so the engine standardizes every row and the driver sees none.
 
-`select_list(cfg, dialect, types, source_dataset)` is the SELECT list of the standardized table (unique_id,
-source_dataset, each field's columns); `unparseable_sums` the aggregates counting the present values each field
-could not read. The values are those of the pandas reference (tests/entity_resolution/test_engines_agree.py).
+`standardize_query(cfg, dialect, table, types, source_dataset)` is the SELECT of the standardized table (unique_id,
+source_dataset, each field's columns); `present_counts` the aggregates counting the present raw values (with the
+standardized columns' counts: the values each field could not read). The values are those of the Python
+interpreter, `standardize` (tests/entity_resolution/test_engines_agree.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from c360.entity_resolution import rules
 from c360.entity_resolution.config import Field, MatchConfig
-from c360.entity_resolution.standardize import _CANON, SEPARATORS
 
 # what `str.strip` and `\s+` collapse in the reference (the regex engines' `\s` differ: RE2 lacks \v)
 _WS = r"[ \t\n\r\f\x0B]"
@@ -54,10 +55,11 @@ class Dialect:
             return f"to_date({x}, {self.lit(java_date_format(fmt))})"
         return f"CAST(try_strptime({x}, {self.lit(fmt)}) AS DATE)"
 
-    def date_text(self, d: str, day_first: bool = False) -> str:
+    def date_text(self, d: str, fmt: str) -> str:
+        """A date as text in the strftime format `fmt` (one of _SPARK_TEXT's: Spark formats with its own letters)."""
         if self.name == "spark":
-            return f"date_format({d}, {self.lit('yyyy-dd-MM' if day_first else 'yyyy-MM-dd')})"
-        return f"strftime({d}, {self.lit('%Y-%d-%m' if day_first else '%Y-%m-%d')})"
+            return f"date_format({d}, {self.lit(_SPARK_TEXT[fmt])})"
+        return f"strftime({d}, {self.lit(fmt)})"
 
     def to_double(self, x: str) -> str:
         return f"try_cast({x} AS DOUBLE)"
@@ -66,6 +68,7 @@ class Dialect:
 SPARK = Dialect("spark", "STRING", "$1")
 DUCKDB = Dialect("duckdb", "VARCHAR", "\\1")
 
+_SPARK_TEXT = {rules.ISO_DATE: "yyyy-MM-dd", rules.SWAPPED_DATE: "yyyy-dd-MM"}
 _JAVA = {"Y": "yyyy", "y": "yy", "m": "M", "d": "d", "H": "H", "M": "m", "S": "s", "b": "MMM", "B": "MMMM",
          "j": "D", "f": "SSSSSS", "p": "a"}
 
@@ -135,9 +138,32 @@ def present(x: str, d: Dialect) -> str:
     return f"({x} IS NOT NULL AND {d.replace_all(x, _WS, '')} <> '')"
 
 
-def _canon(v: str, d: Dialect) -> str:
-    cases = " ".join(f"WHEN {d.lit(k)} THEN {d.lit(c)}" for k, c in sorted(_CANON.items()) if k != c)
-    return f"CASE {v} {cases} ELSE {v} END"
+# ---- the operations of rules.OPERATIONS as SQL: each f(x, dialect, *args) -> expression(s) of the value x ----------
+# (a list: expressions applied in turn). An expression that reads its value more than once reads it from a column
+# of an earlier layer, so no expensive expression (a regex, a date parse) is evaluated twice.
+
+def _lookup(x: str, d: Dialect, table: str) -> str:
+    cases = " ".join(f"WHEN {d.lit(k)} THEN {d.lit(c)}" for k, c in sorted(rules.TABLES[table].items()) if k != c)
+    return f"CASE {x} {cases} ELSE {x} END"
+
+
+SQL = {
+    "clean": clean_text,
+    "strip": lambda x, d: d.replace_all(x, f"^{_WS}+|{_WS}+$", ""),
+    "upper": lambda x, d: f"upper({x})",
+    "remove": lambda x, d, pattern: d.replace_all(x, pattern, ""),
+    "null_if_empty": lambda x, d: f"nullif({x}, '')",
+    "zfill_digits": lambda x, d, width: (f"CASE WHEN {d.full_match(x, rules.DIGITS)} AND length({x}) < {width} "
+                                         f"THEN lpad({x}, {width}, '0') ELSE {x} END"),
+    "fullmatch": lambda x, d, pattern, group: f"CASE WHEN {d.full_match(x, pattern)} THEN {d.extract(x, pattern, group)} END",
+    "drop_last": lambda x, d, n, shortest: f"CASE WHEN length({x}) >= {shortest} THEN substring({x}, 1, length({x}) - {n}) END",
+    "lookup": _lookup,
+    # pandas' datetime range: a date outside it is unreadable there, so here too
+    "parse_date": lambda x, d, fmt: [d.to_date(x, fmt), f"CASE WHEN year({x}) BETWEEN {YEARS[0]} AND {YEARS[1]} THEN {x} END"],
+    "date_text": lambda x, d, fmt: d.date_text(x, fmt),
+    "day_at_most": lambda x, d, day: f"CASE WHEN dayofmonth({x}) <= {day} THEN {x} END",
+    "to_double": lambda x, d: d.to_double(x),
+}
 
 
 def _r(k: int) -> str:
@@ -145,49 +171,48 @@ def _r(k: int) -> str:
     return f"\x00{k}\x00"
 
 
+_HOLE = "\x01"
+
+
 @dataclass(frozen=True)
 class Steps:
     """One field's standardization as steps: step k (from 1) is an expression of the field's earlier steps (`_r(j)`;
-    step 0 is the raw text), evaluated in layer k, so no expression repeats an expensive one (a regex runs once per
-    value, not once per reference). `outputs`: standardized column -> its step."""
+    step 0 is the raw text), evaluated in layer k. `outputs`: standardized column -> its step."""
 
     exprs: tuple[str, ...]
     outputs: dict
 
 
+class _Builder:
+    def __init__(self, d: Dialect):
+        self.d, self.exprs = d, []
+
+    def step(self, expr: str) -> str:
+        """`expr` as the next step; a reference to it."""
+        if re.fullmatch("\x00\\d+\x00", expr):
+            return expr
+        self.exprs.append(expr)
+        return _r(len(self.exprs))
+
+    def apply(self, x: str, ops: tuple[rules.Op, ...]) -> str:
+        for op in ops:
+            made = SQL[op.name](_HOLE, self.d, *op.args)
+            for template in made if isinstance(made, list) else [made]:
+                if template.count(_HOLE) > 1:
+                    x = self.step(x)
+                x = template.replace(_HOLE, x)
+        return x
+
+
 def field_steps(f: Field, cfg: MatchConfig, d: Dialect) -> Steps:
-    """The steps of one field (see Steps) giving the columns `standardize.standardize_field` gives."""
-    if f.type == "date":
-        raw = d.replace_all(d.replace_all(_r(0), f"^{_WS}+|{_WS}+$", ""), r"\.0$", "")
-        return Steps((raw, d.to_date(_r(1), f.date_format or cfg.date_format),
-                      f"CASE WHEN year({_r(2)}) BETWEEN {YEARS[0]} AND {YEARS[1]} THEN {_r(2)} END",
-                      d.date_text(_r(3)), f"CASE WHEN dayofmonth({_r(3)}) <= 12 THEN {d.date_text(_r(3), True)} END"),
-                     {f.name: 4, f"{f.name}_swapped": 5})
-    if f.type in ("identifier", "postcode", "phone"):
-        sep = r"[^0-9]" if f.type == "phone" else SEPARATORS
-        exprs = [clean_text(_r(0), d), f"nullif({d.replace_all(f'upper({_r(1)})', sep, '')}, '')"]
-        if f.pad:
-            v = _r(len(exprs))
-            exprs.append(f"CASE WHEN {d.full_match(v, '[0-9]+')} AND length({v}) < {f.pad} "
-                         f"THEN lpad({v}, {f.pad}, '0') ELSE {v} END")
-        if f.pattern:
-            v, group = _r(len(exprs)), 1 if re.compile(f.pattern).groups else 0
-            exprs.append(f"CASE WHEN {d.full_match(v, f.pattern)} THEN {d.extract(v, f.pattern, group)} END")
-        out = {f.name: len(exprs)}
-        if f.type == "identifier":
-            v = _r(len(exprs))
-            exprs.append(f"CASE WHEN length({v}) >= 5 THEN substring({v}, 1, length({v}) - 2) END")
-            out[f"{f.name}_head"] = len(exprs)
-        return Steps(tuple(exprs), out)
-    if f.type == "email":
-        return Steps((f"replace({clean_text(_r(0), d)}, ' ', '')",
-                      f"CASE WHEN {d.full_match(_r(1), '[^@]+@[^@]+')} THEN {_r(1)} END",
-                      d.extract(_r(2), "([^@]+)@[^@]+", 1)), {f.name: 2, f"{f.name}_user": 3})
-    if f.type == "numeric":
-        return Steps((d.to_double(_r(0)),), {f.name: 1})
-    if f.type == "name" and f.nicknames:
-        return Steps((clean_text(_r(0), d), _canon(_r(1), d)), {f.name: 1, f"{f.name}_canon": 2})
-    return Steps((clean_text(_r(0), d),), {f.name: 1})
+    """The steps of one field (see Steps): its rule (rules.field_rule) as SQL."""
+    rule = rules.field_rule(f, cfg.date_format)
+    b = _Builder(d)
+    value = b.apply(_r(0), rule.steps)
+    if len(rule.outputs) > 1:
+        value = b.step(value)
+    outputs = {f.name + suffix: int(b.step(b.apply(value, ops)).strip("\x00")) for suffix, ops in rule.outputs}
+    return Steps(tuple(b.exprs), outputs)
 
 
 def _step_name(i: int, k: int) -> str:

@@ -189,9 +189,9 @@ RECORD_ID, MATCH_ID = "__record_id", "match_id"   # columns of committed.parquet
 
 
 def committed_frame(records: list[dict], cfg) -> pd.DataFrame:
-    """Logged customer commits as the match config's input columns (c360.entity_resolution.realtime.input_record),
+    """Logged customer commits as the match config's input columns (c360.entity_resolution.online.input_record),
     their ids again as RECORD_ID and the match_ids they were given."""
-    from c360.entity_resolution.realtime import input_record
+    from c360.entity_resolution.online import input_record
 
     rows = [{**input_record(r["fields"], cfg, str(r["id"])), RECORD_ID: str(r["id"]), MATCH_ID: int(r["match_id"])}
             for r in records if "id" in r]

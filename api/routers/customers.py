@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
-from c360.entity_resolution.realtime import input_record
+from c360.entity_resolution.online import input_record
 from c360.errors import InputError
 from c360.graph.store import GraphUnavailable
 

@@ -20,7 +20,7 @@ from c360.entity_resolution.explain import explain_match, explain_pair
 from c360.entity_resolution.generate import generate
 from c360.entity_resolution.labels import evaluate_labels
 from c360.entity_resolution.match import match
-from c360.entity_resolution.realtime import RealtimeMatcher
+from c360.entity_resolution.online import RealtimeMatcher
 from c360.errors import InputError
 from c360.layout import MatchOutput
 from tests.conftest import run_cli
