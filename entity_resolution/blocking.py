@@ -15,10 +15,12 @@ import numpy as np
 from splink import block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
-from c360.entity_resolution.config import MatchConfig
+from c360.entity_resolution.config import Field, MatchConfig
 
 # strong on their own: a rule of one of these is a candidate by itself; others pair up
 SINGLE_TYPES = ("identifier", "phone", "email", "date")
+# precise: few non-matches agree on one (an EM block on one is precise enough alone); never paired in a candidate
+STRONG_TYPES = ("identifier", "phone", "email")
 MAX_RULES = 12
 # comparisons per record the automatic budget allows (the cost of scoring grows with it; recall saturates early)
 COMPARISONS_PER_RECORD = 20
@@ -50,14 +52,30 @@ class Rule:
         return self.sql if self.sql is not None else " AND ".join(f"l.{c} = r.{c}" for c in self.columns)
 
 
+def key(f: Field) -> str:
+    """The column a field blocks on: a name its nickname-free form, an identifier its head (all but the last two
+    characters: it also catches a typo there), else the field itself."""
+    suffix = "_canon" if f.type == "name" and f.nicknames else "_head" if f.type == "identifier" else ""
+    return f"{f.name}{suffix}"
+
+
 def keys(cfg: MatchConfig) -> dict[str, str]:
-    """Blocking column -> its field, one per field: a name blocks on its nickname-free form, an identifier on its
-    head (all but the last two characters: it also catches a typo there)."""
-    out = {}
-    for f in cfg.fields:
-        suffix = "_canon" if f.type == "name" and f.nicknames else "_head" if f.type == "identifier" else ""
-        out[f"{f.name}{suffix}"] = f.name
-    return out
+    """Blocking column -> its field, one per field (`key`)."""
+    return {key(f): f.name for f in cfg.fields}
+
+
+def configured(cfg: MatchConfig) -> list[Rule]:
+    """The config's rules (an override): SQL conditions as given, field lists on the fields' nickname-free names
+    (identifiers agree in full)."""
+    def column(name: str) -> str:
+        f = cfg.get(name)
+        return f"{name}_canon" if f is not None and f.type == "name" and f.nicknames else name
+    return [Rule(sql=r) if isinstance(r, str) else Rule(tuple(column(c) for c in r)) for r in cfg.blocking.rules]
+
+
+def strong(cfg: MatchConfig) -> set[str]:
+    """The fields of STRONG_TYPES."""
+    return {f.name for f in cfg.of_type(*STRONG_TYPES)}
 
 
 def candidates(cfg: MatchConfig) -> list[Rule]:
@@ -65,7 +83,7 @@ def candidates(cfg: MatchConfig) -> list[Rule]:
     base = keys(cfg)
     types = {f.name: f.type for f in cfg.fields}
     rules = [Rule((k,)) for k, f in base.items() if types[f] in SINGLE_TYPES]
-    pairable = [k for k, f in base.items() if types[f] not in ("identifier", "phone", "email")]
+    pairable = [k for k, f in base.items() if types[f] not in STRONG_TYPES]
     rules += [Rule((a, b)) for a, b in itertools.combinations(pairable, 2) if base[a] != base[b]]
     return rules
 
@@ -104,6 +122,27 @@ def count(sdfs, rules: list[Rule], link_type: str, n_records: int, sampled: floa
 def count_each(sdfs, rules: list[Rule], link_type: str, n_records: int, sampled: float = 1.0) -> list[int]:
     """Comparisons each rule generates on its own."""
     return [int(count(sdfs, [r], link_type, n_records, sampled)[0]["marginal_comparison_count"]) for r in rules]
+
+
+@dataclass(frozen=True)
+class Counter:
+    """Where a run's blocking analysis counts: Splink tables of its `records` (or of a Bernoulli sample of them,
+    `sampled` < 1, see `count`)."""
+
+    tables: tuple
+    link_type: str
+    records: int
+    sampled: float = 1.0
+
+    def count(self, rules: list[Rule]) -> list[dict]:
+        return count(list(self.tables), rules, self.link_type, self.records, self.sampled)
+
+    def each(self, rules: list[Rule]) -> list[int]:
+        return count_each(list(self.tables), rules, self.link_type, self.records, self.sampled)
+
+    def on_tables(self, rules: list[Rule]) -> dict:
+        """The cumulative count of `rules` on the tables as they are (a sample's own counts, not scaled back)."""
+        return count(list(self.tables), rules, self.link_type, EXACT_COUNT_RECORDS)[-1]
 
 
 def agreement(cfg: MatchConfig, model: dict, null_share: dict[str, float]) -> dict[str, float]:

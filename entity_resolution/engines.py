@@ -4,6 +4,7 @@ the trained model come back to the driver.
 
 The base class asks the questions (input checks, standardization, null shares, skew, samples, written outputs);
 each engine supplies the core: run a query into a named table, fetch a small result, read a file, write Parquet.
+Every table an engine makes is handed out as a `Table` (tables.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 from c360 import hadoop_fs
 from c360.entity_resolution import standardize_sql as Q
 from c360.entity_resolution.config import MatchConfig
+from c360.entity_resolution.tables import Table
 from c360.errors import InputError
 from c360.io import atomic_path, csv_parts, spark_write, table_kind
 
@@ -24,6 +26,7 @@ from c360.io import atomic_path, csv_parts, spark_write, table_kind
 # error); plan descriptions cut short (Spark describes every query's plan to its listeners: deep plans, such as
 # the connected-components loop over the standardized tables, spent minutes building those strings)
 SPARK_CONF = {"spark.sql.legacy.timeParserPolicy": "CORRECTED", "spark.sql.maxPlanStringLength": "20000"}
+SHUFFLE_PARTITIONS = "spark.sql.shuffle.partitions"
 
 
 def is_remote(path: str | Path) -> bool:
@@ -51,9 +54,15 @@ class Engine:
         for fn in reversed(self._on_close):
             fn()
 
+    def size_for(self, records: int) -> None:
+        """Settings for a run over `records` input records (Spark: its shuffle partitions)."""
+
+    def _handle(self, physical: str) -> Table:
+        return Table(physical, self, self.types(physical))
+
     # ---- core (subclasses) ----------------------------------------------------------------------------------
-    def table(self, name: str, sql: str, persist: bool = False) -> str:
-        """Make `sql` the table `name` (+ tag: its physical name, returned); `persist`: computed once, kept."""
+    def table(self, name: str, sql: str, persist: bool = False) -> Table:
+        """Make `sql` the table `name` (+ tag: its physical name); `persist`: computed once, kept."""
         raise NotImplementedError
 
     def rows(self, sql: str) -> list[tuple]:
@@ -65,13 +74,13 @@ class Engine:
         raise NotImplementedError
 
     def types(self, table: str) -> dict[str, str]:
-        """column -> type of a table."""
+        """column -> type of a table (by its physical name)."""
         raise NotImplementedError
 
-    def _read(self, path: str, kind: str, name: str) -> str:
+    def _read(self, path: str, kind: str, name: str) -> Table:
         raise NotImplementedError
 
-    def read_parquet(self, path: str | Path, name: str) -> str:
+    def read_parquet(self, path: str | Path, name: str) -> Table:
         """A Parquet file or directory of parts (a written output) as the table `name`."""
         return self._read(str(path), "parquet", name)
 
@@ -79,7 +88,7 @@ class Engine:
         """Write the result of `sql` as Parquet at `path` (a local Path; on Spark also a Hadoop URI), atomically."""
         raise NotImplementedError
 
-    def small_table(self, name: str, df: pd.DataFrame) -> str:
+    def small_table(self, name: str, df: pd.DataFrame) -> Table:
         """A small pandas frame (labels) as a table."""
         raise NotImplementedError
 
@@ -90,9 +99,9 @@ class Engine:
     def one(self, sql: str) -> tuple:
         return self.rows(sql)[0]
 
-    def read_input(self, path: str | Path, cfg: MatchConfig, name: str) -> tuple[str, dict[str, str], bool]:
-        """(the raw table, its column types, whether it is a CSV read as text) of one input; a missing file, an empty
-        one or missing configured columns raise InputError naming the file."""
+    def read_input(self, path: str | Path, cfg: MatchConfig, name: str) -> tuple[Table, bool]:
+        """(the raw table, whether it is a CSV read as text) of one input; a missing file, an empty one or missing
+        configured columns raise InputError naming the file."""
         p = str(path)
         if not is_remote(p):
             if not Path(p).exists():
@@ -101,21 +110,20 @@ class Engine:
                 raise InputError(f"{p}: file is empty")
         kind = table_kind(p)
         try:
-            table = self._read(p, kind, name)
-            types = self.types(table)
+            table = self._read(p, kind, name)   # its columns' types: a bad file fails here on Spark
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - each engine's reader raises its own errors
             raise InputError(f"{p}: cannot read {kind}: {str(exc).splitlines()[0]}") from exc
-        missing = [c for c in cfg.columns if c not in types]
+        missing = [c for c in cfg.columns if c not in table.columns]
         if missing:
-            raise InputError(f"{p}: missing column(s) {', '.join(missing)} (found: {', '.join(types)})")
-        return table, types, kind == "csv"
+            raise InputError(f"{p}: missing column(s) {', '.join(missing)} (found: {', '.join(table.columns)})")
+        return table, kind == "csv"
 
-    def check_input(self, path, table: str, cfg: MatchConfig, types: dict[str, str], csv: bool) -> dict:
+    def check_input(self, path, table: Table, cfg: MatchConfig, csv: bool) -> dict:
         """Rows, present values per configured column (one aggregate); no rows, duplicate or missing ids raise
         InputError naming the file."""
-        d = self.dialect
+        d, types = self.dialect, table.columns
         uid = Q.raw_text(cfg.id, types[cfg.id], d, csv)
         present = Q.present_counts(cfg, d, types, csv)
         row = self.one(f"SELECT count(*), sum(CASE WHEN {uid} IS NULL THEN 1 ELSE 0 END), "
@@ -130,19 +138,19 @@ class Engine:
             raise InputError(f"{path}: id column {cfg.id} has missing values")
         return {"rows": int(row[0]), "present": {c: int(v or 0) for c, v in zip(present, row[2:], strict=True)}}
 
-    def standardize(self, raw: str, cfg: MatchConfig, types: dict[str, str], csv: bool, source_dataset: str,
-                    name: str) -> str:
+    def standardize(self, raw: Table, cfg: MatchConfig, csv: bool, source_dataset: str, name: str) -> Table:
         """The standardized table of a raw table (computed once: every later step reads it)."""
-        return self.table(name, Q.standardize_query(cfg, self.dialect, raw, types, source_dataset, csv), persist=True)
+        sql = Q.standardize_query(cfg, self.dialect, raw.name, raw.columns, source_dataset, csv)
+        return self.table(name, sql, persist=True)
 
-    def present_shares(self, tables: list[str], columns: list[str]) -> dict[str, int]:
+    def present_shares(self, tables: list[Table], columns: list[str]) -> dict[str, int]:
         """Non-missing values per column over the union of `tables` (one aggregate)."""
         union = " UNION ALL ".join(f"SELECT {', '.join(Q.quote(c, self.dialect) for c in columns)} FROM {t}"
                                    for t in tables)
         row = self.one(f"SELECT {', '.join(f'count({Q.quote(c, self.dialect)})' for c in columns)} FROM ({union}) u")
         return {c: int(v) for c, v in zip(columns, row, strict=True)}
 
-    def value_counts_summary(self, tables: list[str], column: str) -> tuple[int, int, int]:
+    def value_counts_summary(self, tables: list[Table], column: str) -> tuple[int, int, int]:
         """(most frequent value's count, distinct values, non-missing values) of a column over `tables`."""
         c = Q.quote(column, self.dialect)
         union = " UNION ALL ".join(f"SELECT {c} AS v FROM {t}" for t in tables)
@@ -150,7 +158,7 @@ class Engine:
                        f"WHERE v IS NOT NULL GROUP BY v) g")
         return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
-    def sample(self, table: str, columns: list[str], fraction: float, seed: int) -> pd.DataFrame:
+    def sample(self, table: Table, columns: list[str], fraction: float, seed: int) -> pd.DataFrame:
         """A Bernoulli sample of some columns (bounded: the caller picks `fraction` for at most ~50k rows)."""
         raise NotImplementedError
 
@@ -176,7 +184,7 @@ class DuckDBEngine(Engine):
         physical = f"{name}{self.tag}"
         kind = "TABLE" if persist else "VIEW"
         self.con.execute(f"CREATE OR REPLACE {kind} {physical} AS {sql}")
-        return physical
+        return self._handle(physical)
 
     def rows(self, sql):
         return self.con.sql(sql).fetchall()
@@ -212,7 +220,7 @@ class DuckDBEngine(Engine):
         self.con.register(f"{physical}_df", df)
         self.con.execute(f"CREATE OR REPLACE TABLE {physical} AS SELECT * FROM {physical}_df")
         self.con.unregister(f"{physical}_df")
-        return physical
+        return self._handle(physical)
 
     def sample(self, table, columns, fraction, seed):
         cols = ", ".join(Q.quote(c, self.dialect) for c in columns)
@@ -238,6 +246,18 @@ class SparkEngine(Engine):
         self.spark = spark
         self.db_api = SparkAPI(spark_session=spark, break_lineage_method="persist")
         self._persisted: list = []
+        for key, value in SPARK_CONF.items():
+            self.set_conf(key, value)
+
+    def set_conf(self, key: str, value: str) -> None:
+        """A Spark SQL setting while the engine is open (the session lives on: restored at close)."""
+        old = self.spark.conf.get(key, None)
+        self.spark.conf.set(key, value)
+        self.on_close(lambda: self.spark.conf.unset(key) if old is None else self.spark.conf.set(key, old))
+
+    def size_for(self, records):
+        # few, small shuffle partitions: Splink runs many small SQL steps
+        self.set_conf(SHUFFLE_PARTITIONS, str(max(2, min(64, records // 40_000))))
 
     def table(self, name, sql, persist=False):
         physical = f"{name}{self.tag}"
@@ -246,7 +266,7 @@ class SparkEngine(Engine):
             df = df.localCheckpoint(eager=True)
             self._persisted.append(df)
         df.createOrReplaceTempView(physical)
-        return physical
+        return self._handle(physical)
 
     def rows(self, sql):
         return [tuple(r) for r in self.spark.sql(sql).collect()]
@@ -263,7 +283,7 @@ class SparkEngine(Engine):
         df = reader.parquet(path) if kind == "parquet" else reader.csv(path, header=True, inferSchema=False)
         physical = f"{name}{self.tag}"
         df.createOrReplaceTempView(physical)
-        return physical
+        return self._handle(physical)
 
     def write_parquet(self, sql, path):
         spark_write(self.spark.sql(sql), path, "parquet")  # a Hadoop URI: through Hadoop's FileSystem
@@ -271,10 +291,10 @@ class SparkEngine(Engine):
     def small_table(self, name, df):
         physical = f"{name}{self.tag}"
         self.spark.createDataFrame(df.astype(object).where(df.notna(), None)).createOrReplaceTempView(physical)
-        return physical
+        return self._handle(physical)
 
     def sample(self, table, columns, fraction, seed):
-        df = self.spark.table(table).select(*columns)
+        df = self.spark.table(table.name).select(*columns)
         if fraction < 1:
             df = df.sample(fraction=fraction, seed=seed)
         # partition by partition: no collect is bounded by spark.driver.maxResultSize

@@ -226,24 +226,25 @@ def test_spark_merge_and_pandas_applier_agree(data):
 def test_m_is_estimated_from_labelled_matches_only(data, monkeypatch):
     """Splink's estimate_m_from_pairwise_labels takes every row as a match: the labelled non-matches of a
     labeling set (relatives in one household) must not reach it."""
-    from c360.entity_resolution import match as match_mod
     from c360.entity_resolution.labels import labels_to_pairs
+    from c360.entity_resolution.phases.run import MatchRun
+    from c360.entity_resolution.phases.train import matching_pairs
 
     d, _, _ = data
     every = labels_to_pairs(d / "src" / "labels.csv")
     assert (every["clerical_match_score"] == 0).any()  # the generated labels do hold non-matches
-    only = match_mod.matching_pairs(every)
+    only = matching_pairs(every)
     assert len(only) == int((every["clerical_match_score"] == 1).sum()) and (only["clerical_match_score"] == 1).all()
 
     seen = []
-    real = match_mod._register
+    real = MatchRun.small_splink_table
 
-    def spy(ctx, frame, name):
+    def spy(run, frame, name):
         if name == "er_labels":
             seen.append(frame)
-        return real(ctx, frame, name)
+        return real(run, frame, name)
 
-    monkeypatch.setattr(match_mod, "_register", spy)
+    monkeypatch.setattr(MatchRun, "small_splink_table", spy)
     match([d / "merged.parquet"], engine="duckdb", labels=[d / "src" / "labels.csv"],
           out=d / "matched-labels.parquet", u_max_pairs=1e5)
     assert len(seen) == 1 and len(seen[0]) and (seen[0]["clerical_match_score"] == 1).all()

@@ -5,6 +5,7 @@ DuckDB and the local-only readers reject the URIs they cannot use with an InputE
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pyspark.sql import functions as F
 
 from c360 import hadoop_fs
 from c360.entity_resolution import match as MT
+from c360.entity_resolution import phases as P
 from c360.entity_resolution import sources as S
 from c360.entity_resolution.evaluate import cluster_agreement, evaluate
 from c360.entity_resolution.explain import explain_match, explain_pair
@@ -21,6 +23,7 @@ from c360.entity_resolution.generate import generate
 from c360.entity_resolution.labels import evaluate_labels
 from c360.entity_resolution.match import match
 from c360.entity_resolution.online import RealtimeMatcher
+from c360.entity_resolution.phases.run import output_path
 from c360.errors import InputError
 from c360.layout import MatchOutput
 from tests.conftest import run_cli
@@ -45,24 +48,27 @@ def _ids(path) -> pd.DataFrame:
     return pd.read_parquet(path, columns=KEY).sort_values("id", ignore_index=True)
 
 
-def _write_to(ctx, out, previous=None):
+def _write_to(run, phases, out, previous=None):
     """The ids and write phases again (training and clustering done once): `out` with ids stable against
     `previous` (None: an existing `out`)."""
-    ctx.output, ctx.previous = MatchOutput(out), previous
-    MT.assign_ids(ctx)
-    return MT.write(ctx)
+    run = dataclasses.replace(run, output=MatchOutput(out), previous=previous)
+    prepared, trained, blocking, scored, clusters = phases
+    assigned = P.assign_ids(run, prepared, clusters)
+    return MT.result(run, P.write(run, prepared, trained, blocking, scored, clusters, assigned, {}))
 
 
 @pytest.mark.slow
 def test_spark_match_on_a_hadoop_uri_equals_duckdb_and_keeps_ids_stable(merged, spark, tmp_path):
     uri = f"file://{tmp_path}/uri/matched.parquet"
-    ctx = MT.MatchContext.create([merged / "merged.parquet"], engine="spark", out=uri, spark=spark,
-                                 u_max_pairs=5e4, threshold=0.9)
-    with MT.engine_session(ctx):
-        for phase in (MT.prepare, MT.train, MT.block, MT.predict, MT.cluster, MT.assign_ids):
-            phase(ctx)
-        res = MT.write(ctx)
-        local = _write_to(ctx, tmp_path / "local" / "matched.parquet")
+    with P.MatchRun.open([merged / "merged.parquet"], engine="spark", out=uri, spark=spark, u_max_pairs=5e4,
+                         threshold=0.9) as run:
+        prepared = P.prepare(run)
+        trained = P.train(run, prepared)
+        blocking = P.block(run, prepared, trained)
+        scored = P.predict(run, prepared, blocking)
+        phases = prepared, trained, blocking, scored, P.cluster(run, prepared, scored)
+        res = _write_to(run, phases, uri)
+        local = _write_to(run, phases, tmp_path / "local" / "matched.parquet")
         o = MatchOutput(uri)
         assert res.out == uri and res.report_path == f"{uri}.report.json" and o.is_uri
         assert all(hadoop_fs.exists(spark, p) for p in (o.matched, o.report, o.model, o.pairs))
@@ -81,10 +87,10 @@ def test_spark_match_on_a_hadoop_uri_equals_duckdb_and_keeps_ids_stable(merged, 
         shifted = spark.read.parquet(uri).withColumn("match_id", F.col("match_id") + SHIFT)
         hadoop_fs.spark_write(shifted, prev)
         hadoop_fs.write_text(spark, MatchOutput(prev).report, hadoop_fs.read_text(spark, o.report))
-        _write_to(ctx, uri, previous=prev)
+        _write_to(run, phases, uri, previous=prev)
         assert _ids(on_disk / "matched.parquet")["match_id"].tolist() == (first["match_id"] + SHIFT).tolist()
         # without --previous the existing output at the URI is the previous one: the ids stay
-        _write_to(ctx, uri)
+        _write_to(run, phases, uri)
         assert _ids(on_disk / "matched.parquet")["match_id"].tolist() == (first["match_id"] + SHIFT).tolist()
     # nothing half-written or moved aside is left beside the outputs
     assert sorted(p.name for p in on_disk.iterdir() if not p.name.endswith(".crc")) == sorted(
@@ -140,7 +146,7 @@ def test_match_output_paths():
     assert (remote.matched, remote.pairs) == ("s3a://bucket/er/matched.parquet",
                                               "s3a://bucket/er/matched.parquet.pairs.parquet")
     assert MatchOutput.local("file:///data/er/matched.parquet").model.as_posix() == "/data/er/matched.parquet.model.json"
-    assert MT._output_path("file:///data/m.parquet", "duckdb", "--out") == Path("/data/m.parquet")
-    assert MT._output_path("hdfs:///data/m.parquet", "spark", "--out") == "hdfs:///data/m.parquet"
-    assert MT._output_path("data/m.parquet", "spark", "--out") == Path("data/m.parquet")
+    assert output_path("file:///data/m.parquet", "duckdb", "--out") == Path("/data/m.parquet")
+    assert output_path("hdfs:///data/m.parquet", "spark", "--out") == "hdfs:///data/m.parquet"
+    assert output_path("data/m.parquet", "spark", "--out") == Path("data/m.parquet")
     assert hadoop_fs.is_uri("file:/data/x") and not hadoop_fs.is_uri("C:/data/x") and not hadoop_fs.is_uri("data/x")

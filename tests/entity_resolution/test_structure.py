@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -11,8 +12,11 @@ import pandas as pd
 import pytest
 
 from c360.entity_resolution import match as MT
+from c360.entity_resolution import phases as P
 from c360.entity_resolution import sources as S
 from c360.entity_resolution.generate import generate
+from c360.entity_resolution.phases.run import MatchRun, timed
+from c360.entity_resolution.tables import Table
 from c360.layout import MatchOutput
 from tests.conftest import REPO
 
@@ -38,40 +42,72 @@ def tiny(tmp_path_factory):
 
 
 def test_match_phases_run_individually_in_order(tiny):
+    """Each phase is a function of the run and the typed results before it; together they are match()."""
     out = tiny / "phased.parquet"
-    ctx = MT.MatchContext.create([tiny / "merged.parquet"], engine="duckdb", out=out, u_max_pairs=2e4)
-    assert ctx.db is None and ctx.link_type == "dedupe_only"
-    with MT.engine_session(ctx):
-        assert ctx.db is not None and ctx.linker is None
-        MT.prepare(ctx)
-        assert ctx.records == len(pd.read_parquet(tiny / "merged.parquet")) and ctx.tables[0].std
-        assert ctx.linker is not None and "prepare" in ctx.timings
-        MT.train(ctx)
-        assert 0 < ctx.prior < 1 and ctx.model_json["comparisons"]
-        MT.block(ctx)
-        assert ctx.rules and ctx.blocking["comparisons"] > 0
-        MT.predict(ctx)
-        assert {"unique_id_l", "unique_id_r", "match_probability", "gamma_first_name"} <= set(ctx.pair_columns)
-        MT.cluster(ctx)
-        assert ctx.db.one(f"SELECT count(*) FROM {ctx.clusters}")[0] == ctx.records
-        assert ctx.counts["pairs_linked"] <= ctx.counts["pairs_scored"]
-        MT.assign_ids(ctx)
-        ids = ctx.db.frame(f"SELECT match_id FROM ({ctx.result}) r")["match_id"]
-        assert ids.dtype == "int64" and ids.min() == 1 and len(ids) == ctx.records
+    timings: dict[str, float] = {}
+    with MatchRun.open([tiny / "merged.parquet"], engine="duckdb", out=out, u_max_pairs=2e4) as run:
+        assert run.link_type == "dedupe_only" and run.engine == "duckdb"
+        with timed(timings, "prepare"):
+            prepared = P.prepare(run)
+        assert prepared.records == len(pd.read_parquet(tiny / "merged.parquet")) == prepared.inputs[0].std.count()
+        assert isinstance(prepared.inputs[0].std, Table) and prepared.candidates and "prepare" in timings
+        with timed(timings, "train"):
+            trained = P.train(run, prepared)
+        assert 0 < trained.prior < 1 and trained.model["comparisons"] and trained.summary["em_blocks"]
+        with timed(timings, "block"):
+            blocking = P.block(run, prepared, trained)
+        assert blocking.rules and blocking.report["comparisons"] > 0
+        assert len(blocking.model["blocking_rules_to_generate_predictions"]) == len(blocking.rules)
+        with timed(timings, "predict"):
+            scored = P.predict(run, prepared, blocking)
+        assert {"unique_id_l", "unique_id_r", "match_probability", "gamma_first_name"} <= set(scored.columns)
+        with timed(timings, "cluster"):
+            clusters = P.cluster(run, prepared, scored)
+            assigned = P.assign_ids(run, prepared, clusters)
+        assert clusters.clusters.count() == prepared.records
+        assert clusters.counts["pairs_linked"] <= clusters.counts["pairs_scored"] == scored.pairs.count()
+        ids = assigned.result.frame()["match_id"]
+        assert ids.dtype == "int64" and ids.min() == 1 and len(ids) == prepared.records
         assert not out.exists()  # nothing written before the write phase
-        res = MT.write(ctx)
+        res = MT.result(run, P.write(run, prepared, trained, blocking, scored, clusters, assigned, timings))
     o = MatchOutput(out)
     assert all(p.exists() for p in (o.matched, o.report, o.model, o.pairs))
     assert res.report_path == str(o.report) and res.clusters == pd.read_parquet(out)["match_id"].nunique()
     report = json.loads(o.report.read_text())
     assert list(report["seconds"]) == ["prepare", "train", "block", "predict", "cluster", "total"]
-    assert report["prior_probability_two_random_records_match"] == res.prior == ctx.prior
+    assert report["prior_probability_two_random_records_match"] == res.prior == trained.prior
+    assert json.loads(o.model.read_text())["blocking_rules_to_generate_predictions"] == \
+        blocking.model["blocking_rules_to_generate_predictions"]
     # the phases are match(): same clusters, same ids when run again through match()
     again = MT.match([tiny / "merged.parquet"], engine="duckdb", out=tiny / "whole.parquet", u_max_pairs=2e4)
     assert again.clusters == res.clusters and again.pairs_scored == res.pairs_scored
     key = ["id", "match_id"]
     whole = pd.read_parquet(tiny / "whole.parquet")[key].sort_values("id", ignore_index=True)
     assert whole.equals(pd.read_parquet(out)[key].sort_values("id", ignore_index=True))
+
+
+def test_phase_results_are_frozen_and_a_run_closes_its_tables(tiny):
+    """Phase results cannot be changed after the phase; the run's tables are gone once it is closed."""
+    with MatchRun.open([tiny / "merged.parquet"], engine="duckdb", out=tiny / "frozen.parquet") as run:
+        prepared = P.prepare(run)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            prepared.records = 0  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            run.threshold = 0.5  # type: ignore[misc]
+        std = prepared.inputs[0].std
+        assert str(std) == std.name and std.name.endswith(run.db.tag) and "unique_id" in std.columns
+    with pytest.raises(Exception, match="closed"):
+        std.count()
+
+
+def test_timed_adds_up_a_phase():
+    timings: dict[str, float] = {}
+    for _ in range(2):
+        with timed(timings, "cluster"):
+            pass
+    with pytest.raises(ValueError), timed(timings, "write"):
+        raise ValueError("counted all the same")
+    assert list(timings) == ["cluster", "write"] and all(v >= 0 for v in timings.values())
 
 
 def _py_files(dirs=None):
