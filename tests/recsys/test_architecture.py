@@ -257,3 +257,31 @@ def test_load_on_an_algorithm_class(random_interactions, tmp_path):
     for cls in (ALGORITHMS["als"], Recommender):
         with pytest.raises(InputError, match="a saved 'ease' model.*load_model"):
             cls.load(tmp_path / "m")
+
+
+def test_session_scoring_is_declared_on_the_recommender_interface(random_interactions):
+    """Every model scores sessions (`Recommender.session_scores`, the fold-in by default); the session model
+    overrides it and says so (`scores_trips`); nothing probes for the method."""
+    from c360.recsys.algorithms.session import SessionModel
+    from c360.recsys.serving import session_model_of
+    from c360.recsys.trips import Session, score_sessions
+
+    assert SessionModel.scores_trips and SessionModel.session_scores is not Recommender.session_scores
+    assert [name for name, cls in ALGORITHMS.items() if cls.scores_trips] == ["session"]
+    df, items = random_interactions
+    als = train("als", df, items, params={"factors": 4, "iterations": 3}, show_progress=False)
+    user, item = als.user_ids[0], als.item_ids[0]
+    scores = score_sessions(als, [Session((item,), (0,), user), Session((), (), None)])
+    assert scores.shape == (2, len(als.item_ids)) and scores[0, als.item_index[item]] == -np.inf
+    # the fold-in: the user's training row plus the trip, scored as a history vector
+    vector = als.matrix[als.user_index[user]].copy()
+    vector[0, als.item_index[item]] += 1
+    np.testing.assert_allclose(als.session_scores([Session((item,), (0,), user)])[0], als.score_vector(vector))
+    assert session_model_of({"als": als}, "als") is None
+    import re
+
+    import c360.api
+
+    probe = re.compile(r"hasattr\([^)]*[\"']session_scores[\"']\)")
+    sources = [*ROOT.rglob("*.py"), *Path(c360.api.__file__).parent.rglob("*.py")]
+    assert [str(p) for p in sources if probe.search(p.read_text())] == []
