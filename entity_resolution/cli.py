@@ -65,6 +65,11 @@ def register(subparsers) -> None:
     p.add_argument("--sources", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=_merge)
+    _register_match(sub)
+    _register_readers(sub)
+
+
+def _register_match(sub) -> None:
     p = sub.add_parser("match", help="Splink matching → every row + match_id (config: roles, columns, formats, "
                                      "blocking, households, threshold)")
     p.add_argument("--input", action="append", required=True)
@@ -77,6 +82,10 @@ def register(subparsers) -> None:
     p.add_argument("--previous")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_match)
+
+
+def _register_readers(sub) -> None:
+    """The commands that read a match output: evaluate, labels, explain."""
     p = sub.add_parser("evaluate", help="pairwise and cluster (B-cubed) precision/recall/F1 against truth")
     p.add_argument("--matched", required=True)
     p.add_argument("--truth", required=True)
