@@ -1,4 +1,5 @@
-"""The two engines standardize as the pandas reference does (SQL generated per dialect). That they cluster alike is
+"""The two engines standardize as the Python reference does (the rules of rules.py as SQL per dialect, and per
+record as the online matcher standardizes). That they cluster alike is
 checked by the suite's one Spark match, in test_hadoop_paths.py."""
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from c360.entity_resolution import rules
+from c360.entity_resolution import standardize as S
 from c360.entity_resolution import standardize_sql as Q
 from c360.entity_resolution.config import parse_config
 from c360.entity_resolution.standardize import standardize
@@ -91,3 +94,18 @@ def test_float_columns_read_as_pandas_prints_them():
                                        ("%d.%m.%y", "d.M.yy")])
 def test_java_date_formats(fmt, java):
     assert Q.java_date_format(fmt) == java
+
+
+def test_every_operation_is_interpreted_in_python_and_sql():
+    assert set(rules.OPERATIONS) == set(S.PYTHON) == set(Q.SQL)
+
+
+def test_one_record_standardizes_as_the_frame():
+    ref, bad = standardize(EDGES, CFG, "input0")
+    unreadable: dict[str, int] = {}
+    for rec, expected in zip(EDGES.to_dict("records"), ref.to_dict("records"), strict=True):
+        mine, columns = S.standardize_record(rec, CFG)
+        assert mine == {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in expected.items()}
+        for c in columns:
+            unreadable[c] = unreadable.get(c, 0) + 1
+    assert unreadable == bad
