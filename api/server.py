@@ -18,6 +18,10 @@ and uvicorn has no head or body timeout at all. `LimitedHttpToolsProtocol` keeps
   unread (a 401 before the body, see api.guard) is drained before the connection is reused.
 
 One lazily re-armed timer per connection serves both deadlines: no timer is created or cancelled per request.
+
+A response's head and a body that follows it at once leave in one write (`_HeadWithBody`): uvicorn writes the head
+when the app starts the response and the body when it sends it, two send(2) calls and two segments for the client to
+read on every response; a head whose body does not follow in the same turn of the event loop is written on its own.
 The size of a body is the app's to cap (api.guard, `api.max_body_bytes`): uvicorn buffers at most 64 KiB of it
 (plus one socket read) before it stops reading until the app takes it.
 
@@ -42,6 +46,43 @@ _HEAD, _BODY = "head", "body"  # what a connection is waiting for under a deadli
 
 class _HeadRefused(Exception):
     """Raised from a parser callback to stop parsing a connection that was just answered and closed."""
+
+
+class _HeadWithBody:
+    """The transport a request's cycle writes to: the response head it writes first is held until its next write
+    (the body, sent with it) or until the event loop's next turn (`call_soon`), whichever comes first; every other
+    write, and a close, goes through as it is (a held head first)."""
+
+    __slots__ = ("transport", "loop", "_head")
+
+    def __init__(self, transport, loop) -> None:
+        self.transport, self.loop = transport, loop
+        self._head: bytes | None = b""   # b"": nothing written yet (the first write is the head), None: past it
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is None:
+            self.transport.write(data)
+        elif head:
+            self._head = None
+            self.transport.write(head + data)
+        elif data.startswith(b"HTTP/1.1 100 "):  # the interim 100 Continue the client waits for: never held
+            self.transport.write(data)
+        else:
+            self._head = data
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        head, self._head = self._head, None
+        if head:
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -111,7 +152,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             raise _HeadRefused  # stops the parser: nothing more is read from this connection
         self._head_started = False
         self._waiting = None
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before:  # a request's cycle (not an upgrade, which keeps none)
+            self.cycle.transport = _HeadWithBody(self.transport, self.loop)
         if self._has_body():
             self._await(_BODY, self.body_timeout)
 

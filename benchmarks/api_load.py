@@ -6,9 +6,11 @@ wrk on /recommendations (random known users, k=10, no key: no live events are us
 masked SSNs).
 
 The reference is the plainest FastAPI service a user could write over the same recs.csv (`REFERENCE`: a dict user ->
-precomputed list of {item_id, score}, one route, orjson), run by uvicorn with its defaults and one worker in its own
-process beside ours. The two are measured with the same wrk command and user list, alternating ours and the
-reference `--runs` times; the medians and their ratio are printed.
+precomputed list of {item_id, score}, one route, orjson), run by uvicorn with one worker in its own process beside
+ours, its defaults but the access log (off unless --reference-access-log: the stricter comparison, although ours
+logs one JSON line per request). The two are measured with the same wrk command and user list, alternating ours and
+the reference `--runs` times; the medians of requests/s and their ratio are printed, and each server's CPU time per
+request (what the machine's other load changes least).
 
     python benchmarks/api_load.py [--warehouse DIR] [--duration 10] [--connections 16] [--runs 3]
 """

@@ -114,6 +114,25 @@ def test_a_normal_request_and_keep_alive_work(servers):
     assert _status(_get(port, extra=b"X-Pad: " + b"a" * (CAP - 200) + b"\r\n")) == 200
 
 
+def test_a_response_leaves_in_one_write_and_pipelined_requests_keep_their_order(servers):
+    """The head and the body of a response are written together (one segment: the first read holds both)."""
+    port = servers["limited"]
+    with _connect(port) as sock:
+        sock.sendall(b"GET /recommendations/nobody?k=3 HTTP/1.1\r\nHost: t\r\n\r\n")
+        first = sock.recv(65536)
+        head, _, body = first.partition(b"\r\n\r\n")
+        assert _status(first) == 200 and body.startswith(b'{"user_id":"nobody"') and body.endswith(b"}")
+        # pipelined: three requests in one send, three whole responses in order
+        sock.sendall(b"".join(b"GET /recommendations/nobody?k=%d HTTP/1.1\r\nHost: t\r\n\r\n" % k for k in (1, 2, 3)))
+        counts = [_read_response(sock).partition(b"\r\n\r\n")[2].count(b'"rank"') for _ in range(3)]
+        assert counts == [1, 2, 3]
+    # a HEAD (a head, no body) and a 404 still arrive whole
+    with _connect(port) as sock:
+        sock.sendall(b"HEAD /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert _status(_read_until_closed(sock)) in (200, 405)
+    assert _status(_get(port, "/nowhere")) == 404
+
+
 def test_a_head_over_the_cap_is_refused_and_the_server_keeps_serving(servers):
     port = servers["limited"]
     # complete in one write: measured when the head is complete
