@@ -1,5 +1,7 @@
 """Property graph of customers, policies, vehicles, addresses, visitors and attractions.
 
+- graph.schema: every vertex and edge label, its properties and their types, declared once (VERTICES, EDGES);
+  the exports, the Neptune CSV headers and the stores derive from it.
 - graph.export.export_graph(out_dir, spark=, matched=, sources=, visits=|interactions=, items=, recs=, model=)
   → computed by Spark (graph.spark_graph), written as Neptune bulk-load CSV parts per label in one folder
   (graph.neptune_parts: vertex-<label>-NNNNN.csv, edge-<label>-NNNNN.csv); returns counts by label.

@@ -1,4 +1,4 @@
-"""The customer-360 property graph as Spark DataFrames, one per vertex or edge label (graph schema in DESIGN.md).
+"""The customer-360 property graph as Spark DataFrames, one per vertex or edge label (declared in graph.schema).
 
 The same vertices, edges, ids and properties as `graph.export.GraphBuilder` computes record by record (tests compare
 them), computed by joins and aggregations: nothing per record reaches the driver. Every frame has `~id` (edges also
