@@ -31,6 +31,7 @@ from c360.graph.export import export_graph
 from c360.graph.gremlin_store import GremlinStore
 from c360.graph.loader import load_elements
 from c360.graph.neptune_parts import read_graph
+from c360.graph.schema import MATCH
 from c360.graph.store import open_store
 
 MAKES = [("Honda", "Civic"), ("Toyota", "Camry"), ("Ford", "Focus"), ("Tesla", "Model Y"), ("Kia", "Rio")]
@@ -218,7 +219,7 @@ def main() -> None:
                               progress=False)
         load_elements(vertices, edges, f"networkx:{work / 'graph.json'}", drop=True)
         stores = {"networkx": open_store(f"networkx:{work / 'graph.json'}"), "gremlin": open_store(url)}
-        mids = stores["networkx"].vertex_ids("match")
+        mids = stores["networkx"].vertex_ids(MATCH.name)
         rnd = random.Random(1)
         sample = [rnd.choice(mids) for _ in range(args.queries)]
         lat = {}

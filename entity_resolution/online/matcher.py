@@ -149,7 +149,8 @@ class RealtimeMatcher:
         return Scored(s.row, probability(total), total, levels)
 
     def _guarded(self, s: Scored) -> bool:
-        """The households rule of the nightly (match.relatives_guard): clearly different first names veto a link."""
+        """The households rule of the nightly (phases.score.relatives_guard): clearly different first names veto a
+        link."""
         level = s.levels.get("first_name")
         return bool(self.guard and level is not None and level[0].value == 0)
 
