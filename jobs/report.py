@@ -97,8 +97,29 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
     """The whole report as one HTML string (no external assets); `metric` is the ndcg@k charted per algorithm,
     `session_metric` the hit@k of the time-ordered evaluation (session model, baseline, transitions), `realtime`
     what the run took from the real-time logs (its realtime.json)."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>c360 run {html.escape(manifest['run_id'])}</title>"
-             f"<style>{STYLE}</style></head><body><h1>Nightly run {html.escape(manifest['run_id'])}</h1>"]
+    parts = _run_section(manifest)
+    if realtime:
+        parts += ["<h2>Real-time events</h2>", _realtime_section(realtime)]
+    parts += _er_section(er)
+    parts.append("<h2>Recommenders</h2>")
+    parts += _holdout_section(recsys.get("metrics") or {}, metric)
+    parts += _time_ordered_section(recsys.get("time_ordered") or {}, session_metric)
+    parts += _trained_section(manifest)
+    parts += _graph_section(graph)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _scalars(m: dict[str, Any]) -> dict[str, Any]:
+    """The values of a metrics dict that fit a table cell (nested dicts and lists left out)."""
+    return {k: v for k, v in m.items() if not isinstance(v, (dict, list))}
+
+
+def _run_section(manifest: dict[str, Any]) -> list[str]:
+    """The page head, the run's status, its steps and its quality gates."""
+    run_id = html.escape(manifest["run_id"])
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>c360 run {run_id}</title>"
+             f"<style>{STYLE}</style></head><body><h1>Nightly run {run_id}</h1>"]
     parts.append(f"<p>Status: <b class='{manifest['status']}'>{manifest['status']}</b> · created {manifest['created_at']}"
                  f" · served model: <b>{html.escape(str(manifest.get('served_model')))}</b></p>")
     steps = [{"step": n, "status": s.get("status"), "seconds": s.get("seconds"),
@@ -106,14 +127,14 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
              for n, s in manifest["steps"].items()]
     parts += ["<h2>Steps</h2>", _table(steps)]
     gates = [{"gate": n, **g} for n, g in (manifest.get("gates") or {}).items()]
-    parts += ["<h2>Quality gates</h2>", _table(gates, ["gate", "passed", "value", "threshold", "detail"])]
+    return parts + ["<h2>Quality gates</h2>", _table(gates, ["gate", "passed", "value", "threshold", "detail"])]
 
-    if realtime:
-        parts += ["<h2>Real-time events</h2>", _realtime_section(realtime)]
 
-    parts.append("<h2>Entity resolution</h2>")
+def _er_section(er: dict[str, Any]) -> list[str]:
+    """Entity resolution: its evaluation, the match probability histogram, the PR curve, the unparseable values."""
+    parts = ["<h2>Entity resolution</h2>"]
     if er.get("evaluation"):
-        parts.append(_table([{k: v for k, v in er["evaluation"].items() if not isinstance(v, (dict, list))}]))
+        parts.append(_table([_scalars(er["evaluation"])]))
     if er.get("histogram"):
         parts.append(histogram_chart(er["histogram"]["bin_edges"], er["histogram"]["counts"],
                                      "Match probability of candidate pairs"))
@@ -122,39 +143,49 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
     if er.get("invalid_values"):
         parts += ["<h3>Unparseable values treated as missing</h3>",
                   _table([{"column": k, "count": v} for k, v in er["invalid_values"].items()])]
+    return parts
 
-    parts.append("<h2>Recommenders</h2>")
-    metrics = recsys.get("metrics") or {}
-    if metrics:
-        rows = [{"algorithm": a, **{k: v for k, v in m.items() if not isinstance(v, (dict, list))}}
-                for a, m in metrics.items()]
-        parts.append(_table(rows))
-        ndcg = {a: m.get(metric) for a, m in metrics.items() if m.get(metric) is not None}
-        if ndcg:
-            label = metric.replace("ndcg", "NDCG")
-            parts.append(bar_chart(ndcg, f"{label} on the holdout", label))
-    timed = recsys.get("time_ordered") or {}
-    if timed.get("algorithms"):
-        split = timed.get("split") or {}
-        parts.append(f"<h3>Next attraction, time-ordered ({html.escape(str(split.get('protocol')))}: trained on every "
-                     f"trip but each user's last; {split.get('steps')} steps of {split.get('test_trips')} last trips)</h3>")
-        rows = [{"algorithm": a, **{k: v for k, v in m.items() if not isinstance(v, (dict, list))}}
-                for a, m in timed["algorithms"].items()]
-        parts.append(_table(rows))
-        hits = {a: m.get(session_metric) for a, m in timed["algorithms"].items() if m.get(session_metric) is not None}
-        if hits:
-            parts.append(bar_chart(hits, f"{session_metric} of the next attraction", session_metric))
+
+def _holdout_section(metrics: dict[str, Any], metric: str) -> list[str]:
+    """Each algorithm's metrics on the holdout, and `metric` (an ndcg@k) charted."""
+    if not metrics:
+        return []
+    parts = [_table([{"algorithm": a, **_scalars(m)} for a, m in metrics.items()])]
+    ndcg = {a: m.get(metric) for a, m in metrics.items() if m.get(metric) is not None}
+    if ndcg:
+        label = metric.replace("ndcg", "NDCG")
+        parts.append(bar_chart(ndcg, f"{label} on the holdout", label))
+    return parts
+
+
+def _time_ordered_section(timed: dict[str, Any], session_metric: str) -> list[str]:
+    """The next-attraction evaluation (each user's last trip held out), and `session_metric` (a hit@k) charted."""
+    if not timed.get("algorithms"):
+        return []
+    split = timed.get("split") or {}
+    parts = [f"<h3>Next attraction, time-ordered ({html.escape(str(split.get('protocol')))}: trained on every "
+             f"trip but each user's last; {split.get('steps')} steps of {split.get('test_trips')} last trips)</h3>"]
+    parts.append(_table([{"algorithm": a, **_scalars(m)} for a, m in timed["algorithms"].items()]))
+    hits = {a: m.get(session_metric) for a, m in timed["algorithms"].items() if m.get(session_metric) is not None}
+    if hits:
+        parts.append(bar_chart(hits, f"{session_metric} of the next attraction", session_metric))
+    return parts
+
+
+def _trained_section(manifest: dict[str, Any]) -> list[str]:
+    """Which device each model trained on, and why not the GPU (implicit ALS: --gpu auto)."""
     trained = [{"model": a, "served": a == manifest.get("served_model"), "chosen": m.get("chosen"),
                 "device": m.get("device"), "GPU": m.get("gpu_reason")}
                for a, m in (manifest.get("models") or {}).items()]
-    if trained:  # which device each model trained on, and why not the GPU (implicit ALS: --gpu auto)
-        parts += ["<h3>Trained models</h3>", _table(trained)]
+    return ["<h3>Trained models</h3>", _table(trained)] if trained else []
 
-    parts.append("<h2>Graph</h2>")
+
+def _graph_section(graph: dict[str, Any]) -> list[str]:
+    """The graph's vertices and edges counted by label."""
+    parts = ["<h2>Graph</h2>"]
     for kind in ("vertices", "edges"):
         counts = (graph.get("counts") or {}).get(kind) or {}
         if counts:
             parts.append(_table([{"label": k, "count": v} for k, v in sorted(counts.items())]))
             parts.append(bar_chart(dict(sorted(counts.items())), f"{kind.title()} by label", "count", horizontal=True))
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return parts
