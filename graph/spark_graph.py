@@ -309,6 +309,27 @@ def _policies(parts: _Parts, cids, src: dict) -> None:
     """policy vertices for every customer, vehicles (covers) and their addresses (locatedAt)."""
     from pyspark.sql import functions as F
 
+    policies = _policy_vertices(parts, cids)
+    auto_addr = None
+    if "auto_address" in src:
+        with_addr = _policy_addresses(parts, src, S.AUTO_ADDRESS, S.AUTO_CUSTOMER, 2, policies)
+        last = F.max(F.struct(F.col("_pos"), F.col("_aid")))["_aid"]  # a policy's vehicles: its last address
+        auto_addr = with_addr.groupBy("_pid").agg(last.alias("_aid"))
+    if "auto_vehicles" in src:
+        _vehicles(parts, src["auto_vehicles"], policies, auto_addr)
+    if "property_addresses" in src:
+        p = _policy_addresses(parts, src, S.PROPERTY_ADDRESSES, S.PROPERTY_CUSTOMERS, 4, policies)
+        parts.v(POLICY, p.select(F.col("_pid").alias("~id"), _order(4, None, F.col("_pos")).alias("_o"),
+                                   clean(_opt(p, "property_type")).alias("property_type"),
+                                   _int(clean(_opt(p, "year_built"))).alias("year_built"),
+                                   clean(_opt(p, "insured_value")).cast("double").alias("insured_value")))
+
+
+def _policy_vertices(parts: _Parts, cids):
+    """policy vertices (line and number from the customer id) and customer→policy (covers); returns the policy ids
+    (`_pid`)."""
+    from pyspark.sql import functions as F
+
     cid = F.col("_cid")
     number = F.when(cid.contains("-"), F.regexp_extract(cid, r"(?s)^(.*)-[^-]*$", 1)).otherwise(F.lit(""))
     line = F.regexp_extract(cid, r"(?s)([^-]*)$", 1)
@@ -318,50 +339,51 @@ def _policies(parts: _Parts, cids, src: dict) -> None:
                                   F.when(line != "", line).alias("line"),
                                   F.when(number != "", number).alias("policy_number")))
     parts.e(COVERS, _edge(cids, COVERS, cid, pid))
-    policies = cids.select(pid.alias("_pid"))
-    auto, prop = S.AUTO_CUSTOMER, S.PROPERTY_CUSTOMERS
+    return cids.select(pid.alias("_pid"))
 
-    def keyed(df, t: S.CustomerTable):  # rows whose policy is in the graph, with their file position
-        key = F.concat(F.lit(POLICY.id_prefix), F.col(t.key_column).cast("string"), F.lit(t.suffix))
-        return (df.withColumn("_pid", key).withColumn("_pos", F.monotonically_increasing_id())
-                .join(policies, "_pid", "left_semi"))
 
-    def policy_addresses(table: S.SourceTable, line: S.CustomerTable, phase: int):
-        """address vertices and policy→address (locatedAt) of a policy address table; its rows with an address"""
-        rows = src[table.name]
-        require_columns(rows, table.required, table.file)
-        rows = keyed(rows, line)
-        cols = [F.col(c) for c in S.ADDRESS_COLUMNS]
-        parts.v(ADDRESS, _address(rows, *cols, _order(phase, None, F.col("_pos"))))
-        with_addr = rows.where(clean(cols[0]).isNotNull()).withColumn("_aid", address_id_col(*cols))
-        parts.e(LOCATED_AT, _edge(with_addr, LOCATED_AT, F.col("_pid"), F.col("_aid")))
-        return with_addr
+def _keyed(df, t: S.CustomerTable, policies):
+    """The rows of a policy's table whose policy is in the graph (`policies`), with its id `_pid` and their file
+    position `_pos`."""
+    from pyspark.sql import functions as F
 
-    auto_addr = None
-    if "auto_address" in src:
-        with_addr = policy_addresses(S.AUTO_ADDRESS, auto, 2)
-        last = F.max(F.struct(F.col("_pos"), F.col("_aid")))["_aid"]  # a policy's vehicles: its last address
-        auto_addr = with_addr.groupBy("_pid").agg(last.alias("_aid"))
-    if "auto_vehicles" in src:
-        v = src["auto_vehicles"]
-        require_columns(v, S.AUTO_VEHICLES.required, S.AUTO_VEHICLES.file)
-        v = keyed(v, auto).withColumn("_vin", clean(F.col("vin"))).where(F.col("_vin").isNotNull())
-        vid = F.concat(F.lit(VEHICLE.id_prefix), F.col("_vin"))
-        year, make, model = clean(F.col("year")), clean(F.col("make")), clean(F.col("model"))
-        parts.v(VEHICLE, v.select(vid.alias("~id"), _order(3, None, F.col("_pos")).alias("_o"),
-                                    _join_words(year, make, model).alias("name"), F.col("_vin").alias("vin"),
-                                    make.alias("make"), model.alias("model"), _int(year).alias("year"),
-                                    clean(_opt(v, "color")).alias("color")))
-        parts.e(COVERS, _edge(v, COVERS, F.col("_pid"), vid))
-        if auto_addr is not None:
-            located = v.join(auto_addr, "_pid")
-            parts.e(LOCATED_AT, _edge(located, LOCATED_AT, vid, F.col("_aid")))
-    if "property_addresses" in src:
-        p = policy_addresses(S.PROPERTY_ADDRESSES, prop, 4)
-        parts.v(POLICY, p.select(F.col("_pid").alias("~id"), _order(4, None, F.col("_pos")).alias("_o"),
-                                   clean(_opt(p, "property_type")).alias("property_type"),
-                                   _int(clean(_opt(p, "year_built"))).alias("year_built"),
-                                   clean(_opt(p, "insured_value")).cast("double").alias("insured_value")))
+    key = F.concat(F.lit(POLICY.id_prefix), F.col(t.key_column).cast("string"), F.lit(t.suffix))
+    return (df.withColumn("_pid", key).withColumn("_pos", F.monotonically_increasing_id())
+            .join(policies, "_pid", "left_semi"))
+
+
+def _policy_addresses(parts: _Parts, src: dict, table: S.SourceTable, line: S.CustomerTable, phase: int, policies):
+    """address vertices and policy→address (locatedAt) of a policy address table; returns its rows with an address
+    (`_aid`)."""
+    from pyspark.sql import functions as F
+
+    rows = src[table.name]
+    require_columns(rows, table.required, table.file)
+    rows = _keyed(rows, line, policies)
+    cols = [F.col(c) for c in S.ADDRESS_COLUMNS]
+    parts.v(ADDRESS, _address(rows, *cols, _order(phase, None, F.col("_pos"))))
+    with_addr = rows.where(clean(cols[0]).isNotNull()).withColumn("_aid", address_id_col(*cols))
+    parts.e(LOCATED_AT, _edge(with_addr, LOCATED_AT, F.col("_pid"), F.col("_aid")))
+    return with_addr
+
+
+def _vehicles(parts: _Parts, v, policies, auto_addr) -> None:
+    """vehicle vertices, policy→vehicle (covers) and, where the policy has an address (`auto_addr`), vehicle→address
+    (locatedAt)."""
+    from pyspark.sql import functions as F
+
+    require_columns(v, S.AUTO_VEHICLES.required, S.AUTO_VEHICLES.file)
+    v = _keyed(v, S.AUTO_CUSTOMER, policies).withColumn("_vin", clean(F.col("vin"))).where(F.col("_vin").isNotNull())
+    vid = F.concat(F.lit(VEHICLE.id_prefix), F.col("_vin"))
+    year, make, model = clean(F.col("year")), clean(F.col("make")), clean(F.col("model"))
+    parts.v(VEHICLE, v.select(vid.alias("~id"), _order(3, None, F.col("_pos")).alias("_o"),
+                                _join_words(year, make, model).alias("name"), F.col("_vin").alias("vin"),
+                                make.alias("make"), model.alias("model"), _int(year).alias("year"),
+                                clean(_opt(v, "color")).alias("color")))
+    parts.e(COVERS, _edge(v, COVERS, F.col("_pid"), vid))
+    if auto_addr is not None:
+        located = v.join(auto_addr, "_pid")
+        parts.e(LOCATED_AT, _edge(located, LOCATED_AT, vid, F.col("_aid")))
 
 
 def _visits_frame(spark, visits, interactions):
