@@ -27,6 +27,29 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
     """Build the app for `settings` (default: load_settings() from the environment)."""
     settings = settings or load_settings()
     interval = float(reload_interval if reload_interval is not None else settings.api.reload_interval)
+    docs = settings.api.docs  # the interactive docs and the schema are closed unless enabled
+    # redirect_slashes off: Starlette builds the redirect of `/healthz/` from the Host header (an open redirect and
+    # a cache-poisoning vector), and every path of this API has one spelling: a trailing slash is a 404
+    app = FastAPI(title="c360 API", version=__version__, lifespan=_lifespan(settings, interval),
+                  default_response_class=OrjsonResponse,
+                  description="Theme-park recommendations and insurance customer 360 over the published warehouse.",
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None, redirect_slashes=False)
+    app.state.settings = settings  # read by requests through dependencies.app_settings
+    app.state.served = None  # the ServedState, swapped whole by the reloader; read through dependencies.served
+    app.state.loaded_run = None  # RunLayout of `served`
+    app.state.failed_run = None  # RunLayout of a publish that failed to load (not retried until `current` moves)
+    errors.install(app)
+    # authentication is declared on the routers themselves (customers: KEY_REQUIRED, events: WRITER_REQUIRED); the
+    # others are public
+    for router in (recommendations.router, customers.router, events.router, attractions.router, health.router):
+        app.include_router(router)
+    _add_middleware(app, settings)
+    return app
+
+
+def _lifespan(settings: Settings, interval: float):
+    """The app's lifespan: load the published run, watch `current` every `interval` seconds, close what is served."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -46,22 +69,11 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
             if app.state.served is not None:
                 await asyncio.to_thread(app.state.served.close)
 
-    docs = settings.api.docs  # the interactive docs and the schema are closed unless enabled
-    # redirect_slashes off: Starlette builds the redirect of `/healthz/` from the Host header (an open redirect and
-    # a cache-poisoning vector), and every path of this API has one spelling: a trailing slash is a 404
-    app = FastAPI(title="c360 API", version=__version__, lifespan=lifespan, default_response_class=OrjsonResponse,
-                  description="Theme-park recommendations and insurance customer 360 over the published warehouse.",
-                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
-                  openapi_url="/openapi.json" if docs else None, redirect_slashes=False)
-    app.state.settings = settings  # read by requests through dependencies.app_settings
-    app.state.served = None  # the ServedState, swapped whole by the reloader; read through dependencies.served
-    app.state.loaded_run = None  # RunLayout of `served`
-    app.state.failed_run = None  # RunLayout of a publish that failed to load (not retried until `current` moves)
-    errors.install(app)
-    # authentication is declared on the routers themselves (customers: KEY_REQUIRED, events: WRITER_REQUIRED); the
-    # others are public
-    for router in (recommendations.router, customers.router, events.router, attractions.router, health.router):
-        app.include_router(router)
+    return lifespan
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware, innermost first (Starlette runs the last added outermost)."""
     # the hot request (a keyless GET /recommendations of a stored answer) answered before FastAPI routes it: inside
     # the guard, CORS and the access log, which see it as they see any other
     app.add_middleware(recommendations.StoredRecommendations)
@@ -73,7 +85,6 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET"],
                            allow_headers=["X-API-Key"])
     app.add_middleware(AccessLogMiddleware)
-    return app
 
 
 def serve_app() -> FastAPI:

@@ -147,6 +147,30 @@ async def match_customer(
     personal data: match ids and probabilities, and (role pii only) which comparison level each field reached.
     Roles pii or writer; at least `realtime.min_match_fields` compared fields. For a caller without pii the fields
     it sees masked (api.masking.MASKED_FIELDS) count only when equal (any other level as if they were missing)."""
+    live = _live_matcher(state, caller, record, commit)
+    fields, std = _record_fields(state, record, settings.realtime.min_match_fields)
+    n = settings.realtime.candidates
+    # the fields a caller without pii sees masked count only when equal: how close a guess came is an oracle
+    exact = () if caller.allows("pii") else MASKED_FIELDS
+    if commit:
+        answer, mid, new, in_graph = await _commit(live, fields, record.id, n, exact)
+    else:
+        # on the event loop: about a millisecond of pure Python, which a thread would only hand the GIL back and forth
+        # for (16 concurrent clients through the threadpool measured 131 requests/s and p99 0.5 s; inline, see
+        # benchmarks/results/realtime.md)
+        answer = live.match(fields, n, std=std, exact_fields=exact)
+        mid, new, in_graph = answer.match_id, None, None
+    candidates = [{"match_id": str(m), "match_probability": p} for m, p in answer.candidates]
+    audit.answered([c["match_id"] for c in candidates] + ([str(mid)] if commit and new else []))
+    explanation = _explanation(answer.explanation, caller.allows("pii"))
+    return OrjsonResponse({"match_id": None if mid is None else str(mid), "match_probability": answer.match_probability,
+                           "candidates": candidates, "explanation": explanation, "committed": commit,
+                           "record_id": record.id if commit else None, "new_match": new, "in_graph": in_graph})
+
+
+def _live_matcher(state: ServedState, caller, record: CustomerRecordIn, commit: bool):
+    """The served run's live matcher, once the caller's role allows the request (403) and there is one (503), and a
+    record to commit has an id (422)."""
     if commit:
         require(caller, "writer")
     elif not (caller.allows("pii") or caller.allows("writer")):
@@ -157,31 +181,27 @@ async def match_customer(
         raise ApiError(503, "the published run has no match model to match against")
     if commit and not record.id:
         raise ApiError(422, "id: required with commit=true (the record's id, e.g. 77001-property)", ["id"])
-    fields, std = _record_fields(state, record, settings.realtime.min_match_fields)
-    n = settings.realtime.candidates
-    # the fields a caller without pii sees masked count only when equal: how close a guess came is an oracle
-    exact = () if caller.allows("pii") else MASKED_FIELDS
-    if commit:
-        try:
-            answer, mid, new, in_graph = await run_in_threadpool(live.commit, fields, record.id, n, exact)
-        except CommitConflict:
-            raise ApiError(409, f"id: a record {record.id!r} exists already", ["id"]) from None
-        except OSError as exc:
-            log.error("customer record not committed: %s", exc)
-            raise ApiError(503, "the customers log cannot be written") from None
-    else:
-        # on the event loop: about a millisecond of pure Python, which a thread would only hand the GIL back and forth
-        # for (16 concurrent clients through the threadpool measured 131 requests/s and p99 0.5 s; inline, see
-        # benchmarks/results/realtime.md)
-        answer = live.match(fields, n, std=std, exact_fields=exact)
-        mid, new, in_graph = answer.match_id, None, None
-    candidates = [{"match_id": str(m), "match_probability": p} for m, p in answer.candidates]
-    audit.answered([c["match_id"] for c in candidates] + ([str(mid)] if commit and new else []))
-    explanation = dict(answer.explanation)
+    return live
+
+
+async def _commit(live, fields: dict[str, Any], record_id: str, n: int, exact) -> tuple:
+    """Match and commit the record in a worker thread (it writes the customers log): (answer, match id, whether the
+    match is new, whether the record is in the graph); 409 for an id that exists, 503 when the log cannot be
+    written."""
+    try:
+        return await run_in_threadpool(live.commit, fields, record_id, n, exact)
+    except CommitConflict:
+        raise ApiError(409, f"id: a record {record_id!r} exists already", ["id"]) from None
+    except OSError as exc:
+        log.error("customer record not committed: %s", exc)
+        raise ApiError(503, "the customers log cannot be written") from None
+
+
+def _explanation(explanation: dict[str, Any], pii: bool) -> dict[str, Any]:
+    """The answer's explanation as JSON can carry it (infinite weights as null); which level each field reached
+    (exact, one edit away, ...) is an oracle for the stored values: pii only."""
+    explanation = dict(explanation)
     explanation["match_weight"] = _finite(explanation.get("match_weight"))
-    # which level each field reached (exact, one edit away, ...) is an oracle for the stored values: pii only
     explanation["comparisons"] = [{**c, "match_weight": _finite(c["match_weight"])}
-                                  for c in explanation.get("comparisons", [])] if caller.allows("pii") else []
-    return OrjsonResponse({"match_id": None if mid is None else str(mid), "match_probability": answer.match_probability,
-                           "candidates": candidates, "explanation": explanation, "committed": commit,
-                           "record_id": record.id if commit else None, "new_match": new, "in_graph": in_graph})
+                                  for c in explanation.get("comparisons", [])] if pii else []
+    return explanation
