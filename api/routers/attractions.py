@@ -18,14 +18,17 @@ from ..schemas import Error, NextAttractions, SimilarAttractions
 from ..state import ServedState
 
 router = APIRouter(tags=["attractions"])
+# the parameters both routes take, declared once
+ItemId = Annotated[str, Path(min_length=1, max_length=200, description="attraction id park:poiID")]
+TopK = Annotated[int, Query(ge=1, le=100)]
 
 
 @router.get("/attractions/{item_id}/similar", response_model=SimilarAttractions,
             responses={404: {"model": Error}, 422: {"model": Error}}, summary="Similar attractions")
 async def similar(
-    item_id: Annotated[str, Path(min_length=1, max_length=200, description="attraction id park:poiID")],
+    item_id: ItemId,
     state: Served,
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    k: TopK = 10,
     model: Annotated[str | None, Query(max_length=50)] = None,
 ):
     """Cosine neighbours of the item's factors (co-occurrence for models without factors)."""
@@ -62,9 +65,9 @@ def next_moves(state: ServedState, item_id: str, k: int) -> dict:
 @router.get("/attractions/{item_id}/next", response_model=NextAttractions,
             responses={404: {"model": Error}, 422: {"model": Error}}, summary="Where visitors go next")
 async def next_attractions(
-    item_id: Annotated[str, Path(min_length=1, max_length=200, description="attraction id park:poiID")],
+    item_id: ItemId,
     state: Served,
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    k: TopK = 10,
 ):
     """What visitors did next after this attraction in the trips the run's session model learned from: each with
     its share of the moves and the walking minutes. 404 for an attraction the model does not know, and when the
