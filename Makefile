@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test venv nightly serve lint bench clean lock audit
+.PHONY: run test check venv nightly serve lint bench clean lock audit
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -28,6 +28,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the inner loop (no JVM): lint, then the tests that start no JVM and take under ~1.5 s each
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not jvm and not slow" $(PYTEST_ARGS)
 
 nightly: $(STAMP)
 	$(BIN)/c360 nightly

@@ -19,6 +19,17 @@ GREMLIN_PASSWORD = "test-" + secrets.token_urlsafe(16)
 GREMLIN_ENV = {"C360_GREMLIN_USERNAME": GREMLIN_USERNAME, "C360_GREMLIN_PASSWORD": GREMLIN_PASSWORD}
 
 
+# A test that uses one of these fixtures starts a JVM (Spark, the Gremlin Server): it is marked `jvm`, and
+# `make check` (the inner loop) leaves it out. Tests that start one themselves carry the mark in their module.
+JVM_FIXTURES = frozenset({"spark", "spark_cluster", "gremlin_url"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if JVM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.jvm)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

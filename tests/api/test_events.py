@@ -10,6 +10,7 @@ import sys
 import time
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from c360.append_log import AppendLog
@@ -133,6 +134,7 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
     proc.wait(30)
 
 
+@pytest.mark.slow
 def test_events_survive_a_crash_of_the_server_and_every_worker_reflects_them(fresh_warehouse):
     """Two uvicorn workers: events accepted by either are in every answer; the server is killed (SIGKILL, no
     shutdown) and started again: the events are still applied."""

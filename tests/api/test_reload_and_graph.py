@@ -6,6 +6,7 @@ import json
 import threading
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from c360.settings import Settings
@@ -14,6 +15,7 @@ from tests.conftest import free_port
 from .conftest import KEYS, PII, READER, publish, write_run
 
 
+@pytest.mark.slow
 def test_hot_reload_while_requests_run(fresh_warehouse, trained):
     from c360.api.app import create_app
 

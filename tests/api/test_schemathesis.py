@@ -35,6 +35,7 @@ TRIED: dict[str, int] = {}  # requests sent per (caller, mode): printed at the e
 
 @pytest.mark.parametrize("caller", list(CALLERS))
 @pytest.mark.parametrize("mode", list(schemathesis.GenerationMode), ids=lambda m: m.value)
+@pytest.mark.slow
 def test_every_operation_answers_as_its_schema_says(settings, mode, caller):
     # an app of its own: schemathesis runs the app's lifespan (loading the published run) on its own event loop,
     # which must not be shared with the session's TestClient; with the docs enabled, since they are closed by default

@@ -10,6 +10,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.conftest import REPO, free_port
 
@@ -19,6 +20,7 @@ KEY = "workers-key"
 N = 24
 
 
+@pytest.mark.slow
 def test_every_worker_logs_access_and_audit_lines(warehouse, tmp_path):
     port = free_port()
     env = {**os.environ, "C360_API_KEYS": f"{KEY}:reader", "C360_GRAPH": "networkx"}

@@ -105,6 +105,7 @@ def _open_in_child(root: str) -> int:
     return os.stat(table.directory / "meta.json").st_ino
 
 
+@pytest.mark.slow
 def test_workers_build_a_missing_table_once_and_rebuild_a_stale_one(files, tmp_path):
     recs, items = files
     run = RunLayout(tmp_path / "run")

@@ -83,20 +83,18 @@ def _get(port: int, path: str = "/readyz", extra: bytes = b"") -> bytes:
         return _read_until_closed(sock)
 
 
-def _read_response(sock: socket.socket) -> bytes:
-    """One whole response (head and a content-length body) from a kept-alive connection."""
-    out = b""
-    while b"\r\n\r\n" not in out:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed before a response head: {out!r}"
-        out += chunk
-    head, _, body = out.partition(b"\r\n\r\n")
+def _read_response(stream) -> bytes:
+    """One whole response (head and a content-length body) from a kept-alive connection's buffered reader
+    (`sock.makefile("rb")`): pipelined responses may arrive in one segment, and what follows one stays buffered."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        line = stream.readline()
+        assert line, f"closed before a response head: {head!r}"
+        head += line
     length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "closed before the end of a response body"
-        body += chunk
-    return head + b"\r\n\r\n" + body
+    body = stream.read(length)
+    assert len(body) == length, "closed before the end of a response body"
+    return head + body
 
 
 def _status(response: bytes) -> int:
@@ -109,7 +107,7 @@ def test_a_normal_request_and_keep_alive_work(servers):
     with _connect(port) as sock:  # two requests on one connection
         for _ in range(2):
             sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
-            assert _status(_read_response(sock)) == 200
+            assert _status(_read_response(sock.makefile("rb"))) == 200
     # a head just under the cap is accepted
     assert _status(_get(port, extra=b"X-Pad: " + b"a" * (CAP - 200) + b"\r\n")) == 200
 
@@ -124,7 +122,8 @@ def test_a_response_leaves_in_one_write_and_pipelined_requests_keep_their_order(
         assert _status(first) == 200 and body.startswith(b'{"user_id":"nobody"') and body.endswith(b"}")
         # pipelined: three requests in one send, three whole responses in order
         sock.sendall(b"".join(b"GET /recommendations/nobody?k=%d HTTP/1.1\r\nHost: t\r\n\r\n" % k for k in (1, 2, 3)))
-        counts = [_read_response(sock).partition(b"\r\n\r\n")[2].count(b'"rank"') for _ in range(3)]
+        stream = sock.makefile("rb")
+        counts = [_read_response(stream).partition(b"\r\n\r\n")[2].count(b'"rank"') for _ in range(3)]
         assert counts == [1, 2, 3]
     # a HEAD (a head, no body) and a 404 still arrive whole
     with _connect(port) as sock:
@@ -199,7 +198,7 @@ def test_a_head_dripped_byte_by_byte_is_timed_out_from_its_start(servers):
 def test_a_keep_alive_connection_that_stalls_in_its_next_head_is_timed_out(servers):
     with _connect(servers["limited"]) as sock:
         sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert _status(_read_response(sock)) == 200
+        assert _status(_read_response(sock.makefile("rb"))) == 200
         sock.sendall(b"GET /readyz HTTP/1.1\r\n")
         elapsed, response = _closed_within(sock, TIMEOUT)
     assert _status(response) in (0, 408)
@@ -240,7 +239,7 @@ def test_a_body_left_unread_after_a_401_is_cut_off_at_the_deadline(servers):
     """Refused before its body (no key), the rest of the body cannot hold the connection open."""
     with _connect(servers["limited"]) as sock:
         sock.sendall(_post_head("/events", b"Content-Length: 1000000\r\n") + b"[")
-        assert _status(_read_response(sock)) == 401  # answered at once, the body not awaited
+        assert _status(_read_response(sock.makefile("rb"))) == 401  # answered at once, the body not awaited
         elapsed, response = _closed_within(sock, TIMEOUT)
     assert response == b""
 
@@ -267,7 +266,7 @@ def test_a_large_unauthenticated_body_does_not_grow_the_worker(servers):
         view = memoryview(body)
         for at in range(0, len(body), 2**20):
             sock.sendall(view[at:at + 2**20])
-        assert _status(_read_response(sock)) == 401
+        assert _status(_read_response(sock.makefile("rb"))) == 401
     grown = _peak_rss_kib(pid) - before
     assert grown < 32 * 1024, f"peak RSS grew by {grown} KiB"
     assert _status(_get(port, "/healthz")) == 200
@@ -365,7 +364,7 @@ def test_the_proxy_forwards_and_enforces_its_limits(proxy):
     assert _status(_get(proxy, extra=b"".join(b"X-Pad-%d: " % i + b"a" * 3000 + b"\r\n" for i in range(6)))) == 400
     with _connect(proxy) as sock:  # a body over client_max_body_size
         sock.sendall(b"POST /readyz HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\nConnection: close\r\n\r\n")
-        assert _status(_read_response(sock)) == 413  # (nginx then lingers to drain the body: not awaited)
+        assert _status(_read_response(sock.makefile("rb"))) == 413  # (nginx then lingers to drain the body: not awaited)
     with _connect(proxy) as sock:  # a half-sent head
         sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: t\r\n")
         _closed_within(sock, TIMEOUT)

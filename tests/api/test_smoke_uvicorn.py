@@ -7,12 +7,14 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from tests.conftest import REPO, free_port
 
 from .conftest import wait_ready
 
 
+@pytest.mark.slow
 def test_c360_serve_smoke(warehouse):
     port = free_port()
     env = {**os.environ, "C360_API_KEYS": "smoke-key:reader", "C360_GRAPH": "networkx"}

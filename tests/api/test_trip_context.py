@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import pytest
+
 from .conftest import READER, WRITER
 from .test_events import app_client
 
@@ -130,6 +132,7 @@ def test_a_run_without_a_session_model_answers_as_before(fresh_warehouse):
             client.app.state.served = state
 
 
+@pytest.mark.slow
 def test_a_trip_in_a_park_the_session_model_does_not_know_stays_in_that_park(fresh_warehouse, trained):
     """The session model knows epcot and caliAdv only: a trip at disHolly is answered by the served model's
     disHolly attractions, a trip at MagicK (no model of the run knows it) by none, never another park's; `context`

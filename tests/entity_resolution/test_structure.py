@@ -41,6 +41,7 @@ def tiny(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_match_phases_run_individually_in_order(tiny):
     """Each phase is a function of the run and the typed results before it; together they are match()."""
     out = tiny / "phased.parquet"

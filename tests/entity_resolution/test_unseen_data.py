@@ -50,6 +50,7 @@ def _run(d, name: str, **changes):
     return res, evaluate(out, d / "truth.csv", id_col="rec_id"), read_json_file(res.report_path)
 
 
+@pytest.mark.slow
 def test_febrl_with_seven_digit_ids_links_and_reports_its_choices(febrl1):
     res, m, report = _run(febrl1, "plain")
     assert m["f1"] >= 0.99 and m["bcubed_f1"] >= 0.99, m
@@ -62,6 +63,7 @@ def test_febrl_with_seven_digit_ids_links_and_reports_its_choices(febrl1):
     assert report["training"]["em_blocks"] and report["relatives_guarded"] == 0  # no households rule by default
 
 
+@pytest.mark.slow
 def test_no_ssn_phone_or_birth_date_still_links_name_alike_duplicates(febrl1):
     roles = {k: v for k, v in FEBRL["roles"].items() if k not in ("ssn", "date_of_birth")}
     _, m, report = _run(febrl1, "names_only", roles=roles)
@@ -69,6 +71,7 @@ def test_no_ssn_phone_or_birth_date_still_links_name_alike_duplicates(febrl1):
     assert all("ssn" not in r["rule"] and "date_of_birth" not in r["rule"] for r in report["blocking"]["rules"])
 
 
+@pytest.mark.slow
 def test_a_custom_column_changes_the_model(febrl1):
     _, _, without = _run(febrl1, "without_custom")
     _, m, with_custom = _run(febrl1, "with_custom", columns={"address_2": {"type": "fuzzy", "tf": True}})
@@ -79,6 +82,7 @@ def test_a_custom_column_changes_the_model(febrl1):
     assert level["tf_adjustment_column"] == "address_2" and m["f1"] >= 0.99
 
 
+@pytest.mark.slow
 def test_blocking_rules_from_the_config_override_the_choice(febrl1):
     _, m, report = _run(febrl1, "override", blocking={"rules": [["surname", "date_of_birth"], ["soc_sec_id"]]})
     rules = [r["rule"] for r in report["blocking"]["rules"]]
@@ -137,6 +141,7 @@ def generated(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_labels_with_relatives_labelled_apart_do_not_lower_f1(generated):
     d = generated
     labels = pd.read_csv(d / "src" / "labels.csv")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from c360.doctor import Check, run_checks
 from tests.conftest import run_cli
 
@@ -11,6 +13,7 @@ PARTS = ["Java", "Spark", "Splink similarity jar", "DuckDB", "Maven", "Gremlin S
          "implicit GPU"]
 
 
+@pytest.mark.jvm
 def test_doctor_reports_every_part(tmp_path):
     proc = run_cli("doctor", "--json", env={"C360_CACHE": str(tmp_path / "cache")})
     report = json.loads(proc.stdout)
@@ -26,6 +29,7 @@ def test_doctor_reports_every_part(tmp_path):
     assert all(name in table for name in PARTS)
 
 
+@pytest.mark.slow
 def test_a_missing_required_part_fails_with_the_reason(tmp_path):
     proc = run_cli("doctor", "--json", check=False, env={"PATH": str(tmp_path / "no-tools")})
     assert proc.returncode == 1, proc.stderr

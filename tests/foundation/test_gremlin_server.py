@@ -3,6 +3,7 @@
 import shutil
 import socket
 
+import pytest
 from gremlin_python.driver.driver_remote_connection import DriverRemoteConnection
 from gremlin_python.process.anonymous_traversal import traversal
 from gremlin_python.process.traversal import T
@@ -39,6 +40,7 @@ def test_status_when_stopped_exits_nonzero():
     assert "not running" in proc.stdout
 
 
+@pytest.mark.slow
 def test_port_taken_is_a_clear_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,6 +51,7 @@ def test_port_taken_is_a_clear_error():
     assert f"port {port} is already in use" in proc.stderr
 
 
+@pytest.mark.jvm
 def test_persistence_survives_restart(tmp_path):
     port = str(free_port())
     store = tmp_path / "graph.json"
@@ -86,6 +89,7 @@ def test_missing_java_or_maven_is_a_clear_error(gremlin_url, tmp_path):
     assert "Traceback" not in no_mvn.stderr + no_java.stderr
 
 
+@pytest.mark.slow
 def test_start_without_credentials_is_a_clear_error(tmp_path):
     """No default account: start refuses, naming both variables, before fetching or starting anything."""
     proc = run_cli("gremlin", "start", "--port", str(free_port()), check=False,

@@ -49,6 +49,7 @@ def test_shipped_data_loads():
     assert len(visits) == 138_110
 
 
+@pytest.mark.slow
 def test_help_for_every_group():
     parser = build_parser()
     groups = set(parser._subparsers._group_actions[0].choices)

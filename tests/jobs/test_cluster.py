@@ -220,6 +220,7 @@ def test_start_refuses_a_port_held_by_another_process(tmp_path):
     assert not (tmp_path / "spark-run" / str(port) / "master.pid").exists()
 
 
+@pytest.mark.slow
 def test_status_of_no_cluster(tmp_path):
     port = free_port()
     st = spark_cluster.status(port, cache=tmp_path)

@@ -145,6 +145,7 @@ def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visit
         run_nightly(str(good), warehouse=str(wh), env=ENV, resume="down")
 
 
+@pytest.mark.jvm
 def test_cli_bad_input_exits_nonzero_naming_step_and_file(tmp_path, epcot_visits):
     """Through the console entry point: exit code 2, the step and the missing file named, nothing published."""
     empty = tmp_path / "no-insurance"

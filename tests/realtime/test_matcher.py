@@ -115,6 +115,7 @@ def _spark_model(model: dict, cfg, std: pd.DataFrame) -> dict:
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+@pytest.mark.slow
 def test_the_compiled_scorer_gives_splinks_probabilities(run, matcher, tmp_path, dialect):
     """Every candidate pair of 150 perturbed records: the same levels, weights and probabilities as
     linker.inference.score_pairs (a DuckDB linker over the run's records)."""

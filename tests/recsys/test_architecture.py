@@ -106,6 +106,7 @@ def test_no_import_cycle_among_recsys_modules():
     assert not graph["c360.recsys.interactions"]
 
 
+@pytest.mark.slow
 def test_importing_base_imports_no_algorithm_and_no_registry():
     code = ("import json, sys\nimport c360.recsys.base\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('c360.recsys'))))")
@@ -219,6 +220,7 @@ def test_blend_components_share_the_data_object(random_interactions, tmp_path):
     assert again.data is model.data and again.components == model.components
 
 
+@pytest.mark.slow
 def test_auto_candidates_share_one_data_object(random_interactions, monkeypatch):
     from c360.recsys.auto import candidates_scores
     from c360.recsys.split import holdout_split

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from tests.conftest import run_cli
 
 
+@pytest.mark.slow
 def test_train_recommend_evaluate(tmp_path, random_interactions):
     df, items = random_interactions
     inter = tmp_path / "interactions.csv"
@@ -37,6 +39,7 @@ def test_train_recommend_evaluate(tmp_path, random_interactions):
     assert metrics["split"]["holdout"] == 0.2 and metrics["algorithms"]["als"]["ndcg@10"] > 0
 
 
+@pytest.mark.slow
 def test_cli_errors_name_the_problem(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
@@ -61,6 +64,7 @@ def test_cli_errors_name_the_problem(tmp_path):
     assert no_model.returncode == 2 and "not a saved model" in no_model.stderr
 
 
+@pytest.mark.slow
 def test_train_ease_through_the_cli(tmp_path, random_interactions):
     df, items = random_interactions
     inter = tmp_path / "interactions.csv"

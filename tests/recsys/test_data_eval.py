@@ -74,6 +74,7 @@ def test_metrics_by_hand():
     assert m["coverage@3"] == 0.75
 
 
+@pytest.mark.slow
 def test_auto_considers_context_popularity_and_picks_the_best(random_interactions):
     df, items = random_interactions
     best, rows = choose(df, items, item_group_col="PARK", seed=0)
@@ -82,6 +83,7 @@ def test_auto_considers_context_popularity_and_picks_the_best(random_interaction
     assert best["ndcg@10"] == max(r["ndcg@10"] for r in rows)
 
 
+@pytest.mark.slow
 def test_evaluate_reports_every_metric(random_interactions):
     df, items = random_interactions
     result = evaluate(["popularity", "item-knn", "auto"], df, items, item_group_col="PARK", seed=0)

@@ -90,6 +90,7 @@ def test_blend_of_rp3_and_ease_round_trip(random_interactions, tmp_path):
         train("blend", df, items, params={"mix": ["ease"]}, show_progress=False)
 
 
+@pytest.mark.slow
 def test_auto_considers_ease_and_mixes_and_is_reproducible(random_interactions):
     from c360.recsys.auto import choose
 

@@ -60,6 +60,7 @@ def session_model(park_trips):
 
 # ---------------------------------------------------------------- sessions in the data
 
+@pytest.mark.slow
 def test_shipped_visits_are_trips_by_seq_id():
     visits = sigir17.load_visits(parks=["epcot"])
     rows = trip_data.trips(visits)
@@ -98,6 +99,7 @@ def test_personalize_file_with_and_without_session_id(tmp_path):
         trip_data.load_trips(path)
 
 
+@pytest.mark.slow
 def test_time_split_puts_no_future_trip_into_training():
     data = trip_data.load_trips(fmt="sigir17")
     train_rows, test_rows = trip_data.time_split(data.trips)
@@ -265,6 +267,7 @@ def test_gru_batch_masks_visited_and_other_parks():
         assert not batch.candidates[b, len(trip.items):].any()
 
 
+@pytest.mark.slow
 def test_gru_is_deterministic_given_the_seed(park_trips):
     events, items = park_trips
     params = {"model": "gru", "gru_epochs": 5}
@@ -325,6 +328,7 @@ def test_session_model_needs_times(park_trips):
         SessionModel(model="rnn")
 
 
+@pytest.mark.slow
 def test_time_ordered_evaluation_reports_baselines(park_trips):
     events, items = park_trips
     data = trip_data.TripData(trip_data.trips(events), items)
@@ -343,6 +347,7 @@ def test_time_ordered_evaluation_reports_baselines(park_trips):
 
 # ---------------------------------------------------------------- the CLI and bad --sessions rows
 
+@pytest.mark.slow
 def test_cli_session_train_recommend_evaluate(tmp_path, park_trips):
     events, items = park_trips
     inter, item_file = tmp_path / "interactions.csv", tmp_path / "items.csv"
