@@ -13,6 +13,7 @@ c360-run/) and compiles the authorizer, with the server's own jars, exactly as t
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -69,7 +70,8 @@ def _require(tool: str, hint: str) -> str:
 
 
 def ensure_jars(cache: str | Path | None = None) -> Path:
-    """Resolve the server's jars with Maven once (under the cache directory); return the lib directory."""
+    """Resolve the server's jars with Maven once (under the cache directory); return the lib directory. Processes
+    starting servers at once (test workers, two shells) fetch under one lock: one runs Maven, the others wait."""
     lib = cache_dir(cache) / f"gremlin-server-{tinkerpop_version()}" / "lib"
     marker = lib / ".complete"
     if marker.exists():
@@ -77,14 +79,18 @@ def ensure_jars(cache: str | Path | None = None) -> Path:
     mvn = _require("mvn", "install Apache Maven (e.g. apt-get install maven) to fetch Gremlin Server")
     _require("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
     lib.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-         f"-DoutputDirectory={lib}", "-DincludeScope=runtime"],
-        capture_output=True, text=True,
-    )
-    if proc.returncode != 0:
-        raise C360Error(f"Maven could not fetch Gremlin Server jars:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    marker.write_text(tinkerpop_version())
+    with open(lib.parent / ".fetch.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():  # fetched by another process while this one waited
+            return lib
+        proc = subprocess.run(
+            [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+             f"-DoutputDirectory={lib}", "-DincludeScope=runtime"],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            raise C360Error(f"Maven could not fetch Gremlin Server jars:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        marker.write_text(tinkerpop_version())
     return lib
 
 
