@@ -26,8 +26,10 @@ run: $(STAMP)
 	$(BIN)/c360 nightly
 	$(BIN)/c360 serve --host $(HOST) --port $(PORT)
 
+# two workers (pytest-xdist), whole modules each: most of the suite waits on JVMs and subprocesses, not the CPU
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # the inner loop (no JVM): lint, then the tests that start no JVM and take under ~1.5 s each
 check: $(STAMP)

@@ -24,10 +24,23 @@ GREMLIN_ENV = {"C360_GREMLIN_USERNAME": GREMLIN_USERNAME, "C360_GREMLIN_PASSWORD
 JVM_FIXTURES = frozenset({"spark", "spark_cluster", "gremlin_url"})
 
 
+# The modules that take longest (whole nightlies, a wheel install, a Spark cluster), longest first: `make test` runs
+# two workers, each taking whole modules in this order, so the long ones start at once and the short ones fill in.
+LONGEST_FIRST = ("jobs/test_cluster.py", "foundation/test_install.py", "jobs/test_nightly.py",
+                 "realtime/test_nightly_logs.py", "realtime/test_nightly.py", "graph/test_export.py",
+                 "entity_resolution/test_hadoop_paths.py", "graph/test_backends.py")
+
+
+def _module_rank(item) -> int:
+    path = item.nodeid.split("::", 1)[0].removeprefix("tests/")
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if JVM_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.jvm)
+    items.sort(key=_module_rank)  # stable: the order inside a module, and of the other modules, is kept
 
 
 def free_port() -> int:
