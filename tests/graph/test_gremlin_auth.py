@@ -27,7 +27,8 @@ def test_unauthenticated_connection_is_refused(gremlin_url):
         conn.close()
 
 
-@pytest.mark.parametrize("username,password", [(GREMLIN_USERNAME, "wrong-password"), ("intruder", GREMLIN_PASSWORD)])
+@pytest.mark.parametrize("username,password", [(GREMLIN_USERNAME, "wrong-password"), ("intruder", GREMLIN_PASSWORD)],
+                         ids=["wrong-password", "unknown-user"])  # ids without the secret: the same in every worker
 def test_wrong_credentials_are_refused(gremlin_url, username, password):
     conn, g = _g(gremlin_url, username=username, password=password)
     try:
