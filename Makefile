@@ -26,10 +26,11 @@ run: $(STAMP)
 	$(BIN)/c360 nightly
 	$(BIN)/c360 serve --host $(HOST) --port $(PORT)
 
-# two workers (pytest-xdist), whole modules each: most of the suite waits on JVMs and subprocesses, not the CPU
-TEST_WORKERS ?= 2
+# four workers (pytest-xdist), whole modules each, in the suite's order (tests/conftest.py: the longest first): most
+# of the suite waits on JVMs and subprocesses, not on the CPU
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # the inner loop (no JVM): lint, then the tests that start no JVM and take under ~1.5 s each
 check: $(STAMP)

@@ -3,7 +3,8 @@ packages added, gpu_status stops at the driver or the device (the right answer o
 at a missing library or an undefined rmm symbol. Without the extra it says the extra is not installed.
 
 The virtualenv sees the test environment's packages through a path line (as tests/foundation/test_install.py does)
-and imports the checkout's code from the repository root, so pip adds only the extra's CUDA and rmm wheels.
+and the checkout's code through the test environment's editable install (its import hook, run from the same file), so
+pip adds only the extra's CUDA and rmm wheels.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def gpu_venv(tmp_path_factory):
     _run([sys.executable, "-m", "venv", "--without-pip", venv])
     py = venv / "bin" / "python"
     site = Path(_run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    (site / "test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    # the test environment's packages, then its editable install's import hook (c360's subpackages in the checkout)
+    editable = [line for pth in sorted(purelib.glob("__editable__*.pth")) for line in pth.read_text().splitlines()]
+    (site / "test_deps.pth").write_text("\n".join([str(purelib), *editable]) + "\n")
     proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet",
                            "--disable-pip-version-check", *gpu_requirements()],
                           cwd=root, env=_env(), capture_output=True, text=True, timeout=1200)
