@@ -26,9 +26,10 @@ run: $(STAMP)
 	$(BIN)/c360 nightly
 	$(BIN)/c360 serve --host $(HOST) --port $(PORT)
 
-# four workers (pytest-xdist), whole modules each, in the suite's order (tests/conftest.py: the longest first): most
-# of the suite waits on JVMs and subprocesses, not on the CPU
-TEST_WORKERS ?= 4
+# two workers (pytest-xdist), whole modules each, in the suite's order (tests/conftest.py: the longest first): most
+# of the suite waits on JVMs and subprocesses, not on the CPU (four workers measured slower: four modules of whole
+# nightlies at once overload 2 cores and 24 GB)
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
