@@ -60,11 +60,12 @@ class ImplicitALS(FactorModel):
         gpu, reason = use_gpu(self.params["gpu"])  # first: it loads the CUDA libraries before implicit.gpu
         from implicit.als import AlternatingLeastSquares
 
-        model = AlternatingLeastSquares(factors=int(self.params["factors"]),
-                                        regularization=float(self.params["regularization"]), alpha=1.0,
-                                        iterations=int(self.params["iterations"]), use_gpu=gpu,
-                                        random_state=int(self.params["seed"]))
-        with threadpool_limits(limits=1, user_api="blas"):  # implicit parallelises itself; BLAS threads only contend
+        # implicit parallelises itself (and checks the BLAS pool when the model is made): BLAS threads only contend
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = AlternatingLeastSquares(factors=int(self.params["factors"]),
+                                            regularization=float(self.params["regularization"]), alpha=1.0,
+                                            iterations=int(self.params["iterations"]), use_gpu=gpu,
+                                            random_state=int(self.params["seed"]))
             model.fit(self._weighted(self.matrix), show_progress=show_progress)
         if gpu:
             model = model.to_cpu()
