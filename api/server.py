@@ -100,6 +100,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0                 # bytes received while the current head was incomplete
         self._timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._deferred: bytes | None = None  # a refusal waiting for the responses of earlier pipelined requests
 
     # connection lifecycle
     def connection_made(self, transport) -> None:  # type: ignore[override]
@@ -191,7 +192,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             if cycle is not None and not cycle.response_started:
                 cycle.disconnected = True  # the app's receive() now answers http.disconnect, its send() nothing
                 cycle.message_event.set()
-                self._refuse(408, "Request body not received in time.")
+                self._refuse(408, "Request body not received in time.", after_earlier=False)
             else:  # answered already (e.g. refused before its body): only the connection is left to close
                 self._close()
         elif self._head_started:
@@ -199,12 +200,33 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         else:  # connected and sent nothing
             self._close()
 
+    def _flush_held(self) -> None:
+        """Write a response head the request's cycle still holds (`_HeadWithBody`) before anything else goes out."""
+        cycle = self.cycle
+        if cycle is not None and isinstance(cycle.transport, _HeadWithBody):
+            cycle.transport.flush()
+
     def _close(self) -> None:
         self._refused = True
         self._waiting = None
+        self._flush_held()
         self.transport.close()
 
-    def _refuse(self, status: int, msg: str) -> None:
+    def shutdown(self) -> None:
+        self._flush_held()
+        super().shutdown()
+
+    def send_400_response(self, msg: str) -> None:
+        self._flush_held()
+        super().send_400_response(msg)
+
+    def _in_flight(self) -> bool:
+        """Whether an earlier request of this connection is still being answered (pipelined requests included)."""
+        return bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
+
+    def _refuse(self, status: int, msg: str, *, after_earlier: bool = True) -> None:
+        """Answer `status` and close. A refused head of a pipelined request waits for the answers of the requests
+        before it (`after_earlier`): they are answered first, then the refusal, then the connection closes."""
         self.logger.warning("%s (client %s)", msg, self.client[0] if self.client else None)
         body = msg.encode("ascii")
         head = [STATUS_LINE[status]]
@@ -212,8 +234,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             head += [name, b": ", value, b"\r\n"]
         head += [b"content-type: text/plain; charset=utf-8\r\n",
                  b"content-length: " + str(len(body)).encode("ascii") + b"\r\n", b"connection: close\r\n\r\n", body]
+        if after_earlier and self._in_flight():
+            self._refused, self._waiting, self._deferred = True, None, b"".join(head)
+            self.flow.pause_reading()
+            return
+        self._flush_held()
         self.transport.write(b"".join(head))
         self._close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._deferred is not None and not self._in_flight() and not self.transport.is_closing():
+            refusal, self._deferred = self._deferred, None
+            self._flush_held()
+            self.transport.write(refusal)
+            self._close()
 
 
 def uvicorn_options(api: ApiSettings) -> dict[str, Any]:

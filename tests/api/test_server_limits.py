@@ -132,6 +132,20 @@ def test_a_response_leaves_in_one_write_and_pipelined_requests_keep_their_order(
     assert _status(_get(port, "/nowhere")) == 404
 
 
+def test_a_refused_pipelined_head_comes_after_the_answers_before_it(servers):
+    """A request, then in the same segment a head over the cap: the request is answered first, then the 431, then
+    the connection closes (the refusal never takes the place of an earlier request's answer)."""
+    port = servers["limited"]
+    with _connect(port) as sock:
+        sock.sendall(b"GET /recommendations/nobody?k=2 HTTP/1.1\r\nHost: t\r\n\r\n"
+                     b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"a" * (2 * CAP) + b"\r\n\r\n")
+        stream = sock.makefile("rb")
+        first = _read_response(stream)
+        assert _status(first) == 200 and first.partition(b"\r\n\r\n")[2].count(b'"rank"') == 2
+        assert _status(_read_response(stream)) == 431
+        assert stream.read() == b""  # then closed
+
+
 def test_a_head_over_the_cap_is_refused_and_the_server_keeps_serving(servers):
     port = servers["limited"]
     # complete in one write: measured when the head is complete
