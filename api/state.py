@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 import orjson
-import pandas as pd
 
 from c360.errors import InputError
 from c360.graph.store import open_store, parse_spec
@@ -33,11 +32,6 @@ log = logging.getLogger("c360.api.state")
 
 POPULAR_CACHE = 100  # cold-start items precomputed once per state
 REOPEN_AFTER_S = 1.0  # a store that failed to open is not retried sooner: requests queued behind it answer 503 at once
-
-
-def to_items(names: Mapping[str, str], frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """ITEM_ID/SCORE rows → response items with attraction names (ranks renumbered from 1)."""
-    return ranked_items(names, frame)
 
 
 class GraphHandle:
@@ -158,10 +152,6 @@ class ServedState:
     def graph_error(self) -> str | None:
         return self.connection.error
 
-    def items(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
-        """ITEM_ID/SCORE rows → response items with attraction names (ranks renumbered from 1)."""
-        return to_items(self.names, frame)
-
     def close(self) -> None:
         """Release the graph store connection and the real-time logs' lock files."""
         self.connection.close()
@@ -241,7 +231,7 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     # the session model the nightly saves into the run (recsys/session/): one that scores trips itself, the served
     # one first when it is one; a run without one answers as before (no trip context, no next attractions)
     session_algo = session_model_of(models, served)
-    popular = tuple(to_items(names, models[served].popular_items(POPULAR_CACHE)))
+    popular = tuple(ranked_items(names, models[served].popular_items(POPULAR_CACHE)))
     popular_json = tuple(orjson.dumps(item) for item in popular)
     connection = GraphHandle.open(graph_spec, run.root)
     customers, customers_error = None, None

@@ -38,7 +38,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.api_load import build_warehouse, wrk  # noqa: E402
+from benchmarks.api_load import build_warehouse, cpu_seconds, wrk  # noqa: E402
 
 KEY = "bench-reader-key"
 VISITS_PER_USER = 3
@@ -166,11 +166,6 @@ def pss_mb(pid: int) -> tuple[float, float]:
                  for field in ("Pss", "Pss_Anon"))
 
 
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def start_server(code: Path, warehouse: Path, port: int, workers: int, log: Path):
     """`c360 serve` of the checkout `code`: (process, seconds until /readyz first answered, seconds until every worker
     had also gone idle, i.e. finished loading, and the CPU seconds the busiest worker had used by then: on a machine
@@ -225,7 +220,7 @@ def cpu_times(pids: list[int]) -> dict[int, float]:
     times = {}
     for p in pids:
         try:
-            times[p] = cpu_s(p)
+            times[p] = cpu_seconds(p)
         except FileNotFoundError:
             pass
     return times

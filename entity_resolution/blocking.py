@@ -69,7 +69,7 @@ def configured(cfg: MatchConfig) -> list[Rule]:
     (identifiers agree in full)."""
     def column(name: str) -> str:
         f = cfg.get(name)
-        return f"{name}_canon" if f is not None and f.type == "name" and f.nicknames else name
+        return key(f) if f is not None and f.type == "name" else name
     return [Rule(sql=r) if isinstance(r, str) else Rule(tuple(column(c) for c in r)) for r in cfg.blocking.rules]
 
 

@@ -66,7 +66,7 @@ def prepare(run: MatchRun) -> Prepared:
     records = sum(info["rows"] for _, _, info in checked)
     run.db.size_for(records)
     inputs = [_standardized(run, i, *x) for i, x in enumerate(checked)]
-    columns = tuple(run.db.types(inputs[-1].std.name))
+    columns = tuple(inputs[-1].std.columns)   # the handle holds the types the engine gave when it made the table
     present = [run.db.present_shares([x.std], list(columns)) for x in inputs]
     null_share = {c: 1.0 - sum(p[c] for p in present) / records for c in columns}
     stds = [x.std for x in inputs]
