@@ -108,11 +108,17 @@ async def authenticated(settings: AppSettings, audit: Audit, key: ApiKey = None)
     return principal
 
 
+def api_key_header(scope) -> bytes | None:
+    """The raw X-API-Key header of an ASGI request (its first, as every reader of it takes), None without one:
+    one scan of the raw headers, for the guard and the public hot path."""
+    return next((value for name, value in scope["headers"] if name == b"x-api-key"), None)
+
+
 def optional_caller(request: Request) -> Principal | None:
     """The caller of a public endpoint that shows more to a key holder (a visitor's trip): None without a key,
     401 for a key that is not configured (a client that sends one wants to know it is wrong). One scan of the raw
     headers: it runs on the public hot path."""
-    raw = next((value for name, value in request.scope["headers"] if name == b"x-api-key"), None)
+    raw = api_key_header(request.scope)
     key = raw.decode("latin-1").strip() if raw else ""
     return principal_of(key, request.app.state.settings.api_keys) if key else None
 

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from c360.settings import Settings
 
 from .audit import AUDIT_SCOPE_KEY, AuditEntry, log_entry
-from .dependencies import PUBLIC_PATHS, ROLE_GRANTS, api_routes, authenticated, require, require_role
+from .dependencies import PUBLIC_PATHS, ROLE_GRANTS, api_key_header, api_routes, authenticated, require, require_role
 from .errors import ApiError, error_response
 from .limits import GROUPS, RateLimiter
 from .schemas import Error
@@ -117,7 +117,8 @@ class RequestGuard:
             log_entry(entry)
 
     async def _keyed_call(self, scope, ex: _Exchange, entry: AuditEntry, path: str) -> None:
-        key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
+        raw = api_key_header(scope)
+        key = None if raw is None else raw.decode("latin-1")
         try:
             principal = await authenticated(self.settings, entry, key)  # fills in entry.key and entry.role
             for role in self._roles.get((path, scope["method"]), ()):

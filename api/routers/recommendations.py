@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from c360.recsys.serving import MAX_K, Unanswerable
 
 from ..audit import audit as audit_log
-from ..dependencies import Principal, Served, optional_caller
+from ..dependencies import Principal, Served, api_key_header, optional_caller
 from ..errors import ApiError
 from ..schemas import Error, Recommendations
 
@@ -116,9 +116,8 @@ class StoredRecommendations:
         k = _k_only(scope["query_string"])
         if k is None:
             return None
-        for name, _ in scope["headers"]:
-            if name == b"x-api-key":  # a caller who may see the visitor's activity: the handler's
-                return None
+        if api_key_header(scope) is not None:  # a caller who may see the visitor's activity: the handler's
+            return None
         state = scope["app"].state.served
         return None if state is None else state.serving.stored_json(user_id, k)
 
