@@ -191,16 +191,13 @@ class Serving:
                                                           exclude), reads_activity=True)
         applied = 0 if shown else None
         if algo == self.served_model:
-            if not exclude:  # the hot path: k of the stored items as they are
-                stored = self.recs.items_json(user_id, k)
-                if stored is not None:
-                    return Plan("stored", Answer(algo, self.versions[algo], False, stored, applied))
+            stored = None if exclude else self._stored_items(user_id, k)  # the hot path: the bytes as they are
+            if stored is not None:
+                cold, items_json = stored
+                return Plan("cold" if cold else "stored", Answer(algo, self.versions[algo], cold, items_json, applied))
             pre = self.recs.get(user_id)  # the user's entry decoded (exclude, or fewer stored than k)
             cold = False
             if pre is None and user_id not in self.models[algo].user_index:
-                if not exclude and k <= len(self.popular_json):
-                    return Plan("cold", Answer(algo, self.versions[algo], True,
-                                               b"[" + b",".join(self.popular_json[:k]) + b"]", applied))
                 cold, pre = True, self.popular
             if pre is not None:
                 if exclude:
@@ -215,15 +212,22 @@ class Serving:
         """The whole answer of `plan(user_id, k)` (a visitor whose activity is not used, the served model, no
         `exclude` nor `at`) when it is stored: the served table's items, or the popular items for a visitor no model
         knows; None when it must be scored (`plan` decides). One lookup of the served table, no item parsed."""
+        stored = self._stored_items(user_id, k)
+        if stored is None:
+            return None
+        cold, items_json = stored
+        return b"".join((b'{"user_id":', _json(user_id), self._hot[1 if cold else 0], items_json, self._hot[2]))
+
+    def _stored_items(self, user_id: str, k: int) -> tuple[bool, bytes] | None:
+        """The served model's k items with nothing excluded, when they are stored: (False, the served table's bytes),
+        or for a visitor no model knows (True, the popular items); None when they must be decoded or scored."""
         stored = self.recs.items_json(user_id, k)
         if stored is not None:
-            head = self._hot[0]
-        elif (k <= len(self.popular_json) and user_id not in self.recs
-              and user_id not in self.models[self.served_model].user_index):
-            head, stored = self._hot[1], b"[" + b",".join(self.popular_json[:k]) + b"]"
-        else:
-            return None
-        return b"".join((b'{"user_id":', _json(user_id), head, stored, self._hot[2]))
+            return False, stored
+        if (k <= len(self.popular_json) and user_id not in self.recs
+                and user_id not in self.models[self.served_model].user_index):
+            return True, b"[" + b",".join(self.popular_json[:k]) + b"]"
+        return None
 
     # ------------------------------------------------------------------ the answers that score (blocking)
     def _items(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
