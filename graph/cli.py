@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--items", metavar="F", help="attractions ITEM_ID,NAME,PARK,THEME (default: sigir17 POI lists)")
     ex.add_argument("--recs", metavar="F", help="recs.csv USER_ID,ITEM_ID,RANK,SCORE")
     ex.add_argument("--model", default="model", help="name of the model that made --recs")
+    ex.add_argument("--trips", metavar="F", help="visit rows USER_ID,ITEM_ID,SESSION_ID,TIMESTAMP[,PARK] (the run's "
+                    "recsys/trips.parquet): trips and last visit per visited edge, trips per park per visitor")
     ex.add_argument("--engine", default="spark", choices=["spark", "local"],
                     help="spark (default, the nightly's) or local: computed in this process, for inputs that fit in "
                     "memory (the same files)")
@@ -41,7 +43,7 @@ def _export(args: argparse.Namespace) -> int:
 
     written = export_graph(args.out, settings=load_settings(), matched=args.matched, sources=args.sources,
                            visits=args.visits, interactions=args.interactions, items=args.items, recs=args.recs,
-                           model=args.model, engine=args.engine)
+                           model=args.model, trips=args.trips, engine=args.engine)
     print(json.dumps({"dir": str(written.dir), "files": len(written.files), **written.counts}, sort_keys=True))
     return 0
 

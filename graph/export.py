@@ -5,12 +5,22 @@ against, and what one customer record committed in real time adds (`record_eleme
 
 Inputs (all optional, the graph holds what exists):
 - matched: merged insurance rows + match_id (id, first_name, last_name, company, date_of_birth, home_phone,
-  ssn, source, address, city, state, zip, match_id) → customer and match vertices, SameAs, locatedAt.
+  ssn, source, address, city, state, zip, match_id, optional email) → customer and match vertices, SameAs,
+  locatedAt. Rows whose source is `park` (graph.schema.ACCOUNT_SOURCE) are theme-park app accounts, their id the
+  USER_ID of the visits: no customer, the visitor `visitor:<id>` with the account's first_name, last_name,
+  date_of_birth, home_phone, email, zip, SameAs the match. A match counts its customers (`records`) and its
+  accounts (`accounts`) and shows the name of its lowest customer id, else of its lowest account id.
 - sources: directory of the five insurance source tables → policies (covers), vehicles (covers), policy
   addresses (locatedAt); without `matched`, customers are taken from the sources directly (no SameAs).
 - visits (sigir17 directory) or interactions (USER_ID, ITEM_ID[, EVENT_VALUE]) → visitors, visited(photos).
 - items (ITEM_ID, NAME, PARK, THEME) → attractions; default: the sigir17 POI lists when visits/recs exist.
 - recs (USER_ID, ITEM_ID, RANK, SCORE) + model name → recommended(score, rank, model).
+- trips: visit rows USER_ID, ITEM_ID, SESSION_ID, TIMESTAMP (epoch seconds)[, PARK] (the run's
+  recsys/trips.parquet has them: graph.export reads no other column) → on the visited edges that exist, `trips`
+  (distinct SESSION_IDs of the pair) and `last_visit` (latest TIMESTAMP); on the visitors that exist,
+  `park_trips` (distinct SESSION_IDs per park, graph.schema.format_park_trips). A row's park: its PARK, else its
+  attraction's park, else the `park` of an item id `park:poi`. A trip is one user's rows of one SESSION_ID.
+  Without trips those properties are absent.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ from c360.entity_resolution import sources as S
 from c360.errors import InputError
 from c360.graph.neptune_csv import Element
 from c360.graph.schema import (
+    ACCOUNT_RECORD_PROPS,
+    ACCOUNT_SOURCE,
     ADDRESS,
     ATTRACTION,
     COVERS,
@@ -42,6 +54,7 @@ from c360.graph.schema import (
     EdgeLabel,
     VertexLabel,
     check_properties,
+    format_park_trips,
     props_of,
 )
 from c360.io import read_table, require_columns
@@ -49,6 +62,8 @@ from c360.io import read_table, require_columns
 # merged columns a customer vertex needs (from `matched`, or from a source customer table under its own names)
 PERSON_COLUMNS = ["id", "first_name", "last_name", "date_of_birth"]
 MATCHED_COLUMNS = [*PERSON_COLUMNS, "source", "match_id"]
+# the trips table's columns the export reads (PARK too, when it has one)
+TRIPS_COLUMNS = ["USER_ID", "ITEM_ID", "SESSION_ID", "TIMESTAMP"]
 
 
 def _s(v) -> str | None:
@@ -122,12 +137,25 @@ def customers_from_sources(src: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def add_customers(b: GraphBuilder, customers: pd.DataFrame, with_matches: bool) -> None:
-    """customer vertices (+ match vertices and SameAs when match_id is present) and customer→address."""
-    if with_matches and not customers.empty:
-        customers = customers.sort_values("id", kind="stable")
-        customers = customers.assign(_mid=customers["match_id"].map(lambda m: str(int(m))))
-        sizes = customers.groupby("_mid")["id"].count().to_dict()
+def _full_name(row: dict) -> str | None:
+    return " ".join(x for x in (_s(row.get("first_name")), _s(row.get("last_name"))) if x) or None
+
+
+def _match_key(m) -> str:
+    return str(int(m))
+
+
+def is_account(row: dict) -> bool:
+    """True for a matched row of a theme-park app account (source `park`)."""
+    return _s(row.get("source")) == ACCOUNT_SOURCE
+
+
+def add_customers(b: GraphBuilder, customers: pd.DataFrame, with_matches: bool,
+                  accounts: pd.DataFrame | None = None) -> None:
+    """customer vertices (+ match vertices and SameAs when match_id is present) and customer→address; the match
+    vertices count `accounts` too (their visitors are added by add_accounts)."""
+    if with_matches:
+        add_matches(b, customers, accounts)
     for row in customers.to_dict("records"):
         cid = _s(row["id"])
         if cid is None:
@@ -137,13 +165,36 @@ def add_customers(b: GraphBuilder, customers: pd.DataFrame, with_matches: bool) 
         b.vertex(cid, CUSTOMER, name=" ".join(x for x in (first, last) if x) or cid,
                  first_name_lc=first.lower() if first else None, last_name_lc=last.lower() if last else None, **props)
         if with_matches:
-            mid = row["_mid"]
-            if mid not in b.vertices:  # the match shows its lowest record id's name
-                b.vertex(mid, MATCH, name=" ".join(x for x in (first, last) if x) or mid, records=sizes[mid])
-            b.edge(SAME_AS, cid, mid)
+            b.edge(SAME_AS, cid, _match_key(row["match_id"]))
         aid = b.address(row.get("address"), row.get("city"), row.get("state"), row.get("zip"))
         if aid:
             b.edge(LOCATED_AT, cid, aid)
+
+
+def add_matches(b: GraphBuilder, customers: pd.DataFrame, accounts: pd.DataFrame | None) -> None:
+    """A match vertex per match_id: `records` (its customers), `accounts` (its park accounts) and the name of its
+    lowest customer id, else of its lowest account id (the match id when that has no name)."""
+    members: dict[str, list] = {}
+    for kind, df in ((0, customers), (1, accounts)):
+        for row in ([] if df is None else df.to_dict("records")):
+            rid = _s(row["id"])
+            if rid is None:
+                raise InputError("matched: a row has an empty id")
+            members.setdefault(_match_key(row["match_id"]), []).append((kind, rid, _full_name(row)))
+    for mid, rows in members.items():
+        _, _, name = min(rows, key=lambda r: (r[0], r[1]))
+        b.vertex(mid, MATCH, name=name or mid, records=sum(1 for r in rows if r[0] == 0),
+                 accounts=sum(1 for r in rows if r[0] == 1))
+
+
+def add_accounts(b: GraphBuilder, accounts: pd.DataFrame) -> None:
+    """The visitor of each park account (`visitor:<id>`, the account's properties; its name the account holder's)
+    and its SameAs edge to the match. Runs after add_visits: the account's values win over the visits'."""
+    for row in accounts.to_dict("records"):
+        uid = _s(row["id"])
+        props = {k: _s(row.get(k)) for k in ACCOUNT_RECORD_PROPS}
+        vid = b.vertex(VISITOR.vertex_id(uid), VISITOR, name=_full_name(row) or uid, user_id=uid, **props)
+        b.edge(SAME_AS, vid, _match_key(row["match_id"]))
 
 
 def add_policies(b: GraphBuilder, src: dict[str, pd.DataFrame]) -> None:
@@ -241,16 +292,19 @@ def add_visits(b: GraphBuilder, visits_df: pd.DataFrame | None, items: pd.DataFr
 def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str | Path | None = None,
                 visits: str | Path | None = None, interactions: str | Path | None = None,
                 items: str | Path | pd.DataFrame | None = None, recs: str | Path | pd.DataFrame | None = None,
-                model: str = "model") -> GraphBuilder:
+                model: str = "model", trips: str | Path | pd.DataFrame | None = None) -> GraphBuilder:
     """Assemble every vertex and edge the inputs give (see the module docstring)."""
     b = GraphBuilder()
     src = load_sources(sources) if sources is not None else {}
+    accounts = None
     if matched is not None:
         df = matched if isinstance(matched, pd.DataFrame) else read_table(matched)
         require_columns(df, MATCHED_COLUMNS, "matched" if isinstance(matched, pd.DataFrame) else str(matched))
         if df["match_id"].isna().any():
             raise InputError(f"{matched if not isinstance(matched, pd.DataFrame) else 'matched'}: column match_id has empty values")
-        add_customers(b, df, with_matches=True)
+        park = df["source"].map(_s) == ACCOUNT_SOURCE
+        accounts = df[park]
+        add_customers(b, df[~park], with_matches=True, accounts=accounts)
     elif src:
         add_customers(b, customers_from_sources(src), with_matches=False)
     if src:
@@ -274,7 +328,61 @@ def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str |
     if items_df is not None:
         require_columns(items_df, ["ITEM_ID"], "items" if isinstance(items, pd.DataFrame) or items is None else str(items))
     add_visits(b, visits_df, items_df, recs_df, model)
+    if accounts is not None:
+        add_accounts(b, accounts)
+    if trips is not None:
+        add_trips(b, read_trips(trips))
     return b
+
+
+def read_trips(trips: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """The trips table's USER_ID, ITEM_ID, SESSION_ID (strings), TIMESTAMP (numbers) and PARK (cleaned, when it
+    has the column); InputError naming the table and the column for a missing column, an empty SESSION_ID or a
+    TIMESTAMP that is no number."""
+    what = "trips" if isinstance(trips, pd.DataFrame) else str(trips)
+    df = trips if isinstance(trips, pd.DataFrame) else read_table(trips)
+    require_columns(df, TRIPS_COLUMNS, what)
+    if df["SESSION_ID"].isna().any():
+        raise InputError(f"{what}: column SESSION_ID has empty values")
+    ts = pd.to_numeric(df["TIMESTAMP"], errors="coerce")
+    if ts.isna().any():
+        raise InputError(f"{what}: column TIMESTAMP has empty or non-numeric values")
+    out = pd.DataFrame({"USER_ID": df["USER_ID"].astype(str), "ITEM_ID": df["ITEM_ID"].astype(str),
+                        "SESSION_ID": df["SESSION_ID"].astype(str), "TIMESTAMP": ts})
+    if "PARK" in df.columns:
+        out["PARK"] = df["PARK"].map(_s)
+    return out
+
+
+def item_park(b: GraphBuilder, item_id: str) -> str | None:
+    """The park of an item: its attraction vertex's, else the `park` of `park:poi`."""
+    v = b.vertices.get(item_id)
+    park = v.props.get("park") if v is not None and v.label == ATTRACTION.name else None
+    return park or (item_id.split(":")[0] if ":" in item_id else None)
+
+
+def add_trips(b: GraphBuilder, trips: pd.DataFrame) -> None:
+    """`trips` and `last_visit` on the visited edges that exist, `park_trips` on the visitors that exist (a trip:
+    one USER_ID's rows of one SESSION_ID)."""
+    if trips.empty:
+        return
+    pairs = trips.groupby(["USER_ID", "ITEM_ID"]).agg(trips=("SESSION_ID", "nunique"), last=("TIMESTAMP", "max"))
+    for (uid, iid), n, last in zip(pairs.index, pairs["trips"], pairs["last"], strict=True):
+        edge = b.edges.get(VISITED.edge_id(VISITOR.vertex_id(uid), iid))
+        if edge is not None:
+            edge.props.update(trips=int(n), last_visit=int(last))
+    given = trips["PARK"] if "PARK" in trips.columns else pd.Series(None, index=trips.index, dtype=object)
+    parks = {i: item_park(b, i) for i in trips["ITEM_ID"].unique()}
+    park = given.where(given.notna(), trips["ITEM_ID"].map(parks))
+    counted = trips.assign(_park=park).dropna(subset=["_park"])
+    per_user: dict[str, dict[str, int]] = {}
+    per_park = counted.groupby(["USER_ID", "_park"])["SESSION_ID"].nunique()
+    for (uid, p), n in zip(per_park.index, per_park, strict=True):
+        per_user.setdefault(uid, {})[p] = int(n)
+    for uid, counts in per_user.items():
+        vertex = b.vertices.get(VISITOR.vertex_id(uid))
+        if vertex is not None and vertex.label == VISITOR.name:
+            vertex.props["park_trips"] = format_park_trips(counts)
 
 
 def record_elements(record: dict, match_id: int | str, records: int, new_match: bool) -> tuple[list[Element],

@@ -1,8 +1,13 @@
-"""A small deterministic insurance sample in the pipeline's schemas (five source tables + matched table).
+"""A small deterministic sample in the pipeline's schemas: insurance (five source tables), theme-park app accounts
+with their visits, trips and recommendations, and the matched table that joins them.
 
 Used by the exploration notebook and the tests when no pipeline output is at hand. James Carter has an auto
 and a property record with different addresses and phone numbers: nothing links them in the raw graph, only
 the match (SameAs) joins them. Names include commas and quotes to exercise CSV quoting.
+
+Park accounts are rows of the matched table with source `park` (their id the USER_ID of the visits): Maria Lopez
+(insured: an auto policy with three vehicles and a property policy) has two accounts, Priya Natarajan one and no
+insurance (a match of her own). Their attractions are real ones of the shipped sigir17 parks (same ids and names).
 """
 
 from __future__ import annotations
@@ -64,8 +69,91 @@ def source_tables() -> dict[str, pd.DataFrame]:
             "source_property_addresses.csv": pd.DataFrame(prop_a)}
 
 
+# theme-park app accounts: (account id = USER_ID, person: an index of PEOPLE or of PARK_PEOPLE as ("park", j),
+# phone, email, zip)
+PARK_PEOPLE = [("Priya", "Natarajan", "1993-05-17")]
+ACCOUNTS = [
+    ("acct-0000101", 1, "555-0102", "maria.lopez@example.com", "73301"),
+    ("acct-0000102", 1, "555-0102", "mlopez@example.net", "73301"),
+    ("acct-0000201", ("park", 0), "555-0201", "priya.n@example.org", "94110"),
+]
+# attractions of the shipped sigir17 parks the accounts visited or were recommended (ids and names as shipped)
+PARK_ITEMS = [
+    ("caliAdv:11", "California Screamin'", "caliAdv", "Roller Coaster"),
+    ("caliAdv:12", "Soarin' Around the World", "caliAdv", "Ride"),
+    ("caliAdv:14", "Radiator Springs Racers", "caliAdv", "Ride"),
+    ("caliAdv:15", "The Twilight Zone Tower of Terror", "caliAdv", "Roller Coaster"),
+    ("epcot:1", "Test Track", "epcot", "Dark"),
+    ("epcot:9", "Mission: SPACE", "epcot", "Ride"),
+    ("epcot:11", "Spaceship Earth", "epcot", "Dark"),
+]
+# trips: (account, trip number, start epoch seconds, [(item, minutes after the start, photos)])
+TRIPS = [
+    ("acct-0000101", 0, 1717236000, [("caliAdv:12", 0, 2), ("caliAdv:14", 60, 1)]),      # 2024-06-01
+    ("acct-0000101", 1, 1723284000, [("caliAdv:12", 0, 1), ("caliAdv:15", 30, 3)]),      # 2024-08-10
+    ("acct-0000101", 2, 1726394400, [("epcot:1", 0, 2)]),                                # 2024-09-15
+    ("acct-0000102", 0, 1740909600, [("caliAdv:14", 0, 1), ("caliAdv:12", 40, 1)]),      # 2025-03-02
+    ("acct-0000201", 0, 1737367200, [("epcot:1", 0, 1), ("epcot:11", 20, 2)]),           # 2025-01-20
+]
+# recommendations of the served model: (account, item, rank, score)
+RECS = [
+    ("acct-0000101", "epcot:11", 1, 0.9), ("acct-0000101", "caliAdv:14", 2, 0.8),
+    ("acct-0000101", "caliAdv:11", 3, 0.5),
+    ("acct-0000102", "caliAdv:15", 1, 0.85), ("acct-0000102", "epcot:11", 2, 0.6),
+    ("acct-0000102", "epcot:9", 3, 0.55),
+    ("acct-0000201", "epcot:9", 1, 0.7), ("acct-0000201", "caliAdv:12", 2, 0.4),
+]
+
+
+def _account_person(who) -> tuple[str, str, str, int]:
+    """(first, last, date of birth, match_id) of an account's person."""
+    if isinstance(who, tuple):
+        first, last, dob = PARK_PEOPLE[who[1]]
+        return first, last, dob, 100 + len(PEOPLE) + who[1]
+    first, last, dob, _, _ = PEOPLE[who]
+    return first, last, dob, 100 + who
+
+
+def account_rows() -> list[dict]:
+    """The park accounts as rows of the matched table (source `park`; no ssn, address, city, state, company)."""
+    rows = []
+    for uid, who, phone, email, zip_ in ACCOUNTS:
+        first, last, dob, mid = _account_person(who)
+        rows.append({"id": uid, "first_name": first, "last_name": last, "company": None, "date_of_birth": dob,
+                     "home_phone": phone, "ssn": None, "source": "park", "address": None, "city": None,
+                     "state": None, "zip": zip_, "match_id": mid, "email": email})
+    return rows
+
+
+def park_items() -> pd.DataFrame:
+    """ITEM_ID, NAME, PARK, THEME of the accounts' attractions."""
+    return pd.DataFrame(PARK_ITEMS, columns=["ITEM_ID", "NAME", "PARK", "THEME"])
+
+
+def park_events() -> pd.DataFrame:
+    """The accounts' visits, one row per attraction of a trip: USER_ID, ITEM_ID, TIMESTAMP, EVENT_VALUE (photos),
+    SESSION_ID (`<account>#<n>`)."""
+    rows = [{"USER_ID": uid, "ITEM_ID": item, "TIMESTAMP": start + 60 * minutes, "EVENT_VALUE": photos,
+             "SESSION_ID": f"{uid}#{n}"}
+            for uid, n, start, stops in TRIPS for item, minutes, photos in stops]
+    return pd.DataFrame(rows)
+
+
+def park_trips() -> pd.DataFrame:
+    """The accounts' trips as the nightly keeps them (recsys.trips: SESSION_ID, USER_ID, ITEM_ID, TIMESTAMP, ...)."""
+    from c360.recsys.trips import trips
+
+    return trips(park_events())
+
+
+def park_recs() -> pd.DataFrame:
+    """USER_ID, ITEM_ID, RANK, SCORE of the accounts."""
+    return pd.DataFrame(RECS, columns=["USER_ID", "ITEM_ID", "RANK", "SCORE"])
+
+
 def matched_table() -> pd.DataFrame:
-    """The merged rows + match_id as the matcher would give them (records of one person share a match_id)."""
+    """The merged rows + match_id as the matcher would give them (records of one person share a match_id), the
+    park accounts' rows included (source `park`)."""
     rows = []
     for pid, i, first, phone, street, city, state, zip_, _ in AUTO:
         _, last, dob, ssn, company = PEOPLE[i]
@@ -77,17 +165,25 @@ def matched_table() -> pd.DataFrame:
         rows.append({"id": f"{cid}-property", "first_name": first, "last_name": last, "company": company,
                      "date_of_birth": dob, "home_phone": phone, "ssn": ssn, "source": "property", "address": street,
                      "city": city, "state": state, "zip": zip_, "match_id": 100 + i})
+    rows = [{**r, "email": None} for r in rows] + account_rows()
     df = pd.DataFrame(rows)
     df["match_id"] = df["match_id"].astype("int64")
     return df
 
 
 def write_sample(out_dir: str | Path) -> dict[str, Path]:
-    """Write sources/<five tables>.csv and matched.parquet under out_dir; return their paths."""
+    """Write sources/<five tables>.csv, matched.parquet, and the park accounts' interactions.csv, trips.parquet,
+    items.csv and recs.csv under out_dir; return their paths."""
     from c360.io import write_table
 
     out = Path(out_dir)
     src = out / "sources"
     for name, df in source_tables().items():
         write_table(df, src / name)
-    return {"sources": src, "matched": write_table(matched_table(), out / "matched.parquet")}
+    events = park_events()
+    return {"sources": src, "matched": write_table(matched_table(), out / "matched.parquet"),
+            "interactions": write_table(events[["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_VALUE"]],
+                                        out / "interactions.csv"),
+            "trips": write_table(park_trips(), out / "trips.parquet"),
+            "items": write_table(park_items(), out / "items.csv"),
+            "recs": write_table(park_recs(), out / "recs.csv")}

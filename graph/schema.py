@@ -134,7 +134,8 @@ CUSTOMER = VertexLabel("customer", (
 CUSTOMER_RECORD_PROPS: tuple[str, ...] = tuple(p.name for p in _CUSTOMER_RECORD)
 
 MATCH = VertexLabel("match", (
-    NAME, Property("records", INT, "the customers SameAs it"),
+    NAME, Property("records", INT, "the customers SameAs it (insurance records)"),
+    Property("accounts", INT, "the visitors SameAs it (theme-park app accounts)"),
 ), doc="one person as entity resolution found them (id: the match_id)")
 
 POLICY = VertexLabel("policy", (
@@ -154,20 +155,51 @@ ATTRACTION = VertexLabel("attraction", (
     NAME, Property("park"), Property("theme"),
 ), doc="a theme-park attraction (id: its item id, `park:poi`)")
 
+#: the matched table's `source` of a theme-park app account: such a row is a visitor (`visitor:<id>`), not a customer
+ACCOUNT_SOURCE = "park"
+#: the visitor properties copied from an account's matched row (the contract of er/matched.parquet), in this order
+_ACCOUNT_RECORD = (
+    Property("first_name"), Property("last_name"), Property("date_of_birth"), Property("home_phone"),
+    Property("email"), Property("zip"),
+)
+PARK_TRIPS_SEP, PARK_TRIPS_EQ = ";", "="
 VISITOR = VertexLabel("visitor", (
-    NAME, Property("user_id"),
-), doc="a park visitor", id_prefix="visitor:")
+    NAME, Property("user_id", doc="the USER_ID of the interactions, recommendations and trips (an account's id)"),
+    *_ACCOUNT_RECORD,
+    Property("park_trips", doc="trips per park, `park=n` sorted by park and joined by `;` (`caliAdv=3;epcot=1`): "
+                               "a trip spans many attractions, so this is not a sum over visited edges"),
+), doc="a park visitor; an app account when the matched table has it (id: the USER_ID)", id_prefix="visitor:")
+ACCOUNT_RECORD_PROPS: tuple[str, ...] = tuple(p.name for p in _ACCOUNT_RECORD)
+
+
+def format_park_trips(counts: dict[str, int]) -> str | None:
+    """`visitor.park_trips` of {park: trips}: `park=n` sorted by park, joined by `;` (None when empty)."""
+    return PARK_TRIPS_SEP.join(f"{p}{PARK_TRIPS_EQ}{int(n)}" for p, n in sorted(counts.items())) or None
+
+
+def parse_park_trips(text: str | None) -> dict[str, int]:
+    """{park: trips} of a `visitor.park_trips` value (empty for None or "")."""
+    out: dict[str, int] = {}
+    for part in (text or "").split(PARK_TRIPS_SEP):
+        park, eq, n = part.rpartition(PARK_TRIPS_EQ)
+        if eq:
+            out[park] = int(n)
+    return out
 
 VERTICES: tuple[VertexLabel, ...] = (CUSTOMER, MATCH, POLICY, VEHICLE, ADDRESS, ATTRACTION, VISITOR)
 
 # ---- edges ------------------------------------------------------------------------------------------------
 
-SAME_AS = EdgeLabel("SameAs", ends=((CUSTOMER, MATCH),), doc="a record is this person")
+SAME_AS = EdgeLabel("SameAs", ends=((CUSTOMER, MATCH), (VISITOR, MATCH)),
+                   doc="a record (an insurance customer record, a park app account) is this person")
 COVERS = EdgeLabel("covers", ends=((CUSTOMER, POLICY), (POLICY, VEHICLE)), doc="a record's policy, a policy's vehicle")
 LOCATED_AT = EdgeLabel("locatedAt", ends=((CUSTOMER, ADDRESS), (POLICY, ADDRESS), (VEHICLE, ADDRESS)),
                        doc="where a record, a policy or a vehicle is")
-VISITED = EdgeLabel("visited", (Property("photos", INT, "photos taken there (or interactions)"),),
-                    ends=((VISITOR, ATTRACTION),))
+VISITED = EdgeLabel("visited", (
+    Property("photos", INT, "photos taken there (or interactions)"),
+    Property("last_visit", INT, "epoch seconds of the latest visit (from the trips; absent without them)"),
+    Property("trips", INT, "the visitor's trips that included it (from the trips; absent without them)"),
+), ends=((VISITOR, ATTRACTION),))
 RECOMMENDED = EdgeLabel("recommended", (
     Property("score", DOUBLE), Property("rank", INT), Property("model", doc="the recommender that ranked it"),
 ), ends=((VISITOR, ATTRACTION),), doc="one model's recommendation (id qualified by the model)")

@@ -19,6 +19,8 @@ from pathlib import Path
 from c360.entity_resolution import sources as S
 from c360.errors import InputError
 from c360.graph.schema import (
+    ACCOUNT_RECORD_PROPS,
+    ACCOUNT_SOURCE,
     ADDRESS,
     ATTRACTION,
     COVERS,
@@ -27,6 +29,8 @@ from c360.graph.schema import (
     EDGE_ID_ARROW,
     LOCATED_AT,
     MATCH,
+    PARK_TRIPS_EQ,
+    PARK_TRIPS_SEP,
     POLICY,
     RECOMMENDED,
     SAME_AS,
@@ -41,6 +45,7 @@ from c360.io import SPARK_CSV_OPTIONS, require_columns
 
 PERSON_COLUMNS = ["id", "first_name", "last_name", "date_of_birth"]
 MATCHED_COLUMNS = [*PERSON_COLUMNS, "source", "match_id"]
+TRIPS_COLUMNS = ["USER_ID", "ITEM_ID", "SESSION_ID", "TIMESTAMP"]
 # Python's str.isspace() characters, as a Java regex class ((?U): Unicode white space, plus the separators \x1c-\x1f)
 _SPACE = r"[\s\x1c-\x1f]"
 
@@ -147,6 +152,9 @@ def _merge_edges(parts: list, label: EdgeLabel):
         df = df.unionByName(p, allowMissingColumns=True)
     if not label.properties:
         return df.select("~id", "~from", "~to").dropDuplicates(["~id"])
+    for prop in label.properties:  # a property no contribution has (visited's trips without a trips table): NULL
+        if prop.name not in df.columns:
+            df = df.withColumn(prop.name, F.lit(None).cast(prop.spark_type))
     last = F.max(F.struct("_o", "~from", "~to", *label.names)).alias("_last")
     return df.groupBy("~id").agg(last).select(
         "~id", *[F.col("_last")[c].alias(c) for c in ("~from", "~to")],
@@ -271,17 +279,30 @@ class _Parts:
         self.edges.setdefault(label, []).append(df)
 
 
+def _match_id(df):
+    """The match_id column as the string of its integer (graph.export's `str(int(m))`)."""
+    from pyspark.sql import functions as F
+
+    integral = dict(df.dtypes)["match_id"] in ("bigint", "int", "smallint", "tinyint")
+    mid = F.col("match_id").cast("long") if integral else F.col("match_id").cast("double").cast("long")
+    return mid.cast("string")
+
+
 def _customers(parts: _Parts, customers, with_matches: bool, what: str):
-    """customer vertices (+ match vertices and SameAs with match ids), customer→address; returns the customer ids."""
+    """customer vertices (+ match vertices and SameAs with match ids), customer→address; with match ids, the rows
+    of park accounts (source `park`) are left to `_accounts` (counted by their match here). Returns the customer
+    ids."""
     from pyspark.sql import functions as F
 
     cid = clean(F.col("id"))
+    if customers.where(cid.isNull()).limit(1).count():
+        raise InputError(f"{what}: a row has an empty id")
+    if with_matches:
+        customers = customers.where(~_is_account(customers))
     props = {k: clean(_opt(customers, k)) for k in CUSTOMER_RECORD_PROPS}
     rows = customers.select(cid.alias("_cid"), *[c.alias(k) for k, c in props.items()],
                             *[_opt(customers, c).alias(f"_{c}") for c in S.ADDRESS_COLUMNS],
-                            *([F.col("match_id")] if with_matches else []))
-    if rows.where(F.col("_cid").isNull()).limit(1).count():
-        raise InputError(f"{what}: a row has an empty id")
+                            *([_match_id(customers).alias("_mid")] if with_matches else []))
     first, last = F.col("first_name"), F.col("last_name")
     order = _order(0, F.col("_cid"))
     name = F.coalesce(_join_words(first, last), F.col("_cid"))
@@ -289,20 +310,51 @@ def _customers(parts: _Parts, customers, with_matches: bool, what: str):
                                     F.lower(first).alias("first_name_lc"), F.lower(last).alias("last_name_lc"),
                                     *CUSTOMER_RECORD_PROPS))
     if with_matches:
-        integral = dict(customers.dtypes)["match_id"] in ("bigint", "int", "smallint", "tinyint")
-        mid = (F.col("match_id").cast("long") if integral else F.col("match_id").cast("double").cast("long"))
-        m = rows.withColumn("_mid", mid.cast("string"))
-        # the match shows its lowest record id's name; records = its number of records
-        first_rec = F.min(F.struct(F.col("_cid").alias("id"), F.coalesce(_join_words(first, last), F.col("_mid"))
-                                   .alias("name")))
-        parts.v(MATCH, m.groupBy("_mid").agg(first_rec["name"].alias("name"), F.count("*").alias("records"))
-                .select(F.col("_mid").alias("~id"), _order(0).alias("_o"), "name", "records"))
-        parts.e(SAME_AS, _edge(m, SAME_AS, F.col("_cid"), F.col("_mid")))
+        parts.e(SAME_AS, _edge(rows, SAME_AS, F.col("_cid"), F.col("_mid")))
     addr = [F.col(f"_{c}") for c in S.ADDRESS_COLUMNS]
     parts.v(ADDRESS, _address(rows, *addr, order))
     with_addr = rows.where(clean(addr[0]).isNotNull())
     parts.e(LOCATED_AT, _edge(with_addr, LOCATED_AT, F.col("_cid"), address_id_col(*addr)))
     return rows.select("_cid").distinct()
+
+
+def _is_account(df):
+    """True on a matched row of a theme-park app account (source `park`), false on any other."""
+    from pyspark.sql import functions as F
+
+    return F.coalesce(clean(_opt(df, "source")) == F.lit(ACCOUNT_SOURCE), F.lit(False))
+
+
+def _matches(parts: _Parts, matched) -> None:
+    """A match vertex per match_id: `records` (its customers), `accounts` (its park accounts) and the name of its
+    lowest customer id, else of its lowest account id (graph.export.add_matches)."""
+    from pyspark.sql import functions as F
+
+    kind = F.when(_is_account(matched), 1).otherwise(0)
+    m = matched.select(kind.alias("_kind"), clean(F.col("id")).alias("_rid"), _match_id(matched).alias("_mid"),
+                       _join_words(clean(_opt(matched, "first_name")), clean(_opt(matched, "last_name")))
+                       .alias("_name"))
+    first = F.min(F.struct("_kind", "_rid", "_name"))
+    parts.v(MATCH, m.groupBy("_mid").agg(first["_name"].alias("_name"),
+                                         F.sum(1 - F.col("_kind")).alias("records"),
+                                         F.sum("_kind").alias("accounts"))
+            .select(F.col("_mid").alias("~id"), _order(0).alias("_o"),
+                    F.coalesce(F.col("_name"), F.col("_mid")).alias("name"), "records", "accounts"))
+
+
+def _accounts(parts: _Parts, matched) -> None:
+    """The visitor of each park account (its properties win over the visits': phase 8) and its SameAs edge."""
+    from pyspark.sql import functions as F
+
+    a = matched.where(_is_account(matched))
+    uid = clean(F.col("id"))
+    props = {k: clean(_opt(a, k)) for k in ACCOUNT_RECORD_PROPS}
+    rows = a.select(uid.alias("_uid"), *[c.alias(k) for k, c in props.items()], _match_id(a).alias("_mid"))
+    vid = F.concat(F.lit(VISITOR.id_prefix), F.col("_uid"))
+    name = F.coalesce(_join_words(F.col("first_name"), F.col("last_name")), F.col("_uid"))
+    parts.v(VISITOR, rows.select(vid.alias("~id"), _order(8, F.col("_uid")).alias("_o"), name.alias("name"),
+                                 F.col("_uid").alias("user_id"), *ACCOUNT_RECORD_PROPS))
+    parts.e(SAME_AS, _edge(rows, SAME_AS, vid, F.col("_mid")))
 
 
 def _policies(parts: _Parts, cids, src: dict) -> None:
@@ -429,8 +481,9 @@ def _items_frame(spark, items, visits, needed: bool):
     return spark.createDataFrame(df.astype(str))
 
 
-def _visits_and_recs(parts: _Parts, visits, items, recs, model: str) -> None:
-    """attraction and visitor vertices, visited (photos) and recommended (score, rank, model) edges."""
+def _visits_and_recs(parts: _Parts, visits, items, recs, model: str, trip_pairs=None) -> None:
+    """attraction and visitor vertices, visited (photos; trips and last_visit from `trip_pairs`) and recommended
+    (score, rank, model) edges."""
     from pyspark.sql import functions as F
 
     known = None
@@ -462,7 +515,11 @@ def _visits_and_recs(parts: _Parts, visits, items, recs, model: str) -> None:
                                         F.col("_u").alias("name"), F.col("_u").alias("user_id")))
     if visits is not None:
         u = F.concat(F.lit(VISITOR.id_prefix), F.col("USER_ID"))
-        parts.e(VISITED, _edge(visits, VISITED, u, F.col("ITEM_ID"), photos=F.col("PHOTOS").cast("long")))
+        extra = {}
+        if trip_pairs is not None:
+            visits = visits.join(trip_pairs, ["USER_ID", "ITEM_ID"], "left")
+            extra = {"last_visit": F.col("_last"), "trips": F.col("_trips")}
+        parts.e(VISITED, _edge(visits, VISITED, u, F.col("ITEM_ID"), photos=F.col("PHOTOS").cast("long"), **extra))
     if recs is not None:
         r = recs  # _file, _pos: where each row sits in the input (a later duplicate wins)
         u, i = F.concat(F.lit(VISITOR.id_prefix), F.col("USER_ID").cast("string")), F.col("ITEM_ID").cast("string")
@@ -472,10 +529,72 @@ def _visits_and_recs(parts: _Parts, visits, items, recs, model: str) -> None:
                                    rank=F.col("RANK").cast("double").cast("long"), model=F.lit(model)))
 
 
+def read_trips(spark, trips):
+    """The trips table's USER_ID, ITEM_ID, SESSION_ID (strings), TIMESTAMP (`_ts`, a number) and PARK (cleaned,
+    NULL without the column); InputError as graph.export.read_trips."""
+    from pyspark.sql import functions as F
+
+    what = str(trips) if isinstance(trips, (str, Path)) else "trips"
+    df = read_frame(spark, trips, "trips") if isinstance(trips, (str, Path)) else trips
+    if not hasattr(df, "rdd"):  # a pandas frame
+        df = spark.createDataFrame(df)
+    require_columns(df, TRIPS_COLUMNS, what)
+    integral = dict(df.dtypes)["TIMESTAMP"] in ("bigint", "int", "smallint", "tinyint")
+    ts = F.col("TIMESTAMP").cast("long") if integral else F.col("TIMESTAMP").cast("double")
+    out = df.select(F.col("USER_ID").cast("string").alias("USER_ID"), F.col("ITEM_ID").cast("string").alias("ITEM_ID"),
+                    F.col("SESSION_ID").cast("string").alias("SESSION_ID"), ts.alias("_ts"),
+                    clean(_opt(df, "PARK")).alias("PARK"))
+    if out.where(F.col("SESSION_ID").isNull()).limit(1).count():
+        raise InputError(f"{what}: column SESSION_ID has empty values")
+    if out.where(F.col("_ts").isNull() | F.isnan(F.col("_ts").cast("double"))).limit(1).count():
+        raise InputError(f"{what}: column TIMESTAMP has empty or non-numeric values")
+    return out
+
+
+def _trip_pairs(trips):
+    """Per (USER_ID, ITEM_ID): `_trips` (distinct SESSION_IDs), `_last` (latest TIMESTAMP, a whole number)."""
+    from pyspark.sql import functions as F
+
+    return trips.groupBy("USER_ID", "ITEM_ID").agg(F.countDistinct("SESSION_ID").alias("_trips"),
+                                                   F.max("_ts").cast("long").alias("_last"))
+
+
+def _park_trips(parts: _Parts, trips) -> None:
+    """`park_trips` of the visitors that exist (phase 9): distinct SESSION_IDs per park, a row's park its PARK, else
+    its attraction's, else the `park` of `park:poi` (graph.export.add_trips)."""
+    from pyspark.sql import functions as F
+
+    i = F.col("ITEM_ID")
+    rows = trips
+    if ATTRACTION in parts.vertices:
+        parks = _merge_vertices(parts.vertices[ATTRACTION], ATTRACTION).select(
+            F.col("~id").alias("ITEM_ID"), F.col("park").alias("_apark"))
+        rows = rows.join(parks, "ITEM_ID", "left")
+    else:
+        rows = rows.withColumn("_apark", F.lit(None).cast("string"))
+    prefix = F.when(i.contains(":"), F.substring_index(i, ":", 1))
+    park = F.coalesce(F.col("PARK"), F.col("_apark"), prefix)
+    per_park = (rows.withColumn("_park", park).where(F.col("_park").isNotNull())
+                .groupBy("USER_ID", "_park").agg(F.countDistinct("SESSION_ID").alias("_n")))
+    entry = F.concat(F.col("_park"), F.lit(PARK_TRIPS_EQ), F.col("_n").cast("string"))
+    listed = per_park.groupBy("USER_ID").agg(F.array_sort(F.collect_list(F.struct("_park", entry.alias("e"))))
+                                             .alias("_parks"))
+    text = F.array_join(F.transform(F.col("_parks"), lambda x: x["e"]), PARK_TRIPS_SEP)
+    vid = F.concat(F.lit(VISITOR.id_prefix), F.col("USER_ID"))
+    visitors = None
+    for df in parts.vertices.get(VISITOR, []):
+        ids = df.select("~id")
+        visitors = ids if visitors is None else visitors.unionByName(ids)
+    if visitors is None:
+        return
+    found = listed.select(vid.alias("~id"), text.alias("park_trips")).join(visitors.distinct(), "~id", "left_semi")
+    parts.v(VISITOR, found.select("~id", _order(9).alias("_o"), "park_trips"))
+
+
 def graph_frames(spark, matched=None, sources=None, visits=None, interactions=None, items=None, recs=None,
-                 model: str = "model") -> GraphFrames:
-    """Every vertex and edge the inputs give (see graph.export), as DataFrames by label. `matched`, `items`, `recs`
-    may be paths (a file or a directory of part files) or Spark DataFrames."""
+                 model: str = "model", trips=None) -> GraphFrames:
+    """Every vertex and edge the inputs give (see graph.export), as DataFrames by label. `matched`, `items`, `recs`,
+    `trips` may be paths (a file or a directory of part files) or Spark DataFrames."""
 
     from pyspark import StorageLevel
 
@@ -487,13 +606,14 @@ def graph_frames(spark, matched=None, sources=None, visits=None, interactions=No
         return df
 
     try:
-        return _graph_frames(spark, parts, keep, cached, matched, sources, visits, interactions, items, recs, model)
+        return _graph_frames(spark, parts, keep, cached, matched, sources, visits, interactions, items, recs, model,
+                             trips)
     except BaseException:
         GraphFrames(cached=cached).release()
         raise
 
 
-def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interactions, items, recs, model):
+def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interactions, items, recs, model, trips):
     from pyspark.sql import functions as F
 
     src = {k: keep(v) for k, v in (read_sources(spark, sources) if sources is not None else {}).items()}
@@ -506,6 +626,8 @@ def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interact
         if df.where(F.col("match_id").isNull()).limit(1).count():
             raise InputError(f"{what}: column match_id has empty values")
         cids = keep(_customers(parts, df, with_matches=True, what=what))
+        _matches(parts, df)
+        _accounts(parts, df)
     elif src:
         customers = _merged_customers(spark, src)
         if customers is not None:
@@ -522,7 +644,11 @@ def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interact
         recs_df = keep(recs_df.withColumn("_file", F.input_file_name())
                        .withColumn("_pos", F.monotonically_increasing_id()))
     items_df = _items_frame(spark, items, visits, needed=visits_df is not None or recs_df is not None)
-    _visits_and_recs(parts, visits_df, items_df, recs_df, model)
+    trips_df = None if trips is None else keep(read_trips(spark, trips))
+    _visits_and_recs(parts, visits_df, items_df, recs_df, model,
+                     trip_pairs=None if trips_df is None else _trip_pairs(trips_df))
+    if trips_df is not None:
+        _park_trips(parts, trips_df)
     return GraphFrames(
         vertices={label.name: _merge_vertices(dfs, label) for label, dfs in parts.vertices.items()},
         edges={label.name: _merge_edges(dfs, label) for label, dfs in parts.edges.items()}, cached=cached)

@@ -20,12 +20,14 @@ RECS = pd.DataFrame({"USER_ID": ["u1", "u2", "u2"], "ITEM_ID": ["epcot:5", "cali
 
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory):
-    """sources/ (five tables) and matched.parquet."""
+    """sources/ (five tables), matched.parquet (park accounts included), trips.parquet (the accounts'), and items,
+    interactions and recs: the sample's park accounts' plus ITEMS, INTERACTIONS and RECS (visitors u1, u2, u3, who
+    are no account and have no trips)."""
     d = tmp_path_factory.mktemp("graph-sample")
-    write_sample(d)
-    (d / "items.csv").write_text(ITEMS.to_csv(index=False))
-    INTERACTIONS.to_csv(d / "interactions.csv", index=False)
-    RECS.to_csv(d / "recs.csv", index=False)
+    paths = write_sample(d)
+    for name, mine in (("items", ITEMS), ("interactions", INTERACTIONS), ("recs", RECS)):
+        theirs = pd.read_csv(paths[name], dtype={"USER_ID": str})
+        pd.concat([mine, theirs], ignore_index=True).to_csv(d / f"{name}.csv", index=False)
     return d
 
 
@@ -33,7 +35,7 @@ def sample_inputs(sample_dir) -> dict:
     """Every input of the full sample graph, as export_graph / build_graph take them."""
     return dict(matched=sample_dir / "matched.parquet", sources=sample_dir / "sources",
                 interactions=sample_dir / "interactions.csv", items=sample_dir / "items.csv",
-                recs=sample_dir / "recs.csv", model="als")
+                recs=sample_dir / "recs.csv", trips=sample_dir / "trips.parquet", model="als")
 
 
 @pytest.fixture(scope="session")
