@@ -35,6 +35,13 @@ def register(subparsers) -> None:
     p.add_argument("--algo", required=True,
                    help="a registered algorithm (e.g. als, item-knn, ease) or auto; an unknown name lists them all")
     p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--identities", metavar="FILE",
+                   help="accounts of one person: an `er match` output (its id column and match_id; the scored pairs "
+                        "beside it weigh each link) or a CSV USER_ID,PERSON_ID[,LINK_PROBABILITY]; each account "
+                        "trains on its person's history (not with --algo session), kept in the model directory")
+    p.add_argument("--accounts", metavar="FILE",
+                   help="with an `er match` output as --identities: a file with a USER_ID column, the ids of its "
+                        "records that are accounts (default: the interactions' users)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("recommend", help="write recs.csv (USER_ID,ITEM_ID,RANK,SCORE) from a saved model, or "
@@ -111,27 +118,67 @@ def _load_trips(args):
     return load_trips(args.interactions, args.items, fmt=args.format, gap_minutes=args.session_gap)
 
 
+def _shared(args, interactions, scratch: str):
+    """(the interactions with every account's person's history shared, the identities read from --identities);
+    a Parquet file stays a Parquet file (Spark models read it with Spark)."""
+    from .identities import read_identities, share_histories
+    from .interactions import InteractionsFile
+    from .recs import read_users
+
+    frame = interactions.to_frame() if isinstance(interactions, InteractionsFile) else interactions
+    accounts = set(frame["USER_ID"].astype(str)) | set(read_users(args.accounts) if args.accounts else ())
+    identities = read_identities(args.identities, user_ids=accounts)
+    shared = share_histories(frame, identities)
+    if isinstance(interactions, InteractionsFile):
+        path = Path(scratch) / "shared.parquet"
+        shared.to_parquet(path, index=False)
+        shared = InteractionsFile(path)
+    return shared, identities
+
+
 def cmd_train(args) -> int:
+    from c360.errors import InputError
+    from c360.io import atomic_path
+
+    from .identities import IDENTITIES_FILE, write_identities
     from .models import check_algo, train
 
     check_algo(args.algo)
     params = _params(args, args.algo)
+    if args.accounts and not args.identities:
+        raise InputError("--accounts: only with --identities (an `er match` output)")
+    identities = None
     if args.algo == "session":   # learns from trips in time order, not from the aggregated user x item matrix
+        if args.identities:
+            raise InputError("--identities: not for --algo session (it learns from each account's trips in time "
+                             "order; share histories with a user model: als, item-knn, ease, auto, ...)")
         data = _load_trips(args)
         model = train(args.algo, data.trips, data.items, params=params, item_group_col=args.item_group_col,
                       seed=args.seed, show_progress=not args.no_progress, walks=data.walks)
     else:
-        with _load(args) as (interactions, items):
+        with _load(args) as (interactions, items), tempfile.TemporaryDirectory(prefix="c360-shared-") as scratch:
+            if args.identities:
+                interactions, identities = _shared(args, interactions, scratch)
             model = train(args.algo, interactions, items, params=params, item_group_col=args.item_group_col,
                           seed=args.seed, show_progress=not args.no_progress)
-    model.save(args.out)
+    if identities is None:
+        model.save(args.out)
+    else:   # the identities inside the model directory from the start (one rename puts both in place)
+        with atomic_path(Path(args.out)) as tmp:
+            model.save(tmp)
+            write_identities(identities, tmp / IDENTITIES_FILE)
     chosen = (model.extra.get("auto") or model.extra.get("session") or {}).get("chosen")
     print(f"trained {model.name}{f' (auto chose {chosen})' if chosen else ''} on {len(model.user_ids)} users x "
           f"{len(model.item_ids)} items in {model.train_seconds:.2f}s -> {args.out}")
+    if identities is not None:
+        n = identities.summary()
+        print(f"identities: {n['shared_accounts']} of {n['accounts']} accounts share their person's history "
+              f"({n['persons']} person(s) with several accounts; kept in {IDENTITIES_FILE})")
     return 0
 
 
 def cmd_recommend(args) -> int:
+    from .identities import model_identities
     from .models import load_model
     from .recs import read_users, write_recs, write_session_recs
 
@@ -140,7 +187,7 @@ def cmd_recommend(args) -> int:
         write_session_recs(model, args.sessions, args.out, k=args.k)
     else:
         users = read_users(args.users) if args.users else None
-        write_recs(model, args.out, users, k=args.k)
+        write_recs(model, args.out, users, k=args.k, identities=model_identities(args.model))
     print(f"wrote {args.out}")
     return 0
 

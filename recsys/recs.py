@@ -36,11 +36,19 @@ REC_SPARK_SCHEMA = ", ".join(f"{c} {t}" for c, t in REC_TYPES.items())
 CHUNK_USERS = 50_000     # users per batch the driver scores and appends to recs.csv (a few MB of rows at k=20)
 
 
-def recommend_all(model, user_ids: list[str] | None = None, k: int = 20) -> pd.DataFrame:
-    """Top-k for every user of the model (or the given ones); unknown users get context-free popular items."""
+def recommend_all(model, user_ids: list[str] | None = None, k: int = 20, identities=None) -> pd.DataFrame:
+    """Top-k for every user of the model (or the given ones); an unknown account whose person the model knows
+    (`identities`, `recsys.identities.recommend_linked`) from its person's history, other unknown users
+    context-free popular items."""
     users = list(model.user_ids) if user_ids is None else [str(u) for u in user_ids]
     recs = model.recommend(users, k=k)
     unknown = [u for u in dict.fromkeys(users) if u not in model.user_index]
+    if unknown and identities is not None:
+        from .identities import recommend_linked
+
+        linked, answered = recommend_linked(model, identities, unknown, k)
+        recs, answered = pd.concat([recs, linked], ignore_index=True), set(answered)
+        unknown = [u for u in unknown if u not in answered]
     if unknown:
         popular = model.popular_items(k)
         cold = pd.concat([popular.assign(USER_ID=u) for u in unknown], ignore_index=True)
@@ -56,10 +64,12 @@ def read_users(path: str | Path) -> list[str]:
 
 
 def write_recs(model, path: str | Path, user_ids: list[str] | None = None, k: int = 20,
-               chunk_users: int = CHUNK_USERS) -> Path:
+               chunk_users: int = CHUNK_USERS, identities=None) -> Path:
     """Write recs.csv (USER_ID,ITEM_ID,RANK,SCORE) atomically. For all users of a Spark model trained in this
     process, Spark ranks and writes them: `path` is then a directory of CSV part files, each with the header
-    (`c360.io.read_table` reads both). Otherwise the driver writes one file, `chunk_users` users at a time."""
+    (`c360.io.read_table` reads both). Otherwise the driver writes one file, `chunk_users` users at a time.
+    `identities` (the model's, `recsys.identities`): given accounts the model has no row for are answered from
+    their person's history."""
     if user_ids is None:
         frame = model.spark_recommendations(k)
         if frame is not None:
@@ -67,12 +77,12 @@ def write_recs(model, path: str | Path, user_ids: list[str] | None = None, k: in
     users = list(model.user_ids) if user_ids is None else [str(u) for u in user_ids]
     path = Path(path)
     if not path.name.lower().endswith(".csv"):       # Parquet or compressed CSV: one frame, written by extension
-        return write_table(recommend_all(model, users, k), path)
+        return write_table(recommend_all(model, users, k, identities), path)
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as out:
             out.write(",".join(REC_COLUMNS) + "\n")
             for start in range(0, len(users), chunk_users):
-                recommend_all(model, users[start:start + chunk_users], k).to_csv(
+                recommend_all(model, users[start:start + chunk_users], k, identities).to_csv(
                     out, header=False, index=False, sep=CSV_DELIMITER, quotechar=CSV_QUOTE, doublequote=True)
     return path
 
