@@ -43,6 +43,16 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class AccountsSettings(_Section):
+    """A user's accounts table (app accounts of another system: records of people, matched with the insurance
+    records): the file and its columns under their merged names (id, first_name, last_name, date_of_birth, email,
+    home_phone, zip, ...). Its ids are the visits' USER_IDs."""
+
+    file: str
+    columns: dict[str, str]                 # merged name -> the file's column
+    line: str = "park"                      # the `source` of its merged rows
+
+
 class NightlySettings(_Section):
     """Inputs of `c360 nightly`."""
 
@@ -51,6 +61,11 @@ class NightlySettings(_Section):
     items: str | None = None                # Personalize items file (sigir17 brings its own POI lists)
     insurance: str | None = None            # directory of the five source tables; None = generated into the warehouse
     generate_customers: int = Field(2000, gt=0)   # size of the generated insurance data (people)
+    # generated insurance data also gets park accounts for the visitors of the (sigir17) visits, and the nightly then
+    # trains on those visits keyed by account; `generate_visitors`: only that many visitors, drawn at random
+    generate_accounts: bool = True
+    generate_visitors: int | None = Field(None, gt=0)
+    accounts: AccountsSettings | None = None   # a user's accounts table (default: the insurance dir's park_accounts)
     seed: int = 0
 
 
@@ -83,6 +98,8 @@ class RecsysSettings(_Section):
     session_min_ratio: float = Field(1.0, ge=0)     # session hit@k >= baseline hit@k x this, same protocol
     session_gap_minutes: float = Field(480.0, gt=0)   # trips without SESSION_ID end after this long without events
     session_params: dict[str, Any] = {}             # SessionModel parameters, e.g. {model: gbm}
+    # match: the accounts the run's match joins share one history (c360.recsys.identities); none: per account
+    identities: Literal["match", "none"] = "match"
 
     @property
     def ndcg(self) -> str:
@@ -110,6 +127,7 @@ class GatesSettings(_Section):
     """Quality gates: a run is published only when every one passes."""
 
     er_f1_min: float = Field(0.9, ge=0)          # pairwise F1 on labels, or on the truth when present
+    er_accounts_f1_min: float = Field(0.9, ge=0)   # pairwise F1 of the pairs with an account, on the truth
     recsys_min_ratio: float = Field(1.0, ge=0)   # served ndcg@k >= baseline ndcg@k x this
     graph_counts: bool = True                    # vertex/edge counts by label in the store equal those exported
 

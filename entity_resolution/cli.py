@@ -9,7 +9,12 @@ from pathlib import Path
 
 def _generate(a) -> int:
     from c360.entity_resolution.generate import generate
-    print(json.dumps(generate(a.customers, a.seed, a.out)))
+    visits = None
+    if a.accounts:
+        from c360.recsys.sigir17 import DEFAULT_DIR
+
+        visits = a.visits or DEFAULT_DIR
+    print(json.dumps(generate(a.customers, a.seed, a.out, visits=visits, visitors=a.visitors), default=str))
     return 0
 
 
@@ -60,6 +65,11 @@ def register(subparsers) -> None:
     p.add_argument("--customers", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
+    p.add_argument("--accounts", action="store_true",
+                   help="also park accounts for the visitors of the visits (park_accounts.csv) and the visits keyed by "
+                        "account (visits/, sigir17 layout), their rows in truth.csv")
+    p.add_argument("--visits", help="sigir17 directory whose visitors get accounts (default: the shipped data)")
+    p.add_argument("--visitors", type=int, help="only this many visitors, drawn at random (default: all)")
     p.set_defaults(func=_generate)
     p = sub.add_parser("merge", help="Spark merge job → merged_auto_property Parquet")
     p.add_argument("--sources", required=True)

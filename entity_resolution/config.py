@@ -13,6 +13,7 @@ identifier formats, blocking, the households rule and the threshold.
     households: false               # true: relatives share contact fields; a clearly different first name vetoes
     blocking: {max_comparisons: auto, rules: [[last_name, date_of_birth], [ssn]]}   # rules: override the choice
     threshold: auto                 # or a match probability
+    attach: {column: source, values: [park]}   # these records join the others' clusters: one person each, never two
 
 Every problem raises InputError naming the file and the key or column.
 """
@@ -33,7 +34,7 @@ ROLE_TYPES = {"first_name": "name", "last_name": "name", "date_of_birth": "date"
               "home_phone": "phone", "email": "email", "company": "exact"}
 KNOWN_ROLES = tuple(ROLE_TYPES)
 PRESET = Path(__file__).parent / "presets" / "insurance.yaml"
-TOP_KEYS = {"id", "roles", "columns", "formats", "date_format", "households", "blocking", "threshold"}
+TOP_KEYS = {"id", "roles", "columns", "formats", "date_format", "households", "blocking", "threshold", "attach"}
 FIELD_KEYS = {"type", "tf", "pattern", "pad", "date_format", "thresholds", "nicknames"}
 FORMAT_KEYS = {"pattern", "pad", "date_format"}
 FORMAT_TYPES = ("identifier", "phone", "postcode")
@@ -63,6 +64,16 @@ class BlockingConfig:
     max_comparisons: float | None = None
 
 
+@dataclass(frozen=True)
+class AttachConfig:
+    """Records whose `column` holds one of `values` (accounts of another system) are clustered after the others:
+    among themselves, then each group joined to at most one cluster of the others (its most probable link), so
+    an account never joins two people the other records keep apart."""
+
+    column: str
+    values: tuple[str, ...]
+
+
 @dataclass
 class MatchConfig:
     id: str
@@ -71,6 +82,7 @@ class MatchConfig:
     households: bool = False
     blocking: BlockingConfig = BlockingConfig()
     threshold: float | None = None      # None = auto (from labels, else from the model's own estimate)
+    attach: AttachConfig | None = None
     source: str = str(PRESET)
     raw: dict = field(default_factory=dict)
 
@@ -134,8 +146,20 @@ def parse_config(raw: dict, source: str = "config") -> MatchConfig:
         raise InputError(f"{source}: households must be true or false (got {households!r})")
     cfg = MatchConfig(id=str(raw["id"]), fields=fields, date_format=date_format, households=households,
                       blocking=_blocking(raw.get("blocking"), _field_names(fields), source),
-                      threshold=_threshold(raw.get("threshold", "auto"), source), source=source, raw=raw)
+                      threshold=_threshold(raw.get("threshold", "auto"), source),
+                      attach=_attach(raw.get("attach"), source), source=source, raw=raw)
     return cfg
+
+
+def _attach(spec, source: str) -> AttachConfig | None:
+    """`attach: {column: C, values: [V, ...]}`, or None when absent."""
+    if spec is None:
+        return None
+    opts = _options(spec, "attach", source, {"column", "values"})
+    values = opts.get("values")
+    if not opts.get("column") or not isinstance(values, list) or not values:
+        raise InputError(f"{source}: attach: needs a column and a non-empty list of values")
+    return AttachConfig(str(opts["column"]), tuple(str(v) for v in values))
 
 
 def _field_names(fields: list[Field]) -> dict[str, str]:

@@ -25,6 +25,48 @@ def bcubed(clusters: pd.Series, truth: pd.Series) -> dict:
     return {"bcubed_precision": p, "bcubed_recall": r, "bcubed_f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
+def _pairs_touching(groups: pd.Series, focus: pd.Series) -> int:
+    """Pairs within each group that hold at least one focus record: C(k,2) - C(k-s,2) for k records, s in focus."""
+    f = pd.DataFrame({"g": groups.to_numpy(), "s": focus.to_numpy().astype(int)}).groupby("g")["s"].agg(["size", "sum"])
+    k, rest = f["size"], f["size"] - f["sum"]
+    return int((k * (k - 1) // 2 - rest * (rest - 1) // 2).sum())
+
+
+def evaluate_source(matched, truth, source: str, id_col: str | None = None) -> dict:
+    """Pairwise precision/recall/F1 over the pairs that hold a record of `source` (the accounts: account-account and
+    account-customer pairs), plus the share of that source's people with a wrong merge (a cluster holding one of
+    their records and another person's). {} when the matched table has no record of `source`."""
+    j = _joined(matched, truth, id_col, extra=["source"])
+    focus = j["source"].astype(str) == source
+    if not focus.any():
+        return {}
+    predicted = _pairs_touching(j["match_id"], focus)
+    true = _pairs_touching(j["person_id"], focus)
+    correct = _pairs_touching(j["match_id"].astype(str) + "|" + j["person_id"].astype(str), focus)
+    p = correct / predicted if predicted else 1.0
+    r = correct / true if true else 1.0
+    people = j.groupby("match_id")["person_id"].transform("nunique") > 1
+    wrong = j.loc[focus & people, "person_id"].nunique()
+    persons = j.loc[focus, "person_id"].nunique()
+    return {"source": source, "records": int(focus.sum()), "persons": int(persons), "precision": p, "recall": r,
+            "f1": 2 * p * r / (p + r) if p + r else 0.0, "true_pairs": true, "predicted_pairs": predicted,
+            "persons_wrongly_merged": int(wrong), "wrong_merge_share": wrong / persons if persons else 0.0}
+
+
+def _joined(matched, truth, id_col: str | None, extra: list[str] = ()) -> pd.DataFrame:
+    """The matched records (id, match_id and `extra` columns) joined with their truth rows."""
+    if isinstance(matched, (str, Path)):
+        from c360.layout import MatchOutput
+        matched = MatchOutput.local(matched).matched
+    id_col = id_col or _id_column(matched)
+    m = read_table(matched) if isinstance(matched, (str, Path)) else matched
+    t = read_table(truth) if isinstance(truth, (str, Path)) else truth
+    require_columns(m, [id_col, "match_id", *extra], str(matched) if isinstance(matched, (str, Path)) else "matched")
+    require_columns(t, ["record_id", "person_id"], str(truth) if isinstance(truth, (str, Path)) else "truth")
+    return m[[id_col, "match_id", *extra]].assign(record_id=m[id_col].astype(str)).merge(
+        t.assign(record_id=t["record_id"].astype(str)), on="record_id", how="inner")
+
+
 def _id_column(matched) -> str:
     """The record id column of a match run's output: its report's config says (else "id")."""
     from c360.layout import MatchOutput
@@ -42,16 +84,7 @@ def evaluate(matched, truth, id_col: str | None = None) -> dict:
     "bcubed_f1"}, {"true_pairs", "predicted_pairs", "correct_pairs", "cluster_sizes"} and, when the truth has
     households, {"household_pairs_linked", "household_precision", "relative_pairs"}.
     """
-    if isinstance(matched, (str, Path)):  # a file: URI is local; another URI an InputError naming it
-        from c360.layout import MatchOutput
-        matched = MatchOutput.local(matched).matched
-    id_col = id_col or _id_column(matched)
-    m = read_table(matched) if isinstance(matched, (str, Path)) else matched
-    t = read_table(truth) if isinstance(truth, (str, Path)) else truth
-    require_columns(m, [id_col, "match_id"], str(matched) if isinstance(matched, (str, Path)) else "matched")
-    require_columns(t, ["record_id", "person_id"], str(truth) if isinstance(truth, (str, Path)) else "truth")
-    j = m[[id_col, "match_id"]].assign(record_id=m[id_col].astype(str)).merge(
-        t.assign(record_id=t["record_id"].astype(str)), on="record_id", how="inner")
+    j = _joined(matched, truth, id_col)  # a file: URI is local; another URI an InputError naming it
     predicted, true = _pairs(j["match_id"]), _pairs(j["person_id"])
     correct = _pairs(j["match_id"].astype(str) + "|" + j["person_id"].astype(str))
     p = correct / predicted if predicted else 1.0

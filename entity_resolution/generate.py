@@ -214,14 +214,19 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def generate(n_customers: int, seed: int = 0, out_dir: str | Path = "insurance", noise: dict | None = None) -> dict:
-    """Write the five source tables, truth.csv and labels.csv into out_dir; return {"records", "persons", ...}."""
+def generate(n_customers: int, seed: int = 0, out_dir: str | Path = "insurance", noise: dict | None = None,
+             visits: str | Path | None = None, visitors: int | None = None) -> dict:
+    """Write the five source tables, truth.csv and labels.csv into out_dir; return {"records", "persons", ...}.
+
+    With `visits` (a sigir17 directory), also park accounts for its visitors (or `visitors` of them) and the visits
+    keyed by account (`generate_accounts`), their rows in truth.csv; the insurance tables stay those of the seed."""
     if n_customers < 1:
         raise InputError(f"--customers must be >= 1 (got {n_customers})")
     r = np.random.default_rng(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rec = _records(_people(n_customers, r), r, {**NOISE, **(noise or {})})
+    people = _people(n_customers, r)
+    rec = _records(people, r, {**NOISE, **(noise or {})})
     auto = rec[rec["source"] == "auto"].reset_index(drop=True)
     prop = rec[rec["source"] == "property"].reset_index(drop=True)
     auto_ids = r.permutation(len(auto)) + 100_000
@@ -235,13 +240,22 @@ def generate(n_customers: int, seed: int = 0, out_dir: str | Path = "insurance",
         pd.DataFrame({"record_id": prop_rec, "person_id": prop["person_id"], "household_id": prop["household_id"]})],
         ignore_index=True)
     labels = _labels(pd.concat([auto.assign(id=auto_rec), prop.assign(id=prop_rec)], ignore_index=True), r)
+    accounts: dict = {}
+    if visits is not None:
+        from c360.entity_resolution.generate_accounts import account_labels, generate_accounts
+
+        # a stream of its own: the insurance tables of a seed do not depend on whether accounts are generated
+        account_truth, merged_accounts, accounts = generate_accounts(
+            people, visits, out, np.random.default_rng([seed, 1]), visitors=visitors)
+        truth = pd.concat([truth, account_truth], ignore_index=True)
+        labels = pd.concat([labels, account_labels(labels, truth, merged_accounts)], ignore_index=True)
     files = {S.AUTO_CUSTOMER.file: auto_customer, S.AUTO_ADDRESS.file: auto_address, S.AUTO_VEHICLES.file: vehicles,
              S.PROPERTY_CUSTOMERS.file: prop_customers, S.PROPERTY_ADDRESSES.file: prop_addresses,
              "truth.csv": truth, "labels.csv": labels}
     for name, df in files.items():
         _write_csv(df, out / name)
     return {"out_dir": str(out), "persons": n_customers, "records": len(truth), "auto": len(auto),
-            "property": len(prop), "vehicles": len(vehicles), "labels": len(labels)}
+            "property": len(prop), "vehicles": len(vehicles), "labels": len(labels), **accounts}
 
 
 def _emails(d: pd.DataFrame) -> pd.Series:

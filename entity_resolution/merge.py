@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from c360.entity_resolution.sources import ADDRESS_COLUMNS, CUSTOMER_TABLES, merged_order, to_merged_spark
+from c360.entity_resolution.sources import (
+    ADDRESS_COLUMNS,
+    CUSTOMER_TABLES,
+    PARK_ACCOUNTS,
+    AccountTable,
+    merged_order,
+    to_merged_spark,
+)
 from c360.errors import InputError
 from c360.io import spark_write
 
@@ -30,11 +37,24 @@ def read_source(spark, path: Path | str, required: list[str] | tuple[str, ...]):
     return df
 
 
-def merge(sources_dir: str | Path, out_path: str | Path, spark=None) -> dict:
-    """Merge the auto and property source tables in sources_dir (a folder or a Hadoop URI) into merged Parquet at
-    out_path, written by Spark (a directory of part files, atomically on local disk).
+def accounts_table(sources_dir: str | Path, accounts: AccountTable | None = None) -> AccountTable | None:
+    """The accounts table to merge: the configured one (its file relative to the sources), else the sources'
+    `park_accounts.csv` when there is one (local folders only), else None."""
+    if accounts is not None:
+        return accounts
+    d = _Dir(str(sources_dir))
+    if "://" not in d and (d / PARK_ACCOUNTS.file).is_file():
+        return PARK_ACCOUNTS
+    return None
 
-    Returns {"out", "rows", "auto", "property"}: counts by one aggregate, no rows reach the driver.
+
+def merge(sources_dir: str | Path, out_path: str | Path, spark=None, accounts: AccountTable | None = None) -> dict:
+    """Merge the auto and property source tables in sources_dir (a folder or a Hadoop URI) into merged Parquet at
+    out_path, written by Spark (a directory of part files, atomically on local disk); the accounts of another system
+    (`accounts_table`) are merged rows too, their ids kept.
+
+    Returns {"out", "rows", "auto", "property"[, the accounts' line]}: counts by one aggregate, no rows reach the
+    driver.
     """
     from c360.spark import get_spark
 
@@ -52,12 +72,23 @@ def merge(sources_dir: str | Path, out_path: str | Path, spark=None) -> dict:
     for t, df, addr in read:
         part = to_merged_spark(t, df, addr)
         merged = part if merged is None else merged.unionByName(part, allowMissingColumns=True)
+    table = accounts_table(sources_dir, accounts)
+    lines = [t.line for t in CUSTOMER_TABLES]
+    if table is not None:
+        path = d / table.file if "://" in table.file or not Path(table.file).is_absolute() else Path(table.file)
+        acc = read_source(spark, path, table.required)
+        dup = acc.groupBy(table.key_column).count().where("count > 1").limit(5).collect()
+        if dup:
+            raise InputError(f"{path}: duplicate {table.key_column} values: "
+                             f"{', '.join(str(r[table.key_column]) for r in dup)}")
+        merged = merged.unionByName(table.to_merged_spark(acc), allowMissingColumns=True)
+        lines.append(table.line)
     merged = merged.select(*merged_order(merged.columns))
     spark_write(merged, out_path, "parquet")
     counts = {r["source"]: int(r["count"]) for r in
               spark.read.parquet(str(out_path)).groupBy("source").count().collect()}
     return {"out": str(out_path), "rows": sum(counts.values()),
-            **{t.line: counts.get(t.line, 0) for t in CUSTOMER_TABLES}}
+            **{line: counts.get(line, 0) for line in lines}}
 
 
 class _Dir(str):

@@ -119,6 +119,71 @@ PROPERTY_CUSTOMERS = CustomerTable(
     drops=("job", "email", "industry", "city", "state", "zipcode", "netnew", "sales_rounded", "sales_decimal",
            "priority", "industry2"), unique="customer_id")
 
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountTable(SourceTable):
+    """A table of accounts of another system (theme-park app accounts): records of a person like the customer
+    tables' rows, without a policy or an address table. Its rows become merged rows by `renames` (source name →
+    merged name; one of them becomes `id`) and `source` = `line`; the id is kept as it is, so it stays the key other
+    data uses (the visits' USER_ID). A user's own table is configuration: a file and its columns' merged names."""
+
+    line: str
+    renames: Mapping[str, str] = field(hash=False)
+
+    def __post_init__(self):
+        if "id" not in self.renames.values():
+            raise ValueError(f"{self.file}: no column is mapped to id")
+        if not self.required:
+            object.__setattr__(self, "required", tuple(self.renames))
+        if not self.unique:
+            object.__setattr__(self, "unique", self.key_column)
+
+    @property
+    def key_column(self) -> str:
+        return next(old for old, new in self.renames.items() if new == "id")
+
+    def frame(self, data: Mapping) -> pd.DataFrame:
+        """The table from columns named as in the merged table (writers never spell source names)."""
+        back = {new: old for old, new in self.renames.items()}
+        return super().frame({back.get(k, k): v for k, v in data.items()})
+
+    @classmethod
+    def configured(cls, file: str, columns: Mapping[str, str], line: str = "park") -> "AccountTable":
+        """A user's accounts table: `columns` maps merged names (id, first_name, last_name, date_of_birth, email,
+        home_phone, zip, ...) to the file's columns; InputError naming the setting for a bad mapping."""
+        from c360.errors import InputError
+
+        unknown = sorted(set(columns) - set(ACCOUNT_COLUMNS))
+        if unknown or "id" not in columns:
+            raise InputError(f"nightly.accounts.columns: {'unknown name(s) ' + ', '.join(unknown) if unknown else 'no id'}"
+                             f" (merged names: {', '.join(ACCOUNT_COLUMNS)})")
+        renames = {str(src): name for name, src in columns.items()}
+        return cls(name="accounts", file=str(file), columns=tuple(renames), line=line, renames=renames)
+
+    def to_merged_pandas(self, accounts: pd.DataFrame) -> pd.DataFrame:
+        """pandas: the accounts as merged rows (renamed, only the mapped columns, `source` = the line)."""
+        require_columns(accounts, list(self.renames), self.file)
+        df = accounts[list(self.renames)].rename(columns=dict(self.renames))
+        return df.assign(id=df["id"].astype(str), source=self.line)
+
+    def to_merged_spark(self, accounts):
+        """Spark: the same as `to_merged_pandas`."""
+        from pyspark.sql import functions as F
+
+        cols = [F.col(f"`{old}`").cast("string").alias(new) for old, new in self.renames.items()]
+        return accounts.select(*cols).withColumn("source", F.lit(self.line))
+
+
+# the merged names an accounts table may map its columns to
+ACCOUNT_COLUMNS = ("id", "first_name", "last_name", "date_of_birth", "email", "home_phone", "zip", "city", "state",
+                   "address")
+PARK_ACCOUNTS = AccountTable(
+    name="park_accounts", file="park_accounts.csv", line="park",
+    columns=("account_id", "first_name", "last_name", "birth_date", "email", "phone", "zip"),
+    renames={"account_id": "id", "first_name": "first_name", "last_name": "last_name",
+             "birth_date": "date_of_birth", "email": "email", "phone": "home_phone", "zip": "zip"})
+
 # every source table, in validation order; the customer tables, in merge (union) order
 SOURCE_TABLES: tuple[SourceTable, ...] = (AUTO_CUSTOMER, AUTO_ADDRESS, AUTO_VEHICLES, PROPERTY_CUSTOMERS,
                                           PROPERTY_ADDRESSES)

@@ -39,30 +39,55 @@ def _read_json(path: str | Path) -> dict:
 
 # ---- validate --------------------------------------------------------------------------------------------
 
-def _insurance_dir(ctx: RunContext) -> Path:
-    """The configured insurance directory, or generated data (created once per size and seed)."""
+def _insurance_dir(ctx: RunContext, visits: str | None, fmt: str) -> Path:
+    """The configured insurance directory, or generated data (created once per size, seed and visits): with
+    `generate_accounts` and sigir17 visits, park accounts for their visitors and the visits keyed by account too."""
     cfg = ctx.settings.nightly
     if cfg.insurance:
         return Path(cfg.insurance).resolve()
     n, seed = cfg.generate_customers, cfg.seed
     out = ctx.warehouse.generated_insurance(n, seed)
+    accounts = cfg.generate_accounts and fmt == "sigir17" and cfg.accounts is None
+    if accounts:
+        import hashlib
+
+        tag = hashlib.sha256(str(visits or "shipped").encode()).hexdigest()[:8]
+        out = out.with_name(f"{out.name}-accounts-{tag}" + (f"-v{cfg.generate_visitors}" if cfg.generate_visitors
+                                                              else ""))
     if not (out / "truth.csv").is_file():
         from c360.entity_resolution.generate import generate
+        from c360.recsys.sigir17 import DEFAULT_DIR
 
-        log.info("generating insurance data for %d customers into %s", n, out)
+        log.info("generating insurance data for %d customers%s into %s", n, " and park accounts" if accounts else "",
+                 out)
         tmp = out.with_name(out.name + ".tmp")
-        generate(n, seed=seed, out_dir=tmp)
+        generate(n, seed=seed, out_dir=tmp, visits=(visits or DEFAULT_DIR) if accounts else None,
+                 visitors=cfg.generate_visitors)
         tmp.rename(out)
     return out
 
 
+def _accounts(ctx: RunContext, insurance: Path):
+    """The accounts table the merge takes (c360.entity_resolution.sources.AccountTable): the configured one, else
+    the insurance directory's park_accounts.csv, else None."""
+    from c360.entity_resolution.merge import accounts_table
+    from c360.entity_resolution.sources import AccountTable
+
+    cfg = ctx.settings.nightly.accounts
+    if cfg is not None:
+        return AccountTable.configured(str(Path(cfg.file).resolve()), cfg.columns, cfg.line)
+    return accounts_table(insurance)
+
+
 def step_validate(ctx: RunContext) -> StepResult:
     cfg = ctx.settings.nightly
-    insurance = _insurance_dir(ctx)
-    rows = validate_insurance(insurance, ctx.spark)
     visits = str(Path(cfg.visits).resolve()) if cfg.visits else None
     items = str(Path(cfg.items).resolve()) if cfg.items else None
     fmt = visits_format(visits, cfg.visits_format)
+    insurance = _insurance_dir(ctx, visits, fmt)
+    if (insurance / "visits").is_dir() and not cfg.insurance and cfg.generate_accounts:
+        visits = str(insurance / "visits")   # the generated visits, keyed by the generated accounts
+    rows = validate_insurance(insurance, ctx.spark, accounts=_accounts(ctx, insurance))
     rows.update(validate_visits(visits, fmt, items))
     return StepResult(outputs={"insurance": str(insurance), "visits": visits, "items": items, "format": fmt},
                       rows=rows)
@@ -74,13 +99,14 @@ def step_merge(ctx: RunContext) -> StepResult:
     from c360.entity_resolution.merge import merge
 
     out = ctx.path(ctx.run.merged)
-    info = merge(ctx.output("validate", "insurance"), out, spark=ctx.spark)
+    insurance = Path(ctx.output("validate", "insurance"))
+    info = merge(insurance, out, spark=ctx.spark, accounts=_accounts(ctx, insurance))
     return StepResult(outputs={"merged": str(out)},
-                      rows={"merged": info["rows"], "auto": info["auto"], "property": info["property"]})
+                      rows={"merged": info["rows"], **{k: v for k, v in info.items() if k not in ("out", "rows")}})
 
 
 def step_match(ctx: RunContext) -> StepResult:
-    from c360.entity_resolution.evaluate import evaluate
+    from c360.entity_resolution.evaluate import evaluate, evaluate_source
     from c360.entity_resolution.labels import evaluate_labels
     from c360.entity_resolution.match import match
 
@@ -105,10 +131,17 @@ def step_match(ctx: RunContext) -> StepResult:
                "threshold": result.threshold}
     evaluation, f1, source = None, None, None
     truth = insurance / "truth.csv"
+    accounts_f1 = None
     if truth.is_file():
         evaluation = evaluate(out, truth)
         f1, source = evaluation["f1"], "truth"
         metrics.update(precision=evaluation["precision"], recall=evaluation["recall"], f1=evaluation["f1"])
+        accounts = _accounts(ctx, insurance)
+        if accounts is not None:
+            evaluation["accounts"] = evaluate_source(out, truth, accounts.line)
+            accounts_f1 = evaluation["accounts"].get("f1")
+            metrics.update(accounts_f1=accounts_f1,
+                           accounts_wrong_merge_share=evaluation["accounts"].get("wrong_merge_share"))
     pr_curve = []
     if labels:
         pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path(ctx.run.labels_pr_html))
@@ -120,7 +153,8 @@ def step_match(ctx: RunContext) -> StepResult:
                                  {"evaluation": evaluation, "pr_curve": pr_curve, "report": result.report_path},
                                  default=str)
     return StepResult(outputs={"matched": str(out), "report": result.report_path, "metrics": str(er_metrics),
-                               "f1": f1, "f1_source": source, "previous": str(previous) if previous else None},
+                               "f1": f1, "f1_source": source, "accounts_f1": accounts_f1,
+                               "previous": str(previous) if previous else None},
                       rows={"records": result.records, "match_ids": result.clusters}, metrics=metrics)
 
 
@@ -333,6 +367,9 @@ def step_gates(ctx: RunContext) -> StepResult:
     cfg, rcfg = ctx.settings.gates, ctx.settings.recsys
     results = {"er_f1": gates_mod.er_gate(ctx.output("match", "f1"), cfg.er_f1_min,
                                          ctx.output("match", "f1_source") or "")}
+    accounts_f1 = ctx.manifest.outputs()["match"].get("accounts_f1")
+    if accounts_f1 is not None:
+        results["er_accounts_f1"] = gates_mod.er_gate(accounts_f1, cfg.er_accounts_f1_min, "truth (pairs with an account)")
     evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
     results["recsys_ndcg"] = gates_mod.recsys_gate(ctx.output("recsys_train", "served"), evaluation,
                                                    rcfg.baseline, cfg.recsys_min_ratio, metric=rcfg.ndcg)

@@ -13,8 +13,9 @@ from c360.entity_resolution.sources import SOURCE_TABLES
 from c360.errors import InputError
 
 
-def validate_insurance(sources_dir: str | Path, spark) -> dict[str, int]:
-    """Check the source tables (`sources.SOURCE_TABLES`); return their row counts. Raises InputError naming file
+def validate_insurance(sources_dir: str | Path, spark, accounts=None) -> dict[str, int]:
+    """Check the source tables (`sources.SOURCE_TABLES`, and an accounts table when given: `sources.AccountTable`,
+    its file relative to the directory unless absolute); return their row counts. Raises InputError naming file
     and column."""
     from pyspark.sql import functions as F
 
@@ -22,7 +23,7 @@ def validate_insurance(sources_dir: str | Path, spark) -> dict[str, int]:
     if not d.is_dir():
         raise InputError(f"{d}: insurance source directory not found")
     rows: dict[str, int] = {}
-    for table in SOURCE_TABLES:
+    for table in (*SOURCE_TABLES, *([accounts] if accounts is not None else [])):
         path = d / table.file
         df = read_source(spark, path, table.required)
         id_col = table.unique

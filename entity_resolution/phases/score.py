@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from c360.entity_resolution import standardize_sql as Q
 from c360.entity_resolution import threshold as T
 from c360.entity_resolution.phases.block import Blocking
 from c360.entity_resolution.phases.prepare import Prepared
@@ -60,8 +61,6 @@ def predict(run: MatchRun, prepared: Prepared, blocking: Blocking) -> Scored:
 def cluster(run: MatchRun, prepared: Prepared, scored: Scored) -> Clusters:
     """Link the pairs at the threshold unless the households rule vetoes them (relatives: clearly different first
     names); the connected components of the linked records (Splink's clustering, in the engine)."""
-    from splink.clustering import cluster_pairwise_predictions_at_threshold
-
     db, pairs = run.db, scored.pairs
     choice = _threshold(run, prepared, pairs)
     at, guard = f"match_probability >= {float(choice['threshold'])!r}", relatives_guard(scored.columns)
@@ -72,11 +71,67 @@ def cluster(run: MatchRun, prepared: Prepared, scored: Scored) -> Clusters:
     union = " UNION ALL ".join(f"SELECT unique_id, source_dataset FROM {x.std}" for x in prepared.inputs)
     nodes = db.table("er_nodes", f"SELECT {_node('source_dataset', 'unique_id')} AS node_id, unique_id, "
                                  f"source_dataset FROM ({union}) u", persist=True)
-    cc = cluster_pairwise_predictions_at_threshold(
-        nodes.name, linked.name, db.db_api, node_id_column_name="node_id", edge_id_column_name_left="node_l",
-        edge_id_column_name_right="node_r", threshold_match_probability=None)
-    clusters = db.table("er_clusters", f"SELECT node_id, cluster_id FROM {cc.physical_name}", persist=True)
+    attached = _attached_nodes(run, prepared)
+    if attached is None:
+        clusters = _components(run, "er_clusters", nodes.name, linked.name)
+    else:
+        clusters = _attach(run, nodes, linked, attached)
     return Clusters(choice, linked, nodes, clusters, _counts(run, pairs, at, guard))
+
+
+def _components(run: MatchRun, name: str, nodes: str, links: str) -> Table:
+    """node_id -> cluster_id: the connected components of `links` (node_l, node_r) over `nodes` (node_id)."""
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    cc = cluster_pairwise_predictions_at_threshold(
+        nodes, links, run.db.db_api, node_id_column_name="node_id", edge_id_column_name_left="node_l",
+        edge_id_column_name_right="node_r", threshold_match_probability=None)
+    return run.db.table(name, f"SELECT node_id, cluster_id FROM {cc.physical_name}", persist=True)
+
+
+def _attached_nodes(run: MatchRun, prepared: Prepared) -> Table | None:
+    """The nodes of the records the config's `attach` names (None without it, or when no input has its column)."""
+    rule, d = run.cfg.attach, run.db.dialect
+    if rule is None:
+        return None
+    values = ", ".join("'" + v.replace("'", "''") + "'" for v in rule.values)
+    parts = []
+    for x in prepared.inputs:
+        if rule.column not in x.types:
+            continue
+        uid = Q.raw_text(run.cfg.id, x.types[run.cfg.id], d, x.csv) if x.csv else \
+            f"CAST({Q.quote(run.cfg.id, d)} AS {d.string})"
+        parts.append(f"SELECT {_node(repr(x.source_dataset), uid)} AS node_id FROM {x.raw} "
+                     f"WHERE CAST({Q.quote(rule.column, d)} AS {d.string}) IN ({values})")
+    if not parts:
+        return None
+    return run.db.table("er_attached", " UNION ALL ".join(parts), persist=True)
+
+
+def _attach(run: MatchRun, nodes: Table, linked: Table, attached: Table) -> Table:
+    """Clusters when some records attach to the others' (`AttachConfig`): the other records' components from their
+    own links; the attached records' components from theirs; each attached component joins the cluster of its most
+    probable link to another record (ties: the smallest cluster id), or stays a cluster of its own."""
+    db = run.db
+    flagged = db.table("er_nodes_flag", f"SELECT n.node_id, a.node_id IS NOT NULL AS att FROM {nodes} n "
+                                        f"LEFT JOIN {attached} a ON n.node_id = a.node_id", persist=True)
+    ends = (f"FROM {linked} k JOIN {flagged} fl ON k.node_l = fl.node_id JOIN {flagged} fr ON k.node_r = fr.node_id")
+    anchor = db.table("er_anchor_links", f"SELECT k.node_l, k.node_r {ends} WHERE NOT fl.att AND NOT fr.att")
+    own = db.table("er_attached_links", f"SELECT k.node_l, k.node_r {ends} WHERE fl.att AND fr.att")
+    anchor_nodes = db.table("er_anchor_nodes", f"SELECT node_id FROM {flagged} WHERE NOT att")
+    attached_nodes = db.table("er_attached_nodes", f"SELECT node_id FROM {flagged} WHERE att")
+    anchors = _components(run, "er_anchor_clusters", anchor_nodes.name, anchor.name)
+    groups = _components(run, "er_attached_groups", attached_nodes.name, own.name)
+    cross = (f"SELECT CASE WHEN fl.att THEN k.node_l ELSE k.node_r END AS a, "
+             f"CASE WHEN fl.att THEN k.node_r ELSE k.node_l END AS o, k.match_probability AS p {ends} "
+             f"WHERE fl.att <> fr.att")
+    best = db.table("er_attached_best", f"SELECT grp, cluster_id FROM (SELECT g.cluster_id AS grp, c.cluster_id, "
+                                        f"row_number() OVER (PARTITION BY g.cluster_id ORDER BY x.p DESC, "
+                                        f"c.cluster_id) AS rk FROM ({cross}) x JOIN {groups} g ON x.a = g.node_id "
+                                        f"JOIN {anchors} c ON x.o = c.node_id) r WHERE rk = 1", persist=True)
+    return db.table("er_clusters", f"SELECT node_id, cluster_id FROM {anchors} UNION ALL "
+                                   f"SELECT g.node_id, coalesce(b.cluster_id, g.cluster_id) AS cluster_id "
+                                   f"FROM {groups} g LEFT JOIN {best} b ON g.cluster_id = b.grp", persist=True)
 
 
 def _threshold(run: MatchRun, prepared: Prepared, pairs: Table) -> dict:
