@@ -328,6 +328,14 @@ class GremlinStore(GraphStore):
                 self._g = None
                 time.sleep(wait)
 
+    def traversal_source(self):
+        """The gremlinpython GraphTraversalSource `g` on this store's connection (its credentials, headers and
+        Neptune signing), for raw traversals (the exploration notebook); they are not retried as the store's own
+        queries are."""
+        if self._g is None:
+            self._connect()
+        return self._g
+
     def ping(self) -> bool:
         """True when a round trip (g.inject(1)) answers."""
         try:
@@ -444,12 +452,33 @@ class GremlinStore(GraphStore):
                    .option(Merge.on_match, dict(e.props)).iterate(), "edge upsert")
 
     # ---- raw queries ------------------------------------------------------------------------------
-    def _customer360_rows(self, match_id: str) -> list[dict] | None:
+    @staticmethod
+    def _edges(label: str):
+        """A visitor's out-edges of `label` as [{"e": edge properties, "a": the attraction's elementMap}]."""
+        from gremlin_python.process.graph_traversal import __
+
+        return __.out_e(label).project("e", "a").by(__.value_map()).by(__.in_v().element_map()).fold()
+
+    @classmethod
+    def _accounts(cls):
+        """From a match: its visitors (park accounts) with their visited and recommended edges."""
+        from gremlin_python.process.graph_traversal import __
+
+        return (__.in_(SAME_AS.name).has_label(VISITOR.name).dedup()
+                .project("v", "visits", "recs").by(__.element_map())
+                .by(cls._edges(VISITED.name)).by(cls._edges(RECOMMENDED.name)).fold())
+
+    @staticmethod
+    def _account_rows(found: list) -> list[dict]:
+        return [{"v": _plain(r["v"]), "visits": [(r_["e"], _plain(r_["a"])) for r_ in r["visits"]],
+                 "recs": [(r_["e"], _plain(r_["a"])) for r_ in r["recs"]]} for r in found]
+
+    def _customer360_rows(self, match_id: str) -> dict | None:
         from gremlin_python.process.graph_traversal import __
 
         def q(g):
             return (g.V(match_id).has_label(MATCH.name)
-                    .project("rows").by(
+                    .project("rows", "accounts").by(
                         __.in_(SAME_AS.name).has_label(CUSTOMER.name).dedup()
                         .project("c", "addresses", "policies")
                         .by(__.element_map())
@@ -461,15 +490,22 @@ class GremlinStore(GraphStore):
                             .by(__.out(COVERS.name).has_label(VEHICLE.name).dedup().element_map().fold())
                             .fold())
                         .fold())
+                    .by(self._accounts())
                     .to_list())
 
         res = self._call(q, "customer360")
         if not res:
             return None
-        return [{"c": _plain(r["c"]), "addresses": [_plain(a) for a in r["addresses"]],
-                 "policies": [{"p": _plain(p["p"]), "addresses": [_plain(a) for a in p["addresses"]],
-                               "vehicles": [_plain(v) for v in p["vehicles"]]} for p in r["policies"]]}
-                for r in res[0]["rows"]]
+        customers = [{"c": _plain(r["c"]), "addresses": [_plain(a) for a in r["addresses"]],
+                      "policies": [{"p": _plain(p["p"]), "addresses": [_plain(a) for a in p["addresses"]],
+                                    "vehicles": [_plain(v) for v in p["vehicles"]]} for p in r["policies"]]}
+                     for r in res[0]["rows"]]
+        return {"customers": customers, "accounts": self._account_rows(res[0]["accounts"])}
+
+    def _accounts_rows(self, match_id: str) -> list[dict] | None:
+        res = self._call(lambda g: g.V(match_id).has_label(MATCH.name).project("accounts").by(self._accounts())
+                         .to_list(), "recommendations")
+        return None if not res else self._account_rows(res[0]["accounts"])
 
     def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
         from gremlin_python.process.graph_traversal import __
@@ -484,7 +520,8 @@ class GremlinStore(GraphStore):
                 t = t.has(dob_key, date_of_birth)
             return (t.as_("c").out(SAME_AS.name).has_label(MATCH.name)
                     .project("c", "match_id", "records")
-                    .by(__.select("c").element_map()).by(__.id_()).by(__.in_(SAME_AS.name).dedup().count())
+                    .by(__.select("c").element_map()).by(__.id_())
+                    .by(__.in_(SAME_AS.name).has_label(CUSTOMER.name).dedup().count())
                     .to_list())
 
         return [{"c": _plain(r["c"]), "match_id": r["match_id"], "records": r["records"]}
@@ -493,15 +530,13 @@ class GremlinStore(GraphStore):
     def _visitor_rows(self, vertex_id: str):
         from gremlin_python.process.graph_traversal import __
 
-        def edges(label):
-            return __.out_e(label).project("e", "a").by(__.value_map()).by(__.in_v().element_map()).fold()
-
-        res = self._call(lambda g: g.V(vertex_id).has_label(VISITOR.name).project("visits", "recs")
-                         .by(edges(VISITED.name)).by(edges(RECOMMENDED.name)).to_list(), "visitor")
+        res = self._call(lambda g: g.V(vertex_id).has_label(VISITOR.name).project("visits", "recs", "matches")
+                         .by(self._edges(VISITED.name)).by(self._edges(RECOMMENDED.name))
+                         .by(__.out(SAME_AS.name).has_label(MATCH.name).dedup().id_().fold()).to_list(), "visitor")
         if not res:
             return None
         return ([(r["e"], _plain(r["a"])) for r in res[0]["visits"]],
-                [(r["e"], _plain(r["a"])) for r in res[0]["recs"]])
+                [(r["e"], _plain(r["a"])) for r in res[0]["recs"]], sorted(str(m) for m in res[0]["matches"]))
 
     def _neighbourhood_rows(self, vertex_id: str, depth: int) -> tuple[list[dict], list[dict]]:
         from gremlin_python.process.graph_traversal import __

@@ -304,22 +304,50 @@ class NetworkxStore(GraphStore):
         return [v for _, v, d in self.g.out_edges(vid, data=True)
                 if d["label"] == label.name and self.g.nodes[v]["label"] == vlabel.name]
 
-    @_locked
-    def _customer360_rows(self, match_id: str) -> list[dict] | None:
+    def _same_as(self, match_id: str, vlabel: VertexLabel) -> set[str]:
+        """The `vlabel` vertices SameAs the match."""
         g = self.g
-        if match_id not in g or g.nodes[match_id]["label"] != MATCH.name:
+        return {u for u, _, d in g.in_edges(match_id, data=True)
+                if d["label"] == SAME_AS.name and g.nodes[u]["label"] == vlabel.name}
+
+    def _is_match(self, match_id: str) -> bool:
+        return match_id in self.g and self.g.nodes[match_id]["label"] == MATCH.name
+
+    @_locked
+    def _customer360_rows(self, match_id: str) -> dict | None:
+        if not self._is_match(match_id):
             return None
         rows = []
-        for cid in {u for u, _, d in g.in_edges(match_id, data=True) if d["label"] == SAME_AS.name}:
-            if g.nodes[cid]["label"] != CUSTOMER.name:
-                continue
+        for cid in self._same_as(match_id, CUSTOMER):
             policies = [{"p": self._el(p),
                          "addresses": [self._el(a) for a in set(self._out(p, LOCATED_AT, ADDRESS))],
                          "vehicles": [self._el(v) for v in set(self._out(p, COVERS, VEHICLE))]}
                         for p in set(self._out(cid, COVERS, POLICY))]
             rows.append({"c": self._el(cid), "addresses": [self._el(a) for a in set(self._out(cid, LOCATED_AT, ADDRESS))],
                          "policies": policies})
+        return {"customers": rows, "accounts": self._account_rows(match_id)}
+
+    @_locked
+    def _accounts_rows(self, match_id: str) -> list[dict] | None:
+        return self._account_rows(match_id) if self._is_match(match_id) else None
+
+    def _account_rows(self, match_id: str) -> list[dict]:
+        rows = []
+        for vid in self._same_as(match_id, VISITOR):
+            visits, recs = self._visitor_edges(vid)
+            rows.append({"v": self._el(vid), "visits": visits, "recs": recs})
         return rows
+
+    def _visitor_edges(self, vertex_id: str) -> tuple[list, list]:
+        """(visited, recommended) out-edges of a visitor: [(edge properties without label, attraction)]."""
+        visits, recs = [], []
+        for _, a, d in self.g.out_edges(vertex_id, data=True):
+            props = {k: v for k, v in d.items() if k != "label"}
+            if d["label"] == VISITED.name:
+                visits.append((props, self._el(a)))
+            elif d["label"] == RECOMMENDED.name:
+                recs.append((props, self._el(a)))
+        return visits, recs
 
     @_locked
     def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
@@ -332,7 +360,7 @@ class NetworkxStore(GraphStore):
                     or (date_of_birth is not None and d.get(dob_key) != date_of_birth)):
                 continue
             for mid in set(self._out(vid, SAME_AS, MATCH)):
-                records = len({u for u, _, e in self.g.in_edges(mid, data=True) if e["label"] == SAME_AS.name})
+                records = len(self._same_as(mid, CUSTOMER))
                 rows.append({"c": self._el(vid), "match_id": mid, "records": records})
         return rows
 
@@ -340,14 +368,8 @@ class NetworkxStore(GraphStore):
     def _visitor_rows(self, vertex_id: str):
         if vertex_id not in self.g or self.g.nodes[vertex_id]["label"] != VISITOR.name:
             return None
-        visits, recs = [], []
-        for _, a, d in self.g.out_edges(vertex_id, data=True):
-            props = {k: v for k, v in d.items() if k != "label"}
-            if d["label"] == VISITED.name:
-                visits.append((props, self._el(a)))
-            elif d["label"] == RECOMMENDED.name:
-                recs.append((props, self._el(a)))
-        return visits, recs
+        visits, recs = self._visitor_edges(vertex_id)
+        return visits, recs, sorted(set(self._out(vertex_id, SAME_AS, MATCH)))
 
     @_locked
     def _neighbourhood_rows(self, vertex_id: str, depth: int) -> tuple[list[dict], list[dict]]:

@@ -9,6 +9,7 @@ below, so sort order and field sets are the same on every backend by constructio
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -18,7 +19,17 @@ from urllib.parse import urlparse
 
 from c360.errors import C360Error, InputError
 from c360.graph import backends
-from c360.graph.schema import ADDRESS, CUSTOMER, POLICY, RECOMMENDED, VEHICLE, VISITED, VISITOR
+from c360.graph.schema import (
+    ADDRESS,
+    ATTRACTION,
+    CUSTOMER,
+    POLICY,
+    RECOMMENDED,
+    VEHICLE,
+    VISITED,
+    VISITOR,
+    parse_park_trips,
+)
 from c360.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -31,8 +42,16 @@ ADDRESS_FIELDS = ADDRESS.fields("address", "city", "state", "zip")
 VEHICLE_FIELDS = VEHICLE.fields("vin", "make", "model", "year")
 POLICY_FIELDS = POLICY.fields("line")
 SEARCH_FIELDS = CUSTOMER.fields("first_name", "last_name", "date_of_birth")
-VISIT_FIELDS = VISITED.fields("photos")
+VISIT_FIELDS = VISITED.fields("photos", "trips", "last_visit")
 RECOMMENDATION_FIELDS = RECOMMENDED.fields("score", "rank", "model")
+#: a customer 360's park accounts: the visitor's user_id and these (api.schemas.Account)
+ACCOUNT_FIELDS = VISITOR.fields("first_name", "last_name", "date_of_birth", "home_phone", "email", "zip")
+ACCOUNT_KEY = VISITOR.fields("user_id")[0]
+PARK_TRIPS = VISITOR.fields("park_trips")[0]
+ATTRACTION_PARK = ATTRACTION.fields("park")[0]
+#: a person's recommendations in a customer 360 (GET /customers/{match_id}/recommendations: up to MAX_RECOMMENDATIONS)
+TOP_RECOMMENDATIONS = 10
+MAX_RECOMMENDATIONS = 100
 #: the customer properties a search matches: last name, first name (both lower-cased), date of birth
 SEARCH_KEYS = CUSTOMER.fields("last_name_lc", "first_name_lc", "date_of_birth")
 MAX_DEPTH = 3
@@ -142,17 +161,28 @@ class GraphStore(ABC):
 
     # ---- queries ------------------------------------------------------------------------------------
     def customer360(self, match_id: str) -> dict | None:
-        """The match with all its source records, their addresses, policies, vehicles; None when unknown."""
+        """The match with all its source records, their addresses, policies, vehicles, and its park accounts: each
+        account, a visit summary per park, the accounts' recommendations merged (top TOP_RECOMMENDATIONS); None when
+        unknown."""
         mid = str(match_id)
         rows = self._customer360_rows(mid)
-        return None if rows is None else shape_customer360(mid, rows)
+        return None if rows is None else shape_customer360(mid, rows["customers"], rows["accounts"])
+
+    def recommendations(self, match_id: str, k: int = TOP_RECOMMENDATIONS) -> dict | None:
+        """{"match_id", "items"}: the recommendations of the person's park accounts merged (as in customer360), the
+        top `k`; None when the match is unknown."""
+        mid = str(match_id)
+        k = check_k(k)
+        rows = self._accounts_rows(mid)
+        return None if rows is None else {"match_id": mid, "items": shape_person_recommendations(rows, k)}
 
     def search(self, last_name: str, first_name: str | None = None, date_of_birth: str | None = None) -> list[dict]:
         """Matches whose records have this last name (and first name / date of birth), case-insensitive names."""
         return shape_search(self._search_rows(*normalise_search(last_name, first_name, date_of_birth)))
 
     def visitor(self, user_id: str) -> dict | None:
-        """A visitor's visits (photos) and recommendations; None when unknown."""
+        """A visitor's visits (photos, trips, last visit) and recommendations, and the match of the person when the
+        visitor is an account; None when unknown."""
         found = self._visitor_rows(VISITOR.vertex_id(user_id))
         return None if found is None else shape_visitor(str(user_id), *found)
 
@@ -175,10 +205,17 @@ class GraphStore(ABC):
 
     # ---- raw queries: what a backend implements -----------------------------------------------------
     @abstractmethod
-    def _customer360_rows(self, match_id: str) -> list[dict] | None:
-        """None when `match_id` is no match vertex; else one row per customer joined to it by SameAs:
-        {"c": customer, "addresses": [address], "policies": [{"p": policy, "addresses": [...], "vehicles": [...]}]}
-        (each list without duplicates)."""
+    def _customer360_rows(self, match_id: str) -> dict | None:
+        """None when `match_id` is no match vertex; else {"customers": one row per customer joined to it by SameAs,
+        "accounts": `_accounts_rows`' rows}: a customer row is {"c": customer, "addresses": [address],
+        "policies": [{"p": policy, "addresses": [...], "vehicles": [...]}]} (each list without duplicates)."""
+
+    def _accounts_rows(self, match_id: str) -> list[dict] | None:
+        """None when `match_id` is no match vertex; else one row per visitor joined to it by SameAs (a park
+        account): {"v": visitor, "visits": [(visited edge properties, attraction)], "recs": [(recommended edge
+        properties, attraction)]}. By default `_customer360_rows`' accounts; a backend may ask for them alone."""
+        rows = self._customer360_rows(match_id)
+        return None if rows is None else rows["accounts"]
 
     @abstractmethod
     def _search_rows(self, last_name_lc: str, first_name_lc: str | None, date_of_birth: str | None) -> list[dict]:
@@ -186,9 +223,9 @@ class GraphStore(ABC):
         first_name_lc / date_of_birth) and each match it is SameAs; records = customers SameAs that match."""
 
     @abstractmethod
-    def _visitor_rows(self, vertex_id: str) -> tuple[list[tuple[dict, dict]], list[tuple[dict, dict]]] | None:
+    def _visitor_rows(self, vertex_id: str) -> tuple[list[tuple[dict, dict]], list[tuple[dict, dict]], list[str]] | None:
         """None when `vertex_id` is no visitor vertex; else (visited, recommended) out-edges as
-        [(edge properties without label, attraction)]."""
+        [(edge properties without label, attraction)], and the ids of the matches it is SameAs (an account's)."""
 
     @abstractmethod
     def _neighbourhood_rows(self, vertex_id: str, depth: int) -> tuple[list[dict], list[dict]]:
@@ -248,8 +285,9 @@ def _pick(el: dict, fields: tuple[str, ...]) -> dict:
     return {"id": el["id"], **{f: el.get(f) for f in fields}}
 
 
-def shape_customer360(match_id: str, rows: list[dict]) -> dict:
-    """rows: [{"c": customer, "addresses": [address], "policies": [{"p": policy, "addresses", "vehicles"}]}]."""
+def shape_customer360(match_id: str, rows: list[dict], accounts: list[dict] | None = None) -> dict:
+    """rows: [{"c": customer, "addresses": [address], "policies": [{"p": policy, "addresses", "vehicles"}]}];
+    accounts: [{"v": visitor, "visits": [(edge, attraction)], "recs": [(edge, attraction)]}]."""
     customers = []
     for r in rows:
         c = _pick(r["c"], CUSTOMER_FIELDS)
@@ -263,7 +301,64 @@ def shape_customer360(match_id: str, rows: list[dict]) -> dict:
             })
         c["policies"] = sorted(policies, key=lambda p: p["id"])
         customers.append(c)
-    return {"match_id": str(match_id), "customers": sorted(customers, key=lambda c: c["id"])}
+    accounts = accounts or []
+    return {"match_id": str(match_id), "customers": sorted(customers, key=lambda c: c["id"]),
+            "accounts": shape_accounts(accounts), "visits": shape_park_visits(accounts),
+            "recommendations": shape_person_recommendations(accounts, TOP_RECOMMENDATIONS)}
+
+
+def _user_id(v: dict) -> str:
+    return v.get(ACCOUNT_KEY) or str(v["id"]).removeprefix(VISITOR.id_prefix)
+
+
+def shape_accounts(accounts: list[dict]) -> list[dict]:
+    """Each account: its user_id and ACCOUNT_FIELDS, by user_id."""
+    out = [{"user_id": _user_id(a["v"]), **{f: a["v"].get(f) for f in ACCOUNT_FIELDS}} for a in accounts]
+    return sorted(out, key=lambda a: a["user_id"])
+
+
+def shape_park_visits(accounts: list[dict]) -> list[dict]:
+    """A summary per park over every account's visited edges: trips (the accounts' `park_trips` summed: a trip is
+    one account's, so the sum is exact; None when no account has them, i.e. the graph was exported without trips),
+    distinct attractions, photos, latest visit. Most trips first, then most photos, then by park."""
+    parks: dict = {}
+    known = False
+
+    def of(park):
+        return parks.setdefault(park, {"park": park, "trips": 0, "attractions": set(), "photos": 0, "last_visit": None})
+
+    for a in accounts:
+        text = a["v"].get(PARK_TRIPS)
+        known |= text is not None
+        for park, n in parse_park_trips(text).items():
+            of(park)["trips"] += n
+        for e, attraction in a["visits"]:
+            s = of(attraction.get(ATTRACTION_PARK))
+            s["attractions"].add(attraction["id"])
+            s["photos"] += int(e.get("photos") or 0)
+            last = e.get("last_visit")
+            if last is not None and (s["last_visit"] is None or last > s["last_visit"]):
+                s["last_visit"] = int(last)
+    out = [{**s, "trips": s["trips"] if known else None, "attractions": len(s["attractions"])} for s in parks.values()]
+    return sorted(out, key=lambda s: (-(s["trips"] or 0), -s["photos"], s["park"] is None, s["park"] or ""))
+
+
+def shape_person_recommendations(accounts: list[dict], k: int) -> list[dict]:
+    """The accounts' recommended edges merged: each attraction once with its best score, never one the person
+    visited under any account, by score (then item id), ranked from 1, the top `k`."""
+    visited = {attraction["id"] for a in accounts for _, attraction in a["visits"]}
+    best: dict[str, dict] = {}
+    for a in accounts:
+        for e, attraction in a["recs"]:
+            score = e.get("score")
+            if attraction["id"] in visited or score is None or not math.isfinite(score):
+                continue
+            have = best.get(attraction["id"])
+            if have is None or score > have["score"]:
+                best[attraction["id"]] = {"item_id": attraction["id"], "name": attraction.get("name"),
+                                          "score": float(score)}
+    ranked = sorted(best.values(), key=lambda x: (-x["score"], x["item_id"]))[:k]
+    return [{**x, "rank": i} for i, x in enumerate(ranked, start=1)]
 
 
 def shape_search(rows: list[dict]) -> list[dict]:
@@ -281,12 +376,15 @@ def shape_search(rows: list[dict]) -> list[dict]:
                                       x["date_of_birth"] or "", len(x["match_id"]), x["match_id"]))
 
 
-def shape_visitor(user_id: str, visits: list[tuple[dict, dict]], recs: list[tuple[dict, dict]]) -> dict:
-    """visits / recs: [(edge properties, attraction)]."""
+def shape_visitor(user_id: str, visits: list[tuple[dict, dict]], recs: list[tuple[dict, dict]],
+                  match_ids: list[str] | None = None) -> dict:
+    """visits / recs: [(edge properties, attraction)]; match_ids: the matches the visitor is SameAs (the lowest
+    is shown: an account is one person)."""
     v = [{"item_id": a["id"], "name": a.get("name"), **{f: e.get(f) for f in VISIT_FIELDS}} for e, a in visits]
     r = [{"item_id": a["id"], "name": a.get("name"), **{f: e.get(f) for f in RECOMMENDATION_FIELDS}}
          for e, a in recs]
-    return {"user_id": user_id,
+    matches = sorted({str(m) for m in match_ids or ()}, key=lambda m: (len(m), m))
+    return {"user_id": user_id, "match_id": matches[0] if matches else None,
             "visits": sorted(v, key=lambda x: (-(x["photos"] or 0), x["item_id"])),
             "recommendations": sorted(r, key=lambda x: (x["model"] or "", x["rank"] or 0, x["item_id"]))}
 
@@ -301,6 +399,13 @@ def check_depth(depth: int) -> int:
     if not isinstance(depth, int) or depth < 0 or depth > MAX_DEPTH:
         raise InputError(f"depth: must be an integer from 0 to {MAX_DEPTH} (got {depth!r})")
     return depth
+
+
+def check_k(k: int) -> int:
+    """`k` when it is an integer from 1 to MAX_RECOMMENDATIONS, else InputError."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1 or k > MAX_RECOMMENDATIONS:
+        raise InputError(f"k: must be an integer from 1 to {MAX_RECOMMENDATIONS} (got {k!r})")
+    return k
 
 
 def normalise_search(last_name: str, first_name: str | None, date_of_birth: str | None) -> tuple:

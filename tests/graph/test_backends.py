@@ -94,14 +94,23 @@ class MemoryStore(GraphStore):
         def out(vid, label, vlabel):
             return [self.v[e["to"]] for e in self._ends(label, frm=vid) if self.v[e["to"]]["label"] == vlabel]
 
-        return [{"c": self.v[s["from"]], "addresses": out(s["from"], "locatedAt", "address"),
-                 "policies": [{"p": p, "addresses": out(p["id"], "locatedAt", "address"),
-                               "vehicles": out(p["id"], "covers", "vehicle")}
-                              for p in out(s["from"], "covers", "policy")]}
-                for s in self._ends("SameAs", to=match_id)]
+        customers = [{"c": self.v[s["from"]], "addresses": out(s["from"], "locatedAt", "address"),
+                      "policies": [{"p": p, "addresses": out(p["id"], "locatedAt", "address"),
+                                    "vehicles": out(p["id"], "covers", "vehicle")}
+                                   for p in out(s["from"], "covers", "policy")]}
+                     for s in self._ends("SameAs", to=match_id) if self.v[s["from"]]["label"] == "customer"]
+        accounts = [{"v": self.v[s["from"]], "visits": self._edge_rows("visited", s["from"]),
+                     "recs": self._edge_rows("recommended", s["from"])}
+                    for s in self._ends("SameAs", to=match_id) if self.v[s["from"]]["label"] == "visitor"]
+        return {"customers": customers, "accounts": accounts}
+
+    def _edge_rows(self, label, vertex_id):
+        return [({k: x for k, x in e.items() if k not in ("id", "label", "from", "to")}, self.v[e["to"]])
+                for e in self._ends(label, frm=vertex_id)]
 
     def _search_rows(self, last_name_lc, first_name_lc, date_of_birth):
-        return [{"c": c, "match_id": s["to"], "records": len(self._ends("SameAs", to=s["to"]))}
+        return [{"c": c, "match_id": s["to"],
+                 "records": sum(self.v[x["from"]]["label"] == "customer" for x in self._ends("SameAs", to=s["to"]))}
                 for c in self.v.values() if c["label"] == "customer" and c.get("last_name_lc") == last_name_lc
                 and first_name_lc in (None, c.get("first_name_lc")) and date_of_birth in (None, c.get("date_of_birth"))
                 for s in self._ends("SameAs", frm=c["id"])]
@@ -110,11 +119,8 @@ class MemoryStore(GraphStore):
         if self.v.get(vertex_id, {}).get("label") != "visitor":
             return None
 
-        def rows(label):
-            return [({k: x for k, x in e.items() if k not in ("id", "label", "from", "to")}, self.v[e["to"]])
-                    for e in self._ends(label, frm=vertex_id)]
-
-        return rows("visited"), rows("recommended")
+        return (self._edge_rows("visited", vertex_id), self._edge_rows("recommended", vertex_id),
+                [e["to"] for e in self._ends("SameAs", frm=vertex_id)])
 
     def _neighbourhood_rows(self, vertex_id, depth):
         if vertex_id not in self.v:
@@ -147,6 +153,7 @@ def test_registered_backend_is_opened_by_its_scheme_and_shaped_by_the_base(memor
     assert c["match_id"] == "100" and [x["id"] for x in c["customers"]] == ["1001-auto", "5001-property"]
     assert set(c["customers"][0]) == {"id", "source", "first_name", "last_name", "date_of_birth", "ssn",
                                       "home_phone", "company", "addresses", "policies"}
+    assert c["accounts"] == c["visits"] == c["recommendations"] == []  # James has no park account
     assert c["customers"][0]["policies"][0]["vehicles"] == [{"id": "vehicle:1HGCM82633A004352",
                                                              "vin": "1HGCM82633A004352", "make": "Honda",
                                                              "model": "Accord", "year": 2018}]
@@ -154,8 +161,10 @@ def test_registered_backend_is_opened_by_its_scheme_and_shaped_by_the_base(memor
     nx_path = tmp_path / "g.nx"
     load_graph_files(graph_csv, f"networkx:{nx_path}")
     embedded = open_store(f"networkx:{nx_path}")
-    for method, args in (("customer360", ("101",)), ("search", ("CARTER", "jim")), ("visitor", ("u1",)),
-                         ("neighbourhood", ("100", 2)), ("vertex_ids", ("policy",)), ("counts", ())):
+    for method, args in (("customer360", ("101",)), ("customer360", ("105",)), ("search", ("CARTER", "jim")),
+                         ("search", ("lopez",)), ("visitor", ("u1",)), ("visitor", ("acct-0000102",)),
+                         ("recommendations", ("101", 2)), ("neighbourhood", ("100", 2)), ("vertex_ids", ("policy",)),
+                         ("counts", ())):
         assert getattr(store, method)(*args) == getattr(embedded, method)(*args), method
     with pytest.raises(InputError, match="depth"):
         store.neighbourhood("100", 9)

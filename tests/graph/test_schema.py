@@ -59,7 +59,13 @@ def test_ids_and_lookups():
     assert schema.COVERS.edge_id("a", "b") == "covers:a->b"
     assert schema.RECOMMENDED.edge_id("visitor:u", "epcot:5", qualifier="als") == "recommended:als:visitor:u->epcot:5"
     assert schema.props_of("edge", "recommended") == ("score", "rank", "model")
-    assert schema.props_of("vertex", "visitor") == ("name", "user_id")
+    assert schema.props_of("vertex", "visitor") == ("name", "user_id", "first_name", "last_name", "date_of_birth",
+                                                    "home_phone", "email", "zip", "park_trips")
+    assert schema.props_of("edge", "visited") == ("photos", "last_visit", "trips")
+    assert (schema.VISITOR, schema.MATCH) in schema.SAME_AS.ends
+    assert schema.format_park_trips({"epcot": 1, "caliAdv": 3}) == "caliAdv=3;epcot=1"
+    assert schema.parse_park_trips("caliAdv=3;epcot=1") == {"caliAdv": 3, "epcot": 1}
+    assert schema.format_park_trips({}) is None and schema.parse_park_trips(None) == {}
     with pytest.raises(KeyError, match="no vertex label 'person'"):
         schema.label_of("vertex", "person")
     with pytest.raises(ValueError, match="no property nickname"):
@@ -133,7 +139,8 @@ def test_store_answer_fields_are_declared_properties():
     for fields, label in ((store.CUSTOMER_FIELDS, schema.CUSTOMER), (store.ADDRESS_FIELDS, schema.ADDRESS),
                           (store.VEHICLE_FIELDS, schema.VEHICLE), (store.POLICY_FIELDS, schema.POLICY),
                           (store.SEARCH_FIELDS, schema.CUSTOMER), (store.SEARCH_KEYS, schema.CUSTOMER),
-                          (store.VISIT_FIELDS, schema.VISITED), (store.RECOMMENDATION_FIELDS, schema.RECOMMENDED)):
+                          (store.VISIT_FIELDS, schema.VISITED), (store.RECOMMENDATION_FIELDS, schema.RECOMMENDED),
+                          (store.ACCOUNT_FIELDS, schema.VISITOR)):
         assert set(fields) <= set(label.names), label.name
 
 
