@@ -100,9 +100,10 @@ def true_match_ids(run) -> tuple[dict[int, int], Path]:
 def new_records(run, n: int, seed: int) -> pd.DataFrame:
     """n new records of the generated people, with the generator's noise (another seed than the published data)."""
     from c360.entity_resolution import generate as G
+    from c360.entity_resolution import people as P
 
     cfg = json.loads(run.manifest.read_text())["config"]["nightly"]
-    people = G._people(cfg["generate_customers"], np.random.default_rng(cfg["seed"]))
+    people = P.people(cfg["generate_customers"], np.random.default_rng(cfg["seed"]))
     rec = G._records(people, np.random.default_rng(seed), G.NOISE)
     rec = rec.rename(columns={"ssn": "ssn_number", "ssn_s": "ssn"})
     return rec.sample(n=min(n, len(rec)), random_state=seed).reset_index(drop=True)

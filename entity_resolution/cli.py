@@ -11,9 +11,9 @@ def _generate(a) -> int:
     from c360.entity_resolution.generate import generate
     visits = None
     if a.accounts:
-        from c360.recsys.sigir17 import DEFAULT_DIR
+        from c360.data import sigir17_dir
 
-        visits = a.visits or DEFAULT_DIR
+        visits = a.visits or sigir17_dir()
     print(json.dumps(generate(a.customers, a.seed, a.out, visits=visits, visitors=a.visitors), default=str))
     return 0
 

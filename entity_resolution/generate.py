@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from c360.entity_resolution import names as N
+from c360.entity_resolution import people as P
 from c360.entity_resolution import sources as S
 from c360.errors import InputError
 from c360.io import atomic_path
@@ -23,99 +24,9 @@ NOISE = {"first_typo": 0.04, "first_case": 0.03, "nickname": 0.05, "first_missin
          "last_case": 0.03, "name_swap": 0.01, "dob_swap": 0.02, "dob_typo": 0.02, "dob_missing": 0.02,
          "ssn_last2": 0.03, "ssn_missing": 0.06, "phone_typo": 0.02, "phone_missing": 0.05, "moved": 0.07,
          "addr_typo": 0.03, "bad_value": 0.0005}
-LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-
-
-def _typo(s: str, r: np.random.Generator) -> str:
-    if len(s) < 3:
-        return s
-    i = int(r.integers(1, len(s) - 1))
-    op = int(r.integers(0, 4))
-    if op == 0:
-        return s[:i] + s[i + 1:]                         # deletion
-    if op == 1:
-        return s[:i] + s[i + 1] + s[i] + s[i + 2:]       # transposition
-    c = str(LETTERS[r.integers(0, 26)])
-    return s[:i] + c + s[i + 1:] if op == 2 else s[:i] + c + s[i:]
-
-
-def _case(s: str, r: np.random.Generator) -> str:
-    # "James" -> "JamE" / "JAMES" / "james"
-    k = int(r.integers(0, 3))
-    if k == 0:
-        return s.upper()
-    if k == 1:
-        return s.lower()
-    return "".join(ch.upper() if j % 3 == 2 else ch for j, ch in enumerate(s[:-1])) + s[-1:].upper()
-
-
-def _apply(values: np.ndarray, mask: np.ndarray, fn, r: np.random.Generator) -> None:
-    idx = np.flatnonzero(mask)
-    values[idx] = [fn(str(v), r) if isinstance(v, str) else v for v in values[idx]]
-
-
-def _streets(n: int, r: np.random.Generator) -> np.ndarray:
-    """`n` random street names ("Oak Ave")."""
-    return np.char.add(np.char.add(r.choice(np.array(N.STREETS), n), " "), r.choice(np.array(N.STREET_TYPES), n))
-
-
-def _people(n: int, r: np.random.Generator) -> pd.DataFrame:
-    """One row per person; ~30% live in households with relatives, some are twins, some share a stranger's name."""
-    male = r.random(n) < 0.5
-    fm, ff = np.array(N.FIRST_NAMES_M), np.array(N.FIRST_NAMES_F)
-    # Zipf-ish popularity so common names repeat among strangers
-    pm = 1 / np.arange(1, len(fm) + 1) ** 0.7
-    pf = 1 / np.arange(1, len(ff) + 1) ** 0.7
-    pl = 1 / np.arange(1, len(N.LAST_NAMES) + 1) ** 0.6
-    first = np.where(male, r.choice(fm, n, p=pm / pm.sum()), r.choice(ff, n, p=pf / pf.sum())).astype(object)
-    last = r.choice(np.array(N.LAST_NAMES), n, p=pl / pl.sum()).astype(object)
-    dob = np.datetime64("1940-01-01") + r.integers(0, 365 * 63, n).astype("timedelta64[D]")
-    ssn_num = np.unique(r.integers(1_000_000, 899_999_999, int(n * 1.05) + 10))[:n]
-    r.shuffle(ssn_num)
-    city_i = r.integers(0, len(N.CITIES), n)
-    street_no = r.integers(1, 9999, n)
-    street = _streets(n, r)
-    zip_tail = r.integers(0, 1000, n)
-    phone = r.integers(201, 989, n) * 10_000_000 + r.integers(2_000_000, 9_999_999, n)
-    household = np.arange(n)
-    # households: person i joins household of i-1 (a chain of 2-4 relatives)
-    joins = r.random(n) < 0.18
-    joins[0] = False
-    for i in np.flatnonzero(joins):  # sequential on purpose: chains of relatives
-        household[i] = household[i - 1]
-    rel = household != np.arange(n)
-    src = household[rel]
-    last[rel] = last[src]
-    street_no[rel], street[rel], city_i[rel], zip_tail[rel] = street_no[src], street[src], city_i[src], zip_tail[src]
-    phone[rel] = phone[src]
-    twins = rel & (r.random(n) < 0.12)
-    dob[twins] = dob[household[twins]]
-    # name-alike strangers: copy first and last name of a random other person (different everything else)
-    alike = (~rel) & (r.random(n) < 0.03)
-    other = r.integers(0, n, alike.sum())
-    first[alike], last[alike] = first[other], last[other]
-    male[alike] = male[other]
-    cities = np.array([c[0] for c in N.CITIES], dtype=object)
-    states = np.array([c[1] for c in N.CITIES], dtype=object)
-    zp = np.array([c[2] for c in N.CITIES])
-    return pd.DataFrame({
-        "person_id": np.arange(n), "household_id": household, "first": first, "last": last,
-        "gender": np.where(male, "M", "F"), "dob": dob, "ssn": ssn_num, "phone": phone,
-        "street_no": street_no, "street": street.astype(object), "city": cities[city_i], "state": states[city_i],
-        "zip": np.char.add(zp[city_i], np.char.zfill(zip_tail.astype(str), 3)),
-        "company": r.choice(np.array(N.COMPANIES, dtype=object), n), "job": r.choice(np.array(N.JOBS), n),
-        "industry": r.choice(np.array(N.INDUSTRIES), n),
-    })
-
-
 def _fmt_ssn(v: np.ndarray) -> np.ndarray:
     s = pd.Series(v).astype(str).str.zfill(9)
     return (s.str[:3] + "-" + s.str[3:5] + "-" + s.str[5:]).to_numpy(dtype=object)
-
-
-def _fmt_phone(v: np.ndarray) -> np.ndarray:
-    s = pd.Series(v).astype(str)
-    return (s.str[:3] + "-" + s.str[3:6] + "-" + s.str[6:]).to_numpy(dtype=object)
 
 
 def _records(p: pd.DataFrame, r: np.random.Generator, noise: dict) -> pd.DataFrame:
@@ -132,7 +43,7 @@ def _records(p: pd.DataFrame, r: np.random.Generator, noise: dict) -> pd.DataFra
     phone_s = _noisy_phones(rec, m, r)
     street_no, street, city, state, zp = _moved(rec, m["moved"], r)
     address = (pd.Series(street_no).astype(str) + " " + pd.Series(street)).to_numpy(dtype=object)
-    _apply(address, m["addr_typo"], _typo, r)
+    P.apply(address, m["addr_typo"], P.typo, r)
     _unparseable(ds, ssn_s, m["bad_value"])
     return rec.assign(first_name=first, last_name=last, date_of_birth=ds, ssn_s=ssn_s, home_phone=phone_s,
                       address=address, city=city, state=state, zip=zp)
@@ -143,10 +54,10 @@ def _noisy_names(rec: pd.DataFrame, m: dict, r: np.random.Generator) -> tuple[np
     first, last = rec["first"].to_numpy(dtype=object).copy(), rec["last"].to_numpy(dtype=object).copy()
     nick_idx = np.flatnonzero(m["nickname"])
     first[nick_idx] = [N.NICKNAMES.get(f, f) for f in first[nick_idx]]
-    _apply(first, m["first_typo"], _typo, r)
-    _apply(first, m["first_case"], _case, r)
-    _apply(last, m["last_typo"], _typo, r)
-    _apply(last, m["last_case"], _case, r)
+    P.apply(first, m["first_typo"], P.typo, r)
+    P.apply(first, m["first_case"], P.case_change, r)
+    P.apply(last, m["last_typo"], P.typo, r)
+    P.apply(last, m["last_case"], P.case_change, r)
     sw = m["name_swap"]
     first[sw], last[sw] = last[sw], first[sw].copy()
     first[m["first_missing"]] = None
@@ -182,7 +93,7 @@ def _noisy_phones(rec: pd.DataFrame, m: dict, r: np.random.Generator) -> np.ndar
     phone = rec["phone"].to_numpy().copy()
     pt = m["phone_typo"]
     phone[pt] = phone[pt] + r.integers(1, 9, pt.sum())
-    phone_s = _fmt_phone(phone)
+    phone_s = P.fmt_phone(phone)
     phone_s[m["phone_missing"]] = None
     return phone_s
 
@@ -193,7 +104,7 @@ def _moved(rec: pd.DataFrame, mv: np.ndarray, r: np.random.Generator) -> tuple[n
     city, state, zp = (rec[c].to_numpy(dtype=object).copy() for c in ("city", "state", "zip"))
     ci = r.integers(0, len(N.CITIES), mv.sum())
     street_no[mv] = r.integers(1, 9999, mv.sum())
-    street[mv] = _streets(mv.sum(), r)
+    street[mv] = P.streets(mv.sum(), r)
     city[mv] = np.array([c[0] for c in N.CITIES], dtype=object)[ci]
     state[mv] = np.array([c[1] for c in N.CITIES], dtype=object)[ci]
     zp[mv] = [N.CITIES[c][2] + f"{z:03d}" for c, z in zip(ci, r.integers(0, 1000, mv.sum()), strict=True)]
@@ -225,7 +136,7 @@ def generate(n_customers: int, seed: int = 0, out_dir: str | Path = "insurance",
     r = np.random.default_rng(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    people = _people(n_customers, r)
+    people = P.people(n_customers, r)
     rec = _records(people, r, {**NOISE, **(noise or {})})
     auto = rec[rec["source"] == "auto"].reset_index(drop=True)
     prop = rec[rec["source"] == "property"].reset_index(drop=True)
@@ -258,11 +169,6 @@ def generate(n_customers: int, seed: int = 0, out_dir: str | Path = "insurance",
             "property": len(prop), "vehicles": len(vehicles), "labels": len(labels), **accounts}
 
 
-def _emails(d: pd.DataFrame) -> pd.Series:
-    """first.last<person_id mod 97>@example.com (one person's records share the address)."""
-    return d["first"].str.lower() + "." + d["last"].str.lower() + (d["person_id"] % 97).astype(str) + "@example.com"
-
-
 def _auto_tables(auto: pd.DataFrame, ids: np.ndarray, r: np.random.Generator) -> tuple[pd.DataFrame, ...]:
     """The auto line's customer, address and vehicles tables."""
     na = len(auto)
@@ -273,7 +179,7 @@ def _auto_tables(auto: pd.DataFrame, ids: np.ndarray, r: np.random.Generator) ->
     customer = S.AUTO_CUSTOMER.frame({
         "id": ids, "first_name": auto["first_name"], "last_name": auto["last_name"], "gender": auto["gender"],
         "company": auto["company"], "date_of_birth": auto["date_of_birth"], "birthdate": birthdate,
-        "home_phone": auto["home_phone"], "ssn": auto["ssn_s"], "email": _emails(auto), "priority": r.integers(1, 6, na),
+        "home_phone": auto["home_phone"], "ssn": auto["ssn_s"], "email": P.emails(auto), "priority": r.integers(1, 6, na),
         "policysince": pd.Series(since).dt.strftime("%Y-%m-%d"),
         "createddate": pd.Series(since + r.integers(0, 30, na).astype("timedelta64[D]")).dt.strftime("%Y-%m-%d")})
     key = S.AUTO_CUSTOMER.key_column
@@ -302,7 +208,7 @@ def _property_tables(prop: pd.DataFrame, ids: np.ndarray, r: np.random.Generator
     customers = S.PROPERTY_CUSTOMERS.frame({
         "id": ids, "first_name": prop["first_name"], "last_name": prop["last_name"],
         "company": prop["company"], "date_of_birth": prop["date_of_birth"], "home_phone": prop["home_phone"],
-        "ssn": prop["ssn_s"], "job": prop["job"], "email": _emails(prop), "industry": prop["industry"],
+        "ssn": prop["ssn_s"], "job": prop["job"], "email": P.emails(prop), "industry": prop["industry"],
         "city": prop["city"], "state": prop["state"], "zipcode": prop["zip"],
         "netnew": np.where(r.random(npr) < 0.2, "Y", "N"), "sales_rounded": np.round(sales, -3).astype(int),
         "sales_decimal": np.round(sales, 2), "priority": r.integers(1, 6, npr), "industry2": prop["industry"]})

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from c360.entity_resolution import generate as G
 from c360.entity_resolution import names as N
+from c360.entity_resolution import people as P
 from c360.entity_resolution import sources as S
 from c360.errors import InputError
 from c360.io import atomic_path
@@ -71,7 +71,7 @@ def _persons(visitors: np.ndarray, people: pd.DataFrame, r: np.random.Generator,
     n_insured = min(int(round(insured_share * n)), len(people))
     order = r.permutation(n)
     insured = people.iloc[r.choice(len(people), n_insured, replace=False)].reset_index(drop=True)
-    fresh = G._people(n - n_insured, r)
+    fresh = P.people(n - n_insured, r)
     fresh["person_id"] += len(people)
     fresh["household_id"] += len(people)
     # relatives of insured people: their surname, phone and address (twins: the birth date too)
@@ -107,12 +107,12 @@ def _account_rows(persons: pd.DataFrame, accounts: pd.DataFrame, r: np.random.Ge
     first = a["first"].to_numpy(dtype=object).copy()
     nick = np.flatnonzero(m["nickname"])
     first[nick] = [N.NICKNAMES.get(f, f) for f in first[nick]]
-    G._apply(first, m["first_typo"], G._typo, r)
-    G._apply(first, m["first_case"], G._case, r)
+    P.apply(first, m["first_typo"], P.typo, r)
+    P.apply(first, m["first_case"], P.case_change, r)
     last = a["last"].to_numpy(dtype=object).copy()
-    G._apply(last, m["last_typo"], G._typo, r)
-    G._apply(last, m["last_case"], G._case, r)
-    email = G._emails(a).to_numpy(dtype=object)
+    P.apply(last, m["last_typo"], P.typo, r)
+    P.apply(last, m["last_case"], P.case_change, r)
+    email = P.emails(a).to_numpy(dtype=object)
     other = np.flatnonzero(m["other_email"])
     email[other] = [f"{str(f)[:1].lower()}{str(s).lower()}{k}@{d}" for f, s, k, d in zip(
         a["first"].to_numpy()[other], a["last"].to_numpy()[other], r.integers(1, 999, len(other)),
@@ -120,7 +120,7 @@ def _account_rows(persons: pd.DataFrame, accounts: pd.DataFrame, r: np.random.Ge
     email[m["email_missing"]] = None
     phone = a["phone"].to_numpy().copy()
     phone[m["phone_typo"]] += r.integers(1, 9, int(m["phone_typo"].sum()))
-    phone_s = G._fmt_phone(phone)
+    phone_s = P.fmt_phone(phone)
     phone_s[m["phone_missing"]] = None
     dob = pd.Series(a["dob"].to_numpy()).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
     typo_d = np.flatnonzero(m["dob_typo"])
