@@ -172,6 +172,16 @@ class RunLayout:
         return self.root / "recsys" / "events.parquet"
 
     @property
+    def identities(self) -> Path:
+        """The accounts the run's match joined: one person's accounts share one history (c360.recsys.identities)."""
+        return self.root / "recsys" / "identities.parquet"
+
+    @property
+    def shared_interactions(self) -> Path:
+        """The interactions the models trained on when accounts share their person's history."""
+        return self.root / "recsys" / "shared_interactions.parquet"
+
+    @property
     def recsys_metrics(self) -> Path:
         return self.root / "recsys" / "metrics.json"
 

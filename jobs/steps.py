@@ -199,6 +199,45 @@ def _trip_data(ctx: RunContext):
     return TripData(data.trips, items, data.walks)
 
 
+def _identities(ctx: RunContext):
+    """The run's identities (`recsys.identities: match`): the accounts its match joined at or above the model's
+    threshold, each link weighed by its probability (c360.recsys.identities); written once into the run. None with
+    `none`, or when the match joined no two accounts."""
+    from c360.recsys.identities import load_identities, read_identities, write_identities
+
+    if ctx.settings.recsys.identities != "match":
+        return None
+    path = ctx.run.identities
+    if not path.is_file():
+        import pyarrow.parquet as pq
+
+        source, _ = _interactions_file(ctx)
+        users = pq.read_table(source.path, columns=["USER_ID"]).column("USER_ID").unique().to_pylist()
+        identities = read_identities(ctx.output("match", "matched"), user_ids=users)
+        if not identities.summary()["shared_accounts"]:
+            return None
+        write_identities(identities, path)
+    return load_identities(path)
+
+
+def _training_interactions(ctx: RunContext):
+    """(InteractionsFile, identities): what the models train on: the run's interactions, where accounts of one
+    person share their history when the run has identities (written once into the run)."""
+    from c360.io import atomic_path as _atomic
+    from c360.recsys.identities import share_histories
+    from c360.recsys.interactions import InteractionsFile
+
+    source, _ = _interactions_file(ctx)
+    identities = _identities(ctx)
+    if identities is None:
+        return source, None
+    shared = ctx.run.shared_interactions
+    if not shared.is_file():
+        with _atomic(shared) as tmp:
+            share_histories(source, identities).to_parquet(tmp, index=False)
+    return InteractionsFile(shared), identities
+
+
 def _auto_params(cfg) -> dict:
     """`auto` chooses by validation ndcg@k of the configured k, the metric the gate then reads."""
     return {"k": cfg.k}
@@ -238,12 +277,15 @@ def step_recsys_evaluate(ctx: RunContext) -> StepResult:
 
 
 def step_recsys_train(ctx: RunContext) -> StepResult:
+    from c360.recsys.identities import IDENTITIES_FILE, write_identities
     from c360.recsys.models import train
     from c360.recsys.recs import recs_counts, write_recs
     from c360.recsys.served_table import build_for_run
 
     cfg = ctx.settings.recsys
-    source, items = _interactions_file(ctx)
+    _, items = _interactions_file(ctx)
+    # the evaluation (recsys_evaluate) judged the algorithms per account; they train on the person's history
+    source, identities = _training_interactions(ctx)
     evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
     served = cfg.serve
     models = {}
@@ -255,6 +297,8 @@ def step_recsys_train(ctx: RunContext) -> StepResult:
                       params=_auto_params(cfg) if algo == "auto" else None)
         metrics = {f"holdout_{k}": v for k, v in evaluation.get(algo, {}).items()}
         model.save(ctx.run.model_dir(algo), metrics=metrics)
+        if identities is not None:   # `c360 recsys recommend` on the saved model answers per account like the run
+            write_identities(identities, ctx.run.model_dir(algo) / IDENTITIES_FILE)
         models[algo] = {"path": ctx.run.model_relpath(algo), "version": f"{ctx.run_id}:{algo}",
                         "metrics": evaluation.get(algo, {}),
                         "chosen": model.extra.get("auto", {}).get("chosen") if algo == "auto" else None,
@@ -270,10 +314,13 @@ def step_recsys_train(ctx: RunContext) -> StepResult:
     counts = recs_counts(recs_path)
     # the recs as every API worker maps them (pre-serialized per user), built out of core once per run
     served_table = build_for_run(ctx.run)
+    shared = identities.summary() if identities is not None else None
     return StepResult(outputs={"recs": str(recs_path), "served": served, "models": sorted(models),
-                               "served_table": str(served_table)},
-                      rows={"recs": counts["rows"], "users_with_recs": counts["users"]},
-                      metrics={"chosen": models[served].get("chosen")})
+                               "served_table": str(served_table),
+                               "identities": str(ctx.run.identities) if identities is not None else None},
+                      rows={"recs": counts["rows"], "users_with_recs": counts["users"],
+                            **({"accounts_sharing_history": shared["shared_accounts"]} if shared else {})},
+                      metrics={"chosen": models[served].get("chosen"), "identities": shared})
 
 
 def _train_session(ctx: RunContext, evaluation: dict) -> dict:
@@ -303,11 +350,12 @@ def step_graph_export(ctx: RunContext) -> StepResult:
     from c360.graph.export import export_graph
 
     _interactions_file(ctx)  # the run's aggregated interactions and items (written once; a resumed run reads them)
+    _trip_data(ctx)          # and its trips: the visit summaries (trips per park, last visits) of the accounts
     items = ctx.run.items if ctx.run.items.exists() else None
     written = export_graph(ctx.run.graph_dir, spark=ctx.spark, matched=ctx.output("match", "matched"),
                            sources=ctx.output("validate", "insurance"), interactions=ctx.run.interactions,
                            items=items, recs=ctx.output("recsys_train", "recs"),
-                           model=ctx.output("recsys_train", "served"))
+                           model=ctx.output("recsys_train", "served"), trips=ctx.run.trips)
     counts = written.counts  # computed by Spark: only the counts by label come back
     return StepResult(outputs={"csv_dir": str(ctx.run.graph_dir), "counts": counts, "files": len(written.files)},
                       rows={"vertices": _count_total(counts["vertices"]), "edges": _count_total(counts["edges"])})
@@ -341,6 +389,7 @@ def expected_graph_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
     """Vertex/edge counts the inputs imply (independently of the exporter), as Spark aggregates."""
     from pyspark.sql import functions as F
 
+    from c360.graph.schema import ACCOUNT_SOURCE
     from c360.graph.spark_graph import read_frame, read_recs
 
     spark = ctx.spark
@@ -348,17 +397,20 @@ def expected_graph_counts(ctx: RunContext) -> dict[str, dict[str, int]]:
     matched = read_frame(spark, ctx.output("match", "matched"), "matched")
     interactions = read_frame(spark, ctx.run.interactions, "interactions")
     recs = read_recs(spark, ctx.output("recsys_train", "recs"))
-    m = matched.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("match_id").alias("m")).first()
+    account = F.col("source") == F.lit(ACCOUNT_SOURCE)   # park accounts are visitors SameAs their match
+    m = matched.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("match_id").alias("m"),
+                    F.sum(account.cast("int")).alias("accounts")).first()
 
     def ids(df, col):
         return df.select(F.col(col).cast("string").alias("id"))
 
     items = [ids(read_frame(spark, ctx.run.items, "items", kind="csv"), "ITEM_ID")] if ctx.run.items.exists() else []
-    visitors = ids(interactions, "USER_ID").unionByName(ids(recs, "USER_ID")).distinct().count()
+    visitors = (ids(interactions, "USER_ID").unionByName(ids(recs, "USER_ID"))
+                .unionByName(ids(matched.where(account), "id")).distinct().count())
     attractions = ids(interactions, "ITEM_ID").unionByName(ids(recs, "ITEM_ID"))
     for i in items:
         attractions = attractions.unionByName(i)
-    return {"vertices": {"customer": int(m["n"]), "match": int(m["m"]), "visitor": visitors,
+    return {"vertices": {"customer": int(m["n"]) - int(m["accounts"] or 0), "match": int(m["m"]), "visitor": visitors,
                          "attraction": attractions.distinct().count()},
             "edges": {"SameAs": int(m["n"]), "visited": interactions.count(), "recommended": recs.count()}}
 
