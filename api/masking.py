@@ -1,4 +1,5 @@
-"""What a caller without the `pii` role sees of a customer: contact and identity fields masked, one rule per field.
+"""What a caller without the `pii` role sees of a customer: contact and identity fields masked, one rule per field
+(`FIELD_MASKS`), the same wherever the field appears (a customer record, an address, a park account).
 
 | field | reader sees | why |
 | --- | --- | --- |
@@ -7,11 +8,12 @@
 | home_phone | `***-***-0100` | the last four digits |
 | address (street) | `***` | a home address is contact data; city and state stay |
 | zip | `627**` | the first three digits (a region) |
+| email | `***@example.com` | the domain only: the mailbox is contact data and an identity key |
 | vin (and the vehicle's id, which holds it) | `*************4352` | the last four characters |
 | an address's id (a hash of the address) | `address:1` | numbered within the answer |
 
-Names, company, city, state, policy lines and vehicle make, model and year stay: they are what a reader needs to
-recognise a customer, and they are searchable anyway.
+Names, company, city, state, policy lines, vehicle make, model and year, an account's user id and its visits and
+recommendations stay: they are what a reader needs to recognise a customer, and they are searchable anyway.
 """
 
 from __future__ import annotations
@@ -69,10 +71,28 @@ def mask_vin(value: Any) -> Any:
     return "*" * (len(text) - 4) + text[-4:] if len(text) > 8 else "***"
 
 
-RECORD_MASKS = {"ssn": mask_ssn, "date_of_birth": mask_date, "home_phone": mask_phone}
+def mask_email(value: Any) -> Any:
+    """The domain only (`***@example.com`); a value without one (`x@`, no `@`) masked whole."""
+    if not value:
+        return value
+    _, at, domain = str(value).strip().rpartition("@")
+    return f"***@{domain}" if at and domain else "***"
+
+
+# one rule per field, wherever it appears
+FIELD_MASKS = {"ssn": mask_ssn, "date_of_birth": mask_date, "home_phone": mask_phone, "address": mask_whole,
+               "zip": mask_zip, "email": mask_email}
+
+
+def _rules(*fields: str) -> dict:
+    return {f: FIELD_MASKS[f] for f in fields}
+
+
+RECORD_MASKS = _rules("ssn", "date_of_birth", "home_phone")
+ADDRESS_MASKS = _rules("address", "zip")
+ACCOUNT_MASKS = _rules("date_of_birth", "home_phone", "email", "zip")
 # the compared fields a caller without pii sees masked: in a match they count only when equal (no "one edit away")
-MASKED_FIELDS = ("ssn", "date_of_birth", "home_phone", "address", "zip")
-ADDRESS_MASKS = {"address": mask_whole, "zip": mask_zip}
+MASKED_FIELDS = tuple(FIELD_MASKS)
 
 
 def _masked(row: dict, masks: dict) -> dict:
@@ -105,7 +125,8 @@ def mask_customer360(result: dict) -> dict:
         policies = [{**p, "addresses": [address(a) for a in p.get("addresses", [])],
                      "vehicles": [_vehicle(v) for v in p.get("vehicles", [])]} for p in c.get("policies", [])]
         customers.append({**_masked(c, RECORD_MASKS), "addresses": own, "policies": policies})
-    return {**result, "customers": customers}
+    accounts = [_masked(a, ACCOUNT_MASKS) for a in result.get("accounts", [])]
+    return {**result, "customers": customers, **({"accounts": accounts} if "accounts" in result else {})}
 
 
 def mask_search_hit(hit: dict) -> dict:

@@ -130,10 +130,51 @@ class CustomerRecord(BaseModel):
     policies: list[Policy] = []
 
 
+class Account(BaseModel):
+    """A theme-park app account of the person (a visitor SameAs the match); contact fields masked without pii."""
+
+    user_id: str = Field(description="the account id: the USER_ID of its visits and recommendations",
+                         examples=["acct-0001234"])
+    first_name: str | None = Field(default=None, examples=["Maria"])
+    last_name: str | None = Field(default=None, examples=["Lopez"])
+    date_of_birth: str | None = Field(default=None, examples=["1980-**-**"])
+    home_phone: str | None = Field(default=None, examples=["***-***-0100"])
+    email: str | None = Field(default=None, examples=["***@example.com"])
+    zip: str | None = Field(default=None, examples=["627**"])
+
+
+class ParkVisits(BaseModel):
+    """The person's visits to one park, over all their accounts."""
+
+    park: str | None = Field(examples=["caliAdv"])
+    trips: int | None = Field(description="trips to the park (each one account's); null: the graph has no trips",
+                              examples=[3])
+    attractions: int = Field(description="distinct attractions visited", examples=[5])
+    photos: int = Field(description="photos (or interactions) at its attractions", examples=[14])
+    last_visit: int | None = Field(description="epoch seconds of the latest visit; null: the graph has no trips",
+                                   examples=[1740912000])
+
+
 class Customer360(BaseModel):
     match_id: str = Field(examples=["17"])
     pii: bool = Field(description="true when SSNs are shown unmasked", examples=[False])
     customers: list[CustomerRecord]
+    accounts: list[Account] = Field(default=[], description="the person's theme-park app accounts")
+    visits: list[ParkVisits] = Field(default=[], description="a summary per park of the accounts' visits, most "
+                                                             "trips first")
+    recommendations: list[RecommendedItem] = Field(
+        default=[], description="the accounts' recommendations merged: each attraction once with its best score, "
+                                "none the person visited under any account, the top 10")
+
+
+class CustomerRecommendations(BaseModel):
+    """The recommendations of a person's park accounts merged (GET /customers/{match_id}/recommendations)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "match_id": "17", "items": [{"item_id": "epcot:11", "name": "Spaceship Earth", "score": 0.9, "rank": 1}]}]})
+
+    match_id: str
+    items: list[RecommendedItem]
 
 
 class SearchHit(BaseModel):

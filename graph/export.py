@@ -246,20 +246,22 @@ def add_policies(b: GraphBuilder, src: dict[str, pd.DataFrame]) -> None:
                 b.edge(LOCATED_AT, pid, aid)
 
 
-def _visits_table(visits: str | Path | None, interactions: str | Path | None) -> pd.DataFrame | None:
+def _visits_table(visits: str | Path | None, interactions: str | Path | pd.DataFrame | None) -> pd.DataFrame | None:
     if visits is not None:
         from c360.recsys.sigir17 import load_visits
 
         v = load_visits(visits)
         return v.groupby(["USER_ID", "ITEM_ID"]).size().rename("PHOTOS").reset_index()
     if interactions is not None:
-        df = read_table(interactions)
-        require_columns(df, ["USER_ID", "ITEM_ID"], str(interactions))
+        df = interactions if isinstance(interactions, pd.DataFrame) else read_table(interactions)
+        require_columns(df, ["USER_ID", "ITEM_ID"], "interactions" if isinstance(interactions, pd.DataFrame)
+                        else str(interactions))
         df = df.astype({"USER_ID": str, "ITEM_ID": str})
         if "EVENT_VALUE" in df.columns:
             vals = pd.to_numeric(df["EVENT_VALUE"], errors="coerce")
             if vals.isna().any():
-                raise InputError(f"{interactions}: column EVENT_VALUE has non-numeric values")
+                what = "interactions" if isinstance(interactions, pd.DataFrame) else interactions
+                raise InputError(f"{what}: column EVENT_VALUE has non-numeric values")
             return df.assign(PHOTOS=vals).groupby(["USER_ID", "ITEM_ID"])["PHOTOS"].sum().round().astype(int).reset_index()
         return df.groupby(["USER_ID", "ITEM_ID"]).size().rename("PHOTOS").reset_index()
     return None
@@ -290,7 +292,7 @@ def add_visits(b: GraphBuilder, visits_df: pd.DataFrame | None, items: pd.DataFr
 
 
 def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str | Path | None = None,
-                visits: str | Path | None = None, interactions: str | Path | None = None,
+                visits: str | Path | None = None, interactions: str | Path | pd.DataFrame | None = None,
                 items: str | Path | pd.DataFrame | None = None, recs: str | Path | pd.DataFrame | None = None,
                 model: str = "model", trips: str | Path | pd.DataFrame | None = None) -> GraphBuilder:
     """Assemble every vertex and edge the inputs give (see the module docstring)."""

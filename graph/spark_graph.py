@@ -451,13 +451,16 @@ def _visits_frame(spark, visits, interactions):
         return spark.createDataFrame(v.astype({"USER_ID": str, "ITEM_ID": str, "PHOTOS": "int64"}))
     if interactions is None:
         return None
-    df = read_frame(spark, interactions, "interactions")
-    require_columns(df, ["USER_ID", "ITEM_ID"], str(interactions))
+    what = str(interactions) if isinstance(interactions, (str, Path)) else "interactions"
+    df = read_frame(spark, interactions, "interactions") if isinstance(interactions, (str, Path)) else interactions
+    if not hasattr(df, "rdd"):  # a pandas frame
+        df = spark.createDataFrame(df)
+    require_columns(df, ["USER_ID", "ITEM_ID"], what)
     df = df.select(F.col("USER_ID").cast("string").alias("USER_ID"), F.col("ITEM_ID").cast("string").alias("ITEM_ID"),
                    *([F.col("EVENT_VALUE").cast("double").alias("_v")] if "EVENT_VALUE" in df.columns else []))
     if "_v" in df.columns:
         if df.where(F.col("_v").isNull() | F.isnan("_v")).limit(1).count():
-            raise InputError(f"{interactions}: column EVENT_VALUE has non-numeric values")
+            raise InputError(f"{what}: column EVENT_VALUE has non-numeric values")
         return df.groupBy("USER_ID", "ITEM_ID").agg(F.bround(F.sum("_v"), 0).cast("long").alias("PHOTOS"))
     return df.groupBy("USER_ID", "ITEM_ID").agg(F.count("*").alias("PHOTOS"))
 
@@ -593,8 +596,9 @@ def _park_trips(parts: _Parts, trips) -> None:
 
 def graph_frames(spark, matched=None, sources=None, visits=None, interactions=None, items=None, recs=None,
                  model: str = "model", trips=None) -> GraphFrames:
-    """Every vertex and edge the inputs give (see graph.export), as DataFrames by label. `matched`, `items`, `recs`,
-    `trips` may be paths (a file or a directory of part files) or Spark DataFrames."""
+    """Every vertex and edge the inputs give (see graph.export), as DataFrames by label. `matched`, `interactions`,
+    `items`, `recs`, `trips` may be paths (a file or a directory of part files) or DataFrames (Spark; pandas for
+    `interactions`, `items`, `trips`)."""
 
     from pyspark import StorageLevel
 

@@ -1,4 +1,5 @@
-"""Customer 360 and search through the configured GraphStore (API key required; SSNs masked without pii; audited)."""
+"""Customer 360, a person's recommendations and search through the configured GraphStore (API key required; SSNs
+and contact fields masked without pii; audited)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from c360.api.responses import OrjsonResponse
 from c360.entity_resolution.online import input_record
 from c360.errors import InputError
-from c360.graph.store import GraphUnavailable
+from c360.graph.store import MAX_RECOMMENDATIONS, TOP_RECOMMENDATIONS, GraphUnavailable
 
 from ..dependencies import KEY_REQUIRED, AppSettings, Audit, Reader, Served, require
 from ..errors import ApiError
 from ..guard import GUARD_RESPONSES
 from ..live_updates import CommitConflict
 from ..masking import MASKED_FIELDS, mask_customer360, mask_search_hit
-from ..schemas import Customer360, CustomerRecordIn, Error, MatchResult, SearchResult
+from ..schemas import Customer360, CustomerRecommendations, CustomerRecordIn, Error, MatchResult, SearchResult
 from ..state import ServedState
 
 log = logging.getLogger("c360.api.graph")
@@ -27,6 +28,7 @@ log = logging.getLogger("c360.api.graph")
 router = APIRouter(tags=["customers"], dependencies=KEY_REQUIRED, responses=GUARD_RESPONSES)
 
 AUTH_ERRORS = {401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}}
+MatchId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9]+$", description="match id")]
 
 
 def _call(state: ServedState, method: str, *args, **kwargs):
@@ -50,15 +52,17 @@ def _call(state: ServedState, method: str, *args, **kwargs):
 @router.get("/customer360/{match_id}", response_model=Customer360,
             responses={404: {"model": Error}, **AUTH_ERRORS}, summary="One customer across all source records")
 async def customer360(
-    match_id: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9]+$", description="match id")],
+    match_id: MatchId,
     state: Served,
     caller: Reader,
     audit: Audit,
     reveal_pii: Annotated[bool, Query(description="show SSNs unmasked (role pii only)")] = False,
 ):
-    """The match with its source records, policies, vehicles and addresses (one graph traversal).
+    """The match with its source records, policies, vehicles and addresses, its theme-park app accounts, a summary
+    of their visits per park and their recommendations merged (one graph traversal).
 
-    SSNs are masked (`***-**-1234`) unless the key's role is `pii`; `reveal_pii=true` with a reader key is 403.
+    SSNs and contact fields (api.masking: the accounts' too) are masked (`***-**-1234`, `***@example.com`) unless
+    the key's role is `pii`; `reveal_pii=true` with a reader key is 403.
     """
     audit.answered([match_id])  # a miss (404) is audited with the id asked for
     if reveal_pii:
@@ -71,6 +75,25 @@ async def customer360(
     match = str(body.get("match_id", match_id))
     audit.answered([match], pii=pii)
     return OrjsonResponse({**body, "match_id": match, "pii": pii})
+
+
+@router.get("/customers/{match_id}/recommendations", response_model=CustomerRecommendations,
+            responses={404: {"model": Error}, **AUTH_ERRORS},
+            summary="A person's theme-park recommendations, over all their app accounts")
+async def customer_recommendations(
+    match_id: MatchId,
+    state: Served,
+    audit: Audit,
+    k: Annotated[int, Query(ge=1, le=MAX_RECOMMENDATIONS, description="number of items")] = TOP_RECOMMENDATIONS,
+):
+    """The recommended attractions of the person's park accounts merged: each attraction once with its best score,
+    never one the person visited under any account, best first (the traversal of the customer 360's
+    `recommendations`). 404 for an unknown match_id; a match without accounts has no items."""
+    audit.answered([match_id])
+    result = await run_in_threadpool(_call, state, "recommendations", match_id, k)
+    if result is None:
+        raise ApiError(404, f"match_id {match_id!r} not found")
+    return OrjsonResponse({"match_id": str(result["match_id"]), "items": result["items"]})
 
 
 @router.get("/customers/search", response_model=SearchResult, responses=AUTH_ERRORS,

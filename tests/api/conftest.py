@@ -45,6 +45,17 @@ MATCHED = pd.DataFrame({
     "ssn": ["123-45-6789", "123-45-6789", "987-65-4321"], "source": ["auto", "property", "auto"],
     "address": ["12 Main St", "12 Main St", "9 Oak Ave"], "city": ["Springfield", "Springfield", "Dayton"],
     "state": ["IL", "IL", "OH"], "zip": ["62701", "62701", "45402"], "match_id": [17, 17, 42]})
+# Maria's theme-park app account (the graph's matched rows only: the match model is trained on MATCHED), her visits
+# (two trips: epcot, then caliAdv) and the served model's recommendations for it
+ACCOUNTS = pd.DataFrame({
+    "id": ["acct-0000017"], "first_name": ["Maria"], "last_name": ["Lopez"], "date_of_birth": ["1980-04-02"],
+    "home_phone": ["555-0100"], "email": ["maria.lopez@example.com"], "zip": ["62701"], "source": ["park"],
+    "match_id": [17]})
+ACCOUNT_VISITS = pd.DataFrame({
+    "USER_ID": "acct-0000017", "ITEM_ID": ["epcot:1", "epcot:11", "caliAdv:12"], "SESSION_ID": ["e#0", "e#0", "c#0"],
+    "TIMESTAMP": [1717236000, 1717237800, 1723284000], "EVENT_VALUE": [2, 1, 3]})
+ACCOUNT_RECS = pd.DataFrame({"USER_ID": "acct-0000017", "ITEM_ID": ["epcot:11", "epcot:9", "caliAdv:14"],
+                             "RANK": [1, 2, 3], "SCORE": [0.9, 0.8, 0.6]})
 
 
 def build_sources(directory: Path) -> Path:
@@ -124,7 +135,9 @@ def write_run(warehouse: Path, run_id: str, trained, served: str = "als", match_
     write_recs(models[served], run / "recsys" / "recs.csv", k=20)
     items.to_csv(run / "recsys" / "items.csv", index=False)
     sources = build_sources(run / "sources")
-    graph = build_graph(matched=MATCHED, sources=sources)  # the export's elements, without a Spark session
+    graph = build_graph(matched=pd.concat([MATCHED, ACCOUNTS], ignore_index=True), sources=sources,
+                        interactions=ACCOUNT_VISITS, recs=ACCOUNT_RECS, trips=ACCOUNT_VISITS,
+                        model=served)  # the export's elements, without a Spark session
     write_element_parts(run / "graph", list(graph.vertices.values()), list(graph.edges.values()))
     load_graph_files(run / "graph", f"networkx:{run / 'graph' / 'graph.json'}")
     if match_model is not None:

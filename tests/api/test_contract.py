@@ -74,6 +74,12 @@ def examples(client) -> dict[tuple[str, str], list[tuple]]:
             (401, "/customer360/17", {}, {}),
             (403, "/customer360/17", {"reveal_pii": "true"}, READER),
             (422, "/customer360/x", {}, READER)],
+        ("GET", "/customers/{match_id}/recommendations"): [
+            (200, "/customers/17/recommendations", {"k": 2}, READER),
+            (200, "/customers/42/recommendations", {}, PII),
+            (404, "/customers/999999/recommendations", {}, READER),
+            (401, "/customers/17/recommendations", {}, {}),
+            (422, "/customers/17/recommendations", {"k": 0}, READER)],
         ("GET", "/customers/search"): [
             (200, "/customers/search", {"last_name": "lopez"}, READER),
             (200, "/customers/search", {"last_name": "nobody"}, PII),
@@ -116,7 +122,8 @@ def test_before_the_first_publish_responses_match_their_models(tmp_path):
         assert r.status_code == 503 and Ready.model_validate(r.json()).ready is False
         assert Version.model_validate(client.get("/version").json()).run_id is None
         for url, headers in (("/recommendations/u1", {}), ("/attractions/a:1/similar", {}),
-                             ("/customer360/17", READER), ("/customers/search?last_name=x", READER)):
+                             ("/customer360/17", READER), ("/customers/search?last_name=x", READER),
+                             ("/customers/17/recommendations", READER)):
             r = client.get(url, headers=headers)
             assert r.status_code == 503 and Error.model_validate(r.json()).error == "unavailable", url
         assert client.get("/customer360/17").status_code == 401  # auth before anything else

@@ -89,6 +89,38 @@ def test_customer360_masked_for_reader(client):
     assert "123-45-6789" not in r.text
 
 
+def test_customer360_has_the_persons_park_accounts_visits_and_recommendations(client):
+    body = client.get("/customer360/17", headers=READER).json()
+    assert [a["user_id"] for a in body["accounts"]] == ["acct-0000017"]
+    assert body["visits"] == [  # two trips, one per park; the graph has trips, so both counts are known
+        {"park": "caliAdv", "trips": 1, "attractions": 1, "photos": 3, "last_visit": 1723284000},
+        {"park": "epcot", "trips": 1, "attractions": 2, "photos": 3, "last_visit": 1717237800}]
+    # epcot:11 was recommended but visited: never recommended to the person
+    assert [(r["item_id"], r["rank"]) for r in body["recommendations"]] == [("epcot:9", 1), ("caliAdv:14", 2)]
+    assert all(r["name"] for r in body["recommendations"])
+    assert client.get("/customer360/42", headers=READER).json()["accounts"] == []  # John has none
+
+
+def test_customer_recommendations(client):
+    r = client.get("/customers/17/recommendations", headers=READER)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["match_id"] == "17"
+    assert body["items"] == client.get("/customer360/17", headers=READER).json()["recommendations"]
+    assert body["items"][0] == {"item_id": "epcot:9", "name": "Mission: SPACE", "score": 0.8, "rank": 1}
+    assert client.get("/customers/17/recommendations", params={"k": 1}, headers=PII).json()["items"] \
+        == body["items"][:1]
+    assert client.get("/customers/42/recommendations", headers=READER).json() == {"match_id": "42", "items": []}
+    r = client.get("/customers/999999/recommendations", headers=READER)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    for params, field in (({"k": 0}, "k"), ({"k": 101}, "k")):
+        r = client.get("/customers/17/recommendations", params=params, headers=READER)
+        assert r.status_code == 422 and r.json()["fields"] == [field]
+    r = client.get("/customers/x/recommendations", headers=READER)
+    assert r.status_code == 422 and r.json()["fields"] == ["match_id"]
+    assert client.get("/customers/17/recommendations").status_code == 401
+
+
 def test_customer360_pii_key_unmasked(client):
     r = client.get("/customer360/17", headers=PII, params={"reveal_pii": "true"})
     assert r.status_code == 200 and r.json()["pii"] is True
@@ -129,6 +161,7 @@ def test_health_ready_version_docs(client):
     assert v["models"] == {"als": "run-1:als", "popularity": "run-1:popularity", "session": "run-1:session"}
     spec = client.app.openapi()  # documented in full, though not served by default (api.docs)
     for path in ("/recommendations/{user_id}", "/customer360/{match_id}", "/customers/search",
+                 "/customers/{match_id}/recommendations",
                  "/attractions/{item_id}/similar", "/healthz", "/readyz", "/version"):
         assert path in spec["paths"]
     assert "examples" in spec["components"]["schemas"]["Recommendations"]

@@ -209,6 +209,7 @@ def test_the_keyed_routes_document_413_and_429(settings):
     documented = settings.model_copy(update={"api": settings.api.model_copy(update={"docs": True})})
     schema = TestClient(create_app(documented)).get("/openapi.json").json()
     for path, method in (("/customer360/{match_id}", "get"), ("/customers/search", "get"),
+                         ("/customers/{match_id}/recommendations", "get"),
                          ("/customers/match", "post"), ("/events", "post")):
         responses = schema["paths"][path][method]["responses"]
         assert {"413", "429"} <= set(responses), path

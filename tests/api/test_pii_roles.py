@@ -39,6 +39,26 @@ def test_a_reader_sees_contact_fields_masked_and_pii_sees_them_in_clear(client):
         assert secret in str(clear), secret
 
 
+def test_a_readers_park_account_fields_are_masked_by_the_same_rules(client):
+    """An account's contact fields are masked as a customer record's are; its email shows the domain only."""
+    masked, clear = _360(client, READER)["accounts"], _360(client, PII)["accounts"]
+    assert masked == [{"user_id": "acct-0000017", "first_name": "Maria", "last_name": "Lopez",
+                       "date_of_birth": "1980-**-**", "home_phone": "***-***-0100", "email": "***@example.com",
+                       "zip": "627**"}]
+    assert clear == [{"user_id": "acct-0000017", "first_name": "Maria", "last_name": "Lopez",
+                      "date_of_birth": "1980-04-02", "home_phone": "555-0100", "email": "maria.lopez@example.com",
+                      "zip": "62701"}]
+    assert "maria.lopez" not in client.get("/customer360/17", headers=READER).text
+
+
+def test_email_rule():
+    from c360.api.masking import FIELD_MASKS, mask_email
+
+    assert FIELD_MASKS["email"] is mask_email
+    assert [mask_email(x) for x in ("maria@example.com", " a.b@sub.example.org ", "no-at-sign", "x@", "", None)] \
+        == ["***@example.com", "***@sub.example.org", "***", "***", "", None]
+
+
 def test_search_shows_a_reader_the_birth_year_only(client):
     reader = client.get("/customers/search", params={"last_name": "lopez"}, headers=READER).json()["matches"]
     pii = client.get("/customers/search", params={"last_name": "lopez"}, headers=PII).json()["matches"]

@@ -72,6 +72,8 @@ def test_graph_store_down_is_503_only_for_graph_endpoints(warehouse):
         assert r.status_code == 503 and r.json()["error"] == "unavailable"
         r = client.get("/customers/search", params={"last_name": "lopez"}, headers=READER)
         assert r.status_code == 503
+        r = client.get("/customers/17/recommendations", headers=READER)
+        assert r.status_code == 503 and r.json()["error"] == "unavailable"
         assert client.get("/customer360/17").status_code == 401  # auth still checked first
         assert client.get("/recommendations/anyone").status_code == 200
         ready = client.get("/readyz")

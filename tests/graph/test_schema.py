@@ -153,9 +153,10 @@ def _accepts(annotation, python_type: type) -> bool:
 
 def test_api_response_models_show_the_stores_fields_with_the_declared_types():
     from c360.api import masking
-    from c360.api.schemas import Address, CustomerRecord, Policy, SearchHit, Vehicle
+    from c360.api.schemas import Account, Address, CustomerRecord, ParkVisits, Policy, SearchHit, Vehicle
 
-    models = ((Address, schema.ADDRESS, ("id",), store.ADDRESS_FIELDS),
+    models = ((Account, schema.VISITOR, ("user_id",), store.ACCOUNT_FIELDS),
+              (Address, schema.ADDRESS, ("id",), store.ADDRESS_FIELDS),
               (Vehicle, schema.VEHICLE, ("id",), store.VEHICLE_FIELDS),
               (Policy, schema.POLICY, ("id", "addresses", "vehicles"), store.POLICY_FIELDS),
               (CustomerRecord, schema.CUSTOMER, ("id", "addresses", "policies"), store.CUSTOMER_FIELDS),
@@ -168,6 +169,12 @@ def test_api_response_models_show_the_stores_fields_with_the_declared_types():
             assert all(x.startswith(label.id_prefix) for x in model.model_fields["id"].examples), model.__name__
     assert "records" in schema.MATCH.names and _accepts(SearchHit.model_fields["records"].annotation, int)
     assert masking.VEHICLE_PREFIX == schema.VEHICLE.id_prefix
+    assert _accepts(Account.model_fields["user_id"].annotation, schema.PROPERTIES[store.ACCOUNT_KEY].python_type)
+    # a park's visit summary: trips and last_visit as the visited edge types them, photos summed
+    for name in ("trips", "last_visit", "photos"):
+        assert _accepts(ParkVisits.model_fields[name].annotation, schema.PROPERTIES[name].python_type), name
+    assert _accepts(ParkVisits.model_fields["park"].annotation, schema.PROPERTIES[store.ATTRACTION_PARK].python_type)
+    assert set(masking.ACCOUNT_MASKS) <= set(store.ACCOUNT_FIELDS)
 
 
 def _dict_keys(node: ast.Dict) -> list[str]:
