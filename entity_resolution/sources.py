@@ -220,3 +220,27 @@ def to_merged_pandas(t: CustomerTable, customers: pd.DataFrame, addresses: pd.Da
         df = df.merge(addr.drop_duplicates("id"), on="id", how="left")
     return df
 
+
+
+def merged_frame(sources_dir, accounts: AccountTable | None = None) -> pd.DataFrame:
+    """pandas: the merge job's output for a local sources directory (its customer tables with their addresses, and
+    the accounts table: the given one, else park_accounts.csv when the directory has it), for single-machine
+    benchmarks and tests; the nightly merges with Spark (`merge.merge`)."""
+    from pathlib import Path
+
+    d = Path(sources_dir)
+
+    def read(file: str) -> pd.DataFrame:
+        path = d / file
+        if not path.is_file():
+            from c360.errors import InputError
+
+            raise InputError(f"{path}: file not found")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+    parts = [to_merged_pandas(t, read(t.file), read(t.address.file)) for t in CUSTOMER_TABLES]
+    table = accounts or (PARK_ACCOUNTS if (d / PARK_ACCOUNTS.file).is_file() else None)
+    if table is not None:
+        parts.append(table.to_merged_pandas(read(table.file)))
+    merged = pd.concat(parts, ignore_index=True)
+    return merged[merged_order(merged.columns)]

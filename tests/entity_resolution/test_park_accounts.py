@@ -35,14 +35,6 @@ def generated(tmp_path_factory, epcot):
     return out, info
 
 
-def _merged(d) -> pd.DataFrame:
-    parts = [S.to_merged_pandas(t, pd.read_csv(d / t.file, dtype=str), pd.read_csv(d / t.address.file, dtype=str))
-             for t in S.CUSTOMER_TABLES]
-    parts.append(S.PARK_ACCOUNTS.to_merged_pandas(pd.read_csv(d / S.PARK_ACCOUNTS.file, dtype=str)))
-    merged = pd.concat(parts, ignore_index=True)
-    return merged[S.merged_order(merged.columns)]
-
-
 def test_accounts_table_visits_keyed_by_account_and_truth(generated, epcot, tmp_path):
     d, info = generated
     accounts = pd.read_csv(d / S.PARK_ACCOUNTS.file, dtype=str)
@@ -89,7 +81,7 @@ def test_a_users_accounts_table_is_configuration(tmp_path):
 def test_accounts_attach_to_one_person_and_are_scored_on_their_own(generated, tmp_path):
     d, _ = generated
     merged = tmp_path / "merged.parquet"
-    _merged(d).to_parquet(merged, index=False)
+    S.merged_frame(d).to_parquet(merged, index=False)
     truth = pd.read_csv(d / "truth.csv", dtype=str)
     res = match([merged], engine="duckdb", labels=[d / "labels.csv"], out=tmp_path / "matched.parquet")
     out = pd.read_parquet(tmp_path / "matched.parquet")
