@@ -13,6 +13,7 @@ from c360.errors import InputError
 from c360.graph.export import address_id, build_graph, export_graph
 from c360.graph.neptune_csv import FORMULA_STARTS
 from c360.graph.neptune_parts import graph_files, read_graph
+from c360.graph.sample_data import park_events
 from c360.graph.schema import EDGE_PROPS, VERTEX_PROPS
 from tests.conftest import run_cli
 from tests.graph.conftest import sample_inputs
@@ -73,6 +74,21 @@ def test_local_export_writes_the_spark_exports_files(sample_dir, graph_csv, grap
 
 
 @pytest.mark.slow
+def test_without_trips_or_with_a_park_column_spark_equals_the_reference(sample_dir, spark, tmp_path):
+    """No trips table: visited edges without trips and last_visit (a label property no contribution has); a trips
+    DataFrame whose PARK names a row's park (one trip in two parks counts in each)."""
+    events = park_events()
+    with_park = events.assign(PARK=["elsewhere" if i == "epcot:11" else None for i in events["ITEM_ID"]])
+    for name, trips in (("none", None), ("park", with_park)):
+        inputs = {**sample_inputs(sample_dir), "trips": trips}
+        export_graph(tmp_path / name, spark=spark, **inputs)
+        vertices, edges = read_graph(tmp_path / name)
+        assert (_by_id(vertices), _by_id(edges)) == _reference(build_graph(**inputs)), name
+        priya = next(v for v in vertices if v.id == "visitor:acct-0000201").props
+        assert priya.get("park_trips") == (None if trips is None else "elsewhere=1;epcot=1"), name
+
+
+@pytest.mark.slow
 def test_raw_graph_in_several_parts_equals_the_reference(sample_dir, spark, tmp_path):
     """From the sources alone (no SameAs), with no adaptive coalescing: labels spread over several part files."""
     spark.conf.set("spark.sql.adaptive.enabled", "false")
@@ -123,10 +139,21 @@ def test_types_and_ids(graph_csv):
     assert by_id[address_id("99 Pier Rd", "Boston", "MA", "02110")].props["zip"] == "02110"
     assert by_id["100"].label == "match" and by_id["100"].props["records"] == 2
     assert by_id["visitor:u1"].label == "visitor"
+    # a park account: the visitor of its user id, with the account's properties and its trips per park
+    assert by_id["visitor:acct-0000102"].props == {
+        "name": "Maria Lopez", "user_id": "acct-0000102", "first_name": "Maria", "last_name": "Lopez",
+        "date_of_birth": "1982-11-23", "home_phone": "555-0102", "email": "mlopez@example.net", "zip": "73301",
+        "park_trips": "caliAdv=1"}
+    assert "acct-0000102" not in by_id and by_id["101"].props == {"name": "Maria Lopez", "records": 2, "accounts": 2}
+    assert by_id["105"].props == {"name": "Priya Natarajan", "records": 0, "accounts": 1}
+    same_as = {(e.frm, e.to) for e in edges if e.label == "SameAs"}
+    assert ("visitor:acct-0000101", "101") in same_as and ("visitor:acct-0000201", "105") in same_as
     labels = {e.label for e in edges}
     assert labels == {"SameAs", "covers", "locatedAt", "visited", "recommended"}
     visited = {(e.frm, e.to): e.props["photos"] for e in edges if e.label == "visited"}
     assert visited[("visitor:u1", "caliAdv:1")] == 3 and visited[("visitor:u1", "caliAdv:2")] == 4
+    trips = {(e.frm, e.to): e.props for e in edges if e.label == "visited" and e.frm == "visitor:acct-0000101"}
+    assert trips[("visitor:acct-0000101", "caliAdv:12")] == {"photos": 3, "trips": 2, "last_visit": 1723284000}
     rec = next(e for e in edges if e.label == "recommended" and e.frm == "visitor:u2" and e.to == "caliAdv:2")
     assert rec.props == {"score": 0.25, "rank": 2, "model": "als"}
     # Maria's auto and property records share one address vertex
@@ -151,9 +178,11 @@ def test_cli_export_keeps_previous_files_on_bad_input(sample_dir, tmp_path):
     folder as it was."""
     out = tmp_path / "g"
     run_cli("graph", "export", "--out", str(out), "--matched", str(sample_dir / "matched.parquet"),
-            "--sources", str(sample_dir / "sources"), "--engine", "local")
+            "--sources", str(sample_dir / "sources"), "--interactions", str(sample_dir / "interactions.csv"),
+            "--items", str(sample_dir / "items.csv"), "--trips", str(sample_dir / "trips.parquet"), "--engine", "local")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert "vertex-customer-00000.csv" in before
+    assert {"last_visit:Int", "trips:Int"} <= set(_rows(out / "edge-visited-00000.csv")[0])
     (tmp_path / "recs.csv").write_text("USER_ID,ITEM_ID,RANK\nu1,caliAdv:1,1\n")
     proc = run_cli("graph", "export", "--out", str(out), "--matched", str(sample_dir / "matched.parquet"),
                    "--recs", str(tmp_path / "recs.csv"), check=False)
