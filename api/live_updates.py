@@ -14,18 +14,20 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from c360.append_log import AppendLog
 from c360.commits import RESERVED, commit_problem
+from c360.entity_resolution.sources import PARK_ACCOUNTS
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import read_json_file
 from c360.layout import RunLayout, Warehouse
 from c360.settings import RealtimeSettings
 
 log = logging.getLogger("c360.api.live_updates")
+ACCOUNT_SOURCE = PARK_ACCOUNTS.line   # the `source` of a committed record that is an app account (USER_ID = its id)
 
 
 def sealed_through(run: RunLayout, key: str) -> int:
@@ -255,10 +257,16 @@ class LiveCustomers:
     server store (Gremlin, Neptune) gets it from the worker that committed it, and the log's records again when a
     run is loaded (upserts are idempotent: a nightly that dropped the store before loading loses none). A line of the
     log that is no commit (c360.commits: written by hand, or by an older version) is skipped alone, logged by its
-    problem and counted in `skipped`; the nightly quarantines it."""
+    problem and counted in `skipped`; the nightly quarantines it.
 
-    def __init__(self, matcher, journal: AppendLog, after: int, connection, embedded: bool):
+    `on_account(account_id, match_id)` is told of every committed app account (a record whose `source` is the
+    accounts' line, ACCOUNT_SOURCE), replayed ones included: serving answers it from its person until the next
+    nightly (c360.recsys.people.People.join)."""
+
+    def __init__(self, matcher, journal: AppendLog, after: int, connection, embedded: bool,
+                 on_account: Callable[[str, int], Any] | None = None):
         self.matcher, self.journal, self.connection, self.embedded = matcher, journal, connection, embedded
+        self.on_account = on_account
         self._tail = journal.tail(after)
         self._lock = threading.RLock()
         self.reserved = 0
@@ -271,13 +279,14 @@ class LiveCustomers:
 
     @classmethod
     def of_run(cls, warehouse: Warehouse, run: RunLayout, connection, embedded: bool,
-               settings: RealtimeSettings | None = None) -> LiveCustomers:
+               settings: RealtimeSettings | None = None,
+               on_account: Callable[[str, int], Any] | None = None) -> LiveCustomers:
         """The live customers of a run (InputError when the run has no match output to match against)."""
         from c360.entity_resolution.online import RealtimeMatcher
 
         matcher = RealtimeMatcher.load(run.match, max_block_size=(settings or RealtimeSettings()).max_block_size)
         return cls(matcher, AppendLog(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
-                   embedded)
+                   embedded, on_account)
 
     @property
     def committed(self) -> int:
@@ -291,6 +300,16 @@ class LiveCustomers:
         with self._lock:
             self._apply(self._tail.read(), replay=False)
             self._flush()
+
+    def behind(self) -> bool:
+        """True when the log may hold records this worker has not read (or a reader is busy): the caller reads them
+        in a thread (`refresh`). Two stats, never a parse."""
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            return not self._tail.quiet()
+        finally:
+            self._lock.release()
 
     def _apply(self, entries: list[dict], replay: bool) -> list[tuple[list, list]]:
         from c360.entity_resolution.online import input_record
@@ -310,6 +329,8 @@ class LiveCustomers:
             std, _ = self.matcher.standardize(input_record(e["fields"], self.matcher.cfg, str(e["id"])))
             self.matcher.add(std, mid)
             self.sizes[mid] += 1
+            if self.on_account is not None and e["fields"].get("source") == ACCOUNT_SOURCE:
+                self.on_account(str(e["id"]), mid)
             if replay or self.embedded:
                 writes.append(record_elements({**e["fields"], "id": str(e["id"])}, mid, self.sizes[mid],
                                               new_match=bool(e.get("new_match"))))

@@ -42,6 +42,16 @@ class TripContext(BaseModel):
                                                "served model answered, restricted to that park")
 
 
+class Identity(BaseModel):
+    """The person an account belongs to, when the person has other app accounts (entity resolution joined them)."""
+
+    match_id: str = Field(description="the person's match_id (GET /customer360/{match_id})", examples=["17"])
+    accounts: list[str] | None = Field(None, description="the person's account ids, this one first: role pii only, "
+                                                         "null for any other caller",
+                                       examples=[["10007579@N00", "acct-0000017"]])
+    account_count: int = Field(description="how many app accounts the person has", examples=[2])
+
+
 class Recommendations(BaseModel):
     model_config = ConfigDict(protected_namespaces=(), json_schema_extra={"examples": [{
         "user_id": "10007579@N00", "model": "als", "model_version": "20261122T010000Z:als", "cold_start": False,
@@ -57,6 +67,9 @@ class Recommendations(BaseModel):
                                                       "API key when there are some", examples=[0])
     context: TripContext | None = Field(None, description="set when the items are the next attractions of the "
                                                           "visitor's current trip (session model); null otherwise")
+    identity: Identity | None = Field(None, description="the person of the account when it has other accounts (the "
+                                                        "items are the person's: their events and visits count); "
+                                                        "null otherwise")
 
 
 class SimilarItem(BaseModel):

@@ -20,6 +20,8 @@ from c360.errors import InputError
 from c360.graph.store import open_store, parse_spec
 from c360.io import read_json_file, read_table, require_columns
 from c360.layout import RunLayout, Warehouse
+from c360.recsys.identities import load_identities
+from c360.recsys.people import People
 from c360.recsys.served_table import ServedTable, served_table_of
 from c360.recsys.serving import Serving, ranked_items, session_model_of
 from c360.recsys.trips import DEFAULT_GROUP_COL
@@ -120,6 +122,9 @@ class ServedState:
     customers: LiveCustomers | None = None
     customers_error: str | None = None
     session_algo: str | None = None   # the run's session model (next attraction of a trip), None when it has none
+    # the accounts of one person (the run's identities, and accounts committed since that joined one); None: the run
+    # has no identities, every account is its own person
+    people: People | None = None
 
     @property
     def session(self) -> Any:
@@ -133,7 +138,7 @@ class ServedState:
         return Serving(run_id=self.run_id, served_model=self.served_model, models=self.models,
                        versions=self.versions, names=self.names, recs=self.recs, popular=self.popular,
                        popular_json=self.popular_json, catalogue=self.catalogue, parks=self.parks,
-                       session_algo=self.session_algo)
+                       session_algo=self.session_algo, people=self.people)
 
     @property
     def run_dir(self) -> Path:
@@ -233,11 +238,16 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     session_algo = session_model_of(models, served)
     popular = tuple(ranked_items(names, models[served].popular_items(POPULAR_CACHE)))
     popular_json = tuple(orjson.dumps(item) for item in popular)
+    # the accounts the run's match joined (recsys/identities.parquet, written when it joined some): one person's
+    # accounts share their live events and its committed accounts get its history
+    people = People(load_identities(run.identities)) if run.identities.is_file() else None
     connection = GraphHandle.open(graph_spec, run.root)
     customers, customers_error = None, None
     try:
         customers = LiveCustomers.of_run(wh, run, connection, embedded=not parse_spec(graph_spec).is_url,
-                                         settings=realtime)
+                                         settings=realtime, on_account=people.join if people is not None else None)
+        if people is not None:
+            people.behind = customers.behind
     except InputError as exc:  # a run without a match output: POST /customers/match answers 503
         customers_error = str(exc)
         log.info("run %s: no customer matching in real time (%s)", run.run_id, exc)
@@ -251,6 +261,6 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
                         names=MappingProxyType(names), recs=recs, popular=popular, popular_json=popular_json,
                         connection=connection, events=LiveEvents.of_run(wh, run, realtime, catalogue),
                         catalogue=catalogue, parks=MappingProxyType(_read_parks(run)), customers=customers,
-                        customers_error=customers_error, session_algo=session_algo)
+                        customers_error=customers_error, session_algo=session_algo, people=people)
     log.info("loaded run %s: model %s, %d users with recs, %d items", state.run_id, served, len(recs), len(names))
     return state

@@ -16,6 +16,15 @@ activity since the run (their live events, or None when the caller may not see i
 A plan that needs scoring (1, 2, 5) is run off the event loop by its caller (`Plan.blocking`); the others are ready.
 `Serving.stored_json` is the plan of the hot path: a visitor whose activity is not used (no live events, hence no
 trip), the served model, no `exclude` nor `at`: the whole response body from one lookup of the served table.
+
+The person (`people`, `c360.recsys.people`: the run's identities and the accounts committed since that joined one of
+their persons; None: every account its own person). The models trained on histories shared within a person, so an
+account's stored answer is already its person's. When answering an account, the live events of every account of its
+person count, each other account's weighed as in training (`People.weights_for`), and no attraction the person
+visited under any account since the run is answered (trip or fold-in); an account no model has a row for whose
+person has rows (one committed since the run) is answered from their rows' weighted mean, not as a stranger. Every
+answer says `identity`: the person's match_id and its accounts (`Serving.identity_json`: their ids only to a caller
+who may see them), null for an account with no other one.
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ import orjson
 import pandas as pd
 
 from .base import topk
-from .foldin import recommend_with_events
+from .foldin import history, recommend_with_events
+from .people import NULL, person_history
 from .trips import Session, score_sessions
 
 MAX_K = 100
@@ -98,13 +108,14 @@ class Answer:
     events_applied: int | None
     context: dict[str, Any] | None = None
 
-    def json(self, user_id: str) -> bytes:
+    def json(self, user_id: str, identity: bytes = NULL) -> bytes:
         """The answer as a JSON object, keys in the contract's order (user_id, model, model_version, cold_start,
-        items, events_applied, context), the items spliced in as they are."""
+        items, events_applied, context, identity), the items and the identity (JSON, as the caller may see it:
+        `Serving.identity_json`) spliced in as they are."""
         return b"".join((b'{"user_id":', _json(user_id), b',"model":', _json(self.model), b',"model_version":',
                          _json(self.version), b',"cold_start":', b"true" if self.cold_start else b"false",
                          b',"items":', self.items_json, b',"events_applied":', _json(self.events_applied),
-                         b',"context":', _json(self.context), b"}"))
+                         b',"context":', _json(self.context), b',"identity":', identity, b"}"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +153,7 @@ class Serving:
     catalogue: frozenset[str] = frozenset()
     parks: Mapping[str, str] = dataclasses.field(default_factory=dict)
     session_algo: str | None = None
+    people: Any = None             # c360.recsys.people.People of the run's identities; None: each account alone
 
     @property
     def session(self) -> Any:
@@ -150,10 +162,23 @@ class Serving:
     @functools.cached_property
     def _hot(self) -> tuple[bytes, bytes, bytes]:
         """The constant parts of a stored answer of the served model to a visitor whose activity is not used: before
-        the items of a known visitor, of a cold one, after the items."""
+        the items of a known visitor, of a cold one, after the items (before the identity)."""
         head = (b',"model":' + _json(self.served_model) + b',"model_version":'
                 + _json(self.versions[self.served_model]) + b',"cold_start":')
-        return head + b'false,"items":', head + b'true,"items":', b',"events_applied":null,"context":null}'
+        return (head + b'false,"items":', head + b'true,"items":',
+                b',"events_applied":null,"context":null,"identity":')
+
+    def identity_json(self, user_id: str, pii: bool = False) -> bytes:
+        """The `identity` of an answer to `user_id` as JSON: {match_id, accounts (the person's account ids, itself
+        first: `pii` only, else null), account_count}; null for an account with no other account."""
+        people = self.people
+        if people is None:
+            return NULL
+        return people.identity_json(user_id, pii) if pii else people.public_json(user_id)
+
+    def accounts_of(self, user_id: str) -> list[str]:
+        """The accounts of the visitor's person, itself first (just itself without identities)."""
+        return [user_id] if self.people is None else self.people.accounts_of(user_id)
 
     # ------------------------------------------------------------------ the decision
     def check(self, model: str | None = None, at: str | None = None) -> str:
@@ -171,14 +196,19 @@ class Serving:
         return algo
 
     def plan(self, user_id: str, k: int, *, model: str | None = None, exclude: frozenset[str] | set[str] = frozenset(),
-             at: str | None = None, live: Any = None, now: float | None = None) -> Plan:
+             at: str | None = None, live: Any = None, others: Mapping[str, Any] | None = None,
+             now: float | None = None) -> Plan:
         """The answer for `user_id` (see the module's docstring). `live`: the visitor's events since the run (`items`
         {ITEM_ID: value}, `count`, `visits` [(TIMESTAMP, ITEM_ID)] in time order), None when the caller may not see
-        them (nothing is scored from them and `events_applied` is null). Unanswerable for an unknown model or
+        them (nothing is scored from them and `events_applied` is null); `others`: those of the other accounts of
+        the visitor's person ({account: events}, used only with `live`). Unanswerable for an unknown model or
         attraction, or `at` with a model other than the session model."""
         algo = self.check(model, at)
         trip_algo = self.session_algo
         shown = live is not None
+        others = {b: ev for b, ev in (others or {}).items() if ev.count and b != user_id} if shown else {}
+        if others:  # what the person visited under another account since the run is never answered
+            exclude = set(exclude) | {item for ev in others.values() for item in ev.items}
         if trip_algo is not None and model in (None, trip_algo):
             now = time.time() if now is None else now
             trip = current_trip(live.visits, float(self.session.params["gap_minutes"]), now) if shown else []
@@ -186,9 +216,10 @@ class Serving:
                 session = trip_session(user_id, trip, at, now)
                 return Plan("trip", score=functools.partial(self._trip, session, trip, at, k, exclude, shown),
                             reads_activity=bool(trip))
-        if shown and live.count:
-            return Plan("folded", score=functools.partial(self._folded, algo, user_id, live.items, live.count, k,
-                                                          exclude), reads_activity=True)
+        if shown and (live.count or others):
+            events, count = self._person_events(user_id, live, others)
+            return Plan("folded", score=functools.partial(self._folded, algo, user_id, events, count, k, exclude),
+                        reads_activity=True)
         applied = 0 if shown else None
         if algo == self.served_model:
             stored = None if exclude else self._stored_items(user_id, k)  # the hot path: the bytes as they are
@@ -197,7 +228,7 @@ class Serving:
                 return Plan("cold" if cold else "stored", Answer(algo, self.versions[algo], cold, items_json, applied))
             pre = self.recs.get(user_id)  # the user's entry decoded (exclude, or fewer stored than k)
             cold = False
-            if pre is None and user_id not in self.models[algo].user_index:
+            if pre is None and user_id not in self.models[algo].user_index and not self._has_person(user_id):
                 cold, pre = True, self.popular
             if pre is not None:
                 if exclude:
@@ -216,7 +247,9 @@ class Serving:
         if stored is None:
             return None
         cold, items_json = stored
-        return b"".join((b'{"user_id":', _json(user_id), self._hot[1 if cold else 0], items_json, self._hot[2]))
+        people = self.people
+        return b"".join((b'{"user_id":', _json(user_id), self._hot[1 if cold else 0], items_json, self._hot[2],
+                         NULL if people is None else people.public_json(user_id), b"}"))
 
     def _stored_items(self, user_id: str, k: int) -> tuple[bool, bytes] | None:
         """The served model's k items with nothing excluded, when they are stored: (False, the served table's bytes),
@@ -225,9 +258,37 @@ class Serving:
         if stored is not None:
             return False, stored
         if (k <= len(self.popular_json) and user_id not in self.recs
-                and user_id not in self.models[self.served_model].user_index):
+                and user_id not in self.models[self.served_model].user_index and not self._has_person(user_id)):
             return True, b"[" + b",".join(self.popular_json[:k]) + b"]"
         return None
+
+    def _has_person(self, user_id: str) -> bool:
+        """Whether a visitor no model has a row for may be answered from their person's accounts: their person has
+        other accounts, or accounts may have been committed that are not read yet (the caller reads them first)."""
+        people = self.people
+        return people is not None and (people.has_others(user_id) or people.behind())
+
+    def _person_events(self, user_id: str, live: Any, others: Mapping[str, Any]) -> tuple[dict[str, float], int]:
+        """The visitor's live events plus w_ab x those of each other account b of the person: ({ITEM_ID: value},
+        how many events)."""
+        events, count = dict(live.items), live.count
+        if others:
+            weights = self.people.weights_for(user_id)
+            for b, ev in others.items():
+                w = weights.get(b, 0.0)
+                count += ev.count
+                for item, value in ev.items.items():
+                    events[item] = events.get(item, 0.0) + w * value
+        return events, count
+
+    def _history(self, model: Any, user_id: str) -> dict[str, float]:
+        """The visitor's training history: their row (already their person's), else their person's rows' weighted
+        mean (an account committed since the run); {} when the model knows neither."""
+        if user_id in model.user_index:
+            return history(model, user_id)
+        if self.people is None:
+            return {}
+        return person_history(model, self.people.weights_for(user_id))
 
     # ------------------------------------------------------------------ the answers that score (blocking)
     def _items(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -235,17 +296,25 @@ class Serving:
 
     def _folded(self, algo: str, user_id: str, events: dict[str, float], count: int, k: int,
                 exclude: set[str]) -> Answer:
-        """The model's scores for the training history plus the live events: visited items left out, ALS user
-        factors solved again, item-kNN / EASE from the history vector."""
-        personal, frame = recommend_with_events(self.models[algo], user_id, events, k=k, exclude=set(exclude))
+        """The model's scores for the training history (the person's, `_history`) plus the live events: visited
+        items left out, ALS user factors solved again, item-kNN / EASE from the history vector."""
+        model = self.models[algo]
+        items = self._history(model, user_id)
+        for item, value in events.items():
+            items[item] = items.get(item, 0.0) + float(value)
+        personal = any(item in model.item_index for item in items)
+        frame = model.recommend_from_interactions(items, k=k, exclude=set(exclude))
         return Answer(algo, self.versions[algo], not personal, _json(self._items(frame)), count)
 
     def _scored(self, algo: str, user_id: str, k: int, exclude: set[str], applied: int | None) -> Answer:
-        """The model scores the visitor now; the popular items for one it does not know."""
+        """The model scores the visitor now (a visitor it has no row for from their person's rows); the popular
+        items for one it does not know."""
         model = self.models[algo]
+        cold = False
         if user_id in model.user_index:
             frame = model.recommend([user_id], k=k, exclude={user_id: set(exclude)} if exclude else None)
-            cold = False
+        elif borrowed := self._history(model, user_id):
+            frame = model.recommend_from_interactions(borrowed, k=k, exclude=set(exclude))
         else:
             frame, cold = model.popular_items(k, exclude=set(exclude)), True
         return Answer(algo, self.versions[algo], cold, _json(self._items(frame)), applied)

@@ -4,16 +4,22 @@ plan, audits a keyed read of a visitor's activity, runs a plan that scores in a 
 
 `StoredRecommendations` answers the hot request (no key, no query but `k`: the served model's stored top-k, no live
 events used) at the ASGI level, before FastAPI routes and validates it: the same decision (`Serving.stored_json`),
-the same bytes; any other request goes on to the handler."""
+the same bytes; any other request goes on to the handler.
+
+A visitor whose person has other accounts (the run's identities, or an account committed since that joined one)
+is answered with the live events of all of them when the key may see events, and `identity` in the answer: the
+person's match_id and how many accounts it has, their ids to a `pii` key only (audited)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from c360.recsys.people import NULL
 from c360.recsys.serving import MAX_K, Unanswerable
 
 from ..audit import audit as audit_log
@@ -44,6 +50,14 @@ def _audit_activity(caller: Principal, user_id: str) -> None:
         "user_id": user_id, "status": 200}})
 
 
+def _audit_identity(caller: Principal, user_id: str, identity: bytes) -> None:
+    """The audit line of an answer that lists the other accounts of a visitor's person (pii only)."""
+    match_id = orjson.loads(identity)["match_id"]
+    audit_log.info("person accounts access", extra={"fields": {
+        "endpoint": "GET /recommendations/{user_id}", "key": caller.key_hash, "role": caller.role,
+        "user_id": user_id, "match_ids": [match_id], "pii": True, "status": 200}})
+
+
 @router.get("/recommendations/{user_id}", response_model=Recommendations,
             responses={401: {"model": Error, "description": "an X-API-Key that is not configured"},
                        404: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}},
@@ -69,6 +83,12 @@ async def recommendations(
     within that gap of now) or standing at `?at=` gets the run's session model's next attractions instead: the
     current attraction's park, never one of the trip; `context` gives the trip and `at`. Not with `model` naming
     another model, nor when the run has no session model (`context` null, as before).
+
+    An account of a person with other accounts (the run's identities, or committed since through POST
+    /customers/match and joined to one of them) is answered from the person: the events of every account count
+    (each other account's weighed as in training), never an attraction the person visited under any account, and an
+    account with no history of its own gets the person's. `identity` says the person's match_id and account_count,
+    and its account ids to a `pii` key only; null for an account with no other one.
     """
     serving = state.serving
     try:
@@ -76,16 +96,23 @@ async def recommendations(
     except Unanswerable as exc:
         raise ApiError(422, exc.message, [exc.field]) from None
     caller = optional_caller(request)  # 401 for a key that is not configured
-    live = None  # without a key a visitor's activity is neither used nor shown (events_applied null)
+    if serving.people is not None and state.customers is not None and state.customers.behind():
+        await run_in_threadpool(state.customers.refresh)  # accounts another worker committed: who belongs to whom
+    live = others = None  # without a key a visitor's activity is neither used nor shown (events_applied null)
     if caller is not None:
         if state.events.behind():  # lines other workers appended: read in a thread, never on the event loop
             await run_in_threadpool(state.events.refresh)
         live = state.events.of(user_id)
-    plan = serving.plan(user_id, k, model=model, exclude=parse_exclude(exclude), at=at, live=live)
+        others = {b: state.events.of(b) for b in serving.accounts_of(user_id)[1:]}  # the person's other accounts
+    plan = serving.plan(user_id, k, model=model, exclude=parse_exclude(exclude), at=at, live=live, others=others)
     if plan.reads_activity:
         _audit_activity(caller, user_id)
+    pii = caller is not None and caller.allows("pii")
+    identity = serving.identity_json(user_id, pii)
+    if pii and identity != NULL:
+        _audit_identity(caller, user_id, identity)
     answer = await run_in_threadpool(plan.run) if plan.blocking else plan.answer
-    return Response(answer.json(user_id), media_type=JSON)
+    return Response(answer.json(user_id, identity), media_type=JSON)
 
 
 class StoredRecommendations:

@@ -206,3 +206,63 @@ def wait_ready(proc, port: int, timeout: float = 60) -> None:
         assert proc.poll() is None and time.time() < deadline, "c360 serve did not become ready"
         time.sleep(0.3)
 
+
+
+# Two trained visitors are one person: Maria (match_id 17, MATCHED), with the second account's link less sure
+PERSON = "17"
+PERSON_LINKS = (0.999, 0.95)   # LINK_PROBABILITY of the two accounts (threshold 0.5: weights 1 and about 0.8)
+
+
+def person_accounts(interactions: pd.DataFrame) -> tuple[str, str]:
+    """Two epcot visitors with 3 to 6 attractions each and none in common (the first such pair, by USER_ID)."""
+    epcot = interactions[interactions["ITEM_ID"].str.startswith("epcot:")]
+    seen = epcot.groupby("USER_ID")["ITEM_ID"].agg(set)
+    both = interactions.groupby("USER_ID")["ITEM_ID"].nunique()
+    users = [u for u in sorted(seen.index) if 3 <= len(seen[u]) <= 6 and both[u] == len(seen[u])]
+    a = users[0]
+    return a, next(u for u in users[1:] if not seen[u] & seen[a])
+
+
+def with_emails(run: Path) -> None:
+    """The run's match output with the e-mail column the match model compares (the accounts' preset), when MATCHED
+    has none."""
+    from c360.layout import RunLayout
+
+    if "email" not in MATCHED.columns:
+        emails = ["maria@example.com", "maria@example.com", "john@example.com"]
+        MATCHED.assign(email=emails).to_parquet(RunLayout(run).match.matched, index=False)
+
+
+@pytest.fixture(scope="session")
+def person_warehouse(tmp_path_factory, trained, match_model) -> Path:
+    """A warehouse whose published run `run-p` has identities (recsys/identities.parquet): two visitors
+    (`person_accounts`) are Maria's accounts, and its models trained on the histories shared within a person, as the
+    nightly does. No session model: live events are folded in."""
+    from c360.layout import RunLayout
+    from c360.recsys.identities import read_identities, share_histories, write_identities
+    from c360.recsys.models import train
+
+    _, items, interactions = trained
+    accounts = person_accounts(interactions)
+    wh = tmp_path_factory.mktemp("person-warehouse")
+    links = wh / "links.csv"
+    pd.DataFrame({"USER_ID": accounts, "PERSON_ID": PERSON, "LINK_PROBABILITY": PERSON_LINKS}).to_csv(links,
+                                                                                                      index=False)
+    identities = read_identities(links)
+    shared = share_histories(interactions, identities)
+    models = {"als": train("als", shared, items, params={"iterations": 5}, show_progress=False),
+              "popularity": train("popularity", shared, items, show_progress=False)}
+    run = write_run(wh, "run-p", (models, items, shared), match_model=match_model)
+    with_emails(run)
+    write_identities(identities, RunLayout(run).identities)
+    publish(wh, run)
+    return wh
+
+
+@pytest.fixture()
+def fresh_person_warehouse(tmp_path, person_warehouse) -> Path:
+    """A private copy of the warehouse with identities (for tests that post events or commit records)."""
+    wh = tmp_path / "wh"
+    shutil.copytree(person_warehouse / "runs", wh / "runs", symlinks=True)
+    publish(wh, wh / "runs" / "run-p")
+    return wh
