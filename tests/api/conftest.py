@@ -44,7 +44,8 @@ MATCHED = pd.DataFrame({
     "company": ["Acme", "Acme", "Initech"], "home_phone": ["555-0100", "555-0100", "555-0101"],
     "ssn": ["123-45-6789", "123-45-6789", "987-65-4321"], "source": ["auto", "property", "auto"],
     "address": ["12 Main St", "12 Main St", "9 Oak Ave"], "city": ["Springfield", "Springfield", "Dayton"],
-    "state": ["IL", "IL", "OH"], "zip": ["62701", "62701", "45402"], "match_id": [17, 17, 42]})
+    "state": ["IL", "IL", "OH"], "zip": ["62701", "62701", "45402"],
+    "email": ["maria.lopez@example.com", None, "john.smith@example.com"], "match_id": [17, 17, 42]})
 # Maria's theme-park app account (the graph's matched rows only: the match model is trained on MATCHED), her visits
 # (two trips: epcot, then caliAdv) and the served model's recommendations for it
 ACCOUNTS = pd.DataFrame({
@@ -223,16 +224,6 @@ def person_accounts(interactions: pd.DataFrame) -> tuple[str, str]:
     return a, next(u for u in users[1:] if not seen[u] & seen[a])
 
 
-def with_emails(run: Path) -> None:
-    """The run's match output with the e-mail column the match model compares (the accounts' preset), when MATCHED
-    has none."""
-    from c360.layout import RunLayout
-
-    if "email" not in MATCHED.columns:
-        emails = ["maria@example.com", "maria@example.com", "john@example.com"]
-        MATCHED.assign(email=emails).to_parquet(RunLayout(run).match.matched, index=False)
-
-
 @pytest.fixture(scope="session")
 def person_warehouse(tmp_path_factory, trained, match_model) -> Path:
     """A warehouse whose published run `run-p` has identities (recsys/identities.parquet): two visitors
@@ -253,7 +244,6 @@ def person_warehouse(tmp_path_factory, trained, match_model) -> Path:
     models = {"als": train("als", shared, items, params={"iterations": 5}, show_progress=False),
               "popularity": train("popularity", shared, items, show_progress=False)}
     run = write_run(wh, "run-p", (models, items, shared), match_model=match_model)
-    with_emails(run)
     write_identities(identities, RunLayout(run).identities)
     publish(wh, run)
     return wh

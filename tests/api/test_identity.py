@@ -12,7 +12,7 @@ import pytest
 from c360.api.schemas import Recommendations
 from c360.recsys.foldin import history
 
-from .conftest import PERSON, PII, READER, WRITER, person_accounts, with_emails
+from .conftest import PERSON, PII, READER, WRITER, person_accounts
 from .test_customers_match import MARIA, match
 from .test_events import app_client
 
@@ -140,7 +140,6 @@ def test_a_committed_account_joining_the_person_is_answered_from_its_history(fre
 
 
 def test_a_run_without_identities_answers_as_before(fresh_warehouse):
-    with_emails(fresh_warehouse / "runs" / "run-1")
     with app_client(fresh_warehouse) as client:
         state = client.app.state.served
         assert state.people is None and state.serving.people is None

@@ -36,7 +36,7 @@ def write_config(path: Path, visits: Path, insurance: Path | None, engine: str =
                  **sections) -> Path:
     """A nightly config for the tests (fast algorithms, and no session model, unless asked otherwise)."""
     config = {"nightly": {"visits": str(visits), "insurance": str(insurance) if insurance else None,
-                          "generate_customers": 150, "seed": 3},
+                          "generate_customers": 150, "generate_visitors": 1000, "seed": 3},
               "er": {"engine": engine},
               "recsys": {"algorithms": list(algorithms), "serve": serve, "top_n": 10, "session": session}}
     for name, values in sections.items():

@@ -81,6 +81,19 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
         assert state.run_id == m["run_id"] and "auto" in state.models
         some_match = int(pd.read_parquet(run / "er" / "matched.parquet")["match_id"].iloc[0])
         assert state.graph.customer360(str(some_match))["match_id"] == str(some_match)
+        # park accounts: generated for 1000 visitors, matched onto the insurance records' people, their histories
+        # shared within a person; the 360 of a person with accounts shows them and their visits
+        assert m["steps"]["validate"]["rows"]["park_accounts"] == m["steps"]["merge"]["rows"]["park"] > 1000
+        assert m["gates"]["er_accounts_f1"]["passed"] and m["steps"]["match"]["metrics"]["accounts_f1"] > 0.9
+        identities = pd.read_parquet(run / "recsys" / "identities.parquet")
+        shared = identities[identities.duplicated("PERSON_ID", keep=False) & (identities["WEIGHT"] > 0)]
+        assert len(shared) >= 2 and (run / "recsys" / "auto" / "identities.parquet").is_file()
+        pid, person = next(iter(shared.groupby("PERSON_ID")["USER_ID"]))
+        person = list(person)
+        visited = set(seen.loc[seen["USER_ID"].isin(person), "ITEM_ID"])
+        assert recs[recs["USER_ID"].isin(person)]["ITEM_ID"].isin(visited).sum() == 0   # never one the person has
+        view = state.graph.customer360(str(pid))
+        assert {a["user_id"] for a in view["accounts"]} >= set(person) and view["visits"]
     finally:
         state.close()
 

@@ -42,6 +42,26 @@ def test_validate_insurance(spark, tmp_path, insurance):
         validate_insurance(tmp_path / "nowhere", spark)
 
 
+def test_validate_accounts_like_the_other_sources(spark, tmp_path, insurance):
+    """An accounts table (the generator's, or a user's by configuration) is checked like the insurance tables."""
+    from c360.entity_resolution.sources import PARK_ACCOUNTS, AccountTable
+
+    d = tmp_path / "with_accounts"
+    shutil.copytree(insurance, d)
+    accounts = pd.DataFrame({"account_id": ["acct-1", "acct-2"], "first_name": ["Ann", "Bo"], "last_name": ["Lee", "Ng"],
+                             "birth_date": ["1980-01-02", None], "email": ["a@x.org", None], "phone": [None, None],
+                             "zip": ["98101", "97201"]})
+    accounts.to_csv(d / PARK_ACCOUNTS.file, index=False)
+    assert validate_insurance(d, spark, accounts=PARK_ACCOUNTS)["park_accounts"] == 2
+    accounts.assign(account_id="acct-1").to_csv(d / PARK_ACCOUNTS.file, index=False)
+    with pytest.raises(InputError, match="park_accounts.csv: column account_id has duplicate values: acct-1"):
+        validate_insurance(d, spark, accounts=PARK_ACCOUNTS)
+    mine = AccountTable.configured(str(d / "app_users.csv"), {"id": "uid", "first_name": "given"})
+    pd.DataFrame({"uid": ["u1"], "name": ["Ann"]}).to_csv(d / "app_users.csv", index=False)
+    with pytest.raises(InputError, match="app_users.csv: missing column.*given"):
+        validate_insurance(d, spark, accounts=mine)
+
+
 def test_validate_visits(tmp_path, epcot_visits):
     rows = validate_visits(epcot_visits, "sigir17", None)
     assert rows["visit_events"] > 0 and rows["items"] > 0
