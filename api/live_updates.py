@@ -14,20 +14,19 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from c360.append_log import AppendLog
 from c360.commits import RESERVED, commit_problem
-from c360.entity_resolution.sources import PARK_ACCOUNTS
 from c360.events import EARLIEST_TIMESTAMP, event_problem
+from c360.graph.schema import ACCOUNT_SOURCE  # the `source` of a committed app account (USER_ID = its id)
 from c360.io import read_json_file
 from c360.layout import RunLayout, Warehouse
 from c360.settings import RealtimeSettings
 
 log = logging.getLogger("c360.api.live_updates")
-ACCOUNT_SOURCE = PARK_ACCOUNTS.line   # the `source` of a committed record that is an app account (USER_ID = its id)
 
 
 def sealed_through(run: RunLayout, key: str) -> int:
@@ -264,14 +263,16 @@ class LiveCustomers:
     nightly (c360.recsys.people.People.join)."""
 
     def __init__(self, matcher, journal: AppendLog, after: int, connection, embedded: bool,
-                 on_account: Callable[[str, int], Any] | None = None):
+                 on_account: Callable[[str, int], Any] | None = None, account_match_ids: Iterable[int] = ()):
         self.matcher, self.journal, self.connection, self.embedded = matcher, journal, connection, embedded
         self.on_account = on_account
         self._tail = journal.tail(after)
         self._lock = threading.RLock()
         self.reserved = 0
         self.skipped = 0            # lines of the log that are no commit (the nightly quarantines them)
-        self.sizes: Counter[int] = Counter(matcher.index.match_ids)
+        self.sizes: Counter[int] = Counter(matcher.index.match_ids)   # every record the matcher holds, per match
+        self.accounts: Counter[int] = Counter(account_match_ids)       # of them, the park accounts'
+
         self._pending: list[tuple[list, list]] = []   # graph writes not done yet (store down)
         with self._lock:
             self._apply(self._tail.read(), replay=True)
@@ -286,7 +287,7 @@ class LiveCustomers:
 
         matcher = RealtimeMatcher.load(run.match, max_block_size=(settings or RealtimeSettings()).max_block_size)
         return cls(matcher, AppendLog(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
-                   embedded, on_account)
+                   embedded, on_account, _account_match_ids(run))
 
     @property
     def committed(self) -> int:
@@ -313,7 +314,6 @@ class LiveCustomers:
 
     def _apply(self, entries: list[dict], replay: bool) -> list[tuple[list, list]]:
         from c360.entity_resolution.online import input_record
-        from c360.graph.export import record_elements
 
         writes = []
         for e in entries:
@@ -329,13 +329,21 @@ class LiveCustomers:
             std, _ = self.matcher.standardize(input_record(e["fields"], self.matcher.cfg, str(e["id"])))
             self.matcher.add(std, mid)
             self.sizes[mid] += 1
-            if self.on_account is not None and e["fields"].get("source") == ACCOUNT_SOURCE:
+            account = e["fields"].get("source") == ACCOUNT_SOURCE
+            self.accounts[mid] += account
+            if self.on_account is not None and account:
                 self.on_account(str(e["id"]), mid)
             if replay or self.embedded:
-                writes.append(record_elements({**e["fields"], "id": str(e["id"])}, mid, self.sizes[mid],
-                                              new_match=bool(e.get("new_match"))))
+                writes.append(self._elements({**e["fields"], "id": str(e["id"])}, mid, bool(e.get("new_match"))))
         self._pending.extend(writes)
         return writes
+
+    def _elements(self, record: dict, mid: int, new_match: bool):
+        """The graph elements of a committed record, its match's counts as they are now."""
+        from c360.graph.export import record_elements
+
+        return record_elements(record, mid, self.sizes[mid] - self.accounts[mid], new_match=new_match,
+                               accounts=self.accounts[mid])
 
     def _flush(self) -> None:
         """Write pending graph elements into the store, if it is up (else on a later call)."""
@@ -368,7 +376,6 @@ class LiveCustomers:
         the match_id of the customer it matches or a new one, log it durably, index it and put it in the graph
         (in_graph False: the store is down, the write is retried by later requests)."""
         from c360.entity_resolution.online import input_record
-        from c360.graph.export import record_elements
 
         record = input_record(fields, self.matcher.cfg, record_id)
         with self.journal.exclusive() as writer, self._lock:
@@ -383,8 +390,22 @@ class LiveCustomers:
             self._apply(self._tail.read(), replay=False)  # exactly the line just written: the lock is ours
         with self._lock:
             if not self.embedded:  # a server store: written now by this worker, so every worker reads it at once
-                self._pending.append(record_elements({**fields, "id": record_id}, mid, self.sizes[mid],
-                                                     new_match=new))
+                self._pending.append(self._elements({**fields, "id": record_id}, mid, new))
             self._flush()
             in_graph = not self._pending
         return answer, mid, new, in_graph
+
+
+def _account_match_ids(run: RunLayout) -> list[int]:
+    """The match_id of every park account in the run's match output (one column pair read; none without `source`)."""
+    import pyarrow.parquet as pq
+
+    from c360.recsys.interactions import parquet_files
+
+    ids: list[int] = []
+    for f in parquet_files(run.match.matched):
+        if "source" not in pq.ParquetFile(f).schema_arrow.names:
+            return []
+        t = pq.read_table(f, columns=["match_id", "source"]).to_pandas()
+        ids += t.loc[t["source"] == ACCOUNT_SOURCE, "match_id"].astype(int).tolist()
+    return ids

@@ -387,16 +387,22 @@ def add_trips(b: GraphBuilder, trips: pd.DataFrame) -> None:
             vertex.props["park_trips"] = format_park_trips(counts)
 
 
-def record_elements(record: dict, match_id: int | str, records: int, new_match: bool) -> tuple[list[Element],
-                                                                                               list[Element]]:
-    """What one customer record (merged columns) adds to the graph, as the nightly's export would: its customer
-    vertex, address and policy, SameAs its match. The match vertex gets the record's name only when it is new;
-    an existing one just its new count of `records`."""
+def record_elements(record: dict, match_id: int | str, records: int, new_match: bool,
+                    accounts: int = 0) -> tuple[list[Element], list[Element]]:
+    """What one committed record (merged columns) adds to the graph, as the nightly's export would: a customer record
+    its customer vertex, address and policy; a park account (source ACCOUNT_SOURCE) its visitor; either SameAs its
+    match. The match vertex gets the record's name only when it is new; an existing one just its new counts
+    (`records` customers, `accounts` park accounts)."""
     b = GraphBuilder()
-    add_customers(b, pd.DataFrame([{**record, "match_id": int(match_id)}]), with_matches=True)
-    add_policies(b, {})
+    row = pd.DataFrame([{**record, "match_id": int(match_id)}])
+    if record.get("source") == ACCOUNT_SOURCE:
+        add_matches(b, row.iloc[:0], row)
+        add_accounts(b, row)
+    else:
+        add_customers(b, row, with_matches=True)
+        add_policies(b, {})
     match = b.vertices[str(int(match_id))]
-    match.props = {**(match.props if new_match else {}), "records": int(records)}
+    match.props = {**(match.props if new_match else {}), "records": int(records), "accounts": int(accounts)}
     return list(b.vertices.values()), list(b.edges.values())
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from c360.entity_resolution.sources import PARK_ACCOUNTS
+
 # ---- types ------------------------------------------------------------------------------------------------
 
 STRING, INT, DOUBLE = "String", "Int", "Double"
@@ -156,7 +158,7 @@ ATTRACTION = VertexLabel("attraction", (
 ), doc="a theme-park attraction (id: its item id, `park:poi`)")
 
 #: the matched table's `source` of a theme-park app account: such a row is a visitor (`visitor:<id>`), not a customer
-ACCOUNT_SOURCE = "park"
+ACCOUNT_SOURCE = PARK_ACCOUNTS.line   # declared with the accounts table (entity_resolution.sources)
 #: the visitor properties copied from an account's matched row (the contract of er/matched.parquet), in this order
 _ACCOUNT_RECORD = (
     Property("first_name"), Property("last_name"), Property("date_of_birth"), Property("home_phone"),

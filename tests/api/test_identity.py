@@ -134,6 +134,10 @@ def test_a_committed_account_joining_the_person_is_answered_from_its_history(fre
         assert r.status_code == 202
         answer = recs(worker, a, READER)
         assert answer["events_applied"] == 1 and x not in ids(answer)
+        # in the graph it is one of the person's accounts (a visitor SameAs the match), not an insurance record
+        view = worker.get(f"/customer360/{PERSON}", headers=PII).json()
+        assert NEW_ACCOUNT in {acc["user_id"] for acc in view["accounts"]}
+        assert NEW_ACCOUNT not in {c["id"] for c in view["customers"]}
     with app_client(fresh_person_warehouse) as restarted:   # the customers log replayed: still the person's
         answer = recs(restarted, NEW_ACCOUNT)
         assert answer["cold_start"] is False and answer["identity"]["account_count"] == 3
