@@ -88,9 +88,10 @@ def _aggregate(rows: pd.DataFrame) -> pd.DataFrame:
                                                                     TIMESTAMP=("TIMESTAMP", "min"))
 
 
-def _ndcg(model, tests: pd.DataFrame, items: pd.DataFrame, k: int) -> np.ndarray:
+def _ndcg(model, tests: pd.DataFrame, items: pd.DataFrame, k: int, in_park: bool = True) -> np.ndarray:
     """NDCG@k of each test trip: its account's scores (popularity for a user the model does not know) among its
-    park's attractions, never an item of the account's training row."""
+    park's attractions (`in_park`; else among every attraction, as `GET /recommendations` answers without a trip),
+    never an item of the account's training row."""
     park_of = dict(zip(items["ITEM_ID"], items["PARK"], strict=True))
     parks = np.array([park_of.get(i, "") for i in model.item_ids])
     out = np.zeros(len(tests))
@@ -101,7 +102,8 @@ def _ndcg(model, tests: pd.DataFrame, items: pd.DataFrame, k: int) -> np.ndarray
         else:
             scores = np.asarray(model.score_rows(np.array([row]))[0], dtype=float).copy()
             scores[model.matrix[row].indices] = -np.inf
-        scores[parks != t.PARK] = -np.inf
+        if in_park:
+            scores[parks != t.PARK] = -np.inf
         top = np.argsort(-scores, kind="stable")[:k]
         top = top[np.isfinite(scores[top])]
         gains = np.array([1.0 if model.item_ids[i] in t.relevant else 0.0 for i in top])
@@ -181,12 +183,21 @@ def run(customers: int, seed: int, algos: list[str], k: int) -> None:
               "fresh: c | fresh b/a |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         fresh = tests["fresh"].to_numpy()
+        free = {}
         for algo in algos:
             nd = {w: _ndcg(_fit(algo, shared[w], items, seed), tests, items, k) for w in "abc"}
             m = {w: v.mean() for w, v in nd.items()}
             fa, fb, fc = (nd[w][fresh].mean() for w in "abc")
+            free[algo] = {w: _ndcg(_fit(algo, shared[w], items, seed), tests[fresh], items, k, in_park=False).mean()
+                          for w in "ab"}
             print(f"| {algo} | {m['a']:.4f} | {m['b']:.4f} | {m['c']:.4f} | {m['b'] / m['a']:.3f}x | "
                   f"{m['b'] / m['c']:.3f}x | {fa:.4f} | {fb:.4f} | {fc:.4f} | {fb / fa if fa else float('inf'):.2f}x |")
+        print(f"\n## Fresh accounts without a trip context (the API's answer: an unknown account gets the context-free "
+              f"cold start, a known person's account its person's answer)\n")
+        print("| algorithm | unknown account (a) | known person (b) | b/a |")
+        print("| --- | --- | --- | --- |")
+        for algo, v in free.items():
+            print(f"| {algo} | {v['a']:.4f} | {v['b']:.4f} | {v['b'] / v['a'] if v['a'] else float('inf'):.2f}x |")
         print(f"\n## A wrong merge against a correct one (accounts with another account that has history; weights "
               f"min(f(p)) with floor {I.W_MIN}, margin {I.MARGIN} nats over threshold 0.9)\n")
         print("| algorithm | link | weight | n | alone | correct merge | wrong merge | gain | cost | cost/gain |")
