@@ -73,7 +73,7 @@ def _split(visits: pd.DataFrame):
     history = train_rows.groupby("PERSON")["ITEM_ID"].agg(set)
     account_seen = set(train_rows["USER_ID"])
     tests = []
-    for (person, session), g in test_rows.groupby(["PERSON", "SESSION_ID"]):
+    for (person, _), g in test_rows.groupby(["PERSON", "SESSION_ID"]):
         seen = history.get(person, set())
         new = set(g["ITEM_ID"]) - seen
         if seen and new:   # a person with a history, and something new to them in the last trip
@@ -192,8 +192,8 @@ def run(customers: int, seed: int, algos: list[str], k: int) -> None:
                           for w in "ab"}
             print(f"| {algo} | {m['a']:.4f} | {m['b']:.4f} | {m['c']:.4f} | {m['b'] / m['a']:.3f}x | "
                   f"{m['b'] / m['c']:.3f}x | {fa:.4f} | {fb:.4f} | {fc:.4f} | {fb / fa if fa else float('inf'):.2f}x |")
-        print(f"\n## Fresh accounts without a trip context (the API's answer: an unknown account gets the context-free "
-              f"cold start, a known person's account its person's answer)\n")
+        print("\n## Fresh accounts without a trip context (the API's answer: an unknown account gets the context-free "
+              "cold start, a known person's account its person's answer)\n")
         print("| algorithm | unknown account (a) | known person (b) | b/a |")
         print("| --- | --- | --- | --- |")
         for algo, v in free.items():
