@@ -101,7 +101,8 @@ def test_identifier_formats_come_from_the_config():
     assert std["home_phone"].tolist() == ["12065550100", "02079460958", None]
     us = load_config()  # the insurance preset: US formats
     us_std, us_bad = standardize(df.assign(home_phone=df["tel"], first_name="x", last_name="y",
-                                           date_of_birth="2000-01-01", address="1 main st", company="c"), us, "input0")
+                                           date_of_birth="2000-01-01", address="1 main st", company="c", email=None), us,
+                                   "input0")
     assert us_std["ssn"].tolist() == ["123456789", None, None] and us_bad["ssn"] == 1
     assert us_std["zip"].tolist() == ["02119", "98101", None] and us_bad["zip"] == 1
     assert us_std["home_phone"].tolist() == ["2065550100", None, None]
