@@ -135,6 +135,9 @@ def _er_section(er: dict[str, Any]) -> list[str]:
     parts = ["<h2>Entity resolution</h2>"]
     if er.get("evaluation"):
         parts.append(_table([_scalars(er["evaluation"])]))
+        if er["evaluation"].get("accounts"):
+            parts += ["<h3>Park accounts (the pairs that hold an account)</h3>",
+                      _table([_scalars(er["evaluation"]["accounts"])])]
     if er.get("histogram"):
         parts.append(histogram_chart(er["histogram"]["bin_edges"], er["histogram"]["counts"],
                                      "Match probability of candidate pairs"))
