@@ -121,6 +121,9 @@ class GraphSettings(_Section):
 
     store: str = "networkx"                 # networkx | networkx:PATH | gremlin://HOST:PORT | wss://HOST:PORT
     drop_before_load: bool = False          # true: full reload of a shared Gremlin store (drop, then load)
+    # how the nightly computes the Neptune CSVs: spark (distributed; nothing but counts reaches the driver) or local
+    # (in the driver's memory, no Spark jobs: for runs small enough to hold the graph in one process)
+    export_engine: Literal["spark", "local"] = "spark"
 
 
 class GatesSettings(_Section):

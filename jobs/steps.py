@@ -352,7 +352,9 @@ def step_graph_export(ctx: RunContext) -> StepResult:
     _interactions_file(ctx)  # the run's aggregated interactions and items (written once; a resumed run reads them)
     _trip_data(ctx)          # and its trips: the visit summaries (trips per park, last visits) of the accounts
     items = ctx.run.items if ctx.run.items.exists() else None
-    written = export_graph(ctx.run.graph_dir, spark=ctx.spark, matched=ctx.output("match", "matched"),
+    engine = ctx.settings.graph.export_engine
+    written = export_graph(ctx.run.graph_dir, spark=ctx.spark if engine == "spark" else None, engine=engine,
+                           matched=ctx.output("match", "matched"),
                            sources=ctx.output("validate", "insurance"), interactions=ctx.run.interactions,
                            items=items, recs=ctx.output("recsys_train", "recs"),
                            model=ctx.output("recsys_train", "served"), trips=ctx.run.trips)

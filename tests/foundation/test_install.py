@@ -72,7 +72,7 @@ def test_nightly_and_serve_from_an_empty_directory(installed, tmp_path):
     bin_dir, env = installed
     work = tmp_path / "empty"
     work.mkdir()
-    config = {"nightly": {"generate_customers": 120, "seed": 1}, "er": {"engine": "duckdb"},
+    config = {"nightly": {"generate_customers": 120, "generate_visitors": 500, "seed": 1}, "er": {"engine": "duckdb"},
               "recsys": {"algorithms": ["popularity"], "serve": "popularity", "top_n": 5, "session": False}}
     (work / "tiny.yaml").write_text(yaml.safe_dump(config))
     env = {**env, "C360_GRAPH": "networkx", "C360_SPARK_MASTER": "local[2]"}

@@ -34,11 +34,14 @@ def insurance(tmp_path_factory) -> Path:
 def write_config(path: Path, visits: Path, insurance: Path | None, engine: str = "duckdb",
                  algorithms=("popularity", "item-knn"), serve: str = "item-knn", session: bool = False,
                  **sections) -> Path:
-    """A nightly config for the tests (fast algorithms, and no session model, unless asked otherwise)."""
+    """A nightly config for the tests (fast algorithms, and no session model, unless asked otherwise). The graph is
+    exported by Spark where the test runs Spark's ER (`engine="spark"`), else locally: the Spark export's 12 small
+    jobs take about 20 s of a 45 s nightly, and tests/graph/test_export.py holds the two exports equal."""
     config = {"nightly": {"visits": str(visits), "insurance": str(insurance) if insurance else None,
                           "generate_customers": 150, "generate_visitors": 1000, "seed": 3},
               "er": {"engine": engine},
-              "recsys": {"algorithms": list(algorithms), "serve": serve, "top_n": 10, "session": session}}
+              "recsys": {"algorithms": list(algorithms), "serve": serve, "top_n": 10, "session": session},
+              "graph": {"export_engine": "spark" if engine == "spark" else "local"}}
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)
     path.write_text(yaml.safe_dump(config))
