@@ -258,12 +258,14 @@ class LiveCustomers:
     log that is no commit (c360.commits: written by hand, or by an older version) is skipped alone, logged by its
     problem and counted in `skipped`; the nightly quarantines it.
 
-    `on_account(account_id, match_id)` is told of every committed app account (a record whose `source` is the
-    accounts' line, ACCOUNT_SOURCE), replayed ones included: serving answers it from its person until the next
-    nightly (c360.recsys.people.People.join)."""
+    `on_account(account_id, match_id, match_probability, threshold)` is told of every committed app account (a
+    record whose `source` is the accounts' line, ACCOUNT_SOURCE), replayed ones included, with the probability its
+    match had and the threshold it was decided at (each None on a line of an older version): serving answers it from
+    its person until the next nightly when that match is certain (c360.recsys.people.People.join)."""
 
     def __init__(self, matcher, journal: AppendLog, after: int, connection, embedded: bool,
-                 on_account: Callable[[str, int], Any] | None = None, account_match_ids: Iterable[int] = ()):
+                 on_account: Callable[[str, int, Any, Any], Any] | None = None,
+                 account_match_ids: Iterable[int] = ()):
         self.matcher, self.journal, self.connection, self.embedded = matcher, journal, connection, embedded
         self.on_account = on_account
         self._tail = journal.tail(after)
@@ -281,7 +283,7 @@ class LiveCustomers:
     @classmethod
     def of_run(cls, warehouse: Warehouse, run: RunLayout, connection, embedded: bool,
                settings: RealtimeSettings | None = None,
-               on_account: Callable[[str, int], Any] | None = None) -> LiveCustomers:
+               on_account: Callable[[str, int, Any, Any], Any] | None = None) -> LiveCustomers:
         """The live customers of a run (InputError when the run has no match output to match against)."""
         from c360.entity_resolution.online import RealtimeMatcher
 
@@ -332,7 +334,7 @@ class LiveCustomers:
             account = e["fields"].get("source") == ACCOUNT_SOURCE
             self.accounts[mid] += account
             if self.on_account is not None and account:
-                self.on_account(str(e["id"]), mid)
+                self.on_account(str(e["id"]), mid, e.get("match_probability"), e.get("threshold"))
             if replay or self.embedded:
                 writes.append(self._elements({**e["fields"], "id": str(e["id"])}, mid, bool(e.get("new_match"))))
         self._pending.extend(writes)
@@ -371,10 +373,12 @@ class LiveCustomers:
         return self.matcher.match(input_record(fields, self.matcher.cfg), std=std, candidates=candidates,
                                   exact_fields=exact_fields)
 
-    def commit(self, fields: dict[str, Any], record_id: str, candidates: int, exact_fields: Collection[str] = ()):
+    def commit(self, fields: dict[str, Any], record_id: str, candidates: int, exact_fields: Collection[str] = (),
+               key: str | None = None):
         """(answer, match_id, new_match, in_graph): match the record against everything committed so far, give it
-        the match_id of the customer it matches or a new one, log it durably, index it and put it in the graph
-        (in_graph False: the store is down, the write is retried by later requests)."""
+        the match_id of the customer it matches or a new one, log it durably (with the match's probability and
+        threshold, and `key`: the hash of the API key that committed it, who joined which record to whom), index it
+        and put it in the graph (in_graph False: the store is down, the write is retried by later requests)."""
         from c360.entity_resolution.online import input_record
 
         record = input_record(fields, self.matcher.cfg, record_id)
@@ -386,7 +390,9 @@ class LiveCustomers:
             new = answer.match_id is None
             mid = max(self.matcher.max_match_id, self.reserved) + 1 if new else answer.match_id
             writer.append([{"id": record_id, "match_id": mid, "new_match": new, "fields": fields,
-                            "committed_at": round(time.time(), 3)}])
+                            "committed_at": round(time.time(), 3),
+                            "match_probability": float(answer.match_probability),
+                            "threshold": float(self.matcher.threshold), **({"key": key} if key else {})}])
             self._apply(self._tail.read(), replay=False)  # exactly the line just written: the lock is ours
         with self._lock:
             if not self.embedded:  # a server store: written now by this worker, so every worker reads it at once

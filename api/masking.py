@@ -11,9 +11,13 @@
 | email | `***@example.com` | the domain only: the mailbox is contact data and an identity key |
 | vin (and the vehicle's id, which holds it) | `*************4352` | the last four characters |
 | an address's id (a hash of the address) | `address:1` | numbered within the answer |
+| a park account's user id | `account:1` | numbered within the answer: account ids are `pii`'s (see below) |
 
-Names, company, city, state, policy lines, vehicle make, model and year, an account's user id and its visits and
-recommendations stay: they are what a reader needs to recognise a customer, and they are searchable anyway.
+A person's account ids are for `pii` only, here as in GET /recommendations' `identity`: with them a reader went from a
+name (search, 360) to the ids whose live trip and events a key reads.
+
+Names, company, city, state, policy lines, vehicle make, model and year, and a person's visits and recommendations
+stay: they are what a reader needs to recognise a customer, and they are searchable anyway.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ def _rules(*fields: str) -> dict:
 RECORD_MASKS = _rules("ssn", "date_of_birth", "home_phone")
 ADDRESS_MASKS = _rules("address", "zip")
 ACCOUNT_MASKS = _rules("date_of_birth", "home_phone", "email", "zip")
+ACCOUNT_PREFIX = "account:"
 # the compared fields a caller without pii sees masked: in a match they count only when equal (no "one edit away")
 MASKED_FIELDS = tuple(FIELD_MASKS)
 
@@ -110,7 +115,7 @@ def _vehicle(v: dict) -> dict:
 def mask_customer360(result: dict) -> dict:
     """A customer 360 answer as a caller without `pii` sees it. Address ids are numbered within the answer
     (`address:1`, ... in order of appearance; one address keeps one number): the graph's id is a hash of the
-    address, which a list of streets and ZIPs reverses."""
+    address, which a list of streets and ZIPs reverses. Park accounts' user ids likewise (`account:1`, ...)."""
     numbers: dict[str, str] = {}
 
     def address(a: dict) -> dict:
@@ -125,7 +130,8 @@ def mask_customer360(result: dict) -> dict:
         policies = [{**p, "addresses": [address(a) for a in p.get("addresses", [])],
                      "vehicles": [_vehicle(v) for v in p.get("vehicles", [])]} for p in c.get("policies", [])]
         customers.append({**_masked(c, RECORD_MASKS), "addresses": own, "policies": policies})
-    accounts = [_masked(a, ACCOUNT_MASKS) for a in result.get("accounts", [])]
+    accounts = [{**_masked(a, ACCOUNT_MASKS), "user_id": f"{ACCOUNT_PREFIX}{i}"}
+                for i, a in enumerate(result.get("accounts", []), start=1)]
     return {**result, "customers": customers, **({"accounts": accounts} if "accounts" in result else {})}
 
 

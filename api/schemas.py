@@ -45,7 +45,8 @@ class TripContext(BaseModel):
 class Identity(BaseModel):
     """The person an account belongs to, when the person has other app accounts (entity resolution joined them)."""
 
-    match_id: str = Field(description="the person's match_id (GET /customer360/{match_id})", examples=["17"])
+    match_id: str = Field(description="the person's match_id (GET /customer360/{match_id}); the whole identity is "
+                                      "null without an API key", examples=["17"])
     accounts: list[str] | None = Field(None, description="the person's account ids, this one first: role pii only, "
                                                          "null for any other caller",
                                        examples=[["10007579@N00", "acct-0000017"]])
@@ -68,8 +69,9 @@ class Recommendations(BaseModel):
     context: TripContext | None = Field(None, description="set when the items are the next attractions of the "
                                                           "visitor's current trip (session model); null otherwise")
     identity: Identity | None = Field(None, description="the person of the account when it has other accounts (the "
-                                                        "items are the person's: their events and visits count); "
-                                                        "null otherwise")
+                                                        "items are the person's: their events and visits count), to "
+                                                        "a caller with an API key; null otherwise, and always null "
+                                                        "without a key")
 
 
 class SimilarItem(BaseModel):
@@ -146,7 +148,8 @@ class CustomerRecord(BaseModel):
 class Account(BaseModel):
     """A theme-park app account of the person (a visitor SameAs the match); contact fields masked without pii."""
 
-    user_id: str = Field(description="the account id: the USER_ID of its visits and recommendations",
+    user_id: str = Field(description="the account id, the USER_ID of its visits and recommendations (role pii; "
+                                     "`account:1`, ... numbered within the answer for any other caller)",
                          examples=["acct-0001234"])
     first_name: str | None = Field(default=None, examples=["Maria"])
     last_name: str | None = Field(default=None, examples=["Lopez"])

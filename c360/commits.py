@@ -2,8 +2,10 @@
 is skipped, alone) and the nightly applies when it seals it (a bad line is quarantined into the run).
 
 A line is one of:
-- a commit (POST /customers/match?commit=true): `{id, match_id, new_match, fields, committed_at}`, `id` a non-empty
-  string (or an integer), `match_id` an integer, `fields` an object;
+- a commit (POST /customers/match?commit=true): `{id, match_id, new_match, fields, committed_at, match_probability,
+  threshold, key}` (the match's probability and the threshold it was decided at, absent from lines of older versions,
+  which serving then treats as uncertain; the hash of the API key that committed it), `id` a non-empty string (or an
+  integer), `match_id` an integer, `fields` an object;
 - a reservation (the nightly): `{reserved_through: match_id}`, an integer: the API gives new customers ids above it.
 
 Anything else (a line written by hand, or by an older version) is neither served nor matched on.

@@ -1,30 +1,44 @@
 """The persons serving answers for: the accounts of one person in the served run's identities (the accounts the
 nightly's match joined, `c360.recsys.identities`), and the accounts committed since (POST /customers/match with
-commit) whose match_id is one of those persons, until the next nightly joins them for good.
+commit) whose match is certain and whose match_id is one of those persons, until the next nightly joins them for good.
 
 `People` answers, per account, its person's accounts (itself first) and how much of each other account's activity
 serves it (`weights_for`: the weights the models trained with, `Identities.weights_for`), and the identity an answer
-shows: `{match_id, accounts, account_count}`, the other accounts' ids only to a caller who may see them (`pii`), the
-count to anyone. The identity a caller without `pii` sees is serialized once per person (`public_json`: a dict
-lookup on the hot path), again for the accounts of a person a committed account joins.
+shows a caller with a key: `{match_id, accounts, account_count}`, the other accounts' ids only to a caller who may
+see them (`pii`). A caller without a key is shown no identity at all (`c360.recsys.serving`): which accounts are one
+person, and the match_id that names them, are not public. The identity a key without `pii` sees is serialized
+once per person (`public_json`: a dict lookup), again for the accounts of a person a committed account joins.
 
-A committed account has no link probability of its own yet: it weighs `w_min`, as the nightly weighs a record
-committed in real time that no scored pair links (at the threshold); 1 when the identities have no threshold.
+A committed account joins its person only when its match is certain (`certain`): the weight the nightly would give
+its link is 1, i.e. its match probability is at least MARGIN nats of log-odds above the match threshold. A merely
+probable one (at the threshold, say) stays its own person until the nightly weighs its link with every scored pair:
+until then it would be answered wholly from a stranger's history. A certain join weighs 1.
+
+A person of more than MAX_ACCOUNTS accounts (a bad match: a shared phone, a placeholder SSN, a commit loop) is no
+person for serving: each of its accounts is answered alone (no identity, no other account's live events), and a
+commit that would take a person past MAX_ACCOUNTS joins nothing. One answer's work and size stay bounded.
+
 Joins come from the customers log's reader (`join`, under its lock); readers take no lock: each map is replaced or
 updated one entry at a time, never left half-built.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import orjson
 
-from .identities import Identities
+from .identities import Identities, link_weight
 
 NULL = b"null"
+# the most accounts one person may have in serving; a person of more is a bad match (see the module's docstring)
+MAX_ACCOUNTS = 20
+
+log = logging.getLogger("c360.recsys.people")
 
 
 def _public(person: str, count: int) -> bytes:
@@ -44,11 +58,19 @@ class People:
         members: dict[str, list[str]] = {}
         for user, person in zip(users, persons, strict=True):
             members.setdefault(person, []).append(user)
+        oversized = {p for p, m in members.items() if len(m) > MAX_ACCOUNTS}
+        if oversized:  # counts only: which accounts were merged is not for the log
+            log.warning("%d person(s) of the identities have more than %d accounts (at most %d): a bad match; "
+                        "each of their accounts is served alone", len(oversized), MAX_ACCOUNTS,
+                        max(len(members[p]) for p in oversized))
+            for p in oversized:
+                for user in members.pop(p):
+                    del self._person[user], self._weight[user]
+        self.oversized = len(oversized)
         self._members: dict[str, tuple[str, ...]] = {p: tuple(sorted(m)) for p, m in members.items()}
-        self.joined_weight = identities.w_min if identities.threshold is not None else 1.0
-        self._joined: dict[str, str] = {}          # committed account -> the person it joined
+        self._joined: dict[str, str] = {}          # committed account -> the person it joined (weight 1: certain)
         self._lock = threading.Lock()
-        # the identity a caller without pii sees, per account of a person with several (absent: null)
+        # the identity a caller with a key but without pii sees, per account of a person with several (absent: null)
         self._public_json: dict[str, bytes] = {}
         for person, accounts in self._members.items():
             if len(accounts) > 1:
@@ -83,10 +105,11 @@ class People:
         return {b: 1.0 if b == account else min(w_a, self._weight_of(b)) for b in self.accounts_of(account)}
 
     def _weight_of(self, account: str) -> float:
-        return self._weight.get(account, self.joined_weight)
+        return self._weight.get(account, 1.0)  # an account that joined since the run: its match was certain
 
     def public_json(self, account: str) -> bytes:
-        """The identity JSON a caller without pii sees (`null` for an account with no other account)."""
+        """The identity JSON a caller with a key but without pii sees (`null` for an account with no other
+        account)."""
         return self._public_json.get(account, NULL)
 
     def identity(self, account: str, pii: bool) -> dict | None:
@@ -101,12 +124,27 @@ class People:
         return self.public_json(account) if not pii else (NULL if not self.has_others(account)
                                                           else orjson.dumps(self.identity(account, True)))
 
-    def join(self, account: str, match_id) -> bool:
-        """A committed account of match_id: it joins that person when the identities have it (True); an account
-        they have already, or a match_id that is no person of theirs, changes nothing (False)."""
+    def certain(self, probability, threshold) -> bool:
+        """Whether a commit's match is certain: the weight the nightly would give a link of this probability
+        at the match's `threshold` is 1 (its log-odds at least `margin` nats above the threshold's). False for
+        a probability or threshold that is missing or not a number in [0, 1] (a log line of an older version)."""
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0 <= x <= 1
+                   for x in (probability, threshold)):
+            return False
+        ids = self.identities
+        return float(link_weight([float(probability)], float(threshold), ids.w_min, ids.margin)[0]) >= 1.0 - 1e-9
+
+    def join(self, account: str, match_id, probability=None, threshold=None) -> bool:
+        """A committed account of match_id, matched with `probability` at the match's `threshold`: it joins that
+        person when the match is certain (`certain`), the identities have the person and it has fewer than
+        MAX_ACCOUNTS accounts (True); anything else changes nothing (False): an account they have already, a
+        match_id that is no person of theirs, a match that is only probable, a person that is full."""
         account, person = str(account), str(match_id)
+        if not self.certain(probability, threshold):
+            return False
         with self._lock:
-            if account in self._person or account in self._joined or person not in self._members:
+            if (account in self._person or account in self._joined or person not in self._members
+                    or len(self._members[person]) >= MAX_ACCOUNTS):
                 return False
             accounts = tuple(sorted((*self._members[person], account)))
             self._members[person] = accounts          # first the members, then who belongs: a reader never

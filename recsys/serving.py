@@ -18,13 +18,19 @@ A plan that needs scoring (1, 2, 5) is run off the event loop by its caller (`Pl
 trip), the served model, no `exclude` nor `at`: the whole response body from one lookup of the served table.
 
 The person (`people`, `c360.recsys.people`: the run's identities and the accounts committed since that joined one of
-their persons; None: every account its own person). The models trained on histories shared within a person, so an
-account's stored answer is already its person's. When answering an account, the live events of every account of its
-person count, each other account's weighed as in training (`People.weights_for`), and no attraction the person
-visited under any account since the run is answered (trip or fold-in); an account no model has a row for whose
-person has rows (one committed since the run) is answered from their rows' weighted mean, not as a stranger. Every
-answer says `identity`: the person's match_id and its accounts (`Serving.identity_json`: their ids only to a caller
-who may see them), null for an account with no other one.
+their persons for certain; None: every account its own person). The models trained on histories shared within a
+person, so an account's stored answer is already its person's. When answering a caller who may see a visitor's
+activity (`live` given: a key), the live events of every account of its person count, each other account's weighed
+as in training (`People.weights_for`), and no attraction the person visited under any account since the run is
+answered (trip or fold-in); an account no model has a row for whose person has rows (one committed since the run) is
+answered from their rows' weighted mean, not as a stranger. Such an answer is scored from other accounts' activity:
+`Plan.person` names the person for the caller's audit line. A caller without a key gets none of it: no other
+account's events, and an account committed since the run is a stranger to them (the popular items, as for any id no
+model knows: the person's history would tell where the person went), whatever the person it joined.
+
+`identity` (`Serving.identity_json`): to a caller with a key, the person's match_id and account_count, and its
+accounts' ids to `pii` only; null for an account with no other one, and always null without a key (which accounts
+are one person is not public, and the match_id opens the person's customer 360).
 """
 
 from __future__ import annotations
@@ -121,13 +127,16 @@ class Answer:
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """The answer decided for a visitor: ready (`answer`), or to be scored off the event loop (`score`, blocking).
-    `kind`: trip, folded, stored, cold or scored; `reads_activity`: the answer is scored from the visitor's own
-    activity since the run (their trip, their live events), which the API audits."""
+    `kind`: trip, folded, stored, cold or scored; `reads_activity`: the answer is scored from the visitor's
+    activity (their trip, their live events, those of their person's other accounts, or the person's history lent
+    to an account committed since the run), which the API audits; `person`: the person's match_id when other
+    accounts' activity was used."""
 
     kind: str
     answer: Answer | None = None
     score: Callable[[], Answer] | None = None
     reads_activity: bool = False
+    person: str | None = None
 
     @property
     def blocking(self) -> bool:
@@ -161,18 +170,19 @@ class Serving:
 
     @functools.cached_property
     def _hot(self) -> tuple[bytes, bytes, bytes]:
-        """The constant parts of a stored answer of the served model to a visitor whose activity is not used: before
-        the items of a known visitor, of a cold one, after the items (before the identity)."""
+        """The constant parts of a stored answer of the served model to a caller without a key: before the items of
+        a known visitor, of a cold one, after the items (no identity: not public)."""
         head = (b',"model":' + _json(self.served_model) + b',"model_version":'
                 + _json(self.versions[self.served_model]) + b',"cold_start":')
         return (head + b'false,"items":', head + b'true,"items":',
-                b',"events_applied":null,"context":null,"identity":')
+                b',"events_applied":null,"context":null,"identity":' + NULL + b"}")
 
-    def identity_json(self, user_id: str, pii: bool = False) -> bytes:
+    def identity_json(self, user_id: str, keyed: bool, pii: bool = False) -> bytes:
         """The `identity` of an answer to `user_id` as JSON: {match_id, accounts (the person's account ids, itself
-        first: `pii` only, else null), account_count}; null for an account with no other account."""
+        first: `pii` only, else null), account_count} to a caller with a key (`keyed`); null for an account with
+        no other account, and for any caller without a key."""
         people = self.people
-        if people is None:
+        if people is None or not keyed:
             return NULL
         return people.identity_json(user_id, pii) if pii else people.public_json(user_id)
 
@@ -209,26 +219,31 @@ class Serving:
         others = {b: ev for b, ev in (others or {}).items() if ev.count and b != user_id} if shown else {}
         if others:  # what the person visited under another account since the run is never answered
             exclude = set(exclude) | {item for ev in others.values() for item in ev.items}
+        # an account committed since the run, answered from its person's rows: only to a caller who may see activity
+        borrows = shown and self._borrows(algo, user_id)
+        person = self.people.person_of(user_id) if others or borrows else None
         if trip_algo is not None and model in (None, trip_algo):
             now = time.time() if now is None else now
             trip = current_trip(live.visits, float(self.session.params["gap_minutes"]), now) if shown else []
             if trip or at is not None:
                 session = trip_session(user_id, trip, at, now)
                 return Plan("trip", score=functools.partial(self._trip, session, trip, at, k, exclude, shown),
-                            reads_activity=bool(trip))
+                            reads_activity=bool(trip or others),  # others: their visits are left out
+                            person=self.people.person_of(user_id) if others else None)
         if shown and (live.count or others):
             events, count = self._person_events(user_id, live, others)
-            return Plan("folded", score=functools.partial(self._folded, algo, user_id, events, count, k, exclude),
-                        reads_activity=True)
+            return Plan("folded", score=functools.partial(self._folded, algo, user_id, events, count, k, exclude,
+                                                          borrows), reads_activity=True, person=person)
         applied = 0 if shown else None
         if algo == self.served_model:
-            stored = None if exclude else self._stored_items(user_id, k)  # the hot path: the bytes as they are
+            stored = None if exclude else self._stored_items(user_id, k, shown)  # the hot path: the bytes as they are
             if stored is not None:
                 cold, items_json = stored
                 return Plan("cold" if cold else "stored", Answer(algo, self.versions[algo], cold, items_json, applied))
             pre = self.recs.get(user_id)  # the user's entry decoded (exclude, or fewer stored than k)
             cold = False
-            if pre is None and user_id not in self.models[algo].user_index and not self._has_person(user_id):
+            if pre is None and user_id not in self.models[algo].user_index and not (shown
+                                                                                  and self._has_person(user_id)):
                 cold, pre = True, self.popular
             if pre is not None:
                 if exclude:
@@ -237,30 +252,38 @@ class Serving:
                     items = [it if it["rank"] == r else {**it, "rank": r} for r, it in enumerate(pre[:k], start=1)]
                     return Plan("cold" if cold else "stored",
                                 Answer(algo, self.versions[algo], cold, _json(items), applied))
-        return Plan("scored", score=functools.partial(self._scored, algo, user_id, k, exclude, applied))
+        return Plan("scored", score=functools.partial(self._scored, algo, user_id, k, exclude, applied, shown),
+                    reads_activity=borrows, person=person)
 
     def stored_json(self, user_id: str, k: int) -> bytes | None:
-        """The whole answer of `plan(user_id, k)` (a visitor whose activity is not used, the served model, no
-        `exclude` nor `at`) when it is stored: the served table's items, or the popular items for a visitor no model
-        knows; None when it must be scored (`plan` decides). One lookup of the served table, no item parsed."""
-        stored = self._stored_items(user_id, k)
+        """The whole answer of `plan(user_id, k)` to a caller without a key (no activity used, the served model, no
+        `exclude` nor `at`, no identity) when it is stored: the served table's items, or the popular items for a
+        visitor no model knows (an account committed since the run included); None when it must be scored (`plan`
+        decides). One lookup of the served table, no item parsed."""
+        stored = self._stored_items(user_id, k, False)
         if stored is None:
             return None
         cold, items_json = stored
-        people = self.people
-        return b"".join((b'{"user_id":', _json(user_id), self._hot[1 if cold else 0], items_json, self._hot[2],
-                         NULL if people is None else people.public_json(user_id), b"}"))
+        return b"".join((b'{"user_id":', _json(user_id), self._hot[1 if cold else 0], items_json, self._hot[2]))
 
-    def _stored_items(self, user_id: str, k: int) -> tuple[bool, bytes] | None:
+    def _stored_items(self, user_id: str, k: int, shown: bool) -> tuple[bool, bytes] | None:
         """The served model's k items with nothing excluded, when they are stored: (False, the served table's bytes),
-        or for a visitor no model knows (True, the popular items); None when they must be decoded or scored."""
+        or for a visitor no model knows (True, the popular items; for a caller who may see activity, `shown`, not
+        for an account its person's rows answer); None when they must be decoded or scored."""
         stored = self.recs.items_json(user_id, k)
         if stored is not None:
             return False, stored
         if (k <= len(self.popular_json) and user_id not in self.recs
-                and user_id not in self.models[self.served_model].user_index and not self._has_person(user_id)):
+                and user_id not in self.models[self.served_model].user_index
+                and not (shown and self._has_person(user_id))):
             return True, b"[" + b",".join(self.popular_json[:k]) + b"]"
         return None
+
+    def _borrows(self, algo: str, user_id: str) -> bool:
+        """Whether `algo` answers the visitor from their person's rows: it has no row of its own and its person has
+        other accounts (one committed since the run)."""
+        people = self.people
+        return people is not None and user_id not in self.models[algo].user_index and people.has_others(user_id)
 
     def _has_person(self, user_id: str) -> bool:
         """Whether a visitor no model has a row for may be answered from their person's accounts: their person has
@@ -281,12 +304,12 @@ class Serving:
                     events[item] = events.get(item, 0.0) + w * value
         return events, count
 
-    def _history(self, model: Any, user_id: str) -> dict[str, float]:
-        """The visitor's training history: their row (already their person's), else their person's rows' weighted
-        mean (an account committed since the run); {} when the model knows neither."""
+    def _history(self, model: Any, user_id: str, borrow: bool) -> dict[str, float]:
+        """The visitor's training history: their row (already their person's), else, when `borrow` (a caller who may
+        see activity), their person's rows' weighted mean (an account committed since the run); {} otherwise."""
         if user_id in model.user_index:
             return history(model, user_id)
-        if self.people is None:
+        if self.people is None or not borrow:
             return {}
         return person_history(model, self.people.weights_for(user_id))
 
@@ -295,25 +318,26 @@ class Serving:
         return ranked_items(self.names, frame)
 
     def _folded(self, algo: str, user_id: str, events: dict[str, float], count: int, k: int,
-                exclude: set[str]) -> Answer:
+                exclude: set[str], borrow: bool) -> Answer:
         """The model's scores for the training history (the person's, `_history`) plus the live events: visited
         items left out, ALS user factors solved again, item-kNN / EASE from the history vector."""
         model = self.models[algo]
-        items = self._history(model, user_id)
+        items = self._history(model, user_id, borrow)
         for item, value in events.items():
             items[item] = items.get(item, 0.0) + float(value)
         personal = any(item in model.item_index for item in items)
         frame = model.recommend_from_interactions(items, k=k, exclude=set(exclude))
         return Answer(algo, self.versions[algo], not personal, _json(self._items(frame)), count)
 
-    def _scored(self, algo: str, user_id: str, k: int, exclude: set[str], applied: int | None) -> Answer:
-        """The model scores the visitor now (a visitor it has no row for from their person's rows); the popular
-        items for one it does not know."""
+    def _scored(self, algo: str, user_id: str, k: int, exclude: set[str], applied: int | None,
+                borrow: bool) -> Answer:
+        """The model scores the visitor now (a visitor it has no row for from their person's rows, when `borrow`);
+        the popular items for one it does not know."""
         model = self.models[algo]
         cold = False
         if user_id in model.user_index:
             frame = model.recommend([user_id], k=k, exclude={user_id: set(exclude)} if exclude else None)
-        elif borrowed := self._history(model, user_id):
+        elif borrowed := self._history(model, user_id, borrow):
             frame = model.recommend_from_interactions(borrowed, k=k, exclude=set(exclude))
         else:
             frame, cold = model.popular_items(k, exclude=set(exclude)), True

@@ -6,9 +6,11 @@ plan, audits a keyed read of a visitor's activity, runs a plan that scores in a 
 events used) at the ASGI level, before FastAPI routes and validates it: the same decision (`Serving.stored_json`),
 the same bytes; any other request goes on to the handler.
 
-A visitor whose person has other accounts (the run's identities, or an account committed since that joined one)
-is answered with the live events of all of them when the key may see events, and `identity` in the answer: the
-person's match_id and how many accounts it has, their ids to a `pii` key only (audited)."""
+A visitor whose person has other accounts (the run's identities, or an account committed since that joined one for
+certain) is answered with the live events of all of them when the key may see events (audited with the person's
+match_id), and `identity` in the answer to a key: the person's match_id and how many accounts it has, their ids to a
+`pii` key only (audited). Without a key no identity is shown (null), no other account's activity is used, and an
+account committed since the run is answered as any id no model knows."""
 
 from __future__ import annotations
 
@@ -43,11 +45,13 @@ def parse_exclude(exclude: list[str] | None) -> set[str]:
     return out
 
 
-def _audit_activity(caller: Principal, user_id: str) -> None:
-    """The audit line of a keyed read of a visitor's activity (their trip, the events since the run)."""
+def _audit_activity(caller: Principal, user_id: str, person: str | None) -> None:
+    """The audit line of a keyed read of a visitor's activity (their trip, the events since the run), with the
+    person's match_id when the activity of the person's other accounts was used (their events, or their history lent
+    to an account committed since the run)."""
     audit_log.info("visitor activity access", extra={"fields": {
         "endpoint": "GET /recommendations/{user_id}", "key": caller.key_hash, "role": caller.role,
-        "user_id": user_id, "status": 200}})
+        "user_id": user_id, "match_ids": [] if person is None else [person], "status": 200}})
 
 
 def _audit_identity(caller: Principal, user_id: str, identity: bytes) -> None:
@@ -85,10 +89,13 @@ async def recommendations(
     another model, nor when the run has no session model (`context` null, as before).
 
     An account of a person with other accounts (the run's identities, or committed since through POST
-    /customers/match and joined to one of them) is answered from the person: the events of every account count
-    (each other account's weighed as in training), never an attraction the person visited under any account, and an
-    account with no history of its own gets the person's. `identity` says the person's match_id and account_count,
-    and its account ids to a `pii` key only; null for an account with no other one.
+    /customers/match and joined to one of them, its match certain) is answered from the person: the stored answers
+    were trained on the person's histories; with an API key the events of every account count (each other
+    account's weighed as in training), never an attraction the person visited under any account, and an account
+    with no history of its own gets the person's. With an API key `identity` says the person's match_id and
+    account_count, and its account ids to a `pii` key only; null for an account with no other one, and null for
+    every account without a key (which accounts are one person is not public); an account committed since the run
+    is answered without a key as any id no model knows.
     """
     serving = state.serving
     try:
@@ -96,19 +103,19 @@ async def recommendations(
     except Unanswerable as exc:
         raise ApiError(422, exc.message, [exc.field]) from None
     caller = optional_caller(request)  # 401 for a key that is not configured
-    if serving.people is not None and state.customers is not None and state.customers.behind():
-        await run_in_threadpool(state.customers.refresh)  # accounts another worker committed: who belongs to whom
     live = others = None  # without a key a visitor's activity is neither used nor shown (events_applied null)
-    if caller is not None:
+    if caller is not None:  # nor their person: who belongs to whom matters to a key holder only
+        if serving.people is not None and state.customers is not None and state.customers.behind():
+            await run_in_threadpool(state.customers.refresh)  # accounts another worker committed
         if state.events.behind():  # lines other workers appended: read in a thread, never on the event loop
             await run_in_threadpool(state.events.refresh)
         live = state.events.of(user_id)
         others = {b: state.events.of(b) for b in serving.accounts_of(user_id)[1:]}  # the person's other accounts
     plan = serving.plan(user_id, k, model=model, exclude=parse_exclude(exclude), at=at, live=live, others=others)
     if plan.reads_activity:
-        _audit_activity(caller, user_id)
+        _audit_activity(caller, user_id, plan.person)
     pii = caller is not None and caller.allows("pii")
-    identity = serving.identity_json(user_id, pii)
+    identity = serving.identity_json(user_id, caller is not None, pii)
     if pii and identity != NULL:
         _audit_identity(caller, user_id, identity)
     answer = await run_in_threadpool(plan.run) if plan.blocking else plan.answer

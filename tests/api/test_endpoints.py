@@ -91,7 +91,8 @@ def test_customer360_masked_for_reader(client):
 
 def test_customer360_has_the_persons_park_accounts_visits_and_recommendations(client):
     body = client.get("/customer360/17", headers=READER).json()
-    assert [a["user_id"] for a in body["accounts"]] == ["acct-0000017"]
+    assert [a["user_id"] for a in body["accounts"]] == ["account:1"]   # the ids: pii only (test_pii_roles)
+    assert [a["user_id"] for a in client.get("/customer360/17", headers=PII).json()["accounts"]] == ["acct-0000017"]
     assert body["visits"] == [  # two trips, one per park; the graph has trips, so both counts are known
         {"park": "caliAdv", "trips": 1, "attractions": 1, "photos": 3, "last_visit": 1723284000},
         {"park": "epcot", "trips": 1, "attractions": 2, "photos": 3, "last_visit": 1717237800}]

@@ -1,6 +1,8 @@
 """GET /recommendations follows the person: the accounts the run's identities join (recsys/identities.parquet) are
-answered with `identity` (their ids to a pii key only), an event posted for one account changes the answers of all of
-them at once, and an account committed since the run that joins the person is answered from its history."""
+answered with `identity` to a key (their ids to a pii key only; null without a key), an event posted for one account
+changes the answers of all of them at once, and an account committed since the run that joins the person for certain
+is answered from its history to a key (without one, as any id no model knows). The hostile cases are in
+test_identity_hardening."""
 
 from __future__ import annotations
 
@@ -51,22 +53,23 @@ def visited(client, *users: str) -> set[str]:
 def test_the_identity_is_shown_per_role_and_other_account_ids_only_to_pii(person_client, accounts, caplog):
     a, b = accounts
     public = {"match_id": PERSON, "accounts": None, "account_count": 2}
-    for headers in (None, READER, WRITER):
+    for headers in (READER, WRITER):
         r = person_client.get(f"/recommendations/{a}", headers=headers)
         assert r.status_code == 200 and r.json()["identity"] == public, (headers, r.text)
         assert b not in r.text   # never another account's id
+    assert recs(person_client, a)["identity"] is None   # without a key: not public
     with caplog.at_level(logging.INFO, logger="c360.api.audit"):
         assert recs(person_client, a, PII)["identity"] == {**public, "accounts": [a, b]}
     (line,) = [r for r in caplog.records if r.name == "c360.api.audit"]
     assert line.fields["match_ids"] == [PERSON] and line.fields["role"] == "pii" and line.fields["user_id"] == a
     assert recs(person_client, b, PII)["identity"]["accounts"] == [b, a]
-    # the hot path answers the same bytes as the handler, identity included
+    # the hot path answers the same bytes as the handler, identity included (null: no key)
     served = person_client.app.state.served.served_model
     for k in (None, 5):
         params = {"k": k} if k else {}
         hot = person_client.get(f"/recommendations/{a}", params=params)
         handled = person_client.get(f"/recommendations/{a}", params={**params, "model": served})
-        assert hot.content == handled.content and hot.json()["identity"] == public
+        assert hot.content == handled.content and hot.json()["identity"] is None
     # an account of no person, and a visitor no model knows: null
     stranger = next(u for u in person_client.app.state.served.recs if u not in accounts)
     for user in (stranger, "nobody-at-all"):
@@ -109,13 +112,14 @@ def test_a_committed_account_joining_the_person_is_answered_from_its_history(fre
         assert cold["cold_start"] is True and cold["identity"] is None
         r = match(worker, {**MARIA, "id": NEW_ACCOUNT, "source": "park"}, headers=WRITER, commit="true")
         assert r.status_code == 200 and r.json()["match_id"] == PERSON, r.text
-        for client in (worker, other_worker):   # every worker, at once
-            answer = recs(client, NEW_ACCOUNT)
+        for client in (worker, other_worker):   # every worker, at once, to a key
+            answer = recs(client, NEW_ACCOUNT, READER)
             assert answer["cold_start"] is False
             assert answer["identity"] == {"match_id": PERSON, "accounts": None, "account_count": 3}
             assert not set(ids(answer)) & visited(client, a, b)
             assert recs(client, NEW_ACCOUNT, PII)["identity"]["accounts"] == [NEW_ACCOUNT, a, b]
-            assert recs(client, a)["identity"]["account_count"] == 3
+            assert recs(client, a, READER)["identity"]["account_count"] == 3
+            assert recs(client, NEW_ACCOUNT) == cold   # without a key: as any id no model knows
         # the fold-in of the person's rows: their weighted mean
         state = worker.app.state.served
         model = state.models[state.served_model]
@@ -126,7 +130,7 @@ def test_a_committed_account_joining_the_person_is_answered_from_its_history(fre
             for item, value in history(model, u).items():
                 rows[item] = rows.get(item, 0.0) + w / sum(lenders.values()) * value
         expected = model.recommend_from_interactions(rows, k=10)["ITEM_ID"].tolist()
-        assert ids(recs(worker, NEW_ACCOUNT)) == expected
+        assert ids(recs(worker, NEW_ACCOUNT, READER)) == expected
         # its events count for the person's other accounts too
         x = expected[0]
         r = worker.post("/events", json={"user_id": NEW_ACCOUNT, "item_id": x, "timestamp": int(time.time())},
@@ -139,7 +143,7 @@ def test_a_committed_account_joining_the_person_is_answered_from_its_history(fre
         assert NEW_ACCOUNT in {acc["user_id"] for acc in view["accounts"]}
         assert NEW_ACCOUNT not in {c["id"] for c in view["customers"]}
     with app_client(fresh_person_warehouse) as restarted:   # the customers log replayed: still the person's
-        answer = recs(restarted, NEW_ACCOUNT)
+        answer = recs(restarted, NEW_ACCOUNT, READER)
         assert answer["cold_start"] is False and answer["identity"]["account_count"] == 3
 
 

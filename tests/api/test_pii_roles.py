@@ -40,15 +40,17 @@ def test_a_reader_sees_contact_fields_masked_and_pii_sees_them_in_clear(client):
 
 
 def test_a_readers_park_account_fields_are_masked_by_the_same_rules(client):
-    """An account's contact fields are masked as a customer record's are; its email shows the domain only."""
+    """An account's contact fields are masked as a customer record's are; its email shows the domain only; its id
+    is numbered within the answer (account ids are pii's only)."""
     masked, clear = _360(client, READER)["accounts"], _360(client, PII)["accounts"]
-    assert masked == [{"user_id": "acct-0000017", "first_name": "Maria", "last_name": "Lopez",
+    assert masked == [{"user_id": "account:1", "first_name": "Maria", "last_name": "Lopez",
                        "date_of_birth": "1980-**-**", "home_phone": "***-***-0100", "email": "***@example.com",
                        "zip": "627**"}]
     assert clear == [{"user_id": "acct-0000017", "first_name": "Maria", "last_name": "Lopez",
                       "date_of_birth": "1980-04-02", "home_phone": "555-0100", "email": "maria.lopez@example.com",
                       "zip": "62701"}]
     assert "maria.lopez" not in client.get("/customer360/17", headers=READER).text
+    assert "acct-0000017" not in client.get("/customer360/17", headers=READER).text
 
 
 def test_email_rule():
