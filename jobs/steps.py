@@ -211,13 +211,34 @@ def _identities(ctx: RunContext):
     if not path.is_file():
         import pyarrow.parquet as pq
 
+        from c360.graph.schema import ACCOUNT_SOURCE
+
+        matched = ctx.output("match", "matched")
+        if not _has_rows(matched, "source", ACCOUNT_SOURCE):
+            return None   # no account was matched: every visitor is their own person
         source, _ = _interactions_file(ctx)
         users = pq.read_table(source.path, columns=["USER_ID"]).column("USER_ID").unique().to_pylist()
-        identities = read_identities(ctx.output("match", "matched"), user_ids=users)
+        identities = read_identities(matched, user_ids=users)
         if not identities.summary()["shared_accounts"]:
             return None
         write_identities(identities, path)
     return load_identities(path)
+
+
+def _has_rows(table: str | Path, column: str, value: str) -> bool:
+    """Whether a Parquet table (a file or a directory of parts) has a row whose `column` is `value` (False without
+    the column); reads that one column."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from c360.recsys.interactions import parquet_files
+
+    for f in parquet_files(table):
+        if column not in pq.ParquetFile(f).schema_arrow.names:
+            return False
+        if pc.any(pc.equal(pq.read_table(f, columns=[column]).column(column), value)).as_py():
+            return True
+    return False
 
 
 def _training_interactions(ctx: RunContext):

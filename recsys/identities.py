@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,6 +40,9 @@ W_MIN = 0.25
 MARGIN = 4.0
 # the threshold of an identities CSV with LINK_PROBABILITY (a match output's report gives its own)
 DEFAULT_THRESHOLD = 0.5
+log = logging.getLogger("c360.recsys.identities")
+# the most accounts one person may have; a person of more is a bad match: its accounts stay apart
+MAX_ACCOUNTS = 20
 IDENTITIES_FILE = "identities.parquet"      # the identities a model trained with, in its directory
 COLUMNS = ["USER_ID", "PERSON_ID", "LINK_PROBABILITY", "WEIGHT"]
 META_KEY = b"c360.identities"               # Parquet metadata of a saved table: threshold, w_min, margin, source
@@ -141,6 +145,16 @@ def _identities(table: pd.DataFrame, threshold: float | None, w_min: float, marg
     weight = link_weight(p.to_numpy(), threshold, w_min, margin)
     table = pd.DataFrame({"USER_ID": table["USER_ID"].astype(str), "PERSON_ID": table["PERSON_ID"].astype(str),
                           "LINK_PROBABILITY": p.to_numpy(), "WEIGHT": weight})
+    # a person of more than MAX_ACCOUNTS linked accounts is a bad match (a shared phone, a placeholder value): its
+    # accounts stay apart, so sharing (n^2 pairs per person) and serving stay bounded
+    linked = table["WEIGHT"] > 0
+    sizes = table.loc[linked].groupby("PERSON_ID")["USER_ID"].transform("size")
+    oversized = sizes.index[sizes > MAX_ACCOUNTS]
+    if len(oversized):  # counts only: which accounts were merged is not for the log
+        log.warning("%s: %d person(s) with more than %d accounts (a bad match): their %d accounts stay apart",
+                    source or "identities", table.loc[oversized, "PERSON_ID"].nunique(), MAX_ACCOUNTS,
+                    len(oversized))
+        table.loc[oversized, "WEIGHT"] = 0.0
     return Identities(table.sort_values("USER_ID", ignore_index=True), threshold, w_min, margin, source)
 
 

@@ -32,11 +32,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import orjson
 
-from .identities import Identities, link_weight
+from .identities import MAX_ACCOUNTS, Identities, link_weight
 
 NULL = b"null"
-# the most accounts one person may have in serving; a person of more is a bad match (see the module's docstring)
-MAX_ACCOUNTS = 20
 
 log = logging.getLogger("c360.recsys.people")
 

@@ -232,3 +232,15 @@ def test_train_and_recommend_with_identities_through_the_cli(tmp_path):
                       "--identities", str(tmp_path / "ids.csv"), "--aggregate", "pandas",
                       "--out", str(tmp_path / "m2"), check=False)
     assert refused.returncode == 2 and "--identities: not for --algo session" in refused.stderr
+
+
+def test_a_person_of_more_than_max_accounts_is_a_bad_match_and_stays_apart(tmp_path):
+    """A cluster of 25 accounts (a shared phone, a placeholder value) shares nothing: sharing is n^2 per person."""
+    from c360.recsys.identities import MAX_ACCOUNTS
+
+    path = tmp_path / "ids.csv"
+    users = [f"a{i}" for i in range(MAX_ACCOUNTS + 5)]
+    pd.DataFrame({"USER_ID": [*users, "x", "y"], "PERSON_ID": ["big"] * len(users) + ["p", "p"]}).to_csv(path, index=False)
+    identities = read_identities(path)
+    assert identities.summary() == {"accounts": len(users) + 2, "shared_accounts": 2, "persons": 1}
+    assert identities.accounts_of("a0") == ["a0"] and identities.accounts_of("x") == ["x", "y"]
