@@ -68,7 +68,6 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
     # shipped to the executors by the driver's file server
     conf["spark.jars"] = _join_jars(submitted.get("spark.jars"), settings.spark_conf.get("spark.jars"),
                                     similarity_jar_location())
-    conf.update(_broadcast_within_result_limit({**submitted, **conf}))
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():  # under spark-submit its --master (and --conf) decide
         builder = builder.master(settings.spark_master)
@@ -76,6 +75,11 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    # from the session's effective conf: a limit may come from spark-defaults.conf, PYSPARK_SUBMIT_ARGS or
+    # spark-submit as well as from the settings (broadcast thresholds are runtime SQL settings)
+    effective = dict(spark.sparkContext.getConf().getAll())
+    for key, value in _broadcast_within_result_limit(effective).items():
+        spark.conf.set(key, value)
     if under_spark_submit():
         _load_on_driver(spark, similarity_jar_location(), submitted.get("spark.jars"))
     ckpt = checkpoint_dir or settings.spark_conf.get("c360.checkpointDir") or str(

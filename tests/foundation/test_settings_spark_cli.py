@@ -1,5 +1,9 @@
 """Settings, the Spark session factory, the shipped data loader and the CLI tree."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from c360.cli import build_parser
@@ -71,3 +75,19 @@ def test_broadcast_joins_stay_within_a_configured_result_size_limit():
     assert _broadcast_within_result_limit({"spark.driver.maxResultSize": "0"}) == {}  # 0: unlimited
     explicit = {"spark.driver.maxResultSize": "1g", "spark.sql.autoBroadcastJoinThreshold": "-1"}
     assert _broadcast_within_result_limit(explicit) == {"spark.sql.adaptive.autoBroadcastJoinThreshold": str(1 << 28)}
+
+
+@pytest.mark.jvm
+def test_the_broadcast_cap_follows_a_limit_set_outside_the_settings(tmp_path):
+    """spark.driver.maxResultSize given through PYSPARK_SUBMIT_ARGS (or spark-defaults.conf) is not in the settings:
+    the cap comes from the session's effective conf, so a Spark match of 200k records no longer outgrows the limit
+    with a 10 MB broadcast."""
+    code = ("from c360.spark import get_spark; s = get_spark(app_name='cap'); "
+            "print(s.conf.get('spark.sql.autoBroadcastJoinThreshold'), "
+            "s.conf.get('spark.sql.adaptive.autoBroadcastJoinThreshold')); s.stop()")
+    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": "--conf spark.driver.maxResultSize=16m pyspark-shell",
+           "C360_SPARK_MASTER": "local[1]"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == [str(4 << 20), str(4 << 20)], out.stdout
