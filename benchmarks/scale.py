@@ -13,6 +13,7 @@ counted), and the ratio of each step's peak at the largest size to the smallest.
 result-size limit, and the peak at 1M records is at most 1.3x the one at 100k.
 
 Usage: python benchmarks/scale.py [--records 100000 300000 1000000] [--work DIR] [--steps merge match export]
+       [--limit-via settings|submit-args]
 """
 
 from __future__ import annotations
@@ -88,16 +89,22 @@ def main() -> None:
     ap.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--max-result-size", default="16m")
+    ap.add_argument("--limit-via", choices=("settings", "submit-args"), default="settings",
+                    help="where the limit is set: the settings' spark_conf, or PYSPARK_SUBMIT_ARGS (outside the "
+                         "settings, as spark-defaults.conf would be)")
     ap.add_argument("--work", type=Path, default=None, help="keeps generated data between runs")
     ap.add_argument("--seed", type=int, default=13)
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="c360-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     config = work / "settings.yaml"
-    config.write_text(f"spark_master: '{a.master}'\nspark_conf:\n"
-                      f"  spark.driver.maxResultSize: '{a.max_result_size}'\n")
+    limit = f"spark.driver.maxResultSize: '{a.max_result_size}'\n" if a.limit_via == "settings" else ""
+    config.write_text(f"spark_master: '{a.master}'\n" + (f"spark_conf:\n  {limit}" if limit else ""))
     env = {**os.environ, "C360_CONFIG": str(config), "C360_WAREHOUSE": str(work / "warehouse")}
-    print(f"# master {a.master}, spark.driver.maxResultSize={a.max_result_size}, work {work}")
+    if a.limit_via == "submit-args":
+        env["PYSPARK_SUBMIT_ARGS"] = f"--conf spark.driver.maxResultSize={a.max_result_size} pyspark-shell"
+    print(f"# master {a.master}, spark.driver.maxResultSize={a.max_result_size} (set in the {a.limit_via}), "
+          f"work {work}")
     print("| records | step | seconds | driver peak RSS (MB) | result |")
     print("| ---: | --- | ---: | ---: | --- |")
     peaks: dict[str, dict[int, float]] = {s: {} for s in a.steps}
