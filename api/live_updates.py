@@ -261,13 +261,16 @@ class LiveCustomers:
     `on_account(account_id, match_id, match_probability, threshold)` is told of every committed app account (a
     record whose `source` is the accounts' line, ACCOUNT_SOURCE), replayed ones included, with the probability its
     match had and the threshold it was decided at (each None on a line of an older version): serving answers it from
-    its person until the next nightly when that match is certain (c360.recsys.people.People.join)."""
+    its person until the next nightly when that match is certain (c360.recsys.people.People.join).
+
+    `follow(match_id)`: the id a logged match_id has in the served run (a record committed into an id the run then
+    merged, while the nightly ran, joins the survivor: c360.entity_resolution.id_changes); None: as logged."""
 
     def __init__(self, matcher, journal: AppendLog, after: int, connection, embedded: bool,
                  on_account: Callable[[str, int, Any, Any], Any] | None = None,
-                 account_match_ids: Iterable[int] = ()):
+                 account_match_ids: Iterable[int] = (), follow: Callable[[int], int] | None = None):
         self.matcher, self.journal, self.connection, self.embedded = matcher, journal, connection, embedded
-        self.on_account = on_account
+        self.on_account, self.follow = on_account, follow
         self._tail = journal.tail(after)
         self._lock = threading.RLock()
         self.reserved = 0
@@ -283,13 +286,14 @@ class LiveCustomers:
     @classmethod
     def of_run(cls, warehouse: Warehouse, run: RunLayout, connection, embedded: bool,
                settings: RealtimeSettings | None = None,
-               on_account: Callable[[str, int, Any, Any], Any] | None = None) -> LiveCustomers:
+               on_account: Callable[[str, int, Any, Any], Any] | None = None,
+               follow: Callable[[int], int] | None = None) -> LiveCustomers:
         """The live customers of a run (InputError when the run has no match output to match against)."""
         from c360.entity_resolution.online import RealtimeMatcher
 
         matcher = RealtimeMatcher.load(run.match, max_block_size=(settings or RealtimeSettings()).max_block_size)
         return cls(matcher, AppendLog(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
-                   embedded, on_account, _account_match_ids(run))
+                   embedded, on_account, _account_match_ids(run), follow)
 
     @property
     def committed(self) -> int:
@@ -327,7 +331,7 @@ class LiveCustomers:
             if RESERVED in e:
                 self.reserved = max(self.reserved, int(e[RESERVED]))
                 continue
-            mid = int(e["match_id"])
+            mid = int(e["match_id"]) if self.follow is None else self.follow(int(e["match_id"]))
             std, _ = self.matcher.standardize(input_record(e["fields"], self.matcher.cfg, str(e["id"])))
             self.matcher.add(std, mid)
             self.sizes[mid] += 1

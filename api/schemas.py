@@ -181,6 +181,10 @@ class Customer360(BaseModel):
     recommendations: list[RecommendedItem] = Field(
         default=[], description="the accounts' recommendations merged: each attraction once with its best score, "
                                 "none the person visited under any account, the top 10")
+    split_into: list[str] | None = Field(
+        default=None, description="only for a match id the published run split: the ids of the parts that left it "
+                                  "(largest first); this answer is its largest part, which kept the id",
+        examples=[["131"]])
 
 
 class CustomerRecommendations(BaseModel):
@@ -191,6 +195,16 @@ class CustomerRecommendations(BaseModel):
 
     match_id: str
     items: list[RecommendedItem]
+    split_into: list[str] | None = Field(default=None, description="only for a match id the published run split: "
+                                                                   "the ids of the parts that left it")
+
+
+class MergedMatch(BaseModel):
+    """The 308 of a match id the published run merged into another (Location: the same request for the survivor)."""
+
+    match_id: str = Field(description="the id asked for")
+    merged_into: str = Field(description="the id the person has now (the one holding most of its records)",
+                             examples=["17"])
 
 
 class SearchHit(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import orjson
 
+from c360.entity_resolution.id_changes import IdChanges
 from c360.errors import InputError
 from c360.graph.store import open_store, parse_spec
 from c360.io import read_json_file, read_table, require_columns
@@ -125,6 +126,8 @@ class ServedState:
     # the accounts of one person (the run's identities, and accounts committed since that joined one); None: the run
     # has no identities, every account is its own person
     people: People | None = None
+    # the published run's match ids merged, split or retired since the run before (c360.entity_resolution.id_changes)
+    id_changes: IdChanges = dataclasses.field(default_factory=IdChanges)
 
     @property
     def session(self) -> Any:
@@ -198,6 +201,16 @@ def _read_parks(run: RunLayout) -> dict[str, str]:
     return dict(zip(parks["ITEM_ID"].astype(str), parks[DEFAULT_GROUP_COL].astype(str), strict=True))
 
 
+def _read_id_changes(run: RunLayout) -> IdChanges:
+    """The run's merged, split and retired match ids (empty when its match had no previous output, or the file
+    cannot be read: ids then answer as they are, logged)."""
+    try:
+        return IdChanges.read(run.match.id_changes)
+    except Exception as exc:  # noqa: BLE001 - a broken file must not keep the run offline
+        log.error("run %s: id changes not read, old match ids answer 404: %s", run.run_id, exc)
+        return IdChanges()
+
+
 def open_graph(spec: str, run_dir: Path):
     """Open the configured GraphStore; returns (store, error message)."""
     try:
@@ -241,11 +254,14 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     # the accounts the run's match joined (recsys/identities.parquet, written when it joined some): one person's
     # accounts share their live events and its committed accounts get its history
     people = People(load_identities(run.identities)) if run.identities.is_file() else None
+    id_changes = _read_id_changes(run)
     connection = GraphHandle.open(graph_spec, run.root)
     customers, customers_error = None, None
     try:
+        # a record committed into an id this run merged (logged while it ran) joins the survivor
         customers = LiveCustomers.of_run(wh, run, connection, embedded=not parse_spec(graph_spec).is_url,
-                                         settings=realtime, on_account=people.join if people is not None else None)
+                                         settings=realtime, on_account=people.join if people is not None else None,
+                                         follow=id_changes.current if len(id_changes) else None)
         if people is not None:
             people.behind = customers.behind
     except InputError as exc:  # a run without a match output: POST /customers/match answers 503
@@ -261,6 +277,7 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
                         names=MappingProxyType(names), recs=recs, popular=popular, popular_json=popular_json,
                         connection=connection, events=LiveEvents.of_run(wh, run, realtime, catalogue),
                         catalogue=catalogue, parks=MappingProxyType(_read_parks(run)), customers=customers,
-                        customers_error=customers_error, session_algo=session_algo, people=people)
+                        customers_error=customers_error, session_algo=session_algo, people=people,
+                        id_changes=id_changes)
     log.info("loaded run %s: model %s, %d users with recs, %d items", state.run_id, served, len(recs), len(names))
     return state

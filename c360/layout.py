@@ -9,7 +9,8 @@
         quarantine.jsonl (logged lines the run refused: an event no rule of c360.events allows; owner-only)
         er/committed.parquet (customers committed in real time)  er/input.parquet  er/previous_ids.parquet
         recsys/events.parquet (events posted in real time)
-        er/merged.parquet  er/matched.parquet (+ .report.json .model.json .pairs.parquet)  er/metrics.json
+        er/merged.parquet  er/matched.parquet (+ .report.json .model.json .pairs.parquet .id_changes.parquet)
+        er/metrics.json
         recsys/interactions.parquet  recsys/items.csv  recsys/metrics.json  recsys/recs.csv  recsys/<algo>/
         recsys/served/ (recs.csv as the API maps it: recsys.served_table)
         recsys/trips.parquet  recsys/walks.parquet (the session model's trips and measured walking minutes)
@@ -49,7 +50,8 @@ class MatchOutput:
         path = local_path(m)
         if path is None:
             raise InputError(f"{m}: a match output is read from local paths only: copy it and the files beside it "
-                             f"(.report.json, .model.json, .pairs.parquet) here first (hadoop fs -get)")
+                             f"(.report.json, .model.json, .pairs.parquet, .id_changes.parquet) here first "
+                             f"(hadoop fs -get)")
         return cls(path)
 
     @property
@@ -75,6 +77,12 @@ class MatchOutput:
     def pairs(self) -> Path | str:
         """Every scored pair with its match probability."""
         return self._beside(".pairs.parquet")
+
+    @property
+    def id_changes(self) -> Path | str:
+        """What became of every match_id of the previous output (kept, merged, split, retired) and the new ids
+        (c360.entity_resolution.id_changes); only when the run had a previous output."""
+        return self._beside(".id_changes.parquet")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ Inputs (all optional, the graph holds what exists):
   locatedAt. Rows whose source is `park` (graph.schema.ACCOUNT_SOURCE) are theme-park app accounts, their id the
   USER_ID of the visits: no customer, the visitor `visitor:<id>` with the account's first_name, last_name,
   date_of_birth, home_phone, email, zip, SameAs the match. A match counts its customers (`records`) and its
-  accounts (`accounts`) and shows the name of its lowest customer id, else of its lowest account id.
+  accounts (`accounts`) and shows the name of its lowest customer id, else of its lowest account id. When the
+  match output has its id changes beside it (`<matched>.id_changes.parquet`: the match ran against a previous
+  output), a match that absorbed previous ids lists them in `merged_from` (graph.schema.format_merged_from).
 - sources: directory of the five insurance source tables → policies (covers), vehicles (covers), policy
   addresses (locatedAt); without `matched`, customers are taken from the sources directly (no SameAs).
 - visits (sigir17 directory) or interactions (USER_ID, ITEM_ID[, EVENT_VALUE]) → visitors, visited(photos).
@@ -54,10 +56,12 @@ from c360.graph.schema import (
     EdgeLabel,
     VertexLabel,
     check_properties,
+    format_merged_from,
     format_park_trips,
     props_of,
 )
 from c360.io import read_table, require_columns
+from c360.layout import MatchOutput
 
 # merged columns a customer vertex needs (from `matched`, or from a source customer table under its own names)
 PERSON_COLUMNS = ["id", "first_name", "last_name", "date_of_birth"]
@@ -187,6 +191,17 @@ def add_matches(b: GraphBuilder, customers: pd.DataFrame, accounts: pd.DataFrame
                  accounts=sum(1 for r in rows if r[0] == 1))
 
 
+def add_merged_from(b: GraphBuilder, id_changes: str | Path) -> None:
+    """`merged_from` on each match vertex that absorbed ids of the previous output (the match output's id changes
+    file; nothing when there is none)."""
+    from c360.entity_resolution.id_changes import IdChanges
+
+    for survivor, ids in IdChanges.read(id_changes).merged_from().items():
+        vertex = b.vertices.get(_match_key(survivor))
+        if vertex is not None and vertex.label == MATCH.name:
+            vertex.props["merged_from"] = format_merged_from(ids)
+
+
 def add_accounts(b: GraphBuilder, accounts: pd.DataFrame) -> None:
     """The visitor of each park account (`visitor:<id>`, the account's properties; its name the account holder's)
     and its SameAs edge to the match. Runs after add_visits: the account's values win over the visits'."""
@@ -307,6 +322,8 @@ def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str |
         park = df["source"].map(_s) == ACCOUNT_SOURCE
         accounts = df[park]
         add_customers(b, df[~park], with_matches=True, accounts=accounts)
+        if not isinstance(matched, pd.DataFrame):
+            add_merged_from(b, MatchOutput(matched).id_changes)
     elif src:
         add_customers(b, customers_from_sources(src), with_matches=False)
     if src:

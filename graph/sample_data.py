@@ -171,17 +171,41 @@ def matched_table() -> pd.DataFrame:
     return df
 
 
+def id_changes_table() -> pd.DataFrame:
+    """What the sample's match made of a previous run's ids (c360.entity_resolution.id_changes): two ids merged
+    into Sean O'Neil's match, one into James Carter's, one retired, one split, the others kept."""
+    rows = [(100, "kept", [], 2, 2), (101, "kept", [], 4, 4), (102, "kept", [], 1, 1), (103, "split", [104], 3, 2),
+            (104, "new", [], 0, 1), (105, "kept", [], 1, 1), (7, "merged", [102], 1, 0),
+            (12, "merged", [102, 100], 3, 0), (9, "merged", [100], 1, 0), (20, "retired", [], 2, 0)]
+    return pd.DataFrame(rows, columns=["match_id", "change", "into", "records_before", "records_after"])
+
+
+def write_id_changes(changes: pd.DataFrame, path: str | Path) -> Path:
+    """An id changes table as the match writes it (match_id, records_before, records_after int64; into a list of
+    int64)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("match_id", pa.int64()), ("change", pa.string()), ("into", pa.list_(pa.int64())),
+                        ("records_before", pa.int64()), ("records_after", pa.int64())])
+    pq.write_table(pa.Table.from_pandas(changes, schema=schema, preserve_index=False), path)
+    return Path(path)
+
+
 def write_sample(out_dir: str | Path) -> dict[str, Path]:
-    """Write sources/<five tables>.csv, matched.parquet, and the park accounts' interactions.csv, trips.parquet,
-    items.csv and recs.csv under out_dir; return their paths."""
+    """Write sources/<five tables>.csv, matched.parquet (and the id changes beside it), and the park accounts'
+    interactions.csv, trips.parquet, items.csv and recs.csv under out_dir; return their paths."""
     from c360.io import write_table
+    from c360.layout import MatchOutput
 
     out = Path(out_dir)
     src = out / "sources"
     for name, df in source_tables().items():
         write_table(df, src / name)
     events = park_events()
-    return {"sources": src, "matched": write_table(matched_table(), out / "matched.parquet"),
+    matched = write_table(matched_table(), out / "matched.parquet")
+    write_id_changes(id_changes_table(), MatchOutput(matched).id_changes)
+    return {"sources": src, "matched": matched,
             "interactions": write_table(events[["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_VALUE"]],
                                         out / "interactions.csv"),
             "trips": write_table(park_trips(), out / "trips.parquet"),

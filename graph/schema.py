@@ -135,10 +135,19 @@ CUSTOMER = VertexLabel("customer", (
 ), doc="one source record of a person (id: the record's id)")
 CUSTOMER_RECORD_PROPS: tuple[str, ...] = tuple(p.name for p in _CUSTOMER_RECORD)
 
+MERGED_FROM_SEP = ";"
 MATCH = VertexLabel("match", (
     NAME, Property("records", INT, "the customers SameAs it (insurance records)"),
     Property("accounts", INT, "the visitors SameAs it (theme-park app accounts)"),
+    Property("merged_from", doc="the previous run's match ids merged into it, ascending, joined by `;` (`12;40`): "
+                                "absent when none (c360.entity_resolution.id_changes)"),
 ), doc="one person as entity resolution found them (id: the match_id)")
+
+
+def format_merged_from(ids) -> str | None:
+    """`match.merged_from` of match ids: ascending, joined by `;` (None when there is none)."""
+    return MERGED_FROM_SEP.join(str(int(i)) for i in sorted(int(i) for i in ids)) or None
+
 
 POLICY = VertexLabel("policy", (
     NAME, Property("line", doc="auto, property"), Property("policy_number"), Property("property_type"),

@@ -29,6 +29,7 @@ from c360.graph.schema import (
     EDGE_ID_ARROW,
     LOCATED_AT,
     MATCH,
+    MERGED_FROM_SEP,
     PARK_TRIPS_EQ,
     PARK_TRIPS_SEP,
     POLICY,
@@ -42,6 +43,7 @@ from c360.graph.schema import (
     check_properties,
 )
 from c360.io import SPARK_CSV_OPTIONS, require_columns
+from c360.layout import MatchOutput
 
 PERSON_COLUMNS = ["id", "first_name", "last_name", "date_of_birth"]
 MATCHED_COLUMNS = [*PERSON_COLUMNS, "source", "match_id"]
@@ -342,6 +344,25 @@ def _matches(parts: _Parts, matched) -> None:
                     F.coalesce(F.col("_name"), F.col("_mid")).alias("name"), "records", "accounts"))
 
 
+def _merged_from(parts: _Parts, spark, changes: str | Path, matched) -> None:
+    """`merged_from` on each match vertex that absorbed ids of the previous output, from the match output's id
+    changes file (graph.export.add_merged_from; nothing when there is none)."""
+    from pyspark.sql import functions as F
+
+    from c360 import hadoop_fs
+
+    if not (hadoop_fs.exists(spark, changes) if isinstance(changes, str) else Path(changes).exists()):
+        return
+    merged = (read_frame(spark, changes, "id changes", kind="parquet").where(F.col("change") == F.lit("merged"))
+              .select(F.element_at("into", 1).cast("long").cast("string").alias("_mid"),
+                      F.col("match_id").cast("long").alias("_old")))
+    ids = F.transform(F.array_sort(F.collect_list("_old")), lambda x: x.cast("string"))
+    survivors = merged.groupBy("_mid").agg(F.concat_ws(MERGED_FROM_SEP, ids).alias("merged_from"))
+    present = matched.select(_match_id(matched).alias("_mid")).distinct()
+    parts.v(MATCH, survivors.join(present, "_mid", "left_semi")
+            .select(F.col("_mid").alias("~id"), _order(1).alias("_o"), "merged_from"))
+
+
 def _accounts(parts: _Parts, matched) -> None:
     """The visitor of each park account (its properties win over the visits': phase 8) and its SameAs edge."""
     from pyspark.sql import functions as F
@@ -631,6 +652,8 @@ def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interact
             raise InputError(f"{what}: column match_id has empty values")
         cids = keep(_customers(parts, df, with_matches=True, what=what))
         _matches(parts, df)
+        if isinstance(matched, (str, Path)):
+            _merged_from(parts, spark, MatchOutput(matched).id_changes, df)
         _accounts(parts, df)
     elif src:
         customers = _merged_customers(spark, src)

@@ -37,7 +37,7 @@ from c360.commits import RESERVED, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs.pipeline import RunContext
-from c360.layout import RunLayout
+from c360.layout import MatchOutput, RunLayout
 
 log = logging.getLogger("c360.nightly")
 
@@ -233,6 +233,10 @@ def match_inputs(ctx: RunContext, merged: str | Path, previous: Path | None) -> 
     run.previous_ids.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(run.previous_ids) as tmp:
         con.execute(f"COPY ({sql}) TO '{tmp}' (FORMAT PARQUET)")
+    # its report, as a match output's: the id column, and the highest id the published lineage handed out (a retired
+    # id is never handed out again: c360.entity_resolution.stable_ids)
+    top = _published_max_id(Path(previous)) if previous is not None and Path(previous).exists() else 0
+    write_json_file(MatchOutput(run.previous_ids).report, {"id": "id", "max_match_id": top})
     # a record the sources now have (the policy reached them) is matched from there, keeping its id
     known = {r[0] for r in con.execute(
         f"SELECT DISTINCT CAST(\"{cfg.id}\" AS VARCHAR) FROM read_parquet({_files(merged_parts)}) "
@@ -283,10 +287,14 @@ def _write_input(target: Path, parts: list[Path], records: pd.DataFrame, schema)
 
 
 def _published_id_column(matched: Path) -> str:
-    from c360.layout import MatchOutput
-
     report = MatchOutput(matched).report
     return read_json_file(report).get("id", "id") if report.is_file() else "id"
+
+
+def _published_max_id(matched: Path) -> int:
+    """The highest match_id the published output's lineage handed out (its report's; 0 without)."""
+    report = MatchOutput(matched).report
+    return int(read_json_file(report).get("max_match_id") or 0) if report.is_file() else 0
 
 
 def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cfg) -> pd.DataFrame | None:

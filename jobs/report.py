@@ -146,6 +146,28 @@ def _er_section(er: dict[str, Any]) -> list[str]:
     if er.get("invalid_values"):
         parts += ["<h3>Unparseable values treated as missing</h3>",
                   _table([{"column": k, "count": v} for k, v in er["invalid_values"].items()])]
+    if er.get("id_changes"):
+        parts += _id_changes_section(er["id_changes"])
+    return parts
+
+
+def _id_changes_section(changes: dict[str, Any]) -> list[str]:
+    """What became of the previous output's match_ids: counts by change, the largest merges and splits."""
+    parts = ["<h3>Match ids since the previous output</h3>",
+             f"<p>Against <code>{html.escape(str(changes.get('previous')))}</code>: every id of it kept, merged "
+             f"into another, split (its largest part keeps it) or retired (no record left), and the new ids "
+             f"(<code>matched.parquet.id_changes.parquet</code>).</p>",
+             _table([{"change": k, "ids": v} for k, v in (changes.get("counts") or {}).items()])]
+    merges = [{"match_id": m["match_id"], "ids merged into it": len(m["merged_from"]),
+               "merged from": ", ".join(map(str, m["merged_from"])), "records now": m.get("records")}
+              for m in changes.get("largest_merges") or []]
+    if merges:
+        parts += ["<h4>Largest merges</h4>", _table(merges)]
+    splits = [{"match_id": x["match_id"], "split into": ", ".join(map(str, x["split_into"])),
+               "records before": x["records_before"], "records now": x["records_after"]}
+              for x in changes.get("largest_splits") or []]
+    if splits:
+        parts += ["<h4>Largest splits</h4>", _table(splits)]
     return parts
 
 

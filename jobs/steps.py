@@ -129,6 +129,10 @@ def step_match(ctx: RunContext) -> StepResult:
                "pairs_linked": result.pairs_linked, "relatives_guarded": result.relatives_guarded,
                "prior": result.prior, "engine": result.engine, "unparseable": result.unparseable,
                "threshold": result.threshold}
+    # what became of the published run's ids, the committed records' included (c360.entity_resolution.id_changes)
+    id_changes = _read_json(result.report_path).get("id_changes")
+    if id_changes is not None:
+        metrics["id_changes"] = id_changes["counts"]
     evaluation, f1, source = None, None, None
     truth = insurance / "truth.csv"
     accounts_f1 = None
@@ -154,7 +158,8 @@ def step_match(ctx: RunContext) -> StepResult:
                                  default=str)
     return StepResult(outputs={"matched": str(out), "report": result.report_path, "metrics": str(er_metrics),
                                "f1": f1, "f1_source": source, "accounts_f1": accounts_f1,
-                               "previous": str(previous) if previous else None},
+                               "previous": str(previous) if previous else None,
+                               "id_changes": None if id_changes is None else str(ctx.run.match.id_changes)},
                       rows={"records": result.records, "match_ids": result.clusters}, metrics=metrics)
 
 
@@ -489,7 +494,8 @@ def write_report(ctx: RunContext) -> Path:
         er_metrics = _read_json(outputs["match"]["metrics"])
         report = _read_json(outputs["match"]["report"])
         er = {"evaluation": er_metrics.get("evaluation"), "pr_curve": er_metrics.get("pr_curve"),
-              "histogram": report.get("match_probability_histogram"), "invalid_values": report.get("unparseable")}
+              "histogram": report.get("match_probability_histogram"), "invalid_values": report.get("unparseable"),
+              "id_changes": report.get("id_changes")}
     recsys = {}
     if "recsys_evaluate" in outputs:
         evaluation = _read_json(outputs["recsys_evaluate"]["metrics"])

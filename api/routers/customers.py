@@ -7,7 +7,7 @@ import logging
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from c360.api.responses import OrjsonResponse
@@ -20,7 +20,15 @@ from ..errors import ApiError
 from ..guard import GUARD_RESPONSES
 from ..live_updates import CommitConflict
 from ..masking import MASKED_FIELDS, mask_customer360, mask_search_hit
-from ..schemas import Customer360, CustomerRecommendations, CustomerRecordIn, Error, MatchResult, SearchResult
+from ..schemas import (
+    Customer360,
+    CustomerRecommendations,
+    CustomerRecordIn,
+    Error,
+    MatchResult,
+    MergedMatch,
+    SearchResult,
+)
 from ..state import ServedState
 
 log = logging.getLogger("c360.api.graph")
@@ -29,6 +37,8 @@ router = APIRouter(tags=["customers"], dependencies=KEY_REQUIRED, responses=GUAR
 
 AUTH_ERRORS = {401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}}
 MatchId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[0-9]+$", description="match id")]
+#: an id the published run merged answers 308 to the survivor (c360.entity_resolution.id_changes)
+MOVED = {308: {"model": MergedMatch, "description": "merged into another match id: Location is its URL"}}
 
 
 def _call(state: ServedState, method: str, *args, **kwargs):
@@ -49,51 +59,88 @@ def _call(state: ServedState, method: str, *args, **kwargs):
         raise ApiError(503, "graph store unavailable") from None
 
 
+def _merged(state: ServedState, request: Request, route: str, match_id: str) -> OrjsonResponse | None:
+    """The 308 of an id the published run merged (None for any other id): the same request for the survivor."""
+    change = state.id_changes.get(match_id)
+    if change is None or change.survivor is None:
+        return None
+    survivor = str(change.survivor)
+    url = request.url_for(route, match_id=survivor).replace(query=request.url.query or None)
+    return OrjsonResponse({"match_id": match_id, "merged_into": survivor}, status_code=308,
+                          headers={"Location": str(url)})
+
+
+def _not_found(state: ServedState, match_id: str) -> ApiError:
+    """404 for an unknown id, saying so when the published run retired it (none of its records is left)."""
+    change = state.id_changes.get(match_id)
+    if change is not None and change.change == "retired":
+        return ApiError(404, f"match_id {match_id!r} was retired by run {state.run_id}: none of its records is "
+                             f"left")
+    return ApiError(404, f"match_id {match_id!r} not found")
+
+
+def _split(state: ServedState, match_id: str) -> dict[str, list[str]]:
+    """{"split_into": the ids of the parts that left it} for an id the published run split, else {}."""
+    change = state.id_changes.get(match_id)
+    return {"split_into": [str(x) for x in change.into]} if change is not None and change.change == "split" else {}
+
+
 @router.get("/customer360/{match_id}", response_model=Customer360,
-            responses={404: {"model": Error}, **AUTH_ERRORS}, summary="One customer across all source records")
+            responses={404: {"model": Error}, **MOVED, **AUTH_ERRORS}, summary="One customer across all source records")
 async def customer360(
     match_id: MatchId,
     state: Served,
     caller: Reader,
     audit: Audit,
+    request: Request,
     reveal_pii: Annotated[bool, Query(description="show SSNs unmasked (role pii only)")] = False,
 ):
     """The match with its source records, policies, vehicles and addresses, its theme-park app accounts, a summary
     of their visits per park and their recommendations merged (one graph traversal).
 
     SSNs and contact fields (api.masking: the accounts' too) are masked (`***-**-1234`, `***@example.com`) unless
-    the key's role is `pii`; `reveal_pii=true` with a reader key is 403.
+    the key's role is `pii`; `reveal_pii=true` with a reader key is 403. An id the published run merged into another
+    answers 308 to the survivor (`{match_id, merged_into}`); one it split answers its largest part, which kept the
+    id, and lists the others in `split_into`; one it retired is 404 saying so.
     """
     audit.answered([match_id])  # a miss (404) is audited with the id asked for
     if reveal_pii:
         require(caller, "pii")
+    moved = _merged(state, request, "customer360", match_id)
+    if moved is not None:
+        return moved
     result = await run_in_threadpool(_call, state, "customer360", match_id)
     if result is None:
-        raise ApiError(404, f"match_id {match_id!r} not found")
+        raise _not_found(state, match_id)
     pii = caller.allows("pii")
     body = result if pii else mask_customer360(result)
     match = str(body.get("match_id", match_id))
     audit.answered([match], pii=pii)
-    return OrjsonResponse({**body, "match_id": match, "pii": pii})
+    return OrjsonResponse({**body, "match_id": match, "pii": pii, **_split(state, match_id)})
 
 
 @router.get("/customers/{match_id}/recommendations", response_model=CustomerRecommendations,
-            responses={404: {"model": Error}, **AUTH_ERRORS},
+            responses={404: {"model": Error}, **MOVED, **AUTH_ERRORS},
             summary="A person's theme-park recommendations, over all their app accounts")
 async def customer_recommendations(
     match_id: MatchId,
     state: Served,
     audit: Audit,
+    request: Request,
     k: Annotated[int, Query(ge=1, le=MAX_RECOMMENDATIONS, description="number of items")] = TOP_RECOMMENDATIONS,
 ):
     """The recommended attractions of the person's park accounts merged: each attraction once with its best score,
     never one the person visited under any account, best first (the traversal of the customer 360's
-    `recommendations`). 404 for an unknown match_id; a match without accounts has no items."""
+    `recommendations`). 404 for an unknown match_id; a match without accounts has no items. Merged, split and
+    retired ids answer as in GET /customer360/{match_id}."""
     audit.answered([match_id])
+    moved = _merged(state, request, "customer_recommendations", match_id)
+    if moved is not None:
+        return moved
     result = await run_in_threadpool(_call, state, "recommendations", match_id, k)
     if result is None:
-        raise ApiError(404, f"match_id {match_id!r} not found")
-    return OrjsonResponse({"match_id": str(result["match_id"]), "items": result["items"]})
+        raise _not_found(state, match_id)
+    return OrjsonResponse({"match_id": str(result["match_id"]), "items": result["items"], **_split(state, match_id)})
 
 
 @router.get("/customers/search", response_model=SearchResult, responses=AUTH_ERRORS,

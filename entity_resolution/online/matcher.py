@@ -80,7 +80,10 @@ class RealtimeMatcher:
                       if lv.get("tf_adjustment_column")}
         index = RecordIndex(std, matched["match_id"].to_numpy(), tf_columns, max_block_size)
         _index_blocking_rules(index, model)
-        return cls(cfg, model, float(report["threshold"]), index, _scorer(scorer, model, cfg, index))
+        matcher = cls(cfg, model, float(report["threshold"]), index, _scorer(scorer, model, cfg, index))
+        # a retired id (above every id left) is never handed out again (c360.entity_resolution.stable_ids)
+        matcher.max_match_id = max(matcher.max_match_id, int(report.get("max_match_id") or 0))
+        return matcher
 
     @property
     def input_columns(self) -> list[str]:

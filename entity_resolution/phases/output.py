@@ -1,5 +1,5 @@
 """Assign ids and write: every input row with a stable int64 match_id, then the output and the files beside it
-(report, scored pairs, model; MatchOutput)."""
+(report, scored pairs, model, what became of the previous output's ids; MatchOutput)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import numpy as np
 
 from c360 import hadoop_fs
 from c360.entity_resolution import standardize_sql as Q
+from c360.entity_resolution.id_changes import id_changes_query, summary
 from c360.entity_resolution.phases.block import Blocking
 from c360.entity_resolution.phases.prepare import Input, Prepared
 from c360.entity_resolution.phases.run import MatchRun
 from c360.entity_resolution.phases.score import Clusters, Scored
 from c360.entity_resolution.phases.train import Trained
-from c360.entity_resolution.stable_ids import match_ids_query, previous_id_column
+from c360.entity_resolution.stable_ids import match_ids_query, previous_id_column, previous_max_id
 from c360.entity_resolution.tables import Table
 from c360.io import json_text, parse_json, write_json_file
 from c360.layout import MatchOutput
@@ -24,9 +25,13 @@ from c360.layout import MatchOutput
 
 @dataclass(frozen=True)
 class Assigned:
-    """Every input row (the union of the inputs' columns) and its match_id."""
+    """Every input row (the union of the inputs' columns) and its match_id; what became of the previous output's ids
+    (None without one) and the highest id handed out before this run."""
 
     result: Table   # a view: computed when written
+    changes: Table | None = None   # computed now (the previous output may be the one this run overwrites)
+    previous: Path | str | None = None
+    floor: int = 0
 
 
 def assign_ids(run: MatchRun, prepared: Prepared, clusters: Clusters) -> Assigned:
@@ -35,9 +40,11 @@ def assign_ids(run: MatchRun, prepared: Prepared, clusters: Clusters) -> Assigne
     db = run.db
     records = db.table("er_records", f"SELECT n.unique_id AS key, c.cluster_id AS cluster FROM {clusters.nodes} n "
                                      f"JOIN {clusters.clusters} c ON n.node_id = c.node_id")
-    previous, id_col = _previous(run)
-    ids = db.table("er_ids", match_ids_query(records.name, previous, Q.quote(id_col, db.dialect), db.dialect.string),
-                   persist=True)
+    previous, id_col, floor = _previous(run)
+    quoted = Q.quote(id_col, db.dialect)
+    ids = db.table("er_ids", match_ids_query(records.name, previous, quoted, db.dialect.string, floor), persist=True)
+    changes = None if previous is None else db.table(
+        "er_id_changes", id_changes_query(records.name, ids.name, previous, quoted, db.dialect), persist=True)
     keyed = db.table("er_keyed", f"SELECT n.unique_id, n.source_dataset, i.match_id FROM {clusters.nodes} n "
                                  f"JOIN {clusters.clusters} c ON n.node_id = c.node_id JOIN {ids} i "
                                  f"ON c.cluster_id = i.cluster")
@@ -47,18 +54,20 @@ def assign_ids(run: MatchRun, prepared: Prepared, clusters: Clusters) -> Assigne
         types.update({c: t for c, t in x.types.items() if c != "match_id" and c not in types})
     rows = " UNION ALL ".join(_rows(run, x, types) for x in prepared.inputs)
     out = ", ".join(f"r.{Q.quote(c, db.dialect)}" for c in types)
-    return Assigned(db.table("er_result", f"SELECT {out}, CAST(k.match_id AS BIGINT) AS match_id FROM ({rows}) r "
-                                          f"JOIN {keyed} k ON r.__uid = k.unique_id AND r.__src = k.source_dataset"))
+    result = db.table("er_result", f"SELECT {out}, CAST(k.match_id AS BIGINT) AS match_id FROM ({rows}) r "
+                                   f"JOIN {keyed} k ON r.__uid = k.unique_id AND r.__src = k.source_dataset")
+    return Assigned(result, changes, (run.previous or run.output.matched) if changes is not None else None, floor)
 
 
-def _previous(run: MatchRun) -> tuple[str | None, str]:
-    """(the previous output's table, None if there is none or it has no ids; its record id column)."""
+def _previous(run: MatchRun) -> tuple[str | None, str, int]:
+    """(the previous output's table, None if there is none or it has no ids; its record id column; the highest id its
+    lineage handed out, as its report says: 0 without)."""
     prev = run.previous or run.output.matched
     if not _exists(run, prev):
-        return None, "id"
-    id_col = _previous_id_column(run, prev)
+        return None, "id", 0
+    id_col, floor = _previous_report(run, prev)
     table = run.db.read_parquet(prev, "er_previous")
-    return (table.name if {"match_id", id_col} <= set(table.columns) else None), id_col
+    return (table.name if {"match_id", id_col} <= set(table.columns) else None), id_col, floor
 
 
 def _rows(run: MatchRun, x: Input, types: dict[str, str]) -> str:
@@ -82,7 +91,17 @@ def write(run: MatchRun, prepared: Prepared, trained: Trained, blocking: Blockin
     sizes = {int(k): int(v) for k, v in run.db.rows(
         f"SELECT size, count(*) FROM (SELECT match_id, count(*) AS size FROM {written} GROUP BY match_id) s "
         f"GROUP BY size ORDER BY size")}
+    top = run.db.one(f"SELECT max(match_id) FROM {written}")[0]
     report = _report(run, prepared, trained, blocking, clusters, sizes, timings)
+    report["id_changes"] = None
+    if assigned.changes is not None:
+        run.db.write_parquet(assigned.changes.sql(), o.id_changes)
+        report["id_changes"] = summary(run.db, assigned.changes.name, assigned.previous)
+        top = max(top or 0, run.db.one(f"SELECT max(match_id) FROM {assigned.changes}")[0] or 0)
+    else:
+        _remove(run, o.id_changes)   # an earlier run's, at this path: it describes another output
+    # the highest id this output's lineage handed out: the next run's fresh ids start above it (stable_ids)
+    report["max_match_id"] = max(int(top or 0), assigned.floor)
     _write_json(run, o.report, report)
     run.db.write_parquet(scored.pairs.sql(), o.pairs)
     _write_json(run, o.model, blocking.model)
@@ -115,14 +134,29 @@ def _exists(run: MatchRun, path: Path | str) -> bool:
     return hadoop_fs.exists(run.spark, path) if isinstance(path, str) else path.exists()
 
 
-def _previous_id_column(run: MatchRun, previous: Path | str) -> str:
-    """The record id column of a previous match output (its report names it; default "id")."""
+def _previous_report(run: MatchRun, previous: Path | str) -> tuple[str, int]:
+    """(the record id column of a previous match output, the highest id its lineage handed out): what its report
+    says (defaults "id" and 0)."""
     if not isinstance(previous, str):
-        return previous_id_column(previous)
+        return previous_id_column(previous), previous_max_id(previous)
     report = MatchOutput(previous).report
     if not hadoop_fs.is_file(run.spark, report):
-        return "id"
-    return str(parse_json(hadoop_fs.read_text(run.spark, report), report).get("id", "id"))
+        return "id", 0
+    data = parse_json(hadoop_fs.read_text(run.spark, report), report)
+    return str(data.get("id", "id")), int(data.get("max_match_id") or 0)
+
+
+def _remove(run: MatchRun, path: Path | str) -> None:
+    """Remove a file or directory of the output, if there is one (a URI through Hadoop)."""
+    import shutil
+
+    if isinstance(path, str):
+        if hadoop_fs.exists(run.spark, path):
+            hadoop_fs.delete(run.spark, path)
+    elif path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def _write_json(run: MatchRun, path: Path | str, data) -> None:

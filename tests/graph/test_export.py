@@ -189,3 +189,18 @@ def test_cli_export_keeps_previous_files_on_bad_input(sample_dir, tmp_path):
     assert proc.returncode == 2
     assert "c360 graph: error:" in proc.stderr and "SCORE" in proc.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_match_lists_the_previous_ids_merged_into_it(sample_dir, graph_csv, tmp_path):
+    """The id changes beside the matched table (graph.sample_data.id_changes_table): `merged_from` on the survivors,
+    in both exports (the Spark export's elements equal the reference: test above), absent elsewhere."""
+    from c360.graph.sample_data import matched_table
+
+    b = build_graph(**sample_inputs(sample_dir))
+    assert b.vertices["102"].props["merged_from"] == "7;12" and b.vertices["100"].props["merged_from"] == "9"
+    assert "merged_from" not in b.vertices["101"].props and "merged_from" not in b.vertices["103"].props
+    assert "merged_from:String" in _rows(graph_csv / "vertex-match-00000.csv")[0]
+    by_id = {v.id: v for v in read_graph(graph_csv)[0]}
+    assert by_id["102"].props["merged_from"] == "7;12"
+    alone = build_graph(matched=matched_table())   # no file beside it: nothing merged
+    assert not [v for v in alone.vertices.values() if "merged_from" in v.props]

@@ -70,6 +70,14 @@ def test_the_nightly_trains_on_events_and_keeps_the_committed_match_ids(spark, t
     kept = ids(run2)
     assert kept["900001-property"] == int(joined["match_id"]) == kept[person["id"]]
     assert kept["900002-auto"] == int(new["match_id"])
+    # what became of the published ids counts the committed records: the new one's id was kept, not new
+    changes = pd.read_parquet(run2.match.id_changes).set_index("match_id")
+    assert changes.loc[int(new["match_id"]), ["change", "records_before"]].tolist() == ["kept", 1]
+    assert changes.loc[int(joined["match_id"]), "records_before"] == \
+        sum(m == int(joined["match_id"]) for m in ids(run1).values()) + 1
+    counts = json.loads(run2.manifest.read_text())["steps"]["match"]["metrics"]["id_changes"]
+    assert counts == changes["change"].value_counts().reindex(list(counts), fill_value=0).to_dict()
+    assert "Match ids since the previous output" in run2.report_html.read_text()
     # the logs keep only what run 2 does not contain: the active segments, and run 2's match_id reservation
     events_log, customers_log = AppendLog(wh.events_log), AppendLog(wh.customers_log)
     assert events_log.segments() == [state["events_through"] + 1]
