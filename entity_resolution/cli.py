@@ -1,4 +1,4 @@
-"""`c360 er generate|merge|match|evaluate|explain|labels` — thin wrappers over the public functions."""
+"""`c360 er generate|merge|match|evaluate|explain|labels|review` — thin wrappers over the public functions."""
 
 from __future__ import annotations
 
@@ -45,6 +45,12 @@ def _evaluate(a) -> int:
 def _labels(a) -> int:
     from c360.entity_resolution.labels import evaluate_labels
     print(json.dumps(evaluate_labels(a.matched, a.labels, a.out)))
+    return 0
+
+
+def _review(a) -> int:
+    from c360.entity_resolution.review import review
+    print(json.dumps(review(a.matched, a.labels, n=a.n, out=a.out, seed=a.seed, random=a.random)))
     return 0
 
 
@@ -95,7 +101,7 @@ def _register_match(sub) -> None:
 
 
 def _register_readers(sub) -> None:
-    """The commands that read a match output: evaluate, labels, explain."""
+    """The commands that read a match output: evaluate, labels, review, explain."""
     p = sub.add_parser("evaluate", help="pairwise and cluster (B-cubed) precision/recall/F1 against truth")
     p.add_argument("--matched", required=True)
     p.add_argument("--truth", required=True)
@@ -106,6 +112,16 @@ def _register_readers(sub) -> None:
     p.add_argument("--labels", required=True)
     p.add_argument("--out", help="HTML chart")
     p.set_defaults(func=_labels)
+    p = sub.add_parser("review", help="labeling sets whose answers help the match most (uncertain pairs, weak "
+                                      "bridges, spread over blocking rules and levels), drawn with known "
+                                      "inclusion probabilities; fill in the labels, give the file to er match --labels")
+    p.add_argument("--matched", required=True)
+    p.add_argument("--labels", action="append", help="answered labeling files: their pairs are never asked again")
+    p.add_argument("--n", type=int, default=50, help="labeling sets to draw (default 50)")
+    p.add_argument("--out", required=True, help="the labeling file to write (CSV)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--random", action="store_true", help="a simple random sample of the scored pairs instead")
+    p.set_defaults(func=_review)
     p = sub.add_parser("explain", help="waterfall chart (HTML) for a pair or a match_id")
     p.add_argument("--matched", required=True)
     g = p.add_mutually_exclusive_group(required=True)

@@ -1,9 +1,17 @@
-"""FindMatches-style labeling files (labeling_set_id, label, record columns) → labeled pairs and P/R/F1."""
+"""FindMatches-style labeling files (labeling_set_id, label, record columns) → labeled pairs and P/R/F1.
+
+A file `c360 er review` wrote carries how each set was chosen: `chosen_by` (its stratum; "context" for the records a
+cluster set shows beside the pair that was drawn), `inclusion_probability`, `weight` (its inverse) and `sample`
+(`r<round>.<draw>`: the draw, and how many draws were answered before it). Its pairs are then a probability sample
+of the scored pairs (`answers.py` turns them into estimates); a file without `weight` is taken as it is.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from c360.entity_resolution.threshold import labelled_probabilities, scores_at
@@ -11,16 +19,77 @@ from c360.errors import InputError
 from c360.io import atomic_path, read_table, require_columns
 from c360.layout import MatchOutput
 
+# the columns `er review` adds to a labeling file (beside labeling_set_id, label, the id and the fields)
+SAMPLE_COLUMNS = ("match_probability", "chosen_by", "inclusion_probability", "weight", "sample")
+CONTEXT = "context"   # chosen_by of a record shown beside the drawn pair (a cluster set's other records)
+PAIR_COLUMNS = ["unique_id_l", "unique_id_r", "clerical_match_score", "weight", "draw", "draw_round", "file"]
+
 
 def labels_to_pairs(path: str | Path, id_col: str = "id") -> pd.DataFrame:
-    """All record pairs within each labeling set; clerical_match_score 1 when both rows carry the same label."""
-    df = read_table(path)
+    """All record pairs within each labeling set; clerical_match_score 1 when both rows carry the same label.
+
+    `weight`: the set's inverse inclusion probability on the pair that was drawn (NaN on others and in files
+    without weights); `draw`, `draw_round`: the draw it belongs to ("" and 0 without); `file`: the file's name. A set
+    with no label at all is left out (unanswered); a set answered in part is an InputError naming the file."""
+    df = read_table(path, dtype=str, keep_default_na=False, na_values=[""])
     require_columns(df, ["labeling_set_id", "label", id_col], str(path))
-    df = df.assign(uid=df[id_col].astype(str))
+    df = _answered(df, path)
+    weighted = "weight" in df.columns
+    df = df.assign(uid=df[id_col].astype(str), drawn=_drawn(df) if weighted else False,
+                   w=_weights(df, path) if weighted else np.nan,
+                   smp=df["sample"].fillna("").astype(str) if weighted and "sample" in df.columns else "")
     pairs = df.merge(df, on="labeling_set_id", suffixes=("_l", "_r"))
     pairs = pairs[pairs["uid_l"] < pairs["uid_r"]]
-    return pd.DataFrame({"unique_id_l": pairs["uid_l"].to_numpy(), "unique_id_r": pairs["uid_r"].to_numpy(),
-                         "clerical_match_score": (pairs["label_l"] == pairs["label_r"]).astype(float).to_numpy()})
+    drawn = pairs["drawn_l"].to_numpy(bool) & pairs["drawn_r"].to_numpy(bool)
+    sample = pairs["smp_l"].astype(str).to_numpy()
+    return pd.DataFrame({
+        "unique_id_l": pairs["uid_l"].to_numpy(), "unique_id_r": pairs["uid_r"].to_numpy(),
+        "clerical_match_score": (pairs["label_l"] == pairs["label_r"]).astype(float).to_numpy(),
+        "weight": np.where(drawn, pairs["w_l"].to_numpy(float), np.nan),
+        "draw": sample, "draw_round": [sample_round(s, path) for s in sample], "file": Path(path).name},
+        columns=PAIR_COLUMNS)
+
+
+def sample_round(sample: str, path) -> int:
+    """The round of a draw `r<round>.<draw>` (0: no draw, hand-made labels); InputError naming the file if bad."""
+    if not sample:
+        return 0
+    m = re.fullmatch(r"r(\d+)\.[\w-]+", sample)
+    if m is None:
+        raise InputError(f"{path}: column sample: {sample!r} is not r<round>.<draw> (as c360 er review writes it)")
+    return int(m.group(1))
+
+
+def _answered(df: pd.DataFrame, path) -> pd.DataFrame:
+    """The sets that were answered: one with no label is dropped, one with some labels missing is an error."""
+    missing = df["label"].isna() | (df["label"].astype(str).str.strip() == "")
+    if not missing.any():
+        return df
+    per_set = missing.groupby(df["labeling_set_id"]).agg(["all", "any"])
+    partial = per_set.index[per_set["any"] & ~per_set["all"]]
+    if len(partial):
+        raise InputError(f"{path}: column label is empty on some records of set(s) "
+                         f"{', '.join(map(str, partial[:5]))}: label every record of a set (the same value for one "
+                         f"person), or none to leave the set out")
+    return df[~df["labeling_set_id"].isin(per_set.index[per_set["all"]])]
+
+
+def _drawn(df: pd.DataFrame) -> np.ndarray:
+    """Per row: whether the record belongs to the pair that was drawn (not a set's context record)."""
+    if "chosen_by" not in df.columns:
+        return np.ones(len(df), dtype=bool)
+    return (df["chosen_by"].fillna("").astype(str) != CONTEXT).to_numpy()
+
+
+def _weights(df: pd.DataFrame, path) -> np.ndarray:
+    """The rows' weights (inverse inclusion probabilities); InputError naming the file unless every one >= 1."""
+    w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(w) | (w < 1 - 1e-9)
+    if bad.any():
+        raise InputError(f"{path}: column weight must be a number >= 1 (the inverse of inclusion_probability) on "
+                         f"every row; set {df['labeling_set_id'].iloc[int(np.argmax(bad))]} has "
+                         f"{df['weight'].iloc[int(np.argmax(bad))]!r}")
+    return w
 
 
 def evaluate_labels(matched_path: str | Path, labels_path: str | Path, out_html: str | Path | None = None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from c360.entity_resolution.phases import MatchRun, assign_ids, block, cluster, predict, prepare, timed, train, write
+from c360.entity_resolution.phases.refit import refit
 
 
 @dataclass
@@ -35,8 +36,10 @@ def match(inputs, config: str | Path | None = None, engine: str = "spark", label
           spark=None, u_max_pairs: float = 2e6, seed: int = 42) -> MatchResult:
     """Deduplicate (one input) or link and dedupe (two inputs) with Splink; write `out` (every input row + match_id).
 
-    `threshold` None takes the config's (default auto: best F1 on the labels when given, else the model's expected
-    F1). Also writes `<out>.report.json` (blocking rules and their counts, training, the threshold and why,
+    `threshold` None takes the config's (default auto: with answers drawn by `er review`, the best F1 estimated
+    from them as a sample and the model; with hand-made labels, best F1 on them; else the model's expected F1).
+    Drawn answers also refit m (weighted, kept only if they estimate it better) and their pairs are linked or
+    kept apart as answered; the report's training.labels says how each labels file was used. Also writes `<out>.report.json` (blocking rules and their counts, training, the threshold and why,
     unparseable counts per column, timings, match-probability histogram, parameters), `<out>.model.json` (the
     trained Splink model), `<out>.pairs.parquet` (scored pairs) and keeps match_ids stable against `previous`
     (default: an existing `out`). Every phase runs in the engine (Spark or DuckDB); on Spark `out` and the pairs are
@@ -55,6 +58,8 @@ def match(inputs, config: str | Path | None = None, engine: str = "spark", label
             blocking = block(run, prepared, trained)
         with timed(timings, "predict"):
             scored = predict(run, prepared, blocking)
+            # with answers drawn by `er review`: m and the prior refit, the pairs scored again
+            trained, blocking, scored = refit(run, prepared, trained, blocking, scored)
         with timed(timings, "cluster"):  # the ids' assignment is reported with clustering
             clusters = cluster(run, prepared, scored)
             assigned = assign_ids(run, prepared, clusters)

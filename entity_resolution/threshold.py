@@ -94,3 +94,40 @@ def choose(given: float | None, pairs: pd.DataFrame, labelled: pd.DataFrame | No
     if labelled is not None and len(labelled) and (labelled["clerical_match_score"] >= 0.5).any():
         return from_labels(*labelled_probabilities(pairs, labelled))
     return from_model(pairs["match_probability"].to_numpy())
+
+
+def from_sample(bins: pd.DataFrame, p: np.ndarray, y: np.ndarray, c: np.ndarray) -> dict:
+    """The threshold of the best F1 estimated over every scored pair from the model and the labels (answers.py):
+    TP(t) = sum of probabilities above t + sum_i c_i (y_i - p_i) over labelled pairs above t, the matches
+    M = all probabilities + sum_i c_i (y_i - p_i), and F1(t) = 2 TP(t) / (pairs linked at t + M), the pairs linked
+    counted exactly. `bins` is `from_histogram`'s aggregate; `p`: each labelled pair's probability (0: never scored),
+    `y`: 1 for a match, `c`: its coefficient. Without labels this is `from_histogram`; where the answers agree with
+    the model it moves nothing."""
+    model = from_histogram(bins)
+    b = bins.sort_values("p_min", ascending=False)
+    n, s = b["n"].to_numpy(dtype=float), b["p_sum"].to_numpy(dtype=float)
+    edges = b["p_min"].to_numpy(dtype=float)
+    if not len(b):
+        return {**model, "source": "labels (sample)"}
+    p, y, c = (np.asarray(a, dtype=float) for a in (p, y, c))
+    resid = c * (y - p)
+    scored = p > 0
+    # the residuals of the labelled pairs at or above each bin's smallest probability (bins sorted downwards)
+    order = np.argsort(-p[scored])
+    ps, rs = p[scored][order], resid[scored][order]
+    above = np.searchsorted(-ps, -edges, side="right")   # labelled pairs with p >= edge
+    cum_r = np.concatenate([[0.0], np.cumsum(rs)])[above]
+    linked = np.cumsum(n)
+    tp = np.clip(np.cumsum(s) + cum_r, 0.0, linked)
+    matches = max(float(s.sum() + resid.sum()), float(tp.max()), 1e-9)
+    f1 = 2 * tp / (linked + matches)
+    i = int(np.argmax(f1))
+    t = float(np.clip(edges[i], 0.05, 0.999))
+    precision, recall = float(tp[i] / linked[i]) if linked[i] else 1.0, float(tp[i] / matches)
+    return {"threshold": round(t, 4), "source": "labels (sample)", "estimated_f1": float(f1[i]),
+            "estimated_precision": precision, "estimated_recall": recall, "estimated_matches": matches,
+            "model_threshold": model["threshold"], "model_expected_f1": model.get("expected_f1", 0.0),
+            "labelled_pairs": int(len(y)), "labelled_matches": int(y.sum()),
+            "why": f"best F1 estimated from the model's probabilities and {len(y)} labelled pairs as a sample "
+                   f"({int(y.sum())} matches; weighted by inverse inclusion probability): {f1[i]:.4f} "
+                   f"(the model alone: {model['threshold']})"}

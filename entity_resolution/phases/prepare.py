@@ -136,14 +136,15 @@ def _measure_candidates(run: MatchRun, counter: B.Counter):
 
 def _labelled_pairs(run: MatchRun, inputs: list[Input]) -> pd.DataFrame:
     """The labelled pairs (small) whose records are both in the inputs, with their source datasets (joined in the
-    engine)."""
+    engine), weights and draws (labels.labels_to_pairs)."""
     from c360.entity_resolution.labels import labels_to_pairs
 
     pairs = pd.concat([labels_to_pairs(p, run.cfg.id) for p in run.labels], ignore_index=True)
     lab = run.db.small_table("er_label_pairs", pairs)
     union = " UNION ALL ".join(f"SELECT unique_id, source_dataset FROM {x.std}" for x in inputs)
     src = f"SELECT unique_id, max(source_dataset) AS source_dataset FROM ({union}) u GROUP BY unique_id"
-    return run.db.frame(f"SELECT l.unique_id_l, l.unique_id_r, l.clerical_match_score, "
+    return run.db.frame(f"SELECT l.unique_id_l, l.unique_id_r, l.clerical_match_score, l.weight, l.draw, "
+                        f"l.draw_round, l.file, "
                         f"a.source_dataset AS source_dataset_l, b.source_dataset AS source_dataset_r "
                         f"FROM {lab} l JOIN ({src}) a ON l.unique_id_l = a.unique_id "
                         f"JOIN ({src}) b ON l.unique_id_r = b.unique_id")

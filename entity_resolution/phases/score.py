@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from c360.entity_resolution import answers
 from c360.entity_resolution import standardize_sql as Q
 from c360.entity_resolution import threshold as T
 from c360.entity_resolution.phases.block import Blocking
@@ -45,17 +47,19 @@ class Clusters:
         return float(self.threshold_choice["threshold"])
 
 
-def predict(run: MatchRun, prepared: Prepared, blocking: Blocking) -> Scored:
-    """Score the pairs the prediction rules generate; keep the columns clustering and reports need (one input has
-    no source datasets: 'input0'; the households rule needs the first names' comparison level)."""
+def predict(run: MatchRun, prepared: Prepared, blocking: Blocking, name: str = "er_pairs") -> Scored:
+    """Score the pairs the prediction rules generate; keep the columns clustering, reports and reviews need (one
+    input has no source datasets: 'input0'; the households rule needs the first names' comparison level)."""
     from splink import Linker
 
     linker = Linker(prepared.splink_tables, blocking.model, log_level="WARNING")
     pred = linker.inference.predict(threshold_match_probability=0.01)
-    keep = list(PAIR_COLUMNS) + [c for c in ("gamma_first_name",) if run.cfg.households and run.cfg.get("first_name")]
     cols = [c.unquote().name for c in pred.columns]
+    # the blocking rule that found each pair and its comparison levels: what `er review` stratifies by, and the
+    # labels' refit counts (households read gamma_first_name)
+    keep = list(PAIR_COLUMNS) + ["match_key"] + [c for c in cols if c.startswith("gamma_")]
     sel = [c if c in cols else f"'input0' AS {c}" for c in keep if c in cols or c.startswith("source_dataset")]
-    return Scored(run.db.table("er_pairs", f"SELECT {', '.join(sel)} FROM {pred.physical_name}"))
+    return Scored(run.db.table(name, f"SELECT {', '.join(sel)} FROM {pred.physical_name}"))
 
 
 def cluster(run: MatchRun, prepared: Prepared, scored: Scored) -> Clusters:
@@ -63,11 +67,10 @@ def cluster(run: MatchRun, prepared: Prepared, scored: Scored) -> Clusters:
     names); the connected components of the linked records (Splink's clustering, in the engine)."""
     db, pairs = run.db, scored.pairs
     choice = _threshold(run, prepared, pairs)
-    at, guard = f"match_probability >= {float(choice['threshold'])!r}", relatives_guard(scored.columns)
+    at = f"match_probability >= {float(choice['threshold'])!r}"
+    guard = relatives_guard(scored.columns if run.cfg.households else [])
     # both computed once with their lineage cut: the connected-components loop reads them at every step
-    linked = db.table("er_linked", f"SELECT {_node('source_dataset_l', 'unique_id_l')} AS node_l, "
-                                   f"{_node('source_dataset_r', 'unique_id_r')} AS node_r, match_probability "
-                                   f"FROM {pairs} WHERE {at} AND NOT ({guard})", persist=True)
+    linked = db.table("er_linked", _linked_sql(run, prepared, pairs, at, guard), persist=True)
     union = " UNION ALL ".join(f"SELECT unique_id, source_dataset FROM {x.std}" for x in prepared.inputs)
     nodes = db.table("er_nodes", f"SELECT {_node('source_dataset', 'unique_id')} AS node_id, unique_id, "
                                  f"source_dataset FROM ({union}) u", persist=True)
@@ -77,6 +80,27 @@ def cluster(run: MatchRun, prepared: Prepared, scored: Scored) -> Clusters:
     else:
         clusters = _attach(run, nodes, linked, attached)
     return Clusters(choice, linked, nodes, clusters, _counts(run, pairs, at, guard))
+
+
+def _linked_sql(run: MatchRun, prepared: Prepared, pairs: Table, at: str, guard: str) -> str:
+    """SQL: the links (node_l, node_r, match_probability): the pairs at the threshold the households rule does not
+    veto; with answers drawn by `er review`, less the pairs answered as non-matches, plus those answered as
+    matches (the answers themselves are applied)."""
+    ends = f"{_node('source_dataset_l', 'unique_id_l')} AS node_l, {_node('source_dataset_r', 'unique_id_r')} AS node_r"
+    if not answers.is_weighted(prepared.labelled):
+        return f"SELECT {ends}, match_probability FROM {pairs} WHERE {at} AND NOT ({guard})"
+    lab = answers.coefficients(prepared.labelled)
+    both = pd.concat([lab, lab.rename(columns={"unique_id_l": "unique_id_r", "unique_id_r": "unique_id_l",
+                                               "source_dataset_l": "source_dataset_r",
+                                               "source_dataset_r": "source_dataset_l"})], ignore_index=True)
+    ans = run.db.small_table("er_answers", both[["unique_id_l", "unique_id_r", "source_dataset_l",
+                                                 "source_dataset_r", "y"]])
+    kept = (f"SELECT {_node('p.source_dataset_l', 'p.unique_id_l')} AS node_l, "
+            f"{_node('p.source_dataset_r', 'p.unique_id_r')} AS node_r, p.match_probability FROM {pairs} p "
+            f"LEFT JOIN {ans} a ON p.unique_id_l = a.unique_id_l AND p.unique_id_r = a.unique_id_r "
+            f"WHERE p.{at} AND NOT ({guard.replace('gamma_', 'p.gamma_')}) AND (a.y IS NULL OR a.y = 1)")
+    return f"{kept} UNION ALL SELECT {ends}, 1.0 AS match_probability FROM {ans} " \
+           f"WHERE y = 1 AND unique_id_l < unique_id_r"
 
 
 def _components(run: MatchRun, name: str, nodes: str, links: str) -> Table:
@@ -140,11 +164,37 @@ def _threshold(run: MatchRun, prepared: Prepared, pairs: Table) -> dict:
     given = run.threshold if run.threshold is not None else run.cfg.threshold
     if given is not None:
         return T.choose(given, None, None)
+    if answers.is_weighted(prepared.labelled):
+        return sample_threshold(run, prepared.labelled, pairs)
     if _has_labelled_matches(prepared.labelled):
         return T.choose(None, _labelled_scores(run, prepared.labelled, pairs), prepared.labelled)
-    return T.from_histogram(run.db.frame(
-        f"SELECT floor(match_probability * {T.HISTOGRAM_BINS}) AS b, count(*) AS n, "
-        f"sum(match_probability) AS p_sum, min(match_probability) AS p_min FROM {pairs} GROUP BY 1"))
+    return T.from_histogram(histogram(run, pairs))
+
+
+def histogram(run: MatchRun, pairs: Table) -> pd.DataFrame:
+    """The scored pairs' match probabilities per bin (T.HISTOGRAM_BINS): n, p_sum, p_min."""
+    return run.db.frame(f"SELECT floor(match_probability * {T.HISTOGRAM_BINS}) AS b, count(*) AS n, "
+                        f"sum(match_probability) AS p_sum, min(match_probability) AS p_min FROM {pairs} GROUP BY 1")
+
+
+def sample_threshold(run: MatchRun, labelled: pd.DataFrame, pairs: Table) -> dict:
+    """The best F1 estimated from the scored pairs and the answers as a sample (T.from_sample)."""
+    lab = labelled_sample(run, labelled, pairs)
+    choice = T.from_sample(histogram(run, pairs), lab["p"].to_numpy(), lab["y"].to_numpy(), lab["c"].to_numpy())
+    return {**choice, "label_files": sorted(set(labelled["file"]))} if "file" in labelled.columns else choice
+
+
+def labelled_sample(run: MatchRun, labelled: pd.DataFrame, pairs: Table) -> pd.DataFrame:
+    """The labelled pairs once each (answers.coefficients: y, c) with their probability p in `pairs` (0: not
+    scored)."""
+    lab = answers.coefficients(labelled)
+    scores = _labelled_scores(run, lab, pairs)
+    lo = np.minimum(scores["unique_id_l"].astype(str), scores["unique_id_r"].astype(str))
+    hi = np.maximum(scores["unique_id_l"].astype(str), scores["unique_id_r"].astype(str))
+    p = pd.Series(scores["match_probability"].astype(float).to_numpy(), index=pd.MultiIndex.from_arrays([lo, hi]))
+    p = p[~p.index.duplicated()]
+    key = pd.MultiIndex.from_arrays([lab["unique_id_l"], lab["unique_id_r"]])
+    return lab.assign(p=p.reindex(key).fillna(0.0).to_numpy())
 
 
 def _counts(run: MatchRun, pairs: Table, at: str, guard: str) -> dict:

@@ -4,9 +4,11 @@ matches if given)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
+from c360.entity_resolution import answers
 from c360.entity_resolution import blocking as B
 from c360.entity_resolution.phases.prepare import Prepared
 from c360.entity_resolution.phases.run import MatchRun, Warnings
@@ -39,7 +41,7 @@ def train(run: MatchRun, prepared: Prepared) -> Trained:
     em_blocks = _expectation_maximisation(run, prepared, linker, warnings)
     labelled_matches = _m_from_labels(run, prepared, linker)
     summary = {"deterministic_rules": [r.label() for r in deterministic], "em_blocks": em_blocks,
-               "labelled_matches_for_m": labelled_matches}
+               "labelled_matches_for_m": labelled_matches, "labels": label_usage(run, prepared.labelled)}
     return Trained(linker.misc.save_model_to_json(), summary, tuple(warnings))
 
 
@@ -108,8 +110,9 @@ def _expectation_maximisation(run: MatchRun, prepared: Prepared, linker, warning
 
 
 def _m_from_labels(run: MatchRun, prepared: Prepared, linker) -> int:
-    """m re-estimated from the labelled matches, if any; how many there were."""
-    if prepared.labelled is None:
+    """m re-estimated from the labelled matches of hand-made labels, if any; how many there were. Answers drawn
+    by `er review` are a sample: they inform m after scoring, weighted (refit), never here."""
+    if prepared.labelled is None or answers.is_weighted(prepared.labelled):
         return 0
     # Splink takes every row it is given as a true match: only the pairs labelled as matches go in (the labelled
     # non-matches, e.g. relatives in one household, would otherwise be learnt as matches)
@@ -122,3 +125,29 @@ def _m_from_labels(run: MatchRun, prepared: Prepared, linker) -> int:
 def matching_pairs(labelled: pd.DataFrame) -> pd.DataFrame:
     """The labelled pairs that are matches (clerical_match_score 1), the only ones m may be estimated from."""
     return labelled[labelled["clerical_match_score"] == 1.0].reset_index(drop=True)
+
+
+def label_usage(run: MatchRun, labelled: pd.DataFrame | None) -> list[dict]:
+    """How each labels file is used (the report's training.labels): with answers drawn by `er review`, every file
+    is part of the sample (its weights; a file without them as known pairs) for the refit of m, the threshold
+    (unless one is given) and the links themselves; hand-made files alone keep the plain use (labelled matches
+    feed m, best F1 on the labels sets the threshold)."""
+    if labelled is None or not len(labelled):
+        return []
+    weighted = answers.is_weighted(labelled)
+    given = run.threshold is not None or run.cfg.threshold is not None
+    out = []
+    order = {Path(str(p)).name: i for i, p in reversed(list(enumerate(run.labels or ())))}
+    for name, f in sorted(labelled.groupby("file", sort=False), key=lambda x: order.get(x[0], len(order))):
+        matches = int((f["clerical_match_score"] >= 0.5).sum())
+        drawn = bool(f["weight"].notna().any())
+        if weighted:
+            how = "sample: weighted by inverse inclusion probability" if drawn else "known pairs (weight 1)"
+            used = ["m (refit)", *([] if given else ["threshold"]), "links"]
+        else:
+            how = "as given: labelled matches feed m, best F1 on the labelled pairs"
+            used = [*(["m"] if matches else []), *(["threshold"] if matches and not given else [])]
+        out.append({"file": name, "pairs": int(len(f)), "matches": matches, "weighted": drawn,
+                    "draws": sorted(x for x in set(f["draw"]) if x), "how": how,
+                    "used_for": used or ["evaluation only"]})
+    return out
