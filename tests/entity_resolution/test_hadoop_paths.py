@@ -89,13 +89,16 @@ def test_spark_match_on_a_hadoop_uri_equals_duckdb_and_keeps_ids_stable(merged, 
         hadoop_fs.write_text(spark, MatchOutput(prev).report, hadoop_fs.read_text(spark, o.report))
         _write_to(run, phases, uri, previous=prev)
         assert _ids(on_disk / "matched.parquet")["match_id"].tolist() == (first["match_id"] + SHIFT).tolist()
-        # without --previous the existing output at the URI is the previous one: the ids stay
+        # without --previous the existing output at the URI is the previous one: the ids stay, each kept (the id
+        # changes written through Hadoop beside it)
         _write_to(run, phases, uri)
         assert _ids(on_disk / "matched.parquet")["match_id"].tolist() == (first["match_id"] + SHIFT).tolist()
+        changes = pd.read_parquet(on_disk / "matched.parquet.id_changes.parquet")
+        assert set(changes["change"]) == {"kept"} and len(changes) == first["match_id"].nunique()
     # nothing half-written or moved aside is left beside the outputs
     assert sorted(p.name for p in on_disk.iterdir() if not p.name.endswith(".crc")) == sorted(
         ["matched.parquet", "matched.parquet.report.json", "matched.parquet.model.json",
-         "matched.parquet.pairs.parquet"])
+         "matched.parquet.pairs.parquet", "matched.parquet.id_changes.parquet"])
     # readers of a match output take a file: URI as the local path it is
     assert evaluate(uri, merged / "src" / "truth.csv")["records"] == len(first)
 
