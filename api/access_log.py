@@ -1,4 +1,5 @@
-"""Structured JSON access logs as a pure ASGI middleware (no query strings: they may hold personal data)."""
+"""Structured JSON access logs as a pure ASGI middleware (no query strings: they may hold personal data); the same
+wrapper counts each request and its time in api.metrics (one wrapper on the hot path, not two)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 import time
 
 import orjson
+
+from .metrics import observe_request
 
 access = logging.getLogger("c360.access")
 
@@ -33,7 +36,7 @@ def configure(level: int = logging.INFO) -> None:
 
 
 class AccessLogMiddleware:
-    """Log method, path, status, duration and client of every HTTP request."""
+    """Log method, path, status, duration and client of every HTTP request, and count it (api.metrics)."""
 
     def __init__(self, app):
         self.app = app
@@ -52,9 +55,11 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            seconds = time.perf_counter() - start
+            observe_request(scope, status["code"], seconds)
             if access.isEnabledFor(logging.INFO):
                 client = scope.get("client")
                 access.info("request", extra={"fields": {
                     "method": scope["method"], "path": scope["path"], "status": status["code"],
-                    "ms": round((time.perf_counter() - start) * 1000, 2),
+                    "ms": round(seconds * 1000, 2),
                     "client": client[0] if client else None}})

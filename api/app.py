@@ -16,9 +16,10 @@ from c360.settings import Settings, load_settings
 from . import errors
 from .access_log import AccessLogMiddleware, configure
 from .guard import RequestGuard
+from .metrics import worker_exits
 from .reloader import refresh, watch
 from .responses import OrjsonResponse
-from .routers import attractions, customers, events, health, recommendations
+from .routers import attractions, customers, events, health, metrics, recommendations
 
 log = logging.getLogger("c360.api")
 
@@ -42,7 +43,8 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
     errors.install(app)
     # authentication is declared on the routers themselves (customers: KEY_REQUIRED, events: WRITER_REQUIRED); the
     # others are public
-    for router in (recommendations.router, customers.router, events.router, attractions.router, health.router):
+    for router in (recommendations.router, customers.router, events.router, attractions.router, health.router,
+                   metrics.router):
         app.include_router(router)
     _add_middleware(app, settings)
     return app
@@ -68,6 +70,7 @@ def _lifespan(settings: Settings, interval: float):
                 closing.cancel()  # its state is dropped with the process
             if app.state.served is not None:
                 await asyncio.to_thread(app.state.served.close)
+            worker_exits()
 
     return lifespan
 

@@ -1,8 +1,14 @@
-"""`c360 serve`: run the API with uvicorn."""
+"""`c360 serve`: run the API with uvicorn (and the private directory its workers share their metrics through)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+
+# prometheus_client's multiprocess directory (api.metrics.MULTIPROC_ENV, not imported here: the variable must be set
+# before prometheus_client is first imported, in this process as in the workers)
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def register(subparsers) -> None:
@@ -26,7 +32,20 @@ def _env_var(*setting: str) -> str:
 
 
 def serve(args) -> int:
-    """Validate the settings, then hand over to uvicorn (the app factory reads them from the environment)."""
+    """Validate the settings, then hand over to uvicorn (the app factory reads them from the environment).
+
+    The workers' metrics go to a directory of this server's own, 0700, made before anything imports
+    prometheus_client and removed when the server stops (one inherited from the environment is not used: two
+    servers sharing one would sum each other's requests)."""
+    metrics_dir = tempfile.mkdtemp(prefix="c360-metrics-")  # 0700
+    os.environ[METRICS_ENV] = metrics_dir
+    try:
+        return _serve(args)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(args) -> int:
     import logging
 
     import uvicorn

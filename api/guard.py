@@ -33,6 +33,7 @@ from .audit import AUDIT_SCOPE_KEY, AuditEntry, log_entry
 from .dependencies import PUBLIC_PATHS, ROLE_GRANTS, api_key_header, api_routes, authenticated, require, require_role
 from .errors import ApiError, error_response
 from .limits import GROUPS, RateLimiter
+from .metrics import ROUTE_KEY
 from .schemas import Error
 
 _CLOSE = {"Connection": "close"}
@@ -108,6 +109,7 @@ class RequestGuard:
             if length is None and not chunked:  # no body (HTTP/1.1): nothing to count, the hot path of public GETs
                 return await self.app(scope, receive, send)
             return await self._call(scope, _Exchange(receive, send, self.max_body), length)
+        scope[ROUTE_KEY] = path  # the template api.metrics counts a refusal under (no route has run)
         ex = _Exchange(receive, send, self.max_body)
         entry = scope[AUDIT_SCOPE_KEY] = AuditEntry(endpoint=f"{scope['method']} {path}")
         try:

@@ -26,7 +26,8 @@ from c360.settings import RateLimit
 
 # route path -> endpoint group; every route outside dependencies.PUBLIC_PATHS is in one (tests/api enforce it)
 GROUPS: dict[str, str] = {"/customer360/{match_id}": "lookup", "/customers/{match_id}/recommendations": "lookup",
-                          "/customers/search": "lookup", "/customers/match": "match", "/events": "events"}
+                          "/customers/search": "lookup", "/customers/match": "match", "/events": "events",
+                          "/metrics": "metrics"}
 DAY_S = 86400
 
 

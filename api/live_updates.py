@@ -26,6 +26,8 @@ from c360.io import read_json_file
 from c360.layout import RunLayout, Warehouse
 from c360.settings import RealtimeSettings
 
+from .metrics import count_commit, count_match
+
 log = logging.getLogger("c360.api.live_updates")
 
 
@@ -111,6 +113,10 @@ class LiveEvents:
     @property
     def users(self) -> int:
         return len(self._users)
+
+    def unread_bytes(self) -> int:
+        """Bytes of the log this worker has not read yet (api.metrics; blocking: a listing and stats)."""
+        return self._tail.unread_bytes()
 
     def refresh(self) -> None:
         """Read what any worker appended since the last call (one stat when nothing was). Blocking: off the loop."""
@@ -299,6 +305,10 @@ class LiveCustomers:
     def committed(self) -> int:
         return self._tail.records_read
 
+    def unread_bytes(self) -> int:
+        """Bytes of the log this worker has not read yet (api.metrics; blocking: a listing and stats)."""
+        return self._tail.unread_bytes()
+
     def close(self) -> None:
         self.journal.close()
 
@@ -374,8 +384,10 @@ class LiveCustomers:
         from c360.entity_resolution.online import input_record
 
         self.refresh()
-        return self.matcher.match(input_record(fields, self.matcher.cfg), std=std, candidates=candidates,
-                                  exact_fields=exact_fields)
+        answer = self.matcher.match(input_record(fields, self.matcher.cfg), std=std, candidates=candidates,
+                                    exact_fields=exact_fields)
+        count_match(answer.match_id is not None)
+        return answer
 
     def commit(self, fields: dict[str, Any], record_id: str, candidates: int, exact_fields: Collection[str] = (),
                key: str | None = None):
@@ -403,6 +415,7 @@ class LiveCustomers:
                 self._pending.append(self._elements({**fields, "id": record_id}, mid, new))
             self._flush()
             in_graph = not self._pending
+        count_commit(new)
         return answer, mid, new, in_graph
 
 

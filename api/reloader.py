@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 
 from c360.layout import Warehouse
 
+from . import metrics
 from .state import load_state
 
 log = logging.getLogger("c360.api.reload")
@@ -22,10 +24,12 @@ async def refresh(app) -> bool:
     target = await asyncio.to_thread(Warehouse(settings.warehouse).current)
     if target is None or target == app.state.loaded_run or target == app.state.failed_run:
         return False
+    started = time.perf_counter()
     try:
         new = await asyncio.to_thread(load_state, target, settings.graph.store, settings.warehouse, settings.realtime)
     except Exception as exc:  # noqa: BLE001 - keep serving the old state whatever went wrong
         app.state.failed_run = target
+        metrics.note_reload_failed()
         log.error("publish %s not loadable, still serving %s: %s", target.run_id,
                   app.state.served.run_id if app.state.served else None, exc)
         return False
@@ -35,6 +39,7 @@ async def refresh(app) -> bool:
     gc.freeze()
     old, app.state.served, app.state.loaded_run, app.state.failed_run = app.state.served, new, target, None
     log.info("now serving run %s (was %s)", new.run_id, old.run_id if old else None)
+    metrics.note_reload(new.run_id, new.served_model, new.manifest, time.perf_counter() - started, time.time())
     if old is not None:
         # let in-flight requests that read the old reference finish before closing its graph connection
         app.state.closing = asyncio.create_task(_close_later(old, 30.0))
@@ -55,11 +60,13 @@ async def catch_up(app) -> None:
 
 
 async def watch(app, interval: float) -> None:
-    """Poll forever (cancelled at shutdown)."""
+    """Poll forever (cancelled at shutdown); the logs' lag is measured before catching up: how far a worker falls
+    behind between two polls."""
     while True:
         await asyncio.sleep(interval)
         try:
             await refresh(app)
+            await asyncio.to_thread(metrics.note_logs, app.state.served)
             await catch_up(app)
         except Exception:  # noqa: BLE001 - the watcher must never die
             log.exception("reload check failed")

@@ -350,6 +350,21 @@ class Tail:
         except FileNotFoundError:
             return -1
 
+    def unread_bytes(self) -> int:
+        """Bytes of the journal after what was read: the rest of the segment being read and every later one (a
+        listing and a stat per segment, no read; not under the reader's lock: a gauge's worth of accuracy)."""
+        segment, offset = self.segment, self.offset
+        total = 0
+        for s in self.journal.segments():
+            if s < segment or s <= self.after:
+                continue
+            try:
+                size = os.stat(self.journal.path(s)).st_size
+            except FileNotFoundError:  # dropped meanwhile
+                continue
+            total += max(0, size - offset) if s == segment else size
+        return total
+
     def quiet(self) -> bool:
         """True when nothing can be new since the last read, by two stats (no open, no listing): a reader that must
         not block (the API's event loop) reads in a thread only when this is False."""

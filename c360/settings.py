@@ -152,6 +152,8 @@ RATE_LIMITS: dict[str, dict[str, Any]] = {
     "lookup": {"per_second": 20.0, "burst": 100, "per_day": 20_000},
     "match": {"per_second": 10.0, "burst": 50, "per_day": 20_000},
     "events": {"per_second": 50.0, "burst": 200, "per_day": None},
+    # GET /metrics: a scraper every few seconds, a person at a terminal; a scrape reads every worker's files
+    "metrics": {"per_second": 1.0, "burst": 10, "per_day": None},
 }
 
 
@@ -175,8 +177,8 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # per API key (c360.api.limits): a token bucket per endpoint group, and a quota per UTC day; 429 + Retry-After.
     # A group given in part keeps the defaults of the rest (RATE_LIMITS); per worker process
-    rate_limits: dict[Literal["lookup", "match", "events"], RateLimit] = Field(default_factory=dict,
-                                                                              validate_default=True)
+    rate_limits: dict[Literal["lookup", "match", "events", "metrics"], RateLimit] = Field(
+        default_factory=dict, validate_default=True)
     log_level: Literal["debug", "info", "warning", "error"] = "info"   # of every worker's JSON logs
 
     @field_validator("rate_limits", mode="before")

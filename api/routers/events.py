@@ -16,6 +16,7 @@ from c360.events import event_problem
 from ..dependencies import WRITER_REQUIRED, AppSettings, Served, Writer
 from ..errors import ApiError
 from ..guard import GUARD_RESPONSES
+from ..metrics import count_events
 from ..schemas import Error, Events, EventsAccepted
 
 log = logging.getLogger("c360.api.events")
@@ -68,4 +69,5 @@ async def post_events(events: Annotated[Events, Body()], state: Served, settings
         raise ApiError(503, "the events log cannot be written") from None
     finally:
         state.events.logged(admission)
+    count_events(len(admission.records), admission.duplicates)
     return OrjsonResponse({"accepted": len(admission.records), "duplicates": admission.duplicates}, status_code=202)

@@ -1,0 +1,190 @@
+"""Prometheus metrics of the API (prometheus_client): what operators watch, one scrape for every worker.
+
+`c360 serve` hands its workers one private directory (MULTIPROC_ENV, created 0700 and removed by the server:
+api.cli) before any of them imports this module: each process writes its values to its own files there, and a
+scrape, answered by whichever worker, reads all of them (prometheus_client's multiprocess mode). Counters and
+histograms are summed over the workers, exited ones included; each gauge says how its workers' values combine
+(`multiprocess_mode`, live workers only: a dead worker's gauges are dropped, `forget_dead_workers`). Without that
+directory (the app in tests, one process) a scrape reads this process's registry.
+
+Labels are bounded: a route's template (never the raw path: no user, item or match id), its method (known ones, else
+"other") and status; fixed words; the served run's id and model (one per reload); the gate and step names of its
+manifest. A scrape reads a few files per worker, never anything per user.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+ROUTE_KEY = "c360.route"  # the route template of a request answered before routing (set in its scope)
+UNMATCHED = "unmatched"   # a path no route has (404): one label, whatever was asked
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# latencies from the stored answers' ~0.1 ms to a cold graph query's seconds
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REGISTRY = CollectorRegistry()  # this process's metrics (scraped directly without the multiprocess directory)
+
+REQUESTS = Counter("c360_http_requests", "HTTP requests answered, by route template, method and status",
+                   ["route", "method", "status"], registry=REGISTRY)
+LATENCY = Histogram("c360_http_request_duration_seconds", "Time to answer a request, by route template",
+                    ["route"], buckets=BUCKETS, registry=REGISTRY)
+EVENTS = Counter("c360_events", "Events of POST /events: accepted (durable in the log) or duplicate (skipped)",
+                 ["outcome"], registry=REGISTRY)
+MATCHES = Counter("c360_customer_matches", "POST /customers/match answers without commit: matched or unmatched",
+                  ["result"], registry=REGISTRY)
+COMMITS = Counter("c360_customer_commits", "Customer records committed: into an existing or a new match_id",
+                  ["match"], registry=REGISTRY)
+RELOADS = Counter("c360_reloads", "Publishes loaded (or failed to load) by a worker", ["outcome"],
+                  registry=REGISTRY)
+RELOAD_SECONDS = Gauge("c360_reload_last_seconds", "Seconds the last load of a published run took",
+                       multiprocess_mode="livemostrecent", registry=REGISTRY)
+RELOADED_AT = Gauge("c360_reload_last_timestamp_seconds", "When a worker last loaded a published run (epoch s)",
+                    multiprocess_mode="livemax", registry=REGISTRY)
+SERVED_RUN = Gauge("c360_served_run_info", "1 for the run (and model) a live worker serves, 0 once replaced",
+                   ["run_id", "served_model"], multiprocess_mode="livemax", registry=REGISTRY)
+GATE_VALUE = Gauge("c360_run_gate_value", "Value of each quality gate in the served run's manifest (NaN: none)",
+                   ["gate"], multiprocess_mode="livemostrecent", registry=REGISTRY)
+GATE_THRESHOLD = Gauge("c360_run_gate_threshold", "Threshold of each quality gate of the served run (NaN: not a number)",
+                       ["gate"], multiprocess_mode="livemostrecent", registry=REGISTRY)
+GATE_PASSED = Gauge("c360_run_gate_passed", "1 when the gate passed in the served run", ["gate"],
+                    multiprocess_mode="livemostrecent", registry=REGISTRY)
+STEP_SECONDS = Gauge("c360_run_step_seconds", "Seconds each nightly step of the served run took", ["step"],
+                     multiprocess_mode="livemostrecent", registry=REGISTRY)
+LOG_LAG = Gauge("c360_realtime_log_lag_bytes", "Bytes of a real-time log a worker has not read yet (max over workers)",
+                ["log"], multiprocess_mode="livemax", registry=REGISTRY)
+LOG_RECORDS = Gauge("c360_realtime_log_records", "Records of a real-time log since the served run, as read (max over "
+                    "workers; events: what realtime.max_pending_events bounds)", ["log"],
+                    multiprocess_mode="livemax", registry=REGISTRY)
+
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}   # (route, method, status): its counter and histogram
+_routes: dict[int, list[tuple[re.Pattern, str]]] = {}          # id(app): (path regex, template) of its routes
+_run_labels: dict[Any, set[str]] = {GATE_VALUE: set(), STEP_SECONDS: set()}   # names the served run's manifest set
+_served: list[tuple[str, str]] = []                            # (run_id, model) this process served last
+
+
+def observe_request(scope, status: int, seconds: float) -> None:
+    """Count one answered request and its time under its route's template (api.access_log calls it)."""
+    route = scope.get("route")
+    template = getattr(route, "path", None) or scope.get(ROUTE_KEY) or _template(scope)
+    method = scope["method"] if scope["method"] in METHODS else "other"
+    key = (template, method, status)
+    pair = _children.get(key)
+    if pair is None:  # labels() validates and locks: once per (route, method, status)
+        pair = _children[key] = (REQUESTS.labels(template, method, str(status)), LATENCY.labels(template))
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
+def _template(scope) -> str:
+    """The template of the route a request that was never routed goes to (a refusal before routing), or UNMATCHED."""
+    app = scope.get("app")
+    if app is None:
+        return UNMATCHED
+    routes = _routes.get(id(app))
+    if routes is None:
+        routes = _routes[id(app)] = [(r.path_regex, r.path) for r in app.router.routes if hasattr(r, "path_regex")]
+    path = scope["path"]
+    return next((template for regex, template in routes if regex.match(path)), UNMATCHED)
+
+
+def count_events(accepted: int, duplicates: int) -> None:
+    EVENTS.labels("accepted").inc(accepted)
+    EVENTS.labels("duplicate").inc(duplicates)
+
+
+def count_match(matched: bool) -> None:
+    MATCHES.labels("matched" if matched else "unmatched").inc()
+
+
+def count_commit(new: bool) -> None:
+    COMMITS.labels("new" if new else "existing").inc()
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def note_reload(run_id: str, served_model: str, manifest: Mapping[str, Any], seconds: float, at: float) -> None:
+    """A worker now serves `run_id`: its info, load time, and its manifest's gate values and step seconds (gates or
+    steps the previous run had and this one lacks read NaN)."""
+    RELOADS.labels("loaded").inc()
+    RELOAD_SECONDS.set(seconds)
+    RELOADED_AT.set(at)
+    for old in _served:
+        SERVED_RUN.labels(*old).set(0)
+    _served[:] = [(run_id, served_model)]
+    SERVED_RUN.labels(run_id, served_model).set(1)
+    gates = manifest.get("gates") or {}
+    steps = manifest.get("steps") or {}
+    for name in _run_labels[GATE_VALUE] - set(gates):
+        for gauge in (GATE_VALUE, GATE_THRESHOLD, GATE_PASSED):
+            gauge.labels(name).set(math.nan)
+    for name in _run_labels[STEP_SECONDS] - set(steps):
+        STEP_SECONDS.labels(name).set(math.nan)
+    for name, gate in gates.items():
+        gate = gate if isinstance(gate, Mapping) else {}
+        GATE_VALUE.labels(name).set(_number(gate.get("value")))
+        GATE_THRESHOLD.labels(name).set(_number(gate.get("threshold")))
+        GATE_PASSED.labels(name).set(_number(gate.get("passed")))
+    for name, step in steps.items():
+        STEP_SECONDS.labels(name).set(_number((step if isinstance(step, Mapping) else {}).get("seconds")))
+    _run_labels[GATE_VALUE], _run_labels[STEP_SECONDS] = set(gates), set(steps)
+
+
+def note_reload_failed() -> None:
+    RELOADS.labels("failed").inc()
+
+
+def note_logs(state) -> None:
+    """The served state's real-time logs: bytes not read yet and records read (a listing and a stat per segment;
+    blocking: called in a thread)."""
+    if state is None:
+        return
+    LOG_LAG.labels("events").set(state.events.unread_bytes())
+    LOG_RECORDS.labels("events").set(state.events.applied)
+    if state.customers is not None:
+        LOG_LAG.labels("customers").set(state.customers.unread_bytes())
+        LOG_RECORDS.labels("customers").set(state.customers.committed)
+
+
+_PID = re.compile(r"_(\d+)\.db$")
+
+
+def forget_dead_workers(path: str) -> None:
+    """Drop the live gauges of the workers of `path` that are gone (a crashed worker, which uvicorn replaces)."""
+    pids = {int(m.group(1)) for name in os.listdir(path) if (m := _PID.search(name))}
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, path)
+        except PermissionError:  # alive (another user's: not ours, left alone)
+            pass
+
+
+def worker_exits() -> None:
+    """This worker stops: its live gauges leave the scrape (its counters stay summed)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if path and os.path.isdir(path):
+        multiprocess.mark_process_dead(os.getpid(), path)
+
+
+def exposition() -> bytes:
+    """The scrape: every worker's values (multiprocess directory), else this process's. Blocking: in a thread."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return generate_latest(REGISTRY)
+    forget_dead_workers(path)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path)
+    return generate_latest(registry)

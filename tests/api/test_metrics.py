@@ -1,0 +1,184 @@
+"""GET /metrics: Prometheus text for a key of any role (401 without one, rate limited as the `metrics` group), labels
+that never hold an id, the served run's gates and steps, events and the logs' lag; and one scrape summing the
+requests both workers of `c360 serve --workers 2` answered."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from c360.append_log import AppendLog
+from c360.layout import Warehouse
+from c360.settings import Settings
+from tests.conftest import REPO, free_port
+
+from .conftest import KEYS, PII, READER, WRITER, wait_ready
+
+TEMPLATES = {"/healthz", "/readyz", "/version", "/recommendations/{user_id}", "/attractions/{item_id}/similar",
+             "/attractions/{item_id}/next", "/customer360/{match_id}", "/customers/{match_id}/recommendations",
+             "/customers/search", "/customers/match", "/events", "/metrics", "unmatched"}
+
+
+def _app(warehouse, **api) -> TestClient:
+    from c360.api.app import create_app
+
+    return TestClient(create_app(Settings(warehouse=warehouse, graph="networkx", api_keys=dict(KEYS), api=api),
+                                 reload_interval=60))
+
+
+def samples(text: str) -> list:
+    """Every sample of a scrape: (name, labels, value)."""
+    return [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def value(text: str, name: str, **labels) -> float:
+    """The sum of the samples of `name` whose labels include `labels` (0 without one)."""
+    return sum(v for n, ls, v in samples(text) if n == name and labels.items() <= ls.items())
+
+
+def scrape(client, headers=READER) -> str:
+    r = client.get("/metrics", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return r.text
+
+
+def test_a_key_of_any_role_reads_the_metrics_and_no_key_does_not(client):
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"X-API-Key": "guess"}).status_code == 401
+    for headers in (READER, PII, WRITER):
+        assert "c360_http_requests_total" in scrape(client, headers)
+
+
+def test_scrapes_are_rate_limited_as_the_metrics_group(warehouse):
+    with _app(warehouse, rate_limits={"metrics": {"per_second": 0.01, "burst": 2}}) as client:
+        assert [client.get("/metrics", headers=READER).status_code for _ in range(3)] == [200, 200, 429]
+
+
+def test_requests_are_counted_by_route_template_never_by_id(client):
+    state = client.app.state.served
+    user = next(iter(state.recs))
+    item = next(iter(state.models[state.served_model].item_ids))
+    before = scrape(client)
+    assert client.get(f"/recommendations/{user}").status_code == 200              # the stored answer's fast path
+    assert client.get(f"/recommendations/{user}", params={"k": 3}, headers=READER).status_code == 200
+    assert client.get(f"/attractions/{item}/similar").status_code == 200
+    assert client.get("/customer360/17", headers=READER).status_code == 200
+    assert client.get("/customer360/17").status_code == 401                        # refused before routing
+    assert client.get(f"/no-such-path/{user}").status_code == 404
+    after = scrape(client)
+
+    def delta(route: str, status: str) -> float:
+        return (value(after, "c360_http_requests_total", route=route, status=status)
+                - value(before, "c360_http_requests_total", route=route, status=status))
+
+    assert delta("/recommendations/{user_id}", "200") == 2
+    assert delta("/attractions/{item_id}/similar", "200") == 1
+    assert delta("/customer360/{match_id}", "200") == 1 and delta("/customer360/{match_id}", "401") == 1
+    assert delta("unmatched", "404") == 1
+    assert value(after, "c360_http_request_duration_seconds_count", route="/recommendations/{user_id}") >= 2
+    labels = [ls for _, ls, _ in samples(after)]
+    assert {ls["route"] for ls in labels if "route" in ls} <= TEMPLATES
+    values = {v for ls in labels for v in ls.values()}
+    assert not any(user in v or item in v or "17" == v for v in values), sorted(values)
+
+
+def test_the_served_run_its_gates_and_steps_and_events_accepted(fresh_warehouse):
+    manifest_path = fresh_warehouse / "runs" / "run-1" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["gates"] = {"er_f1": {"passed": True, "value": 0.97, "threshold": 0.9, "detail": "pairwise F1"},
+                         "graph_store": {"passed": True, "value": 120, "threshold": "equal counts", "detail": ""}}
+    manifest["steps"] = {"match": {"status": "succeeded", "seconds": 12.5}, "gates": {"status": "succeeded",
+                                                                                      "seconds": 0.3}}
+    manifest_path.write_text(json.dumps(manifest))
+    with _app(fresh_warehouse) as client:
+        state = client.app.state.served
+        user, item = "metrics-visitor", next(iter(state.catalogue))
+        before = scrape(client)
+        event = {"user_id": user, "item_id": item, "timestamp": int(time.time()) - 60, "event_id": "e-1"}
+        assert client.post("/events", json=event, headers=WRITER).json() == {"accepted": 1, "duplicates": 0}
+        assert client.post("/events", json=event, headers=WRITER).json() == {"accepted": 0, "duplicates": 1}
+        # another worker appends: this one has not read it yet (the watch loop measures before catching up)
+        AppendLog(Warehouse(fresh_warehouse).events_log).append([{**event, "event_id": "e-2"}])
+        from c360.api.metrics import note_logs
+
+        note_logs(state)
+        text = scrape(client)
+    assert value(text, "c360_events_total", outcome="accepted") - value(before, "c360_events_total",
+                                                                           outcome="accepted") == 1
+    assert value(text, "c360_events_total", outcome="duplicate") - value(before, "c360_events_total",
+                                                                            outcome="duplicate") == 1
+    assert value(text, "c360_served_run_info", run_id="run-1", served_model="als") == 1
+    assert value(text, "c360_run_gate_value", gate="er_f1") == 0.97
+    assert value(text, "c360_run_gate_threshold", gate="er_f1") == 0.9
+    assert value(text, "c360_run_gate_passed", gate="graph_store") == 1
+    assert value(text, "c360_run_step_seconds", step="match") == 12.5
+    assert value(text, "c360_reloads_total", outcome="loaded") >= 1
+    assert value(text, "c360_reload_last_seconds") > 0
+    assert value(text, "c360_realtime_log_lag_bytes", log="events") > 0
+    assert value(text, "c360_realtime_log_records", log="events") == 1
+    assert user not in text and item not in text
+
+
+def test_a_dead_workers_live_gauges_are_dropped(tmp_path):
+    from c360.api.metrics import forget_dead_workers
+
+    (tmp_path / "gauge_livemax_999999999.db").write_bytes(b"")
+    (tmp_path / "counter_999999999.db").write_bytes(b"")
+    (tmp_path / f"gauge_livemax_{os.getpid()}.db").write_bytes(b"")
+    forget_dead_workers(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_999999999.db", f"gauge_livemax_{os.getpid()}.db"]
+
+
+@pytest.mark.slow
+def test_one_scrape_sums_the_requests_of_both_workers(warehouse, tmp_path):
+    port = free_port()
+    env = {**os.environ, "C360_API_KEYS": "metrics-key:reader", "C360_GRAPH": "networkx"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("C360_LOG_LEVEL", None)
+    err = tmp_path / "stderr.log"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--port",
+                                 str(port), "--workers", "2"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                stderr=stderr)
+    base = f"http://127.0.0.1:{port}"
+
+    def access_pids() -> set[int]:
+        lines = [json.loads(line) for line in err.read_text().splitlines() if line.startswith("{")]
+        return {line["pid"] for line in lines if line["logger"] == "c360.access" and line["path"] == "/healthz"}
+
+    sent = 0
+    try:
+        wait_ready(proc, port)
+        with ThreadPoolExecutor(8) as pool:  # a connection each: the kernel hands them to either worker
+            while len(access_pids()) < 2 and sent < 800:
+                assert set(pool.map(lambda _: httpx.get(f"{base}/healthz", timeout=30).status_code,
+                                    range(40))) == {200}
+                sent += 40
+                time.sleep(0.2)  # the access lines of the last batch are written
+        workers = access_pids()
+        assert len(workers) == 2 and proc.pid not in workers
+        directory = next(var.split(b"=", 1)[1].decode() for var in
+                         open(f"/proc/{min(workers)}/environ", "rb").read().split(b"\0")
+                         if var.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+        scrapes = [httpx.get(f"{base}/metrics", headers={"X-API-Key": "metrics-key"}, timeout=30) for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    for r in scrapes:  # whichever worker answers, it counts every worker's requests
+        assert r.status_code == 200
+        assert value(r.text, "c360_http_requests_total", route="/healthz", method="GET", status="200") == sent
+        assert value(r.text, "c360_http_request_duration_seconds_count", route="/healthz") == sent
+        assert value(r.text, "c360_served_run_info", run_id="run-1") == 1
+    assert not os.path.exists(directory)  # the server removed its metrics directory
