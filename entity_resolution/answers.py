@@ -10,12 +10,21 @@ estimator of draw k is
 (f: the model's match probability; unbiased whatever f, given the draw). The draws are averaged by their sizes, so
 every labelled pair gets one coefficient c and T = sum_U f + sum_i c_i (y_i - f_i). Hand-made labels (no weights)
 were answered before every draw: their c is 1 (what they say is known; nothing is extrapolated from them).
+
+The drawn part of c is then post-stratified by probability band (`calibrated`): within a band the drawn pairs
+stand for exactly the band's pairs not known (a Hajek ratio), and estimates are bounded band by band
+(threshold.from_sample), so answers in one band never move another.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+# probability bands for post-stratification: whole bits of log2 odds (p 0.01 is -6.6, p 0.999 is 10)
+BAND_LOW, BAND_HIGH = -7, 11
+# pseudo-pairs of residual 0 (the model right) beside a band's drawn pairs: one odd answer moves a band less
+PRIOR_PAIRS = 1.0
 
 
 def is_weighted(labelled: pd.DataFrame | None) -> bool:
@@ -58,4 +67,29 @@ def coefficients(labelled: pd.DataFrame) -> pd.DataFrame:
                                 **{c: (c, "first") for c in extra}).reset_index()
     out["y"] = (out["y"] >= 0.5).astype(float)
     out["c"] = out["c_drawn"] + out["c_known"]
-    return out.drop(columns=["c_drawn", "c_known"])
+    return out
+
+
+def band(p) -> np.ndarray:
+    """The probability band of each p: whole bits of log2 odds, clipped to [BAND_LOW, BAND_HIGH]."""
+    q = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
+    return np.clip(np.floor(np.log2(q / (1 - q))), BAND_LOW, BAND_HIGH).astype(int)
+
+
+def calibrated(p, c_known, c_drawn, bins: pd.DataFrame) -> np.ndarray:
+    """Each labelled pair's coefficient post-stratified by probability band: within a band of N scored pairs, K of
+    them known, the drawn pairs' weights are scaled to stand for the N - K others (a Hajek ratio, with a pseudo-pair
+    of residual 0 beside them: PRIOR_PAIRS, the model's word), so a band's estimate never borrows from another's.
+    A pair never scored (p 0) keeps its weight. `bins`: the histogram of the scored pairs (n, p_min per bin)."""
+    p, c_known, c_drawn = (np.asarray(a, dtype=float) for a in (p, c_known, c_drawn))
+    size = pd.Series(bins["n"].to_numpy(float)).groupby(band(bins["p_min"].to_numpy(float))).sum()
+    scored = p > 0
+    b = band(p)
+    frame = pd.DataFrame({"b": b[scored], "k": c_known[scored], "d": c_drawn[scored],
+                          "drawn": (c_drawn[scored] > 0).astype(float)})
+    per = frame.groupby("b").agg(k=("k", "sum"), d=("d", "sum"), drawn=("drawn", "sum"))
+    mean_w = per["d"] / per["drawn"].where(per["drawn"] > 0)
+    others = (size.reindex(per.index).fillna(0.0) - per["k"]).clip(lower=0.0)
+    factor = (others / (per["d"] + PRIOR_PAIRS * mean_w)).where(per["d"] > 0, 0.0).fillna(0.0)
+    scale = np.where(scored, pd.Series(b).map(factor).fillna(0.0).to_numpy(), 1.0)
+    return c_known + c_drawn * scale

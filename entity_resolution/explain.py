@@ -14,6 +14,12 @@ from c360.io import read_json_file
 from c360.layout import MatchOutput
 
 
+def scoring_linker(matched_path: str | Path):
+    """(a DuckDB Linker of the run's model over its records, standardized as the run did; those records with their
+    match_id): to score pairs of a finished match output (explanations, `er review`)."""
+    return _load(matched_path)
+
+
 def _load(matched_path: str | Path):
     from splink import DuckDBAPI, Linker
 

@@ -1,7 +1,7 @@
 """`c360 er review`: the labeling sets whose answers help a match most, drawn as a probability sample.
 
-The population is the match run's scored pairs (`<matched>.pairs.parquet`) less every pair already answered in
-the given labels. Each pair falls in one stratum, by its match probability p against the run's threshold t
+The population is the match run's scored pairs (`<matched>.pairs.parquet`) and the pairs it missed (below) less
+every pair already answered in the given labels. Each pair falls in one stratum, by its match probability p against the run's threshold t
 (log2 odds, as Splink's match weights):
 
     bridge            linked (p >= t), the only link between two parts of its cluster, and weak (within
@@ -9,6 +9,9 @@ the given labels. Each pair falls in one stratum, by its match probability p aga
     uncertain         within BAND_BITS of t: the pairs whose answers move the threshold and the links
     likely match      above the band: how often the model's sure links are right (precision, m)
     likely non-match  below the band: the matches the model misses (recall)
+    missed            never scored: found by the candidate blocking rules the run did not predict with (within
+                      MISSED_BUDGET comparisons per record), scored by its model at least as high as the band,
+                      in two clusters (the matches blocking hid)
 
 and is drawn by systematic sampling over the stratum sorted by blocking rule (match_key), comparison levels and
 p, so the draw spreads over rules and levels; every pair of a stratum has the same inclusion probability n_h / N_h.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +43,8 @@ from c360.layout import MatchOutput
 BAND_BITS = 3.3      # uncertain: |log2 odds(p) - log2 odds(t)| <= this (odds within 10x of the threshold's)
 BRIDGE_BITS = 6.6    # a bridge is weak when its log2 odds are within this of the threshold's (odds within 100x)
 MAX_CLUSTER_SET = 6  # a bridge's cluster up to this many records is shown whole
-SHARES = {"uncertain": 0.55, "bridge": 0.15, "likely match": 0.15, "likely non-match": 0.15}
+MISSED_BUDGET = 20  # comparisons per record the unused candidate rules may add to find missed pairs
+SHARES = {"uncertain": 0.5, "bridge": 0.15, "missed": 0.1, "likely match": 0.125, "likely non-match": 0.125}
 STRATA = tuple(SHARES)
 
 
@@ -71,7 +76,8 @@ def review(matched: str | Path, labels=(), n: int = 50, out: str | Path = "ask.c
             chosen, strata = _simple_random(con, frame, n, seed)
         else:
             bridges = _bridges(con, o.matched, id_col, frame, t)
-            chosen, strata = _stratified(con, frame, t, bridges, n, seed)
+            missed = _missed(con, o, report, t)
+            chosen, strata = _stratified(con, frame, t, bridges, missed, n, seed)
         sets = _sets(con, o.matched, id_col, cfg.columns, chosen, draw)
     finally:
         con.close()
@@ -108,12 +114,12 @@ def _frame(con, pairs, done: pd.DataFrame | None) -> str:
     con.execute(f"CREATE TEMP TABLE scored AS SELECT least(l, r) AS a, greatest(l, r) AS b, p, k FROM "
                 f"(SELECT {ids}, CAST(match_probability AS DOUBLE) AS p, {key} AS k FROM {_parquet(pairs)})")
     if done is None or not len(done):
-        con.execute("CREATE TEMP VIEW frame AS SELECT * FROM scored")
-        return "frame"
-    a, b = done["unique_id_l"].astype(str), done["unique_id_r"].astype(str)
-    answered = pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b)}).drop_duplicates()
-    con.register("answered_df", answered)
-    con.execute("CREATE TEMP VIEW frame AS SELECT s.* FROM scored s ANTI JOIN answered_df x "
+        done = pd.DataFrame({"unique_id_l": pd.Series(dtype=str), "unique_id_r": pd.Series(dtype=str)})
+    a, b = done["unique_id_l"].astype(str).to_numpy(), done["unique_id_r"].astype(str).to_numpy()
+    con.register("answered_df", pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b)}).drop_duplicates())
+    con.execute("CREATE TEMP TABLE answered AS SELECT CAST(a AS VARCHAR) AS a, CAST(b AS VARCHAR) AS b "
+                "FROM answered_df")
+    con.execute("CREATE TEMP VIEW frame AS SELECT s.* FROM scored s ANTI JOIN answered x "
                 "ON s.a = x.a AND s.b = x.b")
     return "frame"
 
@@ -149,11 +155,55 @@ def _bridges(con, matched, id_col: str, frame: str, t: float) -> pd.DataFrame:
     return bridges.merge(weak.rename(columns={"match_id": "cluster"}), on=["a", "b", "cluster"])
 
 
+def _missed(con, o: MatchOutput, report: dict, t: float) -> pd.DataFrame:
+    """The pairs the run never scored that it would have linked or doubted (a, b, p, k): found by the candidate
+    blocking rules it did not predict with (the fewest comparisons first, within MISSED_BUDGET per record),
+    scored by its model, not answered, not in one cluster already, log2 odds at least BAND_BITS below the
+    threshold's."""
+    from splink import DuckDBAPI, Linker
+
+    from c360.entity_resolution import blocking as B
+    from c360.entity_resolution.explain import scoring_linker
+
+    blocking = report.get("blocking") or {}
+    used = {r["rule"] for r in blocking.get("rules", [])}
+    budget, rules, total = MISSED_BUDGET * int(report.get("records", 0)), [], 0
+    for c in sorted((c for c in blocking.get("candidates", []) if c["rule"] not in used),
+                    key=lambda c: c["comparisons"]):
+        columns = tuple(re.findall(r"l\.(\w+) = r\.\1", c["rule"]))
+        if not columns or total + c["comparisons"] > budget:
+            break
+        rules.append(B.Rule(columns))
+        total += c["comparisons"]
+    empty = pd.DataFrame({"a": pd.Series(dtype=str), "b": pd.Series(dtype=str), "p": pd.Series(dtype=float),
+                          "k": pd.Series(dtype=str)})
+    if not rules:
+        return empty
+    linker, std = scoring_linker(o.matched)
+    model = linker.misc.save_model_to_json()
+    model["blocking_rules_to_generate_predictions"] = [r.creator().get_blocking_rule("duckdb").as_dict()
+                                                       for r in rules]
+    cluster = std.set_index("unique_id")["match_id"]
+    cluster = cluster[~cluster.index.duplicated()]
+    low = 1 / (1 + 2 ** -(math.log2(t / (1 - t)) - BAND_BITS))
+    pred = Linker(DuckDBAPI().register(std.drop(columns=["match_id"])), model, log_level="WARNING") \
+        .inference.predict(threshold_match_probability=low).as_pandas_dataframe()
+    if not len(pred):
+        return empty
+    a, b = pred["unique_id_l"].astype(str).to_numpy(), pred["unique_id_r"].astype(str).to_numpy()
+    v = pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b), "p": pred["match_probability"].astype(float),
+                      "k": "missed|" + pred["match_key"].astype(str)})
+    v = v[cluster.reindex(v["a"]).to_numpy() != cluster.reindex(v["b"]).to_numpy()]
+    con.register("missed_all", v)
+    return con.sql("SELECT m.* FROM missed_all m ANTI JOIN scored s ON m.a = s.a AND m.b = s.b "
+                   "ANTI JOIN (SELECT a, b FROM answered) x ON m.a = x.a AND m.b = x.b").df()
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _stratified(con, frame: str, t: float, bridges: pd.DataFrame, n: int, seed: int):
+def _stratified(con, frame: str, t: float, bridges: pd.DataFrame, missed: pd.DataFrame, n: int, seed: int):
     """(the drawn pairs: a, b, p, stratum, inclusion_probability, cluster; per stratum its size, draws and
     inclusion probability)."""
     wt = math.log2(t / (1 - t))
@@ -166,6 +216,9 @@ def _stratified(con, frame: str, t: float, bridges: pd.DataFrame, n: int, seed: 
                 f"WHEN x.cluster IS NOT NULL THEN 'bridge' "
                 f"WHEN abs({_log2_odds('f.p')} - {wt!r}) <= {BAND_BITS} THEN 'uncertain' "
                 f"WHEN f.p >= {t!r} THEN 'likely match' ELSE 'likely non-match' END AS stratum FROM {joined}")
+    if len(missed):
+        con.register("missed_df", missed)
+        con.execute("INSERT INTO strata SELECT a, b, p, k, NULL, 'missed' FROM missed_df")
     sizes = dict(con.sql("SELECT stratum, count(*) FROM strata GROUP BY 1").fetchall())
     take = allocate({s: int(sizes.get(s, 0)) for s in STRATA}, n)
     rng = np.random.default_rng(seed)

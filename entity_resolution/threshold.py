@@ -98,28 +98,33 @@ def choose(given: float | None, pairs: pd.DataFrame, labelled: pd.DataFrame | No
 
 def from_sample(bins: pd.DataFrame, p: np.ndarray, y: np.ndarray, c: np.ndarray) -> dict:
     """The threshold of the best F1 estimated over every scored pair from the model and the labels (answers.py):
-    TP(t) = sum of probabilities above t + sum_i c_i (y_i - p_i) over labelled pairs above t, the matches
-    M = all probabilities + sum_i c_i (y_i - p_i), and F1(t) = 2 TP(t) / (pairs linked at t + M), the pairs linked
-    counted exactly. `bins` is `from_histogram`'s aggregate; `p`: each labelled pair's probability (0: never scored),
-    `y`: 1 for a match, `c`: its coefficient. Without labels this is `from_histogram`; where the answers agree with
-    the model it moves nothing."""
+    per probability band, the matches above t are the band's probabilities above t plus sum_i c_i (y_i - p_i)
+    over its labelled pairs above t, bounded by the band's pairs there; M, the matches, is every band's estimate
+    plus the labelled matches never scored; F1(t) = 2 TP(t) / (pairs linked at t + M), the pairs linked counted
+    exactly. `bins` is `from_histogram`'s aggregate; `p`: each labelled pair's probability (0: never scored), `y`:
+    1 for a match, `c`: its coefficient (answers.calibrated). Without labels this is `from_histogram`; where the
+    answers agree with the model it moves nothing."""
+    from c360.entity_resolution.answers import band
+
     model = from_histogram(bins)
-    b = bins.sort_values("p_min", ascending=False)
-    n, s = b["n"].to_numpy(dtype=float), b["p_sum"].to_numpy(dtype=float)
-    edges = b["p_min"].to_numpy(dtype=float)
-    if not len(b):
+    if not len(bins):
         return {**model, "source": "labels (sample)"}
+    b = bins.sort_values("p_min", ascending=False).reset_index(drop=True)
+    n, s, edges = (b[k].to_numpy(dtype=float) for k in ("n", "p_sum", "p_min"))
     p, y, c = (np.asarray(a, dtype=float) for a in (p, y, c))
-    resid = c * (y - p)
-    scored = p > 0
-    # the residuals of the labelled pairs at or above each bin's smallest probability (bins sorted downwards)
-    order = np.argsort(-p[scored])
-    ps, rs = p[scored][order], resid[scored][order]
-    above = np.searchsorted(-ps, -edges, side="right")   # labelled pairs with p >= edge
-    cum_r = np.concatenate([[0.0], np.cumsum(rs)])[above]
+    resid, scored = c * (y - p), p > 0
+    # each scored labelled pair's residual in its bin: the first (from the top) whose smallest probability <= p
+    at = np.minimum(np.searchsorted(-edges, -p[scored], side="left"), len(edges) - 1)
+    r = np.bincount(at, weights=resid[scored], minlength=len(edges))
+    bands = pd.Series(band(edges))
+    within = pd.DataFrame({"s": s, "n": n, "r": r}).groupby(bands).cumsum()
+    tp_band = np.clip(within["s"] + within["r"], 0.0, within["n"]).to_numpy()
+    totals = pd.DataFrame({"s": s, "n": n, "r": r}).groupby(bands).sum()
+    full = np.clip(totals["s"] + totals["r"], 0.0, totals["n"]).sort_index(ascending=False)
+    above = full.cumsum().shift(fill_value=0.0)        # the bands wholly above each band
+    tp = bands.map(above).to_numpy() + tp_band
     linked = np.cumsum(n)
-    tp = np.clip(np.cumsum(s) + cum_r, 0.0, linked)
-    matches = max(float(s.sum() + resid.sum()), float(tp.max()), 1e-9)
+    matches = max(float(full.sum() + resid[~scored].sum()), float(tp.max()), 1e-9)
     f1 = 2 * tp / (linked + matches)
     i = int(np.argmax(f1))
     t = float(np.clip(edges[i], 0.05, 0.999))
@@ -129,5 +134,5 @@ def from_sample(bins: pd.DataFrame, p: np.ndarray, y: np.ndarray, c: np.ndarray)
             "model_threshold": model["threshold"], "model_expected_f1": model.get("expected_f1", 0.0),
             "labelled_pairs": int(len(y)), "labelled_matches": int(y.sum()),
             "why": f"best F1 estimated from the model's probabilities and {len(y)} labelled pairs as a sample "
-                   f"({int(y.sum())} matches; weighted by inverse inclusion probability): {f1[i]:.4f} "
-                   f"(the model alone: {model['threshold']})"}
+                   f"({int(y.sum())} matches; weighted by inverse inclusion probability, post-stratified by "
+                   f"probability band): {f1[i]:.4f} (the model alone: {model['threshold']})"}

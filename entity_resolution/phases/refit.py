@@ -4,8 +4,8 @@ answers estimate its F1 at least as high.
 
 Per comparison level l, the matches at l among the scored pairs are estimated as
     sum_U p [gamma = l] + sum_i c_i (y_i - p_i) [gamma_i = l]
-(an EM step whose expected counts the answers correct), m_l as their shares; the prior scales with the matches
-estimated over the matches the model expects.
+(an EM step whose expected counts the answers correct; c post-stratified by probability band), m_l as their
+shares; the prior scales with the matches estimated (threshold.from_sample) over the matches the model expects.
 """
 
 from __future__ import annotations
@@ -34,14 +34,16 @@ def refit(run: MatchRun, prepared: Prepared, trained: Trained, blocking: Blockin
     training.refit says which and why)."""
     if not answers.is_weighted(prepared.labelled):
         return trained, blocking, scored
-    lab = labelled_sample(run, prepared.labelled, scored.pairs)
+    bins = histogram(run, scored.pairs)
+    lab = labelled_sample(run, prepared.labelled, scored.pairs, bins)
+    before = T.from_sample(bins, lab["p"], lab["y"], lab["cal"])
     gammas = _label_vectors(run, prepared, blocking.model, lab)
-    model, counts = _refit_model(run, prepared, blocking.model, scored, lab, gammas)
+    model, counts = _refit_model(run, prepared, blocking.model, scored, lab, gammas, before["estimated_matches"])
     new_blocking = Blocking(blocking.rules, blocking.report, model, blocking.warnings)
     rescored = predict(run, prepared, new_blocking, name="er_pairs_refit")
-    before = T.from_sample(histogram(run, scored.pairs), lab["p"], lab["y"], lab["c"])
-    after_lab = labelled_sample(run, prepared.labelled, rescored.pairs)
-    after = T.from_sample(histogram(run, rescored.pairs), after_lab["p"], after_lab["y"], after_lab["c"])
+    bins_after = histogram(run, rescored.pairs)
+    after_lab = labelled_sample(run, prepared.labelled, rescored.pairs, bins_after)
+    after = T.from_sample(bins_after, after_lab["p"], after_lab["y"], after_lab["cal"])
     kept = after["estimated_f1"] >= before["estimated_f1"]
     summary = {"kept": bool(kept), "estimated_f1_before": round(before["estimated_f1"], 4),
                "estimated_f1_after": round(after["estimated_f1"], 4), **counts,
@@ -77,8 +79,9 @@ def levels(comparison: dict) -> list[tuple[int, dict]]:
 
 
 def _refit_model(run: MatchRun, prepared: Prepared, model: dict, scored: Scored, lab: pd.DataFrame,
-                 gammas: pd.DataFrame) -> tuple[dict, dict]:
-    """(the model with m and the prior refit, the counts behind it)."""
+                 gammas: pd.DataFrame, matches: float) -> tuple[dict, dict]:
+    """(the model with m and the prior refit, the counts behind it); `matches`: the matches estimated among the
+    scored pairs (T.from_sample)."""
     refit = copy.deepcopy(model)
     names = [f"gamma_{cc['output_column_name']}" for cc in refit["comparisons"]]
     expected = run.db.frame(" UNION ALL ".join(
@@ -86,7 +89,7 @@ def _refit_model(run: MatchRun, prepared: Prepared, model: dict, scored: Scored,
         for g in names if g in scored.columns))
     expected_at = {(r.g, int(r.level)): float(r.s) for r in expected.itertuples()}
     merged = lab.merge(gammas, on=["unique_id_l", "unique_id_r"], how="left")
-    resid = (merged["c"] * (merged["y"] - merged["p"])).to_numpy(float)
+    resid = (merged["cal"] * (merged["y"] - merged["p"])).to_numpy(float)
     for cc, g in zip(refit["comparisons"], names, strict=True):
         at = merged[g].to_numpy(float) if g in merged.columns else np.full(len(merged), np.nan)
         lv = levels(cc)
@@ -101,7 +104,7 @@ def _refit_model(run: MatchRun, prepared: Prepared, model: dict, scored: Scored,
         for (cl, _), v in zip(seen, m / m.sum() * mass, strict=True):
             cl["m_probability"] = float(v)
     model_matches = float(run.db.one(f"SELECT sum(match_probability) FROM {scored.pairs}")[0] or 0.0)
-    matches = max(model_matches + float(resid.sum()), 1.0)
+    matches = max(float(matches), 1.0)
     prior = float(model["probability_two_random_records_match"])
     refit["probability_two_random_records_match"] = float(np.clip(prior * matches / max(model_matches, 1.0),
                                                                   1e-9, 0.5))

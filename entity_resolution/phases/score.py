@@ -179,14 +179,15 @@ def histogram(run: MatchRun, pairs: Table) -> pd.DataFrame:
 
 def sample_threshold(run: MatchRun, labelled: pd.DataFrame, pairs: Table) -> dict:
     """The best F1 estimated from the scored pairs and the answers as a sample (T.from_sample)."""
-    lab = labelled_sample(run, labelled, pairs)
-    choice = T.from_sample(histogram(run, pairs), lab["p"].to_numpy(), lab["y"].to_numpy(), lab["c"].to_numpy())
+    bins = histogram(run, pairs)
+    lab = labelled_sample(run, labelled, pairs, bins)
+    choice = T.from_sample(bins, lab["p"].to_numpy(), lab["y"].to_numpy(), lab["cal"].to_numpy())
     return {**choice, "label_files": sorted(set(labelled["file"]))} if "file" in labelled.columns else choice
 
 
-def labelled_sample(run: MatchRun, labelled: pd.DataFrame, pairs: Table) -> pd.DataFrame:
+def labelled_sample(run: MatchRun, labelled: pd.DataFrame, pairs: Table, bins: pd.DataFrame) -> pd.DataFrame:
     """The labelled pairs once each (answers.coefficients: y, c) with their probability p in `pairs` (0: not
-    scored)."""
+    scored) and their coefficient post-stratified over `pairs`' histogram `bins` (cal)."""
     lab = answers.coefficients(labelled)
     scores = _labelled_scores(run, lab, pairs)
     lo = np.minimum(scores["unique_id_l"].astype(str), scores["unique_id_r"].astype(str))
@@ -194,7 +195,8 @@ def labelled_sample(run: MatchRun, labelled: pd.DataFrame, pairs: Table) -> pd.D
     p = pd.Series(scores["match_probability"].astype(float).to_numpy(), index=pd.MultiIndex.from_arrays([lo, hi]))
     p = p[~p.index.duplicated()]
     key = pd.MultiIndex.from_arrays([lab["unique_id_l"], lab["unique_id_r"]])
-    return lab.assign(p=p.reindex(key).fillna(0.0).to_numpy())
+    lab = lab.assign(p=p.reindex(key).fillna(0.0).to_numpy())
+    return lab.assign(cal=answers.calibrated(lab["p"], lab["c_known"], lab["c_drawn"], bins))
 
 
 def _counts(run: MatchRun, pairs: Table, at: str, guard: str) -> dict:
