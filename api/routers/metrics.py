@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..dependencies import KEY_REQUIRED
@@ -15,7 +15,8 @@ from ..schemas import Error
 router = APIRouter(tags=["metrics"], dependencies=KEY_REQUIRED, responses=GUARD_RESPONSES)
 
 
-@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics of every worker",
+# 200 is text (declared here); the errors answer JSON as everywhere (api.errors)
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics of every worker",
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "Prometheus text format 0.0.4"},
                        401: {"model": Error}, 403: {"model": Error}})
