@@ -138,6 +138,15 @@ def test_coefficients_average_draws_and_count_earlier_answers_as_known():
     assert not answers.is_weighted(lab.assign(weight=np.nan)) and answers.is_weighted(lab)
 
 
+def test_drawn_answers_stand_for_their_band_only():
+    """Post-stratified: a band's drawn pairs stand for the band's pairs not known, with one pseudo-pair of the
+    model's word beside them; a pair never scored keeps its weight."""
+    bins = pd.DataFrame({"n": [100, 50], "p_min": [0.3, 0.9], "p_sum": [35.0, 47.0]})
+    p = np.array([0.3, 0.31, 0.32, 0.0, 0.95])
+    cal = answers.calibrated(p, [1.0, 0, 0, 0, 0.5], [0, 10.0, 10.0, 5.0, 0], bins)
+    assert cal == pytest.approx([1.0, 10 * 99 / 30, 10 * 99 / 30, 5.0, 0.5])
+
+
 def test_sample_threshold_is_the_models_without_labels_and_follows_the_answers():
     rng = np.random.default_rng(0)
     p = np.concatenate([rng.uniform(0.01, 0.2, 900), rng.uniform(0.3, 0.7, 200), rng.uniform(0.9, 1, 300)])
