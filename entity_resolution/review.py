@@ -1,8 +1,8 @@
 """`c360 er review`: the labeling sets whose answers help a match most, drawn as a probability sample.
 
 The population is the match run's scored pairs (`<matched>.pairs.parquet`) and the pairs it missed (below) less
-every pair already answered in the given labels. Each pair falls in one stratum, by its match probability p against the run's threshold t
-(log2 odds, as Splink's match weights):
+every pair already answered in the given labels. Each pair falls in one stratum, by its match probability p
+against the run's threshold t (log2 odds, as Splink's match weights):
 
     bridge            linked (p >= t), the only link between two parts of its cluster, and weak (within
                       BRIDGE_BITS of t): a wrong one merges two people; the set shows the whole cluster if small
