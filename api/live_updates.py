@@ -71,7 +71,24 @@ class Admission:
     key: str | None = None
 
 
-class LiveEvents:
+class _LogFollower:
+    """A worker's reader of one append log: `_tail` (its position) under `_lock`."""
+
+    _lock: threading.RLock
+    _tail: Any
+
+    def behind(self) -> bool:
+        """True when the log may hold lines this worker has not read (or a reader is busy): the caller reads them in a
+        thread (`refresh`) before it answers. Two stats, never a parse."""
+        if not self._lock.acquire(blocking=False):
+            return True
+        try:
+            return not self._tail.quiet()
+        finally:
+            self._lock.release()
+
+
+class LiveEvents(_LogFollower):
     """Events of the events log the served run does not contain, per user (thread-safe).
 
     Memory is bounded whatever is posted: per user the summed values per item (items of the catalogue only), a
@@ -122,16 +139,6 @@ class LiveEvents:
         """Read what any worker appended since the last call (one stat when nothing was). Blocking: off the loop."""
         with self._lock:
             self._read()
-
-    def behind(self) -> bool:
-        """True when the log may hold lines this worker has not read (or a reader is busy): the caller reads them in a
-        thread (`refresh`) before it answers. Two stats, never a parse."""
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            return not self._tail.quiet()
-        finally:
-            self._lock.release()
 
     def _read(self) -> None:
         now, clock = time.time(), time.monotonic()
@@ -253,7 +260,7 @@ class CommitConflict(Exception):
     """A record with this id exists already."""
 
 
-class LiveCustomers:
+class LiveCustomers(_LogFollower):
     """The served run's match index and graph, with the customer records committed since (thread-safe).
 
     A commit holds the customers log's lock across every process while it reads what others committed, decides,
@@ -317,16 +324,6 @@ class LiveCustomers:
         with self._lock:
             self._apply(self._tail.read(), replay=False)
             self._flush()
-
-    def behind(self) -> bool:
-        """True when the log may hold records this worker has not read (or a reader is busy): the caller reads them
-        in a thread (`refresh`). Two stats, never a parse."""
-        if not self._lock.acquire(blocking=False):
-            return True
-        try:
-            return not self._tail.quiet()
-        finally:
-            self._lock.release()
 
     def _apply(self, entries: list[dict], replay: bool) -> list[tuple[list, list]]:
         from c360.entity_resolution.online import input_record
