@@ -185,9 +185,38 @@ def client(settings):
 @pytest.fixture()
 def fresh_warehouse(tmp_path, warehouse) -> Path:
     """A private copy of the warehouse (for tests that publish)."""
+    return private_copy(tmp_path, warehouse, "run-1")
+
+
+def serve_two_workers(warehouse: Path, stderr: Path, env: dict, *unset: str):
+    """`c360 serve --workers 2` on the warehouse with `env` over this process's (less the `unset` variables), its log
+    lines written to `stderr`: (the process, its port, its base URL). The caller waits (`wait_ready`) and stops it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, free_port
+
+    port = free_port()
+    env = {**os.environ, **env}
+    for name in unset:
+        env.pop(name, None)
+    with open(stderr, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--port",
+                                 str(port), "--workers", "2"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                stderr=err)
+    return proc, port, f"http://127.0.0.1:{port}"
+
+
+def json_log_lines(path: Path) -> list[dict]:
+    """The JSON log lines of a server's stderr file."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def private_copy(tmp_path: Path, warehouse: Path, run_id: str) -> Path:
+    """A private copy of a warehouse's runs with `run_id` published (for tests that publish, post or commit)."""
     wh = tmp_path / "wh"
     shutil.copytree(warehouse / "runs", wh / "runs", symlinks=True)
-    publish(wh, wh / "runs" / "run-1")
+    publish(wh, wh / "runs" / run_id)
     return wh
 
 
@@ -252,7 +281,4 @@ def person_warehouse(tmp_path_factory, trained, match_model) -> Path:
 @pytest.fixture()
 def fresh_person_warehouse(tmp_path, person_warehouse) -> Path:
     """A private copy of the warehouse with identities (for tests that post events or commit records)."""
-    wh = tmp_path / "wh"
-    shutil.copytree(person_warehouse / "runs", wh / "runs", symlinks=True)
-    publish(wh, wh / "runs" / "run-p")
-    return wh
+    return private_copy(tmp_path, person_warehouse, "run-p")

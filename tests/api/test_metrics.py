@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,9 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from c360.append_log import AppendLog
 from c360.layout import Warehouse
 from c360.settings import Settings
-from tests.conftest import REPO, free_port
 
-from .conftest import KEYS, PII, READER, WRITER, wait_ready
+from .conftest import KEYS, PII, READER, WRITER, json_log_lines, serve_two_workers, wait_ready
 
 TEMPLATES = {"/healthz", "/readyz", "/version", "/recommendations/{user_id}", "/attractions/{item_id}/similar",
              "/attractions/{item_id}/next", "/customer360/{match_id}", "/customers/{match_id}/recommendations",
@@ -145,19 +142,13 @@ def test_a_dead_workers_live_gauges_are_dropped(tmp_path):
 
 @pytest.mark.slow
 def test_one_scrape_sums_the_requests_of_both_workers(warehouse, tmp_path):
-    port = free_port()
-    env = {**os.environ, "C360_API_KEYS": "metrics-key:reader", "C360_GRAPH": "networkx"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.pop("C360_LOG_LEVEL", None)
     err = tmp_path / "stderr.log"
-    with open(err, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--port",
-                                 str(port), "--workers", "2"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                stderr=stderr)
-    base = f"http://127.0.0.1:{port}"
+    proc, port, base = serve_two_workers(warehouse, err, {"C360_API_KEYS": "metrics-key:reader",
+                                                          "C360_GRAPH": "networkx"},
+                                         "PROMETHEUS_MULTIPROC_DIR", "C360_LOG_LEVEL")
 
     def access_pids() -> set[int]:
-        lines = [json.loads(line) for line in err.read_text().splitlines() if line.startswith("{")]
+        lines = json_log_lines(err)
         return {line["pid"] for line in lines if line["logger"] == "c360.access" and line["path"] == "/healthz"}
 
     sent = 0

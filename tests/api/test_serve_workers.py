@@ -3,18 +3,12 @@ fresh processes, which the logging configured in the parent does not reach)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.conftest import REPO, free_port
-
-from .conftest import wait_ready
+from .conftest import json_log_lines, serve_two_workers, wait_ready
 
 KEY = "workers-key"
 N = 24
@@ -22,15 +16,9 @@ N = 24
 
 @pytest.mark.slow
 def test_every_worker_logs_access_and_audit_lines(warehouse, tmp_path):
-    port = free_port()
-    env = {**os.environ, "C360_API_KEYS": f"{KEY}:reader", "C360_GRAPH": "networkx"}
-    env.pop("C360_LOG_LEVEL", None)
     err = tmp_path / "stderr.log"
-    with open(err, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "c360", "serve", "--warehouse", str(warehouse), "--port",
-                                 str(port), "--workers", "2"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                stderr=stderr)
-    base = f"http://127.0.0.1:{port}"
+    proc, port, base = serve_two_workers(warehouse, err, {"C360_API_KEYS": f"{KEY}:reader", "C360_GRAPH": "networkx"},
+                                         "C360_LOG_LEVEL")
     try:
         wait_ready(proc, port)
 
@@ -44,7 +32,7 @@ def test_every_worker_logs_access_and_audit_lines(warehouse, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    lines = [json.loads(line) for line in err.read_text().splitlines() if line.startswith("{")]
+    lines = json_log_lines(err)
     audit = [line for line in lines if line["logger"] == "c360.api.audit"]
     access = [line for line in lines if line["logger"] == "c360.access" and line["path"] == "/customer360/17"]
     assert sorted(line["status"] for line in audit) == sorted(statuses)
