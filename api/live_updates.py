@@ -303,10 +303,11 @@ class LiveCustomers(_LogFollower):
                follow: Callable[[int], int] | None = None) -> LiveCustomers:
         """The live customers of a run (InputError when the run has no match output to match against)."""
         from c360.entity_resolution.online import RealtimeMatcher
+        from c360.graph.export import account_match_ids as account_match_ids_of
 
         matcher = RealtimeMatcher.load(run.match, max_block_size=(settings or RealtimeSettings()).max_block_size)
         return cls(matcher, AppendLog(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
-                   embedded, on_account, _account_match_ids(run), follow)
+                   embedded, on_account, account_match_ids_of(run.match.matched), follow)
 
     @property
     def committed(self) -> int:
@@ -415,17 +416,3 @@ class LiveCustomers(_LogFollower):
         count_commit(new)
         return answer, mid, new, in_graph
 
-
-def _account_match_ids(run: RunLayout) -> list[int]:
-    """The match_id of every park account in the run's match output (one column pair read; none without `source`)."""
-    import pyarrow.parquet as pq
-
-    from c360.recsys.interactions import parquet_files
-
-    ids: list[int] = []
-    for f in parquet_files(run.match.matched):
-        if "source" not in pq.ParquetFile(f).schema_arrow.names:
-            return []
-        t = pq.read_table(f, columns=["match_id", "source"]).to_pandas()
-        ids += t.loc[t["source"] == ACCOUNT_SOURCE, "match_id"].astype(int).tolist()
-    return ids

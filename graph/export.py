@@ -404,6 +404,22 @@ def add_trips(b: GraphBuilder, trips: pd.DataFrame) -> None:
             vertex.props["park_trips"] = format_park_trips(counts)
 
 
+def account_match_ids(matched: str | Path) -> list[int]:
+    """The match_id of every park account (source ACCOUNT_SOURCE) in a match output, a file or a directory of parts:
+    one column pair read; none when it has no `source` column."""
+    import pyarrow.parquet as pq
+
+    from c360.recsys.interactions import parquet_files
+
+    ids: list[int] = []
+    for f in parquet_files(matched):
+        if "source" not in pq.ParquetFile(f).schema_arrow.names:
+            return []
+        t = pq.read_table(f, columns=["match_id", "source"]).to_pandas()
+        ids += t.loc[t["source"] == ACCOUNT_SOURCE, "match_id"].astype(int).tolist()
+    return ids
+
+
 def record_elements(record: dict, match_id: int | str, records: int, new_match: bool,
                     accounts: int = 0) -> tuple[list[Element], list[Element]]:
     """What one committed record (merged columns) adds to the graph, as the nightly's export would: a customer record

@@ -216,10 +216,10 @@ def _identities(ctx: RunContext):
     if not path.is_file():
         import pyarrow.parquet as pq
 
-        from c360.graph.schema import ACCOUNT_SOURCE
+        from c360.graph.export import account_match_ids
 
         matched = ctx.output("match", "matched")
-        if not _has_rows(matched, "source", ACCOUNT_SOURCE):
+        if not account_match_ids(matched):
             return None   # no account was matched: every visitor is their own person
         source, _ = _interactions_file(ctx)
         users = pq.read_table(source.path, columns=["USER_ID"]).column("USER_ID").unique().to_pylist()
@@ -228,22 +228,6 @@ def _identities(ctx: RunContext):
             return None
         write_identities(identities, path)
     return load_identities(path)
-
-
-def _has_rows(table: str | Path, column: str, value: str) -> bool:
-    """Whether a Parquet table (a file or a directory of parts) has a row whose `column` is `value` (False without
-    the column); reads that one column."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from c360.recsys.interactions import parquet_files
-
-    for f in parquet_files(table):
-        if column not in pq.ParquetFile(f).schema_arrow.names:
-            return False
-        if pc.any(pc.equal(pq.read_table(f, columns=[column]).column(column), value)).as_py():
-            return True
-    return False
 
 
 def _training_interactions(ctx: RunContext):
