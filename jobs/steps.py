@@ -233,7 +233,6 @@ def _identities(ctx: RunContext):
 def _training_interactions(ctx: RunContext):
     """(InteractionsFile, identities): what the models train on: the run's interactions, where accounts of one
     person share their history when the run has identities (written once into the run)."""
-    from c360.io import atomic_path as _atomic
     from c360.recsys.identities import share_histories
     from c360.recsys.interactions import InteractionsFile
 
@@ -243,7 +242,7 @@ def _training_interactions(ctx: RunContext):
         return source, None
     shared = ctx.run.shared_interactions
     if not shared.is_file():
-        with _atomic(shared) as tmp:
+        with atomic_path(shared) as tmp:
             share_histories(source, identities).to_parquet(tmp, index=False)
     return InteractionsFile(shared), identities
 
