@@ -15,6 +15,7 @@ from c360.errors import C360Error
 COMMAND_MODULES = (
     "c360.graph.gremlin_cli",        # c360 gremlin start|stop|status
     "c360.jobs.spark_cli",           # c360 spark start|stop|status
+    "c360.kafka_cli",                # c360 kafka start|stop|status
     "c360.recsys.cli",               # c360 recsys train|recommend|evaluate
     "c360.entity_resolution.cli",    # c360 er generate|merge|match|evaluate|explain
     "c360.graph.cli",                # c360 graph export|load
@@ -26,6 +27,7 @@ COMMAND_MODULES = (
 DOCTOR_CHECKS = (
     "c360.doctor:core_checks",                      # Java, Spark, Splink's similarity jar, DuckDB
     "c360.graph.gremlin_server:doctor_checks",      # Maven, Gremlin Server jars
+    "c360.kafka_server:doctor_checks",              # Kafka jars
     "c360.recsys.doctor:doctor_checks",             # implicit CPU and GPU
 )
 
