@@ -22,7 +22,8 @@ A journal is a directory of numbered segment files, one JSON object per line:
 - A line no writer of this module wrote (not JSON, or a seal marker that names no next segment) is logged and skipped
   by every reader, the tail and the nightly's `read_through` alike: one bad line never stops serving or a run.
 
-At scale the same records would come from a stream (Kinesis, Kafka) in the same format.
+This is the embedded backend of c360.realtime_log (a position is a sealed segment's number); at scale the same
+records go through Kafka in the same format (c360.kafka_log).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from c360.realtime_log import RealtimeLog
 
 log = logging.getLogger("c360.append_log")
 
@@ -78,7 +81,7 @@ def encode(records: list[dict[str, Any]]) -> bytes:
     return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
-class AppendLog:
+class AppendLog(RealtimeLog):
     """An append-only, fsync'd log of JSON records in numbered segments under `directory` (thread- and
     process-safe)."""
 
@@ -96,6 +99,10 @@ class AppendLog:
 
     def __repr__(self) -> str:
         return f"AppendLog({str(self.dir)!r})"
+
+    @property
+    def name(self) -> str:
+        return str(self.dir)
 
     # ---- segments ---------------------------------------------------------------------------------------------
     def path(self, segment: int) -> Path:

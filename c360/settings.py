@@ -216,6 +216,20 @@ class RealtimeSettings(_Section):
     # a blocking key shared by more records than this pairs nothing in real time (too common to discriminate: a
     # shared phone, a placeholder SSN); other keys still find the record's candidates
     max_block_size: int = Field(200, gt=0)
+    # where the logs live (c360.realtime_log): `file` (append-only files under the warehouse, every worker of one
+    # host) or `kafka://HOST:PORT/TOPIC` (events on TOPIC, committed customers on TOPIC-customers: every host)
+    log: str = "file"
+    log_timeout_s: float = Field(5.0, gt=0)      # an append the broker has not acknowledged by then: 503
+
+    @field_validator("log")
+    @classmethod
+    def _log_spec(cls, value: str) -> str:
+        from c360.realtime_log import parse_log_spec
+
+        try:
+            return parse_log_spec(value).text
+        except InputError as exc:  # pydantic names the setting: realtime.log
+            raise ValueError(str(exc).removeprefix("realtime.log ")) from None
 
     def bounds(self) -> EventBounds:
         """The accepted range of an event (c360.events)."""
@@ -283,6 +297,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "C360_GREMLIN_PASSWORD": ("gremlin_password",),
     "C360_CACHE": ("cache",),
     "C360_LOG_LEVEL": ("api", "log_level"),   # `c360 serve --log-level` hands it to its workers
+    "C360_REALTIME_LOG": ("realtime", "log"),   # file | kafka://HOST:PORT/TOPIC
 }
 CONFIG_ENV = "C360_CONFIG"   # the YAML file `c360 serve` hands to its workers
 

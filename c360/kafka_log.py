@@ -1,0 +1,397 @@
+"""A real-time log on a Kafka topic (`realtime.log: kafka://HOST:PORT/TOPIC`; c360.realtime_log has the contract).
+
+- One partition per topic: a position is an offset, the order of the log is the order of the topic (the customers
+  log decides match_ids in that order). The topic is created when absent: events keep every record until a published
+  run contains them (`retention.ms=-1`, then `drop_through` deletes the records before the run's offset); a keyed log
+  (customers, by record id) is compacted instead.
+- `append` returns once every in-sync replica has the records (idempotent producer, `acks=all`), within
+  `timeout_s`; otherwise LogUnavailable (an OSError: the API answers 503). Concurrent appends share the producer's
+  batches, as the file journal's share one fsync.
+- Every tail has its own consumer on its own thread (no consumer group: it assigns the partition from the run's
+  offset), so a record appended on any host reaches every worker in about a fetch round trip. A tail's first read
+  waits (at most `timeout_s`) for the end of the topic as it was then: a restarted worker has caught up before it
+  serves. After an append of its own process, a read waits for the appended records (a POST then a GET on one worker
+  sees the event, as with the file journal).
+- `exclusive` holds a lock file under the warehouse (every worker of this host) and makes the tails read to the end
+  of the topic first. Workers of two hosts are not excluded from each other: two commits racing on two hosts may both
+  decide before either reads the other's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from c360.realtime_log import LogUnavailable, RealtimeLog
+
+log = logging.getLogger("c360.kafka_log")
+
+DELIVERY_TIMEOUT_S = 5.0   # an append not acknowledged within this fails (503): no request waits longer on the log
+RETRY_S = 1.0              # a tail that lost the broker tries again after this
+LOCK_FILE = ".lock"
+
+
+class KafkaLog(RealtimeLog):
+    """The log of one topic on the brokers `bootstrap` (thread-safe; a producer and tails opened on first use)."""
+
+    def __init__(self, bootstrap: str, topic: str, lock_dir: Path | None = None, keyed_by: str | None = None,
+                 timeout_s: float = DELIVERY_TIMEOUT_S):
+        self.bootstrap, self.topic, self.lock_dir, self.keyed_by = bootstrap, topic, lock_dir, keyed_by
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()            # the producer, the admin client, the topic check
+        self._mutex = threading.Lock()           # exclusive() among this process's threads
+        self._lock_fd: int | None = None
+        self._producer = None
+        self._admin = None
+        self._meta = None                        # a consumer handle for watermark queries (thread-safe in librdkafka)
+        self._topic_ready = False
+        self._barrier = 0                        # tails read up to this offset before they answer
+        self._tails: weakref.WeakSet[KafkaTail] = weakref.WeakSet()
+
+    def __repr__(self) -> str:
+        return f"KafkaLog({self.name!r})"
+
+    @property
+    def name(self) -> str:
+        return f"kafka://{self.bootstrap}/{self.topic}"
+
+    # ---- clients ------------------------------------------------------------------------------------------------
+    def _config(self, **extra) -> dict[str, Any]:
+        ms = int(self.timeout_s * 1000)
+        return {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": max(ms, 1000),
+                "socket.connection.setup.timeout.ms": max(ms, 1000), "log_level": 3, **extra}
+
+    def _admin_client(self):
+        from confluent_kafka.admin import AdminClient
+
+        with self._lock:
+            if self._admin is None:
+                self._admin = AdminClient(self._config())
+            return self._admin
+
+    def ensure_topic(self) -> None:
+        """Create the topic when absent (one partition; compacted when keyed, else kept until dropped); a topic of
+        several partitions is refused (its offsets are not one position)."""
+        if self._topic_ready:
+            return
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import NewTopic
+
+        admin = self._admin_client()
+        try:
+            meta = admin.list_topics(self.topic, timeout=self.timeout_s).topics.get(self.topic)
+            if meta is None or meta.error is not None:
+                config = ({"cleanup.policy": "compact"} if self.keyed_by else {"retention.ms": "-1"})
+                future = admin.create_topics([NewTopic(self.topic, 1, -1, config=config)],
+                                             operation_timeout=self.timeout_s)[self.topic]
+                try:
+                    future.result(timeout=self.timeout_s)
+                    log.info("created topic %s (%s)", self.name, config)
+                except KafkaException as exc:
+                    if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                        raise
+            elif len(meta.partitions) != 1:
+                raise LogUnavailable(f"{self.name}: the topic has {len(meta.partitions)} partitions; a real-time "
+                                     f"log is one partition (its offsets are the nightly's positions)")
+        except LogUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - KafkaException, timeouts: the broker is not reachable
+            raise LogUnavailable(f"{self.name}: the topic cannot be checked or created: {exc}") from exc
+        self._topic_ready = True
+
+    def _producer_client(self):
+        from confluent_kafka import Producer
+
+        with self._lock:
+            if self._producer is None:
+                ms = int(self.timeout_s * 1000)
+                self._producer = Producer(self._config(**{
+                    "enable.idempotence": True, "acks": "all", "linger.ms": 1,
+                    "message.timeout.ms": ms, "request.timeout.ms": min(ms, 30000)}))
+            return self._producer
+
+    def end_offset(self) -> int:
+        """The topic's high watermark now (LogUnavailable when the broker does not answer)."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        self.ensure_topic()
+        with self._lock:
+            if self._meta is None:
+                self._meta = Consumer(self._config(**{"group.id": f"c360-{self.topic}", "enable.auto.commit": False}))
+            meta = self._meta
+        try:
+            return int(meta.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=self.timeout_s)[1])
+        except Exception as exc:  # noqa: BLE001 - KafkaException: not reachable
+            raise LogUnavailable(f"{self.name}: the end of the log cannot be read: {exc}") from exc
+
+    # ---- writing ------------------------------------------------------------------------------------------------
+    def _key(self, record: dict[str, Any]) -> bytes | None:
+        if self.keyed_by is None:
+            return None
+        value = record.get(self.keyed_by)
+        return str(value if value is not None else next(iter(record), "")).encode()
+
+    def _produce(self, records: list[dict[str, Any]]) -> int:
+        """Send and wait for the acknowledgement of every record; the offset after the last one."""
+        self.ensure_topic()
+        producer = self._producer_client()
+        done = threading.Event()
+        state = {"left": len(records), "error": None, "end": 0}
+
+        def delivered(err, msg):
+            if err is not None:
+                state["error"] = state["error"] or err
+            else:
+                state["end"] = max(state["end"], msg.offset() + 1)
+            state["left"] -= 1
+            if state["left"] == 0:
+                done.set()
+
+        try:
+            for record in records:
+                producer.produce(self.topic, orjson.dumps(record), key=self._key(record), partition=0,
+                                 on_delivery=delivered)
+        except BufferError as exc:
+            raise LogUnavailable(f"{self.name}: the producer's queue is full: {exc}") from exc
+        deadline = time.monotonic() + self.timeout_s + 1.0
+        while not done.is_set():   # callbacks run in whichever thread polls: every waiting caller polls
+            producer.poll(0.005)
+            if time.monotonic() > deadline:
+                break
+        if not done.is_set() or state["error"] is not None:
+            raise LogUnavailable(f"{self.name}: {len(records)} record(s) not acknowledged: "
+                                 f"{state['error'] or 'no answer'}")
+        self._raise_barrier(state["end"])
+        return state["end"]
+
+    def _raise_barrier(self, offset: int) -> None:
+        with self._lock:
+            self._barrier = max(self._barrier, offset)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            self._produce(records)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[_Writer]:
+        with self._mutex:
+            if self.lock_dir is not None and self._lock_fd is None:
+                os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
+                self._lock_fd = os.open(self.lock_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._raise_barrier(self.end_offset())   # the tails read everything before the caller decides
+                yield _Writer(self)
+            finally:
+                if self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def seal(self) -> int:
+        return self.end_offset()
+
+    def drop_through(self, through: int) -> list[int]:
+        """Delete the records before offset `through` (a keyed log is compacted instead: nothing to do)."""
+        if self.keyed_by is not None or through <= 0:
+            return []
+        from confluent_kafka import TopicPartition
+
+        self.ensure_topic()
+        try:
+            future = self._admin_client().delete_records([TopicPartition(self.topic, 0, through)],
+                                                         request_timeout=self.timeout_s)
+            for f in future.values():
+                f.result(timeout=self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the next run drops them
+            raise LogUnavailable(f"{self.name}: records before offset {through} not deleted: {exc}") from exc
+        return [through]
+
+    # ---- reading ------------------------------------------------------------------------------------------------
+    def read_through(self, through: int, after: int = 0) -> list[dict[str, Any]]:
+        """The records from offset `after` to before `through` (LogUnavailable when they cannot all be read)."""
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        if through <= after:
+            return []
+        self.ensure_topic()
+        consumer = Consumer(self._config(**{"group.id": f"c360-{self.topic}", "enable.auto.commit": False,
+                                            "auto.offset.reset": "earliest"}))
+        out: list[dict[str, Any]] = []
+        try:
+            consumer.assign([TopicPartition(self.topic, 0, after if after > 0 else OFFSET_BEGINNING)])
+            idle_since = time.monotonic()
+            while True:
+                msgs = consumer.consume(1000, timeout=0.2)
+                for m in msgs:
+                    if m.error() is not None:
+                        continue
+                    if m.offset() >= through:
+                        return out
+                    out.extend(_records(m.value(), self.name, m.offset()))
+                    if m.offset() >= through - 1:
+                        return out
+                if msgs:
+                    idle_since = time.monotonic()
+                else:
+                    position = consumer.position([TopicPartition(self.topic, 0)])[0].offset
+                    if position >= through:   # the last records were compacted away
+                        return out
+                    if time.monotonic() - idle_since > max(self.timeout_s, 10.0):
+                        raise LogUnavailable(f"{self.name}: offsets {after} to {through} not readable "
+                                             f"(read to {position})")
+        finally:
+            consumer.close()
+
+    def tail(self, after: int = 0) -> KafkaTail:
+        tail = KafkaTail(self, after)
+        self._tails.add(tail)
+        return tail
+
+    def close(self) -> None:
+        """Stop the tails, flush and drop the producer, release the lock file (a later use opens them again)."""
+        for tail in list(self._tails):
+            tail.close()
+        with self._lock:
+            producer, meta = self._producer, self._meta
+            self._producer, self._admin, self._meta = None, None, None
+        if producer is not None:
+            producer.flush(1.0)
+        if meta is not None:
+            meta.close()
+        with self._mutex:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+
+class _Writer:
+    """Appends and seals while `KafkaLog.exclusive` is held."""
+
+    def __init__(self, journal: KafkaLog):
+        self.journal = journal
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        self.journal.append(records)
+
+    def seal(self) -> int:
+        return self.journal.end_offset()
+
+
+def _records(value: bytes | None, where: str, offset: int) -> list[dict[str, Any]]:
+    """The record of one message; a value no writer of this module wrote (not JSON) is logged and skipped."""
+    try:
+        return [orjson.loads(value or b"")]
+    except orjson.JSONDecodeError:
+        log.error("%s: skipped offset %d, not JSON (%d bytes)", where, offset, len(value or b""))
+        return []
+
+
+class KafkaTail:
+    """An API worker's reader of one topic from an offset: a consumer on its own thread queues what arrives; `read`
+    hands it over (not thread-safe: its owner holds a lock)."""
+
+    def __init__(self, journal: KafkaLog, after: int = 0):
+        self.journal, self.after = journal, after
+        self.records_read = 0
+        self.position = after                  # the next offset the consumer delivers
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._queued_bytes = 0
+        self._cv = threading.Condition()
+        self._stop = threading.Event()
+        self._caught_up = False                # the first read waits for the end of the topic
+        self._given_up = 0                     # a barrier the consumer did not reach in time: not waited on again
+        self._thread = threading.Thread(target=self._run, name=f"c360-tail-{journal.topic}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        warned = False
+        while not self._stop.is_set():
+            consumer = None
+            try:
+                self.journal.ensure_topic()
+                consumer = Consumer(self.journal._config(**{
+                    "group.id": f"c360-{self.journal.topic}", "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100}))
+                consumer.assign([TopicPartition(self.journal.topic, 0,
+                                                self.position if self.position > 0 else OFFSET_BEGINNING)])
+                warned = False
+                while not self._stop.is_set():
+                    msgs = consumer.consume(1000, timeout=0.1)
+                    good = [m for m in msgs if m.error() is None]
+                    if good:
+                        with self._cv:
+                            for m in good:
+                                value = m.value() or b""
+                                self._queue.append((m.offset(), value))
+                                self._queued_bytes += len(value)
+                            self.position = good[-1].offset() + 1
+                            self._cv.notify_all()
+            except Exception as exc:  # noqa: BLE001 - the broker is away: serve what was read, try again
+                if not warned:
+                    log.warning("%s: not reading the log (%s); retrying every %.0f s", self.journal.name, exc,
+                                RETRY_S)
+                    warned = True
+                self._stop.wait(RETRY_S)
+            finally:
+                if consumer is not None:
+                    with contextlib.suppress(Exception):
+                        consumer.close()
+
+    def _target(self) -> int:
+        """The offset a read must have reached: what this process appended or was told to read to, and on the
+        first read the end of the topic."""
+        target = self.journal._barrier
+        if not self._caught_up:
+            self._caught_up = True
+            try:
+                target = max(target, self.journal.end_offset())
+            except LogUnavailable as exc:
+                log.warning("%s: serving without the log's latest records: %s", self.journal.name, exc)
+        return target
+
+    def read(self) -> list[dict[str, Any]]:
+        target = self._target()
+        with self._cv:
+            if self.position < target and target > self._given_up:
+                self._cv.wait_for(lambda: self.position >= target or self._stop.is_set(),
+                                  timeout=self.journal.timeout_s)
+                if self.position < target:
+                    self._given_up = target
+                    if self.journal._mutex.locked():   # a writer decides on what it read: it must have everything
+                        raise LogUnavailable(f"{self.journal.name}: not read to offset {target} in time")
+                    log.warning("%s: read to offset %d of %d in time", self.journal.name, self.position, target)
+            batch, self._queue, self._queued_bytes = list(self._queue), deque(), 0
+        out: list[dict[str, Any]] = []
+        for offset, value in batch:
+            out.extend(_records(value, self.journal.name, offset))
+        self.records_read += len(out)
+        return out
+
+    def quiet(self) -> bool:
+        """True when nothing arrived since the last read and nothing of this process is still on its way."""
+        target = self.journal._barrier
+        return not self._queue and self._caught_up and (self.position >= target or target <= self._given_up)
+
+    def unread_bytes(self) -> int:
+        """Bytes that arrived and were not read yet."""
+        return self._queued_bytes
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
