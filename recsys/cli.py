@@ -10,9 +10,14 @@ from pathlib import Path
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--interactions", help="Personalize interactions CSV/Parquet, or the sigir17 directory")
+    from c360.data import sigir17_dir
+
+    p.add_argument("--interactions", metavar="F",
+                   help="Personalize interactions CSV/Parquet (needed with --format personalize), or a sigir17 "
+                        f"directory (with --format sigir17; default: the shipped data, {sigir17_dir()})")
     p.add_argument("--items", help="items CSV/Parquet (ITEM_ID, NAME, PARK, THEME, ...)")
-    p.add_argument("--format", default="personalize", help="personalize (default) or sigir17")
+    p.add_argument("--format", default="personalize",
+                   help="personalize (default) or sigir17 (`--format sigir17` alone runs on the shipped data)")
     p.add_argument("--aggregate", default="spark", help="photo aggregation engine: spark (Spark SQL) or pandas")
     p.add_argument("--item-group-col", default=None, help="items column for context-aware popularity, e.g. PARK")
     p.add_argument("--seed", type=int, default=0)
@@ -213,5 +218,5 @@ def cmd_evaluate(args) -> int:
                                  show_progress=not args.no_progress,
                                  workdir=work if args.aggregate == "spark" else None)
     ev.write_metrics(result, args.out)
-    print(ev.metrics_table(result).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(ev.format_metrics(result))
     return 0

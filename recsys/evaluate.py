@@ -116,10 +116,22 @@ def metrics_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame.from_dict(result["algorithms"], orient="index").rename_axis("algo").reset_index()
 
 
+def format_metrics(result: dict) -> str:
+    """The metrics as a terminal table, then one line per model that chose among others (`auto`, `session`). The
+    choice is text only one row has: as a column it was padded to the width of a blend's description (100
+    characters) and printed NaN on every other row."""
+    table = metrics_table(result)
+    chosen = table.pop("chosen") if "chosen" in table.columns else pd.Series(None, index=table.index, dtype=object)
+    lines = [table.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+    lines += [f"{algo} chose: {label}" for algo, label in zip(table["algo"], chosen, strict=True)
+              if isinstance(label, str)]
+    return "\n".join(lines)
+
+
 def write_metrics(result: dict, path: str | Path) -> Path:
     """Write the evaluation result as JSON, atomically."""
     return write_json_file(path, result)
 
 
-__all__ = ["evaluate", "evaluate_model", "evaluate_sessions", "metrics_table", "write_metrics", "DEFAULT_ALGOS",
-           "SESSION_DEFAULT_ALGOS", "CHOICES"]
+__all__ = ["evaluate", "evaluate_model", "evaluate_sessions", "metrics_table", "format_metrics", "write_metrics",
+           "DEFAULT_ALGOS", "SESSION_DEFAULT_ALGOS", "CHOICES"]

@@ -76,3 +76,14 @@ def test_train_ease_through_the_cli(tmp_path, random_interactions):
     assert "trained ease" in out.stdout
     meta = json.loads((tmp_path / "model" / "params.json").read_text())
     assert meta["algo"] == "ease" and meta["params"]["l2"] == 2 and meta["params"]["user_alpha"] == 1
+
+
+def test_the_evaluation_table_keeps_the_choice_out_of_its_columns():
+    from c360.recsys.evaluate import format_metrics
+
+    blend = "blend(" + ", ".join(f"item-knn(k={k}, similarity=bm25)" for k in (20, 50, 100)) + ")"
+    result = {"algorithms": {"popularity": {"ndcg@10": 0.1, "train_seconds": 0.01},
+                             "auto": {"ndcg@10": 0.2, "train_seconds": 3.5, "chosen": blend}}}
+    table, choice = format_metrics(result).rsplit("\n", 1)
+    assert "chosen" not in table and "NaN" not in table and max(map(len, table.splitlines())) < 50
+    assert choice == f"auto chose: {blend}"
