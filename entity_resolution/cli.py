@@ -6,9 +6,12 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from c360.inputs import require_args
+
 
 def _generate(a) -> int:
     from c360.entity_resolution.generate import generate
+    require_args(a, "--visits", dirs={"--visits"})
     visits = None
     if a.accounts:
         from c360.data import sigir17_dir
@@ -19,12 +22,14 @@ def _generate(a) -> int:
 
 
 def _merge(a) -> int:
+    require_args(a, "--sources", dirs={"--sources"})   # before Spark starts
     from c360.entity_resolution.merge import merge
     print(json.dumps(merge(a.sources, a.out)))
     return 0
 
 
 def _match(a) -> int:
+    require_args(a, "--input", "--config", "--labels", "--previous")   # before Spark or Splink starts
     from c360.entity_resolution.match import match
     res = match(a.input, config=a.config, engine=a.engine, labels=a.labels, out=a.out, threshold=a.threshold,
                 previous=a.previous)
@@ -33,6 +38,7 @@ def _match(a) -> int:
 
 
 def _evaluate(a) -> int:
+    require_args(a, "--matched", "--truth")
     from c360.entity_resolution.evaluate import evaluate
     from c360.io import write_json_file
     m = evaluate(a.matched, a.truth)
@@ -43,18 +49,21 @@ def _evaluate(a) -> int:
 
 
 def _labels(a) -> int:
+    require_args(a, "--matched", "--labels")
     from c360.entity_resolution.labels import evaluate_labels
     print(json.dumps(evaluate_labels(a.matched, a.labels, a.out)))
     return 0
 
 
 def _review(a) -> int:
+    require_args(a, "--matched", "--labels")
     from c360.entity_resolution.review import review
     print(json.dumps(review(a.matched, a.labels, n=a.n, out=a.out, seed=a.seed, random=a.random)))
     return 0
 
 
 def _explain(a) -> int:
+    require_args(a, "--matched")
     from c360.entity_resolution.explain import explain_match, explain_pair
     from c360.io import atomic_path
     html = explain_pair(a.matched, *a.pair) if a.pair else explain_match(a.matched, a.match_id)

@@ -74,6 +74,18 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
+def _check_inputs(args, *more: str) -> None:
+    """The data's paths exist (and --interactions is given where the format needs it) before Spark starts."""
+    from c360.data import sigir17_dir
+    from c360.errors import InputError
+    from c360.inputs import require_args
+
+    if args.format == "personalize" and not args.interactions:
+        raise InputError(f"--interactions: required with --format personalize (the default); --format sigir17 "
+                         f"without --interactions runs on the shipped data ({sigir17_dir()})")
+    require_args(args, "--interactions", "--items", *more)
+
+
 def parse_params(pairs: list[str]) -> dict:
     """KEY=VALUE strings -> dict with JSON-typed values (numbers, booleans) where they parse."""
     from c360.errors import InputError
@@ -149,6 +161,7 @@ def cmd_train(args) -> int:
     from .models import check_algo, train
 
     check_algo(args.algo)
+    _check_inputs(args, "--identities", "--accounts")
     params = _params(args, args.algo)
     if args.accounts and not args.identities:
         raise InputError("--accounts: only with --identities (an `er match` output)")
@@ -183,10 +196,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_recommend(args) -> int:
+    from c360.inputs import require_args
+
     from .identities import model_identities
     from .models import load_model
     from .recs import read_users, write_recs, write_session_recs
 
+    require_args(args, "--model", "--users", "--sessions")
     model = load_model(args.model)
     if args.sessions:
         write_session_recs(model, args.sessions, args.out, k=args.k)
@@ -203,6 +219,7 @@ def cmd_evaluate(args) -> int:
     from .trips import TIME_PROTOCOLS, check_protocol
 
     timed = check_protocol(args.protocol) in TIME_PROTOCOLS
+    _check_inputs(args)
     names = args.algos.split(",") if args.algos else (ev.SESSION_DEFAULT_ALGOS if timed else ev.DEFAULT_ALGOS)
     algos = [check_algo(a.strip()) for a in names if a.strip()]
     params = {a: {k: v for k, v in _params(args, a).items() if k in ALGORITHMS[a].defaults}
