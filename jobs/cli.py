@@ -1,4 +1,4 @@
-"""`c360 nightly`."""
+"""`c360 nightly` and `c360 report`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_ID", help="rerun a failed run from its failed step")
     p.add_argument("--run-id", help="use this run id instead of a timestamp")
     p.set_defaults(func=_run)
+    r = subparsers.add_parser("report", help="write a run's report.html again from its files",
+                              description="renders runs/<id>/report.html from the run's manifest and outputs, "
+                                          "compared with the published run it replaced; no step is rerun")
+    r.add_argument("--run", required=True, metavar="DIR", help="the run's directory (warehouse/runs/<run_id>)")
+    r.add_argument("--out", help="where to write the page (default: report.html in the run's directory)")
+    r.set_defaults(func=_report)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -30,4 +36,12 @@ def _run(args: argparse.Namespace) -> int:
                          resume=args.resume, run_id=args.run_id)
     print(f"run {result['run_id']}: {result['status']}" + (f" — published {result['current']}"
                                                           if result.get("current") else ""))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from c360.jobs.run_report import write_report
+    from c360.layout import RunLayout
+
+    print(write_report(RunLayout(args.run), out=args.out))
     return 0

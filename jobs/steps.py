@@ -20,9 +20,8 @@ import pandas as pd
 from c360.errors import C360Error, InputError
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs import gates as gates_mod
-from c360.jobs import live_intake
+from c360.jobs import live_intake, run_report
 from c360.jobs.pipeline import RunContext, StepResult
-from c360.jobs.report import render_report
 from c360.jobs.validate import validate_insurance, validate_visits, visits_format
 
 log = logging.getLogger("c360.nightly")
@@ -385,14 +384,22 @@ def graph_target(ctx: RunContext):
 
 
 def step_graph_load(ctx: RunContext) -> StepResult:
+    from c360.graph import neptune_loader
     from c360.graph.loader import load_graph_files
 
     target = graph_target(ctx)
     embedded = not target.is_url  # a file store: it holds exactly this run's graph
     drop = ctx.settings.graph.drop_before_load and not embedded
-    counts = load_graph_files(ctx.output("graph_export", "csv_dir"), target, drop=drop, settings=ctx.settings)
+    csv_dir = ctx.output("graph_export", "csv_dir")
+    bulk = None
+    if neptune_loader.wanted(ctx.settings.graph.neptune_loader, ctx.output("graph_export", "counts")):
+        # a large graph: Neptune's bulk loader reads the parts from S3; the gate reads the store's counts all the same
+        bulk = neptune_loader.load_with_neptune(csv_dir, target, ctx.settings, ctx.run_id, drop=drop)
+        counts = bulk.pop("counts")
+    else:
+        counts = load_graph_files(csv_dir, target, drop=drop, settings=ctx.settings)
     return StepResult(outputs={"target": "networkx (this run)" if embedded else str(target), "counts": counts,
-                               "dropped": drop, "exact_counts": embedded or drop},
+                               "dropped": drop, "exact_counts": embedded or drop, "neptune_loader": bulk},
                       rows={"vertices": sum(counts["vertices"].values()), "edges": sum(counts["edges"].values())})
 
 
@@ -470,24 +477,6 @@ STEPS = [
 # ---- report ----------------------------------------------------------------------------------------------
 
 def write_report(ctx: RunContext) -> Path:
-    """runs/<id>/report.html from whatever the run has produced so far (failed runs included)."""
-    outputs = ctx.manifest.outputs()
-    er: dict = {}
-    if "match" in outputs:
-        er_metrics = _read_json(outputs["match"]["metrics"])
-        report = _read_json(outputs["match"]["report"])
-        er = {"evaluation": er_metrics.get("evaluation"), "pr_curve": er_metrics.get("pr_curve"),
-              "histogram": report.get("match_probability_histogram"), "invalid_values": report.get("unparseable"),
-              "id_changes": report.get("id_changes")}
-    recsys = {}
-    if "recsys_evaluate" in outputs:
-        evaluation = _read_json(outputs["recsys_evaluate"]["metrics"])
-        recsys["metrics"] = evaluation.get("algorithms")
-        recsys["time_ordered"] = evaluation.get("time_ordered")
-    graph = {"counts": (outputs.get("graph_load") or outputs.get("graph_export") or {}).get("counts")}
-    path = ctx.run.report_html
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(render_report(ctx.manifest.data, er, recsys, graph, metric=ctx.settings.recsys.ndcg,
-                                           session_metric=ctx.settings.recsys.session_metric,
-                                           realtime=live_intake.summary(ctx.run)))
-    return path
+    """runs/<id>/report.html from whatever the run has produced so far (failed runs included), compared with the
+    published run it replaces (c360.jobs.run_report)."""
+    return run_report.write_report(ctx.run)
