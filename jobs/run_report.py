@@ -47,11 +47,9 @@ def replaced_run(run: RunLayout) -> RunLayout | None:
     """The published run this one replaces: the one published when it read the real-time logs (what the nightly
     publishes over, c360.jobs.live_intake.base_run), or, for a run that stopped before, the one published now;
     None when there is none or its directory is gone."""
-    state = live_intake.summary(run)
     warehouse = Warehouse(run.root.parent.parent)
-    if "published" in state:
-        run_id = state["published"]
-    else:
+    run_id = live_intake.base_run(run)
+    if run_id is None and not run.realtime.is_file():   # the run never read the logs (it stopped before the match)
         current = warehouse.current()
         run_id = current.run_id if current is not None and current.root != run.root.resolve() else None
     before = warehouse.run(run_id) if run_id else None

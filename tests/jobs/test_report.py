@@ -59,6 +59,12 @@ def test_a_second_run_is_compared_with_the_run_it_replaced(tmp_path):
     write_run(wh, "run-2", f1=0.9828, records=12162, published="run-1", curve=MOVING)
     assert replaced_run(Warehouse(wh).run("run-1")) is None
     assert replaced_run(Warehouse(wh).run("run-2")).run_id == "run-1"
+    # a run that stopped before it read the real-time logs (no realtime.json): the run published now
+    (wh / "current").symlink_to("runs/run-2")
+    write_run(wh, "run-3", f1=0.98, records=12162, published=None)
+    Warehouse(wh).run("run-3").realtime.unlink()
+    assert replaced_run(Warehouse(wh).run("run-3")).run_id == "run-2"
+    assert replaced_run(Warehouse(wh).run("run-2")).run_id == "run-1"   # recorded: not the run published now
     page = write_report(Warehouse(wh).run("run-2")).read_text()
     # offline: nothing fetched, no script at all
     assert "<script" not in page and not re.search(r"""(src|href)=["']?(https?:)?//""", page)
