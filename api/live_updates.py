@@ -1,9 +1,10 @@
 """The real-time parts of a served run: events posted since it was trained (folded into recommendations) and
 customer records committed since (in the match index and the graph).
 
-Both come from the warehouse's append-only logs (c360.append_log), which every worker tails before it answers, so what
-one worker accepted every worker reflects on its next request. A served run reads the segments after those it
-contains (runs/<id>/realtime.json); loading a new run starts again from its own.
+Both come from the real-time logs (c360.realtime_log: files under the warehouse, or Kafka topics), which every worker
+tails before it answers, so what one worker accepted every worker (of every host, on Kafka) reflects on its next
+request. A served run reads the log after the position it contains (runs/<id>/realtime.json); loading a new run
+starts again from its own.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from c360.append_log import AppendLog
 from c360.commits import RESERVED, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.graph.schema import ACCOUNT_SOURCE  # the `source` of a committed app account (USER_ID = its id)
 from c360.io import read_json_file
 from c360.layout import RunLayout, Warehouse
+from c360.realtime_log import RealtimeLog, position_of, warehouse_log
 from c360.settings import RealtimeSettings
 
 from .metrics import count_commit, count_match
@@ -31,10 +32,11 @@ from .metrics import count_commit, count_match
 log = logging.getLogger("c360.api.live_updates")
 
 
-def sealed_through(run: RunLayout, key: str) -> int:
-    """The last segment of a log the run contains (0: none, e.g. a run from before real time)."""
+def sealed_through(run: RunLayout, key: str, journal: RealtimeLog | None = None) -> int:
+    """The position of a log the run contains (0: none, e.g. a run from before real time); given the log, 0 as well
+    when the run recorded a position of another one (c360.realtime_log.position_of)."""
     state = read_json_file(run.realtime) if run.realtime.is_file() else {}
-    return int(state.get(key) or 0)
+    return int(state.get(key) or 0) if journal is None else position_of(state, key, journal)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class LiveEvents(_LogFollower):
     intake refuses events beyond `max_pending_events` since the run (`admit`). Reading the log is blocking: the
     reloader's watch loop and requests do it in a thread (`behind` tells a request whether it must)."""
 
-    def __init__(self, journal: AppendLog, after: int = 0, settings: RealtimeSettings | None = None,
+    def __init__(self, journal: RealtimeLog, after: int = 0, settings: RealtimeSettings | None = None,
                  catalogue: frozenset[str] | None = None):
         self.journal = journal
         self.settings = settings or RealtimeSettings()
@@ -120,7 +122,8 @@ class LiveEvents(_LogFollower):
     @classmethod
     def of_run(cls, warehouse: Warehouse, run: RunLayout, settings: RealtimeSettings | None = None,
                catalogue: frozenset[str] | None = None) -> LiveEvents:
-        return cls(AppendLog(warehouse.events_log), sealed_through(run, "events_through"), settings, catalogue)
+        journal = warehouse_log(warehouse, "events", settings)
+        return cls(journal, sealed_through(run, "events_through", journal), settings, catalogue)
 
     @property
     def applied(self) -> int:
@@ -279,7 +282,7 @@ class LiveCustomers(_LogFollower):
     `follow(match_id)`: the id a logged match_id has in the served run (a record committed into an id the run then
     merged, while the nightly ran, joins the survivor: c360.entity_resolution.id_changes); None: as logged."""
 
-    def __init__(self, matcher, journal: AppendLog, after: int, connection, embedded: bool,
+    def __init__(self, matcher, journal: RealtimeLog, after: int, connection, embedded: bool,
                  on_account: Callable[[str, int, Any, Any], Any] | None = None,
                  account_match_ids: Iterable[int] = (), follow: Callable[[int], int] | None = None):
         self.matcher, self.journal, self.connection, self.embedded = matcher, journal, connection, embedded
@@ -306,7 +309,8 @@ class LiveCustomers(_LogFollower):
         from c360.graph.export import account_match_ids as account_match_ids_of
 
         matcher = RealtimeMatcher.load(run.match, max_block_size=(settings or RealtimeSettings()).max_block_size)
-        return cls(matcher, AppendLog(warehouse.customers_log), sealed_through(run, "customers_through"), connection,
+        journal = warehouse_log(warehouse, "customers", settings)
+        return cls(matcher, journal, sealed_through(run, "customers_through", journal), connection,
                    embedded, on_account, account_match_ids_of(run.match.matched), follow)
 
     @property
@@ -334,7 +338,7 @@ class LiveCustomers(_LogFollower):
             problem = commit_problem(e)
             if problem is not None:  # the problem, never the line: it may hold an SSN
                 self.skipped += 1
-                log.error("%s: skipped a line that is no commit (%s)", self.journal.dir, problem)
+                log.error("%s: skipped a line that is no commit (%s)", self.journal.name, problem)
                 continue
             if RESERVED in e:
                 self.reserved = max(self.reserved, int(e[RESERVED]))

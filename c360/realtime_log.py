@@ -27,15 +27,22 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 from urllib.parse import urlparse
 
 from c360.errors import InputError
+
+if TYPE_CHECKING:
+    from c360.layout import Warehouse
+    from c360.settings import RealtimeSettings
 
 log = logging.getLogger("c360.realtime_log")
 
 FILE = "file"   # the embedded default: append-only files under the warehouse
 KAFKA_USAGE = "file or kafka://HOST:PORT/TOPIC"
+# the record field a log is keyed by (a compacted topic on Kafka: the latest record of each key is kept); a log not
+# named here keeps every record until a published run contains it
+KEYED_BY = {"customers": "id"}
 
 
 class LogUnavailable(OSError):
@@ -134,12 +141,22 @@ def parse_log_spec(spec: str | None, what: str = "realtime.log") -> LogSpec:
     return LogSpec(text, bootstrap=f"{u.hostname}:{port}", topic=topic)
 
 
-def open_log(spec: str | LogSpec | None, directory: str | Path, log_name: str,
-             keyed_by: str | None = None) -> RealtimeLog:
+def warehouse_log(warehouse: Warehouse, log_name: str, realtime: RealtimeSettings | None = None) -> RealtimeLog:
+    """The warehouse's log `log_name` (events, customers, ...) where `realtime.log` says: its directory under
+    `warehouse/realtime/`, or its topic."""
+    from c360.settings import RealtimeSettings
+
+    realtime = realtime or RealtimeSettings()
+    return open_log(realtime.log, warehouse.realtime_logs / log_name, log_name, keyed_by=KEYED_BY.get(log_name),
+                    timeout_s=realtime.log_timeout_s)
+
+
+def open_log(spec: str | LogSpec | None, directory: str | Path, log_name: str, keyed_by: str | None = None,
+             timeout_s: float = 5.0) -> RealtimeLog:
     """The log `log_name` ("events", "customers", ...) as `spec` says: the file journal in `directory`, or its
     Kafka topic. `keyed_by`: the record field that keys it (a compacted topic: the latest record per key is kept;
     records without the field are keyed by their first field's name). On Kafka `directory` still holds the lock file
-    of `exclusive`."""
+    of `exclusive`; `timeout_s` bounds an append's wait for the broker."""
     parsed = spec if isinstance(spec, LogSpec) else parse_log_spec(spec)
     if not parsed.is_kafka:
         from c360.append_log import AppendLog
@@ -147,7 +164,8 @@ def open_log(spec: str | LogSpec | None, directory: str | Path, log_name: str,
         return AppendLog(directory)
     from c360.kafka_log import KafkaLog
 
-    return KafkaLog(parsed.bootstrap, parsed.topic_of(log_name), lock_dir=Path(directory), keyed_by=keyed_by)
+    return KafkaLog(parsed.bootstrap, parsed.topic_of(log_name), lock_dir=Path(directory), keyed_by=keyed_by,
+                    timeout_s=timeout_s)
 
 
 def position_of(state: Mapping[str, Any], key: str, log_: RealtimeLog) -> int:
