@@ -24,6 +24,7 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/c360 nightly
+	@echo "serving the API on http://$(HOST):$(PORT) until Ctrl-C (another port: make run PORT=8001)"
 	$(BIN)/c360 serve --host $(HOST) --port $(PORT)
 
 # two workers (pytest-xdist), whole modules each, in the suite's order (tests/conftest.py: the longest first): most
@@ -42,6 +43,7 @@ nightly: $(STAMP)
 	$(BIN)/c360 nightly
 
 serve: $(STAMP)
+	@echo "serving the API on http://$(HOST):$(PORT) until Ctrl-C (another port: make serve PORT=8001)"
 	$(BIN)/c360 serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

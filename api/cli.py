@@ -9,6 +9,7 @@ import tempfile
 # prometheus_client's multiprocess directory (api.metrics.MULTIPROC_ENV, not imported here: the variable must be set
 # before prometheus_client is first imported, in this process as in the workers)
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+DEFAULT_PORT = 8000
 
 
 def register(subparsers) -> None:
@@ -16,8 +17,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="run the HTTP API (FastAPI + uvicorn) over warehouse/current")
     p.add_argument("--warehouse", help="warehouse directory (default: C360_WAREHOUSE or ./warehouse)")
     p.add_argument("--config", help="YAML config file")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"TCP port (default {DEFAULT_PORT}; `make run` and `make serve` take PORT=...)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
                    help="of every worker's JSON logs (default: C360_LOG_LEVEL, api.log_level or info)")
@@ -45,6 +47,27 @@ def serve(args) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """C360Error naming the port and how to choose another when something already listens there (a second server
+    on `make run`'s port got uvicorn's "address already in use" and exit code 1, after the settings were loaded)."""
+    import errno
+    import socket
+
+    from c360.errors import C360Error
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn binds: TIME_WAIT is no conflict
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            return   # anything else (an unknown host, a port that needs root) is uvicorn's to report
+        raise C360Error(f"--port {port}: {host}:{port} is already in use (another `c360 serve`, or `make run`, still "
+                        f"running?); stop it, or choose another port: c360 serve --port {port + 1}, "
+                        f"or make serve PORT={port + 1}") from None
+
+
 def _serve(args) -> int:
     import logging
 
@@ -60,6 +83,7 @@ def _serve(args) -> int:
         raise InputError(f"--port: {args.port} is not a TCP port")
     if args.workers < 1:
         raise InputError(f"--workers: must be at least 1, got {args.workers}")
+    _check_port_free(args.host, args.port)
     # uvicorn workers build the app in fresh processes: the options reach them as the variables settings read
     if args.warehouse:
         os.environ[_env_var("warehouse")] = args.warehouse
