@@ -17,7 +17,7 @@ COMMAND_MODULES = (
     "c360.jobs.spark_cli",           # c360 spark start|stop|status
     "c360.kafka_cli",                # c360 kafka start|stop|status
     "c360.recsys.cli",               # c360 recsys train|recommend|evaluate
-    "c360.entity_resolution.cli",    # c360 er generate|merge|match|evaluate|explain
+    "c360.entity_resolution.cli",    # c360 er generate|merge|match|evaluate|labels|review|explain
     "c360.graph.cli",                # c360 graph export|load
     "c360.jobs.cli",                 # c360 nightly
     "c360.api.cli",                  # c360 serve

@@ -74,7 +74,7 @@ def _explain(a) -> int:
 
 
 def register(subparsers) -> None:
-    er = subparsers.add_parser("er", help="entity resolution: generate, merge, match, evaluate, explain")
+    er = subparsers.add_parser("er", help="entity resolution: generate, merge, match, evaluate, labels, review, explain")
     sub = er.add_subparsers(dest="er_cmd", required=True)
     p = sub.add_parser("generate", help="generate the five insurance source tables + truth.csv + labels.csv")
     p.add_argument("--customers", type=int, required=True)

@@ -30,7 +30,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("recsys", help="train, serve and evaluate attraction recommenders")
+    parser = subparsers.add_parser("recsys", help="train, recommend and evaluate attraction recommenders")
     sub = parser.add_subparsers(dest="recsys_command", required=True, metavar="SUBCOMMAND")
 
     p = sub.add_parser("train", help="train one algorithm (or auto) and save the model directory")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +40,9 @@ def train(algo: str, interactions: pd.DataFrame | InteractionsFile, items: pd.Da
     The session model learns from trips: give it events or `sessions.trips` rows (with TIMESTAMP, and SESSION_ID
     where known) rather than aggregated interactions, and `walks` (measured walking minutes) where there are any."""
     check_algo(algo)
+    # bars only on a terminal: redrawn with carriage returns, they filled log files (the nightly's, a CI log) with
+    # hundreds of partial lines
+    show_progress = show_progress and sys.stderr.isatty()
     params = dict(params or {})
     if algo == "auto":
         unknown = sorted(set(params) - {"validation", "k", "folds"})

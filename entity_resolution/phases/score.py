@@ -53,7 +53,9 @@ def predict(run: MatchRun, prepared: Prepared, blocking: Blocking, name: str = "
     from splink import Linker
 
     linker = Linker(prepared.splink_tables, blocking.model, log_level="WARNING")
-    pred = linker.inference.predict(threshold_match_probability=0.01)
+    # "never": its warning lists the levels whose m EM could not train, which the train phase already logged at
+    # debug as expected (phases.train._unobserved_levels)
+    pred = linker.inference.predict(threshold_match_probability=0.01, warning_mode="never")
     cols = [c.unquote().name for c in pred.columns]
     # the blocking rule that found each pair and its comparison levels: what `er review` stratifies by, and the
     # labels' refit counts (households read gamma_first_name)

@@ -3,6 +3,8 @@ matches if given)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,10 @@ from c360.entity_resolution import answers
 from c360.entity_resolution import blocking as B
 from c360.entity_resolution.phases.prepare import Prepared
 from c360.entity_resolution.phases.run import MatchRun, Warnings
+
+log = logging.getLogger(__name__)
+# where Splink's EM says, once per level, that a comparison level was never seen among a block's pairs
+SPLINK_EM_LOGGER = "splink.internals.expectation_maximisation"
 
 
 @dataclass(frozen=True)
@@ -97,16 +103,47 @@ def _expectation_maximisation(run: MatchRun, prepared: Prepared, linker, warning
     rules, counts = [r for r, _ in prepared.em_candidates], [c for _, c in prepared.em_candidates]
     sparse = {base[c] for c in base if prepared.null_share.get(c, 0.0) > 0.3}
     trained = []
-    for rule in B.em_blocks(prepared.compared, rules, counts, base, B.strong(run.cfg), sparse):
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule.creator(), record_sample_proportion=min(1.0, 200_000 / prepared.records))
-            trained.append(rule.label())
-        except Exception as exc:  # noqa: BLE001 - Splink raises its EMTrainingException (internal) or ValueError
-            warnings.warn(f"EM block {rule.label()} skipped: {str(exc).splitlines()[0]}")
+    with _unobserved_levels() as unobserved:
+        for rule in B.em_blocks(prepared.compared, rules, counts, base, B.strong(run.cfg), sparse):
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule.creator(), record_sample_proportion=min(1.0, 200_000 / prepared.records))
+                trained.append(rule.label())
+            except Exception as exc:  # noqa: BLE001 - Splink raises its EMTrainingException (internal) or ValueError
+                warnings.warn(f"EM block {rule.label()} skipped: {str(exc).splitlines()[0]}")
+    if unobserved:
+        log.debug("m not trained for %d comparison level(s) never seen among the EM blocks' pairs (Splink's default "
+                  "m kept): %s", len(unobserved), "; ".join(unobserved))
     if not trained:
         warnings.warn("no EM block could be trained: m values stay at Splink's defaults")
     return trained
+
+
+@contextlib.contextmanager
+def _unobserved_levels():
+    """Splink's EM warns for every comparison level it never saw among a block's pairs ("Level ... not observed in
+    dataset, unable to train m value"), three lines each, a dozen per match and again from predict ("m values not
+    fully trained"). It is expected: among true matches the 'all other' level of an exact identifier (SSN, date of
+    birth) rarely or never occurs, and such a level keeps Splink's default m, while the F1 gates judge the result (1.0
+    on the generated data). Those warnings are collected here (the levels, in order, once each) and said in one
+    debug line instead; any other Splink warning passes."""
+    levels: list[str] = []
+
+    def collect(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "not observed in dataset" not in message:
+            return True
+        level = message.split("Level ", 1)[-1].split(" not observed", 1)[0]
+        if level not in levels:
+            levels.append(level)
+        return False
+
+    logger = logging.getLogger(SPLINK_EM_LOGGER)
+    logger.addFilter(collect)
+    try:
+        yield levels
+    finally:
+        logger.removeFilter(collect)
 
 
 def _m_from_labels(run: MatchRun, prepared: Prepared, linker) -> int:

@@ -63,6 +63,15 @@ def test_help_for_every_group():
         assert "usage: c360" in proc.stdout
 
 
+def test_the_summary_names_every_command_of_a_group():
+    """`c360 --help` is the summary a new user reads: a group that lists its commands lists them all."""
+    groups = build_parser()._subparsers._group_actions[0]
+    summary = {a.dest: a.help for a in groups._choices_actions}
+    for group in ("er", "recsys", "graph"):
+        commands = groups.choices[group]._subparsers._group_actions[0].choices
+        assert all(name in summary[group] for name in commands), (group, summary[group], sorted(commands))
+
+
 def test_broadcast_joins_stay_within_a_configured_result_size_limit():
     """A broadcast table is collected through the driver and counts against spark.driver.maxResultSize: with a
     limit configured, both broadcast thresholds default to a quarter of it (an explicit threshold is kept)."""

@@ -135,3 +135,10 @@ def test_gpu_choice_says_why_and_records_the_device(random_interactions, tmp_pat
     assert meta["extra"]["device"] == device and meta["extra"]["gpu_reason"] == status.reason
     off = train("als", df, items, params={"gpu": "off", "factors": 4}, show_progress=False)
     assert off.extra["device"] == "cpu" and off.extra["gpu_reason"] == "--gpu off"
+
+
+def test_no_progress_bars_off_a_terminal(random_interactions, capfd):
+    """Under pytest stderr is a pipe, as in the nightly's log file: a bar asked for is not drawn there."""
+    interactions, items = random_interactions
+    train("als", interactions, items, params={"iterations": 2}, show_progress=True)
+    assert "it/s" not in capfd.readouterr().err
