@@ -169,10 +169,24 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
+def _controller_port(paths: BrokerPaths) -> int:
+    """The controller's port: the one of the last start when it is free (a restart is the same quorum), else a new
+    free one."""
+    saved = paths.run_dir / "controller.port"
+    try:
+        port = int(saved.read_text())
+        if not port_in_use(port):
+            return port
+    except (FileNotFoundError, ValueError):
+        pass
+    port = free_port()
+    saved.write_text(str(port))
+    return port
+
+
 def _write_config(paths: BrokerPaths) -> None:
-    """server.properties (a fresh controller port each start: the quorum is static, so nothing stored names it) and
-    the log4j2 configuration."""
-    paths.properties.write_text(_PROPERTIES.format(host=HOST, port=paths.port, controller_port=free_port(),
+    """server.properties and the log4j2 configuration."""
+    paths.properties.write_text(_PROPERTIES.format(host=HOST, port=paths.port, controller_port=_controller_port(paths),
                                                    data=paths.data))
     (paths.run_dir / "log4j2.properties").write_text(_LOG4J)
 

@@ -15,9 +15,10 @@ run is published its logs drop what it contains.
   above that until the run is published, so a record committed while the nightly runs never shares an id with a
   cluster the nightly creates.
 
-`runs/<id>/realtime.json` records the sealed segments, so a resumed run reads the same ones, the publish drops
-exactly those, and the next run reads only the segments after them: a run that ended between its publish and the
-drop, or a drop that failed, leaves segments the next run neither reads again nor keeps (it drops them first).
+`runs/<id>/realtime.json` records the position each log was sealed at (a segment of the file journal, an offset of
+a Kafka topic: c360.realtime_log) and the log's name, so a resumed run reads the same records, the publish drops
+exactly those, and the next run reads only what follows: a run that ended between its publish and the drop, or a
+drop that failed, leaves records the next run neither reads again nor keeps (it drops them first).
 A bad customers-log line (c360.commits.commit_problem) is quarantined the same way.
 """
 
@@ -32,12 +33,12 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from c360.append_log import AppendLog
 from c360.commits import RESERVED, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs.pipeline import RunContext
 from c360.layout import MatchOutput, RunLayout
+from c360.realtime_log import RealtimeLog, position_of, warehouse_log
 
 log = logging.getLogger("c360.nightly")
 
@@ -75,10 +76,15 @@ def events_frame(records: list[dict]) -> pd.DataFrame:
                          EVENT_ID: df["event_id"].astype("string"), POSTED_BY: df["key"].astype("string")})
 
 
-def _published(ctx: RunContext, key: str) -> tuple[RunLayout | None, int]:
-    """(the published run, the last segment of the log `key` names that it contains: 0 for none)."""
+def _log(ctx: RunContext, name: str) -> RealtimeLog:
+    """The warehouse's real-time log `name` (events, customers) where the settings say (realtime.log)."""
+    return warehouse_log(ctx.warehouse, name, ctx.settings.realtime)
+
+
+def _published(ctx: RunContext, key: str, journal: RealtimeLog) -> tuple[RunLayout | None, int]:
+    """(the published run, the position of `journal` under `key` that it contains: 0 for none)."""
     current = ctx.warehouse.current()
-    return current, int((_state(current) if current else {}).get(key) or 0)
+    return current, position_of(_state(current) if current else {}, key, journal)
 
 
 def _base(run: RunLayout, current: RunLayout | None) -> str | None:
@@ -87,12 +93,12 @@ def _base(run: RunLayout, current: RunLayout | None) -> str | None:
     return state["published"] if "published" in state else (current.run_id if current else None)
 
 
-def _read_sealed(journal: AppendLog, through: int, after: int) -> tuple[int, list]:
-    """(the position read after, the records of the sealed segments after `after` up to `through`). A log sealed
-    before the published run's position was removed and started again from segment 1: all of it is new."""
+def _read_sealed(journal: RealtimeLog, through: int, after: int) -> tuple[int, list]:
+    """(the position read after, the records after `after` up to `through`). A log sealed before the published run's
+    position was removed and started again (segment 1, offset 0): all of it is new."""
     if through < after:
-        log.warning("%s: sealed through segment %d, before the published run's %d: reading all of it",
-                    journal.dir, through, after)
+        log.warning("%s: sealed at position %d, before the published run's %d: reading all of it",
+                    journal.name, through, after)
         after = 0
     return after, journal.read_through(through, after=after)
 
@@ -137,11 +143,14 @@ def run_events(ctx: RunContext) -> pd.DataFrame:
     run, state = ctx.run, _state(ctx.run)
     if "events_through" in state:
         return pd.read_parquet(run.events) if run.events.is_file() else events_frame([])
-    journal = AppendLog(ctx.warehouse.events_log)
-    current, after = _published(ctx, "events_through")
-    _drop_quietly(journal, after)   # segments left behind by a run that ended before its drop, or whose drop failed
-    through = journal.seal()
-    after, logged = _read_sealed(journal, through, after)
+    journal = _log(ctx, "events")
+    current, after = _published(ctx, "events_through", journal)
+    try:
+        _drop_quietly(journal, after)   # records left behind by a run that ended before its drop, or whose drop failed
+        through = journal.seal()
+        after, logged = _read_sealed(journal, through, after)
+    finally:
+        journal.close()
     now, bounds = time.time(), ctx.settings.realtime.bounds()
     good, bad = _checked(logged, lambda r: event_problem(r, now, bounds, earliest=EARLIEST_TIMESTAMP))
     _quarantine(run, "events", bad)
@@ -153,11 +162,12 @@ def run_events(ctx: RunContext) -> pd.DataFrame:
     events = events[~repeated].reset_index(drop=True).astype({EVENT_ID: "string", POSTED_BY: "string"})
     if len(events):
         _write_parquet(events, run.events)
-    _update_state(run, published=_base(run, current), events_through=through, events_after=after,
+    _update_state(run, published=_base(run, current), events_through=through, events_through_log=journal.name,
+                  events_after=after,
                   events=len(events), quarantined=len(bad), quarantined_by_field=_problem_counts(bad),
                   duplicates=int(repeated.sum()))
-    log.info("real-time events: %d (log sealed through segment %d; %d new, %d quarantined, %d repeated event_ids)",
-             len(events), through, len(good), len(bad), int(repeated.sum()))
+    log.info("real-time events: %d (%s sealed at %d; %d new, %d quarantined, %d repeated event_ids)",
+             len(events), journal.name, through, len(good), len(bad), int(repeated.sum()))
     return events
 
 
@@ -301,9 +311,9 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
     """Seal the customers log and reserve this run's new match_ids in one step under its lock; the committed records
     this run contains (the published run's plus the sealed segments) are written into it."""
     run = ctx.run
-    current, after = _published(ctx, "customers_through")
+    journal = _log(ctx, "customers")
+    current, after = _published(ctx, "customers_through", journal)
     carried = _carried(current.committed if current else None)
-    journal = AppendLog(ctx.warehouse.customers_log)
     _drop_quietly(journal, after)
     with journal.exclusive() as writer:
         through = writer.seal()
@@ -319,34 +329,41 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
             known.append(int(pd.read_parquet(previous, columns=["match_id"])["match_id"].max()))
         reserved = max(known, default=0) + merged_rows + (len(committed) if committed is not None else 0)
         writer.append([{RESERVED: reserved}])
+    journal.close()
     if committed is not None:
         _write_parquet(committed, run.committed)
     _quarantine(run, "customers", bad)
-    _update_state(run, published=_base(run, current), customers_through=through, customers_after=after,
+    _update_state(run, published=_base(run, current), customers_through=through,
+                  customers_through_log=journal.name, customers_after=after,
                   committed=0 if committed is None else len(committed), customers_quarantined=len(bad),
                   reserved_through=reserved)
     return committed
 
 
-def _drop_quietly(journal: AppendLog, through: int) -> None:
-    """Delete the log's segments up to `through` (a published run contains them); a failure only leaves them: the
-    next run reads after the published run's position and drops them then."""
+def _drop_quietly(journal: RealtimeLog, through: int) -> None:
+    """Delete the log's records up to position `through` (a published run contains them); a failure only leaves
+    them: the next run reads after the published run's position and drops them then."""
     if through <= 0:
         return
     try:
         dropped = journal.drop_through(through)
         if dropped:
-            log.info("dropped %d segment(s) of %s that the published run contains", len(dropped), journal.dir)
+            log.info("dropped what the published run contains of %s (through %s)", journal.name, dropped[-1])
     except OSError as exc:
-        log.warning("could not drop the published segments of %s: %s", journal.dir, exc)
+        log.warning("could not drop the published records of %s: %s", journal.name, exc)
 
 
 def drop_published(ctx: RunContext) -> None:
-    """After the run is published: delete the log segments it contains (a failure only leaves them for later)."""
+    """After the run is published: delete what it contains of the logs (a failure only leaves it for later)."""
     state = _state(ctx.run)
-    for key, path in (("events_through", ctx.warehouse.events_log), ("customers_through", ctx.warehouse.customers_log)):
+    for key, name in (("events_through", "events"), ("customers_through", "customers"),
+                      ("decisions_through", "decisions")):
         if key in state:
-            _drop_quietly(AppendLog(path), int(state[key]))
+            journal = _log(ctx, name)
+            try:
+                _drop_quietly(journal, position_of(state, key, journal))
+            finally:
+                journal.close()
 
 
 def base_run(run: RunLayout) -> str | None:

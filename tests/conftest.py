@@ -21,7 +21,7 @@ GREMLIN_ENV = {"C360_GREMLIN_USERNAME": GREMLIN_USERNAME, "C360_GREMLIN_PASSWORD
 
 # A test that uses one of these fixtures starts a JVM (Spark, the Gremlin Server): it is marked `jvm`, and
 # `make check` (the inner loop) leaves it out. Tests that start one themselves carry the mark in their module.
-JVM_FIXTURES = frozenset({"spark", "spark_cluster", "gremlin_url"})
+JVM_FIXTURES = frozenset({"spark", "spark_cluster", "gremlin_url", "kafka_url"})
 
 
 # The modules that take longest (whole nightlies, a wheel install, a Spark cluster), first: `make test` runs two
@@ -80,6 +80,29 @@ def gremlin_url(gremlin_account):
         yield f"gremlin://127.0.0.1:{port}"
     finally:
         run_cli("gremlin", "stop", "--port", str(port), check=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_url():
+    """A Kafka broker started with `c360 kafka start` on a free loopback port for the whole session:
+    `kafka://127.0.0.1:PORT` (a test adds /TOPIC, its own). Skipped only when the jars cannot be fetched (no Maven,
+    no Maven Central); stopped afterwards, its data removed."""
+    import shutil
+
+    from c360 import kafka_server
+    from c360.errors import C360Error
+
+    try:
+        kafka_server.ensure_jars()
+    except C360Error as exc:
+        pytest.skip(f"the Kafka jars cannot be fetched: {exc}")
+    port = free_port()
+    run_cli("kafka", "start", "--port", str(port), timeout=300)
+    try:
+        yield f"kafka://127.0.0.1:{port}"
+    finally:
+        run_cli("kafka", "stop", "--port", str(port), check=False)
+        shutil.rmtree(kafka_server.BrokerPaths(port).run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
