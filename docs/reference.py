@@ -292,7 +292,7 @@ def _fields_table(schema: dict, components: dict) -> list[str]:
                                                         "minLength", "maxLength", "pattern") if k in prop)
         desc = " ".join(x for x in (prop.get("description", ""), f"({bounds})" if bounds else "") if x)
         rows.append(f"| `{name}` | {_cell(_schema_type(prop, components))} | {'yes' if name in required else ''} | "
-                    f"{_cell(desc)} |")
+                    f"{_prose(desc)} |")
     return rows
 
 
@@ -326,7 +326,7 @@ def endpoint_reference(method: str, path: str, op: dict, components: dict) -> st
     """What the OpenAPI document says of one operation: summary, description, parameters, body, responses."""
     lines = []
     if op.get("summary"):
-        lines += [f"**{op['summary']}.** " + " ".join((op.get("description") or "").split()), ""]
+        lines += [f"**{html.escape(op['summary'])}.** " + _prose(" ".join((op.get("description") or "").split())), ""]
     params = op.get("parameters", [])
     if params:
         lines += ["| parameter | in | type | required | description |", "| --- | --- | --- | --- | --- |"]
@@ -334,7 +334,7 @@ def endpoint_reference(method: str, path: str, op: dict, components: dict) -> st
             schema = p.get("schema", {})
             default = f" (default `{json.dumps(schema['default'])}`)" if "default" in schema else ""
             lines.append(f"| `{p['name']}` | {p['in']} | {_cell(_schema_type(schema, components))} | "
-                         f"{'yes' if p.get('required') else ''} | {_cell(p.get('description', ''))}{default} |")
+                         f"{'yes' if p.get('required') else ''} | {_prose(p.get('description', ''))}{default} |")
         lines.append("")
     body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     models: list[str] = []

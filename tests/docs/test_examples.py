@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow
 # the docs show the quick start's run; the test's warehouse (tests/api) holds other people: its match id instead
 FIXTURE_MATCH_ID = "17"
 _MATCH_PATHS = re.compile(r"(/customer360/|/customers/)(\d+)(?=[/?\"'\s])")
-# curl as the docs call it, with the status appended on a line of its own
-_CURL = "curl() { command curl -w '\\n%{http_code}' \"$@\"; }\n"
+# curl as the docs call it, with the status appended on a line of its own (last: it wins over an example's own -w)
+_CURL = "curl() { command curl \"$@\" -w '\\n%{http_code}'; }\n"
 
 
 def run(example: Example, base: str, command: str | None = None) -> tuple[int, str]:
