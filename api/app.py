@@ -19,7 +19,7 @@ from .guard import RequestGuard
 from .metrics import worker_exits
 from .reloader import refresh, watch
 from .responses import OrjsonResponse
-from .routers import attractions, customers, events, health, metrics, recommendations
+from .routers import attractions, customers, events, health, metrics, recommendations, review
 
 log = logging.getLogger("c360.api")
 
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, reload_interval: float | None =
     # authentication is declared on the routers themselves (customers: KEY_REQUIRED, events: WRITER_REQUIRED); the
     # others are public
     for router in (recommendations.router, customers.router, events.router, attractions.router, health.router,
-                   metrics.router):
+                   metrics.router, review.router, review.page):
         app.include_router(router)
     _add_middleware(app, settings)
     return app

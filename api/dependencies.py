@@ -25,14 +25,16 @@ from .errors import ApiError
 from .state import ServedState
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="API key; roles reader, pii or writer")
+                              description="API key; roles reader, pii, writer or steward")
 
-# writer: reads (masked) and writes (POST /events, POST /customers/match?commit=true); pii: reads unmasked
+# writer: reads (masked) and writes (POST /events, POST /customers/match?commit=true); pii: reads unmasked;
+# steward: reads (masked) and answers the review queue (GET /review/next, POST /review/decisions)
 ROLE_GRANTS: dict[str, frozenset[str]] = {"reader": frozenset({"reader"}), "pii": frozenset({"reader", "pii"}),
-                                          "writer": frozenset({"reader", "writer"})}
+                                          "writer": frozenset({"reader", "writer"}),
+                                          "steward": frozenset({"reader", "steward"})}
 
 # The HTTP contract's public endpoints: everything else must depend on `authenticated` (tests/api enforce it).
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/version", "/recommendations/{user_id}",
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/version", "/recommendations/{user_id}", "/review",
                           "/attractions/{item_id}/similar", "/attractions/{item_id}/next"})
 
 
@@ -143,10 +145,13 @@ def require_role(role: str) -> Callable[..., Principal]:
 
 Reader = Annotated[Principal, Depends(require_role("reader"))]
 Writer = Annotated[Principal, Depends(require_role("writer"))]
+Steward = Annotated[Principal, Depends(require_role("steward"))]
 # Router-level guard of every keyed router: authentication, the reader role and the audit line.
 KEY_REQUIRED = [Depends(require_role("reader"))]
 # ... of a router whose every route writes
 WRITER_REQUIRED = [Depends(require_role("writer"))]
+# ... of the review queue's router
+STEWARD_REQUIRED = [Depends(require_role("steward"))]
 
 
 def api_routes(app: FastAPI) -> list:

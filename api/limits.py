@@ -6,7 +6,7 @@ Every keyed route belongs to an endpoint group (GROUPS); each (API key, group) h
 (the time to the next token, or to the next UTC midnight), and audited like any other.
 
 Keyed by the key's short hash (api.audit.key_hash): only keys that authenticated get a bucket, so the state is
-bounded by the configured keys, 3 groups each.
+bounded by the configured keys, one bucket per group each.
 
 In-process, per worker: `c360 serve --workers N` runs N processes that share nothing, and the kernel spreads a
 key's connections over them, so the effective limit is between the configured one (a client on one keep-alive
@@ -27,7 +27,7 @@ from c360.settings import RateLimit
 # route path -> endpoint group; every route outside dependencies.PUBLIC_PATHS is in one (tests/api enforce it)
 GROUPS: dict[str, str] = {"/customer360/{match_id}": "lookup", "/customers/{match_id}/recommendations": "lookup",
                           "/customers/search": "lookup", "/customers/match": "match", "/events": "events",
-                          "/metrics": "metrics"}
+                          "/metrics": "metrics", "/review/next": "review", "/review/decisions": "review"}
 DAY_S = 86400
 
 

@@ -391,6 +391,16 @@ class LiveCustomers(_LogFollower):
         count_match(answer.match_id is not None)
         return answer
 
+    def reserve(self) -> int:
+        """A new match_id for a part a steward split off: logged as a reservation under the log's lock, so no
+        commit of any worker, and no cluster of a nightly sealing the log later, is given it."""
+        with self.journal.exclusive() as writer, self._lock:
+            self._apply(self._tail.read(), replay=False)
+            mid = max(self.matcher.max_match_id, self.reserved) + 1
+            writer.append([{RESERVED: mid}])
+            self._apply(self._tail.read(), replay=False)
+        return mid
+
     def commit(self, fields: dict[str, Any], record_id: str, candidates: int, exact_fields: Collection[str] = (),
                key: str | None = None):
         """(answer, match_id, new_match, in_graph): match the record against everything committed so far, give it

@@ -325,3 +325,77 @@ class MatchResult(BaseModel):
     record_id: str | None = None
     new_match: bool | None = Field(None, description="commit: the record got a new match_id")
     in_graph: bool | None = Field(None, description="commit: the graph store has it (false: store down, retried)")
+
+
+class ReviewRecord(BaseModel):
+    position: int = Field(description="the record's place in its set (decisions name pairs by position)", examples=[0])
+    record_id: str = Field(description="the record's id; a park account's only for roles with pii "
+                                       "(`account:<position>` otherwise)", examples=["11376-property"])
+    match_id: str | None = Field(description="the customer it belongs to now (after the decisions so far)",
+                                 examples=["157"])
+    chosen_by: str = Field(description="why it is shown: the drawn pair's stratum, or `context`",
+                           examples=["uncertain"])
+    fields: dict[str, Any] = Field(description="its fields; SSNs, birth dates and contact fields masked without pii",
+                                   examples=[{"first_name": "JOHN", "last_name": "SMITH", "ssn": "***-**-1234"}])
+
+
+class ReviewSet(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "labeling_set_id": "r1.3f2a9c1b-00007", "chosen_by": "uncertain", "match_probability": 0.81,
+        "pair": [0, 1], "records": [], "agreement": {"first_name": "agree", "ssn": "differ", "email": "missing"},
+        "explanation": {"match_probability": 0.81, "match_weight": 2.1, "threshold": 0.995, "relatives_guard": False,
+                        "comparisons": [{"comparison": "first_name", "level": "Exact match", "match_weight": 6.3}]}}]})
+
+    labeling_set_id: str
+    chosen_by: str = Field(description="how the set was drawn: uncertain, bridge, likely match, likely non-match, "
+                                       "missed, or random")
+    match_probability: float | None = Field(description="the model's probability for the drawn pair")
+    pair: list[int] = Field(description="the positions of the drawn pair: what a decision without `pair` answers")
+    records: list[ReviewRecord]
+    agreement: dict[str, str] = Field(description="per field of the drawn pair: agree, differ or missing (compared "
+                                                  "on the unmasked values)")
+    explanation: dict[str, Any] | None = Field(description="the model's reasons for the drawn pair: probability, "
+                                                           "match weight, each comparison's level and weight")
+
+
+class ReviewNext(BaseModel):
+    run_id: str = Field(description="the run whose queue this is")
+    remaining: int = Field(description="sets nobody has decided yet")
+    sets: list[ReviewSet]
+    pii: bool
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labeling_set_id: str = Field(min_length=1, max_length=80, examples=["r1.3f2a9c1b-00007"])
+    label: Annotated[str, Field(pattern="^(match|non-match|unsure)$", examples=["non-match"])]
+    pair: list[Annotated[int, Field(ge=0, le=99)]] | None = Field(
+        None, min_length=2, max_length=2, description="two positions in the set (default: the drawn pair)")
+
+
+class Decisions(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "decisions": [{"labeling_set_id": "r1.3f2a9c1b-00007", "label": "non-match"}]}]})
+
+    decisions: list[Decision] = Field(min_length=1, max_length=100)
+
+
+class DecisionEffect(BaseModel):
+    kind: str = Field(description="join: a match was merged into another; split: records left for a new id")
+    from_match_id: str
+    to_match_id: str
+    records_moved: int
+
+
+class DecisionResult(BaseModel):
+    labeling_set_id: str
+    pair: list[int]
+    label: str
+    status: str = Field(description="logged, or duplicate (the same answer about this pair was logged before)")
+    effect: DecisionEffect | None = Field(description="what changed at once in the customer 360; null: nothing")
+
+
+class DecisionsLogged(BaseModel):
+    decisions: list[DecisionResult]
+    remaining: int

@@ -30,6 +30,7 @@ from c360.settings import RealtimeSettings
 
 from .live_updates import LiveCustomers, LiveEvents
 from .model_maps import share_factors
+from .review_queue import ReviewQueue
 
 log = logging.getLogger("c360.api.state")
 
@@ -128,6 +129,8 @@ class ServedState:
     people: People | None = None
     # the published run's match ids merged, split or retired since the run before (c360.entity_resolution.id_changes)
     id_changes: IdChanges = dataclasses.field(default_factory=IdChanges)
+    # the run's review queue and the stewards' decisions since (None when the run has no match output)
+    review: ReviewQueue | None = None
 
     @property
     def session(self) -> Any:
@@ -166,6 +169,8 @@ class ServedState:
         self.events.close()
         if self.customers is not None:
             self.customers.close()
+        if self.review is not None:
+            self.review.close()
 
 
 def _read_manifest(run: RunLayout) -> dict[str, Any]:
@@ -256,7 +261,7 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     people = People(load_identities(run.identities)) if run.identities.is_file() else None
     id_changes = _read_id_changes(run)
     connection = GraphHandle.open(graph_spec, run.root)
-    customers, customers_error = None, None
+    customers, customers_error, review = None, None, None
     try:
         # a record committed into an id this run merged (logged while it ran) joins the survivor
         customers = LiveCustomers.of_run(wh, run, connection, embedded=not parse_spec(graph_spec).is_url,
@@ -271,6 +276,13 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
         customers_error = f"{type(exc).__name__}: {exc}"
         log.error("run %s: the match model could not be loaded, no customer matching in real time: %s",
                   run.run_id, customers_error)
+    if customers is not None:
+        try:
+            review = ReviewQueue.of_run(wh, run, customers, embedded=not parse_spec(graph_spec).is_url,
+                                         settings=realtime)
+        except Exception:  # noqa: BLE001 - a bad queue file must not keep matching or recommendations offline
+            log.error("run %s: the review queue could not be loaded; GET /review/next answers 503", run.run_id,
+                      exc_info=True)
     catalogue = frozenset(models[served].item_ids) | frozenset(names)
     state = ServedState(run_id=run_id, layout=run, manifest=MappingProxyType(manifest), served_model=served,
                         models=MappingProxyType(models), versions=MappingProxyType(versions),
@@ -278,6 +290,6 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
                         connection=connection, events=LiveEvents.of_run(wh, run, realtime, catalogue),
                         catalogue=catalogue, parks=MappingProxyType(_read_parks(run)), customers=customers,
                         customers_error=customers_error, session_algo=session_algo, people=people,
-                        id_changes=id_changes)
+                        id_changes=id_changes, review=review)
     log.info("loaded run %s: model %s, %d users with recs, %d items", state.run_id, served, len(recs), len(names))
     return state

@@ -3,7 +3,7 @@
     warehouse/
       current -> runs/<run_id>          the published run (one atomic symlink)
       inputs/insurance-<n>-seed<s>/     generated insurance sources (made once)
-      realtime/events/  realtime/customers/   append-only logs the API writes (c360.append_log)
+      realtime/events/  realtime/customers/  realtime/decisions/   append-only logs the API writes (c360.append_log)
       runs/<run_id>/
         manifest.json  report.html  tmp/  realtime.json (how much of each real-time log the run contains)
         quarantine.jsonl (logged lines the run refused: an event no rule of c360.events allows; owner-only)
@@ -11,6 +11,8 @@
         recsys/events.parquet (events posted in real time)
         er/merged.parquet  er/matched.parquet (+ .report.json .model.json .pairs.parquet .id_changes.parquet)
         er/metrics.json
+        er/review.csv (the sets stewards are asked next: c360 er review's file)  er/decisions.parquet (every steward
+          decision up to this run)  er/decision_labels.csv (them as a labeling file, what the match trained on)
         recsys/interactions.parquet  recsys/items.csv  recsys/metrics.json  recsys/recs.csv  recsys/<algo>/
         recsys/served/ (recs.csv as the API maps it: recsys.served_table)
         recsys/trips.parquet  recsys/walks.parquet (the session model's trips and measured walking minutes)
@@ -154,6 +156,21 @@ class RunLayout:
         return self.root / "er" / "previous_ids.parquet"
 
     @property
+    def review_queue(self) -> Path:
+        """The labeling sets the API's review queue asks stewards (c360 er review's file; records' fields: 0600)."""
+        return self.root / "er" / "review.csv"
+
+    @property
+    def decisions(self) -> Path:
+        """Every steward decision (POST /review/decisions) up to this run, carried from run to run."""
+        return self.root / "er" / "decisions.parquet"
+
+    @property
+    def decision_labels(self) -> Path:
+        """The decisions as a labeling file (c360 er match --labels), what this run's match trained on."""
+        return self.root / "er" / "decision_labels.csv"
+
+    @property
     def labels_pr_html(self) -> Path:
         return self.root / "er" / "labels_pr.html"
 
@@ -261,7 +278,7 @@ class Warehouse:
 
     @property
     def realtime_logs(self) -> Path:
-        """The real-time logs' directory (events_log, customers_log)."""
+        """The real-time logs' directory (events_log, customers_log, and decisions: c360.realtime_log)."""
         return self.root / "realtime"
 
     @property

@@ -18,11 +18,12 @@ from c360.errors import InputError
 from c360.events import EventBounds
 from c360.io import read_yaml_file
 
-ROLES = ("reader", "pii", "writer")   # writer: reader + the endpoints that write (POST /events, commits)
+# writer: reader + the endpoints that write (POST /events, commits); steward: reader + the review queue
+ROLES = ("reader", "pii", "writer", "steward")
 
 
 def parse_api_keys(spec: str | Mapping[str, str] | None) -> dict[str, str]:
-    """Parse `key:role,key:role` (or a mapping) into {key: role}; roles are reader, pii or writer."""
+    """Parse `key:role,key:role` (or a mapping) into {key: role}; roles are reader, pii, writer or steward."""
     if not spec:
         return {}
     pairs = spec.items() if isinstance(spec, Mapping) else (
@@ -78,6 +79,9 @@ class ERSettings(_Section):
     # else the model's expected F1)
     threshold: float | None = Field(None, gt=0, lt=1)
     labels: list[str] = []                  # FindMatches-style labeling files
+    # labeling sets the run draws for the API's review queue (c360 er review; stewards answer them between
+    # nightlies, and the next run trains on the answers); 0: no queue
+    review_sets: int = Field(50, ge=0, le=5000)
 
 
 class RecsysSettings(_Section):
@@ -154,6 +158,9 @@ RATE_LIMITS: dict[str, dict[str, Any]] = {
     "events": {"per_second": 50.0, "burst": 200, "per_day": None},
     # GET /metrics: a scraper every few seconds, a person at a terminal; a scrape reads every worker's files
     "metrics": {"per_second": 1.0, "burst": 10, "per_day": None},
+    # GET /review/next and POST /review/decisions: a person answering by keyboard, a few sets a second at most;
+    # each answer shows a set's records, so the day's quota bounds what a leaked steward key reads
+    "review": {"per_second": 5.0, "burst": 20, "per_day": 5_000},
 }
 
 
@@ -177,7 +184,7 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # per API key (c360.api.limits): a token bucket per endpoint group, and a quota per UTC day; 429 + Retry-After.
     # A group given in part keeps the defaults of the rest (RATE_LIMITS); per worker process
-    rate_limits: dict[Literal["lookup", "match", "events", "metrics"], RateLimit] = Field(
+    rate_limits: dict[Literal["lookup", "match", "events", "metrics", "review"], RateLimit] = Field(
         default_factory=dict, validate_default=True)
     log_level: Literal["debug", "info", "warning", "error"] = "info"   # of every worker's JSON logs
 

@@ -49,10 +49,10 @@ STRATA = tuple(SHARES)
 
 
 def review(matched: str | Path, labels=(), n: int = 50, out: str | Path = "ask.csv", seed: int = 0,
-           random: bool = False) -> dict:
+           random: bool = False, exclude: pd.DataFrame | None = None) -> dict:
     """Draw `n` labeling sets from the scored pairs of the match output `matched` (never a pair answered in
-    `labels`) and write them to `out`; return what was drawn: per stratum its pairs, draws and inclusion
-    probability."""
+    `labels`, nor one of `exclude`: unique_id_l, unique_id_r, e.g. pairs a steward was unsure of) and write them to
+    `out`; return what was drawn: per stratum its pairs, draws and inclusion probability."""
     if n < 1:
         raise InputError(f"--n must be at least 1 (got {n})")
     o = MatchOutput.local(matched)
@@ -71,7 +71,8 @@ def review(matched: str | Path, labels=(), n: int = 50, out: str | Path = "ask.c
 
     con = duckdb.connect()
     try:
-        frame = _frame(con, o.pairs, done)
+        asked = [d[["unique_id_l", "unique_id_r"]] for d in (done, exclude) if d is not None and len(d)]
+        frame = _frame(con, o.pairs, pd.concat(asked, ignore_index=True) if asked else None)
         if random:
             chosen, strata = _simple_random(con, frame, n, seed)
         else:

@@ -390,6 +390,10 @@ class GremlinStore(GraphStore):
         """Remove every vertex (and so every edge)."""
         self._call(lambda g: g.V().drop().iterate(), "drop")
 
+    def _drop_same_as(self, record_vertices: list[str]) -> None:
+        if record_vertices:
+            self._call(lambda g: g.V(*record_vertices).out_e(SAME_AS.name).drop().iterate(), "relink")
+
     @staticmethod
     def _vertex_rows(batch: list[Element]) -> list[dict]:
         from gremlin_python.process.traversal import T

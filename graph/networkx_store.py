@@ -290,6 +290,14 @@ class NetworkxStore(GraphStore):
         upsert(self.g, vertices, edges)
 
     @_locked
+    def _drop_same_as(self, record_vertices: list[str]) -> None:
+        g = self.g
+        for v in record_vertices:
+            if v in g:
+                g.remove_edges_from([(v, m, k) for _, m, k, d in g.out_edges(v, keys=True, data=True)
+                                     if d["label"] == SAME_AS.name])
+
+    @_locked
     def drop_all(self) -> None:
         """Start from an empty graph (and save it)."""
         self._g = nx.MultiDiGraph()

@@ -25,6 +25,7 @@ from c360.graph.schema import (
     CUSTOMER,
     POLICY,
     RECOMMENDED,
+    SAME_AS,
     VEHICLE,
     VISITED,
     VISITOR,
@@ -257,6 +258,20 @@ class GraphStore(ABC):
         """A few elements written while serving (a customer record committed in real time): upserted like any
         write; the embedded store keeps them in memory only, since its file is the published run's."""
         self.upsert(vertices, edges, batch_size=max(1, len(vertices), len(edges)), workers=1, progress=False)
+
+    def relink(self, record_vertices: list[str], match: Element, counts: list[Element] = ()) -> None:
+        """Move record vertices (customers, visitors) to another match while serving (a steward's decision): their
+        SameAs edges now end at `match` (upserted: a new match vertex for a split-off part); `counts` updates the
+        records/accounts of the matches touched. In memory only for the embedded store, like upsert_live."""
+        from c360.graph.neptune_csv import Element
+
+        self._drop_same_as(record_vertices)
+        edges = [Element(SAME_AS.edge_id(v, match.id), SAME_AS.name, {}, frm=v, to=match.id) for v in record_vertices]
+        self.upsert_live([match, *counts], edges)
+
+    @abstractmethod
+    def _drop_same_as(self, record_vertices: list[str]) -> None:
+        """Remove the SameAs edges leaving these vertices (the ones that exist; an unknown vertex is no error)."""
 
     #: True when a bulk() block that fails leaves the store as it was (a load then needs no endpoint check first)
     atomic_bulk = False

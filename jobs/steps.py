@@ -20,7 +20,7 @@ import pandas as pd
 from c360.errors import C360Error, InputError
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs import gates as gates_mod
-from c360.jobs import live_intake, run_report
+from c360.jobs import live_intake, review_intake, run_report
 from c360.jobs.pipeline import RunContext, StepResult
 from c360.jobs.validate import validate_insurance, validate_visits, visits_format
 
@@ -104,6 +104,11 @@ def step_merge(ctx: RunContext) -> StepResult:
                       rows={"merged": info["rows"], **{k: v for k, v in info.items() if k not in ("out", "rows")}})
 
 
+def _at_threshold(pr_curve: list[dict], threshold: float) -> dict:
+    """The precision-recall point nearest the threshold the match used."""
+    return min(pr_curve, key=lambda r: abs(r["threshold"] - threshold))
+
+
 def step_match(ctx: RunContext) -> StepResult:
     from c360.entity_resolution.evaluate import evaluate, evaluate_source
     from c360.entity_resolution.labels import evaluate_labels
@@ -121,6 +126,11 @@ def step_match(ctx: RunContext) -> StepResult:
         previous = current.match.matched
     # + the customers committed in real time, keeping the match_ids they were given (c360.jobs.live_intake)
     merged, previous = live_intake.match_inputs(ctx, ctx.output("merge", "merged"), previous)
+    # + the stewards' answers since the published run, as the sample they are (c360.jobs.review_intake)
+    decided = review_intake.decision_labels(
+        ctx, live_intake._published_id_column(current.match.matched)) if current is not None else None
+    if decided is not None:
+        labels.append(str(decided))
     result = match([str(merged)], config=cfg.config, engine=cfg.engine,
                    labels=labels or None, out=out, previous=previous,
                    spark=ctx.spark if cfg.engine == "spark" else None, threshold=cfg.threshold)
@@ -148,10 +158,15 @@ def step_match(ctx: RunContext) -> StepResult:
     pr_curve = []
     if labels:
         pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path(ctx.run.labels_pr_html))
-        at = min(pr_curve, key=lambda r: abs(r["threshold"] - result.threshold))
+        at = _at_threshold(pr_curve, result.threshold)
         metrics.update(labels_precision=at["precision"], labels_recall=at["recall"], labels_f1=at["f1"])
         if f1 is None:
             f1, source = at["f1"], "labels"
+    if decided is not None:   # the stewards' own precision and recall, beside the labels' above
+        at = _at_threshold(evaluate_labels(out, decided), result.threshold)
+        metrics.update(decisions_precision=at["precision"], decisions_recall=at["recall"], decisions_f1=at["f1"])
+    queue = review_intake.write_queue(ctx, out, labels)
+    metrics["review_sets"] = 0 if queue is None else queue["sets"]
     er_metrics = write_json_file(ctx.run.er_metrics,
                                  {"evaluation": evaluation, "pr_curve": pr_curve, "report": result.report_path},
                                  default=str)

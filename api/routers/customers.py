@@ -46,6 +46,8 @@ def _call(state: ServedState, method: str, *args, **kwargs):
     the store rejects (InputError, "field: why", e.g. a blank last_name) → 422 naming the field."""
     if state.customers is not None:  # records another worker committed: into this worker's embedded graph first
         state.customers.refresh()
+    if state.review is not None:     # ... and the stewards' decisions
+        state.review.refresh()
     store = state.connection.get()
     if store is None:  # the spec (a file path, a host) and the cause stay in the server log
         raise ApiError(503, "graph store unavailable")
@@ -60,11 +62,15 @@ def _call(state: ServedState, method: str, *args, **kwargs):
 
 
 def _merged(state: ServedState, request: Request, route: str, match_id: str) -> OrjsonResponse | None:
-    """The 308 of an id the published run merged (None for any other id): the same request for the survivor."""
+    """The 308 of an id the published run merged, or a steward's decision joined into another since (None for any
+    other id): the same request for the survivor."""
     change = state.id_changes.get(match_id)
-    if change is None or change.survivor is None:
+    survivor = change.survivor if change is not None else None
+    if survivor is None and state.review is not None:   # joined into another by a steward since the run
+        survivor = state.review.survivor(int(match_id))
+    if survivor is None:
         return None
-    survivor = str(change.survivor)
+    survivor = str(survivor)
     url = request.url_for(route, match_id=survivor).replace(query=request.url.query or None)
     return OrjsonResponse({"match_id": match_id, "merged_into": survivor}, status_code=308,
                           headers={"Location": str(url)})

@@ -128,6 +128,21 @@ class RealtimeMatcher:
                            match_probability=shown.probability if shown else 0.0,
                            candidates=ranked, explanation=explanation, std=std)
 
+    def explain_pair(self, left: str, right: str) -> dict[str, Any] | None:
+        """The model's reasons for two indexed records (a steward's question): probability, match weight, whether
+        the households rule holds them apart, and each comparison's level; None when either is unknown."""
+        rows = [self.index.row_of.get(str(r)) for r in (left, right)]
+        if None in rows:
+            return None
+        scored = self.scorer.score(self.index.record(rows[0]), [rows[1]])
+        if not scored:
+            return None
+        s = scored[0]
+        return {"match_probability": s.probability, "match_weight": s.match_weight, "threshold": self.threshold,
+                "relatives_guard": self._guarded(s),
+                "comparisons": [{"comparison": name, "level": level.label, "match_weight": level.weight + adjust}
+                                for name, (level, adjust) in s.levels.items()]}
+
     def _comparisons_of(self, fields: Collection[str]) -> set[str]:
         """Names of the comparisons that read any of `fields` (by name, or a level's condition on `<field>_l`)."""
         fields = set(fields)

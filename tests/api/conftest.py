@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 
 from c360.settings import Settings
 
-KEYS = {"reader-key-123": "reader", "pii-key-456": "pii", "writer-key-789": "writer"}
+KEYS = {"reader-key-123": "reader", "pii-key-456": "pii", "writer-key-789": "writer", "steward-key-321": "steward"}
 READER = {"X-API-Key": "reader-key-123"}
 PII = {"X-API-Key": "pii-key-456"}
 WRITER = {"X-API-Key": "writer-key-789"}
+STEWARD = {"X-API-Key": "steward-key-321"}
 
 AUTO_CUSTOMER = """policyid,fname,lname,gender,work,dob,birthdate,phone,ssn,email,priority,policysince,createddate
 101,Maria,Lopez,F,Acme,1980-04-02,04/02/1980,555-0100,123-45-6789,maria@example.com,1,2015,2015-01-01
@@ -117,6 +118,12 @@ def write_match(run: Path, model) -> None:
     MATCHED.to_parquet(out.matched, index=False)
     shutil.copy(model.model, out.model)
     shutil.copy(model.report, out.report)
+    # one labeling set for the review queue: Maria's auto record beside John's (api.review_queue)
+    pd.DataFrame({"labeling_set_id": "r1.fixture-00001", "label": "", "id": ["101-auto", "102-auto"],
+                  **{c: MATCHED.set_index("id").loc[["101-auto", "102-auto"], c].tolist()
+                     for c in ("first_name", "last_name", "date_of_birth", "ssn", "source")},
+                  "match_probability": [0.2, 0.2], "chosen_by": "likely non-match", "inclusion_probability": 0.5,
+                  "weight": 2.0, "sample": "r1.fixture"}).to_csv(RunLayout(run).review_queue, index=False)
 
 
 def write_run(warehouse: Path, run_id: str, trained, served: str = "als", match_model=None, session=None) -> Path:

@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from c360.api.dependencies import KEY_REQUIRED, PUBLIC_PATHS, Reader, api_routes, routes_without_auth
 from c360.settings import Settings
 
-from .conftest import KEYS, PII, READER, WRITER
+from .conftest import KEYS, PII, READER, STEWARD, WRITER
 
 # The public endpoints of the HTTP contract. Growing this set is a contract change: it must be deliberate here.
 EXPECTED_PUBLIC = {"/healthz", "/readyz", "/version", "/recommendations/{user_id}", "/attractions/{item_id}/similar",
-                   "/attractions/{item_id}/next"}
+                   "/attractions/{item_id}/next", "/review"}
 
 
 def examples(client) -> dict[tuple[str, str], list[tuple]]:
@@ -80,6 +80,17 @@ def examples(client) -> dict[tuple[str, str], list[tuple]]:
             (404, "/customers/999999/recommendations", {}, READER),
             (401, "/customers/17/recommendations", {}, {}),
             (422, "/customers/17/recommendations", {"k": 0}, READER)],
+        ("GET", "/review/next"): [
+            (200, "/review/next", {"n": 2}, STEWARD),
+            (401, "/review/next", {}, {}),
+            (403, "/review/next", {}, PII),
+            (422, "/review/next", {"n": 0}, STEWARD)],
+        ("POST", "/review/decisions"): [   # unsure: the shared warehouse's matches stay as they are
+            (200, "/review/decisions", {}, STEWARD, {"decisions": [{"labeling_set_id": "r1.fixture-00001",
+                                                                   "label": "unsure"}]}),
+            (404, "/review/decisions", {}, STEWARD, {"decisions": [{"labeling_set_id": "nope", "label": "match"}]}),
+            (403, "/review/decisions", {}, WRITER, {"decisions": []}),
+            (422, "/review/decisions", {}, STEWARD, {"decisions": [{"labeling_set_id": "x", "label": "maybe"}]})],
         ("GET", "/customers/search"): [
             (200, "/customers/search", {"last_name": "lopez"}, READER),
             (200, "/customers/search", {"last_name": "nobody"}, PII),

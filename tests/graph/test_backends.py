@@ -84,6 +84,11 @@ class MemoryStore(GraphStore):
         self.v.clear()
         self.e.clear()
 
+    def _drop_same_as(self, record_vertices):
+        gone = {e["id"] for e in self.e.values() if e["label"] == "SameAs" and e["from"] in record_vertices}
+        for eid in gone:
+            del self.e[eid]
+
     def _ends(self, label, *, frm=None, to=None):
         return [e for e in self.e.values() if e["label"] == label and frm in (None, e["from"]) and to in (None, e["to"])]
 

@@ -1,0 +1,126 @@
+"""The review queue over HTTP (role steward): the next sets with masked records, agreement and the model's reasons;
+decisions durable, idempotent and effective at once in the customer 360 (a non-match splits, a match joins and the
+old id answers 308), on the embedded graph and on a Gremlin Server; the page is static and self-contained."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from c360.graph.export import build_graph
+from c360.graph.loader import load_graph_files
+from c360.graph.neptune_parts import write_element_parts
+from c360.layout import RunLayout
+from c360.settings import Settings
+
+from .conftest import KEYS, READER, STEWARD, private_copy, publish, write_run
+
+
+@pytest.fixture(scope="module")
+def review_warehouse(tmp_path_factory, trained, match_model) -> Path:
+    """A published run whose match output is the match model's (300 generated people, scored pairs beside), its
+    graph built from those records, and a review queue of 30 sets drawn from it."""
+    from c360.entity_resolution.review import review
+
+    wh = tmp_path_factory.mktemp("review-warehouse")
+    run = write_run(wh, "run-r", trained)
+    out = RunLayout(run).match
+    out.matched.parent.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((match_model.matched, out.matched), (match_model.model, out.model),
+                     (match_model.report, out.report), (match_model.pairs, out.pairs)):
+        shutil.copy(src, dst)
+    graph = build_graph(matched=pd.read_parquet(out.matched))
+    shutil.rmtree(run / "graph")
+    write_element_parts(run / "graph", list(graph.vertices.values()), list(graph.edges.values()))
+    load_graph_files(run / "graph", f"networkx:{run / 'graph' / 'graph.json'}")
+    review(out.matched, n=30, out=RunLayout(run).review_queue)
+    publish(wh, run)
+    return wh
+
+
+def app(warehouse: Path, graph: str = "networkx") -> TestClient:
+    from c360.api.app import create_app
+
+    return TestClient(create_app(Settings(warehouse=warehouse, graph=graph, api_keys=dict(KEYS))))
+
+
+def _pick(sets: list[dict], same: bool) -> dict:
+    """A set whose drawn pair is in one match (same) or in two."""
+    return next(s for s in sets if (s["records"][0]["match_id"] == s["records"][1]["match_id"]) == same)
+
+
+def _ids(client, match_id: str) -> set[str]:
+    body = client.get(f"/customer360/{match_id}", headers=READER, follow_redirects=False).json()
+    return {c["id"] for c in body["customers"]}
+
+
+def test_roles_and_the_page(review_warehouse):
+    with app(review_warehouse) as client:
+        assert client.get("/review/next").status_code == 401
+        assert client.get("/review/next", headers=READER).status_code == 403
+        assert client.post("/review/decisions", headers=READER, json={"decisions": []}).status_code == 403
+        r = client.get("/review/next", params={"n": 3}, headers=STEWARD)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["remaining"] == 30 and len(body["sets"]) == 3 and body["pii"] is False
+        s = body["sets"][0]
+        assert s["pair"] == [0, 1] and set(s["agreement"].values()) <= {"agree", "differ", "missing"}
+        assert s["explanation"]["comparisons"] and s["explanation"]["threshold"] > 0
+        ssns = [r["fields"]["ssn"] for x in body["sets"] for r in x["records"] if r["fields"].get("ssn")]
+        assert ssns and all(v.startswith("***-**-") for v in ssns)
+        assert client.get("/review/next", params={"n": 0}, headers=STEWARD).status_code == 422
+        page = client.get("/review")
+        assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
+        assert "<script src" not in page.text and "http://" not in page.text and "https://" not in page.text
+
+
+def test_decisions_split_join_and_survive_a_restart(tmp_path, review_warehouse):
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    with app(wh) as client:
+        sets = client.get("/review/next", params={"n": 20}, headers=STEWARD).json()["sets"]
+        split, join = _pick(sets, same=True), _pick(sets, same=False)
+        m = split["records"][0]["match_id"]
+        before = _ids(client, m)
+        r = client.post("/review/decisions", headers=STEWARD, json={"decisions": [
+            {"labeling_set_id": split["labeling_set_id"], "label": "non-match"},
+            {"labeling_set_id": join["labeling_set_id"], "label": "match"}]})
+        assert r.status_code == 200, r.text
+        cut, joined = r.json()["decisions"]
+        assert cut["status"] == "logged" and cut["effect"]["kind"] == "split"
+        new = cut["effect"]["to_match_id"]
+        assert _ids(client, m) | _ids(client, new) == before and not _ids(client, m) & _ids(client, new)
+        assert joined["effect"]["kind"] == "join"
+        gone, survivor = joined["effect"]["from_match_id"], joined["effect"]["to_match_id"]
+        moved = client.get(f"/customer360/{gone}", headers=READER, follow_redirects=False)
+        assert moved.status_code == 308 and moved.json() == {"match_id": gone, "merged_into": survivor}
+        again = client.post("/review/decisions", headers=STEWARD, json={"decisions": [
+            {"labeling_set_id": split["labeling_set_id"], "label": "non-match"}]}).json()["decisions"][0]
+        assert again["status"] == "duplicate"
+        assert client.post("/review/decisions", headers=STEWARD, json={"decisions": [
+            {"labeling_set_id": "r9.nothere-00001", "label": "match"}]}).status_code == 404
+        left = {s["labeling_set_id"] for s in client.get("/review/next", params={"n": 20}, headers=STEWARD)
+                .json()["sets"]}
+        assert not {split["labeling_set_id"], join["labeling_set_id"]} & left
+    with app(wh) as client:   # a new process: the decisions come back from the log
+        assert _ids(client, new) and client.get(f"/customer360/{gone}", headers=READER,
+                                                follow_redirects=False).status_code == 308
+        assert client.get("/review/next", headers=STEWARD).json()["remaining"] == 28
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+def test_a_split_on_the_gremlin_server(tmp_path, review_warehouse, gremlin_url):
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    load_graph_files(wh / "runs" / "run-r" / "graph", gremlin_url)
+    with app(wh, graph=gremlin_url) as client:
+        split = _pick(client.get("/review/next", params={"n": 20}, headers=STEWARD).json()["sets"], same=True)
+        m = split["records"][0]["match_id"]
+        before = _ids(client, m)
+        cut = client.post("/review/decisions", headers=STEWARD, json={"decisions": [
+            {"labeling_set_id": split["labeling_set_id"], "label": "non-match"}]}).json()["decisions"][0]
+        new = cut["effect"]["to_match_id"]
+        assert _ids(client, new) and _ids(client, m) | _ids(client, new) == before
