@@ -50,7 +50,8 @@ def _waterfall(linker, std: pd.DataFrame, pairs: list[tuple[str, str]]) -> str:
         ra = {"unique_id": a, **rows.loc[a].to_dict()}
         rb = {"unique_id": b, **rows.loc[b].to_dict()}
         records.extend(linker.inference.score_pair(ra, rb).as_record_list())
-    return linker.visualisations.waterfall_chart(records, filter_nulls=False).to_html()
+    # inline: the page carries vega itself (about 0.8 MB) instead of loading it from a CDN, so it draws offline
+    return linker.visualisations.waterfall_chart(records, filter_nulls=False).to_html(inline=True)
 
 
 def explain_pair(matched_path: str | Path, id_a: str, id_b: str) -> str:
