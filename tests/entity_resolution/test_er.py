@@ -3,6 +3,8 @@ match, its clusters against DuckDB's and an explanation of its model: test_hadoo
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import pytest
 
@@ -75,7 +77,8 @@ def test_duckdb_match_accuracy_households_and_report(data, duck):
     assert sum(report["match_probability_histogram"]["counts"]) == res.pairs_scored
 
 
-def test_stable_ids_rerun_and_append(data, duck, tmp_path):
+def test_stable_ids_rerun_and_append(data, duck, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="c360.entity_resolution.phases.train")
     d, _ = duck
     merged = pd.read_parquet(d / "merged.parquet")
     first = merged.iloc[: int(len(merged) * 0.8)]
@@ -91,6 +94,10 @@ def test_stable_ids_rerun_and_append(data, duck, tmp_path):
     kept = (c.loc[a["id"]].to_numpy() == a["match_id"].to_numpy()).mean()
     assert kept > 0.98
     assert c.drop(a["id"]).min() > a["match_id"].max() or c.drop(a["id"]).isin(a["match_id"]).any()
+    # levels EM never sees on clean data keep Splink's default m, as expected: one debug line, no Splink warning
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert not [m for level, m in messages if level >= logging.WARNING and ("not observed" in m or "trained" in m)]
+    assert any(level == logging.DEBUG and m.startswith("m not trained for") for level, m in messages)
 
 
 def test_labels_explain(duck, tmp_path):
