@@ -310,14 +310,26 @@ class MatchExplanation(BaseModel):
     comparisons: list[MatchLevel] = []
 
 
+class HeldBack(BaseModel):
+    match_id: str = Field(description="the customer the record scored at or above the threshold with", examples=["157"])
+    match_probability: float = Field(examples=[0.9999995])
+    rule: str = Field(description="the rule that kept them apart: relatives_guard (the households rule: clearly "
+                                  "different first names are relatives, not one person)", examples=["relatives_guard"])
+    needs: str = Field(description="what would let such a record link",
+                       examples=["the first names must agree or be close (a record without a first name is not "
+                                 "held back)"])
+
+
 class MatchResult(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "match_id": "17", "match_probability": 0.9993, "candidates": [{"match_id": "17", "match_probability": 0.9993}],
         "explanation": {"threshold": 0.995, "candidates_scored": 2, "scorer": "compiled", "match_weight": 10.5,
                         "relatives_guard": False, "comparisons": []},
+        "reason": "linked: match 17 scored 0.9993, at or above the threshold 0.995", "held_back": None,
         "committed": False, "record_id": None, "new_match": None, "in_graph": None}]})
 
-    match_id: str | None = Field(description="the customer the record is, none at or above the threshold: null")
+    match_id: str | None = Field(description="the customer the record is, none at or above the threshold: null "
+                                             "(`reason` says why)")
     match_probability: float
     candidates: list[MatchCandidate]
     explanation: MatchExplanation
@@ -325,6 +337,11 @@ class MatchResult(BaseModel):
     record_id: str | None = None
     new_match: bool | None = Field(None, description="commit: the record got a new match_id")
     in_graph: bool | None = Field(None, description="commit: the graph store has it (false: store down, retried)")
+    reason: str | None = Field(None, description="why match_id is what it is: linked, held back by a rule (and what "
+                                                 "would link), below the threshold, or no candidate")
+    held_back: HeldBack | None = Field(None, description="match_id null although a candidate scored at or above the "
+                                                         "threshold: the best such candidate and the rule that kept "
+                                                         "it apart")
 
 
 class ReviewRecord(BaseModel):

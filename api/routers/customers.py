@@ -239,9 +239,18 @@ async def match_customer(
     candidates = [{"match_id": str(m), "match_probability": p} for m, p in answer.candidates]
     audit.answered([c["match_id"] for c in candidates] + ([str(mid)] if commit and new else []))
     explanation = _explanation(answer.explanation, caller.allows("pii"))
+    held = answer.held_back and {**answer.held_back, "match_id": str(answer.held_back["match_id"])}
     return OrjsonResponse({"match_id": None if mid is None else str(mid), "match_probability": answer.match_probability,
                            "candidates": candidates, "explanation": explanation, "committed": commit,
-                           "record_id": record.id if commit else None, "new_match": new, "in_graph": in_graph})
+                           "record_id": record.id if commit else None, "new_match": new, "in_graph": in_graph,
+                           "reason": _committed_reason(answer.reason, commit, new, mid), "held_back": held})
+
+
+def _committed_reason(reason: str, commit: bool, new: bool | None, mid) -> str:
+    """The matcher's reason, and what committing did."""
+    if commit and new:
+        return f"{reason}; committed as a new customer, match {mid}"
+    return f"{reason}; committed into match {mid}" if commit else reason
 
 
 def _live_matcher(state: ServedState, caller, record: CustomerRecordIn, commit: bool):

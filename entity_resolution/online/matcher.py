@@ -40,6 +40,11 @@ def input_record(fields: dict[str, Any], cfg: MatchConfig, record_id: str | None
     return out
 
 
+# what lets a pair the households rule holds apart link (phases.score.relatives_guard: the first-name comparison at
+# its lowest level vetoes; a null first name does not)
+HOUSEHOLDS_NEED = "the first names must agree or be close (a record without a first name is not held back)"
+
+
 @dataclass
 class MatchAnswer:
     """What one record matched: its match_id (None: no record at or above the threshold), the best pair's
@@ -50,6 +55,8 @@ class MatchAnswer:
     candidates: list[tuple[int, float]]
     explanation: dict[str, Any]
     std: dict[str, Any]
+    reason: str = ""                          # why match_id is what it is, in words
+    held_back: dict[str, Any] | None = None   # the best pair at or above the threshold that a rule kept apart
 
 
 class RealtimeMatcher:
@@ -108,11 +115,15 @@ class RealtimeMatcher:
             scored = [self._top_level_only(s, names) for s in scored]
         best_by_match: dict[int, float] = {}
         linked: Scored | None = None
+        guarded: Scored | None = None
         for s in scored:
             mid = self.index.match_ids[s.row]
             best_by_match[mid] = max(best_by_match.get(mid, 0.0), s.probability)
-            if s.probability >= self.threshold and not self._guarded(s) and (
-                    linked is None or s.probability > linked.probability):
+            if s.probability < self.threshold:
+                continue
+            if self._guarded(s):
+                guarded = s if guarded is None or s.probability > guarded.probability else guarded
+            elif linked is None or s.probability > linked.probability:
                 linked = s
         best = max(scored, key=lambda s: s.probability, default=None)
         shown = linked or best
@@ -124,9 +135,30 @@ class RealtimeMatcher:
                 match_weight=shown.match_weight, relatives_guard=self._guarded(shown),
                 comparisons=[{"comparison": name, "level": level.label, "match_weight": level.weight + adjust}
                              for name, (level, adjust) in shown.levels.items()])
+        held = guarded if linked is None else None
         return MatchAnswer(match_id=self.index.match_ids[linked.row] if linked else None,
                            match_probability=shown.probability if shown else 0.0,
-                           candidates=ranked, explanation=explanation, std=std)
+                           candidates=ranked, explanation=explanation, std=std,
+                           reason=self._reason(linked, held, best),
+                           held_back=None if held is None else {
+                               "match_id": self.index.match_ids[held.row], "match_probability": held.probability,
+                               "rule": "relatives_guard", "needs": HOUSEHOLDS_NEED})
+
+    def _reason(self, linked: Scored | None, held: Scored | None, best: Scored | None) -> str:
+        """Why the answer names its match_id or none (match ids and probabilities only, never a record's values)."""
+        t = self.threshold
+        if linked is not None:
+            return (f"linked: match {self.index.match_ids[linked.row]} scored {linked.probability:.7g}, at or above "
+                    f"the threshold {t:g}")
+        if held is not None:
+            return (f"held back by the households rule (relatives_guard): match {self.index.match_ids[held.row]} "
+                    f"scored {held.probability:.7g}, over the threshold {t:g}, but the first names clearly differ, "
+                    f"as between relatives who share a birth date, SSN, phone or address (twins, a parent and a "
+                    f"child); to link, {HOUSEHOLDS_NEED}")
+        if best is None:
+            return "no candidate: no record shares a blocking key with this one"
+        return (f"below the threshold: the best candidate, match {self.index.match_ids[best.row]}, scored "
+                f"{best.probability:.7g} < {t:g}")
 
     def explain_pair(self, left: str, right: str) -> dict[str, Any] | None:
         """The model's reasons for two indexed records (a steward's question): probability, match weight, whether

@@ -51,6 +51,23 @@ def test_a_record_is_matched_with_the_published_model_and_no_personal_data_retur
     assert nobody["match_id"] is None and nobody["candidates"] == []
 
 
+def test_a_relative_held_back_by_the_households_rule_says_so_and_what_would_link(client):
+    """Same birth date, SSN, phone and address as Maria (match 17), a clearly different first name: over the
+    threshold, yet no match_id; the answer names the rule and the candidate instead of leaving a bare flag."""
+    body = match(client, {**MARIA, "first_name": "Quentin"}, headers=PII).json()
+    threshold = body["explanation"]["threshold"]
+    assert body["match_id"] is None and body["explanation"]["relatives_guard"] is True
+    held = body["held_back"]
+    assert held["match_id"] == "17" and held["rule"] == "relatives_guard" and held["match_probability"] >= threshold
+    assert "first names" in held["needs"]
+    assert body["reason"].startswith("held back by the households rule (relatives_guard): match 17 scored")
+    assert "Quentin" not in body["reason"] and "6789" not in body["reason"]
+    linked = match(client, {**MARIA, "first_name": "Marai"}, headers=PII).json()
+    assert linked["held_back"] is None and linked["reason"].startswith("linked: match 17 scored")
+    nobody = match(client, {"first_name": "No", "last_name": "Nobody", "date_of_birth": "1901-01-01"}, headers=PII)
+    assert nobody.json()["reason"].startswith("no candidate")
+
+
 def test_bad_records_are_422_naming_the_field_and_commit_needs_the_writer_role(client, fresh_warehouse):
     cases = [({"last_name": "x", "date_of_birth": "1980-13-45"}, "date_of_birth"),
              ({"last_name": "x", "home_phone": "555-0100"}, "home_phone"),
