@@ -59,7 +59,8 @@ def _cell(text: Any) -> str:
 def _prose(text: str) -> str:
     """A comment or docstring as table-cell text: `<` and `>` outside code spans escaped (`hit@<k>` is no tag)."""
     spans = str(text).split("`")
-    return _cell("`".join(html.escape(s, quote=False) if i % 2 == 0 else s for i, s in enumerate(spans)))
+    return _cell("`".join(html.escape(s, quote=False).replace("*", "\\*") if i % 2 == 0 else s
+                          for i, s in enumerate(spans)))
 
 
 def _option_rows(parser: argparse.ArgumentParser) -> list[str]:
@@ -95,7 +96,7 @@ def cli_markdown() -> str:
         words = name.split()
         parent = every[" ".join(words[:-1])]
         usage = parser.format_usage().removeprefix("usage: ").strip()
-        usage = re.sub(r"\s+", " ", usage)
+        usage = re.sub(r"\s+", " ", usage).replace(" [-h]", "")
         lines = [f"### `{name}`", ""]
         summary = _help_of(parent, words[-1]) or parser.description or ""
         if summary:
@@ -103,7 +104,7 @@ def cli_markdown() -> str:
         lines += ["```", usage, "```", ""]
         rows = _option_rows(parser)
         if rows:
-            lines += ["| option | what | |", "| --- | --- | --- |", *rows, ""]
+            lines += ["| option | what | default, choices |", "| --- | --- | --- |", *rows, ""]
         parts.append("\n".join(lines))
     return "\n".join(parts)
 
@@ -117,7 +118,7 @@ def _type_name(annotation: Any) -> str:
     text = re.sub(r"<class '([\w.]+)'>", r"\1", text)
     text = re.sub(r"\b(?:c360\.[\w.]+|pathlib)\.(\w+)", r"\1", text)
     text = re.sub(r"^Optional\[(.*)\]$", r"\1 | None", text)
-    return text.replace("NoneType", "None")
+    return text.replace("NoneType", "None").replace(" | ", " or ")   # a pipe would end the table cell
 
 
 def _default(field) -> str:
@@ -179,8 +180,9 @@ def _model_rows(model: type[BaseModel], prefix: str, env: dict[tuple[str, ...], 
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             continue  # a section: its own table
         var = env.get(path)
-        rows.append(f"| `{'.'.join(path)}` | `{_cell(_type_name(annotation))}` | {_cell(_default(field))} | "
-                    f"{_cell(_constraints(field))} | {f'`{var}`' if var else ''} | {_prose(comments.get(name, ''))} |")
+        bounds = _constraints(field)
+        rows.append(f"| `{'.'.join(path)}`{f'<br>`{var}`' if var else ''} | `{_cell(_type_name(annotation))}`"
+                    f"{f' ({bounds})' if bounds else ''} | {_cell(_default(field))} | {_prose(comments.get(name, ''))} |")
     return rows
 
 
@@ -189,13 +191,16 @@ def config_markdown() -> str:
     from c360.settings import CONFIG_ENV, ENV_VARS, Settings
 
     env = {path: var for var, path in ENV_VARS.items()}
-    header = ["| setting | type | default | bounds | environment | what |", "| --- | --- | --- | --- | --- | --- |"]
+    header = ["| setting, environment | type | default | what |", "| --- | --- | --- | --- |"]
     parts = ["### Top level", "", *header, *_model_rows(Settings, (), env), ""]
-    for name, field in Settings.model_fields.items():
-        model = field.annotation
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            doc = " ".join((model.__doc__ or "").split())
-            parts += [f"### `{name}`", "", doc, "", *header, *_model_rows(model, (name,), env), ""]
+    todo = [((name,), field.annotation) for name, field in Settings.model_fields.items()]
+    while todo:  # every section, and the sections inside it, depth first
+        path, model = todo.pop(0)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        doc = " ".join((model.__doc__ or "").split())
+        parts += [f"### `{'.'.join(path)}`", "", _prose(doc), "", *header, *_model_rows(model, path, env), ""]
+        todo[:0] = [((*path, name), field.annotation) for name, field in model.model_fields.items()]
     parts += ["### Environment variables", "", "| variable | setting |", "| --- | --- |"]
     parts += [f"| `{var}` | `{'.'.join(path)}` |" for var, path in ENV_VARS.items()]
     parts += [f"| `{CONFIG_ENV}` | the YAML file itself (what `--config` names) |", ""]

@@ -56,7 +56,11 @@ def test_examples_run_as_written(served_docs):
     assert len(found) >= 10, f"only {len(found)} request examples found in docs/"
     failures = []
     for example in found:
-        status, body = run(example, base)
+        try:
+            status, body = run(example, base)
+        except AssertionError as exc:
+            failures.append(str(exc))
+            continue
         if example.status is None:
             failures.append(f"{example}: no response block with title=\"<status> ...\" after it")
             continue
@@ -64,8 +68,13 @@ def test_examples_run_as_written(served_docs):
             failures.append(f"{example}: answered {status}, documented {example.status}: {body[:300]}")
             continue
         if example.lang == "json":
-            diffs = shape_differences(json.loads(example.response), json.loads(body))
-            failures += [f"{example}: {d}" for d in diffs]
+            try:
+                documented, answered = json.loads(example.response), json.loads(body)
+            except ValueError as exc:
+                failures.append(f"{example}: not JSON ({exc}): documented {example.response[:100]!r}, "
+                                f"answered {body[:100]!r}")
+                continue
+            failures += [f"{example}: {d}" for d in shape_differences(documented, answered)]
         if example.roles:  # each other role's key in place of the documented one: 403 exactly when not named
             used = next((role for role in keys if docs_key(role) in example.command), None)
             for role in keys:
