@@ -184,7 +184,7 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
     what the run took from the real-time logs (its realtime.json), `previous` the published run it replaces (as
     c360.jobs.run_report.read_run gives it): every gate value and count is then compared with it."""
     before = previous["manifest"] if previous else None
-    parts = _run_section(manifest, before)
+    parts = _run_section(manifest, before, (previous or {}).get("run_id"))
     parts += _inputs_section(manifest, er)
     if realtime:
         parts += ["<h2>Real-time events</h2>", _realtime_section(realtime)]
@@ -209,8 +209,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
-def _run_section(manifest: dict[str, Any], before: dict[str, Any] | None) -> list[str]:
-    """The page head; the run's status, total time and the run it is compared with; its steps, counts and gates."""
+def _run_section(manifest: dict[str, Any], before: dict[str, Any] | None, before_id: str | None = None) -> list[str]:
+    """The page head; the run's status, total time and the run it is compared with (`before`, its manifest, in the
+    sibling directory `before_id`); its steps, counts and gates."""
     run_id = html.escape(manifest["run_id"])
     parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
              f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>c360 run {run_id}</title>"
@@ -228,7 +229,7 @@ def _run_section(manifest: dict[str, Any], before: dict[str, Any] | None) -> lis
     if manifest.get("error"):
         parts.append(f"<p class='failed'>{html.escape(str(manifest['error']))}</p>")
     if before:
-        prev = html.escape(str(before["run_id"]))
+        prev = html.escape(str(before_id or before["run_id"]))
         parts.append(f"<p>The <b>{VS}</b> columns compare with run <a href='../{prev}/report.html'>{prev}</a>, "
                      f"published when this run started (its status: {html.escape(str(before.get('status')))}).</p>")
     else:

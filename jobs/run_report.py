@@ -40,7 +40,8 @@ def read_run(run: RunLayout) -> dict[str, Any]:
         recsys = {"metrics": evaluation.get("algorithms"), "split": evaluation.get("split"),
                   "time_ordered": evaluation.get("time_ordered")}
     graph = {"counts": (outputs.get("graph_load") or outputs.get("graph_export") or {}).get("counts")}
-    return {"manifest": manifest, "er": er, "recsys": recsys, "graph": graph, "realtime": live_intake.summary(run)}
+    return {"run_id": run.run_id, "manifest": manifest, "er": er, "recsys": recsys, "graph": graph,
+            "realtime": live_intake.summary(run)}
 
 
 def replaced_run(run: RunLayout) -> RunLayout | None:
