@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--engine", default="spark", choices=["spark", "local"],
                     help="spark (default, the nightly's) or local: computed in this process, for inputs that fit in "
                     "memory (the same files)")
+    ex.add_argument("--spreadsheet-safe", action="store_true",
+                    help="for people who open the files in a spreadsheet: a string value that would start a formula "
+                    "(= + - @ ...) gets a leading ' (our loader strips it; Neptune's bulk loader would keep it)")
     ex.set_defaults(func=_export)
     ld = sub.add_parser("load", help="upsert the CSVs into Gremlin (TinkerPop, Neptune) or the embedded store")
     ld.add_argument("--csv", required=True, metavar="DIR", help="export folder (vertex-*.csv and edge-*.csv parts; "
@@ -40,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from c360.graph.export import export_graph
+    from c360.graph.neptune_csv import EXACT, SPREADSHEET
     from c360.inputs import require_args
     from c360.settings import load_settings
 
@@ -48,7 +52,8 @@ def _export(args: argparse.Namespace) -> int:
 
     written = export_graph(args.out, settings=load_settings(), matched=args.matched, sources=args.sources,
                            visits=args.visits, interactions=args.interactions, items=args.items, recs=args.recs,
-                           model=args.model, trips=args.trips, engine=args.engine)
+                           model=args.model, trips=args.trips, engine=args.engine,
+                           values=SPREADSHEET if args.spreadsheet_safe else EXACT)
     print(json.dumps({"dir": str(written.dir), "files": len(written.files), **written.counts}, sort_keys=True))
     return 0
 

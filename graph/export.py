@@ -36,7 +36,7 @@ import pandas as pd
 
 from c360.entity_resolution import sources as S
 from c360.errors import InputError
-from c360.graph.neptune_csv import Element
+from c360.graph.neptune_csv import EXACT, Element, check_values
 from c360.graph.schema import (
     ACCOUNT_RECORD_PROPS,
     ACCOUNT_SOURCE,
@@ -448,9 +448,11 @@ def _refuse_empty(written) -> None:
 EXPORT_ENGINES = ("spark", "local")
 
 
-def export_graph(out_dir: str | Path, *, spark=None, settings=None, engine: str = "spark", **inputs):
+def export_graph(out_dir: str | Path, *, spark=None, settings=None, engine: str = "spark", values: str = EXACT,
+                 **inputs):
     """Compute the graph and write it as Neptune bulk-load CSV parts per label into out_dir (graph.neptune_parts),
-    replacing it whole. Returns the WrittenGraph: counts by label and the files.
+    replacing it whole. Returns the WrittenGraph: counts by label and the files. `values`: EXACT (default) for
+    files a loader reads (Neptune's, ours), SPREADSHEET for files a person opens (graph.neptune_csv).
 
     `engine="spark"` (the nightly's): computed with Spark (inputs as for build_graph; paths may be any Hadoop path,
     tables directories of part files); nothing but the counts comes back to the driver. `engine="local"`: the same
@@ -458,10 +460,11 @@ def export_graph(out_dir: str | Path, *, spark=None, settings=None, engine: str 
     notebook's sample): no JVM to start."""
     if engine not in EXPORT_ENGINES:
         raise InputError(f"--engine: {engine!r} is not one of {', '.join(EXPORT_ENGINES)}")
+    check_values(values)
     if all(inputs.get(k) is None for k in ("matched", "sources", "visits", "interactions", "items", "recs")):
         raise InputError("graph export: no input given (--matched, --sources, --visits/--interactions, --items, --recs)")
     if engine == "local":
-        return _export_local(Path(out_dir), **inputs)
+        return _export_local(Path(out_dir), values, **inputs)
     from c360.graph.neptune_parts import write_graph_parts
     from c360.graph.spark_graph import graph_frames
 
@@ -471,12 +474,12 @@ def export_graph(out_dir: str | Path, *, spark=None, settings=None, engine: str 
         spark = get_spark(settings, app_name="c360-graph-export")
     frames = graph_frames(spark, **inputs)
     try:
-        return write_graph_parts(spark, frames, out_dir, props_of, check=_refuse_empty)
+        return write_graph_parts(spark, frames, out_dir, props_of, check=_refuse_empty, values=values)
     finally:
         frames.release()
 
 
-def _export_local(out_dir: Path, **inputs):
+def _export_local(out_dir: Path, values: str, **inputs):
     from c360.graph.neptune_parts import WrittenGraph, write_element_parts
     from c360.io import atomic_path
 
@@ -487,6 +490,6 @@ def _export_local(out_dir: Path, **inputs):
             written.counts[kind][e.label] = written.counts[kind].get(e.label, 0) + 1
     _refuse_empty(written)
     with atomic_path(out_dir) as tmp:
-        files = write_element_parts(tmp, list(b.vertices.values()), list(b.edges.values()), props_of)
+        files = write_element_parts(tmp, list(b.vertices.values()), list(b.edges.values()), props_of, values)
         written.files = [f.name for f in files]
     return written

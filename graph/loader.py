@@ -70,7 +70,7 @@ def chunks(files: GraphFileSet, size: int) -> Iterator[tuple[list[Element], list
                 yield vs, es, last
                 vs, es = [], []
             last = f
-            for el in iter_elements(f, edges=edges):
+            for el in iter_elements(f, edges=edges, values=files.values):
                 (es if edges else vs).append(el)
                 if len(vs) + len(es) >= size:
                     yield vs, es, f

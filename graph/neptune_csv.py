@@ -6,10 +6,15 @@ Quoting follows RFC 4180 (fields with commas, quotes or line breaks are quoted, 
 An empty cell means "no property". The export writes one label per file (graph.neptune_parts); a file may still
 hold several labels (its columns are then the union of their properties).
 
-String property values that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or
-carriage return) are written with a leading `'`, as OWASP advises for CSV files people open; so is a value that
-itself starts with `'`, which keeps the escape reversible: `read_elements` strips exactly one leading `'`.
-Ids are written as they are (the product's own ids never start with those characters).
+How String values are written depends on where a file goes, named by one of `VALUE_FORMS`:
+- EXACT (the default): as they are. Neptune's bulk loader and ours read a file so: every file bound for a loader
+  (the export's parts, what is uploaded to S3) carries this form, or a value such as `-2+3` would arrive as `'-2+3`.
+- SPREADSHEET: for a file a person opens in a spreadsheet, a value the spreadsheet would run as a formula (starting
+  with `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP advises; so does a value that itself
+  starts with `'`, which keeps the escape reversible: read back with SPREADSHEET, exactly one leading `'` is
+  stripped. Neptune's loader keeps the `'`: such files are for people, not for loading.
+`cell_text` / `cell_value` are the only places the two forms differ (graph.neptune_parts does the same in Spark SQL
+from `FORMULA_STARTS`). Ids are written as they are (the product's own ids never start with those characters).
 """
 
 from __future__ import annotations
@@ -41,28 +46,40 @@ class Element:
     to: str | None = None
 
 
+EXACT, SPREADSHEET = "exact", "spreadsheet"
+VALUE_FORMS = (EXACT, SPREADSHEET)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ESCAPE = "'"
 
 
-def spreadsheet_safe(text: str) -> str:
-    """`text` with a leading `'` when a spreadsheet would read it as a formula (or it starts with `'` itself)."""
-    return ESCAPE + text if text.startswith((*FORMULA_STARTS, ESCAPE)) else text
+def check_values(values: str) -> str:
+    """`values` when it is one of VALUE_FORMS, else InputError."""
+    if values not in VALUE_FORMS:
+        raise InputError(f"values: {values!r} is not one of {', '.join(VALUE_FORMS)}")
+    return values
 
 
-def unescape(text: str) -> str:
-    """The inverse of `spreadsheet_safe`."""
-    return text[1:] if text.startswith(ESCAPE) else text
+def cell_text(text: str, values: str = EXACT) -> str:
+    """A String value as a file of form `values` holds it: SPREADSHEET puts a leading `'` before a value a spreadsheet
+    would read as a formula (or one that starts with `'` itself)."""
+    if values == SPREADSHEET and text.startswith((*FORMULA_STARTS, ESCAPE)):
+        return ESCAPE + text
+    return text
 
 
-def _fmt(value, typ: str) -> str:
+def cell_value(text: str, values: str = EXACT) -> str:
+    """The inverse of `cell_text`."""
+    return text[1:] if values == SPREADSHEET and text.startswith(ESCAPE) else text
+
+
+def _fmt(value, typ: str, values: str) -> str:
     if value is None:
         return ""
     if typ in ("Int", "Long"):
         return str(int(value))
     if typ in ("Double", "Float"):
         return repr(float(value))
-    return spreadsheet_safe(str(value)) if typ == "String" else str(value)
+    return cell_text(str(value), values) if typ == "String" else str(value)
 
 
 def header(names, edges: bool) -> list[str]:
@@ -76,9 +93,10 @@ def undeclared(names) -> list[str]:
     return [n for n in names if n not in PROPERTY_TYPES]
 
 
-def write_elements(path: Path, elements: list[Element], edges: bool, names=None) -> Path:
+def write_elements(path: Path, elements: list[Element], edges: bool, names=None, values: str = EXACT) -> Path:
     """Write elements to one Neptune CSV atomically; columns are `names` (default: the union of the elements'
-    property names), sorted."""
+    property names), sorted; String values in form `values` (see the module docstring)."""
+    check_values(values)
     names = sorted(names if names is not None else {k for e in elements for k in e.props})
     unknown = undeclared(names)
     if unknown:
@@ -89,11 +107,11 @@ def write_elements(path: Path, elements: list[Element], edges: bool, names=None)
             w.writerow(header(names, edges))
             for e in elements:
                 head = [e.id, e.frm, e.to, e.label] if edges else [e.id, e.label]
-                w.writerow(head + [_fmt(e.props.get(n), PROPERTY_TYPES[n]) for n in names])
+                w.writerow(head + [_fmt(e.props.get(n), PROPERTY_TYPES[n], values) for n in names])
     return path
 
 
-def _parse_header(path: Path, header: list[str], system: tuple[str, ...]) -> list[tuple[str, object]]:
+def _parse_header(path: Path, header: list[str], system: tuple[str, ...], values: str) -> list[tuple[str, object]]:
     if tuple(header[: len(system)]) != system:
         raise InputError(f"{path}: header must start with {','.join(system)} (found {','.join(header[:len(system)])})")
     cols = []
@@ -102,12 +120,14 @@ def _parse_header(path: Path, header: list[str], system: tuple[str, ...]) -> lis
         typ = typ or "String"
         if typ not in _CASTS:
             raise InputError(f"{path}: column {h!r} has unsupported Neptune type {typ!r}")
-        cols.append((name, (lambda s: unescape(s)) if typ == "String" else _CASTS[typ]))
+        cols.append((name, (lambda s: cell_value(s, values)) if typ == "String" else _CASTS[typ]))
     return cols
 
 
-def iter_elements(path: str | Path, edges: bool):
-    """The elements of one Neptune CSV, one at a time, with typed property values (empty cells skipped)."""
+def iter_elements(path: str | Path, edges: bool, values: str = EXACT):
+    """The elements of one Neptune CSV whose String values are in form `values`, one at a time, with typed property
+    values (empty cells skipped)."""
+    check_values(values)
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -118,7 +138,7 @@ def iter_elements(path: str | Path, edges: bool):
             header = next(reader)
         except StopIteration:
             raise InputError(f"{path}: file is empty") from None
-        cols = _parse_header(path, header, system)
+        cols = _parse_header(path, header, system, values)
         n = len(system)
         for lineno, row in enumerate(reader, start=2):
             if not row:
@@ -138,6 +158,7 @@ def iter_elements(path: str | Path, edges: bool):
                 yield Element(row[0], row[1], props)
 
 
-def read_elements(path: str | Path, edges: bool) -> list[Element]:
-    """Read one Neptune CSV back into elements with typed property values (empty cells skipped)."""
-    return list(iter_elements(path, edges))
+def read_elements(path: str | Path, edges: bool, values: str = EXACT) -> list[Element]:
+    """Read one Neptune CSV (String values in form `values`) back into elements with typed property values (empty
+    cells skipped)."""
+    return list(iter_elements(path, edges, values))
