@@ -69,7 +69,7 @@ def _vs(value: Any, before: Any, column: str = "") -> str:
     if before is None:
         return "" if value is None else "new"
     if value is None:
-        return f"none (was {_fmt(before, column)})"
+        return f"was {_fmt(before, column)}"
     numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (value, before))
     if not numbers or value == before:
         return "same" if value == before else f"was {_fmt(before, column)}"
@@ -88,7 +88,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str] | None = None, title: 
     """An HTML table titled `title` (its caption); the `text` columns are left-aligned and wrap anywhere (paths)."""
     caption = f"<caption>{html.escape(title)}</caption>" if title else ""
     if not rows:
-        return f"<table>{caption}<tbody><tr><td><em>none</em></td></tr></tbody></table>"
+        return f"<p><b>{html.escape(title)}</b>: none</p>" if title else "<p><em>none</em></p>"
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))
     cls = {c: ' class="t"' if c in text else "" for c in columns}
     head = "".join(f"<th{cls[c]}>{html.escape(str(c))}</th>" for c in columns)
@@ -225,7 +225,7 @@ def _run_section(manifest: dict[str, Any], before: dict[str, Any] | None, before
     status = html.escape(str(manifest.get("status")))
     parts.append(f"<p>Status: <b class='{status}'>{status}</b> · started {manifest.get('created_at')}"
                  f" · finished {manifest.get('finished_at') or '-'} · total time <b>{_duration(total)}</b> in steps"
-                 f"{wall} · served model: <b>{html.escape(str(manifest.get('served_model')))}</b></p>")
+                 f"{wall} · served model: <b>{html.escape(str(manifest.get('served_model') or 'none'))}</b></p>")
     if manifest.get("error"):
         parts.append(f"<p class='failed'>{html.escape(str(manifest['error']))}</p>")
     if before:
