@@ -4,6 +4,7 @@ old id answers 308), on the embedded graph and on a Gremlin Server; the page is 
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -124,3 +125,69 @@ def test_a_split_on_the_gremlin_server(tmp_path, review_warehouse, gremlin_url):
             {"labeling_set_id": split["labeling_set_id"], "label": "non-match"}]}).json()["decisions"][0]
         new = cut["effect"]["to_match_id"]
         assert _ids(client, new) and _ids(client, m) | _ids(client, new) == before
+
+
+@pytest.fixture()
+def served_http(tmp_path, review_warehouse):
+    """The app over real HTTP (uvicorn in a thread) on a private copy of the review warehouse: its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from c360.api.app import create_app
+    from tests.conftest import free_port
+
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(warehouse=wh, graph="networkx", api_keys=dict(KEYS))),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "the app did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.slow
+def test_the_page_is_answered_by_keyboard_in_chromium(served_http, tmp_path):
+    """The key typed once, a set shown side by side with agreement marks and the model's reasons, answered with N, U
+    and M and skipped with S; what the page posted is what the API logged."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine")
+    import httpx
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{served_http}/review")
+        page.fill("#key", STEWARD["X-API-Key"])
+        page.click("#start")
+        expect = playwright.expect   # waits without eval: the page's CSP allows none
+        expect(page.locator("#set-id")).to_have_text(re.compile(r"^r\d"))
+        first = page.text_content("#set-id")
+        assert page.locator("#records tr.agree, #records tr.differ").count() > 0
+        assert page.locator("#reasons li").count() > 0
+        page.keyboard.press("n")
+        expect(page.locator("#status")).to_contain_text(f"logged: {first} non-match")
+        second = page.text_content("#set-id")
+        page.keyboard.press("s")
+        expect(page.locator("#status")).to_contain_text(f"Skipped {second}")
+        third = page.text_content("#set-id")
+        assert second != first and third != second
+        page.keyboard.press("u")
+        expect(page.locator("#status")).to_contain_text(f"logged: {third} unsure")
+        page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+        page.reload()   # the key is kept for the tab: no second prompt
+        expect(page.locator("#set-id")).to_have_text(re.compile(r"^r\d"))
+        assert page.is_hidden("#login")
+        browser.close()
+    left = httpx.get(f"{served_http}/review/next", params={"n": 20}, headers=STEWARD).json()
+    shown = {s["labeling_set_id"] for s in left["sets"]}
+    assert left["remaining"] == 28 and first not in shown and third not in shown and second in shown
