@@ -18,6 +18,8 @@ from c360.graph.export import customers_from_sources, load_sources
 from c360.io import read_json_file
 from c360.layout import MatchOutput
 
+from .id_history import match_ids, pure_clusters, reference
+
 # ---- the rule, on hand-made clusters ----------------------------------------------------------------------
 
 # the previous output: record -> match_id
@@ -124,42 +126,6 @@ PERSON_FIELDS = ("first_name", "last_name", "date_of_birth", "ssn", "home_phone"
                  "state", "zip", "email")
 
 
-def _ids(path) -> pd.Series:
-    df = pd.read_parquet(path, columns=["id", "match_id"])
-    return df.set_index("id")["match_id"].astype(int)
-
-
-def _pure(ids: pd.Series, person: pd.Series) -> pd.DataFrame:
-    """The clusters that are exactly one person's records: match_id, person, size (by match_id)."""
-    df = pd.DataFrame({"match_id": ids, "person": person.reindex(ids.index)})
-    per = df.groupby("match_id").agg(person=("person", "first"), people=("person", "nunique"), size=("person", "size"))
-    records = person.reindex(ids.index).value_counts()
-    per = per[(per["people"] == 1) & (per["size"] == per["person"].map(records))]
-    return per.reset_index().sort_values("match_id")
-
-
-def reference(prev: pd.Series, now: pd.Series) -> dict[int, tuple]:
-    """The changes by their definition (id_changes' docstring), record by record in pandas."""
-    out = {}
-    first = now.reset_index().groupby("match_id")["id"].min()
-    for p, n_before in prev.value_counts().items():
-        here = now.reindex(prev.index[prev == p]).dropna().astype(int)
-        if here.empty:
-            out[int(p)] = ("retired", [], int(n_before), 0)
-            continue
-        parts = here.value_counts()
-        order = sorted(parts.index, key=lambda m: (-parts[m], first[m]))
-        if p in parts.index:
-            assert order[0] == p, f"id {p}: kept by a part that is not its largest"   # the rule of stable_ids
-        others = [int(m) for m in order if m != p]
-        change = ("split" if others else "kept") if p in parts.index else "merged"
-        out[int(p)] = (change, others, int(n_before), int((now == p).sum()))
-    for m, n in now.value_counts().items():
-        if m not in out:
-            out[int(m)] = ("new", [], 0, int(n))
-    return out
-
-
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     """Run 1 on 200 generated people less the last 10; run 2 (previous: run 1's output) with those 10 added, two
@@ -175,8 +141,8 @@ def history(tmp_path_factory):
     out1 = d / "run1" / "matched.parquet"
     out1.parent.mkdir()
     match([d / "run1.parquet"], engine="duckdb", out=out1, u_max_pairs=2e5)
-    ids1 = _ids(out1)
-    pure = _pure(ids1, person)
+    ids1 = match_ids(out1)
+    pure = pure_clusters(ids1, person)
     big = pure[pure["size"] >= 2]
     a, c = big.iloc[0], big.iloc[1]
     b, gone = pure[pure["size"] == 1].iloc[0], pure[pure["size"] == 1].iloc[1]
@@ -191,7 +157,7 @@ def history(tmp_path_factory):
     out2 = d / "run2" / "matched.parquet"
     out2.parent.mkdir()
     match([d / "run2.parquet"], engine="duckdb", out=out2, previous=out1, u_max_pairs=2e5)
-    return {"out1": out1, "out2": out2, "ids1": ids1, "ids2": _ids(out2), "person": person, "later": later,
+    return {"out1": out1, "out2": out2, "ids1": ids1, "ids2": match_ids(out2), "person": person, "later": later,
             "a": int(a["match_id"]), "b": int(b["match_id"]), "c": int(c["match_id"]),
             "c_size": int(c["size"]), "gone": int(gone["match_id"]), "stranger": stranger}
 
@@ -247,7 +213,7 @@ def test_a_rerun_on_the_same_output_keeps_every_id_and_a_stale_file_goes(history
         (shutil.copytree if src.is_dir() else shutil.copy)(src, getattr(o, name))
     match([history["out2"].parent.parent / "run2.parquet"], engine="duckdb", out=out, u_max_pairs=2e5)
     again = pd.read_parquet(o.id_changes)
-    assert (_ids(out).sort_index() == history["ids2"].sort_index()).mean() > 0.99
+    assert (match_ids(out).sort_index() == history["ids2"].sort_index()).mean() > 0.99
     assert (again["change"] == "kept").mean() > 0.98 and set(again["change"]) <= {"kept", "merged", "split", "new"}
     out.unlink()
     match([history["out2"].parent.parent / "run2.parquet"], engine="duckdb", out=out, u_max_pairs=2e5)
