@@ -170,6 +170,11 @@ class KafkaLog(RealtimeLog):
             if time.monotonic() > deadline:
                 break
         if not done.is_set() or state["error"] is not None:
+            error = state["error"]
+            if error is not None and error.fatal():   # an idempotent producer that cannot go on: a new one next time
+                with self._lock:
+                    if self._producer is producer:
+                        self._producer = None
             raise LogUnavailable(f"{self.name}: {len(records)} record(s) not acknowledged: "
                                  f"{state['error'] or 'no answer'}")
         self._raise_barrier(state["end"])
