@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -120,6 +121,46 @@ class RecsysSettings(_Section):
         return list(dict.fromkeys([*self.algorithms, self.baseline, self.serve]))
 
 
+class NeptuneLoaderSettings(_Section):
+    """Amazon Neptune's bulk loader for the nightly's graph (c360.graph.neptune_loader): on when `s3_prefix` and
+    `iam_role_arn` are set. Then an export of at least `min_elements` vertices and edges is uploaded under
+    `<s3_prefix>/<run id>/` and loaded with `POST /loader` instead of Gremlin upserts."""
+
+    s3_prefix: str | None = None            # s3://BUCKET[/PREFIX] (C360_NEPTUNE_S3_PREFIX)
+    iam_role_arn: str | None = None         # the role the cluster reads the bucket with (C360_NEPTUNE_IAM_ROLE_ARN)
+    # the bucket's and cluster's region (C360_NEPTUNE_REGION); None: gremlin_region, else botocore's, else the
+    # endpoint's name
+    region: str | None = None
+    # the loader API, https://HOST:PORT (C360_NEPTUNE_LOADER_ENDPOINT); None: graph.store's wss://HOST:PORT
+    endpoint: str | None = None
+    # smaller exports are upserted through Gremlin: ~17,000 elements/s measured into a Gremlin Server
+    # (benchmarks/results/graph.md), so a million is about a minute, the order of an upload plus a queued load job
+    min_elements: int = Field(1_000_000, ge=0)
+    parallelism: Literal["LOW", "MEDIUM", "HIGH", "OVERSUBSCRIBE"] = "HIGH"
+    poll_interval_s: float = Field(10.0, gt=0)        # between two GET /loader/{loadId}
+    timeout_s: float = Field(6 * 3600.0, gt=0)        # a load not ended by then fails the step (it keeps running)
+    s3_endpoint_url: str | None = None      # an S3-compatible server instead of AWS's S3 (tests)
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _prefix(cls, value):
+        if value is not None and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", value):
+            raise ValueError("must be s3://BUCKET[/PREFIX]")
+        return value
+
+    @field_validator("iam_role_arn")
+    @classmethod
+    def _role(cls, value):
+        if value is not None and not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/\S+", value):
+            raise ValueError("must be an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        """True when the nightly may hand its graph to the loader (both the prefix and the role are set)."""
+        return bool(self.s3_prefix and self.iam_role_arn)
+
+
 class GraphSettings(_Section):
     """Where the graph lives (C360_GRAPH) and how the nightly loads it."""
 
@@ -128,6 +169,7 @@ class GraphSettings(_Section):
     # how the nightly computes the Neptune CSVs: spark (distributed; nothing but counts reaches the driver) or local
     # (in the driver's memory, no Spark jobs: for runs small enough to hold the graph in one process)
     export_engine: Literal["spark", "local"] = "spark"
+    neptune_loader: NeptuneLoaderSettings = NeptuneLoaderSettings()
 
 
 class GatesSettings(_Section):
@@ -284,7 +326,7 @@ class Settings(_Section):
         """The nightly's configuration as plain data, recorded in each run's manifest (where the graph lives is
         the deployment's, not the run's: a resumed run loads into the store configured now)."""
         return self.model_dump(mode="json", include={"nightly", "er", "recsys", "graph", "gates"},
-                               exclude={"graph": {"store"}})
+                               exclude={"graph": {"store", "neptune_loader"}})
 
     def with_sections(self, sections: Mapping[str, Any], source: str = "settings") -> "Settings":
         """These settings with `sections` (as `sections()` wrote them) laid over them."""
@@ -305,6 +347,10 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "C360_CACHE": ("cache",),
     "C360_LOG_LEVEL": ("api", "log_level"),   # `c360 serve --log-level` hands it to its workers
     "C360_REALTIME_LOG": ("realtime", "log"),   # file | kafka://HOST:PORT/TOPIC
+    "C360_NEPTUNE_S3_PREFIX": ("graph", "neptune_loader", "s3_prefix"),
+    "C360_NEPTUNE_IAM_ROLE_ARN": ("graph", "neptune_loader", "iam_role_arn"),
+    "C360_NEPTUNE_REGION": ("graph", "neptune_loader", "region"),
+    "C360_NEPTUNE_LOADER_ENDPOINT": ("graph", "neptune_loader", "endpoint"),
 }
 CONFIG_ENV = "C360_CONFIG"   # the YAML file `c360 serve` hands to its workers
 

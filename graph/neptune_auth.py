@@ -82,6 +82,11 @@ class SigV4Signer:
 
     def headers(self, ws_url: str) -> dict[str, str]:
         """Signed headers for a handshake to `ws_url`, dated now."""
+        return self.sign("GET", signed_url(ws_url))
+
+    def sign(self, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> dict[str, str]:
+        """`headers` plus the signature of an HTTP(S) request (its body hashed in), dated now: the handshakes above
+        and the bulk loader's requests (graph.neptune_loader)."""
         _botocore()
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
@@ -89,7 +94,7 @@ class SigV4Signer:
         creds = self._credentials
         if hasattr(creds, "get_frozen_credentials"):  # refreshable: one consistent (key, secret, token) triple
             creds = creds.get_frozen_credentials()
-        request = AWSRequest(method="GET", url=signed_url(ws_url))
+        request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
         SigV4Auth(creds, self.service, self.region).add_auth(request)
         return dict(request.headers.items())
 
