@@ -243,6 +243,8 @@ def load_with_neptune(csv_dir: str | Path, target, settings, run_id: str, drop: 
     from c360.graph.store import open_store
 
     boto3 = _boto3()
+    from botocore.exceptions import BotoCoreError, ClientError
+
     cfg = settings.graph.neptune_loader
     files = graph_files(csv_dir)
     if files.values != EXACT:
@@ -258,7 +260,10 @@ def load_with_neptune(csv_dir: str | Path, target, settings, run_id: str, drop: 
     bucket, base = split_s3(cfg.s3_prefix)
     prefix = f"{base}/{run_id}" if base else run_id
     s3 = boto3.client("s3", region_name=region, endpoint_url=cfg.s3_endpoint_url)
-    n = upload(files, s3, bucket, prefix)
+    try:
+        n = upload(files, s3, bucket, prefix)
+    except (BotoCoreError, ClientError) as exc:   # no such bucket, access denied, ...: name the setting
+        raise LoaderFailed(f"graph.neptune_loader.s3_prefix {cfg.s3_prefix}: upload failed: {exc}") from None
     source = f"s3://{bucket}/{prefix}/"
     api = LoaderApi(endpoint, signer)
     t0 = time.monotonic()
@@ -268,7 +273,10 @@ def load_with_neptune(csv_dir: str | Path, target, settings, run_id: str, drop: 
         raise LoaderFailed(f"Neptune loader {endpoint}: unreachable ({exc.reason})") from None
     log.info("Neptune bulk load %s of %d files from %s", load_id, n, source)
     payload = wait(api, load_id, cfg.poll_interval_s, cfg.timeout_s)
-    _delete_prefix(s3, bucket, prefix + "/")
+    try:
+        _delete_prefix(s3, bucket, prefix + "/")
+    except (BotoCoreError, ClientError) as exc:   # the graph is loaded: a copy left behind fails nothing
+        log.warning("Neptune bulk load %s completed, but its parts stay under %s: %s", load_id, source, exc)
     with open_store(target, settings=settings) as store:
         counts = store.counts()
     return {"counts": counts, "load_id": load_id, "source": source, "files": n, "status": COMPLETED,
