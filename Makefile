@@ -9,7 +9,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test check venv nightly serve lint bench clean lock audit
+.PHONY: run test check venv nightly serve notebook lint bench clean lock audit
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -45,6 +45,15 @@ nightly: $(STAMP)
 serve: $(STAMP)
 	@echo "serving the API on http://$(HOST):$(PORT) until Ctrl-C (another port: make serve PORT=8001)"
 	$(BIN)/c360 serve --host $(HOST) --port $(PORT)
+
+# the exploration notebook run top to bottom (jupyter execute, from the dev tools) into build/notebooks/, outputs and
+# drawing included (the copy in notebooks/ keeps none); its data: C360_NOTEBOOK_DATA, C360_GRAPH (its first cell),
+# a relative data directory taken from here (the kernel runs in notebooks/)
+notebook: $(STAMP)
+	mkdir -p build/notebooks
+	$(if $(C360_NOTEBOOK_DATA),C360_NOTEBOOK_DATA=$(abspath $(C360_NOTEBOOK_DATA))) \
+	$(BIN)/jupyter execute --output=$(CURDIR)/build/notebooks/explore_customer360 notebooks/explore_customer360.ipynb
+	@echo "executed: build/notebooks/explore_customer360.ipynb"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
