@@ -24,7 +24,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu", default="auto", help="implicit ALS on CUDA: auto|on|off")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="algorithm parameter (repeatable), e.g. --param factors=32 --param similarity=cosine")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars (drawn only when stderr is a terminal)")
     p.add_argument("--session-gap", type=float, default=480.0, metavar="MINUTES",
                    help="without a SESSION_ID column, a trip ends after this many minutes without an event (480)")
 
