@@ -22,7 +22,7 @@ A journal is a directory of numbered segment files, one JSON object per line:
 - A line no writer of this module wrote (not JSON, or a seal marker that names no next segment) is logged and skipped
   by every reader, the tail and the nightly's `read_through` alike: one bad line never stops serving or a run.
 
-This is the embedded backend of c360.realtime_log (a position is a sealed segment's number); at scale the same
+This is the embedded backend of c360.log_contract (a position is a sealed segment's number); at scale the same
 records go through Kafka in the same format (c360.kafka_log).
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 
 import orjson
 
-from c360.realtime_log import RealtimeLog
+from c360.log_contract import RealtimeLog
 
 log = logging.getLogger("c360.append_log")
 

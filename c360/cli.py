@@ -15,7 +15,7 @@ from c360.errors import C360Error
 COMMAND_MODULES = (
     "c360.graph.gremlin_cli",        # c360 gremlin start|stop|status
     "c360.jobs.spark_cli",           # c360 spark start|stop|status
-    "c360.kafka_cli",                # c360 kafka start|stop|status
+    "c360.jobs.kafka_cli",           # c360 kafka start|stop|status
     "c360.recsys.cli",               # c360 recsys train|recommend|evaluate
     "c360.entity_resolution.cli",    # c360 er generate|merge|match|evaluate|labels|review|explain
     "c360.graph.cli",                # c360 graph export|load

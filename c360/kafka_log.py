@@ -1,4 +1,4 @@
-"""A real-time log on a Kafka topic (`realtime.log: kafka://HOST:PORT/TOPIC`; c360.realtime_log has the contract).
+"""A real-time log on a Kafka topic (`realtime.log: kafka://HOST:PORT/TOPIC`; c360.log_contract has the contract).
 
 - One partition per topic: a position is an offset, the order of the log is the order of the topic (the customers
   log decides match_ids in that order). The topic is created when absent: events keep every record until a published
@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from c360.realtime_log import LogUnavailable, RealtimeLog
+from c360.log_contract import LogUnavailable, RealtimeLog
 
 log = logging.getLogger("c360.kafka_log")
 
@@ -234,6 +234,13 @@ class KafkaLog(RealtimeLog):
                                             "auto.offset.reset": "earliest"}))
         out: list[dict[str, Any]] = []
         try:
+            try:
+                low = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=self.timeout_s)[0]
+            except Exception as exc:  # noqa: BLE001 - KafkaException: not reachable
+                raise LogUnavailable(f"{self.name}: the log cannot be read: {exc}") from exc
+            if low >= through:   # dropped: a published run contained them
+                return out
+            after = max(after, low)
             consumer.assign([TopicPartition(self.topic, 0, after if after > 0 else OFFSET_BEGINNING)])
             idle_since = time.monotonic()
             while True:

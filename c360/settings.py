@@ -273,7 +273,7 @@ class RealtimeSettings(_Section):
     @field_validator("log")
     @classmethod
     def _log_spec(cls, value: str) -> str:
-        from c360.realtime_log import parse_log_spec
+        from c360.log_contract import parse_log_spec
 
         try:
             return parse_log_spec(value).text

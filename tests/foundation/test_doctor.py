@@ -9,8 +9,8 @@ import pytest
 from c360.doctor import Check, run_checks
 from tests.conftest import run_cli
 
-PARTS = ["Java", "Spark", "Splink similarity jar", "DuckDB", "Maven", "Gremlin Server jars", "implicit CPU",
-         "implicit GPU"]
+PARTS = ["Java", "Spark", "Splink similarity jar", "DuckDB", "Maven", "Gremlin Server jars", "Kafka jars",
+         "implicit CPU", "implicit GPU"]
 
 
 @pytest.mark.jvm

@@ -1,4 +1,4 @@
-"""The real-time log contract (c360.realtime_log), the same questions to every backend: the file journal and a Kafka
+"""The real-time log contract (c360.log_contract), the same questions to every backend: the file journal and a Kafka
 topic on the session's broker; and `realtime.log` as the settings read it."""
 
 from __future__ import annotations

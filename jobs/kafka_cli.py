@@ -1,4 +1,5 @@
-"""`c360 kafka start|stop|status`."""
+"""`c360 kafka start|stop|status`: a local Kafka broker (c360.kafka_server) for
+realtime.log: kafka://127.0.0.1:PORT/TOPIC."""
 
 from __future__ import annotations
 
