@@ -48,6 +48,10 @@ SHARES = {"uncertain": 0.5, "bridge": 0.15, "missed": 0.1, "likely match": 0.125
 STRATA = tuple(SHARES)
 
 
+class NothingToReview(InputError):
+    """Every pair of the population is answered already (or excluded)."""
+
+
 def review(matched: str | Path, labels=(), n: int = 50, out: str | Path = "ask.csv", seed: int = 0,
            random: bool = False, exclude: pd.DataFrame | None = None) -> dict:
     """Draw `n` labeling sets from the scored pairs of the match output `matched` (never a pair answered in
@@ -226,7 +230,7 @@ def _stratified(con, frame: str, t: float, bridges: pd.DataFrame, missed: pd.Dat
     plan = pd.DataFrame([{"stratum": s, "size": sizes.get(s, 0), "n": k, "step": sizes.get(s, 0) / k,
                           "start": float(rng.uniform(0, sizes.get(s, 0) / k))} for s, k in take.items() if k])
     if not len(plan):
-        raise InputError("nothing to review: every scored pair is answered already")
+        raise NothingToReview("nothing to review: every scored pair is answered already")
     con.register("plan_df", plan)
     # systematic sampling: the points start + j * step (j = 0..n-1) over positions 0..N-1 of the sorted stratum
     chosen = con.sql("SELECT a, b, p, stratum, cluster, n / size AS inclusion_probability FROM ("
@@ -268,7 +272,7 @@ def _simple_random(con, frame: str, n: int, seed: int):
     """A simple random sample of n pairs of the frame (the baseline)."""
     size = int(con.sql(f"SELECT count(*) FROM {frame}").fetchall()[0][0])
     if not size:
-        raise InputError("nothing to review: every scored pair is answered already")
+        raise NothingToReview("nothing to review: every scored pair is answered already")
     k = min(n, size)
     chosen = con.sql(f"SELECT a, b, p, 'random' AS stratum, CAST(NULL AS BIGINT) AS cluster, "
                      f"{k} / {size} AS inclusion_probability FROM {frame} "

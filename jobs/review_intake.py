@@ -119,12 +119,16 @@ def decided_pairs(ctx: RunContext) -> pd.DataFrame:
 
 def write_queue(ctx: RunContext, matched: str | Path, labels: list[str]) -> dict | None:
     """Draw the next review queue from this run's match (None when the settings ask for none)."""
-    from c360.entity_resolution.review import review
+    from c360.entity_resolution.review import NothingToReview, review
 
     n = ctx.settings.er.review_sets
     if n <= 0:
         return None
     out = ctx.run.review_queue
-    drawn = review(matched, labels=labels, n=n, out=out, exclude=decided_pairs(ctx))
+    try:
+        drawn = review(matched, labels=labels, n=n, out=out, exclude=decided_pairs(ctx))
+    except NothingToReview as exc:   # labels answer every scored pair: nobody needs to be asked anything
+        log.info("review queue: %s", exc)
+        return {"sets": 0}
     os.chmod(out, 0o600)
     return drawn

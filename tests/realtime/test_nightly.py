@@ -18,12 +18,14 @@ from tests.jobs.conftest import epcot_visits, insurance, write_config  # noqa: F
 
 ENV = {"C360_GRAPH": "networkx", "C360_SPARK_MASTER": "local[2]"}
 WRITER = {"X-API-Key": "w"}
+STEWARD = {"X-API-Key": "s"}
 
 
 def app(warehouse) -> TestClient:
     from c360.api.app import create_app
 
-    return TestClient(create_app(Settings(warehouse=warehouse, graph="networkx", api_keys={"w": "writer"})))
+    return TestClient(create_app(Settings(warehouse=warehouse, graph="networkx",
+                                          api_keys={"w": "writer", "s": "steward"})))
 
 
 def ids(run) -> dict[str, int]:
@@ -35,7 +37,12 @@ def ids(run) -> dict[str, int]:
 def test_the_nightly_trains_on_events_and_keeps_the_committed_match_ids(spark, tmp_path, epcot_visits,  # noqa: F811
                                                                        insurance):  # noqa: F811
     wh = Warehouse(tmp_path / "wh")
-    cfg = str(write_config(tmp_path / "c.yaml", epcot_visits, insurance, serve="popularity"))
+    # a few hand-made labels instead of the generator's, which answer every pair of 150 people: stewards get a queue
+    labels = pd.read_csv(insurance / "labels.csv", dtype=str)
+    labels = labels[labels["labeling_set_id"].isin(labels["labeling_set_id"].unique()[:3])]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    cfg = str(write_config(tmp_path / "c.yaml", epcot_visits, insurance, serve="popularity",
+                           er={"labels": [str(tmp_path / "labels.csv")]}))
     run_nightly(cfg, warehouse=str(wh.root), env=ENV)
     run1 = wh.current()
     merged = pd.read_parquet(run1.merged)
@@ -57,6 +64,12 @@ def test_the_nightly_trains_on_events_and_keeps_the_committed_match_ids(spark, t
         new = client.post("/customers/match", params={"commit": "true"}, headers=WRITER,
                           json={**stranger, "id": "900002-auto", "source": "auto"}).json()
         assert joined["match_id"] == str(ids(run1)[person["id"]]) and new["new_match"] is True
+        # a steward answers the first set of run 1's review queue against the model (c360.jobs.review_intake)
+        asked = client.get("/review/next", params={"n": 1}, headers=STEWARD).json()["sets"][0]
+        one = asked["records"][0]["match_id"] == asked["records"][1]["match_id"]
+        decided = client.post("/review/decisions", headers=STEWARD, json={"decisions": [
+            {"labeling_set_id": asked["labeling_set_id"], "label": "non-match" if one else "match"}]}).json()
+        assert decided["decisions"][0]["status"] == "logged"
 
     run_nightly(cfg, warehouse=str(wh.root), env=ENV)
     run2 = wh.current()
@@ -78,6 +91,13 @@ def test_the_nightly_trains_on_events_and_keeps_the_committed_match_ids(spark, t
     counts = json.loads(run2.manifest.read_text())["steps"]["match"]["metrics"]["id_changes"]
     assert counts == changes["change"].value_counts().reindex(list(counts), fill_value=0).to_dict()
     assert "Match ids since the previous output" in run2.report_html.read_text()
+    # run 2 trained on the decision, measured the stewards' precision/recall, and never asks about that pair again
+    assert state["decisions"] == 1 and len(pd.read_parquet(run2.decisions)) == 1
+    metrics = json.loads(run2.manifest.read_text())["steps"]["match"]["metrics"]
+    assert {"decisions_precision", "decisions_recall"} <= set(metrics) and metrics["review_sets"] > 0
+    pair = {r["record_id"] for r in asked["records"][:2]}
+    queue = pd.read_csv(run2.review_queue, dtype=str)
+    assert not any(set(g["id"]) >= pair for _, g in queue.groupby("labeling_set_id"))
     # the logs keep only what run 2 does not contain: the active segments, and run 2's match_id reservation
     events_log, customers_log = AppendLog(wh.events_log), AppendLog(wh.customers_log)
     assert events_log.segments() == [state["events_through"] + 1]
