@@ -122,14 +122,19 @@ def histogram_chart(bin_edges: list[float], counts: list[int], title: str, thres
     the threshold drawn."""
     fig, ax = plt.subplots(figsize=(6, 3))
     widths = [b - a for a, b in zip(bin_edges[:-1], bin_edges[1:], strict=True)]
-    colors = ["#4c78a8" if threshold is not None and a >= threshold else "#bbbbbb" for a in bin_edges[:-1]]
+    t = float("inf") if threshold is None else threshold
+    # a bin the threshold cuts (0.995 in the last of twenty) is partly linked: its own colour, not a wrong one
+    colors = ["#4c78a8" if lo >= t else "#9ecae1" if lo < t < hi else "#bbbbbb"
+              for lo, hi in zip(bin_edges[:-1], bin_edges[1:], strict=True)]
     ax.bar(bin_edges[:-1], counts, width=widths, align="edge", edgecolor="black", linewidth=.5, color=colors)
+    linked = "blue: linked" + ("; light blue: partly" if "#9ecae1" in colors else "")
     ax.set_yscale("log")
     if threshold is not None:
         ax.axvline(threshold, color="#b00", linestyle="--")
         ax.text(threshold, 0.97, f"threshold {threshold:g} ", color="#b00", ha="right", va="top",
-                transform=ax.get_xaxis_transform())
-    ax.set(title=title, xlabel="match probability (blue: linked)", ylabel="pairs (log)")
+                transform=ax.get_xaxis_transform(), bbox={"facecolor": "white", "edgecolor": "none", "alpha": .8})
+    ax.set(title=title, xlabel=f"match probability ({linked})" if threshold is not None else "match probability",
+           ylabel="pairs (log)")
     return _png(fig, title)
 
 
