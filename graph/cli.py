@@ -42,13 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from c360.graph.export import export_graph
-    from c360.graph.neptune_csv import EXACT, SPREADSHEET
     from c360.inputs import require_args
-    from c360.settings import load_settings
 
     require_args(args, "--matched", "--sources", "--visits", "--interactions", "--items", "--recs", "--trips",
                  dirs={"--sources", "--visits"})   # before Spark starts
+    from c360.graph.export import export_graph
+    from c360.graph.neptune_csv import EXACT, SPREADSHEET
+    from c360.settings import load_settings
 
     written = export_graph(args.out, settings=load_settings(), matched=args.matched, sources=args.sources,
                            visits=args.visits, interactions=args.interactions, items=args.items, recs=args.recs,
@@ -59,11 +59,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
-    from c360.graph.loader import load_graph_files
     from c360.inputs import require_args
-    from c360.settings import load_settings
 
     require_args(args, "--csv", dirs={"--csv"})
+    from c360.graph.loader import load_graph_files
+    from c360.settings import load_settings
 
     counts = load_graph_files(args.csv, args.target, drop=args.drop, batch_size=args.batch_size,
                               workers=args.workers, settings=load_settings())

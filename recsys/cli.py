@@ -154,6 +154,7 @@ def _shared(args, interactions, scratch: str):
 
 
 def cmd_train(args) -> int:
+    _check_inputs(args, "--identities", "--accounts")   # before the models' libraries load (seconds)
     from c360.errors import InputError
     from c360.io import atomic_path
 
@@ -161,7 +162,6 @@ def cmd_train(args) -> int:
     from .models import check_algo, train
 
     check_algo(args.algo)
-    _check_inputs(args, "--identities", "--accounts")
     params = _params(args, args.algo)
     if args.accounts and not args.identities:
         raise InputError("--accounts: only with --identities (an `er match` output)")
@@ -198,11 +198,11 @@ def cmd_train(args) -> int:
 def cmd_recommend(args) -> int:
     from c360.inputs import require_args
 
+    require_args(args, "--model", "--users", "--sessions")
     from .identities import model_identities
     from .models import load_model
     from .recs import read_users, write_recs, write_session_recs
 
-    require_args(args, "--model", "--users", "--sessions")
     model = load_model(args.model)
     if args.sessions:
         write_session_recs(model, args.sessions, args.out, k=args.k)
@@ -214,12 +214,12 @@ def cmd_recommend(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    _check_inputs(args)   # before the models' libraries load (seconds)
     from . import evaluate as ev
     from .models import ALGORITHMS, check_algo
     from .trips import TIME_PROTOCOLS, check_protocol
 
     timed = check_protocol(args.protocol) in TIME_PROTOCOLS
-    _check_inputs(args)
     names = args.algos.split(",") if args.algos else (ev.SESSION_DEFAULT_ALGOS if timed else ev.DEFAULT_ALGOS)
     algos = [check_algo(a.strip()) for a in names if a.strip()]
     params = {a: {k: v for k, v in _params(args, a).items() if k in ALGORITHMS[a].defaults}
