@@ -191,8 +191,9 @@ def _missed(con, o: MatchOutput, report: dict, t: float) -> pd.DataFrame:
     cluster = std.set_index("unique_id")["match_id"]
     cluster = cluster[~cluster.index.duplicated()]
     low = 1 / (1 + 2 ** -(math.log2(t / (1 - t)) - BAND_BITS))
+    # warning_mode "never": the run's model has the levels EM could not train, as expected (phases.train)
     pred = Linker(DuckDBAPI().register(std.drop(columns=["match_id"])), model, log_level="WARNING") \
-        .inference.predict(threshold_match_probability=low).as_pandas_dataframe()
+        .inference.predict(threshold_match_probability=low, warning_mode="never").as_pandas_dataframe()
     if not len(pred):
         return empty
     a, b = pred["unique_id_l"].astype(str).to_numpy(), pred["unique_id_r"].astype(str).to_numpy()
