@@ -119,7 +119,15 @@ class KafkaLog(RealtimeLog):
                 self._producer = Producer(self._config(**{
                     "enable.idempotence": True, "acks": "all", "linger.ms": 1,
                     "message.timeout.ms": ms, "request.timeout.ms": min(ms, 30000)}))
+                # one thread serves the delivery reports of every append (each waits on its own event): waiting
+                # appends polling in turn cost a wake-up each per poll interval and added that interval to each
+                threading.Thread(target=self._serve_deliveries, args=(self._producer,), daemon=True,
+                                 name=f"c360-deliveries-{self.topic}").start()
             return self._producer
+
+    def _serve_deliveries(self, producer) -> None:
+        while self._producer is producer:
+            producer.poll(0.05)
 
     def end_offset(self) -> int:
         """The topic's high watermark now (LogUnavailable when the broker does not answer)."""
@@ -164,11 +172,7 @@ class KafkaLog(RealtimeLog):
                                  on_delivery=delivered)
         except BufferError as exc:
             raise LogUnavailable(f"{self.name}: the producer's queue is full: {exc}") from exc
-        deadline = time.monotonic() + self.timeout_s + 1.0
-        while not done.is_set():   # callbacks run in whichever thread polls: every waiting caller polls
-            producer.poll(0.005)
-            if time.monotonic() > deadline:
-                break
+        done.wait(self.timeout_s + 1.0)   # the producer fails what it has not delivered within timeout_s
         if not done.is_set() or state["error"] is not None:
             error = state["error"]
             if error is not None and error.fatal():   # an idempotent producer that cannot go on: a new one next time
@@ -341,7 +345,10 @@ class KafkaTail:
                                                 self.position if self.position > 0 else OFFSET_BEGINNING)])
                 warned = False
                 while not self._stop.is_set():
-                    msgs = consumer.consume(1000, timeout=0.1)
+                    # the first message as soon as it arrives, then what else is there (consume() alone waits for
+                    # a full batch or its timeout: that timeout was every record's delay)
+                    first = consumer.poll(0.1)
+                    msgs = [] if first is None else [first, *consumer.consume(1000, timeout=0)]
                     good = [m for m in msgs if m.error() is None]
                     if good:
                         with self._cv:
