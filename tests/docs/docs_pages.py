@@ -34,7 +34,8 @@ def section(markdown: str, heading: str) -> str:
 @dataclass(frozen=True)
 class Example:
     """A request of the docs: a ```bash block of one `curl` against $C360, with the response block after it
-    (```json or ```text with title="<status> ..."), and the endpoint section it is in (api.md), if any."""
+    (```json or ```text with title="<status> ..."), the endpoint section it is in (api.md), if any, and the roles
+    of the `Roles:` line nearest above it there."""
 
     page: str
     command: str
@@ -67,11 +68,12 @@ def examples() -> list[Example]:
                     status, response, lang = int(found.group(1)), after.group(3), after.group(1)
             endpoint = roles = None
             for key, body in sections.items():
-                if block.group(0) in body:
+                at = body.find(block.group(0))
+                if at >= 0:  # the roles of the `Roles:` line nearest above the request in its section
                     endpoint = key
-                    line = ROLES_LINE.search(body)
-                    if line:
-                        roles = parse_roles(line.group(1))
+                    lines = ROLES_LINE.findall(body[:at])
+                    if lines:
+                        roles = parse_roles(lines[-1])
             out.append(Example(path.relative_to(DOCS).as_posix(), command, status, response, lang, endpoint, roles))
     return out
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.docs.docs_pages import Example, docs_key, examples
+from tests.docs.docs_pages import Example, docs_key, examples, reference
 
 pytestmark = pytest.mark.slow
 
@@ -32,28 +32,75 @@ def run(example: Example, base: str, command: str | None = None) -> tuple[int, s
     return int(status), body
 
 
-def shape_differences(documented, actual, where: str = "") -> list[str]:
-    """Where two JSON values differ in shape: the keys of objects (recursively), the first items of lists that both
-    have; a null on either side matches anything (a value the run may or may not have)."""
+def response_schema(example: Example, status: int, doc: dict, routes: dict) -> dict:
+    """The OpenAPI schema of the example's answer with `status` ({} when the document has none)."""
+    url = re.search(r"\$C360(/[^\"'?\s]*)", example.command).group(1)
+    method = "POST" if re.search(r"(^|\s)(-d|--data|-X POST)\b", example.command) else "GET"
+    path = next((p for (m, p), r in routes.items() if m == method and r.path_regex.match(url)), None)
+    op = doc["paths"].get(path, {}).get(method.lower(), {})
+    content = op.get("responses", {}).get(str(status), {}).get("content", {})
+    return content.get("application/json", {}).get("schema", {})
+
+
+def shape_differences(documented, actual, schema: dict, components: dict, where: str = "") -> list[str]:
+    """Where two JSON values differ in shape, by the OpenAPI schema of the answer: an object's keys (a required one
+    missing on either side, or one the schema does not declare; a map's keys are data), recursively, and the first
+    items of lists that both have. A null on either side matches anything (a value the run may not have)."""
     if documented is None or actual is None:
         return []
+    schema = _pick(schema, actual, components)
     if isinstance(documented, dict) and isinstance(actual, dict):
-        out = [f"{where}: keys documented only {sorted(set(documented) - set(actual))}, answered only "
-               f"{sorted(set(actual) - set(documented))}"] if set(documented) != set(actual) else []
+        props = schema.get("properties")
+        if props is None and schema.get("additionalProperties"):  # a map: its keys are the data's
+            return []
+        out = []
+        if props is None:
+            if set(documented) != set(actual):
+                out.append(f"{where}: keys documented only {sorted(set(documented) - set(actual))}, answered only "
+                           f"{sorted(set(actual) - set(documented))}")
+        else:
+            required = set(schema.get("required", ()))
+            for side, keys, other in (("documented", documented, actual), ("answered", actual, documented)):
+                unknown = sorted(set(keys) - set(props))
+                missing = sorted((required & set(keys)) - set(other))
+                if unknown:
+                    out.append(f"{where}: {side} keys the schema does not declare: {unknown}")
+                if missing:
+                    out.append(f"{where}: required keys only {side}: {missing}")
         for key in set(documented) & set(actual):
-            out += shape_differences(documented[key], actual[key], f"{where}.{key}")
+            out += shape_differences(documented[key], actual[key], (props or {}).get(key, {}), components,
+                                     f"{where}.{key}")
         return out
     if isinstance(documented, list) and isinstance(actual, list):
-        return shape_differences(documented[0], actual[0], f"{where}[0]") if documented and actual else []
+        return (shape_differences(documented[0], actual[0], schema.get("items", {}), components, f"{where}[0]")
+                if documented and actual else [])
     if isinstance(documented, (dict, list)) != isinstance(actual, (dict, list)):
         return [f"{where}: documented {type(documented).__name__}, answered {type(actual).__name__}"]
     return []
+
+
+def _pick(schema: dict, value, components: dict) -> dict:
+    """The schema itself, its $ref resolved, or of its anyOf / oneOf options the one for `value`'s JSON type."""
+    while "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[1]]
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if not options:
+        return schema
+    kind = "object" if isinstance(value, dict) else "array" if isinstance(value, list) else None
+    for option in options:
+        resolved = _pick(option, value, components)
+        if resolved.get("type") == kind or (kind == "object" and "properties" in resolved):
+            return resolved
+    return {}
 
 
 def test_examples_run_as_written(served_docs):
     base, keys = served_docs
     found = examples()
     assert len(found) >= 10, f"only {len(found)} request examples found in docs/"
+    app = reference.openapi_app()
+    doc, routes = app.openapi(), reference.app_routes(app)
+    components = doc.get("components", {}).get("schemas", {})
     failures = []
     for example in found:
         try:
@@ -74,7 +121,8 @@ def test_examples_run_as_written(served_docs):
                 failures.append(f"{example}: not JSON ({exc}): documented {example.response[:100]!r}, "
                                 f"answered {body[:100]!r}")
                 continue
-            failures += [f"{example}: {d}" for d in shape_differences(documented, answered)]
+            schema = response_schema(example, status, doc, routes)
+            failures += [f"{example}: {d}" for d in shape_differences(documented, answered, schema, components)]
         if example.roles:  # each other role's key in place of the documented one: 403 exactly when not named
             used = next((role for role in keys if docs_key(role) in example.command), None)
             for role in keys:
