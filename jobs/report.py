@@ -327,7 +327,9 @@ def _segments(state: dict[str, Any], log: str) -> str:
     if f"{log}_through" not in state:
         return ""
     after, through = int(state.get(f"{log}_after") or 0), int(state[f"{log}_through"])
-    return f"{after + 1}-{through}" if through > after else "none"
+    if through <= after:
+        return "none"
+    return str(through) if through == after + 1 else f"{after + 1}-{through}"
 
 
 def _er_section(er: dict[str, Any], manifest: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
