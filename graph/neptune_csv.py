@@ -1,7 +1,8 @@
 """Neptune bulk-load CSV files: write typed vertex/edge tables, read them back with typed values.
 
-Vertex file header: `~id,~label,<name>:<Type>...`; edge file header: `~id,~from,~to,~label,<name>:<Type>...`, each
-property typed as graph.schema declares it (`header`).
+Vertex file header: `~id,~label,<name>:<Type>(single)...`; edge file header: `~id,~from,~to,~label,<name>:<Type>...`,
+each property typed as graph.schema declares it (`header`, graph.schema.csv_column); a cardinality is read and
+dropped (`(single)`, `(set)`: one value per property here).
 Quoting follows RFC 4180 (fields with commas, quotes or line breaks are quoted, quotes doubled, CRLF rows).
 An empty cell means "no property". The export writes one label per file (graph.neptune_parts); a file may still
 hold several labels (its columns are then the union of their properties).
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from c360.errors import InputError
-from c360.graph.schema import PROPERTIES, PROPERTY_TYPES
+from c360.graph.schema import PROPERTY_TYPES, csv_column
 from c360.io import atomic_path
 
 VERTEX_SYSTEM = ("~id", "~label")
@@ -83,9 +84,10 @@ def _fmt(value, typ: str, values: str) -> str:
 
 
 def header(names, edges: bool) -> list[str]:
-    """A Neptune CSV header: the system columns, then each property's `name:Type` (graph.schema declares the
-    types) in the order given (KeyError for an undeclared name: check with `undeclared` first)."""
-    return [*(EDGE_SYSTEM if edges else VERTEX_SYSTEM), *[PROPERTIES[n].column for n in names]]
+    """A Neptune CSV header: the system columns, then each property's column (graph.schema.csv_column: its declared
+    type, and on vertices its cardinality) in the order given (KeyError for an undeclared name: check with
+    `undeclared` first)."""
+    return [*(EDGE_SYSTEM if edges else VERTEX_SYSTEM), *[csv_column(n, edges) for n in names]]
 
 
 def undeclared(names) -> list[str]:
@@ -117,7 +119,7 @@ def _parse_header(path: Path, header: list[str], system: tuple[str, ...], values
     cols = []
     for h in header[len(system):]:
         name, _, typ = h.partition(":")
-        typ = typ or "String"
+        typ = typ.removesuffix("(single)").removesuffix("(set)") or "String"
         if typ not in _CASTS:
             raise InputError(f"{path}: column {h!r} has unsupported Neptune type {typ!r}")
         cols.append((name, (lambda s: cell_value(s, values)) if typ == "String" else _CASTS[typ]))

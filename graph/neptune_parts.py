@@ -3,8 +3,8 @@
     <dir>/vertex-customer-00000.csv  vertex-customer-00001.csv  vertex-match-00000.csv ...
     <dir>/edge-SameAs-00000.csv  edge-visited-00000.csv ...
 
-Each part has its own header (`~id,~label,<name>:<Type>...` or `~id,~from,~to,~label,<name>:<Type>...`, the label's
-properties sorted by name), so Neptune's loader takes the folder as it is (an S3 prefix copied from it). Cells follow
+Each part has its own header (`~id,~label,<name>:<Type>(single)...` or `~id,~from,~to,~label,<name>:<Type>...`, the
+label's properties sorted by name), so Neptune's loader takes the folder as it is (an S3 prefix copied from it). Cells follow
 `neptune_csv`: RFC 4180 quoting with CRLF rows, an empty cell is no property, String values exact (EXACT, the
 default: what a loader reads). A folder written for people to open in a spreadsheet (SPREADSHEET) holds the marker
 file `_values-spreadsheet` beside its parts (readers strip the escape again; Neptune's loader would not: such a

@@ -7,7 +7,8 @@ Everything that spells the graph derives from this module or is checked against 
   `VERTEX_PROPS` / `EDGE_PROPS` and the label objects; an element with a property its label does not declare is
   refused (`check_properties`), so a misspelt name fails instead of vanishing from the CSV;
 - the Neptune bulk-load CSV (graph.neptune_csv, graph.neptune_parts) types its columns by `PROPERTY_TYPES`
-  (`name:Type`), each label's header being `csv_columns()` after the system columns;
+  (`name:Type`, `name:Type(single)` for vertices: `csv_column`), each label's header being `csv_columns()` after the
+  system columns;
 - the stores (graph.store, graph.gremlin_store, graph.networkx_store) traverse by these labels and pick the
   answer fields through `fields()`, which refuses a name the label does not declare;
 - the API's response models (api.schemas), the nightly's expected label counts (jobs.steps, for the graph gate) and
@@ -80,8 +81,8 @@ class _Label:
         return names
 
     def csv_columns(self) -> list[str]:
-        """The property columns of this label's Neptune CSV (`name:Type`, sorted by name)."""
-        return [p.column for p in sorted(self.properties, key=lambda p: p.name)]
+        """The property columns of this label's Neptune CSV (`csv_column`, sorted by name)."""
+        return [csv_column(p.name, isinstance(self, EdgeLabel)) for p in sorted(self.properties, key=lambda p: p.name)]
 
     def __str__(self) -> str:
         return self.name
@@ -240,6 +241,18 @@ def property_index(labels) -> dict[str, Property]:
 PROPERTIES: dict[str, Property] = property_index((*VERTICES, *EDGES))
 #: property name -> Neptune type
 PROPERTY_TYPES: dict[str, str] = {n: p.type for n, p in PROPERTIES.items()}
+
+#: the cardinality of every vertex property column. Neptune's loader gives a vertex property `set` cardinality unless
+#: its column says otherwise: a nightly loading a changed value (a match's `records`) would add it beside the old one;
+#: `(single)` with the loader's updateSingleCardinalityProperties replaces it. Edge properties are single in Neptune
+#: and a cardinality on their columns is an error.
+VERTEX_CARDINALITY = "(single)"
+
+
+def csv_column(name: str, edges: bool) -> str:
+    """A property's Neptune bulk-load CSV column: `name:Type` on edges, `name:Type(single)` on vertices (KeyError for
+    an undeclared name)."""
+    return PROPERTIES[name].column + ("" if edges else VERTEX_CARDINALITY)
 
 
 def label_of(kind: str, name: str) -> VertexLabel | EdgeLabel:

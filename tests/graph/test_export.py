@@ -45,6 +45,7 @@ def test_parts_per_label_in_one_folder_each_with_its_header(graph_csv, graph_exp
         system = ["~id", "~from", "~to", "~label"] if kind == "edge" else ["~id", "~label"]
         assert rows[0][:len(system)] == system
         assert [h.partition(":")[0] for h in rows[0][len(system):]] == sorted(props)
+        assert all(h.endswith("(single)") != (kind == "edge") for h in rows[0][len(system):])   # vertices: single
         assert all(":" in h for h in rows[0][len(system):])
         assert {r[len(system) - 1] for r in rows[1:]} == {label}
         by_kind = seen["edges" if kind == "edge" else "vertices"]
@@ -126,7 +127,7 @@ def test_hostile_values_exact_for_loaders_spreadsheet_safe_on_request_and_round_
     for values in ("exact", "spreadsheet"):
         export_graph(tmp_path / values, spark=spark, items=items, values=values)
         rows = _rows(tmp_path / values / "vertex-attraction-00000.csv")
-        name_col = rows[0].index("name:String")
+        name_col = rows[0].index("name:String(single)")
         cells = sorted(r[name_col] for r in rows[1:])
         if values == "exact":   # the export Neptune's loader reads: the values themselves
             assert cells == sorted(names)
@@ -204,7 +205,7 @@ def test_a_match_lists_the_previous_ids_merged_into_it(sample_dir, graph_csv, tm
     b = build_graph(**sample_inputs(sample_dir))
     assert b.vertices["102"].props["merged_from"] == "7;12" and b.vertices["100"].props["merged_from"] == "9"
     assert "merged_from" not in b.vertices["101"].props and "merged_from" not in b.vertices["103"].props
-    assert "merged_from:String" in _rows(graph_csv / "vertex-match-00000.csv")[0]
+    assert "merged_from:String(single)" in _rows(graph_csv / "vertex-match-00000.csv")[0]
     by_id = {v.id: v for v in read_graph(graph_csv)[0]}
     assert by_id["102"].props["merged_from"] == "7;12"
     alone = build_graph(matched=matched_table())   # no file beside it: nothing merged
