@@ -404,7 +404,7 @@ def http_markdown(page: str) -> str:
 # where each vertex label is drawn (column, row); a label added to graph/schema.py lands in the next free place
 _PLACES = {"match": (2, 0), "customer": (1, 1), "visitor": (3, 1), "policy": (0, 2), "address": (1, 3),
            "vehicle": (0, 4), "attraction": (3, 3)}
-_BOX_W, _COL_W, _ROW_H, _LINE = 200, 250, 150, 15
+_BOX_W, _COL_W, _ROW_H, _LINE = 190, 230, 150, 15
 
 
 def graph_svg() -> str:
