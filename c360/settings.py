@@ -121,6 +121,11 @@ class RecsysSettings(_Section):
         return list(dict.fromkeys([*self.algorithms, self.baseline, self.serve]))
 
 
+# the forms of NeptuneLoaderSettings' names: (pattern, what the error says)
+_LOADER_FORMS = {"s3_prefix": (r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", "s3://BUCKET[/PREFIX]"),
+                 "iam_role_arn": (r"arn:aws[a-z-]*:iam::\d{12}:role/\S+", "an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME")}
+
+
 class NeptuneLoaderSettings(_Section):
     """Amazon Neptune's bulk loader for the nightly's graph (c360.graph.neptune_loader): on when `s3_prefix` and
     `iam_role_arn` are set. Then an export of at least `min_elements` vertices and edges is uploaded under
@@ -141,18 +146,12 @@ class NeptuneLoaderSettings(_Section):
     timeout_s: float = Field(6 * 3600.0, gt=0)        # a load not ended by then fails the step (it keeps running)
     s3_endpoint_url: str | None = None      # an S3-compatible server instead of AWS's S3 (tests)
 
-    @field_validator("s3_prefix")
+    @field_validator("s3_prefix", "iam_role_arn")
     @classmethod
-    def _prefix(cls, value):
-        if value is not None and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?", value):
-            raise ValueError("must be s3://BUCKET[/PREFIX]")
-        return value
-
-    @field_validator("iam_role_arn")
-    @classmethod
-    def _role(cls, value):
-        if value is not None and not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/\S+", value):
-            raise ValueError("must be an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME")
+    def _form(cls, value, info):
+        pattern, form = _LOADER_FORMS[info.field_name]
+        if value is not None and not re.fullmatch(pattern, value):
+            raise ValueError(f"must be {form}")
         return value
 
     @property
