@@ -20,7 +20,8 @@ from c360.realtime_log import warehouse_log
 from c360.settings import Settings
 from tests.conftest import run_cli
 
-from .conftest import KEYS, READER, WRITER, private_copy, publish, serve_two_workers, wait_ready
+from .conftest import KEYS, PII, READER, WRITER, private_copy, publish, serve_two_workers, wait_ready
+from .test_customers_match import NEW
 
 pytestmark = [pytest.mark.jvm, pytest.mark.slow]
 
@@ -92,8 +93,23 @@ def test_an_event_acknowledged_by_one_host_is_reflected_by_the_other_and_by_a_re
     # the same event_id again, on the other host: a retry, skipped once B has read A's copy
     r = httpx.post(f"{b}/events", json=event, headers=WRITER, timeout=10)
     assert r.status_code == 202 and r.json() == {"accepted": 0, "duplicates": 1}
-    # B restarted: it reads the topic from the run's offset before it is ready
-    assert recs(restart("b"), "kafka-visitor")["events_applied"] == 1
+    # a customer record committed on A (the compacted customers topic) is matched on B, and its id taken there
+    r = httpx.post(f"{a}/customers/match", params={"commit": "true"}, headers=WRITER, timeout=30,
+                   json={**NEW, "id": "88001-auto", "source": "auto"})
+    assert r.status_code == 200 and r.json()["new_match"] is True, r.text
+    committed = r.json()["match_id"]
+    deadline = time.monotonic() + 5
+    while (found := httpx.post(f"{b}/customers/match", json=NEW, headers=PII, timeout=30).json())["match_id"] \
+            != committed:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.05)
+    r = httpx.post(f"{b}/customers/match", params={"commit": "true"}, headers=WRITER, timeout=30,
+                   json={**NEW, "id": "88001-auto", "source": "auto"})
+    assert r.status_code == 409, r.text
+    # B restarted: it reads the topics from the run's offsets before it is ready
+    b = restart("b")
+    assert recs(b, "kafka-visitor")["events_applied"] == 1
+    assert httpx.post(f"{b}/customers/match", json=NEW, headers=PII, timeout=30).json()["match_id"] == committed
 
 
 def test_with_the_broker_down_posts_answer_503_and_gets_keep_serving(hosts, kafka_url):
