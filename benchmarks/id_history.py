@@ -1,7 +1,7 @@
 """The history of every match_id over two nightlies on edited sources (issue 26): every change listed, no id reused.
 
     python benchmarks/id_history.py [--customers 2000] [--seed 0] [--added 100] [--merges 5] [--splits 5]
-                                    [--removed 5] [--work DIR]
+                                    [--removed 5] [--commits 3] [--work DIR]
 
 `c360 er generate` makes the people (the generator's truth judges, it never matches). Nightly 1 (`c360 nightly
 --engine duckdb`, the product's path: the match step carries ids from the published run) runs on the sources less
@@ -9,17 +9,21 @@
 look alike (every record of the second gets the values of one record of the first: the model should merge them),
 people made to look like two (the records with the largest ids get the values of a stranger, a person of another
 generator seed: it should split them, the largest part keeping the id), people whose records are removed (their id
-retired), and nightly 2 runs on the sources with those edits and the added people. Measured on run 2's
-`matched.parquet.id_changes.parquet`:
+retired) and people who get a new record. Between the nightlies the API over the published run 1 commits records
+(`POST /customers/match?commit=true`): one of each of `--commits` new people, and a copy of a record of each of
+`--commits` known people. Nightly 2 runs on the sources with the edits and the added people, and carries the
+committed records. Measured on run 2's `matched.parquet.id_changes.parquet`:
 
-- listed: the file equals the changes computed record by record in pandas from the two runs' outputs (by their
-  definition in c360.entity_resolution.id_changes), one row per id of run 1 and per new id;
+- listed: the file equals the changes computed record by record in pandas from run 1's ids (plus the committed
+  records') and run 2's (by their definition in c360.entity_resolution.id_changes), one row per previous id and per
+  new id;
 - scripted: each scripted merge, split, retirement and added person appears as scripted (the survivor and the split
   part's id by the rule of stable_ids); unscripted: any other id not kept with the records it had, or a new id that
   holds no added or split-off record: the retrained model's own changes on records the script did not touch (listed
   with the truth's people on both sides, and whether run 2's clusters are right about them);
-- reuse: an id of run 2 that run 1 had holds records it held then, and records of a person it held then (the truth);
-  no new id is one run 1's lineage handed out (at most its `max_match_id`); no retired id is in run 2;
+- reuse: an id of run 2 that run 1 (or the API) had holds records it held then, and records of a person it held then
+  (the truth); no new id is one handed out before (run 1's lineage: at most its `max_match_id`; the API's commits);
+  no retired id is in run 2;
 - and where the product shows it: the survivors' `merged_from` in run 2's graph, and the API over the published run 2
   (a merged id 308 to its survivor, a split id's `split_into`, a retired id 404).
 
@@ -342,7 +346,9 @@ def run(args, work: Path) -> int:
     run1 = wh.run("run-1")
     ids1 = match_ids(run1.match.matched)
     plan = script(ids1, person, household, args, rng)
-    strangers = S.merged_frame(work / "strangers").drop_duplicates("first_name")
+    strangers = S.merged_frame(work / "strangers").drop_duplicates("first_name")   # no two alike
+    if len(strangers) < args.splits + args.commits:
+        sys.exit("too few strangers for the script: fewer --splits or --commits")
     merged = S.merged_frame(work / "generated").set_index("id")
     committed = commit(wh.root, plan, strangers.iloc[args.splits:], merged, person)
     second, split_off = edit(base, plan, strangers, merged)
