@@ -1,7 +1,7 @@
 """The real-time log on Kafka: two `c360 serve` processes on two warehouse directories (two hosts) sharing one broker.
 
     python benchmarks/kafka_log.py [--warehouse DIR] [--rounds 300] [--seconds 10] [--runs 2] [--connections 16]
-        [--failure-events 1500]
+        [--failure-events 1500] [--nightly]
 
 - reflection: an event POSTed on A, then GET /recommendations on B until it reflects it (`events_applied`), in a
   row: p50 / p99 ms from the POST to the first GET that reflects it;
@@ -12,7 +12,10 @@
   connection, as a client should) while the broker is stopped and started again, A is killed (`kill -9` of its
   process group) and restarted, and B likewise; then every acknowledged event is looked for in B (restarted: read
   from the topic) and in the nightly's intake (c360.jobs.live_intake over the topic), and a nightly killed after
-  its publish is played by the intake of run n-1, its publish, and no drop: run n then counts each event once.
+  its publish is played by the intake of run n-1, its publish, and no drop: run n then counts each event once;
+- --nightly: the same with real `c360 nightly` runs (Epcot visits, 150 generated people, DuckDB matching, popularity)
+  on the topic: one run, then one killed (`kill -9` of its process group) the moment it publishes, then another;
+  each run's events are compared with those posted.
 
 Builds a published warehouse (as benchmarks/api_load.py: ALS on every shipped sigir17 park) unless --warehouse
 points at one; starts its own broker (`c360 kafka start`, jars from the cache) on a free port and a topic of its own.
@@ -301,6 +304,62 @@ def failures(a: Server, b: Server, items: list[str], kafka_port: int, spec: str,
             "topic_records_left_after_drop": len(topic)}
 
 
+def real_nightlies(spec: str, tmp: Path) -> dict:
+    """`c360 nightly` three times on the log `spec`, events posted before each, the second killed at its publish."""
+    import pandas as pd
+
+    from c360.entity_resolution.generate import generate
+    from c360.layout import Warehouse
+    from c360.realtime_log import warehouse_log
+    from c360.recsys.sigir17 import DEFAULT_DIR
+    from c360.settings import Settings
+
+    root = tmp / "nightly"
+    epcot = root / "epcot"
+    for sub, name in (("userVisits-sigir17", "userVisits-epcot-allPOI.csv"), ("poiList-sigir17", "POI-epcot.csv")):
+        (epcot / sub).mkdir(parents=True)
+        shutil.copy(DEFAULT_DIR / sub / name, epcot / sub / name)
+    generate(150, seed=3, out_dir=root / "insurance")
+    spec = f"{spec}-nightly"
+    config = root / "c360.yaml"
+    config.write_text(yaml.safe_dump({
+        "nightly": {"visits": str(epcot), "insurance": str(root / "insurance"), "generate_customers": 150,
+                    "generate_visitors": 1000, "seed": 3}, "er": {"engine": "duckdb"},
+        "recsys": {"algorithms": ["popularity"], "serve": "popularity", "top_n": 10, "session": False},
+        "graph": {"export_engine": "local"}, "realtime": {"log": spec}}))
+    wh = Warehouse(root / "wh")
+    journal = warehouse_log(wh, "events", Settings(warehouse=wh.root, realtime={"log": spec}).realtime)
+    env = {**os.environ, "C360_GRAPH": "networkx", "C360_SPARK_MASTER": "local[2]"}
+    env.pop("C360_REALTIME_LOG", None)
+    posted: list[str] = []
+    out = {}
+    for step, kill in (("run 1", False), ("run 2, killed at its publish", True), ("run 3", False)):
+        ids = [f"e-{len(posted) + i}" for i in range(5)]
+        journal.append([{"user_id": f"rt-{e}", "item_id": "epcot:1", "timestamp": int(time.time()) - 3600,
+                         "event_id": e} for e in ids])
+        posted += ids
+        before, started = wh.current(), time.perf_counter()
+        with open(root / "nightly.log", "a") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "c360", "nightly", "--config", str(config),
+                                     "--warehouse", str(wh.root)], cwd=REPO, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        if kill:
+            while wh.current() == before and proc.poll() is None:
+                time.sleep(0.005)
+            os.killpg(proc.pid, signal.SIGKILL)
+        rc = proc.wait()
+        current = wh.current()
+        state = json.loads(current.realtime.read_text())
+        events = pd.read_parquet(current.events)["EVENT_ID"].dropna().tolist()
+        out[step] = {"exit": rc, "seconds": round(time.perf_counter() - started, 1), "run": current.run_id,
+                     "posted": len(posted), "events": len(events), "lost": len(set(posted) - set(events)),
+                     "counted_twice": len(events) - len(set(events)), "events_after": state["events_after"],
+                     "events_through": state["events_through"],
+                     "topic_records_left": len(journal.read_through(journal.seal(), 0))}
+    journal.close()
+    return out
+
+
 def main() -> int:
     from c360.kafka_server import BrokerPaths, kafka_version
 
@@ -311,6 +370,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--failure-events", type=int, default=1500)
+    ap.add_argument("--nightly", action="store_true", help="also real `c360 nightly` runs, one killed at its publish")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
 
@@ -344,6 +404,11 @@ def main() -> int:
         results["reflection"] = reflection(a, b, items, args.rounds)
         print(json.dumps({"reflection": results["reflection"]}), flush=True)
         results["failures"] = failures(a, b, items, kafka_port, spec, nightly_wh, args.failure_events)
+        print(json.dumps({"failures": results["failures"]}), flush=True)
+        for s in (a, b):
+            s.stop()
+        if args.nightly:
+            results["nightlies"] = real_nightlies(spec, tmp)
     finally:
         for s in (a, b, f):
             s.stop()
