@@ -126,10 +126,16 @@ class ReviewQueue(_LogFollower):
 
     # ---- reading ----------------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Read the decisions any worker logged since the last call."""
-        with self._lock:
+        """Read the decisions any worker logged since the last call. Never waits for a decision being made (its effect
+        is computed under the lock: a scan of the scored pairs, a minimum cut): a lookup then answers from the
+        decisions before it, as it would have a moment earlier."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
             self._apply(self._tail.read(), replay=False)
             self._flush()
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         self.journal.close()
@@ -173,9 +179,11 @@ class ReviewQueue(_LogFollower):
         out = []
         with self.journal.exclusive() as writer, self._lock:
             self._apply(self._tail.read(), replay=False)
+            self.customers.refresh()   # records other workers committed: a join or split moves them too
             for set_id, (left, right), label in answers:
                 known = self.latest.get(pair_key(left, right))
-                if known is not None and known["label"] == label:
+                # an answer logged against the run before may not have applied here (see _here): answered again
+                if known is not None and known["label"] == label and known.get("run") == self.run_id:
                     out.append({**self._answer(known), "status": "duplicate"})
                     continue
                 record = {"set": set_id, "left": left, "right": right, "label": label,
@@ -233,12 +241,12 @@ class ReviewQueue(_LogFollower):
         con = duckdb.connect()
         try:
             con.register("members", pd.DataFrame({"id": members}))
-            src = f"read_parquet('{Path(self.pairs).as_posix()}/**/*.parquet')" if Path(self.pairs).is_dir() \
-                else f"read_parquet('{Path(self.pairs).as_posix()}')"
-            links = con.execute(
-                f"SELECT CAST(unique_id_l AS VARCHAR), CAST(unique_id_r AS VARCHAR), match_probability FROM {src} "
-                "WHERE match_probability >= ? AND CAST(unique_id_l AS VARCHAR) IN (SELECT id FROM members) "
-                "AND CAST(unique_id_r AS VARCHAR) IN (SELECT id FROM members)", [self.threshold]).fetchall()
+            src = Path(self.pairs).as_posix() + ("/**/*.parquet" if Path(self.pairs).is_dir() else "")
+            links = con.execute(   # the path a parameter: a warehouse's path may hold a quote
+                "SELECT CAST(unique_id_l AS VARCHAR), CAST(unique_id_r AS VARCHAR), match_probability "
+                "FROM read_parquet(?) WHERE match_probability >= ? AND CAST(unique_id_l AS VARCHAR) IN "
+                "(SELECT id FROM members) AND CAST(unique_id_r AS VARCHAR) IN (SELECT id FROM members)",
+                [src, self.threshold]).fetchall()
         finally:
             con.close()
         g = nx.DiGraph()
@@ -265,11 +273,27 @@ class ReviewQueue(_LogFollower):
                 continue
             self.latest[pair_key(e["left"], e["right"])] = e
             self.decided.add(e["set"])
-            effect = e.get("effect")
+            effect = self._here(e)
             if effect:
                 self._move(effect)
                 if replay or self.embedded:
                     self._pending.append(effect)
+
+    def _here(self, line: dict) -> dict | None:
+        """The part of a logged effect that still applies: the records still in the match the decision found them in,
+        ids the served run merged followed to their survivor; None when nothing is left. Within one run this is the
+        effect itself (every worker applies the lines in order); a line of the run before, logged after its nightly
+        sealed the log, is replayed on the next run, which may have put those records elsewhere or merged the ids."""
+        effect = line.get("effect")
+        if not effect:
+            return None
+        follow = self.customers.follow or int
+        frm, to = follow(int(effect["from"])), follow(int(effect["to"]))
+        moved = [rid for rid in effect["moved"] if self.match_of(rid) == frm] if frm != to else []
+        if len(moved) < len(effect["moved"]):
+            log.warning("a decision of run %s moves %d of its %d records in run %s (the others are elsewhere now)",
+                        line.get("run"), len(moved), len(effect["moved"]), self.run_id)
+        return {**effect, "from": frm, "to": to, "moved": moved} if moved else None
 
     def _move(self, effect: dict) -> None:
         """The matcher's index (and its per-match counts) follows a decision."""

@@ -395,7 +395,10 @@ class Decisions(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "decisions": [{"labeling_set_id": "r1.3f2a9c1b-00007", "label": "non-match"}]}]})
 
-    decisions: list[Decision] = Field(min_length=1, max_length=100)
+    # as many as GET /review/next shows (20): the rate limits count requests, and each decision may split a match
+    # (a scan of the scored pairs and a minimum cut under the decisions log's lock)
+    decisions: list[Decision] = Field(min_length=1, max_length=20,
+                                      description="at most 20, each pair once (by its records, in either order)")
 
 
 class DecisionEffect(BaseModel):

@@ -4,13 +4,15 @@ static page people answer them in (`GET /review`: no data in it, the key is type
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from c360.decisions import pair_key
 from c360.graph.schema import ACCOUNT_SOURCE
 
 from ..dependencies import STEWARD_REQUIRED, Audit, Served, Steward
@@ -21,15 +23,35 @@ from ..review_queue import ReviewQueue, ReviewSet, UnknownSet
 from ..schemas import Decisions, DecisionsLogged, Error, ReviewNext
 from ..state import ServedState
 
-router = APIRouter(tags=["review"], dependencies=STEWARD_REQUIRED, responses=GUARD_RESPONSES)
+
+async def _no_store(response: Response) -> None:
+    """Answers hold customers' records (masked or not) and who decided what: no cache, shared or the browser's."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+router = APIRouter(tags=["review"], dependencies=[*STEWARD_REQUIRED, Depends(_no_store)], responses=GUARD_RESPONSES)
 page = APIRouter(tags=["review"])
 
 ERRORS = {401: {"model": Error}, 403: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}}
 MAX_SETS = 20
-# a page that only ever talks to this API: no frame may hold it, nothing loads from elsewhere
-PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-                                          "style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
-                "X-Frame-Options": "DENY", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+@cache
+def _page() -> tuple[str, dict[str, str]]:
+    """The page and its headers: a page that only ever talks to this API, no frame may hold it, nothing loads from
+    elsewhere, and no script runs but its own (pinned by its hash: a value the API returns that reached the page as
+    markup could not run)."""
+    import base64
+    import hashlib
+    import re
+
+    html = files("c360.api").joinpath("static/review.html").read_text(encoding="utf-8")
+    script = re.search(r"<script>(.*?)</script>", html, re.S)
+    digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode() if script else "none"
+    csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; connect-src 'self'; "
+           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return html, {"Content-Security-Policy": csp, "X-Frame-Options": "DENY", "Cache-Control": "no-store",
+                  "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
 def _queue(state: ServedState) -> ReviewQueue:
@@ -105,6 +127,8 @@ async def review_decisions(body: Decisions, state: Served, caller: Steward,
             pair = (0, 1) if d.pair is None else (d.pair[0], d.pair[1])
             answers.append((d.labeling_set_id, s.pair(pair), d.label))
             positions.append(list(pair))
+        if len({pair_key(*ids) for _, ids, _ in answers}) < len(answers):   # contradicting answers, or a flood
+            raise ApiError(422, "decisions: name each pair of records once per request")
         results = await run_in_threadpool(queue.decide, answers, caller.key_hash)
     except UnknownSet as exc:
         raise ApiError(404, str(exc)) from None
@@ -122,5 +146,5 @@ async def review_decisions(body: Decisions, state: Served, caller: Steward,
 @page.get("/review", response_class=HTMLResponse, include_in_schema=False)
 async def review_page():
     """The stewards' page: static, no external script; it asks for the key once and keeps it for the tab only."""
-    html = files("c360.api").joinpath("static/review.html").read_text(encoding="utf-8")
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+    html, headers = _page()
+    return HTMLResponse(html, headers=headers)
