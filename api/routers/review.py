@@ -4,6 +4,7 @@ static page people answer them in (`GET /review`: no data in it, the key is type
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from importlib.resources import files
 from typing import Annotated, Any
@@ -22,6 +23,8 @@ from ..masking import FIELD_MASKS
 from ..review_queue import ReviewQueue, ReviewSet, UnknownSet
 from ..schemas import Decisions, DecisionsLogged, Error, ReviewNext
 from ..state import ServedState
+
+log = logging.getLogger("c360.api.review")
 
 
 async def _no_store(response: Response) -> None:
@@ -132,6 +135,9 @@ async def review_decisions(body: Decisions, state: Served, caller: Steward,
         results = await run_in_threadpool(queue.decide, answers, caller.key_hash)
     except UnknownSet as exc:
         raise ApiError(404, str(exc)) from None
+    except OSError as exc:   # a full disk, the broker down: the decisions before it were logged (a retry repeats them)
+        log.error("steward decisions not logged: %s", exc)
+        raise ApiError(503, "the decisions log cannot be written") from None
     out = []
     for r, pair in zip(results, positions, strict=True):
         e = r["effect"]

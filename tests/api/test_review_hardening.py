@@ -179,3 +179,24 @@ def test_a_split_in_a_warehouse_whose_path_holds_a_quote(tmp_path, review_wareho
         split = _pick(_sets(client), same=True)
         r = _post(client, {"labeling_set_id": split["labeling_set_id"], "label": "non-match"})
         assert r.status_code == 200 and r.json()["decisions"][0]["effect"]["kind"] == "split", r.text
+
+
+def test_a_log_that_cannot_be_written_answers_503(tmp_path, review_warehouse, monkeypatch):
+    """A full disk (or a broker down) answers as POST /events and commits do: 503, nothing logged, retried later."""
+    import contextlib
+
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    with app(wh) as client:
+        queue = client.app.state.served.review
+
+        @contextlib.contextmanager
+        def full_disk():
+            raise OSError(28, "No space left on device")
+            yield
+
+        monkeypatch.setattr(queue.journal, "exclusive", full_disk)
+        sid = _sets(client)[0]["labeling_set_id"]
+        r = _post(client, {"labeling_set_id": sid, "label": "unsure"})
+        assert r.status_code == 503 and r.json()["message"] == "the decisions log cannot be written"
+        monkeypatch.undo()
+        assert _post(client, {"labeling_set_id": sid, "label": "unsure"}).json()["decisions"][0]["status"] == "logged"
