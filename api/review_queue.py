@@ -111,7 +111,7 @@ class ReviewQueue(_LogFollower):
         self.skipped = 0
         self._pending: list[dict] = []                  # graph writes not done yet (store down)
         with self._lock:
-            self._apply(self._tail.read(), replay=True)
+            self._catch_up(replay=True)
             self._flush()
 
     @classmethod
@@ -132,7 +132,7 @@ class ReviewQueue(_LogFollower):
         if not self._lock.acquire(blocking=False):
             return
         try:
-            self._apply(self._tail.read(), replay=False)
+            self._catch_up(replay=False)
             self._flush()
         finally:
             self._lock.release()
@@ -178,8 +178,7 @@ class ReviewQueue(_LogFollower):
                 raise UnknownSet(f"labeling_set_id {set_id!r} is not in the served run's review queue")
         out = []
         with self.journal.exclusive() as writer, self._lock:
-            self._apply(self._tail.read(), replay=False)
-            self.customers.refresh()   # records other workers committed: a join or split moves them too
+            self._catch_up(replay=False)   # records other workers committed too: a join or split moves them
             for set_id, (left, right), label in answers:
                 known = self.latest.get(pair_key(left, right))
                 # an answer logged against the run before may not have applied here (see _here): answered again
@@ -264,6 +263,14 @@ class ReviewQueue(_LogFollower):
         return set(side_l), set(side_r)
 
     # ---- applying ---------------------------------------------------------------------------------------------
+    def _catch_up(self, replay: bool) -> None:
+        """Apply the decisions logged since the last call, having read the customers log after them: a record a
+        decision moves was committed (by any worker) before the decision was logged, so every worker knows it
+        when it applies the decision (read before the decisions, it could be missed, and stay behind there only)."""
+        entries = self._tail.read()
+        self.customers.refresh()
+        self._apply(entries, replay=replay)
+
     def _apply(self, entries: list[dict], replay: bool) -> None:
         for e in entries:
             problem = decision_problem(e)

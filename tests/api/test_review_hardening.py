@@ -200,3 +200,20 @@ def test_a_log_that_cannot_be_written_answers_503(tmp_path, review_warehouse, mo
         assert r.status_code == 503 and r.json()["message"] == "the decisions log cannot be written"
         monkeypatch.undo()
         assert _post(client, {"labeling_set_id": sid, "label": "unsure"}).json()["decisions"][0]["status"] == "logged"
+
+
+def test_a_decision_is_applied_after_the_records_committed_before_it(tmp_path, review_warehouse):
+    """Another worker committed a record, then logged a decision moving it: this worker reads both logs in that
+    order, whichever request reads them first (here GET /review/next), so the record moves with the decision."""
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    with app(wh) as client:
+        sets = _sets(client)
+        a, b = _pick(sets, same=True), _pick(sets, same=False)
+        mid, to = int(a["records"][0]["match_id"]), int(b["records"][0]["match_id"])
+        _append(wh, "customers", {"id": "late-1", "match_id": mid, "new_match": False,
+                                  "fields": {"first_name": "Late", "last_name": "Comer", "source": "auto"}})
+        _append(wh, "decisions", {"set": "r0.other-00001", "left": "late-1", "right": a["records"][0]["record_id"],
+                                  "label": "non-match", "run": "run-r",
+                                  "effect": {"from": mid, "to": to, "moved": ["late-1"], "new_match": False}})
+        _sets(client)
+        assert client.app.state.served.review.match_of("late-1") == to
