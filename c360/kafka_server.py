@@ -10,7 +10,6 @@ port keeps every topic, which is what makes it a log). The broker listens on loo
 from __future__ import annotations
 
 import base64
-import fcntl
 import shutil
 import subprocess
 import time
@@ -19,8 +18,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from c360.errors import C360Error, ToolMissingError
-from c360.processes import free_port, pid_alive, port_in_use, stop_process_group
+from c360.errors import C360Error
+from c360.maven import COMPLETE, fetch_jars
+from c360.processes import free_port, log_tail, port_in_use, require_tool, running_pid, stop_process_group
 
 KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
 POM = KAFKA_DIR / "pom.xml"
@@ -76,36 +76,13 @@ def _cache_dir(cache: str | Path | None) -> Path:
     return Path(load_settings().cache)
 
 
-def _require(tool: str, hint: str) -> str:
-    path = shutil.which(tool)
-    if not path:
-        raise ToolMissingError(f"'{tool}' not found on PATH: {hint}")
-    return path
-
-
 def jars_dir(cache: str | Path | None = None) -> Path:
     return _cache_dir(cache) / f"kafka-{kafka_version()}" / "lib"
 
 
 def ensure_jars(cache: str | Path | None = None) -> Path:
-    """Resolve the broker's jars with Maven once (under the cache directory, one fetch at a time across processes);
-    return the lib directory."""
-    lib = jars_dir(cache)
-    marker = lib / ".complete"
-    if marker.exists():
-        return lib
-    mvn = _require("mvn", "install Apache Maven (e.g. apt-get install maven) to fetch the Kafka jars")
-    lib.mkdir(parents=True, exist_ok=True)
-    with open(lib.parent / ".fetch.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():
-            return lib
-        proc = subprocess.run([mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                               f"-DoutputDirectory={lib}", "-DincludeScope=runtime"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise C360Error(f"Maven could not fetch the Kafka jars:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        marker.write_text(kafka_version())
-    return lib
+    """Resolve the broker's jars with Maven once (under the cache directory); return the lib directory."""
+    return fetch_jars(POM, jars_dir(cache), "Kafka", kafka_version())
 
 
 @dataclass
@@ -139,18 +116,9 @@ class BrokerPaths:
         return self.run_dir / "server.properties"
 
 
-def running_pid(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> int | None:
+def broker_pid(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> int | None:
     """The pid of our broker on `port` if it is alive, else None (a stale pid file is removed)."""
-    paths = BrokerPaths(port, cache)
-    try:
-        pid = int(paths.pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        paths.pid_file.unlink(missing_ok=True)
-        return None
-    if pid_alive(pid):
-        return pid
-    paths.pid_file.unlink(missing_ok=True)
-    return None
+    return running_pid(BrokerPaths(port, cache).pid_file)
 
 
 def ping(port: int = DEFAULT_PORT, host: str = HOST, timeout: float = 5.0) -> bool:
@@ -206,12 +174,12 @@ def start(port: int = DEFAULT_PORT, wait_s: float = 90.0, heap: str = "512m", ca
     """Start the broker on loopback and wait until it answers; return its pid. Already running (our pid file, alive,
     answering) → that pid. Port held by another process → C360Error."""
     paths = BrokerPaths(port, cache)
-    pid = running_pid(port, paths.cache)
+    pid = broker_pid(port, paths.cache)
     if pid is not None and ping(port):
         return pid
     if port_in_use(port):
         raise C360Error(f"port {port} is already in use by another process; pick another with --port")
-    java = _require("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
+    java = require_tool("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
     lib = ensure_jars(paths.cache)
     paths.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     paths.run_dir.chmod(0o700)  # its topics hold customer records
@@ -227,7 +195,8 @@ def start(port: int = DEFAULT_PORT, wait_s: float = 90.0, heap: str = "512m", ca
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             paths.pid_file.unlink(missing_ok=True)
-            raise C360Error(f"Kafka exited with code {proc.returncode}; see {paths.log_file}:\n{_tail(paths.log_file)}")
+            raise C360Error(f"Kafka exited with code {proc.returncode}; see {paths.log_file}:\n"
+                            f"{log_tail(paths.log_file)}")
         if port_in_use(port) and ping(port):
             return proc.pid
         time.sleep(0.5)
@@ -238,7 +207,7 @@ def start(port: int = DEFAULT_PORT, wait_s: float = 90.0, heap: str = "512m", ca
 def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0, cache: str | Path | None = None) -> bool:
     """Stop our broker on `port` (SIGTERM: a clean shutdown, then SIGKILL); True if one was running. Its data stays."""
     paths = BrokerPaths(port, cache)
-    pid = running_pid(port, paths.cache)
+    pid = broker_pid(port, paths.cache)
     if pid is None:
         return False
     stop_process_group(pid, wait_s)
@@ -249,16 +218,9 @@ def stop(port: int = DEFAULT_PORT, wait_s: float = 30.0, cache: str | Path | Non
 def status(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> dict:
     """{'running', 'pid', 'answering', 'port', 'log', 'version'}."""
     paths = BrokerPaths(port, cache)
-    pid = running_pid(port, paths.cache)
+    pid = broker_pid(port, paths.cache)
     return {"running": pid is not None, "pid": pid, "answering": pid is not None and ping(port), "port": port,
             "log": str(paths.log_file), "version": kafka_version()}
-
-
-def _tail(path: Path, n: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
 
 
 def doctor_checks() -> list:
@@ -266,7 +228,7 @@ def doctor_checks() -> list:
     from c360.doctor import Check
 
     lib = jars_dir()
-    if (lib / ".complete").exists():
+    if (lib / COMPLETE).exists():
         jars = len(list(lib.glob("*.jar")))
         return [Check("Kafka jars", True, f"Kafka {kafka_version()}: {jars} jars in {lib}", required=False,
                       facts={"lib": str(lib), "jars": jars})]

@@ -52,3 +52,37 @@ def stop_process_group(pgid: int, wait_s: float = 30.0, alive: Callable[[int], b
             time.sleep(0.2)
         if not alive(pgid):
             return
+
+
+def require_tool(tool: str, hint: str) -> str:
+    """The path of `tool` on PATH; ToolMissingError with `hint` (how to install it) when it is not there."""
+    import shutil
+
+    from c360.errors import ToolMissingError
+
+    path = shutil.which(tool)
+    if not path:
+        raise ToolMissingError(f"'{tool}' not found on PATH: {hint}")
+    return path
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid a daemon's pid file names while that process is alive, else None (a stale or unreadable file is
+    removed)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pid_file.unlink(missing_ok=True)
+        return None
+    if pid > 0 and pid_alive(pid):
+        return pid
+    pid_file.unlink(missing_ok=True)
+    return None
+
+
+def log_tail(path: Path, n: int = 30) -> str:
+    """The last `n` lines of a daemon's log ("" when it cannot be read): what an error about it quotes."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""

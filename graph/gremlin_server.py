@@ -13,7 +13,6 @@ c360-run/) and compiles the authorizer, with the server's own jars, exactly as t
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
@@ -23,8 +22,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from c360.errors import C360Error, ToolMissingError
-from c360.processes import pid_alive, port_in_use, stop_process_group
+from c360 import processes
+from c360.errors import C360Error
+from c360.maven import COMPLETE, fetch_jars
+from c360.processes import log_tail, port_in_use, require_tool, stop_process_group
 
 GREMLIN_DIR = Path(__file__).resolve().parent / "gremlin"
 POM = GREMLIN_DIR / "pom.xml"
@@ -62,36 +63,11 @@ def cache_dir(cache: str | Path | None = None) -> Path:
     return Path(load_settings().cache)
 
 
-def _require(tool: str, hint: str) -> str:
-    path = shutil.which(tool)
-    if not path:
-        raise ToolMissingError(f"'{tool}' not found on PATH: {hint}")
-    return path
-
-
 def ensure_jars(cache: str | Path | None = None) -> Path:
-    """Resolve the server's jars with Maven once (under the cache directory); return the lib directory. Processes
-    starting servers at once (test workers, two shells) fetch under one lock: one runs Maven, the others wait."""
-    lib = cache_dir(cache) / f"gremlin-server-{tinkerpop_version()}" / "lib"
-    marker = lib / ".complete"
-    if marker.exists():
-        return lib
-    mvn = _require("mvn", "install Apache Maven (e.g. apt-get install maven) to fetch Gremlin Server")
-    _require("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
-    lib.mkdir(parents=True, exist_ok=True)
-    with open(lib.parent / ".fetch.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists():  # fetched by another process while this one waited
-            return lib
-        proc = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-             f"-DoutputDirectory={lib}", "-DincludeScope=runtime"],
-            capture_output=True, text=True,
-        )
-        if proc.returncode != 0:
-            raise C360Error(f"Maven could not fetch Gremlin Server jars:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-        marker.write_text(tinkerpop_version())
-    return lib
+    """Resolve the server's jars with Maven once (under the cache directory); return the lib directory."""
+    require_tool("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
+    return fetch_jars(POM, cache_dir(cache) / f"gremlin-server-{tinkerpop_version()}" / "lib", "Gremlin Server",
+                      tinkerpop_version())
 
 
 @dataclass
@@ -121,17 +97,7 @@ class ServerPaths:
 
 def running_pid(port: int = DEFAULT_PORT, cache: str | Path | None = None) -> int | None:
     """The pid of our server on `port` if it is alive, else None (stale pid files are removed)."""
-    paths = ServerPaths(port, cache)
-    if not paths.pid_file.exists():
-        return None
-    try:
-        pid = int(paths.pid_file.read_text().strip())
-    except ValueError:
-        pid = -1
-    if pid > 0 and pid_alive(pid):
-        return pid
-    paths.pid_file.unlink(missing_ok=True)
-    return None
+    return processes.running_pid(ServerPaths(port, cache).pid_file)
 
 
 def _prepare_run_dir(paths: ServerPaths, persist: str | None) -> Path:
@@ -216,7 +182,7 @@ def start(port: int = DEFAULT_PORT, persist: str | None = None, wait_s: float = 
         return pid
     if port_in_use(port):
         raise C360Error(f"port {port} is already in use by another process; pick another with --port")
-    java = _require("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
+    java = require_tool("java", "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
     lib = ensure_jars(paths.cache)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     yaml_path = _prepare_run_dir(paths, persist)
@@ -233,7 +199,7 @@ def start(port: int = DEFAULT_PORT, persist: str | None = None, wait_s: float = 
         if proc.poll() is not None:
             paths.pid_file.unlink(missing_ok=True)
             raise C360Error(f"Gremlin Server exited with code {proc.returncode}; see {paths.log_file}:\n"
-                            + _tail(paths.log_file))
+                            + log_tail(paths.log_file))
         if port_in_use(port) and ping(port, username=username, password=password):
             return proc.pid
         time.sleep(0.5)
@@ -263,13 +229,6 @@ def status(port: int = DEFAULT_PORT, cache: str | Path | None = None, username: 
             "port": port, "log": str(paths.log_file), "version": tinkerpop_version()}
 
 
-def _tail(path: Path, n: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return ""
-
-
 def doctor_checks() -> list:
     """`c360 doctor`: Maven and the Gremlin Server jars (optional parts: the embedded store needs neither)."""
     from c360.doctor import Check
@@ -285,7 +244,7 @@ def doctor_checks() -> list:
         checks.append(Check("Maven", False, "'mvn' not on PATH: needed once, to fetch the Gremlin Server jars "
                                             "(apt-get install maven)", required=False))
     lib = cache_dir() / f"gremlin-server-{tinkerpop_version()}" / "lib"
-    if (lib / ".complete").exists():
+    if (lib / COMPLETE).exists():
         jars = len(list(lib.glob("*.jar")))
         checks.append(Check("Gremlin Server jars", True, f"TinkerPop {tinkerpop_version()}: {jars} jars in {lib}",
                             required=False, facts={"lib": str(lib), "jars": jars}))
