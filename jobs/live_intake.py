@@ -208,12 +208,15 @@ def committed_frame(records: list[dict], cfg) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[RECORD_ID, MATCH_ID])
 
 
-def match_inputs(ctx: RunContext, merged: str | Path, previous: Path | None) -> tuple[Path, Path | None]:
+def match_inputs(ctx: RunContext, merged: str | Path, previous: Path | None,
+                 moves: pd.DataFrame | None = None) -> tuple[Path, Path | None]:
     """(what the match step matches, the match_ids to keep stable): the merged records and `previous` as they are
-    when no customer was committed in real time; else the merged records plus the committed ones (`er/input.parquet`:
-    a directory holding the merged table's part files, linked, and one part of the committed records not in it)
-    and `previous` plus their match_ids (`er/previous_ids.parquet`). The merged table and the previous output are
-    read by DuckDB (SQL over the files): neither is loaded into pandas."""
+    when no customer was committed in real time and no steward split a match; else the merged records plus the
+    committed ones (`er/input.parquet`: a directory holding the merged table's part files, linked, and one part of the
+    committed records not in it) and `previous` with the committed records' match_ids and then the ids of the parts
+    stewards' decisions split off (`moves`: id, match_id; c360.jobs.review_intake) over it (`er/previous_ids.parquet`):
+    a part a steward split off keeps its id, or is listed among the id changes, and no new cluster is given it. The
+    merged table and the previous output are read by DuckDB (SQL over the files): neither is loaded into pandas."""
     import pyarrow.parquet as pq
 
     from c360.entity_resolution.config import load_config
@@ -227,12 +230,18 @@ def match_inputs(ctx: RunContext, merged: str | Path, previous: Path | None) -> 
         committed = _carried(run.committed)
     else:
         committed = _seal_customers(ctx, merged_rows, previous, cfg)
-    if committed is None or not len(committed):
+    committed = committed if committed is not None and len(committed) else None
+    moves = moves if moves is not None and len(moves) else None
+    if committed is None and moves is None:
         return Path(merged), previous
     import duckdb
 
     con = duckdb.connect()
-    ids = pd.DataFrame({"id": committed[RECORD_ID].astype(str), "match_id": committed[MATCH_ID].astype("int64")})
+    parts = [] if committed is None else [
+        pd.DataFrame({"id": committed[RECORD_ID].astype(str), "match_id": committed[MATCH_ID].astype("int64")})]
+    if moves is not None:
+        parts.append(pd.DataFrame({"id": moves["id"].astype(str), "match_id": moves["match_id"].astype("int64")}))
+    ids = pd.concat(parts, ignore_index=True).drop_duplicates("id", keep="last")
     con.register("committed_ids", ids)
     sql = "SELECT id, match_id FROM committed_ids"
     if previous is not None and Path(previous).exists():  # a committed record keeps the id it was given
@@ -246,7 +255,11 @@ def match_inputs(ctx: RunContext, merged: str | Path, previous: Path | None) -> 
     # its report, as a match output's: the id column, and the highest id the published lineage handed out (a retired
     # id is never handed out again: c360.entity_resolution.stable_ids)
     top = _published_max_id(Path(previous)) if previous is not None and Path(previous).exists() else 0
+    top = max(top, int(moves["match_id"].max()) if moves is not None else 0)   # a split-off part's id is handed out
     write_json_file(MatchOutput(run.previous_ids).report, {"id": "id", "max_match_id": top})
+    if committed is None:
+        con.close()
+        return Path(merged), run.previous_ids
     # a record the sources now have (the policy reached them) is matched from there, keeping its id
     known = {r[0] for r in con.execute(
         f"SELECT DISTINCT CAST(\"{cfg.id}\" AS VARCHAR) FROM read_parquet({_files(merged_parts)}) "

@@ -30,14 +30,27 @@ log = logging.getLogger("c360.nightly")
 LOG_NAME = "decisions"
 STATE_KEY = "decisions_through"   # realtime.json: the position of the decisions log this run contains
 COLUMNS = ["set", "left", "right", "label", "decided_at", "run", "key", "chosen_by", "match_probability",
-           "inclusion_probability", "weight", "sample", "drawn"]
+           "inclusion_probability", "weight", "sample", "drawn", "split_off", "split_to", "read_by"]
+# fewer answered sets than this train nothing yet (they wait, carried, for more): a handful of answers drawn to be
+# informative, weighted up to stand for thousands of pairs, moved one run's threshold from 0.995 to 0.39 and lowered
+# its F1 (benchmarks/id_history.py's data, one non-match); they still count in the stewards' precision/recall
+MIN_ANSWERS = 20
 
 
-def _frame(records: list[dict]) -> pd.DataFrame:
+def _frame(records: list[dict], read_by: str | None = None) -> pd.DataFrame:
     rows = [{**{k: r.get(k) for k in ("set", "left", "right", "label", "decided_at", "run", "key")},
              **{k: (r.get("sample") or {}).get(k) for k in ("chosen_by", "match_probability", "inclusion_probability",
-                                                            "weight", "sample", "drawn")}} for r in records]
-    return pd.DataFrame(rows, columns=COLUMNS)
+                                                            "weight", "sample", "drawn")},
+             **_split(r.get("effect")), "read_by": read_by} for r in records]
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"split_to": "Int64"})
+
+
+def _split(effect: dict | None) -> dict:
+    """The records a decision split off and the new id they got (a join moves no id: the next match decides, and
+    the stable ids name the survivor as for any merge)."""
+    if not effect or not effect.get("new_match"):
+        return {"split_off": [], "split_to": None}
+    return {"split_off": list(effect["moved"]), "split_to": int(effect["to"])}
 
 
 def _write_private(frame: pd.DataFrame, path: Path, csv: bool = False) -> None:
@@ -67,7 +80,7 @@ def run_decisions(ctx: RunContext) -> pd.DataFrame:
     good, bad = live_intake._checked(logged, decision_problem)
     live_intake._quarantine(run, "decisions", bad)
     carried = live_intake._carried(current.decisions if current else None)
-    parts = [p for p in (carried, _frame(good)) if p is not None and len(p)]
+    parts = [p for p in (carried, _frame(good, run.run_id)) if p is not None and len(p)]
     decisions = pd.concat(parts, ignore_index=True) if parts else _frame([])
     if len(decisions):
         _write_private(decisions, run.decisions)
@@ -78,6 +91,20 @@ def run_decisions(ctx: RunContext) -> pd.DataFrame:
     return decisions
 
 
+def decision_moves(ctx: RunContext) -> pd.DataFrame | None:
+    """(id, match_id): the parts the decisions this run read from the log split off, under the ids they got, the last
+    of each record (c360.jobs.live_intake.match_inputs keeps those ids stable: the part keeps its id, or the id
+    changes list what became of it); None when they split none."""
+    d = run_decisions(ctx)
+    if not len(d):
+        return None
+    d = d[(d["read_by"] == ctx.run.run_id) & d["split_to"].notna()]
+    rows = [(str(rid), int(to)) for moved, to in zip(d["split_off"], d["split_to"], strict=True) for rid in moved]
+    if not rows:
+        return None
+    return pd.DataFrame(rows, columns=["id", "match_id"]).drop_duplicates("id", keep="last")
+
+
 def latest(decisions: pd.DataFrame) -> pd.DataFrame:
     """The answer about each pair: its last decision."""
     if not len(decisions):
@@ -86,12 +113,17 @@ def latest(decisions: pd.DataFrame) -> pd.DataFrame:
     return decisions.assign(_k=keys).drop_duplicates("_k", keep="last").drop(columns="_k").reset_index(drop=True)
 
 
-def decision_labels(ctx: RunContext, id_col: str) -> Path | None:
-    """The decisions' match / non-match answers as a labeling file in the run (None when there are none)."""
+def decision_labels(ctx: RunContext, id_col: str) -> tuple[Path | None, bool]:
+    """(the decisions' match / non-match answers as a labeling file in the run, or None when there are none; whether
+    the match trains on them: MIN_ANSWERS or more)."""
     answers = latest(run_decisions(ctx))
     answers = answers[answers["label"] != UNSURE] if len(answers) else answers
     if not len(answers):
-        return None
+        return None, False
+    trains = len(answers) >= MIN_ANSWERS
+    if not trains:
+        log.info("steward decisions: %d answered, fewer than %d: measured, not trained on yet", len(answers),
+                 MIN_ANSWERS)
     drawn = answers["chosen_by"].fillna(CONTEXT) != CONTEXT
     answered = answers[drawn].groupby(["sample", "chosen_by"])["set"].transform("nunique")
     scale = (pd.to_numeric(answers.loc[drawn, "drawn"], errors="coerce") / answered).clip(lower=1.0).fillna(1.0)
@@ -107,7 +139,7 @@ def decision_labels(ctx: RunContext, id_col: str) -> Path | None:
                          "inclusion_probability": 1.0 / weight.iloc[i], "weight": weight.iloc[i],
                          "sample": a.sample if isinstance(a.sample, str) else ""})
     _write_private(pd.DataFrame(rows), ctx.run.decision_labels, csv=True)
-    return ctx.run.decision_labels
+    return ctx.run.decision_labels, trains
 
 
 def decided_pairs(ctx: RunContext) -> pd.DataFrame:

@@ -125,11 +125,13 @@ def step_match(ctx: RunContext) -> StepResult:
     if current is not None and current.match.matched.exists():  # a file, or a Spark run's directory of parts
         previous = current.match.matched
     # + the customers committed in real time, keeping the match_ids they were given (c360.jobs.live_intake)
-    merged, previous = live_intake.match_inputs(ctx, ctx.output("merge", "merged"), previous)
-    # + the stewards' answers since the published run, as the sample they are (c360.jobs.review_intake)
-    decided = review_intake.decision_labels(
-        ctx, live_intake._published_id_column(current.match.matched)) if current is not None else None
-    if decided is not None:
+    # ... and where stewards' decisions moved records since (c360.jobs.review_intake)
+    merged, previous = live_intake.match_inputs(ctx, ctx.output("merge", "merged"), previous,
+                                                moves=review_intake.decision_moves(ctx))
+    # + the stewards' answers, as the sample they are, once there are enough of them
+    decided, trains = review_intake.decision_labels(
+        ctx, live_intake._published_id_column(current.match.matched)) if current is not None else (None, False)
+    if trains:
         labels.append(str(decided))
     result = match([str(merged)], config=cfg.config, engine=cfg.engine,
                    labels=labels or None, out=out, previous=previous,
@@ -164,7 +166,8 @@ def step_match(ctx: RunContext) -> StepResult:
             f1, source = at["f1"], "labels"
     if decided is not None:   # the stewards' own precision and recall, beside the labels' above
         at = _at_threshold(evaluate_labels(out, decided), result.threshold)
-        metrics.update(decisions_precision=at["precision"], decisions_recall=at["recall"], decisions_f1=at["f1"])
+        metrics.update(decisions_precision=at["precision"], decisions_recall=at["recall"], decisions_f1=at["f1"],
+                       decisions_trained=trains)
     queue = review_intake.write_queue(ctx, out, labels)
     metrics["review_sets"] = 0 if queue is None else queue["sets"]
     er_metrics = write_json_file(ctx.run.er_metrics,
