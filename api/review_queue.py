@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 import pandas as pd
 
@@ -110,6 +111,9 @@ class ReviewQueue(_LogFollower):
         self.merged: dict[int, int] = {}                # a match id a decision emptied into another -> that one
         self.skipped = 0
         self._pending: list[dict] = []                  # graph writes not done yet (store down)
+        # the worker threads decisions may hold: one (they wait for one lock, in the event loop; forty of them waiting
+        # in threads took the whole threadpool, and every lookup of the worker waited behind a steward's splits)
+        self.deciding = anyio.CapacityLimiter(1)
         with self._lock:
             self._catch_up(replay=True)
             self._flush()

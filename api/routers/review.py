@@ -9,6 +9,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
@@ -132,7 +133,7 @@ async def review_decisions(body: Decisions, state: Served, caller: Steward,
             positions.append(list(pair))
         if len({pair_key(*ids) for _, ids, _ in answers}) < len(answers):   # contradicting answers, or a flood
             raise ApiError(422, "decisions: name each pair of records once per request")
-        results = await run_in_threadpool(queue.decide, answers, caller.key_hash)
+        results = await to_thread.run_sync(queue.decide, answers, caller.key_hash, limiter=queue.deciding)
     except UnknownSet as exc:
         raise ApiError(404, str(exc)) from None
     except OSError as exc:   # a full disk, the broker down: the decisions before it were logged (a retry repeats them)
