@@ -111,8 +111,8 @@ class ReviewQueue(_LogFollower):
         self.merged: dict[int, int] = {}                # a match id a decision emptied into another -> that one
         self.skipped = 0
         self._pending: list[dict] = []                  # graph writes not done yet (store down)
-        # the worker threads decisions may hold: one (they wait for one lock, in the event loop; forty of them waiting
-        # in threads took the whole threadpool, and every lookup of the worker waited behind a steward's splits)
+        # the worker threads the queue's requests may hold: one (they wait for one lock, in the event loop; forty of
+        # them waiting in threads took the whole threadpool, and every lookup of the worker waited behind a split)
         self.deciding = anyio.CapacityLimiter(1)
         with self._lock:
             self._catch_up(replay=True)
@@ -145,8 +145,8 @@ class ReviewQueue(_LogFollower):
         self.journal.close()
 
     def survivor(self, match_id: int) -> int | None:
-        """The match a decision joined `match_id` into (following later joins), or None."""
-        self.refresh()
+        """The match a decision joined `match_id` into (following later joins), or None; as of the last refresh (it
+        is asked on the event loop: reading the logs is for threads)."""
         seen, mid = set(), self.merged.get(match_id)
         while mid is not None and mid in self.merged and mid not in seen:
             seen.add(mid)

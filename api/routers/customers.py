@@ -116,6 +116,8 @@ async def customer360(
     if moved is not None:
         return moved
     result = await run_in_threadpool(_call, state, "customer360", match_id)
+    if (moved := _merged(state, request, "customer360", match_id)) is not None:   # a join _call just read
+        return moved
     if result is None:
         raise _not_found(state, match_id)
     pii = caller.allows("pii")
@@ -144,6 +146,8 @@ async def customer_recommendations(
     if moved is not None:
         return moved
     result = await run_in_threadpool(_call, state, "recommendations", match_id, k)
+    if (moved := _merged(state, request, "customer_recommendations", match_id)) is not None:   # ... just read
+        return moved
     if result is None:
         raise _not_found(state, match_id)
     return OrjsonResponse({"match_id": str(result["match_id"]), "items": result["items"], **_split(state, match_id)})

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
 from c360.decisions import pair_key
 from c360.graph.schema import ACCOUNT_SOURCE
@@ -105,11 +104,12 @@ async def review_next(
     contact fields masked unless the key's role has pii; so are park accounts' ids), which fields agree, and the
     model's reasons for the drawn pair. Every set shown is audited by its records' match ids."""
     queue = _queue(state)
-    sets = await run_in_threadpool(queue.pending, n)
+    sets = await to_thread.run_sync(queue.pending, n, limiter=queue.deciding)
     pii = caller.allows("pii")
     body = [_shown(s, queue, pii) for s in sets]
     audit.answered(sorted({r["match_id"] for b in body for r in b["records"] if r["match_id"]}), pii=pii)
-    return {"run_id": state.run_id, "remaining": queue.remaining(), "sets": body, "pii": pii}
+    remaining = await to_thread.run_sync(queue.remaining, limiter=queue.deciding)   # its lock: never on the loop
+    return {"run_id": state.run_id, "remaining": remaining, "sets": body, "pii": pii}
 
 
 @router.post("/review/decisions", response_model=DecisionsLogged, responses={404: {"model": Error}, **ERRORS},
@@ -147,7 +147,7 @@ async def review_decisions(body: Decisions, state: Served, caller: Steward,
         out.append({"labeling_set_id": r["labeling_set_id"], "pair": pair, "label": r["label"],
                     "status": r["status"], "effect": effect})
     audit.answered(sorted({str(e[k]) for r in results if (e := r["effect"]) for k in ("from", "to")}))
-    return {"decisions": out, "remaining": queue.remaining()}
+    return {"decisions": out, "remaining": await to_thread.run_sync(queue.remaining, limiter=queue.deciding)}
 
 
 @page.get("/review", response_class=HTMLResponse, include_in_schema=False)

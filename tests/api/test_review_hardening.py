@@ -221,8 +221,9 @@ def test_a_decision_is_applied_after_the_records_committed_before_it(tmp_path, r
 
 
 def test_decisions_waiting_for_the_log_leave_the_worker_its_threads(tmp_path, review_warehouse):
-    """Decisions wait for one lock (splits are slow on a large match): waiting in worker threads, a burst of them
-    took the whole threadpool (40) and every lookup of the worker waited too; they wait in the event loop instead."""
+    """Decisions and the queue's reads wait for one lock (splits are slow on a large match): waiting in worker
+    threads, a burst of them took the whole threadpool (40) and every lookup of the worker waited too; they wait in
+    the event loop instead."""
     import time
 
     from fastapi.testclient import TestClient
@@ -251,6 +252,8 @@ def test_decisions_waiting_for_the_log_leave_the_worker_its_threads(tmp_path, re
         answers: list[int] = []
         posts = [threading.Thread(target=lambda: answers.append(
             _post(client, {"labeling_set_id": sid, "label": "unsure"}).status_code), daemon=True) for _ in range(45)]
+        posts += [threading.Thread(target=lambda: answers.append(
+            client.get("/review/next", headers=STEWARD).status_code), daemon=True) for _ in range(45)]
         for t in posts:
             t.start()
         time.sleep(1)
@@ -264,4 +267,49 @@ def test_decisions_waiting_for_the_log_leave_the_worker_its_threads(tmp_path, re
         for t in [holder, *posts, looker]:
             t.join(30)
         assert in_time, "a lookup waited for a thread behind the decisions"
-        assert answers == [200] * 45
+        assert answers == [200] * 90
+
+
+def test_the_queue_lock_is_never_taken_on_the_event_loop(review_warehouse, monkeypatch):
+    """`remaining` takes the queue's lock: taken on the event loop while a split held it, every request of the
+    worker (even /healthz) waited for the split."""
+    with app(review_warehouse) as client:
+        queue = client.app.state.served.review
+        monkeypatch.setattr(queue, "pending", lambda n: [])   # answers at once: what follows takes the lock
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with queue._lock:
+                held.set()
+                release.wait(60)
+
+        holder = threading.Thread(target=hold, daemon=True)
+        holder.start()
+        held.wait(5)
+        reviewing = threading.Thread(target=lambda: client.get("/review/next", headers=STEWARD), daemon=True)
+        reviewing.start()
+        reviewing.join(1)
+        health: list[int] = []
+        probe = threading.Thread(target=lambda: health.append(client.get("/healthz").status_code), daemon=True)
+        probe.start()
+        probe.join(10)
+        in_time = list(health)
+        release.set()
+        for t in (holder, reviewing, probe):
+            t.join(30)
+        assert in_time == [200], "the event loop waited for the review queue's lock"
+
+
+def test_a_join_another_worker_logged_answers_308_at_once(tmp_path, review_warehouse):
+    """The 308 check reads no log on the event loop; the lookup's own read (in a thread) finds the join, and the
+    same request answers 308."""
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    with app(wh) as client:
+        join = _pick(_sets(client), same=False)
+        keep, gone = (int(r["match_id"]) for r in join["records"][:2])
+        members = client.app.state.served.review._members(gone)
+        _append(wh, "decisions", {"set": join["labeling_set_id"], "left": join["records"][0]["record_id"],
+                                  "right": join["records"][1]["record_id"], "label": "match", "run": "run-r",
+                                  "effect": {"from": gone, "to": keep, "moved": members, "new_match": False}})
+        r = client.get(f"/customer360/{gone}", headers=READER, follow_redirects=False)
+        assert r.status_code == 308 and r.json() == {"match_id": str(gone), "merged_into": str(keep)}
