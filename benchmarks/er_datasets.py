@@ -28,10 +28,13 @@ def _default_model(ds: Dataset, out: Path, engine: str, labels: bool) -> dict:
     seconds = time.time() - t
     report = read_json_file(res.report_path)
     m = evaluate(out, ds.truth, id_col=(ds.mapping or {}).get("id", "id"))
-    blocking = report.get("blocking") or {}
+    blocking, choice = report.get("blocking") or {}, report.get("threshold_choice") or {}
+    source = choice.get("source", "given")
+    if choice.get("prior_factor", 1.0) < 1.0:   # recalibrated at the match-weight valley (threshold.unlabelled)
+        source += f", valley: prior x{choice['prior_factor']:.2f}"
     return {**m, "comparisons": blocking.get("comparisons", res.pairs_scored), "seconds": seconds,
-            "threshold": report.get("threshold"), "threshold_source": (report.get("threshold_choice") or {}).get(
-                "source", "given"), "rules": len(blocking.get("rules", []))}
+            "threshold": report.get("threshold"), "threshold_source": source,
+            "threshold_choice": choice, "rules": len(blocking.get("rules", []))}
 
 
 def _tutorial_model(ds: Dataset) -> dict:

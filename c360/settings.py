@@ -77,7 +77,7 @@ class ERSettings(_Section):
     engine: Literal["spark", "duckdb"] = "spark"
     config: str | None = None               # roles.yaml; None = the insurance preset
     # match probability that links two records into one cluster; None: the config's (auto: best F1 on the labels,
-    # else the model's expected F1)
+    # else the model's expected F1, its prior recalibrated at the match-weight valley)
     threshold: float | None = Field(None, gt=0, lt=1)
     labels: list[str] = []                  # FindMatches-style labeling files
     # labeling sets the run draws for the API's review queue (c360 er review; stewards answer them between

@@ -103,7 +103,7 @@ def _register_match(sub) -> None:
     p.add_argument("--labels", action="append")
     p.add_argument("--threshold", type=float, default=None,
                    help="match probability that links two records (default: the config's; auto = best F1 on the "
-                        "labels, else the model's expected F1)")
+                        "labels, else the model's expected F1, recalibrated at the match-weight valley)")
     p.add_argument("--previous")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_match)

@@ -37,7 +37,8 @@ def match(inputs, config: str | Path | None = None, engine: str = "spark", label
     """Deduplicate (one input) or link and dedupe (two inputs) with Splink; write `out` (every input row + match_id).
 
     `threshold` None takes the config's (default auto: with answers drawn by `er review`, the best F1 estimated
-    from them as a sample and the model; with hand-made labels, best F1 on them; else the model's expected F1).
+    from them as a sample and the model; with hand-made labels, best F1 on them; else the model's expected F1, its
+    prior recalibrated at the valley of the match weights: threshold.unlabelled).
     Drawn answers also refit m (weighted, kept only if they estimate it better) and their pairs are linked or
     kept apart as answered; the report's training.labels says how each labels file was used. Also writes `<out>.report.json` (blocking rules and their counts, training, the threshold and why,
     unparseable counts per column, timings, match-probability histogram, parameters), `<out>.model.json` (the

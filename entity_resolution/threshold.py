@@ -1,5 +1,6 @@
-"""The match-probability threshold that links two records: given, best F1 on labelled pairs, or the one that
-maximizes the F1 the model itself expects from its probabilities."""
+"""The match-probability threshold that links two records: given, best F1 on labelled pairs, or, without labels,
+the one that maximizes the F1 the model itself expects from its probabilities once their prior is recalibrated at
+the valley of the scored pairs' match weights (`unlabelled`)."""
 
 from __future__ import annotations
 
@@ -44,56 +45,135 @@ def from_labels(p: np.ndarray, y: np.ndarray) -> dict:
     tied = [t for t, s in zip(GRID, scores, strict=True) if s >= best - 1e-12]
     t = float(tied[len(tied) // 2])
     precision, recall, f1 = f1_at(p, y, t)
-    return {"threshold": t, "source": "labels", "labels_precision": precision, "labels_recall": recall,
-            "labels_f1": f1, "labelled_pairs": int(len(y)), "labelled_matches": int(y.sum()),
+    return {"threshold": t, "source": "labels", "method": "best F1 on the labelled pairs",
+            "labels_precision": precision, "labels_recall": recall, "labels_f1": f1,
+            "labelled_pairs": int(len(y)), "labelled_matches": int(y.sum()),
             "why": f"best F1 on {len(y)} labelled pairs ({int(y.sum())} matches): {f1:.4f}; "
                    f"{len(tied)} grid thresholds tie, the middle one is used"}
-
-
-def from_model(probability: np.ndarray) -> dict:
-    """The threshold maximizing the model's expected pairwise F1 over the scored pairs: taking each probability as
-    the chance the pair matches, E[TP] = sum of p above t, and 2TP + FP + FN = (pairs above t) + sum of all p."""
-    p = np.sort(np.asarray(probability, dtype=float))[::-1]
-    if len(p) == 0 or p.sum() <= 0:
-        return {"threshold": 0.5, "source": "model", "expected_f1": 0.0, "why": "no scored pairs: 0.5"}
-    above = np.cumsum(p)                      # E[TP] when the first i+1 pairs are linked
-    expected = 2 * above / (np.arange(1, len(p) + 1) + p.sum())
-    i = int(np.argmax(expected))
-    t = float(np.clip(p[i], 0.05, 0.999))
-    return {"threshold": round(t, 4), "source": "model", "expected_f1": float(expected[i]),
-            "expected_matches": float(p.sum()),
-            "why": f"maximizes the model's expected F1 ({expected[i]:.4f}) over {len(p)} scored pairs"}
 
 
 # the engine's probability histogram for `from_histogram`: this many bins over [0, 1]
 HISTOGRAM_BINS = 10_000
 
 
+def histogram_of(probability) -> pd.DataFrame:
+    """`from_histogram`'s aggregate of match probabilities in memory, binned as the engine bins them
+    (phases.score.histogram)."""
+    p = np.asarray(probability, dtype=float)
+    return pd.DataFrame({"b": np.floor(p * HISTOGRAM_BINS), "p": p}).groupby("b")["p"].agg(
+        n="size", p_sum="sum", p_min="min").reset_index()
+
+
 def from_histogram(bins: pd.DataFrame) -> dict:
-    """`from_model` from an aggregate: per probability bin (any order) its pairs `n`, their summed probability
-    `p_sum` and smallest one `p_min`. Linking whole bins from the top, the threshold is the smallest probability
-    of the best bin (the exact choice moves by at most a bin's width, 1 / HISTOGRAM_BINS)."""
+    """The threshold maximizing the model's expected pairwise F1 over the scored pairs, from an aggregate: per
+    probability bin (any order) its pairs `n`, their summed probability `p_sum` and smallest one `p_min`. Taking
+    each probability as the chance the pair matches, E[TP] = the summed probability above t, and 2TP + FP + FN =
+    (pairs above t) + the summed probability of all pairs. Linking whole bins from the top, the threshold is the
+    smallest probability of the best bin (the exact choice moves by at most a bin's width, 1 / HISTOGRAM_BINS)."""
     b = bins.sort_values("p_min", ascending=False)
     n, s = b["n"].to_numpy(dtype=float), b["p_sum"].to_numpy(dtype=float)
     total = float(s.sum()) if len(s) else 0.0
     if not len(b) or total <= 0:
-        return {"threshold": 0.5, "source": "model", "expected_f1": 0.0, "why": "no scored pairs: 0.5"}
+        return {"threshold": 0.5, "source": "model", "method": "none", "expected_f1": 0.0,
+                "why": "no scored pairs: 0.5"}
     expected = 2 * np.cumsum(s) / (np.cumsum(n) + total)
     i = int(np.argmax(expected))
     t = float(np.clip(b["p_min"].to_numpy(dtype=float)[i], 0.05, 0.999))
-    return {"threshold": round(t, 4), "source": "model", "expected_f1": float(expected[i]),
+    return {"threshold": round(t, 4), "source": "model", "method": "expected F1", "expected_f1": float(expected[i]),
             "expected_matches": total,
             "why": f"maximizes the model's expected F1 ({expected[i]:.4f}) over {int(n.sum())} scored pairs"}
 
 
+# The valley (`unlabelled`): a Gaussian kernel density of the scored pairs' match weights, this wide in bits (a
+# factor 2 in odds; 0.5 to 1.5 all keep RLdata10000 at pairwise F1 >= 0.943 over four training seeds, 2 smooths its
+# valley away: benchmarks/results/er_datasets.md), searched from the model's own boundary (probability 1/2) up to
+# VALLEY_MAX (0.9 to 0.99 measured the same). The first valley up there, not the emptiest: RLdata10000's deepest dip
+# lies between two modes of the matches themselves, at weight 5.6-6 (probability 0.98).
+VALLEY_BANDWIDTH = 1.0
+VALLEY_MAX = 0.95
+_VALLEY_STEP = 0.05   # bits between the points the density is evaluated at
+
+
+def match_weight(p) -> np.ndarray:
+    """Splink's match weight (bits: log2 of the posterior odds) of match probabilities."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
+    return np.log2(p / (1 - p))
+
+
+def valley(bins: pd.DataFrame) -> float | None:
+    """The match weight of the first local minimum of the scored pairs' match-weight density above weight 0
+    (probability 1/2) and up to VALLEY_MAX; None when there is none. `bins`: `from_histogram`'s aggregate (each
+    bin's pairs at the weight of its mean probability). The first, not the emptiest: it is the smallest correction
+    the histogram supports, and a deeper dip further up is more likely one inside the matches. The density is kept
+    in logs: far from every pair it stays ordered instead of rounding to 0, so an empty stretch has its minimum in
+    its middle."""
+    b = bins[bins["n"] > 0]
+    if not len(b):
+        return None
+    w = match_weight(b["p_sum"].to_numpy(dtype=float) / b["n"].to_numpy(dtype=float))
+    hi = float(match_weight(VALLEY_MAX))
+    grid = np.arange(-_VALLEY_STEP, hi + 2 * _VALLEY_STEP, _VALLEY_STEP)
+    z = np.log(b["n"].to_numpy(dtype=float))[None, :] - 0.5 * ((grid[:, None] - w[None, :]) / VALLEY_BANDWIDTH) ** 2
+    top = z.max(axis=1)
+    log_density = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    i = np.arange(1, len(grid) - 1)
+    minima = i[(log_density[i] < log_density[i - 1]) & (log_density[i] <= log_density[i + 1])
+               & (grid[i] > 0) & (grid[i] <= hi)]
+    return float(grid[minima[0]]) if len(minima) else None
+
+
+def recalibrate(p, factor: float) -> np.ndarray:
+    """Probabilities with their odds times `factor` (the prior's odds times it); 0 and 1 stay."""
+    p = np.asarray(p, dtype=float)
+    odds = factor * p / np.maximum(1 - p, 1e-300)
+    return np.where(p >= 1, 1.0, odds / (1 + odds))
+
+
+def recalibrated(bins: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """`from_histogram`'s aggregate with every bin's probabilities recalibrated (`recalibrate`, at the bin's mean:
+    a bin is 1 / HISTOGRAM_BINS wide); `p_min` stays the model's, so a threshold chosen from it is on the
+    probabilities the pairs table holds."""
+    n = bins["n"].to_numpy(dtype=float)
+    mean = bins["p_sum"].to_numpy(dtype=float) / np.maximum(n, 1)
+    return bins.assign(p_sum=n * recalibrate(mean, factor))
+
+
+def unlabelled(bins: pd.DataFrame) -> dict:
+    """The threshold without labels: `from_histogram`'s expected F1 over the pairs' probabilities with their prior
+    recalibrated so that the valley of their match weights (`valley`) has probability 1/2: every pair's odds times
+    2^-valley. A model whose probabilities are overconfident puts pairs that are mostly non-matches above 1/2 (on
+    RLdata10000, 25 matches in 59 pairs at weights 0 to 1, where the model says 50-67%), and the histogram's valley
+    between them and the matches lies above 1/2. No valley there changes nothing; nor is a valley below 1/2 looked
+    for (this corrects overconfidence only). The threshold is on the model's own probabilities, as the pairs are
+    stored and linked."""
+    model = from_histogram(bins)
+    if model["expected_f1"] <= 0:   # no scored pairs
+        return {**model, "valley_weight": None, "prior_factor": 1.0}
+    v = valley(bins)
+    if v is None:
+        return {**model, "valley_weight": None, "prior_factor": 1.0,
+                "why": f"{model['why']}; no valley in its match weights between probability 0.5 and {VALLEY_MAX}: "
+                       f"no recalibration"}
+    factor = float(2.0 ** -v)
+    n = bins["n"].to_numpy(dtype=float)
+    choice = from_histogram(recalibrated(bins, factor))
+    return {**choice, "method": "expected F1, prior recalibrated at the match-weight valley", "valley_weight": v,
+            "prior_factor": factor, "model_threshold": model["threshold"], "model_expected_f1": model["expected_f1"],
+            "model_expected_matches": model["expected_matches"],
+            "why": f"maximizes the expected F1 ({choice['expected_f1']:.4f}) over {int(n.sum())} scored pairs with "
+                   f"their prior odds x {factor:.3f}, so that the valley of their match weights ({v:.2f} bits) has "
+                   f"probability 1/2 (without: {model['threshold']})"}
+
+
 def choose(given: float | None, pairs: pd.DataFrame, labelled: pd.DataFrame | None) -> dict:
     """The threshold and why: given (CLI or config), else from labels when there are labelled matches, else the
-    model's own estimate."""
+    model's own estimate (`unlabelled`)."""
     if given is not None:
-        return {"threshold": float(given), "source": "given", "why": "set by the caller or the config"}
+        return {"threshold": float(given), "source": "given", "method": "given",
+                "why": "set by the caller or the config"}
     if labelled is not None and len(labelled) and (labelled["clerical_match_score"] >= 0.5).any():
         return from_labels(*labelled_probabilities(pairs, labelled))
-    return from_model(pairs["match_probability"].to_numpy())
+    return unlabelled(histogram_of(pairs["match_probability"]))
 
 
 def from_sample(bins: pd.DataFrame, p: np.ndarray, y: np.ndarray, c: np.ndarray) -> dict:
@@ -102,7 +182,8 @@ def from_sample(bins: pd.DataFrame, p: np.ndarray, y: np.ndarray, c: np.ndarray)
     over its labelled pairs above t, bounded by the band's pairs there; M, the matches, is every band's estimate
     plus the labelled matches never scored; F1(t) = 2 TP(t) / (pairs linked at t + M), the pairs linked counted
     exactly. `bins` is `from_histogram`'s aggregate; `p`: each labelled pair's probability (0: never scored), `y`:
-    1 for a match, `c`: its coefficient (answers.calibrated). Without labels this is `from_histogram`; where the
+    1 for a match, `c`: its coefficient (answers.calibrated). Without labels this is `from_histogram` (the model's
+    own probabilities, not `unlabelled`'s recalibration: the answers measure the model as it scored); where the
     answers agree with the model it moves nothing."""
     from c360.entity_resolution.answers import band
 
@@ -129,7 +210,8 @@ def from_sample(bins: pd.DataFrame, p: np.ndarray, y: np.ndarray, c: np.ndarray)
     i = int(np.argmax(f1))
     t = float(np.clip(edges[i], 0.05, 0.999))
     precision, recall = float(tp[i] / linked[i]) if linked[i] else 1.0, float(tp[i] / matches)
-    return {"threshold": round(t, 4), "source": "labels (sample)", "estimated_f1": float(f1[i]),
+    return {"threshold": round(t, 4), "source": "labels (sample)",
+            "method": "best F1 estimated from the model and the answers as a sample", "estimated_f1": float(f1[i]),
             "estimated_precision": precision, "estimated_recall": recall, "estimated_matches": matches,
             "model_threshold": model["threshold"], "model_expected_f1": model.get("expected_f1", 0.0),
             "labelled_pairs": int(len(y)), "labelled_matches": int(y.sum()),

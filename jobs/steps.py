@@ -140,8 +140,12 @@ def step_match(ctx: RunContext) -> StepResult:
                "pairs_linked": result.pairs_linked, "relatives_guarded": result.relatives_guarded,
                "prior": result.prior, "engine": result.engine, "unparseable": result.unparseable,
                "threshold": result.threshold}
+    report = _read_json(result.report_path)
+    # how the threshold was chosen (given, labels, the model's expected F1 recalibrated at its valley or not)
+    choice = report.get("threshold_choice") or {}
+    metrics["threshold_method"] = f"{choice.get('source', 'given')}: {choice.get('method', 'given')}"
     # what became of the published run's ids, the committed records' included (c360.entity_resolution.id_changes)
-    id_changes = _read_json(result.report_path).get("id_changes")
+    id_changes = report.get("id_changes")
     if id_changes is not None:
         metrics["id_changes"] = id_changes["counts"]
     evaluation, f1, source = None, None, None

@@ -31,7 +31,7 @@ class MatchRun:
     cfg: MatchConfig
     output: MatchOutput
     db: E.Engine
-    threshold: float | None = None   # None: the config's, else chosen (labels, or the model's expected F1)
+    threshold: float | None = None   # None: the config's, else chosen (labels, or threshold.unlabelled)
     labels: tuple | None = None
     previous: Path | str | None = None   # a local Path or a Hadoop URI (Spark); None: an existing output
     u_max_pairs: float = 2e6

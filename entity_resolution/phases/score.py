@@ -161,8 +161,8 @@ def _attach(run: MatchRun, nodes: Table, linked: Table, attached: Table) -> Tabl
 
 
 def _threshold(run: MatchRun, prepared: Prepared, pairs: Table) -> dict:
-    """The threshold and why: given (the call's, else the config's), best F1 on labelled matches, or the model's
-    expected F1 from a probability histogram."""
+    """The threshold and why: given (the call's, else the config's), best F1 on labelled matches, or without labels
+    the model's expected F1 from a probability histogram, recalibrated at its match-weight valley (T.unlabelled)."""
     given = run.threshold if run.threshold is not None else run.cfg.threshold
     if given is not None:
         return T.choose(given, None, None)
@@ -170,7 +170,7 @@ def _threshold(run: MatchRun, prepared: Prepared, pairs: Table) -> dict:
         return sample_threshold(run, prepared.labelled, pairs)
     if _has_labelled_matches(prepared.labelled):
         return T.choose(None, _labelled_scores(run, prepared.labelled, pairs), prepared.labelled)
-    return T.from_histogram(histogram(run, pairs))
+    return T.unlabelled(histogram(run, pairs))
 
 
 def histogram(run: MatchRun, pairs: Table) -> pd.DataFrame:

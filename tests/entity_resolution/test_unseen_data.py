@@ -51,6 +51,7 @@ def test_febrl_with_seven_digit_ids_links_and_reports_its_choices(febrl1):
     assert b["rules"][-1]["cumulative"] == b["comparisons"] and b["fields_without_backup"] == []
     assert len(b["candidates"]) > len(b["rules"]) and 0.9 < b["estimated_recall"] <= 1
     assert report["threshold_choice"]["source"] == "model" and 0 < report["threshold"] < 1
+    assert report["threshold_choice"]["method"].startswith("expected F1")   # recalibrated at a valley or not
     assert report["training"]["em_blocks"] and report["relatives_guarded"] == 0  # no households rule by default
 
 
