@@ -7,12 +7,10 @@ lookup never waits behind a split being computed."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import threading
-
-import pandas as pd
-import pytest
 
 from c360.decisions import decision_problem
 from c360.layout import Warehouse
@@ -41,6 +39,42 @@ def _sets(client) -> list[dict]:
 
 def _post(client, *decisions: dict):
     return client.post("/review/decisions", headers=STEWARD, json={"decisions": list(decisions)})
+
+
+@contextlib.contextmanager
+def _held(lock):
+    """`lock` held by another thread until the block ends, as a decision computing a long split holds the queue's."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with lock:
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    held.wait(5)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(30)
+
+
+def _started(call, n: int = 1) -> tuple[list, list[threading.Thread]]:
+    """`call` run by `n` threads: (what they returned so far, the threads)."""
+    out: list = []
+    threads = [threading.Thread(target=lambda: out.append(call()), daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    return out, threads
+
+
+def _within(call, seconds: float = 10) -> list:
+    """What `call` returned within `seconds` ([] when it was still waiting)."""
+    out, (thread,) = _started(call)
+    thread.join(seconds)
+    return list(out)
 
 
 def test_a_request_names_each_pair_once_and_few_of_them(tmp_path, review_warehouse):
@@ -134,46 +168,6 @@ def test_a_join_takes_the_records_another_worker_committed(tmp_path, review_ware
         assert queue.match_of(f"late-{gone}") == queue.match_of(f"late-{survivor}") == int(survivor)
 
 
-def test_a_lookup_does_not_wait_behind_a_split(review_warehouse):
-    """A decision holds the queue while it computes its effect (a scan of the scored pairs, a minimum cut); a
-    lookup of another request reads what was decided before it instead of waiting."""
-    with app(review_warehouse) as client:
-        queue = client.app.state.served.review
-        held, done = threading.Event(), threading.Event()
-
-        def hold():
-            with queue._lock:
-                held.set()
-                done.wait(30)
-
-        t = threading.Thread(target=hold, daemon=True)
-        t.start()
-        held.wait(5)
-        answered = []
-        looker = threading.Thread(target=lambda: answered.append(
-            client.get("/customer360/17", headers=READER, follow_redirects=False).status_code), daemon=True)
-        looker.start()
-        looker.join(10)
-        in_time = list(answered)
-        done.set()
-        t.join(5)
-        assert in_time and in_time[0] in (200, 404), "a lookup waited for the review queue's lock"
-
-
-@pytest.mark.parametrize("sample", [None, {"weight": 2.0, "inclusion_probability": 0.5, "sample": "r1",
-                                           "chosen_by": "uncertain", "match_probability": 0.4, "drawn": 3}])
-def test_the_nightly_frame_of_decisions_is_typed(tmp_path, sample):
-    """Decisions of either shape (a drawn pair, a context pair) write one typed parquet file with the carried ones."""
-    from c360.jobs.review_intake import _frame
-
-    rows = [{"set": "s1", "left": "a", "right": "b", "label": "match", "decided_at": 1.5, "run": "r1", "key": "k",
-             **({"sample": sample} if sample else {})},
-            {"set": "s2", "left": "c", "right": "d", "label": "unsure", "decided_at": 2, "run": "r1"}]
-    frame = _frame(rows)
-    frame.to_parquet(tmp_path / "d.parquet", index=False)
-    assert len(pd.read_parquet(tmp_path / "d.parquet")) == 2
-
-
 def test_a_split_in_a_warehouse_whose_path_holds_a_quote(tmp_path, review_warehouse):
     wh = private_copy(tmp_path / "o'brien", review_warehouse, "run-r")
     with app(wh) as client:
@@ -184,8 +178,6 @@ def test_a_split_in_a_warehouse_whose_path_holds_a_quote(tmp_path, review_wareho
 
 def test_a_log_that_cannot_be_written_answers_503(tmp_path, review_warehouse, monkeypatch):
     """A full disk (or a broker down) answers as POST /events and commits do: 503, nothing logged, retried later."""
-    import contextlib
-
     wh = private_copy(tmp_path, review_warehouse, "run-r")
     with app(wh) as client:
         queue = client.app.state.served.review
@@ -220,6 +212,29 @@ def test_a_decision_is_applied_after_the_records_committed_before_it(tmp_path, r
         assert client.app.state.served.review.match_of("late-1") == to
 
 
+def test_a_join_another_worker_logged_answers_308_at_once(tmp_path, review_warehouse):
+    """The 308 check reads no log on the event loop; the lookup's own read (in a thread) finds the join, and the
+    same request answers 308."""
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    with app(wh) as client:
+        join = _pick(_sets(client), same=False)
+        keep, gone = (int(r["match_id"]) for r in join["records"][:2])
+        members = client.app.state.served.review._members(gone)
+        _append(wh, "decisions", {"set": join["labeling_set_id"], "left": join["records"][0]["record_id"],
+                                  "right": join["records"][1]["record_id"], "label": "match", "run": "run-r",
+                                  "effect": {"from": gone, "to": keep, "moved": members, "new_match": False}})
+        r = client.get(f"/customer360/{gone}", headers=READER, follow_redirects=False)
+        assert r.status_code == 308 and r.json() == {"match_id": str(gone), "merged_into": str(keep)}
+
+
+def test_a_lookup_does_not_wait_behind_a_split(review_warehouse):
+    """A decision holds the queue while it computes its effect (a scan of the scored pairs, a minimum cut); a
+    lookup of another request reads what was decided before it instead of waiting."""
+    with app(review_warehouse) as client, _held(client.app.state.served.review._lock):
+        answered = _within(lambda: client.get("/customer360/17", headers=READER, follow_redirects=False).status_code)
+        assert answered and answered[0] in (200, 404), "a lookup waited for the review queue's lock"
+
+
 def test_decisions_waiting_for_the_log_leave_the_worker_its_threads(tmp_path, review_warehouse):
     """Decisions and the queue's reads wait for one lock (splits are slow on a large match): waiting in worker
     threads, a burst of them took the whole threadpool (40) and every lookup of the worker waited too; they wait in
@@ -237,37 +252,16 @@ def test_decisions_waiting_for_the_log_leave_the_worker_its_threads(tmp_path, re
     settings = Settings(warehouse=wh, graph="networkx", api_keys=dict(KEYS),
                         api={"rate_limits": {"review": {"per_second": 1000.0, "burst": 1000}}})
     with TestClient(create_app(settings)) as client:
-        queue = client.app.state.served.review
         sid = _sets(client)[0]["labeling_set_id"]
-        held, release = threading.Event(), threading.Event()
-
-        def hold():
-            with queue._lock:   # as a long split would
-                held.set()
-                release.wait(60)
-
-        holder = threading.Thread(target=hold, daemon=True)
-        holder.start()
-        held.wait(5)
-        answers: list[int] = []
-        posts = [threading.Thread(target=lambda: answers.append(
-            _post(client, {"labeling_set_id": sid, "label": "unsure"}).status_code), daemon=True) for _ in range(45)]
-        posts += [threading.Thread(target=lambda: answers.append(
-            client.get("/review/next", headers=STEWARD).status_code), daemon=True) for _ in range(45)]
-        for t in posts:
-            t.start()
-        time.sleep(1)
-        looked: list[int] = []
-        looker = threading.Thread(target=lambda: looked.append(
-            client.get("/customer360/17", headers=READER, follow_redirects=False).status_code), daemon=True)
-        looker.start()
-        looker.join(10)
-        in_time = bool(looked)
-        release.set()
-        for t in [holder, *posts, looker]:
+        with _held(client.app.state.served.review._lock):
+            posted, posts = _started(lambda: _post(client, {"labeling_set_id": sid, "label": "unsure"}).status_code, 45)
+            read, reads = _started(lambda: client.get("/review/next", headers=STEWARD).status_code, 45)
+            time.sleep(1)
+            looked = _within(lambda: client.get("/customer360/17", headers=READER, follow_redirects=False))
+        for t in posts + reads:
             t.join(30)
-        assert in_time, "a lookup waited for a thread behind the decisions"
-        assert answers == [200] * 90
+        assert looked, "a lookup waited for a thread behind the decisions"
+        assert posted + read == [200] * 90
 
 
 def test_the_queue_lock_is_never_taken_on_the_event_loop(review_warehouse, monkeypatch):
@@ -276,40 +270,9 @@ def test_the_queue_lock_is_never_taken_on_the_event_loop(review_warehouse, monke
     with app(review_warehouse) as client:
         queue = client.app.state.served.review
         monkeypatch.setattr(queue, "pending", lambda n: [])   # answers at once: what follows takes the lock
-        held, release = threading.Event(), threading.Event()
-
-        def hold():
-            with queue._lock:
-                held.set()
-                release.wait(60)
-
-        holder = threading.Thread(target=hold, daemon=True)
-        holder.start()
-        held.wait(5)
-        reviewing = threading.Thread(target=lambda: client.get("/review/next", headers=STEWARD), daemon=True)
-        reviewing.start()
-        reviewing.join(1)
-        health: list[int] = []
-        probe = threading.Thread(target=lambda: health.append(client.get("/healthz").status_code), daemon=True)
-        probe.start()
-        probe.join(10)
-        in_time = list(health)
-        release.set()
-        for t in (holder, reviewing, probe):
-            t.join(30)
-        assert in_time == [200], "the event loop waited for the review queue's lock"
-
-
-def test_a_join_another_worker_logged_answers_308_at_once(tmp_path, review_warehouse):
-    """The 308 check reads no log on the event loop; the lookup's own read (in a thread) finds the join, and the
-    same request answers 308."""
-    wh = private_copy(tmp_path, review_warehouse, "run-r")
-    with app(wh) as client:
-        join = _pick(_sets(client), same=False)
-        keep, gone = (int(r["match_id"]) for r in join["records"][:2])
-        members = client.app.state.served.review._members(gone)
-        _append(wh, "decisions", {"set": join["labeling_set_id"], "left": join["records"][0]["record_id"],
-                                  "right": join["records"][1]["record_id"], "label": "match", "run": "run-r",
-                                  "effect": {"from": gone, "to": keep, "moved": members, "new_match": False}})
-        r = client.get(f"/customer360/{gone}", headers=READER, follow_redirects=False)
-        assert r.status_code == 308 and r.json() == {"match_id": str(gone), "merged_into": str(keep)}
+        with _held(queue._lock):
+            _, (reviewing,) = _started(lambda: client.get("/review/next", headers=STEWARD))
+            reviewing.join(1)
+            health = _within(lambda: client.get("/healthz").status_code)
+        reviewing.join(30)
+        assert health == [200], "the event loop waited for the review queue's lock"
