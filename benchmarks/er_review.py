@@ -50,16 +50,17 @@ def answer(ask: Path, truth: pd.DataFrame, id_col: str, out: Path) -> Path:
     return out
 
 
-def _curve(ds: Dataset, d: Path, base: Path, truth: pd.DataFrame, random: bool, seed: int) -> list[dict]:
+def _curve(ds: Dataset, d: Path, base: Path, truth: pd.DataFrame, random: bool, seed: int,
+           steps: tuple[int, ...] = STEPS) -> list[dict]:
     id_col = ds.mapping.get("id", "id")
     labels: list[Path] = []
     latest, rows, kind = base, [], "random" if random else "review"
-    for i, step in enumerate(STEPS):
+    for i, step in enumerate(steps):
         ask = d / f"{kind}{seed}_ask{i}.csv"
         review(latest, labels, n=step, out=ask, seed=seed + 100 * i, random=random)
         labels.append(answer(ask, truth, id_col, d / f"{kind}{seed}_answers{i}.csv"))
         latest = d / f"{kind}{seed}_{i}.parquet"
-        rows.append({"answers": sum(STEPS[:i + 1]), **_run(ds, latest, labels)})
+        rows.append({"answers": sum(steps[:i + 1]), **_run(ds, latest, labels)})
     return rows
 
 
@@ -84,12 +85,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=["febrl3", "rldata10000", "generated-high"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--steps", nargs="+", type=int, default=list(STEPS),
+                    help="answers added per round (default 50 50 100: 50, 100, 200 in all; 5 5 15: few answers)")
     ap.add_argument("--json", help="also write every row as JSON here")
     a = ap.parse_args()
+    totals = [sum(a.steps[:i + 1]) for i in range(len(a.steps))]
     root = Path(tempfile.mkdtemp(prefix="er-review-"))
     out = []
-    print("| data set | draw | seed | 0 answers | 50 | 100 | 200 | threshold after 200 | seconds |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
+    print(f"| data set | draw | seed | 0 answers | {' | '.join(map(str, totals))} | threshold after {totals[-1]} | "
+          f"seconds |")
+    print(f"| --- | --- | --- | --- | {' | '.join('---' for _ in totals)} | --- | --- |", flush=True)
     for name in a.datasets:
         ds = LOADERS[name](root)
         d = root / name
@@ -100,14 +105,14 @@ def main() -> None:
         for seed in a.seeds:
             for random in (False, True):
                 t = time.time()
-                rows = _curve(ds, d, base, truth, random, seed)
+                rows = _curve(ds, d, base, truth, random, seed, tuple(a.steps))
                 kind = "random" if random else "er review"
                 out.append({"dataset": ds.name, "draw": kind, "seed": seed, "zero": zero, "rows": rows})
                 f1 = " | ".join(f"{r['f1']:.4f}" for r in rows)
                 print(f"| {ds.name} | {kind} | {seed} | {zero['f1']:.4f} | {f1} | {rows[-1]['threshold']:.3f} | "
                       f"{time.time() - t:.0f} |", flush=True)
         id_col = ds.mapping.get("id", "id")
-        for weighted in (False, True):
+        for weighted in (False, True) if a.steps == list(STEPS) else ():
             f = hard_pairs(base, truth, id_col, d / f"hard_{weighted}.csv", weighted=weighted)
             r = _run(ds, d / f"hard_{weighted}.parquet", [f])
             kind = "200 nearest 0.5, " + ("weight 1 (known pairs)" if weighted else "hand-made (no weights)")

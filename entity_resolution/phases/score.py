@@ -180,11 +180,22 @@ def histogram(run: MatchRun, pairs: Table) -> pd.DataFrame:
 
 
 def sample_threshold(run: MatchRun, labelled: pd.DataFrame, pairs: Table) -> dict:
-    """The best F1 estimated from the scored pairs and the answers as a sample (T.from_sample)."""
+    """The best F1 estimated from the scored pairs and the answers as a sample (T.from_sample), or the threshold
+    chosen without them where they give no evidence of a better one."""
     bins = histogram(run, pairs)
     lab = labelled_sample(run, labelled, pairs, bins)
-    choice = T.from_sample(bins, lab["p"].to_numpy(), lab["y"].to_numpy(), lab["cal"].to_numpy())
+    choice = T.from_sample(bins, lab["p"].to_numpy(), lab["y"].to_numpy(), lab["cal"].to_numpy(),
+                           default=_without_draws(run, labelled, pairs, bins))
     return {**choice, "label_files": sorted(set(labelled["file"]))} if "file" in labelled.columns else choice
+
+
+def _without_draws(run: MatchRun, labelled: pd.DataFrame, pairs: Table, bins: pd.DataFrame) -> dict:
+    """The threshold the run would choose without the drawn answers: best F1 on the hand-made labels (of no draw)
+    when they hold matches, else the model's own (T.unlabelled)."""
+    hand = labelled[labelled["draw"].fillna("") == ""] if "draw" in labelled.columns else labelled
+    if _has_labelled_matches(hand):
+        return T.choose(None, _labelled_scores(run, hand, pairs), hand)
+    return T.unlabelled(bins)
 
 
 def labelled_sample(run: MatchRun, labelled: pd.DataFrame, pairs: Table, bins: pd.DataFrame) -> pd.DataFrame:
