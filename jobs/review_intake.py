@@ -31,10 +31,10 @@ LOG_NAME = "decisions"
 STATE_KEY = "decisions_through"   # realtime.json: the position of the decisions log this run contains
 COLUMNS = ["set", "left", "right", "label", "decided_at", "run", "key", "chosen_by", "match_probability",
            "inclusion_probability", "weight", "sample", "drawn", "split_off", "split_to", "read_by"]
-# fewer answered sets than this train nothing yet (they wait, carried, for more): a handful of answers drawn to be
-# informative, weighted up to stand for thousands of pairs, moved one run's threshold from 0.995 to 0.39 and lowered
-# its F1 (benchmarks/id_history.py's data, one non-match); they still count in the stewards' precision/recall
-MIN_ANSWERS = 20
+# the match trains on the decisions from the first one: their threshold is kept unless they give evidence of a
+# better one (threshold.from_sample's EVIDENCE_SE; before it, one informative non-match weighted up moved a run's
+# threshold from 0.995 to 0.39 and lowered its F1). A floor here would hold answers back from training
+MIN_ANSWERS = 1
 
 
 def _frame(records: list[dict], read_by: str | None = None) -> pd.DataFrame:
