@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,16 +88,32 @@ def test_broadcast_joins_stay_within_a_configured_result_size_limit():
 
 
 @pytest.mark.jvm
-def test_the_broadcast_cap_follows_a_limit_set_outside_the_settings(tmp_path):
-    """spark.driver.maxResultSize given through PYSPARK_SUBMIT_ARGS (or spark-defaults.conf) is not in the settings:
-    the cap comes from the session's effective conf, so a Spark match of 200k records no longer outgrows the limit
-    with a 10 MB broadcast."""
-    code = ("from c360.spark import get_spark; s = get_spark(app_name='cap'); "
-            "print(s.conf.get('spark.sql.autoBroadcastJoinThreshold'), "
-            "s.conf.get('spark.sql.adaptive.autoBroadcastJoinThreshold')); s.stop()")
-    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": "--conf spark.driver.maxResultSize=16m pyspark-shell",
-           "C360_SPARK_MASTER": "local[1]"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
-                         cwd=tmp_path)
+@pytest.mark.slow
+@pytest.mark.parametrize("way", ["PYSPARK_SUBMIT_ARGS", "spark-defaults.conf", "spark-submit", "settings"])
+def test_the_broadcast_cap_follows_a_limit_however_it_is_set(tmp_path, way):
+    """spark.driver.maxResultSize given through PYSPARK_SUBMIT_ARGS, spark-defaults.conf, spark-submit's --conf or the
+    settings: the cap comes from the session's effective conf, so a Spark match of 200k records no longer outgrows
+    the limit with a 10 MB broadcast."""
+    script = tmp_path / "cap.py"
+    script.write_text("from c360.settings import load_settings\nfrom c360.spark import get_spark\n"
+                      "s = get_spark(load_settings(), app_name='cap')\n"
+                      "print(s.conf.get('spark.sql.autoBroadcastJoinThreshold'), "
+                      "s.conf.get('spark.sql.adaptive.autoBroadcastJoinThreshold'))\ns.stop()\n")
+    env = {**os.environ, "C360_SPARK_MASTER": "local[1]"}
+    env.pop("PYSPARK_SUBMIT_ARGS", None)
+    command = [sys.executable, str(script)]
+    if way == "PYSPARK_SUBMIT_ARGS":
+        env["PYSPARK_SUBMIT_ARGS"] = "--conf spark.driver.maxResultSize=16m pyspark-shell"
+    elif way == "spark-defaults.conf":
+        (tmp_path / "conf").mkdir()
+        (tmp_path / "conf" / "spark-defaults.conf").write_text("spark.driver.maxResultSize 16m\n")
+        env["SPARK_CONF_DIR"] = str(tmp_path / "conf")
+    elif way == "spark-submit":
+        command = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[1]", "--conf",
+                   "spark.driver.maxResultSize=16m", str(script)]
+    else:
+        (tmp_path / "c360.yaml").write_text("spark_conf: {spark.driver.maxResultSize: 16m}\n")
+        env["C360_CONFIG"] = str(tmp_path / "c360.yaml")
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == [str(4 << 20), str(4 << 20)], out.stdout
