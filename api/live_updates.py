@@ -14,12 +14,13 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from c360.commits import RESERVED, commit_problem
+from c360.commits import RESERVED, CommitOrder, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.graph.schema import ACCOUNT_SOURCE  # the `source` of a committed app account (USER_ID = its id)
 from c360.io import read_json_file
@@ -295,6 +296,9 @@ class LiveCustomers(_LogFollower):
         self.accounts: Counter[int] = Counter(account_match_ids)       # of them, the park accounts'
 
         self._pending: list[tuple[list, list]] = []   # graph writes not done yet (store down)
+        # the lines' order decides between writers that hold no common lock (hosts on one Kafka topic)
+        self.order = CommitOrder(matcher.max_match_id, matcher.knows)
+        self._won: dict[str, str | None] = {}          # record id -> the `line` nonce of the line that committed it
         with self._lock:
             self._apply(self._tail.read(), replay=True)
             self._flush()
@@ -340,10 +344,15 @@ class LiveCustomers(_LogFollower):
                 self.skipped += 1
                 log.error("%s: skipped a line that is no commit (%s)", self.journal.name, problem)
                 continue
+            decided = self.order.decide(e)
             if RESERVED in e:
                 self.reserved = max(self.reserved, int(e[RESERVED]))
                 continue
-            mid = int(e["match_id"]) if self.follow is None else self.follow(int(e["match_id"]))
+            if decided is None:   # a record id an earlier line committed (another host's, at the same moment)
+                log.info("%s: a second commit of one record id skipped (the first line wins)", self.journal.name)
+                continue
+            self._won[str(e["id"])] = e.get("line")
+            mid = decided if self.follow is None else self.follow(decided)
             std, _ = self.matcher.standardize(input_record(e["fields"], self.matcher.cfg, str(e["id"])))
             self.matcher.add(std, mid)
             self.sizes[mid] += 1
@@ -417,11 +426,18 @@ class LiveCustomers(_LogFollower):
             answer = self.matcher.match(record, candidates=candidates, exact_fields=exact_fields)
             new = answer.match_id is None
             mid = max(self.matcher.max_match_id, self.reserved) + 1 if new else answer.match_id
+            line = uuid.uuid4().hex
             writer.append([{"id": record_id, "match_id": mid, "new_match": new, "fields": fields,
                             "committed_at": round(time.time(), 3),
                             "match_probability": float(answer.match_probability),
-                            "threshold": float(self.matcher.threshold), **({"key": key} if key else {})}])
-            self._apply(self._tail.read(), replay=False)  # exactly the line just written: the lock is ours
+                            "threshold": float(self.matcher.threshold), "line": line,
+                            **({"key": key} if key else {})}])
+            # the line just written, and on a shared topic any other host's before it: the log's order decides
+            self._apply(self._tail.read(), replay=False)
+            if self._won.get(record_id) != line:
+                raise CommitConflict(record_id)
+            row = self.matcher.index.row_of[record_id]
+            mid = int(self.matcher.index.match_ids[row])
         with self._lock:
             if not self.embedded:  # a server store: written now by this worker, so every worker reads it at once
                 self._pending.append(self._elements({**fields, "id": record_id}, mid, new))

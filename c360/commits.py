@@ -6,13 +6,17 @@ A line is one of:
   threshold, key}` (the match's probability and the threshold it was decided at, absent from lines of older versions,
   which serving then treats as uncertain; the hash of the API key that committed it), `id` a non-empty string (or an
   integer), `match_id` an integer, `fields` an object;
-- a reservation (the nightly): `{reserved_through: match_id}`, an integer: the API gives new customers ids above it.
+- a reservation (the nightly, or a steward's split): `{reserved_through: match_id}`, an integer: the API gives new
+  customers ids above it.
+
+Lines are decided in log order by `CommitOrder` (first line of a record id wins; a new customer's id is free).
 
 Anything else (a line written by hand, or by an older version) is neither served nor matched on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 RESERVED = "reserved_through"
@@ -31,3 +35,32 @@ def commit_problem(record: Any) -> str | None:
     if not isinstance(record.get("fields"), dict):
         return "fields: an object is required"
     return None
+
+
+class CommitOrder:
+    """The rule every reader of the customers log applies to its lines in log order, so that writers that did not
+    hold one lock agree (two API hosts on one Kafka topic each commit under their own host's lock file): the first
+    line of a record id is its commit (a later one is no commit: its writer answers 409), and a new customer whose
+    match_id an earlier line or reservation holds already gets the next free one. Readers that start from the same
+    published run (`issued`: the highest match_id it knows; `known`: whether it holds a record id) and read the same
+    lines decide the same: each API worker (api.live_updates) and the nightly (jobs.live_intake)."""
+
+    def __init__(self, issued: int, known: Callable[[str], bool]):
+        self.issued, self.reserved, self._known = int(issued), 0, known
+        self._seen: set[str] = set()
+
+    def decide(self, record: dict[str, Any]) -> int | None:
+        """The match_id of a (checked) line's record, or None: a reservation, or a record id already committed."""
+        if RESERVED in record:
+            self.reserved = max(self.reserved, int(record[RESERVED]))
+            return None
+        rid = str(record["id"])
+        if rid in self._seen or self._known(rid):
+            return None
+        self._seen.add(rid)
+        mid = int(record["match_id"])
+        top = max(self.issued, self.reserved)
+        if record.get("new_match") and mid <= top:   # another writer's new customer took it first
+            mid = top + 1
+        self.issued = max(self.issued, mid)
+        return mid

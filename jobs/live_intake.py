@@ -33,7 +33,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from c360.commits import RESERVED, commit_problem
+from c360.commits import RESERVED, CommitOrder, commit_problem
 from c360.events import EARLIEST_TIMESTAMP, event_problem
 from c360.io import atomic_path, read_json_file, write_json_file
 from c360.jobs.pipeline import RunContext
@@ -332,6 +332,7 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
         through = writer.seal()
         after, logged = _read_sealed(journal, through, after)
         sealed, bad = _checked(logged, commit_problem)
+        sealed = _in_log_order(sealed, previous)
         new = committed_frame(sealed, cfg)
         parts = [p for p in (carried, new) if p is not None and len(p)]
         committed = pd.concat(parts, ignore_index=True).drop_duplicates(RECORD_ID, keep="last") if parts else None
@@ -351,6 +352,39 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
                   committed=0 if committed is None else len(committed), customers_quarantined=len(bad),
                   reserved_through=reserved)
     return committed
+
+
+def _in_log_order(lines: list[dict], previous: Path | None) -> list[dict]:
+    """The customers log's lines as every API worker applied them (c360.commits.CommitOrder, from the published run
+    `previous`): the reservations, and each record id's first commit with the match_id the order gave it."""
+    ids = sorted({str(r["id"]) for r in lines if RESERVED not in r})
+    known: set[str] = set()
+    issued = 0
+    if previous is not None and Path(previous).exists():
+        import duckdb
+
+        id_col = _published_id_column(Path(previous))
+        src = f"read_parquet({_files(_parquet_parts(Path(previous)))})"
+        con = duckdb.connect()
+        try:
+            issued = int(con.execute(f"SELECT coalesce(max(match_id), 0) FROM {src}").fetchall()[0][0])
+            if ids:
+                con.register("line_ids", pd.DataFrame({"id": ids}))
+                known = {r[0] for r in con.execute(f"SELECT DISTINCT CAST(\"{id_col}\" AS VARCHAR) FROM {src} "
+                                                   f"WHERE CAST(\"{id_col}\" AS VARCHAR) IN (SELECT id FROM line_ids)")
+                         .fetchall()}
+        finally:
+            con.close()
+        issued = max(issued, _published_max_id(Path(previous)))
+    order = CommitOrder(issued, known.__contains__)
+    out = []
+    for r in lines:
+        mid = order.decide(r)
+        if RESERVED in r:
+            out.append(r)
+        elif mid is not None:
+            out.append({**r, "match_id": mid})
+    return out
 
 
 def _drop_quietly(journal: RealtimeLog, through: int) -> None:

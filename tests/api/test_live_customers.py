@@ -39,3 +39,30 @@ def test_a_bad_line_of_the_customers_log_is_skipped_and_the_good_ones_kept(fresh
         assert customers is not None and customers.skipped == 3
         assert sorted(customer_ids(restarted, new_id)) == ["77002-auto", "77003-property", "77004-auto"]
         assert match(restarted, {**NEW, "ssn": None}, headers=PII).json()["match_id"] == new_id
+
+
+def test_hosts_without_a_common_lock_agree_by_the_logs_order(fresh_warehouse):
+    """Two hosts on one Kafka topic each commit under their own lock: both may give a new customer the same next id,
+    or commit one record id twice. Every reader decides by the log's order (c360.commits.CommitOrder): the first new
+    customer keeps the id and the second gets the next free one; a record id's first line is its commit. A worker
+    reading the lines, one started on them and the nightly's intake agree."""
+    from c360.jobs.live_intake import _in_log_order
+    from c360.layout import RunLayout
+
+    wh = Warehouse(fresh_warehouse)
+    log = AppendLog(wh.customers_log)
+    with app_client(fresh_warehouse) as worker:
+        top = worker.app.state.served.customers.order.issued
+        host_a = {"id": "77101-auto", "match_id": top + 1, "new_match": True, "line": "a",
+                  "fields": {**NEW, "source": "auto"}}
+        host_b = {"id": "77102-auto", "match_id": top + 1, "new_match": True, "line": "b",
+                  "fields": {**NEW, "first_name": "Zelda", "last_name": "Quarrington", "source": "auto"}}
+        again = {**host_b, "id": "77101-auto", "line": "c"}   # the same record id, committed by the other host too
+        log.append([host_a, host_b, again])
+        assert customer_ids(worker, str(top + 1)) == ["77101-auto"]
+        assert customer_ids(worker, str(top + 2)) == ["77102-auto"]
+    with app_client(fresh_warehouse) as restarted:
+        assert customer_ids(restarted, str(top + 1)) == ["77101-auto"]
+        assert customer_ids(restarted, str(top + 2)) == ["77102-auto"]
+    decided = _in_log_order([host_a, host_b, again], RunLayout(fresh_warehouse / "runs" / "run-1").match.matched)
+    assert [(r["id"], r["match_id"]) for r in decided] == [("77101-auto", top + 1), ("77102-auto", top + 2)]
