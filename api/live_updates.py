@@ -346,7 +346,7 @@ class LiveCustomers(_LogFollower):
                 continue
             decided = self.order.decide(e)
             if RESERVED in e:
-                self.reserved = max(self.reserved, int(e[RESERVED]))
+                self.reserved = max(self.reserved, int(decided))
                 continue
             if decided is None:   # a record id an earlier line committed (another host's, at the same moment)
                 log.info("%s: a second commit of one record id skipped (the first line wins)", self.journal.name)
@@ -405,10 +405,10 @@ class LiveCustomers(_LogFollower):
         commit of any worker, and no cluster of a nightly sealing the log later, is given it."""
         with self.journal.exclusive() as writer, self._lock:
             self._apply(self._tail.read(), replay=False)
-            mid = max(self.matcher.max_match_id, self.reserved) + 1
-            writer.append([{RESERVED: mid}])
-            self._apply(self._tail.read(), replay=False)
-        return mid
+            mid, line = max(self.matcher.max_match_id, self.reserved) + 1, uuid.uuid4().hex
+            writer.append([{RESERVED: mid, "line": line}])
+            self._apply(self._tail.read(), replay=False)   # another host's reservation first: the next free id
+        return self.order.reservations[line]
 
     def commit(self, fields: dict[str, Any], record_id: str, candidates: int, exact_fields: Collection[str] = (),
                key: str | None = None):

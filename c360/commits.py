@@ -6,8 +6,8 @@ A line is one of:
   threshold, key}` (the match's probability and the threshold it was decided at, absent from lines of older versions,
   which serving then treats as uncertain; the hash of the API key that committed it), `id` a non-empty string (or an
   integer), `match_id` an integer, `fields` an object;
-- a reservation (the nightly, or a steward's split): `{reserved_through: match_id}`, an integer: the API gives new
-  customers ids above it.
+- a reservation: `{reserved_through: match_id}`, an integer: the API gives new customers ids above it (the nightly's),
+  or, with a `line` nonce, the one id a steward's split took.
 
 Lines are decided in log order by `CommitOrder` (first line of a record id wins; a new customer's id is free).
 
@@ -48,12 +48,20 @@ class CommitOrder:
     def __init__(self, issued: int, known: Callable[[str], bool]):
         self.issued, self.reserved, self._known = int(issued), 0, known
         self._seen: set[str] = set()
+        self.reservations: dict[str, int] = {}
 
     def decide(self, record: dict[str, Any]) -> int | None:
-        """The match_id of a (checked) line's record, or None: a reservation, or a record id already committed."""
+        """The match_id of a (checked) line's record (of a reservation: what it reserves through), or None: a record
+        id already committed. A reservation with a `line` nonce is one id a steward's split took: free, as a new
+        customer's (`reservations` maps the nonce to it, so its writer learns it)."""
         if RESERVED in record:
-            self.reserved = max(self.reserved, int(record[RESERVED]))
-            return None
+            value = int(record[RESERVED])
+            if record.get("line") is not None:
+                top = max(self.issued, self.reserved)
+                value = value if value > top else top + 1
+                self.reservations[str(record["line"])] = value
+            self.reserved = max(self.reserved, value)
+            return value
         rid = str(record["id"])
         if rid in self._seen or self._known(rid):
             return None

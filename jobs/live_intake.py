@@ -381,7 +381,7 @@ def _in_log_order(lines: list[dict], previous: Path | None) -> list[dict]:
     for r in lines:
         mid = order.decide(r)
         if RESERVED in r:
-            out.append(r)
+            out.append({**r, RESERVED: mid})
         elif mid is not None:
             out.append({**r, "match_id": mid})
     return out

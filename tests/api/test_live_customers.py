@@ -43,9 +43,10 @@ def test_a_bad_line_of_the_customers_log_is_skipped_and_the_good_ones_kept(fresh
 
 def test_hosts_without_a_common_lock_agree_by_the_logs_order(fresh_warehouse):
     """Two hosts on one Kafka topic each commit under their own lock: both may give a new customer the same next id,
-    or commit one record id twice. Every reader decides by the log's order (c360.commits.CommitOrder): the first new
-    customer keeps the id and the second gets the next free one; a record id's first line is its commit. A worker
-    reading the lines, one started on them and the nightly's intake agree."""
+    or commit one record id twice, or a steward's split may reserve an id a commit took. Every reader decides by the
+    log's order (c360.commits.CommitOrder): the first new customer keeps the id and the second gets the next free one;
+    a record id's first line is its commit; a split's reservation gets a free id. A worker reading the lines, one
+    started on them and the nightly's intake agree."""
     from c360.jobs.live_intake import _in_log_order
     from c360.layout import RunLayout
 
@@ -58,11 +59,16 @@ def test_hosts_without_a_common_lock_agree_by_the_logs_order(fresh_warehouse):
         host_b = {"id": "77102-auto", "match_id": top + 1, "new_match": True, "line": "b",
                   "fields": {**NEW, "first_name": "Zelda", "last_name": "Quarrington", "source": "auto"}}
         again = {**host_b, "id": "77101-auto", "line": "c"}   # the same record id, committed by the other host too
-        log.append([host_a, host_b, again])
+        split = {"reserved_through": top + 2, "line": "d"}    # a steward's split on a host that had not read b
+        log.append([host_a, host_b, again, split])
         assert customer_ids(worker, str(top + 1)) == ["77101-auto"]
         assert customer_ids(worker, str(top + 2)) == ["77102-auto"]
+        customers = worker.app.state.served.customers
+        assert customers.order.reservations["d"] == top + 3 and customers.reserve() == top + 4
     with app_client(fresh_warehouse) as restarted:
         assert customer_ids(restarted, str(top + 1)) == ["77101-auto"]
         assert customer_ids(restarted, str(top + 2)) == ["77102-auto"]
-    decided = _in_log_order([host_a, host_b, again], RunLayout(fresh_warehouse / "runs" / "run-1").match.matched)
-    assert [(r["id"], r["match_id"]) for r in decided] == [("77101-auto", top + 1), ("77102-auto", top + 2)]
+    decided = _in_log_order([host_a, host_b, again, split],
+                            RunLayout(fresh_warehouse / "runs" / "run-1").match.matched)
+    assert [(r.get("id"), r.get("match_id"), r.get("reserved_through")) for r in decided] == [
+        ("77101-auto", top + 1, None), ("77102-auto", top + 2, None), (None, None, top + 3)]
