@@ -14,7 +14,9 @@
   sees the event, as with the file journal).
 - `exclusive` holds a lock file under the warehouse (every worker of this host) and makes the tails read to the end
   of the topic first. Workers of two hosts are not excluded from each other: two commits racing on two hosts may both
-  decide before either reads the other's.
+  decide before either reads the other's; every reader then applies the topic's order (c360.commits.CommitOrder:
+  the first line of a record id wins, a new customer or a split whose id an earlier line took gets the next free
+  one), and a writer whose line lost answers 409.
 """
 
 from __future__ import annotations
