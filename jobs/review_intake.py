@@ -10,18 +10,21 @@ trains on, and the run draws the next queue, never asking about a pair already d
   (taken as known, never extrapolated). The API serves sets in random order, so the sets answered of a draw are a
   random part of it: a drawn pair's weight is scaled by (sets of its stratum drawn) / (of them answered).
 - `unsure` answers train nothing but are never asked again either.
+
+Its files name records (park accounts' ids among them) and who decided: owner-only, as every file of a run (the
+nightly writes under umask 077 and makes the run private before it publishes: c360.jobs.nightly).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from c360.decisions import NON_MATCH, UNSURE, decision_problem, pair_key
 from c360.entity_resolution.labels import CONTEXT
+from c360.io import write_table
 from c360.jobs import live_intake
 from c360.jobs.pipeline import RunContext
 
@@ -53,16 +56,6 @@ def _split(effect: dict | None) -> dict:
     return {"split_off": list(effect["moved"]), "split_to": int(effect["to"])}
 
 
-def _write_private(frame: pd.DataFrame, path: Path, csv: bool = False) -> None:
-    """Owner-only: decisions name records (park accounts' ids among them) and who decided."""
-    from c360.io import atomic_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False) if csv else frame.to_parquet(tmp, index=False)
-        os.chmod(tmp, 0o600)
-
-
 def run_decisions(ctx: RunContext) -> pd.DataFrame:
     """Every decision up to this run, the latest per pair last (written once into the run; a resumed run reads it
     back)."""
@@ -83,7 +76,7 @@ def run_decisions(ctx: RunContext) -> pd.DataFrame:
     parts = [p for p in (carried, _frame(good, run.run_id)) if p is not None and len(p)]
     decisions = pd.concat(parts, ignore_index=True) if parts else _frame([])
     if len(decisions):
-        _write_private(decisions, run.decisions)
+        write_table(decisions, run.decisions)
     live_intake._update_state(run, published=live_intake._base(run, current), **{STATE_KEY: through},
                               **{f"{STATE_KEY}_log": journal.name}, decisions_after=after, decisions=len(decisions), decisions_quarantined=len(bad))
     log.info("steward decisions: %d (%s sealed at %d; %d new, %d quarantined)", len(decisions),
@@ -138,7 +131,7 @@ def decision_labels(ctx: RunContext, id_col: str) -> tuple[Path | None, bool]:
                          "chosen_by": a.chosen_by if drawn.iloc[i] else CONTEXT,
                          "inclusion_probability": 1.0 / weight.iloc[i], "weight": weight.iloc[i],
                          "sample": a.sample if isinstance(a.sample, str) else ""})
-    _write_private(pd.DataFrame(rows), ctx.run.decision_labels, csv=True)
+    write_table(pd.DataFrame(rows), ctx.run.decision_labels)
     return ctx.run.decision_labels, trains
 
 
@@ -162,5 +155,4 @@ def write_queue(ctx: RunContext, matched: str | Path, labels: list[str]) -> dict
     except NothingToReview as exc:   # labels answer every scored pair: nobody needs to be asked anything
         log.info("review queue: %s", exc)
         return {"sets": 0}
-    os.chmod(out, 0o600)
     return drawn
