@@ -19,7 +19,7 @@ from c360.graph.schema import ACCOUNT_SOURCE
 from ..dependencies import STEWARD_REQUIRED, Audit, Served, Steward
 from ..errors import ApiError
 from ..guard import GUARD_RESPONSES
-from ..masking import FIELD_MASKS
+from ..masking import mask_fields
 from ..review_queue import ReviewQueue, ReviewSet, UnknownSet
 from ..schemas import Decisions, DecisionsLogged, Error, ReviewNext
 from ..state import ServedState
@@ -85,8 +85,7 @@ def _shown(s: ReviewSet, queue: ReviewQueue, pii: bool) -> dict[str, Any]:
         mid = queue.match_of(rid)
         records.append({"position": i, "record_id": rid if pii or not account else f"account:{i}",
                         "match_id": None if mid is None else str(mid), "chosen_by": by,
-                        "fields": fields if pii else {k: FIELD_MASKS[k](v) if k in FIELD_MASKS else v
-                                                      for k, v in fields.items()}})
+                        "fields": fields if pii else mask_fields(fields)})
     return {"labeling_set_id": s.set_id, "chosen_by": s.stratum, "match_probability": s.match_probability,
             "pair": [0, 1], "records": records, "agreement": _agreement(s.fields[0], s.fields[1]),
             "explanation": queue.explain(s.ids[0], s.ids[1])}
