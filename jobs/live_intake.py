@@ -332,15 +332,13 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
         through = writer.seal()
         after, logged = _read_sealed(journal, through, after)
         sealed, bad = _checked(logged, commit_problem)
-        sealed = _in_log_order(sealed, previous)
+        sealed, published_top = _in_log_order(sealed, previous)
         new = committed_frame(sealed, cfg)
         parts = [p for p in (carried, new) if p is not None and len(p)]
         committed = pd.concat(parts, ignore_index=True).drop_duplicates(RECORD_ID, keep="last") if parts else None
-        known = [int(r[RESERVED]) for r in sealed if RESERVED in r]
+        known = [int(r[RESERVED]) for r in sealed if RESERVED in r] + [published_top]
         if committed is not None:
             known.append(int(committed[MATCH_ID].max()))
-        if previous is not None and Path(previous).exists():
-            known.append(int(pd.read_parquet(previous, columns=["match_id"])["match_id"].max()))
         reserved = max(known, default=0) + merged_rows + (len(committed) if committed is not None else 0)
         writer.append([{RESERVED: reserved}])
     journal.close()
@@ -354,12 +352,13 @@ def _seal_customers(ctx: RunContext, merged_rows: int, previous: Path | None, cf
     return committed
 
 
-def _in_log_order(lines: list[dict], previous: Path | None) -> list[dict]:
-    """The customers log's lines as every API worker applied them (c360.commits.CommitOrder, from the published run
-    `previous`): the reservations, and each record id's first commit with the match_id the order gave it."""
+def _in_log_order(lines: list[dict], previous: Path | None) -> tuple[list[dict], int]:
+    """(the customers log's lines as every API worker applied them (c360.commits.CommitOrder, from the published run
+    `previous`): the reservations, and each record id's first commit with the match_id the order gave it; the highest
+    match_id of `previous`, 0 without one)."""
     ids = sorted({str(r["id"]) for r in lines if RESERVED not in r})
     known: set[str] = set()
-    issued = 0
+    issued = top = 0
     if previous is not None and Path(previous).exists():
         import duckdb
 
@@ -367,7 +366,7 @@ def _in_log_order(lines: list[dict], previous: Path | None) -> list[dict]:
         src = f"read_parquet({_files(_parquet_parts(Path(previous)))})"
         con = duckdb.connect()
         try:
-            issued = int(con.execute(f"SELECT coalesce(max(match_id), 0) FROM {src}").fetchall()[0][0])
+            top = int(con.execute(f"SELECT coalesce(max(match_id), 0) FROM {src}").fetchall()[0][0])
             if ids:
                 con.register("line_ids", pd.DataFrame({"id": ids}))
                 known = {r[0] for r in con.execute(f"SELECT DISTINCT CAST(\"{id_col}\" AS VARCHAR) FROM {src} "
@@ -375,7 +374,7 @@ def _in_log_order(lines: list[dict], previous: Path | None) -> list[dict]:
                          .fetchall()}
         finally:
             con.close()
-        issued = max(issued, _published_max_id(Path(previous)))
+        issued = max(top, _published_max_id(Path(previous)))
     order = CommitOrder(issued, known.__contains__)
     out = []
     for r in lines:
@@ -384,7 +383,7 @@ def _in_log_order(lines: list[dict], previous: Path | None) -> list[dict]:
             out.append({**r, RESERVED: mid})
         elif mid is not None:
             out.append({**r, "match_id": mid})
-    return out
+    return out, top
 
 
 def _drop_quietly(journal: RealtimeLog, through: int) -> None:

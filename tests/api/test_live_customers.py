@@ -68,7 +68,7 @@ def test_hosts_without_a_common_lock_agree_by_the_logs_order(fresh_warehouse):
     with app_client(fresh_warehouse) as restarted:
         assert customer_ids(restarted, str(top + 1)) == ["77101-auto"]
         assert customer_ids(restarted, str(top + 2)) == ["77102-auto"]
-    decided = _in_log_order([host_a, host_b, again, split],
-                            RunLayout(fresh_warehouse / "runs" / "run-1").match.matched)
+    decided, _ = _in_log_order([host_a, host_b, again, split],
+                               RunLayout(fresh_warehouse / "runs" / "run-1").match.matched)
     assert [(r.get("id"), r.get("match_id"), r.get("reserved_through")) for r in decided] == [
         ("77101-auto", top + 1, None), ("77102-auto", top + 2, None), (None, None, top + 3)]
