@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from c360.errors import C360Error
-from c360.maven import COMPLETE, fetch_jars
+from c360.maven import COMPLETE, cache_dir, fetch_jars
 from c360.processes import free_port, log_tail, port_in_use, require_tool, running_pid, stop_process_group
 
 KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
@@ -68,16 +68,8 @@ def kafka_version() -> str:
     return ET.parse(POM).getroot().find("m:properties/m:kafka.version", ns).text.strip()
 
 
-def _cache_dir(cache: str | Path | None) -> Path:
-    if cache is not None:
-        return Path(cache)
-    from c360.settings import load_settings
-
-    return Path(load_settings().cache)
-
-
 def jars_dir(cache: str | Path | None = None) -> Path:
-    return _cache_dir(cache) / f"kafka-{kafka_version()}" / "lib"
+    return cache_dir(cache) / f"kafka-{kafka_version()}" / "lib"
 
 
 def ensure_jars(cache: str | Path | None = None) -> Path:
@@ -93,7 +85,7 @@ class BrokerPaths:
     cache: Path | None = None
 
     def __post_init__(self):
-        self.cache = _cache_dir(self.cache)
+        self.cache = cache_dir(self.cache)
 
     @property
     def run_dir(self) -> Path:

@@ -13,6 +13,15 @@ from c360.processes import require_tool
 COMPLETE = ".complete"   # written into the lib directory once every jar is there
 
 
+def cache_dir(cache: str | Path | None = None) -> Path:
+    """`cache`, else the configured cache directory (c360.settings: C360_CACHE, default ~/.cache/c360)."""
+    if cache is not None:
+        return Path(cache)
+    from c360.settings import load_settings
+
+    return Path(load_settings().cache)
+
+
 def fetch_jars(pom: Path, lib: Path, what: str, version: str) -> Path:
     """Resolve the runtime dependencies of `pom` into `lib` once; return `lib`. Processes fetching at once (test
     workers, two shells) take turns on a lock file: one runs Maven, the others find the jars there."""

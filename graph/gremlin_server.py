@@ -24,7 +24,7 @@ from pathlib import Path
 
 from c360 import processes
 from c360.errors import C360Error
-from c360.maven import COMPLETE, fetch_jars
+from c360.maven import COMPLETE, cache_dir, fetch_jars
 from c360.processes import log_tail, port_in_use, require_tool, stop_process_group
 
 GREMLIN_DIR = Path(__file__).resolve().parent / "gremlin"
@@ -52,15 +52,6 @@ def tinkerpop_version() -> str:
     """The Gremlin Server version pinned in the pom."""
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
     return ET.parse(POM).getroot().find("m:properties/m:tinkerpop.version", ns).text.strip()
-
-
-def cache_dir(cache: str | Path | None = None) -> Path:
-    """`cache`, else the configured cache directory (c360.settings: C360_CACHE, default ~/.cache/c360)."""
-    if cache is not None:
-        return Path(cache)
-    from c360.settings import load_settings
-
-    return Path(load_settings().cache)
 
 
 def ensure_jars(cache: str | Path | None = None) -> Path:
