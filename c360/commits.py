@@ -3,9 +3,10 @@ is skipped, alone) and the nightly applies when it seals it (a bad line is quara
 
 A line is one of:
 - a commit (POST /customers/match?commit=true): `{id, match_id, new_match, fields, committed_at, match_probability,
-  threshold, key}` (the match's probability and the threshold it was decided at, absent from lines of older versions,
-  which serving then treats as uncertain; the hash of the API key that committed it), `id` a non-empty string (or an
-  integer), `match_id` an integer, `fields` an object;
+  threshold, key, line}` (the match's probability and the threshold it was decided at, absent from lines of older
+  versions, which serving then treats as uncertain; the hash of the API key that committed it; `line`, a nonce by
+  which its writer knows whether its line won: CommitOrder), `id` a non-empty string (or an integer), `match_id` an
+  integer, `fields` an object;
 - a reservation: `{reserved_through: match_id}`, an integer: the API gives new customers ids above it (the nightly's),
   or, with a `line` nonce, the one id a steward's split took.
 
