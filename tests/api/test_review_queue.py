@@ -116,7 +116,7 @@ def test_decisions_split_join_and_survive_a_restart(tmp_path, review_warehouse):
 @pytest.mark.slow
 def test_a_split_on_the_gremlin_server(tmp_path, review_warehouse, gremlin_url):
     wh = private_copy(tmp_path, review_warehouse, "run-r")
-    load_graph_files(wh / "runs" / "run-r" / "graph", gremlin_url)
+    load_graph_files(wh / "runs" / "run-r" / "graph", gremlin_url, drop=True)
     with app(wh, graph=gremlin_url) as client:
         split = _pick(client.get("/review/next", params={"n": 20}, headers=STEWARD).json()["sets"], same=True)
         m = split["records"][0]["match_id"]
