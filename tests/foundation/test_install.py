@@ -73,7 +73,10 @@ def test_nightly_and_serve_from_an_empty_directory(installed, tmp_path):
     work = tmp_path / "empty"
     work.mkdir()
     config = {"nightly": {"generate_customers": 120, "generate_visitors": 500, "seed": 1}, "er": {"engine": "duckdb"},
-              "recsys": {"algorithms": ["popularity"], "serve": "popularity", "top_n": 5, "session": False}}
+              "recsys": {"algorithms": ["popularity"], "serve": "popularity", "top_n": 5, "session": False},
+              # the graph exported in-process: the wheel's Spark already runs validate and merge, and the Spark
+              # export's small jobs took half of this test (tests/graph/test_export.py holds both exports equal)
+              "graph": {"export_engine": "local"}}
     (work / "tiny.yaml").write_text(yaml.safe_dump(config))
     env = {**env, "C360_GRAPH": "networkx", "C360_SPARK_MASTER": "local[2]"}
     out = _run([str(bin_dir / "c360"), "nightly", "--config", "tiny.yaml", "--warehouse", "wh"], work, env).stdout

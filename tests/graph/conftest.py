@@ -45,8 +45,10 @@ def graph_export(sample_dir, spark, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def graph_csv(graph_export):
-    """The folder of Neptune CSV parts of the full sample graph."""
+def graph_csv(sample_dir, tmp_path_factory):
+    """The folder of Neptune CSV parts of the full sample graph, exported in this process (no JVM): the files the
+    Spark export writes, as test_export.py holds them (the Spark export's own tests use its folder)."""
     from pathlib import Path
 
-    return Path(graph_export.dir)
+    out = tmp_path_factory.mktemp("graph-csv-local") / "graph"
+    return Path(export_graph(out, engine="local", **sample_inputs(sample_dir)).dir)

@@ -21,6 +21,14 @@ from tests.graph.conftest import sample_inputs
 PART = re.compile(r"(vertex|edge)-([A-Za-z]+)-(\d{5})\.csv\Z")
 
 
+@pytest.fixture(scope="module")
+def spark_csv(graph_export):
+    """The folder of the Spark export of the full sample graph."""
+    from pathlib import Path
+
+    return Path(graph_export.dir)
+
+
 def _rows(path):
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.reader(fh))
@@ -34,13 +42,13 @@ def _reference(builder) -> tuple[dict, dict]:
     return _by_id(builder.vertices.values()), _by_id(builder.edges.values())
 
 
-def test_parts_per_label_in_one_folder_each_with_its_header(graph_csv, graph_export):
-    names = sorted(p.name for p in graph_csv.iterdir())
+def test_parts_per_label_in_one_folder_each_with_its_header(spark_csv, graph_export):
+    names = sorted(p.name for p in spark_csv.iterdir())
     assert names == sorted(graph_export.files) and all(PART.match(n) for n in names)  # nothing else left there
     seen = {"vertices": {}, "edges": {}}
     for name in names:
         kind, label, _ = PART.match(name).groups()
-        rows = _rows(graph_csv / name)
+        rows = _rows(spark_csv / name)
         props = (EDGE_PROPS if kind == "edge" else VERTEX_PROPS)[label]
         system = ["~id", "~from", "~to", "~label"] if kind == "edge" else ["~id", "~label"]
         assert rows[0][:len(system)] == system
@@ -51,25 +59,25 @@ def test_parts_per_label_in_one_folder_each_with_its_header(graph_csv, graph_exp
         by_kind = seen["edges" if kind == "edge" else "vertices"]
         by_kind[label] = by_kind.get(label, 0) + len(rows) - 1
     assert seen == graph_export.counts
-    files = graph_files(graph_csv)
+    files = graph_files(spark_csv)
     assert [f.name for f in files.vertices] == [n for n in names if n.startswith("vertex-")]
-    assert _rows(graph_csv / "edge-recommended-00000.csv")[0][4:] == ["model:String", "rank:Int", "score:Double"]
+    assert _rows(spark_csv / "edge-recommended-00000.csv")[0][4:] == ["model:String", "rank:Int", "score:Double"]
 
 
-def test_spark_export_equals_the_record_by_record_reference(sample_dir, graph_csv):
-    vertices, edges = read_graph(graph_csv)
+def test_spark_export_equals_the_record_by_record_reference(sample_dir, spark_csv):
+    vertices, edges = read_graph(spark_csv)
     ref_v, ref_e = _reference(build_graph(**sample_inputs(sample_dir)))
     assert _by_id(vertices) == ref_v and len(vertices) == len(ref_v)
     assert _by_id(edges) == ref_e and len(edges) == len(ref_e)
 
 
-def test_local_export_writes_the_spark_exports_files(sample_dir, graph_csv, graph_export, tmp_path):
+def test_local_export_writes_the_spark_exports_files(sample_dir, spark_csv, graph_export, tmp_path):
     """engine="local" (no Spark): the same part names, headers, counts and elements as the Spark export."""
     local = export_graph(tmp_path / "local", engine="local", **sample_inputs(sample_dir))
     assert sorted(local.files) == sorted(graph_export.files) and local.counts == graph_export.counts
     for name in local.files:
-        assert _rows(tmp_path / "local" / name)[0] == _rows(graph_csv / name)[0], name
-    assert [_by_id(x) for x in read_graph(tmp_path / "local")] == [_by_id(x) for x in read_graph(graph_csv)]
+        assert _rows(tmp_path / "local" / name)[0] == _rows(spark_csv / name)[0], name
+    assert [_by_id(x) for x in read_graph(tmp_path / "local")] == [_by_id(x) for x in read_graph(spark_csv)]
     with pytest.raises(InputError, match="--engine: 'pandas'"):
         export_graph(tmp_path / "x", engine="pandas", sources=sample_dir / "sources")
 
@@ -106,13 +114,13 @@ def test_raw_graph_in_several_parts_equals_the_reference(sample_dir, spark, tmp_
     assert next(v for v in vertices if v.id == "5001-property").props["first_name"] == "Jim"
 
 
-def test_quoting_of_commas_and_quotes_round_trips(graph_csv):
-    raw = (graph_csv / "vertex-customer-00000.csv").read_bytes().decode("utf-8")
+def test_quoting_of_commas_and_quotes_round_trips(spark_csv):
+    raw = (spark_csv / "vertex-customer-00000.csv").read_bytes().decode("utf-8")
     assert '"Lopez, ""Best"" Bakery"' in raw           # comma + quotes: quoted, quotes doubled
     assert "\"O'Neil, Jr.\"" in raw
-    assert '"The ""Incredicoaster"""' in (graph_csv / "vertex-attraction-00000.csv").read_text(encoding="utf-8")
+    assert '"The ""Incredicoaster"""' in (spark_csv / "vertex-attraction-00000.csv").read_text(encoding="utf-8")
     assert raw.count("\r\n") == raw.count("\n")        # CRLF record separators
-    vertices, _ = read_graph(graph_csv)
+    vertices, _ = read_graph(spark_csv)
     by_id = {v.id: v for v in vertices}
     assert by_id["1003-auto"].props["last_name"] == "O'Neil, Jr."
     assert by_id["1002-auto"].props["company"] == 'Lopez, "Best" Bakery'
@@ -137,8 +145,8 @@ def test_hostile_values_exact_for_loaders_spreadsheet_safe_on_request_and_round_
         assert sorted(v.props["name"] for v in vertices) == sorted(names)
 
 
-def test_types_and_ids(graph_csv):
-    vertices, edges = read_graph(graph_csv)
+def test_types_and_ids(spark_csv):
+    vertices, edges = read_graph(spark_csv)
     by_id = {v.id: v for v in vertices}
     assert by_id["vehicle:2T1BURHE0JC074321"].props["year"] == 2019
     assert by_id["policy:5003-property"].props["insured_value"] == 185000.5
@@ -197,7 +205,7 @@ def test_cli_export_keeps_previous_files_on_bad_input(sample_dir, tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_a_match_lists_the_previous_ids_merged_into_it(sample_dir, graph_csv, tmp_path):
+def test_a_match_lists_the_previous_ids_merged_into_it(sample_dir, spark_csv, tmp_path):
     """The id changes beside the matched table (graph.sample_data.id_changes_table): `merged_from` on the survivors,
     in both exports (the Spark export's elements equal the reference: test above), absent elsewhere."""
     from c360.graph.sample_data import matched_table
@@ -205,8 +213,8 @@ def test_a_match_lists_the_previous_ids_merged_into_it(sample_dir, graph_csv, tm
     b = build_graph(**sample_inputs(sample_dir))
     assert b.vertices["102"].props["merged_from"] == "7;12" and b.vertices["100"].props["merged_from"] == "9"
     assert "merged_from" not in b.vertices["101"].props and "merged_from" not in b.vertices["103"].props
-    assert "merged_from:String(single)" in _rows(graph_csv / "vertex-match-00000.csv")[0]
-    by_id = {v.id: v for v in read_graph(graph_csv)[0]}
+    assert "merged_from:String(single)" in _rows(spark_csv / "vertex-match-00000.csv")[0]
+    by_id = {v.id: v for v in read_graph(spark_csv)[0]}
     assert by_id["102"].props["merged_from"] == "7;12"
     alone = build_graph(matched=matched_table())   # no file beside it: nothing merged
     assert not [v for v in alone.vertices.values() if "merged_from" in v.props]

@@ -35,10 +35,12 @@ def match_ids(run_dir: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_visits):
-    """Generated insurance data (in the warehouse), Spark ER, auto recommender, networkx graph, published."""
+def test_end_to_end_publishes_a_servable_version(spark, tmp_path, epcot_visits):
+    """Generated insurance data (in the warehouse), auto recommender, networkx graph, published. Spark validates,
+    merges and aggregates the visits; the match runs on DuckDB and the graph is exported in-process (the whole
+    nightly on Spark, its match and export included, is test_cluster.py's, locally and on a standalone cluster)."""
     wh = tmp_path / "wh"
-    cfg = write_config(tmp_path / "c.yaml", epcot_visits, None, engine="spark",
+    cfg = write_config(tmp_path / "c.yaml", epcot_visits, None,
                        algorithms=("popularity", "item-knn", "als"), serve="auto", session=True)
     result = run_nightly(str(cfg), warehouse=str(wh), env=ENV)
     assert result["status"] == "succeeded"
@@ -48,7 +50,7 @@ def test_end_to_end_spark_publishes_a_servable_version(spark, tmp_path, epcot_vi
     assert m["status"] == "succeeded" and list(m["steps"]) == STEP_NAMES
     assert all(s["status"] == "succeeded" and s["seconds"] >= 0 for s in m["steps"].values())
     assert all(g["passed"] for g in m["gates"].values()) and set(m["gates"]) >= {"er_f1", "recsys_ndcg", "graph_store"}
-    assert m["steps"]["match"]["metrics"]["engine"] == "spark" and m["steps"]["match"]["metrics"]["f1"] > 0.9
+    assert m["steps"]["match"]["metrics"]["engine"] == "duckdb" and m["steps"]["match"]["metrics"]["f1"] > 0.9
     assert m["served_model"] == "auto" and set(m["models"]) == {"popularity", "item-knn", "als", "auto", "session"}
     # the session model: evaluated time-ordered (gate and report), trained on every trip, saved beside the others
     assert m["gates"]["recsys_session"]["detail"].startswith("next-trip (time-ordered) hit@5: session vs popularity")
