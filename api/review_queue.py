@@ -33,7 +33,7 @@ from c360.decisions import MATCH, NON_MATCH, UNSURE, decision_problem, pair_key
 from c360.entity_resolution.labels import CONTEXT
 from c360.graph.schema import ACCOUNT_SOURCE, VISITOR
 from c360.graph.schema import MATCH as MATCH_VERTEX
-from c360.io import read_json_file
+from c360.io import from_spreadsheet, read_json_file
 from c360.layout import RunLayout, Warehouse
 from c360.realtime_log import RealtimeLog, warehouse_log
 from c360.settings import RealtimeSettings
@@ -86,7 +86,8 @@ def read_queue(path: Path, id_col: str) -> list[ReviewSet]:
         p = pd.to_numeric(first["match_probability"], errors="coerce")
         sets.append(ReviewSet(
             set_id=str(set_id), ids=tuple(rows[id_col].astype(str)),
-            fields=tuple({k: v for k, v in r.items() if not pd.isna(v)} for r in rows[fields].to_dict("records")),
+            fields=tuple({k: from_spreadsheet(v) for k, v in r.items() if not pd.isna(v)}
+                         for r in rows[fields].to_dict("records")),
             chosen_by=tuple(rows["chosen_by"].astype(str)), match_probability=None if pd.isna(p) else float(p),
             stratum=str(first["chosen_by"]),
             sample={"weight": float(first["weight"]), "inclusion_probability": float(first["inclusion_probability"]),

@@ -20,6 +20,22 @@ from c360.errors import InputError
 CSV_DELIMITER, CSV_QUOTE, CSV_ESCAPE = ",", '"', '"'
 SPARK_CSV_OPTIONS = {"header": "true", "sep": CSV_DELIMITER, "quote": CSV_QUOTE, "escape": CSV_ESCAPE}
 
+# Files a person opens in a spreadsheet (a graph export with --spreadsheet-safe, the reviewers' labeling files): a
+# text the spreadsheet would run as a formula gets a leading `'`, as OWASP advises, and so does a text that itself
+# starts with `'`, which keeps the escape reversible (`from_spreadsheet` strips exactly one).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+SPREADSHEET_ESCAPE = "'"
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` as a spreadsheet cell shows it and never runs it (see FORMULA_STARTS)."""
+    return SPREADSHEET_ESCAPE + text if text.startswith((*FORMULA_STARTS, SPREADSHEET_ESCAPE)) else text
+
+
+def from_spreadsheet(text: str) -> str:
+    """The inverse of `spreadsheet_safe`."""
+    return text[1:] if text.startswith(SPREADSHEET_ESCAPE) else text
+
 
 def table_kind(path: str | os.PathLike) -> str:
     """Return "csv" or "parquet" from a file name, or raise InputError naming the file."""

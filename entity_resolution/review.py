@@ -21,7 +21,9 @@ goes to the others). `random` draws a simple random sample of the same populatio
 The file written (FindMatches format, filled in and given back to `c360 er match --labels`): labeling_set_id, an
 empty label, the config's id column, the records' fields, match_probability (of the drawn pair), chosen_by (the
 stratum; "context" on a cluster's other records), inclusion_probability, weight (its inverse) and sample
-(`r<round>.<draw>`, round = 1 + the draws already answered among the given labels).
+(`r<round>.<draw>`, round = 1 + the draws already answered among the given labels). A person opens it in a
+spreadsheet: the fields' texts are written spreadsheet-safe (c360.io.spreadsheet_safe: a record whose name is
+`=HYPERLINK(...)` shows as text and never runs); the ids as they are, since the answers are joined on them.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import pandas as pd
 from c360.entity_resolution.config import parse_config
 from c360.entity_resolution.labels import CONTEXT, labels_to_pairs
 from c360.errors import InputError
-from c360.io import atomic_path, read_json_file
+from c360.io import atomic_path, read_json_file, spreadsheet_safe
 from c360.layout import MatchOutput
 
 BAND_BITS = 3.3      # uncertain: |log2 odds(p) - log2 odds(t)| <= this (odds within 10x of the threshold's)
@@ -309,6 +311,8 @@ def _sets(con, matched, id_col: str, columns: list[str], chosen: pd.DataFrame, d
     out = frame.merge(records.drop(columns=["match_id"]), on="__id", how="left")
     out.insert(1, "label", "")
     out = out.rename(columns={"__id": id_col})
+    for c in fields:   # texts for a person's spreadsheet (read back by api.review_queue with from_spreadsheet)
+        out[c] = out[c].map(lambda v: spreadsheet_safe(v) if isinstance(v, str) else v)
     order = ["labeling_set_id", "label", id_col, *fields, "match_probability", "chosen_by", "inclusion_probability",
              "weight", "sample"]
     return out[order]

@@ -14,8 +14,8 @@ How String values are written depends on where a file goes, named by one of `VAL
   with `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP advises; so does a value that itself
   starts with `'`, which keeps the escape reversible: read back with SPREADSHEET, exactly one leading `'` is
   stripped. Neptune's loader keeps the `'`: such files are for people, not for loading.
-`cell_text` / `cell_value` are the only places the two forms differ (graph.neptune_parts does the same in Spark SQL
-from `FORMULA_STARTS`). Ids are written as they are (the product's own ids never start with those characters).
+`cell_text` / `cell_value` are the only places the two forms differ (c360.io's `spreadsheet_safe`; graph.neptune_parts
+does the same in Spark SQL from `FORMULA_STARTS`). Ids are written as they are (the product's own ids never start with those characters).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from c360.errors import InputError
 from c360.graph.schema import PROPERTY_TYPES, csv_column
-from c360.io import atomic_path
+from c360.io import atomic_path, from_spreadsheet, spreadsheet_safe
 
 VERTEX_SYSTEM = ("~id", "~label")
 EDGE_SYSTEM = ("~id", "~from", "~to", "~label")
@@ -49,8 +49,6 @@ class Element:
 
 EXACT, SPREADSHEET = "exact", "spreadsheet"
 VALUE_FORMS = (EXACT, SPREADSHEET)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-ESCAPE = "'"
 
 
 def check_values(values: str) -> str:
@@ -63,14 +61,12 @@ def check_values(values: str) -> str:
 def cell_text(text: str, values: str = EXACT) -> str:
     """A String value as a file of form `values` holds it: SPREADSHEET puts a leading `'` before a value a spreadsheet
     would read as a formula (or one that starts with `'` itself)."""
-    if values == SPREADSHEET and text.startswith((*FORMULA_STARTS, ESCAPE)):
-        return ESCAPE + text
-    return text
+    return spreadsheet_safe(text) if values == SPREADSHEET else text
 
 
 def cell_value(text: str, values: str = EXACT) -> str:
     """The inverse of `cell_text`."""
-    return text[1:] if values == SPREADSHEET and text.startswith(ESCAPE) else text
+    return from_spreadsheet(text) if values == SPREADSHEET else text
 
 
 def _fmt(value, typ: str, values: str) -> str:

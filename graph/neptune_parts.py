@@ -29,9 +29,7 @@ from pathlib import Path
 
 from c360.errors import InputError
 from c360.graph.neptune_csv import (
-    ESCAPE,
     EXACT,
-    FORMULA_STARTS,
     SPREADSHEET,
     Element,
     check_values,
@@ -40,7 +38,8 @@ from c360.graph.neptune_csv import (
 )
 from c360.graph.neptune_csv import header as neptune_header
 from c360.graph.schema import PROPERTY_TYPES
-from c360.io import atomic_path
+from c360.io import FORMULA_STARTS, atomic_path
+from c360.io import SPREADSHEET_ESCAPE as ESCAPE
 
 VERTEX_KIND, EDGE_KIND = "vertex", "edge"
 ROW_END = "\r\n"

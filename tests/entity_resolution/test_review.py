@@ -81,6 +81,35 @@ def test_review_draws_n_sets_never_asks_twice_and_round_trips(febrl, tmp_path):
     assert report["training"]["labelled_matches_for_m"] == 0   # drawn answers never reach m unweighted
 
 
+def test_the_labeling_file_is_safe_in_a_spreadsheet_and_the_queue_reads_the_fields_back(febrl, tmp_path):
+    """Fields a spreadsheet would run (`=HYPERLINK(...)`, `-2+3`) get a leading `'`, as does one starting with `'`;
+    the ids stay as they are; the review queue shows every field exactly as the records hold it."""
+    import shutil
+
+    from c360.api.review_queue import read_queue
+    from c360.io import FORMULA_STARTS
+
+    d, _ = febrl
+    for suffix in ("", ".report.json", ".pairs.parquet", ".model.json"):
+        shutil.copy(f"{d / 'base.parquet'}{suffix}", f"{tmp_path / 'hostile.parquet'}{suffix}")
+    matched = pd.read_parquet(tmp_path / "hostile.parquet")
+    hostile = ['=HYPERLINK("http://evil/","x")', "-2+3", "'quoted", "@SUM(A1)"]
+    matched["given_name"] = [hostile[i % 4] + str(v) for i, v in enumerate(matched["given_name"])]
+    matched.to_parquet(tmp_path / "hostile.parquet", index=False)
+    review(tmp_path / "hostile.parquet", n=10, out=tmp_path / "ask.csv", seed=1)
+
+    ask = pd.read_csv(tmp_path / "ask.csv", dtype=str, keep_default_na=False)
+    assert len(ask) and ask["given_name"].str.startswith("'").all()
+    assert ask["given_name"].str.startswith("''quoted").any()   # a leading ' escaped too: reversible
+    cells = [c for col in ask.columns for c in ask[col] if c]
+    assert not [c for c in cells if c.startswith(FORMULA_STARTS)]
+    assert set(ask["rec_id"]) <= set(matched["rec_id"])
+    by_id = matched.set_index("rec_id")["given_name"]
+    shown = {i: f["given_name"] for s in read_queue(tmp_path / "ask.csv", "rec_id")
+             for i, f in zip(s.ids, s.fields, strict=True)}
+    assert shown and all(by_id[i] == v for i, v in shown.items())
+
+
 @pytest.mark.slow
 def test_review_through_the_cli_and_random_draws(febrl, tmp_path):
     d, _ = febrl

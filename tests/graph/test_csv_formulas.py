@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import csv
 
-from c360.graph.neptune_csv import FORMULA_STARTS, SPREADSHEET, Element, read_elements, write_elements
+from c360.graph.neptune_csv import SPREADSHEET, Element, read_elements, write_elements
 from c360.graph.neptune_parts import graph_files, read_graph, write_element_parts
+from c360.io import FORMULA_STARTS
 
 HOSTILE = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1:A9)", "\tcmd", "\rcmd", "'=already", "'",
            "O'Neil", "plain", "a=b"]

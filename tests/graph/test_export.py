@@ -11,10 +11,10 @@ import pytest
 
 from c360.errors import InputError
 from c360.graph.export import address_id, build_graph, export_graph
-from c360.graph.neptune_csv import FORMULA_STARTS
 from c360.graph.neptune_parts import graph_files, read_graph
 from c360.graph.sample_data import park_events
 from c360.graph.schema import EDGE_PROPS, VERTEX_PROPS
+from c360.io import FORMULA_STARTS
 from tests.conftest import run_cli
 from tests.graph.conftest import sample_inputs
 
