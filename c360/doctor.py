@@ -44,7 +44,9 @@ def _java() -> Check:
     if not java:
         return Check("Java", False, "'java' not on PATH: install Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
     proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
-    line = (proc.stderr or proc.stdout).splitlines()[0] if (proc.stderr or proc.stdout) else ""
+    # the version line, past the notes a JVM prints first when JAVA_TOOL_OPTIONS or JDK_JAVA_OPTIONS is set
+    lines = [x for x in (proc.stderr or proc.stdout or "").splitlines() if x.strip() and "Picked up " not in x]
+    line = next((x for x in lines if " version " in x), lines[0] if lines else "")
     m = re.search(r'version "(\d+)', line)
     major = int(m.group(1)) if m else None
     if major != 17:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -21,6 +22,8 @@ def test_doctor_reports_every_part(tmp_path):
     assert list(by_name) == PARTS and report["ok"] is True
     for name in ("Java", "Spark", "Splink similarity jar", "DuckDB", "implicit CPU"):
         assert by_name[name]["ok"] and by_name[name]["required"], by_name[name]
+    # the version line, though the suite's JAVA_TOOL_OPTIONS (tests/conftest.py) makes the JVM print a note first
+    assert os.environ.get("JAVA_TOOL_OPTIONS") and 'version "17' in by_name["Java"]["detail"]
     gpu = by_name["implicit GPU"]
     assert gpu["required"] is False and gpu["detail"]  # on or off, it always says why
     jars = by_name["Gremlin Server jars"]  # an empty cache: not fetched yet, and how they will be
