@@ -466,8 +466,10 @@ def export_graph(out_dir: str | Path, *, spark=None, settings=None, engine: str 
     if engine == "local":
         return _export_local(Path(out_dir), values, **inputs)
     from c360.graph.neptune_parts import write_graph_parts
-    from c360.graph.spark_graph import graph_frames
+    from c360.graph.spark_graph import check_recs_header, graph_frames
 
+    if isinstance(inputs.get("recs"), (str, Path)):
+        check_recs_header(inputs["recs"])   # a bad header fails before a Spark session starts
     if spark is None:
         from c360.spark import get_spark
 

@@ -210,13 +210,21 @@ def _kind(text: str, local: bool) -> str:
 def read_recs(spark, path: str | Path):
     """Recommendations (c360.recsys.recs: USER_ID, ITEM_ID, RANK, SCORE) with their stated schema; a local CSV's
     header is checked first (InputError naming the file and the columns), another URI's when Spark reads it."""
-    from c360.recsys.recs import REC_SPARK_SCHEMA, recs_csv_parts
+    from c360.recsys.recs import REC_SPARK_SCHEMA
+
+    check_recs_header(path)
+    return read_frame(spark, path, "recs", schema=REC_SPARK_SCHEMA)
+
+
+def check_recs_header(path: str | Path) -> None:
+    """A local recommendations CSV's header (InputError naming the file and the columns); other URIs pass. Cheap:
+    the export runs it before a Spark session starts."""
+    from c360.recsys.recs import recs_csv_parts
 
     text = str(path)
     local = "://" not in text or text.startswith("file:")
     if local and Path(text.removeprefix("file:")).exists() and _kind(text, local) == "csv":
         recs_csv_parts(text.removeprefix("file:"))
-    return read_frame(spark, path, "recs", schema=REC_SPARK_SCHEMA)
 
 
 def read_sources(spark, sources_dir: str | Path) -> dict:

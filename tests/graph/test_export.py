@@ -188,8 +188,8 @@ def test_missing_column_names_file_and_column(sample_dir, spark, tmp_path):
 
 @pytest.mark.slow
 def test_cli_export_keeps_previous_files_on_bad_input(sample_dir, tmp_path):
-    """A good export (local engine), then a bad one on Spark (the default): an error naming the column, and the
-    folder as it was."""
+    """A good export (local engine), then a bad one with the Spark engine (the default): an error naming the column
+    before a Spark session starts, and the folder as it was."""
     out = tmp_path / "g"
     run_cli("graph", "export", "--out", str(out), "--matched", str(sample_dir / "matched.parquet"),
             "--sources", str(sample_dir / "sources"), "--interactions", str(sample_dir / "interactions.csv"),
