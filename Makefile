@@ -27,9 +27,9 @@ run: $(STAMP)
 	@echo "serving the API on http://$(HOST):$(PORT) until Ctrl-C (another port: make run PORT=8001)"
 	$(BIN)/c360 serve --host $(HOST) --port $(PORT)
 
-# two workers (pytest-xdist), whole modules each, in the suite's order (tests/conftest.py: the longest first): most
-# of the suite waits on JVMs and subprocesses, not on the CPU (four workers measured slower: four modules of whole
-# nightlies at once overload 2 cores and 24 GB)
+# two workers (pytest-xdist), whole modules each, in the suite's order (tests/conftest.py: the longest first): the
+# suite is CPU-bound on 2 cores (both busy over 90% of its time, measured), so more workers only add contention (four
+# measured slower: four modules of whole nightlies at once overload 2 cores and 24 GB)
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
