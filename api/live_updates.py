@@ -290,7 +290,6 @@ class LiveCustomers(_LogFollower):
         self.on_account, self.follow = on_account, follow
         self._tail = journal.tail(after)
         self._lock = threading.RLock()
-        self.reserved = 0
         self.skipped = 0            # lines of the log that are no commit (the nightly quarantines them)
         self.sizes: Counter[int] = Counter(matcher.index.match_ids)   # every record the matcher holds, per match
         self.accounts: Counter[int] = Counter(account_match_ids)       # of them, the park accounts'
@@ -345,8 +344,7 @@ class LiveCustomers(_LogFollower):
                 log.error("%s: skipped a line that is no commit (%s)", self.journal.name, problem)
                 continue
             decided = self.order.decide(e)
-            if RESERVED in e:
-                self.reserved = max(self.reserved, int(decided))
+            if RESERVED in e:   # the order keeps what it reserves through
                 continue
             if decided is None:   # a record id an earlier line committed (another host's, at the same moment)
                 log.info("%s: a second commit of one record id skipped (the first line wins)", self.journal.name)
@@ -405,7 +403,7 @@ class LiveCustomers(_LogFollower):
         commit of any worker, and no cluster of a nightly sealing the log later, is given it."""
         with self.journal.exclusive() as writer, self._lock:
             self._apply(self._tail.read(), replay=False)
-            mid, line = max(self.matcher.max_match_id, self.reserved) + 1, uuid.uuid4().hex
+            mid, line = max(self.matcher.max_match_id, self.order.reserved) + 1, uuid.uuid4().hex
             writer.append([{RESERVED: mid, "line": line}])
             self._apply(self._tail.read(), replay=False)   # another host's reservation first: the next free id
         return self.order.reservations[line]
@@ -425,7 +423,7 @@ class LiveCustomers(_LogFollower):
                 raise CommitConflict(record_id)
             answer = self.matcher.match(record, candidates=candidates, exact_fields=exact_fields)
             new = answer.match_id is None
-            mid = max(self.matcher.max_match_id, self.reserved) + 1 if new else answer.match_id
+            mid = max(self.matcher.max_match_id, self.order.reserved) + 1 if new else answer.match_id
             line = uuid.uuid4().hex
             writer.append([{"id": record_id, "match_id": mid, "new_match": new, "fields": fields,
                             "committed_at": round(time.time(), 3),
