@@ -34,10 +34,6 @@ LOG_NAME = "decisions"
 STATE_KEY = "decisions_through"   # realtime.json: the position of the decisions log this run contains
 COLUMNS = ["set", "left", "right", "label", "decided_at", "run", "key", "chosen_by", "match_probability",
            "inclusion_probability", "weight", "sample", "drawn", "split_off", "split_to", "read_by"]
-# the match trains on the decisions from the first one: their threshold is kept unless they give evidence of a
-# better one (threshold.from_sample's EVIDENCE_SE; before it, one informative non-match weighted up moved a run's
-# threshold from 0.995 to 0.39 and lowered its F1). A floor here would hold answers back from training
-MIN_ANSWERS = 1
 
 
 def _frame(records: list[dict], read_by: str | None = None) -> pd.DataFrame:
@@ -106,17 +102,15 @@ def latest(decisions: pd.DataFrame) -> pd.DataFrame:
     return decisions.assign(_k=keys).drop_duplicates("_k", keep="last").drop(columns="_k").reset_index(drop=True)
 
 
-def decision_labels(ctx: RunContext, id_col: str) -> tuple[Path | None, bool]:
-    """(the decisions' match / non-match answers as a labeling file in the run, or None when there are none; whether
-    the match trains on them: MIN_ANSWERS or more)."""
+def decision_labels(ctx: RunContext, id_col: str) -> Path | None:
+    """The decisions' match / non-match answers as a labeling file in the run, or None when there are none. The
+    match trains on them from the first one, with no floor: their threshold is kept unless they give evidence of a
+    better one (threshold.from_sample's EVIDENCE_SE; before it, one informative non-match weighted up moved a run's
+    threshold from 0.995 to 0.39 and lowered its F1)."""
     answers = latest(run_decisions(ctx))
     answers = answers[answers["label"] != UNSURE] if len(answers) else answers
     if not len(answers):
-        return None, False
-    trains = len(answers) >= MIN_ANSWERS
-    if not trains:
-        log.info("steward decisions: %d answered, fewer than %d: measured, not trained on yet", len(answers),
-                 MIN_ANSWERS)
+        return None
     drawn = answers["chosen_by"].fillna(CONTEXT) != CONTEXT
     answered = answers[drawn].groupby(["sample", "chosen_by"])["set"].transform("nunique")
     scale = (pd.to_numeric(answers.loc[drawn, "drawn"], errors="coerce") / answered).clip(lower=1.0).fillna(1.0)
@@ -132,7 +126,7 @@ def decision_labels(ctx: RunContext, id_col: str) -> tuple[Path | None, bool]:
                          "inclusion_probability": 1.0 / weight.iloc[i], "weight": weight.iloc[i],
                          "sample": a.sample if isinstance(a.sample, str) else ""})
     write_table(pd.DataFrame(rows), ctx.run.decision_labels)
-    return ctx.run.decision_labels, trains
+    return ctx.run.decision_labels
 
 
 def decided_pairs(ctx: RunContext) -> pd.DataFrame:

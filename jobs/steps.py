@@ -128,10 +128,10 @@ def step_match(ctx: RunContext) -> StepResult:
     # ... and where stewards' decisions moved records since (c360.jobs.review_intake)
     merged, previous = live_intake.match_inputs(ctx, ctx.output("merge", "merged"), previous,
                                                 moves=review_intake.decision_moves(ctx))
-    # + the stewards' answers, as the sample they are, once there are enough of them
-    decided, trains = review_intake.decision_labels(
-        ctx, live_intake._published_id_column(current.match.matched)) if current is not None else (None, False)
-    if trains:
+    # + the stewards' answers, as the sample they are
+    decided = review_intake.decision_labels(
+        ctx, live_intake._published_id_column(current.match.matched)) if current is not None else None
+    if decided is not None:
         labels.append(str(decided))
     result = match([str(merged)], config=cfg.config, engine=cfg.engine,
                    labels=labels or None, out=out, previous=previous,
@@ -171,7 +171,7 @@ def step_match(ctx: RunContext) -> StepResult:
     if decided is not None:   # the stewards' own precision and recall, beside the labels' above
         at = _at_threshold(evaluate_labels(out, decided), result.threshold)
         metrics.update(decisions_precision=at["precision"], decisions_recall=at["recall"], decisions_f1=at["f1"],
-                       decisions_trained=trains)
+                       decisions_trained=True)   # the match trained on them (review_intake.decision_labels)
     queue = review_intake.write_queue(ctx, out, labels)
     metrics["review_sets"] = 0 if queue is None else queue["sets"]
     er_metrics = write_json_file(ctx.run.er_metrics,
