@@ -218,7 +218,7 @@ def from_sample(bins: pd.DataFrame, p: np.ndarray, y: np.ndarray, c: np.ndarray,
     kept = default is not None and not _evidence(edges, f1, i, default["threshold"], p[scored], resid[scored],
                                                  linked, matches)
     if kept:
-        i = int(np.clip(np.searchsorted(-edges, -float(default["threshold"]), side="right") - 1, 0, len(edges) - 1))
+        i = _cut(edges, default["threshold"])
     t = float(default["threshold"]) if kept else float(np.clip(edges[i], 0.05, 0.999))
     precision, recall = float(tp[i] / linked[i]) if linked[i] else 1.0, float(tp[i] / matches)
     if kept:
@@ -237,10 +237,15 @@ def from_sample(bins: pd.DataFrame, p: np.ndarray, y: np.ndarray, c: np.ndarray,
                    f"probability band): {f1[i]:.4f} (the model alone: {model['threshold']})"}
 
 
+def _cut(edges, t: float) -> int:
+    """The index of the cut (edges in descending order) that links the pairs at or above threshold `t`."""
+    return int(np.clip(np.searchsorted(-edges, -float(t), side="right") - 1, 0, len(edges) - 1))
+
+
 def _evidence(edges, f1, best: int, default_t: float, p, resid, linked, matches) -> bool:
     """Whether the estimated F1 at cut `best` beats the one at the default threshold's cut by EVIDENCE_SE standard
     errors: only the labelled pairs scored between the two inform the difference (sum of their residuals' squares)."""
-    j = int(np.clip(np.searchsorted(-edges, -float(default_t), side="right") - 1, 0, len(edges) - 1))
+    j = _cut(edges, default_t)
     if j == best:
         return False
     lo, hi = sorted((float(edges[best]), float(edges[j])))
