@@ -14,8 +14,9 @@ How String values are written depends on where a file goes, named by one of `VAL
   with `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP advises; so does a value that itself
   starts with `'`, which keeps the escape reversible: read back with SPREADSHEET, exactly one leading `'` is
   stripped. Neptune's loader keeps the `'`: such files are for people, not for loading.
-`cell_text` / `cell_value` are the only places the two forms differ (c360.io's `spreadsheet_safe`; graph.neptune_parts
-does the same in Spark SQL from `FORMULA_STARTS`). Ids are written as they are (the product's own ids never start with those characters).
+`cell_text` / `cell_value` are the only places the two forms differ (c360.io's `spreadsheet_safe`;
+graph.neptune_parts does the same in Spark SQL from `FORMULA_STARTS`). Ids are written as they are (the product's
+own ids never start with those characters).
 """
 
 from __future__ import annotations
