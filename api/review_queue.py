@@ -85,7 +85,7 @@ def read_queue(path: Path, id_col: str) -> list[ReviewSet]:
         first = rows.iloc[0]
         p = pd.to_numeric(first["match_probability"], errors="coerce")
         sets.append(ReviewSet(
-            set_id=str(set_id), ids=tuple(rows[id_col].astype(str)),
+            set_id=str(set_id), ids=tuple(rows[id_col].astype(str).map(from_spreadsheet)),
             fields=tuple({k: from_spreadsheet(v) for k, v in r.items() if not pd.isna(v)}
                          for r in rows[fields].to_dict("records")),
             chosen_by=tuple(rows["chosen_by"].astype(str)), match_probability=None if pd.isna(p) else float(p),

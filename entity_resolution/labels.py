@@ -16,7 +16,7 @@ import pandas as pd
 
 from c360.entity_resolution.threshold import labelled_probabilities, scores_at
 from c360.errors import InputError
-from c360.io import atomic_path, read_table, require_columns
+from c360.io import atomic_path, from_spreadsheet, read_table, require_columns
 from c360.layout import MatchOutput
 
 # the columns `er review` adds to a labeling file (beside labeling_set_id, label, the id and the fields)
@@ -30,12 +30,13 @@ def labels_to_pairs(path: str | Path, id_col: str = "id") -> pd.DataFrame:
 
     `weight`: the set's inverse inclusion probability on the pair that was drawn (NaN on others and in files
     without weights); `draw`, `draw_round`: the draw it belongs to ("" and 0 without); `file`: the file's name. A set
-    with no label at all is left out (unanswered); a set answered in part is an InputError naming the file."""
+    with no label at all is left out (unanswered); a set answered in part is an InputError naming the file. Ids are
+    read without the escape `er review` writes them with for spreadsheets (c360.io.from_spreadsheet)."""
     df = read_table(path, dtype=str, keep_default_na=False, na_values=[""])
     require_columns(df, ["labeling_set_id", "label", id_col], str(path))
     df = _answered(df, path)
     weighted = "weight" in df.columns
-    df = df.assign(uid=df[id_col].astype(str), drawn=_drawn(df) if weighted else False,
+    df = df.assign(uid=df[id_col].astype(str).map(from_spreadsheet), drawn=_drawn(df) if weighted else False,
                    w=_weights(df, path) if weighted else np.nan,
                    smp=df["sample"].fillna("").astype(str) if weighted and "sample" in df.columns else "")
     pairs = df.merge(df, on="labeling_set_id", suffixes=("_l", "_r"))

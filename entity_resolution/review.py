@@ -22,8 +22,8 @@ The file written (FindMatches format, filled in and given back to `c360 er match
 empty label, the config's id column, the records' fields, match_probability (of the drawn pair), chosen_by (the
 stratum; "context" on a cluster's other records), inclusion_probability, weight (its inverse) and sample
 (`r<round>.<draw>`, round = 1 + the draws already answered among the given labels). A person opens it in a
-spreadsheet: the fields' texts are written spreadsheet-safe (c360.io.spreadsheet_safe: a record whose name is
-`=HYPERLINK(...)` shows as text and never runs); the ids as they are, since the answers are joined on them.
+spreadsheet: the ids and the fields are written spreadsheet-safe (c360.io.spreadsheet_safe: a record whose name,
+or a source's id, is `=HYPERLINK(...)` shows as text and never runs); whoever reads the file back strips the escape.
 """
 
 from __future__ import annotations
@@ -311,8 +311,8 @@ def _sets(con, matched, id_col: str, columns: list[str], chosen: pd.DataFrame, d
     out = frame.merge(records.drop(columns=["match_id"]), on="__id", how="left")
     out.insert(1, "label", "")
     out = out.rename(columns={"__id": id_col})
-    for c in fields:   # texts for a person's spreadsheet (read back by api.review_queue with from_spreadsheet)
-        out[c] = out[c].map(lambda v: spreadsheet_safe(v) if isinstance(v, str) else v)
+    for c in (id_col, *fields):   # texts for a person's spreadsheet (read back with from_spreadsheet: labels.py,
+        out[c] = out[c].map(lambda v: spreadsheet_safe(v) if isinstance(v, str) else v)   # api.review_queue)
     order = ["labeling_set_id", "label", id_col, *fields, "match_probability", "chosen_by", "inclusion_probability",
              "weight", "sample"]
     return out[order]

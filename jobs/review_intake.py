@@ -24,7 +24,7 @@ import pandas as pd
 
 from c360.decisions import NON_MATCH, UNSURE, decision_problem, pair_key
 from c360.entity_resolution.labels import CONTEXT
-from c360.io import write_table
+from c360.io import spreadsheet_safe, write_table
 from c360.jobs import live_intake
 from c360.jobs.pipeline import RunContext
 
@@ -120,7 +120,7 @@ def decision_labels(ctx: RunContext, id_col: str) -> Path | None:
     for i, a in enumerate(answers.itertuples(index=False)):
         set_id = f"{a.set}/{i + 1}"
         for side, rid in (("A", a.left), ("B" if a.label == NON_MATCH else "A", a.right)):
-            rows.append({"labeling_set_id": set_id, "label": side, id_col: rid,
+            rows.append({"labeling_set_id": set_id, "label": side, id_col: spreadsheet_safe(str(rid)),
                          "match_probability": a.match_probability if drawn.iloc[i] else None,
                          "chosen_by": a.chosen_by if drawn.iloc[i] else CONTEXT,
                          "inclusion_probability": 1.0 / weight.iloc[i], "weight": weight.iloc[i],

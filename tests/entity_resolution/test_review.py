@@ -110,6 +110,22 @@ def test_the_labeling_file_is_safe_in_a_spreadsheet_and_the_queue_reads_the_fiel
     assert shown and all(by_id[i] == v for i, v in shown.items())
 
 
+def test_a_labeling_files_escaped_ids_are_read_as_the_sources_hold_them(tmp_path):
+    """Ids that would start a formula are written with a leading ' (er review, the nightly's decision labels) and
+    read back without it, so the answers join the records they name."""
+    from c360.io import FORMULA_STARTS, spreadsheet_safe
+
+    hostile = ['=HYPERLINK("http://evil/","x")', "'quoted", "plain"]
+    f = tmp_path / "answers.csv"
+    pd.DataFrame({"labeling_set_id": ["s1", "s1", "s1"], "label": ["A", "A", "B"],
+                  "id": [spreadsheet_safe(i) for i in hostile]}).to_csv(f, index=False)
+    assert not [c for c in pd.read_csv(f, dtype=str)["id"] if c.startswith(FORMULA_STARTS)]
+    pairs = labels_to_pairs(f, "id")
+    assert {frozenset(p) for p in zip(pairs["unique_id_l"], pairs["unique_id_r"], strict=True)} == {
+        frozenset(p) for p in (hostile[:2], hostile[1:], (hostile[0], hostile[2]))}
+    assert pairs.set_index(["unique_id_l", "unique_id_r"])["clerical_match_score"].sum() == 1.0
+
+
 @pytest.mark.slow
 def test_review_through_the_cli_and_random_draws(febrl, tmp_path):
     d, _ = febrl
