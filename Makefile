@@ -11,13 +11,19 @@ PYTEST_ARGS ?=
 
 .PHONY: run test check venv nightly serve notebook lint bench clean lock audit
 
+# pip installs without compiling (it byte-compiled every module of every package, about 20 s of the install on 2
+# cores, most never imported); Python compiles what a command imports, once, into __pycache__. So these commands write
+# bytecode whatever the environment says: with PYTHONDONTWRITEBYTECODE set, every process (the suite starts hundreds)
+# would compile every module it imports again
+unexport PYTHONDONTWRITEBYTECODE
+
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	@command -v java >/dev/null || { echo "Java 17 is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is required for the Gremlin Server jars (apt-get install maven)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-compile -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)
