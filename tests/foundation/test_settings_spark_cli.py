@@ -109,7 +109,12 @@ def test_the_broadcast_cap_follows_a_limit_however_it_is_set(tmp_path, way):
         (tmp_path / "conf" / "spark-defaults.conf").write_text("spark.driver.maxResultSize 16m\n")
         env["SPARK_CONF_DIR"] = str(tmp_path / "conf")
     elif way == "spark-submit":
-        command = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[1]", "--conf",
+        # hermetic, as make test runs it (virtualenv not activated): spark-submit is a bash script that finds
+        # SPARK_HOME and the driver's Python through PATH, so this virtualenv's bin goes first
+        bin_dir = Path(sys.executable).parent
+        env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", PYSPARK_PYTHON=sys.executable)
+        env.pop("SPARK_HOME", None)
+        command = [str(bin_dir / "spark-submit"), "--master", "local[1]", "--conf",
                    "spark.driver.maxResultSize=16m", str(script)]
     else:
         (tmp_path / "c360.yaml").write_text("spark_conf: {spark.driver.maxResultSize: 16m}\n")
