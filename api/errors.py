@@ -19,6 +19,19 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
          429: "too_many_requests", 503: "unavailable", 507: "insufficient_storage"}
 
 
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _body_not_read_as_json(request: Request, exc: RequestValidationError) -> bool:
+    """A JSON body endpoint that got its body as raw bytes: the request did not say its body is JSON (curl -d sends
+    application/x-www-form-urlencoded), so FastAPI never parsed it and every field reads as missing or mistyped."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == JSON_MEDIA_TYPE or media.endswith("+json"):
+        return False
+    return any(err.get("loc", ())[:1] == ("body",) and isinstance(err.get("input"), (bytes, bytearray))
+               for err in exc.errors())
+
+
 class ApiError(Exception):
     """Raised by handlers: status code, message, optional field names."""
 
@@ -51,6 +64,8 @@ def install(app: FastAPI) -> None:
                 name = str(err["loc"][-1]) if err.get("loc") else "request"
             fields.append(name)
             parts.append(f"{name}: {err.get('msg')}")
+        if _body_not_read_as_json(request, exc):
+            parts.append(f"send the body with Content-Type: {JSON_MEDIA_TYPE}")
         return error_response(422, "; ".join(parts), list(dict.fromkeys(fields)))
 
     @app.exception_handler(StarletteHTTPException)

@@ -3,6 +3,7 @@ rejected whole when any event is bad, the writer role required, and still there 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -100,6 +101,24 @@ def test_bad_events_are_rejected_whole_and_nothing_is_written(fresh_warehouse):
             assert r.status_code == 422 and r.json()["fields"] == ["body"], (raw, r.text)
         assert log_bytes(fresh_warehouse) == size
         assert recs(client, "u-1")["events_applied"] == 1
+
+
+def test_a_body_not_sent_as_json_is_told_to_say_so(fresh_warehouse):
+    """curl -d posts application/x-www-form-urlencoded: the body is never read as JSON, and the answer says what to
+    send instead of only "Input should be a valid dictionary"."""
+    with app_client(fresh_warehouse) as client:
+        item = client.app.state.served.models["als"].item_ids[0]
+        raw = json.dumps(event("u-3", item)).encode()
+        for kind in ("application/x-www-form-urlencoded", "text/plain", None):
+            headers = {**WRITER, **({"content-type": kind} if kind else {})}
+            r = client.post("/events", content=raw, headers=headers)
+            assert r.status_code == 422, (kind, r.text)
+            assert "send the body with Content-Type: application/json" in r.json()["message"], (kind, r.json())
+        r = client.post("/events", content=raw, headers={**WRITER, "content-type": "application/json"})
+        assert r.status_code == 202, r.text
+        r = client.post("/events", json={"user_id": "u-3", "item_id": item}, headers=WRITER)  # JSON, but bad
+        assert r.status_code == 422 and "Content-Type" not in r.json()["message"], r.json()
+        assert recs(client, "u-3")["events_applied"] == 1
 
 
 def test_the_writer_role_is_needed(fresh_warehouse):
