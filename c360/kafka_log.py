@@ -3,7 +3,7 @@
 - One partition per topic: a position is an offset, the order of the log is the order of the topic (the customers
   log decides match_ids in that order). The topic is created when absent: events keep every record until a published
   run contains them (`retention.ms=-1`, then `drop_through` deletes the records before the run's offset); a keyed log
-  (customers, by record id) is compacted instead.
+  (customers, by record id) is compacted instead, and compaction never changes what a reader decides (`record_key`).
 - `append` returns once every in-sync replica has the records (idempotent producer, `acks=all`), within
   `timeout_s`; otherwise LogUnavailable (an OSError: the API answers 503). Concurrent appends share the producer's
   batches, as the file journal's share one fsync.
@@ -40,6 +40,7 @@ from c360.log_contract import LogUnavailable, RealtimeLog
 log = logging.getLogger("c360.kafka_log")
 
 DELIVERY_TIMEOUT_S = 5.0   # an append not acknowledged within this fails (503): no request waits longer on the log
+COMPACTION_LAG_S = 7 * 86400.0   # a keyed topic's min.compaction.lag.ms (realtime.log_compaction_lag_s)
 RETRY_S = 1.0              # a tail that lost the broker tries again after this
 LOCK_FILE = ".lock"
 
@@ -48,9 +49,9 @@ class KafkaLog(RealtimeLog):
     """The log of one topic on the brokers `bootstrap` (thread-safe; a producer and tails opened on first use)."""
 
     def __init__(self, bootstrap: str, topic: str, lock_dir: Path | None = None, keyed_by: str | None = None,
-                 timeout_s: float = DELIVERY_TIMEOUT_S):
+                 timeout_s: float = DELIVERY_TIMEOUT_S, compaction_lag_s: float = COMPACTION_LAG_S):
         self.bootstrap, self.topic, self.lock_dir, self.keyed_by = bootstrap, topic, lock_dir, keyed_by
-        self.timeout_s = timeout_s
+        self.timeout_s, self.compaction_lag_s = timeout_s, compaction_lag_s
         self._lock = threading.Lock()            # the producer, the admin client, the topic check
         self._mutex = threading.Lock()           # exclusive() among this process's threads
         self._lock_fd: int | None = None
@@ -82,6 +83,13 @@ class KafkaLog(RealtimeLog):
                 self._admin = AdminClient(self._config())
             return self._admin
 
+    def topic_config(self) -> dict[str, str]:
+        """The configuration the topic is created with: kept until dropped, or (keyed) compacted, no record younger
+        than `compaction_lag_s`."""
+        if self.keyed_by is None:
+            return {"retention.ms": "-1"}
+        return {"cleanup.policy": "compact", "min.compaction.lag.ms": str(int(self.compaction_lag_s * 1000))}
+
     def ensure_topic(self) -> None:
         """Create the topic when absent (one partition; compacted when keyed, else kept until dropped); a topic of
         several partitions is refused (its offsets are not one position)."""
@@ -94,7 +102,7 @@ class KafkaLog(RealtimeLog):
         try:
             meta = admin.list_topics(self.topic, timeout=self.timeout_s).topics.get(self.topic)
             if meta is None or meta.error is not None:
-                config = ({"cleanup.policy": "compact"} if self.keyed_by else {"retention.ms": "-1"})
+                config = self.topic_config()
                 future = admin.create_topics([NewTopic(self.topic, 1, -1, config=config)],
                                              operation_timeout=self.timeout_s)[self.topic]
                 try:
@@ -147,10 +155,7 @@ class KafkaLog(RealtimeLog):
 
     # ---- writing ------------------------------------------------------------------------------------------------
     def _key(self, record: dict[str, Any]) -> bytes | None:
-        if self.keyed_by is None:
-            return None
-        value = record.get(self.keyed_by)
-        return str(value if value is not None else next(iter(record), "")).encode()
+        return None if self.keyed_by is None else record_key(record, self.keyed_by)
 
     def _produce(self, records: list[dict[str, Any]]) -> int:
         """Send and wait for the acknowledgement of every record; the offset after the last one."""
@@ -304,6 +309,23 @@ class _Writer:
 
     def seal(self) -> int:
         return self.journal.end_offset()
+
+
+def record_key(record: dict[str, Any], keyed_by: str) -> bytes:
+    """The key of a record of a compacted topic: the value of `keyed_by` (a record without it: its first field's name),
+    joined by the record's `line` nonce when it has one (`["77009-x", "<nonce>"]`, JSON, so no id can forge another's).
+
+    Compaction keeps the latest record of each key. The customers log is decided in log order, first line of a record
+    id wins (c360.commits.CommitOrder): keyed by record id alone, a racing writer's later line would outlive the line
+    that won, and one reservation would remove another. Every commit line and every steward's reservation carries its
+    own nonce, so no later record shares its key and compaction never removes it; only a line without a nonce (the
+    nightly's `{reserved_through: N}`, or a line of an older version) can be superseded by a later one of its key, no
+    earlier than `min.compaction.lag.ms` after it was written (realtime.log_compaction_lag_s, 7 days), by when a
+    published run contains it (each nightly reserves above every reservation it read)."""
+    value = record.get(keyed_by)
+    key = str(value) if value is not None else str(next(iter(record), ""))
+    nonce = record.get("line")
+    return key.encode() if nonce is None else orjson.dumps([key, str(nonce)])
 
 
 def _records(value: bytes | None, where: str, offset: int) -> list[dict[str, Any]]:

@@ -268,6 +268,9 @@ class RealtimeSettings(_Section):
     # host) or `kafka://HOST:PORT/TOPIC` (events on TOPIC, committed customers on TOPIC-customers: every host)
     log: str = "file"
     log_timeout_s: float = Field(5.0, gt=0)      # an append the broker has not acknowledged by then: 503
+    # a compacted topic (customers) compacts no record younger than this (the topic's min.compaction.lag.ms, set when
+    # it is created): keep it well above the longest time between two published nightlies (c360.kafka_log)
+    log_compaction_lag_s: float = Field(7 * 86400.0, gt=0)
 
     @field_validator("log")
     @classmethod

@@ -57,3 +57,76 @@ def test_a_position_recorded_on_another_log_counts_as_none(tmp_path):
     on_kafka = {"events_through": 7, "events_through_log": "kafka://other-host:9092/ev"}
     assert position_of(on_kafka, "events_through", kafka) == 7   # the same topic, reached by another address
     assert position_of(on_kafka, "events_through", files) == 0
+
+
+def _compacted(lines: list[dict], key) -> list[dict]:
+    """What Kafka's compaction may leave of `lines` at most: the latest line of each key (every segment cleaned)."""
+    last = {key(r): i for i, r in enumerate(lines)}
+    return [r for i, r in enumerate(lines) if last[key(r)] == i]
+
+
+def _decided(lines: list[dict]) -> list[tuple]:
+    from c360.commits import RESERVED, CommitOrder
+
+    order = CommitOrder(100, lambda rid: False)
+    return [(r.get("id"), r.get(RESERVED), order.decide(r)) for r in lines]
+
+
+def test_compaction_of_the_customers_topic_changes_no_decision():
+    """The customers log is decided in log order, the first line of a record id wins (c360.commits.CommitOrder).
+    Keyed by record id alone, compaction would keep a racing writer's later line and drop the one that won, and one
+    reservation would remove another; each line's nonce joins its key, so only the nightly's own reservation (no
+    nonce) can be superseded, and a reader from the published run's position decides what it decided before."""
+    from c360.kafka_log import record_key
+    from c360.realtime_log import KEYED_BY
+
+    by = KEYED_BY["customers"]
+    older = {"reserved_through": 100}   # the published run's nightly reserved this, before its position
+    won = {"id": "77101-auto", "match_id": 101, "new_match": True, "line": "a", "fields": {}}
+    lost = {"id": "77101-auto", "match_id": 102, "new_match": True, "line": "c", "fields": {}}   # another host
+    other = {"id": "77102-auto", "match_id": 101, "new_match": True, "line": "b", "fields": {}}
+    split = {"reserved_through": 102, "line": "d"}
+    split_later = {"reserved_through": 104, "line": "e"}
+    nightly = {"reserved_through": 200}
+    lines = [older, won, other, lost, split, split_later, nightly]
+    position = 1   # the published run holds `older` and what came before it
+
+    kept = _compacted(lines, lambda r: record_key(r, by))
+    assert kept == lines[1:]   # every line with a nonce survives; the nightly's older reservation is superseded
+    assert _decided([r for r in kept if lines.index(r) >= position]) == _decided(lines[position:])
+    assert _decided(lines[position:])[:3] == [("77101-auto", None, 101), ("77102-auto", None, 102),
+                                             ("77101-auto", None, None)]
+    assert record_key(won, by) == b'["77101-auto","a"]' and record_key(nightly, by) == b"reserved_through"
+    assert record_key({"id": 7, "match_id": 1, "fields": {}}, by) == b"7"   # a line of an older version: its id
+
+    by_record_id = _compacted(lines, lambda r: str(r.get(by, next(iter(r)))).encode())   # the keys before
+    assert won not in by_record_id and split not in by_record_id   # the winner and a split's id lost
+    assert _decided(by_record_id[1:])[:2] != _decided(lines[position:])[:2]
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+def test_the_customers_topic_is_compacted_late_and_keyed_by_record_id_and_line(kafka_url, tmp_path):
+    """The topic a keyed log creates compacts nothing younger than realtime.log_compaction_lag_s, and its records
+    carry the keys record_key gives them."""
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+    log = open_log(f"{kafka_url}/c-{uuid.uuid4().hex[:8]}", tmp_path / "customers", "customers", keyed_by="id",
+                   compaction_lag_s=3600)
+    try:
+        log.append([{"id": "r1", "match_id": 1, "fields": {}, "line": "n1"}, {"reserved_through": 5}])
+        admin = AdminClient({"bootstrap.servers": log.bootstrap})
+        resource = ConfigResource(ResourceType.TOPIC, log.topic)
+        config = admin.describe_configs([resource])[resource].result(timeout=30)
+        assert config["cleanup.policy"].value == "compact"
+        assert config["min.compaction.lag.ms"].value == str(3600 * 1000)
+        consumer = Consumer({"bootstrap.servers": log.bootstrap, "group.id": "keys", "enable.auto.commit": False})
+        try:
+            consumer.assign([TopicPartition(log.topic, 0, 0)])
+            keys = [m.key() for m in consumer.consume(2, timeout=30)]
+        finally:
+            consumer.close()
+        assert keys == [b'["r1","n1"]', b"reserved_through"]
+    finally:
+        log.close()
