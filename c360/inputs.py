@@ -39,3 +39,19 @@ def require_inputs(inputs: Mapping[str, object], dirs: Collection[str] = ()) -> 
 def require_args(args, *options: str, dirs: Collection[str] = ()) -> None:
     """`require_inputs` over the argparse options named (`--input`, ...), read from `args`."""
     require_inputs({opt: getattr(args, opt.lstrip("-").replace("-", "_"), None) for opt in options}, dirs=dirs)
+
+
+def require_files(option: str, directory, names: Iterable[str], layout: str | None = None) -> None:
+    """Raise InputError naming the option, the directory and every required file it lacks: `names` are paths
+    relative to the directory, or glob patterns one match of which is enough (`userVisits-sigir17/*.csv`). Checked
+    before any work starts, like `require_inputs` (the directory itself is its business); a Hadoop URI is left to
+    its file system."""
+    from c360.hadoop_fs import is_uri
+
+    if directory is None or is_uri(os.fspath(directory)):
+        return
+    root = Path(directory)
+    missing = [name for name in names if not any(p.is_file() for p in root.glob(name))]
+    if missing:
+        what = f" ({layout})" if layout else ""
+        raise InputError(f"{option} {os.fspath(directory)}: missing {', '.join(missing)}{what}")

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from c360.inputs import require_args
+from c360.inputs import require_args, require_files
 
 
 def _generate(a) -> int:
@@ -15,15 +15,19 @@ def _generate(a) -> int:
     visits = None
     if a.accounts:
         from c360.data import sigir17_dir
+        from c360.recsys import sigir17
 
+        require_files("--visits", a.visits, sigir17.REQUIRED_FILES, sigir17.LAYOUT)   # before anything is written
         visits = a.visits or sigir17_dir()
     print(json.dumps(generate(a.customers, a.seed, a.out, visits=visits, visitors=a.visitors), default=str))
     return 0
 
 
 def _merge(a) -> int:
-    require_args(a, "--sources", dirs={"--sources"})   # before Spark starts
-    from c360.entity_resolution.merge import merge
+    require_args(a, "--sources", dirs={"--sources"})   # before Spark starts: the folder and the tables it must hold
+    from c360.entity_resolution.merge import merge, merge_files
+
+    require_files("--sources", a.sources, merge_files())
     print(json.dumps(merge(a.sources, a.out)))
     return 0
 

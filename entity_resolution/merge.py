@@ -37,6 +37,12 @@ def read_source(spark, path: Path | str, required: list[str] | tuple[str, ...]):
     return df
 
 
+def merge_files() -> list[str]:
+    """The files of a sources folder `merge` reads, relative to it: every customer table and its addresses (the
+    accounts table is read when configured, or when the folder has one)."""
+    return [name for t in CUSTOMER_TABLES for name in (t.file, t.address.file)]
+
+
 def accounts_table(sources_dir: str | Path, accounts: AccountTable | None = None) -> AccountTable | None:
     """The accounts table to merge: the configured one (its file relative to the sources), else the sources'
     `park_accounts.csv` when there is one (local folders only), else None."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from c360.errors import InputError
-from c360.inputs import require_inputs
+from c360.inputs import require_files, require_inputs
 from c360.io import make_private, owner_only
 from c360.jobs import live_intake, steps
 from c360.jobs.manifest import utc_now
@@ -77,12 +77,26 @@ def _run(ctx) -> None:
 
 
 def _check_inputs(settings) -> None:
-    """The configured input paths exist, before insurance data is generated or Spark starts (a typo in --visits was
-    reported after 19 s of generating customers). Their contents are checked by the validate step."""
+    """The configured input paths exist, and the directories hold the files the run reads (the insurance source
+    tables, the visits of the sigir17 layout), before insurance data is generated or Spark starts (a typo in --visits
+    was reported after 19 s of generating customers, an empty --insurance after 12 s of Spark). Their contents are
+    checked by the validate step."""
+    from c360.entity_resolution.sources import SOURCE_TABLES
+    from c360.jobs.validate import visits_format
+    from c360.recsys import sigir17
+
     n, er = settings.nightly, settings.er
     require_inputs({"--visits (nightly.visits)": n.visits, "--items (nightly.items)": n.items,
-                    "--insurance (nightly.insurance)": n.insurance, "er.config": er.config, "er.labels": er.labels},
+                    "--insurance (nightly.insurance)": n.insurance,
+                    "nightly.accounts.file": n.accounts.file if n.accounts else None,
+                    "er.config": er.config, "er.labels": er.labels},
                    dirs={"--insurance (nightly.insurance)"})
+    require_files("--insurance (nightly.insurance)", n.insurance, [t.file for t in SOURCE_TABLES])
+    fmt = visits_format(n.visits, n.visits_format)
+    if fmt == "sigir17":
+        require_files("--visits (nightly.visits)", n.visits, sigir17.REQUIRED_FILES, sigir17.LAYOUT)
+    elif not n.visits:
+        raise InputError("nightly.visits: a Personalize interactions file is required for format personalize")
 
 
 def _make_warehouse_private(warehouse: Warehouse) -> None:

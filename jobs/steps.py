@@ -13,6 +13,7 @@ What each step distributes on a cluster (spark-submit --master ...):
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -60,9 +61,13 @@ def _insurance_dir(ctx: RunContext, visits: str | None, fmt: str) -> Path:
         log.info("generating insurance data for %d customers%s into %s", n, " and park accounts" if accounts else "",
                  out)
         tmp = out.with_name(out.name + ".tmp")
-        generate(n, seed=seed, out_dir=tmp, visits=(visits or DEFAULT_DIR) if accounts else None,
-                 visitors=cfg.generate_visitors)
-        tmp.rename(out)
+        shutil.rmtree(tmp, ignore_errors=True)   # what a run that ended while generating left
+        try:
+            generate(n, seed=seed, out_dir=tmp, visits=(visits or DEFAULT_DIR) if accounts else None,
+                     visitors=cfg.generate_visitors)
+            tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)   # a failed generation leaves nothing behind
     return out
 
 

@@ -164,14 +164,19 @@ def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visit
 
 @pytest.mark.jvm
 def test_cli_bad_input_exits_nonzero_naming_step_and_file(tmp_path, epcot_visits):
-    """Through the console entry point: exit code 2, the step and the missing file named, nothing published."""
-    empty = tmp_path / "no-insurance"
+    """Through the console entry point: exit code 2, the step and the bad file named, nothing published. (A missing
+    table is named before the run starts: tests/foundation/test_input_paths.py.)"""
+    from c360.entity_resolution.sources import SOURCE_TABLES
+
+    empty = tmp_path / "empty-insurance"
     empty.mkdir()
+    for table in SOURCE_TABLES:
+        (empty / table.file).touch()
     wh = tmp_path / "wh"
     proc = run_cli("nightly", "--warehouse", str(wh), "--insurance", str(empty), "--visits", str(epcot_visits),
                    check=False, env=ENV)
     assert proc.returncode == 2, proc.stderr
-    assert "step 'validate' failed" in proc.stderr and "source_auto_customer.csv: file not found" in proc.stderr
+    assert "step 'validate' failed" in proc.stderr and "source_auto_customer.csv: file is empty" in proc.stderr
     assert not (wh / "current").exists()
     (run,) = (wh / "runs").iterdir()
     assert manifest(run)["status"] == "failed"
