@@ -12,7 +12,8 @@ One row per id of the previous output and per id this output created:
 - `merged`: its largest part is in a cluster that kept another id; into: the ids holding its records, that survivor
   first (a merged id's records may have gone to several);
 - `retired`: none of its records is in the output (ids are never handed out again: stable_ids' floor); into [];
-- `new`: an id this output created (a new person, or a part split off another id); into [].
+- `new`: an id this output created (a new person, or a part split off another id); into [] (the ids it was split
+  off list it in theirs: split_from).
 
 `records_before`: its records in the previous output; `records_after`: in this one (0 for merged and retired).
 """
@@ -170,3 +171,26 @@ class IdChanges:
         cols = data.to_table(columns=list(COLUMNS), filter=ds.field("change").isin(list(CHANGED))).to_pydict()
         return cls({int(m): IdChange(str(c), tuple(int(x) for x in (i or ())), int(b), int(a))
                     for m, c, i, b, a in zip(*(cols[c] for c in COLUMNS), strict=True)})
+
+
+def split_from(path: str | Path) -> dict[int, list[int]]:
+    """{an id this output created for records split off previous ids: those ids, ascending}, from an id changes
+    file (a Parquet file or a directory of parts; empty when it is missing): the `new` ids that a `split` id, or a
+    `merged` one whose records went to several clusters, lists in its `into`. An id a split's part went to that was
+    there before stays `kept` and is not listed (the split did not create it)."""
+    import pyarrow.dataset as ds
+
+    path = Path(path)
+    if not path.exists():
+        return {}
+    rows = ds.dataset(path, format="parquet").to_table(
+        columns=["match_id", "change", "into"], filter=ds.field("change").isin(["split", "merged", "new"])).to_pydict()
+    new = {int(m) for m, c in zip(rows["match_id"], rows["change"], strict=True) if c == "new"}
+    out: dict[int, list[int]] = {}
+    for mid, change, into in zip(rows["match_id"], rows["change"], rows["into"], strict=True):
+        if change == "new":
+            continue
+        for part in (int(x) for x in into or ()):
+            if part in new:
+                out.setdefault(part, []).append(int(mid))
+    return {k: sorted(v) for k, v in sorted(out.items())}

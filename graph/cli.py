@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "parts per label (vertex-<label>-NNNNN.csv, edge-<label>-NNNNN.csv) into one folder")
     ex.add_argument("--out", required=True, metavar="DIR")
     ex.add_argument("--matched", metavar="F", help="matched.parquet: merged insurance rows + match_id (and its "
-                    ".id_changes.parquet beside it, when there: the match vertices' merged_from)")
+                    ".id_changes.parquet beside it, when there: the match vertices' merged_from and "
+                    "split_from)")
     ex.add_argument("--sources", metavar="DIR", help="the five insurance source tables (policies, vehicles, addresses)")
     vis = ex.add_mutually_exclusive_group()
     vis.add_argument("--visits", metavar="DIR", help="sigir17 data directory (photos per user and attraction)")

@@ -11,7 +11,8 @@ Inputs (all optional, the graph holds what exists):
   date_of_birth, home_phone, email, zip, SameAs the match. A match counts its customers (`records`) and its
   accounts (`accounts`) and shows the name of its lowest customer id, else of its lowest account id. When the
   match output has its id changes beside it (`<matched>.id_changes.parquet`: the match ran against a previous
-  output), a match that absorbed previous ids lists them in `merged_from` (graph.schema.format_merged_from).
+  output), a match that absorbed previous ids lists them in `merged_from`, and an id created for records split off
+  previous ids lists those in `split_from` (graph.schema.format_match_ids).
 - sources: directory of the five insurance source tables → policies (covers), vehicles (covers), policy
   addresses (locatedAt); without `matched`, customers are taken from the sources directly (no SameAs).
 - visits (sigir17 directory) or interactions (USER_ID, ITEM_ID[, EVENT_VALUE]) → visitors, visited(photos).
@@ -56,7 +57,7 @@ from c360.graph.schema import (
     EdgeLabel,
     VertexLabel,
     check_properties,
-    format_merged_from,
+    format_match_ids,
     format_park_trips,
     props_of,
 )
@@ -199,7 +200,18 @@ def add_merged_from(b: GraphBuilder, id_changes: str | Path) -> None:
     for survivor, ids in IdChanges.read(id_changes).merged_from().items():
         vertex = b.vertices.get(_match_key(survivor))
         if vertex is not None and vertex.label == MATCH.name:
-            vertex.props["merged_from"] = format_merged_from(ids)
+            vertex.props["merged_from"] = format_match_ids(ids)
+
+
+def add_split_from(b: GraphBuilder, id_changes: str | Path) -> None:
+    """`split_from` on each match vertex whose id this run created for records split off ids of the previous output
+    (c360.entity_resolution.id_changes.split_from; nothing when there is no id changes file)."""
+    from c360.entity_resolution.id_changes import split_from
+
+    for new, ids in split_from(id_changes).items():
+        vertex = b.vertices.get(_match_key(new))
+        if vertex is not None and vertex.label == MATCH.name:
+            vertex.props["split_from"] = format_match_ids(ids)
 
 
 def add_accounts(b: GraphBuilder, accounts: pd.DataFrame) -> None:
@@ -324,6 +336,7 @@ def build_graph(matched: str | Path | pd.DataFrame | None = None, sources: str |
         add_customers(b, df[~park], with_matches=True, accounts=accounts)
         if not isinstance(matched, pd.DataFrame):
             add_merged_from(b, MatchOutput(matched).id_changes)
+            add_split_from(b, MatchOutput(matched).id_changes)
     elif src:
         add_customers(b, customers_from_sources(src), with_matches=False)
     if src:

@@ -142,11 +142,14 @@ MATCH = VertexLabel("match", (
     Property("accounts", INT, "the visitors SameAs it (theme-park app accounts)"),
     Property("merged_from", doc="the previous run's match ids merged into it, ascending, joined by `;` (`12;40`): "
                                 "absent when none (c360.entity_resolution.id_changes)"),
+    Property("split_from", doc="on an id this run created for records split off previous ids: those ids, "
+                               "ascending, joined by `;` like merged_from; absent on any other id "
+                               "(c360.entity_resolution.id_changes.split_from)"),
 ), doc="one person as entity resolution found them (id: the match_id)")
 
 
-def format_merged_from(ids) -> str | None:
-    """`match.merged_from` of match ids: ascending, joined by `;` (None when there is none)."""
+def format_match_ids(ids) -> str | None:
+    """`match.merged_from` or `match.split_from` of match ids: ascending, joined by `;` (None when there is none)."""
     return MERGED_FROM_SEP.join(str(int(i)) for i in sorted(int(i) for i in ids)) or None
 
 

@@ -371,6 +371,30 @@ def _merged_from(parts: _Parts, spark, changes: str | Path, matched) -> None:
             .select(F.col("_mid").alias("~id"), _order(1).alias("_o"), "merged_from"))
 
 
+def _split_from(parts: _Parts, spark, changes: str | Path, matched) -> None:
+    """`split_from` on each match vertex whose id this run created for records split off ids of the previous
+    output: the `new` ids in a split or merged id's `into` (c360.entity_resolution.id_changes.split_from;
+    graph.export.add_split_from; nothing when there is no id changes file)."""
+    from pyspark.sql import functions as F
+
+    from c360 import hadoop_fs
+
+    if not (hadoop_fs.exists(spark, changes) if isinstance(changes, str) else Path(changes).exists()):
+        return
+    rows = read_frame(spark, changes, "id changes", kind="parquet")
+    new = rows.where(F.col("change") == F.lit("new")).select(F.col("match_id").cast("long").alias("_new"))
+    parts_of = (rows.where(F.col("change").isin("split", "merged"))
+                .select(F.explode(F.transform("into", lambda x: x.cast("long"))).alias("_new"),
+                        F.col("match_id").cast("long").alias("_old"))
+                .join(new, "_new", "left_semi"))
+    ids = F.transform(F.array_sort(F.collect_set("_old")), lambda x: x.cast("string"))
+    created = (parts_of.groupBy(F.col("_new").cast("string").alias("_mid"))
+               .agg(F.concat_ws(MERGED_FROM_SEP, ids).alias("split_from")))
+    present = matched.select(_match_id(matched).alias("_mid")).distinct()
+    parts.v(MATCH, created.join(present, "_mid", "left_semi")
+            .select(F.col("_mid").alias("~id"), _order(1).alias("_o"), "split_from"))
+
+
 def _accounts(parts: _Parts, matched) -> None:
     """The visitor of each park account (its properties win over the visits': phase 8) and its SameAs edge."""
     from pyspark.sql import functions as F
@@ -662,6 +686,7 @@ def _graph_frames(spark, parts, keep, cached, matched, sources, visits, interact
         _matches(parts, df)
         if isinstance(matched, (str, Path)):
             _merged_from(parts, spark, MatchOutput(matched).id_changes, df)
+            _split_from(parts, spark, MatchOutput(matched).id_changes, df)
         _accounts(parts, df)
     elif src:
         customers = _merged_customers(spark, src)

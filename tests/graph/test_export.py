@@ -207,14 +207,39 @@ def test_cli_export_keeps_previous_files_on_bad_input(sample_dir, tmp_path):
 
 def test_a_match_lists_the_previous_ids_merged_into_it(sample_dir, spark_csv, tmp_path):
     """The id changes beside the matched table (graph.sample_data.id_changes_table): `merged_from` on the survivors,
-    in both exports (the Spark export's elements equal the reference: test above), absent elsewhere."""
+    `split_from` on the id a split created (103 split, its other part the new 104), in both exports (the Spark
+    export's elements equal the reference: test above), absent elsewhere."""
     from c360.graph.sample_data import matched_table
 
     b = build_graph(**sample_inputs(sample_dir))
     assert b.vertices["102"].props["merged_from"] == "7;12" and b.vertices["100"].props["merged_from"] == "9"
     assert "merged_from" not in b.vertices["101"].props and "merged_from" not in b.vertices["103"].props
-    assert "merged_from:String(single)" in _rows(spark_csv / "vertex-match-00000.csv")[0]
+    assert b.vertices["104"].props["split_from"] == "103"
+    assert [v.id for v in b.vertices.values() if "split_from" in v.props] == ["104"]   # not the split id itself
+    header = _rows(spark_csv / "vertex-match-00000.csv")[0]
+    assert {"merged_from:String(single)", "split_from:String(single)"} <= set(header)
     by_id = {v.id: v for v in read_graph(spark_csv)[0]}
-    assert by_id["102"].props["merged_from"] == "7;12"
-    alone = build_graph(matched=matched_table())   # no file beside it: nothing merged
-    assert not [v for v in alone.vertices.values() if "merged_from" in v.props]
+    assert by_id["102"].props["merged_from"] == "7;12" and by_id["104"].props["split_from"] == "103"
+    alone = build_graph(matched=matched_table())   # no file beside it: nothing merged or split
+    assert not [v for v in alone.vertices.values() if {"merged_from", "split_from"} & set(v.props)]
+
+
+def test_split_from_names_every_id_a_new_id_took_records_from(spark, tmp_path):
+    """A new id holding parts of a split id and of a merged one lists both; a kept id that took a split's part
+    lists nothing (the split did not create it); the Spark export says the same as the reference."""
+    from c360.graph.sample_data import matched_table, write_id_changes
+    from c360.layout import MatchOutput
+
+    matched = tmp_path / "matched.parquet"
+    matched_table().to_parquet(matched, index=False)
+    rows = [(100, "kept", [], 2, 2), (101, "kept", [], 4, 4), (102, "kept", [], 1, 1),
+            (103, "split", [104, 105], 4, 2), (104, "new", [], 0, 2), (105, "kept", [], 1, 2),
+            (7, "merged", [102], 1, 0), (12, "merged", [102, 104], 3, 0)]
+    write_id_changes(pd.DataFrame(rows, columns=["match_id", "change", "into", "records_before", "records_after"]),
+                     MatchOutput(matched).id_changes)
+    ref = build_graph(matched=matched)
+    assert ref.vertices["104"].props["split_from"] == "12;103" and ref.vertices["102"].props["merged_from"] == "7;12"
+    assert [v.id for v in ref.vertices.values() if "split_from" in v.props] == ["104"]
+    export_graph(tmp_path / "graph", spark=spark, matched=matched)
+    vertices, edges = read_graph(tmp_path / "graph")
+    assert (_by_id(vertices), _by_id(edges)) == _reference(ref)

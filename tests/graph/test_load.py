@@ -28,7 +28,10 @@ def test_networkx_load_is_idempotent_and_persisted(graph_csv, tmp_path):
     path = tmp_path / "graph.json"
     assert load_graph_files(graph_csv, f"networkx:{path}") == EXPECTED
     assert load_graph_files(graph_csv, f"networkx:{path}") == EXPECTED
-    assert NetworkxStore.open(path).counts() == EXPECTED
+    store = NetworkxStore.open(path)
+    assert store.counts() == EXPECTED
+    # the match vertices' id history (graph.sample_data.id_changes_table), as the files spell it
+    assert (store.g.nodes["102"]["merged_from"], store.g.nodes["104"]["split_from"]) == ("7;12", "103")
     assert load_graph_files(graph_csv, f"networkx:{path}", drop=True) == EXPECTED
 
 
@@ -41,6 +44,9 @@ def test_gremlin_load_twice_same_counts_and_drop(graph_csv, gremlin_url, tmp_pat
     with GremlinStore(gremlin_url) as store:
         store.upsert_vertices([])  # an empty batch is harmless
         assert store.counts() == EXPECTED
+        # loaded three times, the match vertices' id history holds one value each (single cardinality)
+        assert store._g.V("102").values("merged_from").to_list() == ["7;12"]
+        assert store._g.V("104").values("split_from").to_list() == ["103"]
     # --drop removes what the files no longer hold
     only_vertices = _vertex_files_only(graph_csv, tmp_path / "v")
     counts = load_graph_files(only_vertices, gremlin_url, drop=True, progress=False)
