@@ -127,6 +127,26 @@ def test_a_split_on_the_gremlin_server(tmp_path, review_warehouse, gremlin_url):
         assert _ids(client, new) and _ids(client, m) | _ids(client, new) == before
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
+def test_a_join_on_the_gremlin_server(tmp_path, review_warehouse, gremlin_url):
+    """A steward's match of records in two matches: the larger match's 360 shows both matches' records, the smaller
+    id answers 308 to it."""
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    load_graph_files(wh / "runs" / "run-r" / "graph", gremlin_url, drop=True)
+    with app(wh, graph=gremlin_url) as client:
+        join = _pick(client.get("/review/next", params={"n": 20}, headers=STEWARD).json()["sets"], same=False)
+        before = {str(r["match_id"]): _ids(client, r["match_id"]) for r in join["records"][:2]}
+        joined = client.post("/review/decisions", headers=STEWARD, json={"decisions": [
+            {"labeling_set_id": join["labeling_set_id"], "label": "match"}]}).json()["decisions"][0]
+        assert joined["effect"]["kind"] == "join"
+        gone, survivor = joined["effect"]["from_match_id"], joined["effect"]["to_match_id"]
+        assert {gone, survivor} == set(before) and len(before[gone]) <= len(before[survivor])
+        assert _ids(client, survivor) == before[gone] | before[survivor]
+        moved = client.get(f"/customer360/{gone}", headers=READER, follow_redirects=False)
+        assert moved.status_code == 308 and moved.json() == {"match_id": gone, "merged_into": survivor}
+
+
 @pytest.fixture()
 def served_http(tmp_path, review_warehouse):
     """The app over real HTTP (uvicorn in a thread) on a private copy of the review warehouse: its base URL."""
