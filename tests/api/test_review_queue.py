@@ -4,6 +4,7 @@ old id answers 308), on the embedded graph and on a Gremlin Server; the page is 
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -145,6 +146,38 @@ def test_a_join_on_the_gremlin_server(tmp_path, review_warehouse, gremlin_url):
         assert _ids(client, survivor) == before[gone] | before[survivor]
         moved = client.get(f"/customer360/{gone}", headers=READER, follow_redirects=False)
         assert moved.status_code == 308 and moved.json() == {"match_id": gone, "merged_into": survivor}
+
+
+def test_a_decision_is_audited(tmp_path, review_warehouse, caplog):
+    """POST /review/decisions writes one audit line: the endpoint, the steward's key (hashed, never the key) and role,
+    and the match ids the decision changed (a join: both); a request naming no set of the queue is audited too."""
+    from c360.api.access_log import JsonFormatter
+    from c360.api.audit import key_hash
+
+    def decide(client, set_id: str):
+        """The answer to a `match` on the set, and the audit lines the request wrote."""
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="c360.api.audit"):
+            r = client.post("/review/decisions", headers=STEWARD, json={"decisions": [
+                {"labeling_set_id": set_id, "label": "match"}]})
+        lines = [x for x in caplog.records if x.name == "c360.api.audit"]
+        assert all(STEWARD["X-API-Key"] not in JsonFormatter().format(x) for x in lines)
+        return r, [x.fields for x in lines]
+
+    steward = {"endpoint": "POST /review/decisions", "key": key_hash(STEWARD["X-API-Key"]), "role": "steward",
+               "pii": False}
+    wh = private_copy(tmp_path, review_warehouse, "run-r")
+    with app(wh) as client:
+        join = _pick(client.get("/review/next", params={"n": 20}, headers=STEWARD).json()["sets"], same=False)
+        r, lines = decide(client, join["labeling_set_id"])
+        assert r.status_code == 200, r.text
+        effect = r.json()["decisions"][0]["effect"]
+        assert effect["kind"] == "join"
+        changed = sorted([effect["from_match_id"], effect["to_match_id"]])
+        assert lines == [{**steward, "match_ids": changed, "matches": 2, "status": 200}]
+        r, lines = decide(client, "r9.nothere-00001")
+        assert r.status_code == 404
+        assert lines == [{**steward, "match_ids": [], "matches": 0, "status": 404}]
 
 
 @pytest.fixture()
