@@ -159,6 +159,37 @@ def test_weighted_hard_pairs_never_lower_f1(febrl, tmp_path):
     assert report["threshold_choice"]["source"] == "labels (sample)"
 
 
+def test_a_weak_bridge_is_drawn_with_its_whole_cluster(tmp_path):
+    """A hand-made match output at threshold 0.5: cluster 1 (a1, a2, a3) holds a3 by one weak link a2-a3 only (a1-a3
+    was scored below the threshold); cluster 2's weak link b1-b3 is no bridge (b2 holds the triangle), nor is the
+    weak link of the pair c1-c2 (a cluster of 2). The bridge a2-a3 is drawn as its own stratum, its set showing the
+    rest of the small cluster (a1) as context; b1-b3 and c1-c2 are only uncertain."""
+    matched = tmp_path / "m.parquet"
+    ids = ["a1", "a2", "a3", "b1", "b2", "b3", "c1", "c2", "d1", "d2"]
+    pd.DataFrame({"rec_id": ids, "given_name": [f"name {i}" for i in ids], "surname": "smith",
+                  "match_id": [1, 1, 1, 2, 2, 2, 3, 3, 4, 5]}).to_parquet(matched, index=False)
+    links = [("a1", "a2", 0.999), ("a2", "a3", 0.7), ("a1", "a3", 0.05), ("b1", "b2", 0.999), ("b2", "b3", 0.999),
+             ("b1", "b3", 0.7), ("c1", "c2", 0.7), ("d1", "d2", 0.3)]
+    pd.DataFrame(links, columns=["unique_id_l", "unique_id_r", "match_probability"]).assign(match_key="0") \
+        .to_parquet(MatchOutput(matched).pairs, index=False)
+    config = {"id": "rec_id", "roles": {"first_name": "given_name", "last_name": "surname"}}
+    MatchOutput(matched).report.write_text(json.dumps({"match_config": config, "id": "rec_id", "threshold": 0.5,
+                                                       "records": len(ids)}))
+
+    info = review(matched, n=len(links), out=tmp_path / "ask.csv")
+    assert info["strata"]["bridge"] == {"pairs": 1, "drawn": 1, "inclusion_probability": 1.0}
+    ask = pd.read_csv(tmp_path / "ask.csv", dtype=str, keep_default_na=False)
+    assert ask["labeling_set_id"].nunique() == len(links)   # the whole population drawn: one set per pair
+    bridge = ask[ask["labeling_set_id"].isin(ask.loc[ask["chosen_by"] == "bridge", "labeling_set_id"])]
+    assert bridge[["rec_id", "given_name", "chosen_by", "match_probability"]].values.tolist() == [
+        ["a2", "name a2", "bridge", "0.7"], ["a3", "name a3", "bridge", "0.7"], ["a1", "name a1", "context", ""]]
+    assert (bridge["label"] == "").all() and bridge["labeling_set_id"].nunique() == 1
+    assert (bridge[["inclusion_probability", "weight"]].astype(float) == 1.0).all().all()
+    assert (ask["chosen_by"] == "context").sum() == 1   # no other set is shown with its cluster
+    chosen_by = {tuple(g["rec_id"]): g["chosen_by"].iloc[0] for _, g in ask.groupby("labeling_set_id")}
+    assert chosen_by[("b1", "b3")] == chosen_by[("c1", "c2")] == "uncertain"
+
+
 def test_coefficients_average_draws_and_count_earlier_answers_as_known():
     lab = pd.DataFrame({
         "unique_id_l": ["a", "c", "e", "g", "i"], "unique_id_r": ["b", "d", "f", "h", "j"],
