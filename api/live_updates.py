@@ -139,6 +139,11 @@ class LiveEvents(_LogFollower):
         """Bytes of the log this worker has not read yet (api.metrics; blocking: a listing and stats)."""
         return self._tail.unread_bytes()
 
+    def lag_records(self) -> int | None:
+        """Records of the log after what this worker read, counted on the broker (api.metrics; None on the file
+        journal; blocking: at most a bounded broker query)."""
+        return self._tail.lag_records()
+
     def refresh(self) -> None:
         """Read what any worker appended since the last call (one stat when nothing was). Blocking: off the loop."""
         with self._lock:
@@ -323,6 +328,11 @@ class LiveCustomers(_LogFollower):
     def unread_bytes(self) -> int:
         """Bytes of the log this worker has not read yet (api.metrics; blocking: a listing and stats)."""
         return self._tail.unread_bytes()
+
+    def lag_records(self) -> int | None:
+        """Records of the log after what this worker read, counted on the broker (api.metrics; None on the file
+        journal; blocking: at most a bounded broker query)."""
+        return self._tail.lag_records()
 
     def close(self) -> None:
         self.journal.close()

@@ -60,6 +60,9 @@ STEP_SECONDS = Gauge("c360_run_step_seconds", "Seconds each nightly step of the 
                      multiprocess_mode="livemostrecent", registry=REGISTRY)
 LOG_LAG = Gauge("c360_realtime_log_lag_bytes", "Bytes of a real-time log a worker has not read yet (max over workers)",
                 ["log"], multiprocess_mode="livemax", registry=REGISTRY)
+LOG_LAG_RECORDS = Gauge("c360_realtime_log_lag_records", "Records of a Kafka log after what a worker read: the topic's "
+                        "end offset minus its position (max over workers; with the broker away, against the last end "
+                        "known)", ["log"], multiprocess_mode="livemax", registry=REGISTRY)
 LOG_RECORDS = Gauge("c360_realtime_log_records", "Records of a real-time log since the served run, as read (max over "
                     "workers; events: what realtime.max_pending_events bounds)", ["log"],
                     multiprocess_mode="livemax", registry=REGISTRY)
@@ -146,15 +149,19 @@ def note_reload_failed() -> None:
 
 
 def note_logs(state) -> None:
-    """The served state's real-time logs: bytes not read yet and records read (a listing and a stat per segment;
-    blocking: called in a thread)."""
+    """The served state's real-time logs: bytes not read yet, on Kafka records behind the topic's end, and records
+    read (a listing and a stat per segment, or a cached broker query bounded to a second; blocking: in a thread)."""
     if state is None:
         return
-    LOG_LAG.labels("events").set(state.events.unread_bytes())
-    LOG_RECORDS.labels("events").set(state.events.applied)
+    logs = [("events", state.events, state.events.applied)]
     if state.customers is not None:
-        LOG_LAG.labels("customers").set(state.customers.unread_bytes())
-        LOG_RECORDS.labels("customers").set(state.customers.committed)
+        logs.append(("customers", state.customers, state.customers.committed))
+    for name, live, read in logs:
+        LOG_LAG.labels(name).set(live.unread_bytes())
+        LOG_RECORDS.labels(name).set(read)
+        lag = live.lag_records()
+        if lag is not None:
+            LOG_LAG_RECORDS.labels(name).set(lag)
 
 
 _PID = re.compile(r"_(\d+)\.db$")

@@ -372,6 +372,10 @@ class Tail:
             total += max(0, size - offset) if s == segment else size
         return total
 
+    def lag_records(self) -> int | None:
+        """None: a journal's lag is its unread bytes (records are counted only by reading them)."""
+        return None
+
     def quiet(self) -> bool:
         """True when nothing can be new since the last read, by two stats (no open, no listing): a reader that must
         not block (the API's event loop) reads in a thread only when this is False."""

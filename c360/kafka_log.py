@@ -41,6 +41,8 @@ log = logging.getLogger("c360.kafka_log")
 
 DELIVERY_TIMEOUT_S = 5.0   # an append not acknowledged within this fails (503): no request waits longer on the log
 COMPACTION_LAG_S = 7 * 86400.0   # a keyed topic's min.compaction.lag.ms (realtime.log_compaction_lag_s)
+LAG_TIMEOUT_S = 1.0        # a consumer-lag gauge waits at most this for the broker's end offset ...
+LAG_CACHE_S = 1.0          # ... and reuses one it read within this (every tail of the topic: one query a second)
 RETRY_S = 1.0              # a tail that lost the broker tries again after this
 LOCK_FILE = ".lock"
 
@@ -60,6 +62,7 @@ class KafkaLog(RealtimeLog):
         self._meta = None                        # a consumer handle for watermark queries (thread-safe in librdkafka)
         self._topic_ready = False
         self._barrier = 0                        # tails read up to this offset before they answer
+        self._end_seen: tuple[float, int] | None = None   # (monotonic time, end offset) of the last lag query
         self._tails: weakref.WeakSet[KafkaTail] = weakref.WeakSet()
 
     def __repr__(self) -> str:
@@ -139,8 +142,9 @@ class KafkaLog(RealtimeLog):
         while self._producer is producer:
             producer.poll(0.05)
 
-    def end_offset(self) -> int:
-        """The topic's high watermark now (LogUnavailable when the broker does not answer)."""
+    def end_offset(self, timeout_s: float | None = None) -> int:
+        """The topic's high watermark now (LogUnavailable when the broker does not answer within `timeout_s`, by
+        default the log's timeout)."""
         from confluent_kafka import Consumer, TopicPartition
 
         self.ensure_topic()
@@ -149,9 +153,26 @@ class KafkaLog(RealtimeLog):
                 self._meta = Consumer(self._config(**{"group.id": f"c360-{self.topic}", "enable.auto.commit": False}))
             meta = self._meta
         try:
-            return int(meta.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=self.timeout_s)[1])
+            timeout = self.timeout_s if timeout_s is None else timeout_s
+            return int(meta.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=timeout)[1])
         except Exception as exc:  # noqa: BLE001 - KafkaException: not reachable
             raise LogUnavailable(f"{self.name}: the end of the log cannot be read: {exc}") from exc
+
+    def recent_end_offset(self) -> int | None:
+        """The end offset for a lag gauge: read within LAG_CACHE_S, else asked for (at most LAG_TIMEOUT_S); the last
+        one known while the broker does not answer (None: never known)."""
+        seen = self._end_seen
+        if seen is not None and time.monotonic() - seen[0] < LAG_CACHE_S:
+            return seen[1]
+        try:
+            if not self._topic_ready:   # the topic check waits the log's timeout: not a gauge's to wait
+                return None if seen is None else seen[1]
+            end = self.end_offset(LAG_TIMEOUT_S)
+        except LogUnavailable as exc:
+            log.debug("%s: lag not measured: %s", self.name, exc)
+            return None if seen is None else seen[1]
+        self._end_seen = (time.monotonic(), end)
+        return end
 
     # ---- writing ------------------------------------------------------------------------------------------------
     def _key(self, record: dict[str, Any]) -> bytes | None:
@@ -345,6 +366,7 @@ class KafkaTail:
         self.journal, self.after = journal, after
         self.records_read = 0
         self.position = after                  # the next offset the consumer delivers
+        self.read_position = after             # ... that `read` hands over (everything before it was read)
         self._queue: deque[tuple[int, bytes]] = deque()
         self._queued_bytes = 0
         self._cv = threading.Condition()
@@ -417,6 +439,7 @@ class KafkaTail:
                         raise LogUnavailable(f"{self.journal.name}: not read to offset {target} in time")
                     log.warning("%s: read to offset %d of %d in time", self.journal.name, self.position, target)
             batch, self._queue, self._queued_bytes = list(self._queue), deque(), 0
+            self.read_position = max(self.read_position, self.position)
         out: list[dict[str, Any]] = []
         for offset, value in batch:
             out.extend(_records(value, self.journal.name, offset))
@@ -429,8 +452,14 @@ class KafkaTail:
         return not self._queue and self._caught_up and (self.position >= target or target <= self._given_up)
 
     def unread_bytes(self) -> int:
-        """Bytes that arrived and were not read yet."""
+        """Bytes that arrived and were not read yet (what this process fetched: `lag_records` counts the topic)."""
         return self._queued_bytes
+
+    def lag_records(self) -> int | None:
+        """Offsets of the topic after what was read: the broker's end offset (KafkaLog.recent_end_offset: cached,
+        bounded) minus the read position, fetched or not; with the broker away, against the last end known."""
+        end = self.journal.recent_end_offset()
+        return None if end is None else max(0, end - self.read_position)
 
     def close(self) -> None:
         self._stop.set()

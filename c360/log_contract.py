@@ -9,7 +9,7 @@ A log's position is one integer; a run contains everything up to a position and 
 - `exclusive()`: read, decide and append as one step (the API's commits allocate match_ids under it); its Writer
   appends and seals.
 - `tail(after)`: an API worker's reader of everything after position `after` (read / quiet / unread_bytes /
-  records_read).
+  lag_records / records_read).
 - `seal()`: the nightly's end position; `read_through(through, after)` everything between two positions (fixed once
   sealed); `drop_through(through)` frees what a published run contains.
 
@@ -58,6 +58,8 @@ class LogTail(Protocol):
     def quiet(self) -> bool: ...
 
     def unread_bytes(self) -> int: ...
+
+    def lag_records(self) -> int | None: ...   # records of the log after what was read (None: not known)
 
 
 class RealtimeLog(ABC):

@@ -130,6 +130,42 @@ def test_the_served_run_its_gates_and_steps_and_events_accepted(fresh_warehouse)
     assert user not in text and item not in text
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
+def test_the_lag_of_a_kafka_log_counts_the_topic_not_what_was_fetched(fresh_warehouse, kafka_url):
+    """On Kafka the lag is the topic's end offset minus what a worker read: records another host appended and this
+    worker has not read count, fetched into the process or not (unread_bytes counts only those fetched)."""
+    import uuid
+
+    from c360.api.metrics import note_logs
+    from c360.realtime_log import warehouse_log
+    from c360.settings import RealtimeSettings
+
+    spec = f"{kafka_url}/lag-{uuid.uuid4().hex[:8]}"
+    settings = Settings(warehouse=fresh_warehouse, graph="networkx", api_keys=dict(KEYS), realtime={"log": spec})
+    from c360.api.app import create_app
+
+    with TestClient(create_app(settings, reload_interval=60)) as client:
+        state = client.app.state.served
+        note_logs(state)
+        assert value(scrape(client), "c360_realtime_log_lag_records", log="events") == 0
+        item = next(iter(state.catalogue))
+        other_host = warehouse_log(Warehouse(fresh_warehouse), "events", RealtimeSettings(log=spec))
+        try:
+            other_host.append([{"user_id": f"lag-{i}", "item_id": item, "timestamp": int(time.time()) - 60,
+                                "event_id": f"e-{i}"} for i in range(3)])
+        finally:
+            other_host.close()
+        time.sleep(1.1)   # past the cached end offset
+        note_logs(state)   # the watch loop measures before it catches up
+        assert value(scrape(client), "c360_realtime_log_lag_records", log="events") == 3
+        state.events.refresh()
+        time.sleep(1.1)
+        note_logs(state)
+        assert value(scrape(client), "c360_realtime_log_lag_records", log="events") == 0
+        assert state.customers is None or value(scrape(client), "c360_realtime_log_lag_records", log="customers") == 0
+
+
 def test_a_dead_workers_live_gauges_are_dropped(tmp_path):
     from c360.api.metrics import forget_dead_workers
 
