@@ -18,6 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 VS = "vs the published run"   # the header of every comparison column
+# the match step's metrics on the stewards' decisions (c360.jobs.steps.step_match), where a run has them
+DECISION_METRICS = ("decisions_precision", "decisions_recall", "decisions_f1", "review_sets")
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em auto;padding:0 1em;max-width:1180px;color:#222}
 h2{border-bottom:1px solid #ddd;margin-top:1.6em}
@@ -195,8 +197,11 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
         parts += ["<h2>Real-time events</h2>", _realtime_section(realtime)]
     parts += _er_section(er, manifest, previous)
     parts.append("<h2>Recommenders</h2>")
-    parts += _holdout_section(recsys.get("metrics") or {}, metric, recsys.get("split") or {})
-    parts += _time_ordered_section(recsys.get("time_ordered") or {}, session_metric)
+    was = (previous or {}).get("recsys") if previous else None
+    parts += _holdout_section(recsys.get("metrics") or {}, metric, recsys.get("split") or {},
+                              None if was is None else was.get("metrics") or {})
+    parts += _time_ordered_section(recsys.get("time_ordered") or {}, session_metric,
+                                   None if was is None else (was.get("time_ordered") or {}).get("algorithms") or {})
     parts += _trained_section(manifest)
     parts += _graph_section(graph, (previous or {}).get("graph"))
     parts.append("</body></html>")
@@ -343,6 +348,11 @@ def _er_section(er: dict[str, Any], manifest: dict[str, Any], previous: dict[str
     keys = ("engine", "threshold", "pairs_scored", "pairs_linked", "relatives_guarded", "clusters", "prior")
     matching = _compared([{"metric": k, "this run": match[k]} for k in keys if k in match], before)
     tables = [_table(matching, title="Matching") if matching else ""]
+    # the stewards' decisions (the review queue's answers the match trained on): precision / recall measured on
+    # them at the threshold used, and the sets drawn for the next reviews
+    decided = _compared([{"metric": k, "this run": match[k]} for k in DECISION_METRICS if k in match], before)
+    if decided:
+        tables.append(_table(decided, title="Stewards' decisions (labelled precision / recall at the threshold)"))
     evaluation = er.get("evaluation") or {}
     if evaluation:
         tables.append(_table(_evaluation_rows(evaluation, ((previous or {}).get("er") or {}).get("evaluation"),
@@ -356,6 +366,8 @@ def _er_section(er: dict[str, Any], manifest: dict[str, Any], previous: dict[str
         labeled = f" ({curve[0]['tp'] + curve[0]['fn']:,} labeled matches)" if "tp" in curve[0] else ""
         tables.append(_table(rows, title=f"Precision / recall on the labels by threshold{labeled}"))
     parts.append(_row(*tables))
+    if er.get("labels"):
+        parts.append(_labels_table(er["labels"]))
     charts = []
     if er.get("histogram"):
         charts.append(histogram_chart(er["histogram"]["bin_edges"], er["histogram"]["counts"],
@@ -372,6 +384,13 @@ def _er_section(er: dict[str, Any], manifest: dict[str, Any], previous: dict[str
     if er.get("id_changes"):
         parts += _id_changes_section(er["id_changes"])
     return parts
+
+
+def _labels_table(usage: list[dict[str, Any]]) -> str:
+    """How the match used each labels file (its report.json's training.labels)."""
+    rows = [{"file": u.get("file"), "pairs": u.get("pairs"), "matches": u.get("matches"), "how": u.get("how"),
+             "used for": ", ".join(map(str, u.get("used_for") or ()))} for u in usage]
+    return _table(rows, title="How each labels file was used", text=("file", "how", "used for"))
 
 
 def _evaluation_rows(evaluation: dict[str, Any], before: dict[str, Any] | None, compare: bool) -> list[dict]:
@@ -418,8 +437,23 @@ def _chosen_notes(metrics: dict[str, Any]) -> str:
     return f"<ul>{''.join(notes)}</ul>" if notes else ""
 
 
-def _holdout_section(metrics: dict[str, Any], metric: str, split: dict[str, Any] | None = None) -> list[str]:
-    """Each algorithm's metrics on the holdout, and `metric` (an ndcg@k) charted."""
+def _algorithm_rows(metrics: dict[str, Any], metric: str, before: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per algorithm (its scalar metrics but what it chose: a note), and, when there is a published run
+    (`before`: its metrics by algorithm), `metric` compared with it (the gated one; a column per metric would not
+    fit the page)."""
+    rows = []
+    for a, m in metrics.items():
+        row = {"algorithm": a, **{k: v for k, v in _scalars(m).items() if k != "chosen"}}
+        if before is not None:
+            row[f"{metric} {VS}"] = _vs(m.get(metric), (before.get(a) or {}).get(metric), metric)
+        rows.append(row)
+    return rows
+
+
+def _holdout_section(metrics: dict[str, Any], metric: str, split: dict[str, Any] | None = None,
+                     before: dict[str, Any] | None = None) -> list[str]:
+    """Each algorithm's metrics on the holdout, `metric` (an ndcg@k) compared with the published run's (`before`,
+    its metrics by algorithm; None: no published run) and charted."""
     if not metrics:
         return []
     split = split or {}
@@ -427,7 +461,7 @@ def _holdout_section(metrics: dict[str, Any], metric: str, split: dict[str, Any]
     if split.get("holdout") is not None:
         how = (f": {split['holdout']:.0%} of the interactions held out (seed {split.get('seed')}), "
                f"{_fmt(split.get('test_users'))} users tested")
-    rows = [{"algorithm": a, **{k: v for k, v in _scalars(m).items() if k != "chosen"}} for a, m in metrics.items()]
+    rows = _algorithm_rows(metrics, metric, before)
     parts = [_table(rows, title=f"Holdout evaluation{how}"), _chosen_notes(metrics)]
     ndcg = {a: m.get(metric) for a, m in metrics.items() if m.get(metric) is not None}
     if ndcg:
@@ -436,15 +470,16 @@ def _holdout_section(metrics: dict[str, Any], metric: str, split: dict[str, Any]
     return parts
 
 
-def _time_ordered_section(timed: dict[str, Any], session_metric: str) -> list[str]:
-    """The next-attraction evaluation (each user's last trip held out), and `session_metric` (a hit@k) charted."""
+def _time_ordered_section(timed: dict[str, Any], session_metric: str,
+                          before: dict[str, Any] | None = None) -> list[str]:
+    """The next-attraction evaluation (each user's last trip held out), `session_metric` (a hit@k) compared with the
+    published run's (`before`, its algorithms' metrics; None: no published run) and charted."""
     if not timed.get("algorithms"):
         return []
     split = timed.get("split") or {}
     title = (f"Next attraction, time-ordered ({split.get('protocol')}: trained on every trip but each user's last; "
              f"{_fmt(split.get('steps'))} steps of {_fmt(split.get('test_trips'))} last trips)")
-    rows = [{"algorithm": a, **{k: v for k, v in _scalars(m).items() if k != "chosen"}}
-            for a, m in timed["algorithms"].items()]
+    rows = _algorithm_rows(timed["algorithms"], session_metric, before)
     parts = [f"<h3>{html.escape(title)}</h3>", _table(rows, title=f"{session_metric} and MRR of the next attraction"),
              _chosen_notes(timed["algorithms"])]
     hits = {a: m.get(session_metric) for a, m in timed["algorithms"].items() if m.get(session_metric) is not None}

@@ -33,7 +33,8 @@ def read_run(run: RunLayout) -> dict[str, Any]:
               "histogram": report.get("match_probability_histogram"), "threshold": report.get("threshold"),
               "threshold_why": (report.get("threshold_choice") or {}).get("why"),
               "config": report.get("config"), "invalid_values": report.get("unparseable"),
-              "id_changes": report.get("id_changes")}
+              "id_changes": report.get("id_changes"),
+              "labels": (report.get("training") or {}).get("labels")}
     recsys: dict[str, Any] = {}
     if "recsys_evaluate" in outputs:
         evaluation = _read_json(run.recsys_metrics)

@@ -19,13 +19,23 @@ MOVING = [{"threshold": t, "precision": p, "recall": r, "f1": 2 * p * r / (p + r
           for t, p, r in ((0.5, 0.80, 0.99), (0.8, 0.90, 0.95), (0.99, 0.99, 0.70))]
 
 
-def write_run(wh: Path, run_id: str, *, f1: float, records: int, published: str | None, curve=FLAT) -> Path:
+# how the match used each labels file (report.json's training.labels, entity_resolution.phases.train.label_usage)
+LABEL_USAGE = [{"file": "labels.csv", "pairs": 120, "matches": 80, "weighted": False, "draws": [],
+                "how": "known pairs (weight 1)", "used_for": ["m (refit)", "threshold", "links"]},
+               {"file": "decision_labels.csv", "pairs": 40, "matches": 25, "weighted": True, "draws": ["r1.51d67620"],
+                "how": "sample: weighted by inverse inclusion probability", "used_for": ["m (refit)", "links"]}]
+
+
+def write_run(wh: Path, run_id: str, *, f1: float, records: int, published: str | None, curve=FLAT,
+              ndcg: float = 0.4612) -> Path:
     """A succeeded run's manifest and summaries, as the nightly's steps leave them."""
     run = Warehouse(wh).run(run_id)
     steps = {"validate": {"status": "succeeded", "seconds": 26.4, "rows": {"auto_customer": records},
                           "outputs": {"insurance": "inputs/insurance", "visits": "visits", "format": "sigir17"}},
              "match": {"status": "succeeded", "seconds": 103.67, "rows": {"records": records, "match_ids": 6369},
-                       "metrics": {"engine": "spark", "threshold": 0.8, "pairs_scored": 14622, "pairs_linked": 10141},
+                       "metrics": {"engine": "spark", "threshold": 0.8, "pairs_scored": 14622, "pairs_linked": 10141,
+                                   "decisions_precision": f1, "decisions_recall": 0.75, "decisions_f1": 0.8,
+                                   "review_sets": 50},
                        "outputs": {}},
              "recsys_evaluate": {"status": "succeeded", "seconds": 61.0, "rows": {}, "outputs": {}},
              "graph_load": {"status": "succeeded", "seconds": 6.2, "rows": {"vertices": 28033},
@@ -44,11 +54,15 @@ def write_run(wh: Path, run_id: str, *, f1: float, records: int, published: str 
     write_json_file(run.er_metrics, {"evaluation": {"records": records, "f1": f1, "true_pairs": 10222},
                                      "pr_curve": curve})
     write_json_file(run.match.report, {"threshold": 0.8, "config": "presets/insurance.yaml",
-                                       "match_probability_histogram": {"bin_edges": [0, 0.5, 1], "counts": [40, 900]}})
+                                       "match_probability_histogram": {"bin_edges": [0, 0.5, 1], "counts": [40, 900]},
+                                       "training": {"labels": LABEL_USAGE}})
     write_json_file(run.recsys_metrics, {
         "split": {"holdout": 0.2, "seed": 0, "test_users": 4248},
         "algorithms": {"popularity": {"ndcg@10": 0.4474, "train_seconds": 2e-06},
-                       "auto": {"ndcg@10": 0.4612, "train_seconds": 8.4013, "chosen": "blend(alpha=0.4)"}}})
+                       "auto": {"ndcg@10": ndcg, "train_seconds": 8.4013, "chosen": "blend(alpha=0.4)"}},
+        "time_ordered": {"split": {"protocol": "next-trip", "steps": 900, "test_trips": 300},
+                         "algorithms": {"session": {"hit@5": ndcg - 0.1, "mrr@5": 0.2, "steps": 900},
+                                        "popularity": {"hit@5": 0.2, "mrr@5": 0.1, "steps": 900}}}})
     write_json_file(run.realtime, {"published": published, "events_through": 0, "events_after": 0})
     return run.root
 
@@ -56,7 +70,7 @@ def write_run(wh: Path, run_id: str, *, f1: float, records: int, published: str 
 def test_a_second_run_is_compared_with_the_run_it_replaced(tmp_path):
     wh = tmp_path / "wh"
     first = write_run(wh, "run-1", f1=0.97, records=12000, published=None)
-    write_run(wh, "run-2", f1=0.9828, records=12162, published="run-1", curve=MOVING)
+    write_run(wh, "run-2", f1=0.9828, records=12162, published="run-1", curve=MOVING, ndcg=0.4712)
     assert replaced_run(Warehouse(wh).run("run-1")) is None
     assert replaced_run(Warehouse(wh).run("run-2")).run_id == "run-1"
     # a run that stopped before it read the real-time logs (no realtime.json): the run published now
@@ -81,6 +95,16 @@ def test_a_second_run_is_compared_with_the_run_it_replaced(tmp_path):
     assert "<td>+0.0128 (was 0.9700)</td>" in page        # the er_f1 gate
     assert "<td>+162 (was 12,000)</td>" in page           # rows counted by a step, and the SameAs edges
     assert page.count("<td>same</td>") >= 3               # unchanged counts and seconds
+    # the recommenders' gated metrics too, per algorithm: holdout ndcg@10 and the next attraction's hit@5
+    assert f"<th>ndcg@10 {VS}</th>" in page and f"<th>hit@5 {VS}</th>" in page
+    assert page.count("<td>+0.0100 (was 0.4612)</td>") == 1 and page.count("<td>+0.0100 (was 0.3612)</td>") == 1
+    # the stewards' decisions: labelled precision / recall at the threshold, compared; how each labels file was used
+    assert "<caption>Stewards&#x27; decisions" in page and "<td>decisions_recall</td><td>0.7500</td>" in page
+    assert "<td>decisions_precision</td><td>0.9828</td><td>+0.0128 (was 0.9700)</td>" in page
+    assert "<td>review_sets</td><td>50</td><td>same</td>" in page
+    assert "<caption>How each labels file was used</caption>" in page
+    assert ('<td class="t">decision_labels.csv</td><td>40</td><td>25</td><td class="t">sample: weighted by inverse '
+            'inclusion probability</td><td class="t">m (refit), links</td>') in page
     # charts: the histogram with its threshold; precision/recall drawn only when it moves
     assert 'alt="Match probability of candidate pairs"' in page
     assert 'alt="Precision / recall on the labels by threshold"' in page
