@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.conftest import REPO
 from tests.docs.docs_pages import FENCE, examples, page, reference, section
 
 CONTRACTS = page("contracts.md")
@@ -88,3 +89,12 @@ def test_every_endpoint_has_a_section_with_roles_and_a_request():
     assert not sorted(set(sections) - routes), f"docs/api.md: sections of no route: {sorted(set(sections) - routes)}"
     no_roles = sorted(k for k, text in sections.items() if "\nRoles: " not in text)
     assert not no_roles, f"docs/api.md: sections without a 'Roles:' line: {no_roles}"
+
+
+def test_the_readme_carries_no_request_the_tests_do_not_run():
+    """The README sends readers to the docs' requests (run as written by test_examples.py) instead of carrying its
+    own: a `curl` in it must be one of them, word for word."""
+    readme = (REPO / "README.md").read_text()
+    tested = {e.command for e in examples()}
+    own = [block.group(3).strip() for block in FENCE.finditer(readme) if "curl " in block.group(3)]
+    assert [c for c in own if c not in tested] == [], "README requests the docs' tests do not run"
