@@ -9,11 +9,13 @@ directory (the app in tests, one process) a scrape reads this process's registry
 
 Labels are bounded: a route's template (never the raw path: no user, item or match id), its method (known ones, else
 "other") and status; fixed words; the served run's id and model (one per reload); the gate and step names of its
-manifest. A scrape reads a few files per worker, never anything per user.
+manifest, and those of the warehouse's latest run (published or not: a nightly that failed a gate shows here, its
+run id and status one series at a time). A scrape reads a few files per worker, never anything per user.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -21,6 +23,8 @@ from typing import Any, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from c360.layout import Warehouse
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -58,6 +62,21 @@ GATE_PASSED = Gauge("c360_run_gate_passed", "1 when the gate passed in the serve
                     multiprocess_mode="livemostrecent", registry=REGISTRY)
 STEP_SECONDS = Gauge("c360_run_step_seconds", "Seconds each nightly step of the served run took", ["step"],
                      multiprocess_mode="livemostrecent", registry=REGISTRY)
+# the latest run in the warehouse, published or not (a nightly that failed a gate is what an operator must see)
+LATEST_RUN = Gauge("c360_latest_run_info", "1 for the warehouse's latest run (the manifest written last) and its "
+                   "status (running, succeeded, failed), 0 once another is latest", ["run_id", "status"],
+                   multiprocess_mode="livemax", registry=REGISTRY)
+LATEST_RUN_AT = Gauge("c360_latest_run_updated_timestamp_seconds", "When the latest run's manifest was last written "
+                      "(epoch s): a nightly that stopped running shows as an old value", multiprocess_mode="livemax",
+                      registry=REGISTRY)
+LATEST_GATE_VALUE = Gauge("c360_latest_run_gate_value", "Value of each quality gate of the latest run (NaN: none)",
+                          ["gate"], multiprocess_mode="livemostrecent", registry=REGISTRY)
+LATEST_GATE_THRESHOLD = Gauge("c360_latest_run_gate_threshold", "Threshold of each quality gate of the latest run",
+                              ["gate"], multiprocess_mode="livemostrecent", registry=REGISTRY)
+LATEST_GATE_PASSED = Gauge("c360_latest_run_gate_passed", "1 when the gate passed in the latest run, 0 when it failed",
+                           ["gate"], multiprocess_mode="livemostrecent", registry=REGISTRY)
+LATEST_STEP_SECONDS = Gauge("c360_latest_run_step_seconds", "Seconds each nightly step of the latest run took (a "
+                            "failed step's too)", ["step"], multiprocess_mode="livemostrecent", registry=REGISTRY)
 LOG_LAG = Gauge("c360_realtime_log_lag_bytes", "Bytes of a real-time log a worker has not read yet (max over workers)",
                 ["log"], multiprocess_mode="livemax", registry=REGISTRY)
 LOG_LAG_RECORDS = Gauge("c360_realtime_log_lag_records", "Records of a Kafka log after what a worker read: the topic's "
@@ -69,8 +88,10 @@ LOG_RECORDS = Gauge("c360_realtime_log_records", "Records of a real-time log sin
 
 _children: dict[tuple[str, str, int], tuple[Any, Any]] = {}   # (route, method, status): its counter and histogram
 _routes: dict[int, list[tuple[re.Pattern, str]]] = {}          # id(app): (path regex, template) of its routes
-_run_labels: dict[Any, set[str]] = {GATE_VALUE: set(), STEP_SECONDS: set()}   # names the served run's manifest set
+_run_labels: dict[Any, set[str]] = {GATE_VALUE: set(), STEP_SECONDS: set(),   # names a run's manifest set, by the
+                                     LATEST_GATE_VALUE: set(), LATEST_STEP_SECONDS: set()}   # gauges that hold them
 _served: list[tuple[str, str]] = []                            # (run_id, model) this process served last
+_latest: dict[str, Any] = {"seen": None, "labels": None}      # the latest manifest's (path, mtime, size), its labels
 
 
 def observe_request(scope, status: int, seconds: float) -> None:
@@ -127,21 +148,64 @@ def note_reload(run_id: str, served_model: str, manifest: Mapping[str, Any], sec
         SERVED_RUN.labels(*old).set(0)
     _served[:] = [(run_id, served_model)]
     SERVED_RUN.labels(run_id, served_model).set(1)
+    _set_manifest(manifest, (GATE_VALUE, GATE_THRESHOLD, GATE_PASSED), STEP_SECONDS)
+
+
+def _set_manifest(manifest: Mapping[str, Any], gate_gauges: tuple[Any, Any, Any], step_gauge) -> None:
+    """A manifest's gate values, thresholds and passed flags and its steps' seconds into the gauges given (gates or
+    steps the previous manifest had and this one lacks read NaN)."""
     gates = manifest.get("gates") or {}
     steps = manifest.get("steps") or {}
-    for name in _run_labels[GATE_VALUE] - set(gates):
-        for gauge in (GATE_VALUE, GATE_THRESHOLD, GATE_PASSED):
+    gates, steps = (gates if isinstance(gates, Mapping) else {}), (steps if isinstance(steps, Mapping) else {})
+    value, threshold, passed = gate_gauges
+    for name in _run_labels[value] - set(gates):
+        for gauge in gate_gauges:
             gauge.labels(name).set(math.nan)
-    for name in _run_labels[STEP_SECONDS] - set(steps):
-        STEP_SECONDS.labels(name).set(math.nan)
+    for name in _run_labels[step_gauge] - set(steps):
+        step_gauge.labels(name).set(math.nan)
     for name, gate in gates.items():
         gate = gate if isinstance(gate, Mapping) else {}
-        GATE_VALUE.labels(name).set(_number(gate.get("value")))
-        GATE_THRESHOLD.labels(name).set(_number(gate.get("threshold")))
-        GATE_PASSED.labels(name).set(_number(gate.get("passed")))
+        value.labels(name).set(_number(gate.get("value")))
+        threshold.labels(name).set(_number(gate.get("threshold")))
+        passed.labels(name).set(_number(gate.get("passed")))
     for name, step in steps.items():
-        STEP_SECONDS.labels(name).set(_number((step if isinstance(step, Mapping) else {}).get("seconds")))
-    _run_labels[GATE_VALUE], _run_labels[STEP_SECONDS] = set(gates), set(steps)
+        step_gauge.labels(name).set(_number((step if isinstance(step, Mapping) else {}).get("seconds")))
+    _run_labels[value], _run_labels[step_gauge] = set(gates), set(steps)
+
+
+def note_latest_run(warehouse) -> None:
+    """The warehouse's latest run, published or not: the run whose manifest was written last (the pipeline saves it
+    after every step, so a running, failed or resumed nightly is the latest), its status, gates and step seconds.
+    A scandir of `runs/` and a stat per run; the manifest is read again only when it changed. Blocking: in a thread
+    (the reload watcher calls it each poll)."""
+    runs = Warehouse(warehouse).runs
+    newest: tuple[int, str, int] | None = None   # (mtime, run directory, size) of the manifest written last
+    try:
+        with os.scandir(runs) as entries:
+            for entry in entries:
+                try:
+                    st = os.stat(os.path.join(entry.path, "manifest.json"))
+                except OSError:   # not a run (or not one yet)
+                    continue
+                if newest is None or (st.st_mtime_ns, entry.name) > newest[:2]:
+                    newest = (st.st_mtime_ns, entry.name, st.st_size)
+    except OSError:
+        return
+    if newest is None or _latest["seen"] == newest:
+        return
+    try:
+        manifest = json.loads((runs / newest[1] / "manifest.json").read_bytes())
+    except (OSError, ValueError):   # being replaced (atomic renames: the next poll reads it)
+        return
+    if not isinstance(manifest, Mapping):
+        return
+    labels = (str(manifest.get("run_id") or newest[1]), str(manifest.get("status") or "unknown"))
+    if _latest["labels"] not in (None, labels):
+        LATEST_RUN.labels(*_latest["labels"]).set(0)
+    LATEST_RUN.labels(*labels).set(1)
+    LATEST_RUN_AT.set(newest[0] / 1e9)
+    _set_manifest(manifest, (LATEST_GATE_VALUE, LATEST_GATE_THRESHOLD, LATEST_GATE_PASSED), LATEST_STEP_SECONDS)
+    _latest["seen"], _latest["labels"] = newest, labels
 
 
 def note_reload_failed() -> None:

@@ -66,6 +66,7 @@ async def watch(app, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             await refresh(app)
+            await asyncio.to_thread(metrics.note_latest_run, app.state.settings.warehouse)
             await asyncio.to_thread(metrics.note_logs, app.state.served)
             await catch_up(app)
         except Exception:  # noqa: BLE001 - the watcher must never die

@@ -130,6 +130,38 @@ def test_the_served_run_its_gates_and_steps_and_events_accepted(fresh_warehouse)
     assert user not in text and item not in text
 
 
+def test_a_failed_nightly_is_the_latest_run_the_scrape_shows(fresh_warehouse):
+    """The served run's gauges show only what was published; the latest run's show a nightly that failed its gate
+    (its manifest written by the pipeline's step runner), and the reload watcher reads it each poll."""
+    from c360.api.app import create_app
+    from c360.errors import C360Error
+    from c360.jobs.pipeline import StepFailed, StepResult, open_run, run_steps
+
+    settings = Settings(warehouse=fresh_warehouse, graph="networkx", api_keys=dict(KEYS))
+
+    def gates(ctx):
+        ctx.manifest.data["gates"] = {"er_f1": {"passed": False, "value": 0.61, "threshold": 0.9, "detail": "F1"}}
+        raise C360Error("quality gate(s) failed, nothing published: er_f1")
+
+    with TestClient(create_app(settings, reload_interval=0.1)) as client:
+        ctx = open_run(settings, ["match", "gates"], run_id="run-2-failed")
+        with pytest.raises(StepFailed):
+            run_steps(ctx, [("match", lambda ctx: StepResult()), ("gates", gates)])
+        deadline = time.monotonic() + 10
+        while not value(text := scrape(client), "c360_latest_run_info", run_id="run-2-failed", status="failed"):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.1)
+        assert client.app.state.served.run_id == "run-1"   # nothing published
+    assert value(text, "c360_served_run_info", run_id="run-1") == 1
+    assert value(text, "c360_latest_run_info", run_id="run-1") == 0
+    assert value(text, "c360_latest_run_gate_passed", gate="er_f1") == 0
+    assert value(text, "c360_latest_run_gate_value", gate="er_f1") == 0.61
+    assert value(text, "c360_latest_run_gate_threshold", gate="er_f1") == 0.9
+    assert value(text, "c360_latest_run_step_seconds", step="gates") >= 0
+    assert value(text, "c360_latest_run_step_seconds", step="match") >= 0
+    assert abs(value(text, "c360_latest_run_updated_timestamp_seconds") - time.time()) < 60
+
+
 @pytest.mark.jvm
 @pytest.mark.slow
 def test_the_lag_of_a_kafka_log_counts_the_topic_not_what_was_fetched(fresh_warehouse, kafka_url):
