@@ -130,6 +130,31 @@ def test_the_served_run_its_gates_and_steps_and_events_accepted(fresh_warehouse)
     assert user not in text and item not in text
 
 
+def test_matches_and_commits_are_counted(fresh_warehouse):
+    """c360_customer_matches_total counts answers without commit (matched or unmatched), c360_customer_commits_total
+    the records committed (into an existing or a new match_id); a refused commit counts in neither."""
+    from .test_customers_match import MARIA, NEW, match
+
+    with _app(fresh_warehouse) as client:
+        before = scrape(client)
+        assert match(client, {**MARIA, "first_name": "Marai"}, headers=PII).json()["match_id"] == "17"
+        nobody = {"first_name": "No", "last_name": "Nobody", "date_of_birth": "1901-01-01"}
+        assert match(client, nobody, headers=PII).json()["match_id"] is None
+        assert match(client, {**MARIA, "id": "77001-property", "first_name": "Mria"}, headers=WRITER,
+                     commit="true").json()["new_match"] is False
+        assert match(client, {**NEW, "id": "77002-auto"}, headers=WRITER, commit="true").json()["new_match"] is True
+        assert match(client, {**NEW, "id": "77002-auto"}, headers=WRITER, commit="true").status_code == 409
+        after = scrape(client)
+
+    def delta(name: str, **labels) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("c360_customer_matches_total", result="matched") == 1
+    assert delta("c360_customer_matches_total", result="unmatched") == 1
+    assert delta("c360_customer_commits_total", match="existing") == 1
+    assert delta("c360_customer_commits_total", match="new") == 1
+
+
 def test_a_failed_nightly_is_the_latest_run_the_scrape_shows(fresh_warehouse):
     """The served run's gauges show only what was published; the latest run's show a nightly that failed its gate
     (its manifest written by the pipeline's step runner), and the reload watcher reads it each poll."""
