@@ -209,3 +209,21 @@ def test_docker_compose_renders_the_nightly_profile_with_its_spark_cluster():
     assert services["api"]["environment"]["C360_SPARK_MASTER"] == "local[*]"
     worker = services["spark-worker"]["command"]
     assert worker[2] == "spark://spark-master:7077" and _command_args(worker, "--cores") == "3"
+
+
+def test_the_api_and_the_nightly_share_the_kafka_service_for_the_realtime_logs():
+    """The broker of the real-time logs: a `kafka` service (KRaft, one node, not published on the host), a healthy
+    one before the API or the nightly starts, and C360_REALTIME_LOG pointing both at its advertised listener."""
+    from c360.log_contract import parse_log_spec
+
+    services = _services()
+    kafka = services["kafka"]
+    assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", kafka["image"])
+    assert "ports" not in kafka and kafka["healthcheck"]["test"]
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    for name in ("api", "nightly"):
+        assert services[name]["depends_on"]["kafka"] == {"condition": "service_healthy"}, name
+        spec = parse_log_spec(services[name]["environment"]["C360_REALTIME_LOG"])
+        assert spec.is_kafka and spec.bootstrap == "kafka:9092", name
+        assert f"PLAINTEXT://{spec.bootstrap}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
