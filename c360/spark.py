@@ -123,7 +123,7 @@ _SIZE_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _BROADCAST_KEYS = ("spark.sql.autoBroadcastJoinThreshold", "spark.sql.adaptive.autoBroadcastJoinThreshold")
 
 
-def _size_bytes(text: str) -> int | None:
+def size_bytes(text: str) -> int | None:
     """Spark's size strings ("16m", "1g", "512k", "1024") in bytes; None when it is not one."""
     m = re.fullmatch(r"\s*(\d+)\s*([bkmgt]?)b?\s*", str(text).lower())
     return int(m.group(1)) * _SIZE_UNITS[m.group(2) or "b"] if m else None
@@ -132,7 +132,7 @@ def _size_bytes(text: str) -> int | None:
 def _broadcast_within_result_limit(conf: dict[str, str]) -> dict[str, str]:
     """Broadcast-join thresholds that keep a broadcast table (collected through the driver, and counted against
     spark.driver.maxResultSize) well inside a configured result-size limit: a quarter of it, unless set."""
-    limit = _size_bytes(conf.get("spark.driver.maxResultSize", "")) or 0
+    limit = size_bytes(conf.get("spark.driver.maxResultSize", "")) or 0
     if limit <= 0:  # unset, or 0 = unlimited
         return {}
     return {key: str(limit // 4) for key in _BROADCAST_KEYS if key not in conf}

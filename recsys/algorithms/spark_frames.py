@@ -13,8 +13,10 @@ import pandas as pd
 
 from ..base import InteractionData
 
-# One collect of factor rows stays under this many bytes (far below spark.driver.maxResultSize).
+# One collect of factor rows stays under this many bytes, and under a quarter of the session's effective
+# spark.driver.maxResultSize (chunk_bytes): a limit set through spark-submit or spark-defaults.conf counts as well.
 CHUNK_BYTES = 8 << 20
+RESULT_SIZE_DEFAULT = "1g"   # Spark's spark.driver.maxResultSize when nothing sets it
 REC_COLUMNS = ["USER_ID", "ITEM_ID", "RANK", "SCORE"]
 
 
@@ -52,13 +54,30 @@ def id_index(frame, column: str, out: str, expected: int):
     return index
 
 
+def chunk_bytes(max_result_size: str | None) -> int:
+    """The bytes one collect to the driver may hold: CHUNK_BYTES, or a quarter of spark.driver.maxResultSize when
+    that is smaller ("0": unlimited; unset or unreadable: Spark's default, 1g)."""
+    from c360.spark import size_bytes
+
+    limit = size_bytes(max_result_size or RESULT_SIZE_DEFAULT)
+    if limit is None or limit <= 0:
+        return CHUNK_BYTES
+    return max(1, min(CHUNK_BYTES, limit // 4))
+
+
+def session_chunk_bytes(spark) -> int:
+    """chunk_bytes of the session's effective configuration (whatever set it: settings, spark-submit,
+    PYSPARK_SUBMIT_ARGS, spark-defaults.conf)."""
+    return chunk_bytes(spark.sparkContext.getConf().get("spark.driver.maxResultSize", None))
+
+
 def factors_to_numpy(frame, n: int, rank: int) -> np.ndarray:
     """Spark (id, features) rows -> dense (n x rank) float32 array; ids never seen stay zero. Collected in id ranges
-    of at most CHUNK_BYTES each, so no single result approaches the driver's result-size limit."""
+    of at most `session_chunk_bytes` each, so no single result approaches the driver's result-size limit."""
     from pyspark.sql import functions as F
 
     out = np.zeros((n, rank), dtype=np.float32)
-    step = max(1, CHUNK_BYTES // max(1, rank * 8))
+    step = max(1, session_chunk_bytes(frame.sparkSession) // max(1, rank * 8))
     for start in range(0, n, step):
         pdf = frame.where((F.col("id") >= start) & (F.col("id") < start + step)).toPandas()
         if len(pdf):

@@ -57,3 +57,21 @@ def test_spark_sql_aggregation_equals_pandas(spark):
     out = aggregate_events(events, engine="spark", spark=spark)
     assert out.to_dict("records") == [{"USER_ID": "u", "ITEM_ID": "x", "EVENT_VALUE": 3.0, "TIMESTAMP": 3},
                                       {"USER_ID": "v", "ITEM_ID": "x", "EVENT_VALUE": 1.0, "TIMESTAMP": 1}]
+
+
+def test_factor_chunks_follow_the_sessions_result_size_limit():
+    """factors_to_numpy collects in chunks of at most 8 MiB and at most a quarter of the session's effective
+    spark.driver.maxResultSize (0: unlimited; unset: Spark's 1g), whatever set it."""
+    from types import SimpleNamespace
+
+    from c360.recsys.algorithms.spark_frames import CHUNK_BYTES, chunk_bytes, session_chunk_bytes
+
+    assert CHUNK_BYTES == 8 << 20
+    assert chunk_bytes("16m") == 4 << 20 and chunk_bytes("2m") == 512 << 10 and chunk_bytes("100") == 25
+    assert chunk_bytes("1g") == chunk_bytes(None) == chunk_bytes("0") == chunk_bytes("lots") == CHUNK_BYTES
+
+    def session(conf: dict):
+        return SimpleNamespace(sparkContext=SimpleNamespace(getConf=lambda: SimpleNamespace(get=conf.get)))
+
+    assert session_chunk_bytes(session({"spark.driver.maxResultSize": "16m"})) == 4 << 20
+    assert session_chunk_bytes(session({})) == CHUNK_BYTES
