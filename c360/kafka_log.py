@@ -43,6 +43,7 @@ DELIVERY_TIMEOUT_S = 5.0   # an append not acknowledged within this fails (503):
 COMPACTION_LAG_S = 7 * 86400.0   # a keyed topic's min.compaction.lag.ms (realtime.log_compaction_lag_s)
 LAG_TIMEOUT_S = 1.0        # a consumer-lag gauge waits at most this for the broker's end offset ...
 LAG_CACHE_S = 1.0          # ... and reuses one it read within this (every tail of the topic: one query a second)
+LAG_RETRY_S = 10.0         # ... or, the broker not answering, the last one known for this long
 RETRY_S = 1.0              # a tail that lost the broker tries again after this
 LOCK_FILE = ".lock"
 
@@ -62,7 +63,7 @@ class KafkaLog(RealtimeLog):
         self._meta = None                        # a consumer handle for watermark queries (thread-safe in librdkafka)
         self._topic_ready = False
         self._barrier = 0                        # tails read up to this offset before they answer
-        self._end_seen: tuple[float, int] | None = None   # (monotonic time, end offset) of the last lag query
+        self._end_seen: tuple[float, int | None] | None = None   # (valid until, end offset): the lag's query
         self._tails: weakref.WeakSet[KafkaTail] = weakref.WeakSet()
 
     def __repr__(self) -> str:
@@ -160,18 +161,19 @@ class KafkaLog(RealtimeLog):
 
     def recent_end_offset(self) -> int | None:
         """The end offset for a lag gauge: read within LAG_CACHE_S, else asked for (at most LAG_TIMEOUT_S); the last
-        one known while the broker does not answer (None: never known)."""
+        one known while the broker does not answer, asked again after LAG_RETRY_S (None: never known)."""
         seen = self._end_seen
-        if seen is not None and time.monotonic() - seen[0] < LAG_CACHE_S:
+        if seen is not None and time.monotonic() < seen[0]:
             return seen[1]
+        end = None if seen is None else seen[1]
+        if not self._topic_ready:   # the topic check waits the log's timeout: not a gauge's to wait
+            return end
         try:
-            if not self._topic_ready:   # the topic check waits the log's timeout: not a gauge's to wait
-                return None if seen is None else seen[1]
-            end = self.end_offset(LAG_TIMEOUT_S)
-        except LogUnavailable as exc:
+            end, keep = self.end_offset(LAG_TIMEOUT_S), LAG_CACHE_S
+        except LogUnavailable as exc:   # a broker away: asked again only after LAG_RETRY_S
             log.debug("%s: lag not measured: %s", self.name, exc)
-            return None if seen is None else seen[1]
-        self._end_seen = (time.monotonic(), end)
+            keep = LAG_RETRY_S
+        self._end_seen = (time.monotonic() + keep, end)
         return end
 
     # ---- writing ------------------------------------------------------------------------------------------------
