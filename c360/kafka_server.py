@@ -125,8 +125,13 @@ def ping(port: int = DEFAULT_PORT, host: str = HOST, timeout: float = 5.0) -> bo
 
 
 def _cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` says)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` says),
+    never starting with "-" (as Kafka's Uuid.randomUuid: the storage tool would read one as an option and refuse to
+    format, one start in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _controller_port(paths: BrokerPaths) -> int:

@@ -130,3 +130,15 @@ def test_the_customers_topic_is_compacted_late_and_keyed_by_record_id_and_line(k
         assert keys == [b'["r1","n1"]', b"reserved_through"]
     finally:
         log.close()
+
+
+def test_a_brokers_cluster_id_never_reads_as_an_option():
+    """`c360 kafka start` formats the storage with `-t CLUSTER_ID`: an id starting with "-" (one in 64 of the random
+    ones) was taken for an option and the start failed."""
+    import base64
+
+    from c360.kafka_server import _cluster_id
+
+    ids = [_cluster_id() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids) and len(set(ids)) == len(ids)
