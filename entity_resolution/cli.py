@@ -14,10 +14,9 @@ def _generate(a) -> int:
     require_args(a, "--visits", dirs={"--visits"})
     visits = None
     if a.accounts:
-        from c360.data import sigir17_dir
-        from c360.recsys import sigir17
+        from c360.data import SIGIR17_LAYOUT, SIGIR17_REQUIRED_FILES, sigir17_dir
 
-        require_files("--visits", a.visits, sigir17.REQUIRED_FILES, sigir17.LAYOUT)   # before anything is written
+        require_files("--visits", a.visits, SIGIR17_REQUIRED_FILES, SIGIR17_LAYOUT)   # before anything is written
         visits = a.visits or sigir17_dir()
     print(json.dumps(generate(a.customers, a.seed, a.out, visits=visits, visitors=a.visitors), default=str))
     return 0

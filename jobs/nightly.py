@@ -81,9 +81,9 @@ def _check_inputs(settings) -> None:
     tables, the visits of the sigir17 layout), before insurance data is generated or Spark starts (a typo in --visits
     was reported after 19 s of generating customers, an empty --insurance after 12 s of Spark). Their contents are
     checked by the validate step."""
+    from c360.data import SIGIR17_LAYOUT, SIGIR17_REQUIRED_FILES
     from c360.entity_resolution.sources import SOURCE_TABLES
     from c360.jobs.validate import visits_format
-    from c360.recsys import sigir17
 
     n, er = settings.nightly, settings.er
     require_inputs({"--visits (nightly.visits)": n.visits, "--items (nightly.items)": n.items,
@@ -94,7 +94,7 @@ def _check_inputs(settings) -> None:
     require_files("--insurance (nightly.insurance)", n.insurance, [t.file for t in SOURCE_TABLES])
     fmt = visits_format(n.visits, n.visits_format)
     if fmt == "sigir17":
-        require_files("--visits (nightly.visits)", n.visits, sigir17.REQUIRED_FILES, sigir17.LAYOUT)
+        require_files("--visits (nightly.visits)", n.visits, SIGIR17_REQUIRED_FILES, SIGIR17_LAYOUT)
     elif not n.visits:
         raise InputError("nightly.visits: a Personalize interactions file is required for format personalize")
 

@@ -32,11 +32,6 @@ def session_id(park: str, seq_id) -> str:
     return f"{park}:{int(seq_id)}"
 
 
-# what a sigir17 directory must hold (glob patterns, one match each): the visits and the attractions' lists; the
-# walking times (costProf-sigir17/) are optional
-REQUIRED_FILES = ("userVisits-sigir17/userVisits-*-allPOI.csv", "poiList-sigir17/POI-*.csv")
-LAYOUT = "the sigir17 layout"
-
 
 def _subdir(root: Path, name: str) -> Path:
     path = root / name
