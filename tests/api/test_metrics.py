@@ -187,8 +187,9 @@ def test_a_failed_nightly_is_the_latest_run_the_scrape_shows(fresh_warehouse):
     assert abs(value(text, "c360_latest_run_updated_timestamp_seconds") - time.time()) < 60
 
 
-def _lag_reaches(client, state, expected: float, within_s: float = 15.0) -> bool:
-    """The events log's lag in records, measured as the watch loop does and scraped, reads `expected` in time."""
+def _lag_reaches(client, state, expected: float, within_s: float = 20.0) -> bool:
+    """The events log's lag in records, measured as the watch loop does and scraped, reads `expected` in time (a
+    scrape a second at most: the metrics rate group's)."""
     from c360.api.metrics import note_logs
 
     deadline = time.monotonic() + within_s
@@ -197,7 +198,7 @@ def _lag_reaches(client, state, expected: float, within_s: float = 15.0) -> bool
         seen = value(scrape(client), "c360_realtime_log_lag_records", log="events")
         if seen == expected or time.monotonic() > deadline:
             return seen == expected
-        time.sleep(0.5)
+        time.sleep(1.05)
 
 
 @pytest.mark.jvm
