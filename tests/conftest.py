@@ -22,66 +22,12 @@ GREMLIN_ENV = {"C360_GREMLIN_USERNAME": GREMLIN_USERNAME, "C360_GREMLIN_PASSWORD
 # The suite's JVMs (Spark drivers and executors, the Gremlin Server, Kafka; in this process and in every child) live
 # seconds to minutes over small data, and the suite is CPU-bound on 2 cores: the C1 compiler alone and the serial
 # collector spend about 30% less CPU there than the server defaults (tests/graph/test_export.py: 110 -> 77 CPU-s, the
-# same wall time alone), and the classes of the jars (Maven Central's and PyPI's, not ours) are not verified again.
-# Spark's JVMs (about 60 in a run) also map the classes a first small job loaded from one archive (class data
-# sharing) instead of loading them again: a Spark session's start from 5.8 to 3.1 CPU-s, measured alone. Settings of
-# the test session's JVMs only, and none where the caller set JAVA_TOOL_OPTIONS; the product's are its deployment's.
-JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote"
-# a small job over the parts of Spark the product uses (SQL, joins, windows, Parquet, Arrow to pandas): its classes
-SPARK_CLASSES_JOB = """
-import sys
-from pyspark.sql import SparkSession, Window, functions as F
-s = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
-df = s.range(2000).select((F.col("id") % 17).alias("k"), F.col("id").cast("string").alias("v"))
-j = df.join(df.groupBy("k").agg(F.count("*").alias("n")), "k").withColumn(
-    "r", F.row_number().over(Window.partitionBy("k").orderBy("v")))
-j.write.mode("overwrite").parquet(sys.argv[1])
-s.read.parquet(sys.argv[1]).createOrReplaceTempView("t")
-s.sql("select k, max(n) m, collect_list(v) l from t where r < 5 group by k").toPandas()
-s.stop()
-"""
-
-
-def _spark_class_archive() -> Path | None:
-    """The class archive of this JDK and this pyspark for the session's Spark JVMs (-XX:SharedArchiveFile), written
-    once into the cache (C360_CACHE) by a JVM that ran SPARK_CLASSES_JOB and dumped its classes at exit. A JVM whose
-    class path differs (another SPARK_CONF_DIR, the Gremlin Server, Kafka) cannot use it and runs as before."""
-    import hashlib
-    import shutil
-    import tempfile
-
-    import pyspark
-
-    java = shutil.which("java")
-    if java is None:
-        return None
-    java = Path(java).resolve()
-    key = hashlib.sha256(f"{java}:{java.stat().st_mtime_ns}:{pyspark.__file__}:{pyspark.__version__}:{JVM_OPTIONS}"
-                         .encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("C360_CACHE") or Path.home() / ".cache" / "c360") / "test-jvm"
-    archive = cache / f"spark-{key}.jsa"
-    if archive.is_file():
-        return archive
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".dump-", dir=cache) as tmp:
-        dumped = Path(tmp) / archive.name
-        env = {**os.environ, "JAVA_TOOL_OPTIONS": f"{JVM_OPTIONS} -XX:ArchiveClassesAtExit={dumped} -Xlog:cds*=off"}
-        proc = subprocess.run([sys.executable, "-c", SPARK_CLASSES_JOB, str(Path(tmp) / "t.parquet")], env=env,
-                              capture_output=True, timeout=300)
-        if proc.returncode != 0 or not dumped.is_file():
-            return None   # the suite runs as before, loading every class
-        os.replace(dumped, archive)
-    return archive
-
-
-def pytest_configure(config):
-    """The session's JAVA_TOOL_OPTIONS, set before xdist starts its workers (they inherit it); no archive is made for
-    a run that leaves the JVM tests out (`make check`)."""
-    if "JAVA_TOOL_OPTIONS" in os.environ:
-        return
-    archive = None if "not jvm" in (config.getoption("markexpr") or "") else _spark_class_archive()
-    os.environ["JAVA_TOOL_OPTIONS"] = JVM_OPTIONS + (
-        f" -XX:SharedArchiveFile={archive} -Xlog:cds*=off" if archive else "")
+# same wall time alone), and the classes of the jars (Maven Central's and PyPI's, not ours) are not verified again (a
+# Spark session's start 5.8 -> 4.7 CPU-s alone). Settings of the test session's JVMs only, none where the caller set
+# JAVA_TOOL_OPTIONS; the product's are left to its deployment. (Class data sharing was tried as well: a Spark session's
+# start 4.7 -> 3.1 CPU-s, but making the archive took 16 s, about what the whole suite gained.)
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:+UnlockDiagnosticVMOptions "
+                                           "-XX:-BytecodeVerificationRemote")
 
 
 # A test that uses one of these fixtures starts a JVM (Spark, the Gremlin Server): it is marked `jvm`, and
