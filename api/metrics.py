@@ -19,6 +19,8 @@ import json
 import math
 import os
 import re
+import stat
+import time
 from typing import Any, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -91,7 +93,10 @@ _routes: dict[int, list[tuple[re.Pattern, str]]] = {}          # id(app): (path 
 _run_labels: dict[Any, set[str]] = {GATE_VALUE: set(), STEP_SECONDS: set(),   # names a run's manifest set, by the
                                      LATEST_GATE_VALUE: set(), LATEST_STEP_SECONDS: set()}   # gauges that hold them
 _served: list[tuple[str, str]] = []                            # (run_id, model) this process served last
-_latest: dict[str, Any] = {"seen": None, "labels": None}      # the latest manifest's (path, mtime, size), its labels
+_latest: dict[str, Any] = {"seen": None, "labels": None, "scanned": 0.0}   # the latest manifest's (mtime, run,
+# size), its labels, when runs/ was last listed
+LATEST_SCAN_S = 10.0          # runs/ is listed at most this often (a stat per run: thousands of runs, a network disk)
+MANIFEST_MAX_BYTES = 1 << 20  # a latest manifest larger than this (or not a regular file) is not read
 
 
 def observe_request(scope, status: int, seconds: float) -> None:
@@ -135,7 +140,10 @@ def count_commit(new: bool) -> None:
 def _number(value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
-    return float(value) if isinstance(value, int | float) else math.nan
+    try:
+        return float(value) if isinstance(value, int | float) else math.nan
+    except OverflowError:   # an integer of hundreds of digits in a hand-edited manifest
+        return math.nan
 
 
 def note_reload(run_id: str, served_model: str, manifest: Mapping[str, Any], seconds: float, at: float) -> None:
@@ -176,8 +184,13 @@ def _set_manifest(manifest: Mapping[str, Any], gate_gauges: tuple[Any, Any, Any]
 def note_latest_run(warehouse) -> None:
     """The warehouse's latest run, published or not: the run whose manifest was written last (the pipeline saves it
     after every step, so a running, failed or resumed nightly is the latest), its status, gates and step seconds.
-    A scandir of `runs/` and a stat per run; the manifest is read again only when it changed. Blocking: in a thread
-    (the reload watcher calls it each poll)."""
+    A scandir of `runs/` and a stat per run, at most every LATEST_SCAN_S; the manifest is read again only when it
+    changed, once (one that cannot be read or is not a run's is skipped until it changes: a hand-edited or broken
+    file costs nothing each poll). Blocking: in a thread (the reload watcher calls it each poll)."""
+    now = time.monotonic()
+    if now - _latest["scanned"] < LATEST_SCAN_S:
+        return
+    _latest["scanned"] = now
     runs = Warehouse(warehouse).runs
     newest: tuple[int, str, int] | None = None   # (mtime, run directory, size) of the manifest written last
     try:
@@ -187,15 +200,23 @@ def note_latest_run(warehouse) -> None:
                     st = os.stat(os.path.join(entry.path, "manifest.json"))
                 except OSError:   # not a run (or not one yet)
                     continue
+                if not stat.S_ISREG(st.st_mode):   # a FIFO would block the watcher for good
+                    continue
                 if newest is None or (st.st_mtime_ns, entry.name) > newest[:2]:
                     newest = (st.st_mtime_ns, entry.name, st.st_size)
     except OSError:
         return
     if newest is None or _latest["seen"] == newest:
         return
+    _latest["seen"] = newest
+    if newest[2] > MANIFEST_MAX_BYTES:
+        return
     try:
         manifest = json.loads((runs / newest[1] / "manifest.json").read_bytes())
-    except (OSError, ValueError):   # being replaced (atomic renames: the next poll reads it)
+    except OSError:   # its run removed meanwhile: listed again at the next scan
+        _latest["seen"] = None
+        return
+    except (ValueError, RecursionError):   # not JSON (or nested beyond reason): skipped until it changes
         return
     if not isinstance(manifest, Mapping):
         return
@@ -205,7 +226,7 @@ def note_latest_run(warehouse) -> None:
     LATEST_RUN.labels(*labels).set(1)
     LATEST_RUN_AT.set(newest[0] / 1e9)
     _set_manifest(manifest, (LATEST_GATE_VALUE, LATEST_GATE_THRESHOLD, LATEST_GATE_PASSED), LATEST_STEP_SECONDS)
-    _latest["seen"], _latest["labels"] = newest, labels
+    _latest["labels"] = labels
 
 
 def note_reload_failed() -> None:

@@ -52,11 +52,14 @@ async def _close_later(state, delay: float) -> None:
 
 
 async def catch_up(app) -> None:
-    """Read what other workers appended to the events log, in a thread: a request then finds little or nothing to
-    read (it reads in a thread too, never on the event loop: api.live_updates.LiveEvents.behind)."""
+    """Read what other workers appended to the events log and the customers log, in a thread: a request then finds
+    little or nothing to read (it reads in a thread too, never on the event loop: api.live_updates.LiveEvents.behind),
+    and an idle worker's lag is what it has not read in a poll, not all it was never asked for."""
     served = app.state.served
     if served is not None:
         await asyncio.to_thread(served.events.refresh)
+        if served.customers is not None:
+            await asyncio.to_thread(served.customers.refresh)
 
 
 async def watch(app, interval: float) -> None:
@@ -64,10 +67,13 @@ async def watch(app, interval: float) -> None:
     behind between two polls."""
     while True:
         await asyncio.sleep(interval)
-        try:
-            await refresh(app)
-            await asyncio.to_thread(metrics.note_latest_run, app.state.settings.warehouse)
-            await asyncio.to_thread(metrics.note_logs, app.state.served)
-            await catch_up(app)
-        except Exception:  # noqa: BLE001 - the watcher must never die
-            log.exception("reload check failed")
+        # each on its own: one that fails (a broken manifest, a broker away) must not stop the others
+        for what, step in (("reload check", lambda: refresh(app)),
+                           ("latest run's metrics", lambda: asyncio.to_thread(metrics.note_latest_run,
+                                                                               app.state.settings.warehouse)),
+                           ("logs' lag", lambda: asyncio.to_thread(metrics.note_logs, app.state.served)),
+                           ("catching up", lambda: catch_up(app))):
+            try:
+                await step()
+            except Exception:  # noqa: BLE001 - the watcher must never die
+                log.exception("%s failed", what)

@@ -155,10 +155,13 @@ def test_matches_and_commits_are_counted(fresh_warehouse):
     assert delta("c360_customer_commits_total", match="new") == 1
 
 
-def test_a_failed_nightly_is_the_latest_run_the_scrape_shows(fresh_warehouse):
+def test_a_failed_nightly_is_the_latest_run_the_scrape_shows(fresh_warehouse, monkeypatch):
     """The served run's gauges show only what was published; the latest run's show a nightly that failed its gate
-    (its manifest written by the pipeline's step runner), and the reload watcher reads it each poll."""
+    (its manifest written by the pipeline's step runner), and the reload watcher reads it as it polls."""
+    from c360.api import metrics
     from c360.api.app import create_app
+
+    monkeypatch.setattr(metrics, "LATEST_SCAN_S", 0.0)   # runs/ listed at every poll (10 s apart at most otherwise)
     from c360.errors import C360Error
     from c360.jobs.pipeline import StepFailed, StepResult, open_run, run_steps
 
@@ -185,6 +188,26 @@ def test_a_failed_nightly_is_the_latest_run_the_scrape_shows(fresh_warehouse):
     assert value(text, "c360_latest_run_step_seconds", step="gates") >= 0
     assert value(text, "c360_latest_run_step_seconds", step="match") >= 0
     assert abs(value(text, "c360_latest_run_updated_timestamp_seconds") - time.time()) < 60
+
+
+def test_a_broken_latest_manifest_is_skipped_and_stops_nothing(fresh_warehouse, monkeypatch, caplog):
+    """A latest run's manifest written by hand or broken (an integer of 400 digits, JSON nested beyond reason, a FIFO
+    in its place) is skipped until it changes: nothing raises, nothing blocks, and the gauges keep what they held."""
+    from c360.api import metrics
+
+    monkeypatch.setattr(metrics, "LATEST_SCAN_S", 0.0)
+    runs = Warehouse(fresh_warehouse).runs
+    metrics.note_latest_run(fresh_warehouse)
+    for name, body in (("run-9-huge", '{"run_id": "run-9-huge", "gates": {"g": {"value": 1%s}}}' % ("0" * 400)),
+                       ("run-9-deep", "[" * 100_000 + "]" * 100_000)):
+        (runs / name).mkdir()
+        (runs / name / "manifest.json").write_text(body)
+        metrics.note_latest_run(fresh_warehouse)   # raises nothing
+    (runs / "run-9-fifo").mkdir()
+    os.mkfifo(runs / "run-9-fifo" / "manifest.json")
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(metrics.note_latest_run, fresh_warehouse).result(timeout=10)   # a FIFO is never opened
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 def _lag_reaches(client, state, expected: float, within_s: float = 20.0, read: bool = False) -> bool:
