@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Iterator
@@ -335,20 +336,19 @@ class _Writer:
 
 
 def record_key(record: dict[str, Any], keyed_by: str) -> bytes:
-    """The key of a record of a compacted topic: the value of `keyed_by` (a record without it: its first field's name),
-    joined by the record's `line` nonce when it has one (`["77009-x", "<nonce>"]`, JSON, so no id can forge another's).
+    """The key of a record of a compacted topic: JSON `[the value of keyed_by (a record without it: its first field's
+    name), the record's line nonce]`, and for a record without a nonce a new random one, so no two records share a key.
 
     Compaction keeps the latest record of each key. The customers log is decided in log order, first line of a record
     id wins (c360.commits.CommitOrder): keyed by record id alone, a racing writer's later line would outlive the line
-    that won, and one reservation would remove another. Every commit line and every steward's reservation carries its
-    own nonce, so no later record shares its key and compaction never removes it; only a line without a nonce (the
-    nightly's `{reserved_through: N}`, or a line of an older version) can be superseded by a later one of its key, no
-    earlier than `min.compaction.lag.ms` after it was written (realtime.log_compaction_lag_s, 7 days), by when a
-    published run contains it (each nightly reserves above every reservation it read)."""
+    that won, one reservation would remove another, and a nightly's reservation line ({reserved_through: N}, which
+    has no nonce) could be removed by the next while a published run does not contain it yet (a week of failed
+    gates). With a key of its own, no record is ever removed by compaction; the record id leads the key, and
+    min.compaction.lag.ms (realtime.log_compaction_lag_s) stays as a second guard for topics keyed by older versions."""
     value = record.get(keyed_by)
     key = str(value) if value is not None else str(next(iter(record), ""))
     nonce = record.get("line")
-    return key.encode() if nonce is None else orjson.dumps([key, str(nonce)])
+    return orjson.dumps([key, str(nonce) if nonce is not None else uuid.uuid4().hex])
 
 
 def _records(value: bytes | None, where: str, offset: int) -> list[dict[str, Any]]:

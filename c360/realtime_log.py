@@ -13,8 +13,8 @@ from c360.layout import Warehouse
 from c360.log_contract import LogSpec, LogUnavailable, RealtimeLog, parse_log_spec, position_of
 from c360.settings import RealtimeSettings
 
-# the record field a log is keyed by (a compacted topic on Kafka, c360.kafka_log.record_key: a line with a `line`
-# nonce is keyed by the field's value and the nonce, so compaction never removes a line a reader still decides on);
+# the record field a log is keyed by (a compacted topic on Kafka, c360.kafka_log.record_key: a line is keyed by the
+# field's value and its `line` nonce, or a random one, so compaction never removes a line a reader may decide on);
 # a log not named here keeps every record until a published run contains it
 KEYED_BY = {"customers": "id"}
 
@@ -34,7 +34,8 @@ def open_log(spec: str | LogSpec | None, directory: str | Path, log_name: str, k
              timeout_s: float = 5.0, compaction_lag_s: float = COMPACTION_LAG_S) -> RealtimeLog:
     """The log `log_name` ("events", "customers", ...) as `spec` says: the file journal in `directory`, or its
     Kafka topic. `keyed_by`: the record field that keys it (a compacted topic, c360.kafka_log.record_key: records
-    without the field are keyed by their first field's name; a record's `line` nonce joins its key), compacting no
+    without the field are keyed by their first field's name; a record's `line` nonce, or a random one, joins its key:
+    no two share one), compacting no
     record younger than `compaction_lag_s`. On Kafka `directory` still holds the lock file of `exclusive`;
     `timeout_s` bounds an append's wait for the broker."""
     parsed = spec if isinstance(spec, LogSpec) else parse_log_spec(spec)
