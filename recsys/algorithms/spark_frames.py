@@ -16,6 +16,7 @@ from ..base import InteractionData
 # One collect of factor rows stays under this many bytes, and under a quarter of the session's effective
 # spark.driver.maxResultSize (chunk_bytes): a limit set through spark-submit or spark-defaults.conf counts as well.
 CHUNK_BYTES = 8 << 20
+CHUNK_MIN_BYTES = 64 << 10   # however small the limit: a 1k limit made a million-user table a million Spark jobs
 RESULT_SIZE_DEFAULT = "1g"   # Spark's spark.driver.maxResultSize when nothing sets it
 REC_COLUMNS = ["USER_ID", "ITEM_ID", "RANK", "SCORE"]
 
@@ -56,13 +57,13 @@ def id_index(frame, column: str, out: str, expected: int):
 
 def chunk_bytes(max_result_size: str | None) -> int:
     """The bytes one collect to the driver may hold: CHUNK_BYTES, or a quarter of spark.driver.maxResultSize when
-    that is smaller ("0": unlimited; unset or unreadable: Spark's default, 1g)."""
+    that is smaller, at least CHUNK_MIN_BYTES ("0": unlimited; unset or unreadable: Spark's default, 1g)."""
     from c360.spark import size_bytes
 
     limit = size_bytes(max_result_size or RESULT_SIZE_DEFAULT)
     if limit is None or limit <= 0:
         return CHUNK_BYTES
-    return max(1, min(CHUNK_BYTES, limit // 4))
+    return max(CHUNK_MIN_BYTES, min(CHUNK_BYTES, limit // 4))
 
 
 def session_chunk_bytes(spark) -> int:

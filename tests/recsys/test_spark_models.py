@@ -67,7 +67,8 @@ def test_factor_chunks_follow_the_sessions_result_size_limit():
     from c360.recsys.algorithms.spark_frames import CHUNK_BYTES, chunk_bytes, session_chunk_bytes
 
     assert CHUNK_BYTES == 8 << 20
-    assert chunk_bytes("16m") == 4 << 20 and chunk_bytes("2m") == 512 << 10 and chunk_bytes("100") == 25
+    assert chunk_bytes("16m") == 4 << 20 and chunk_bytes("2m") == 512 << 10
+    assert chunk_bytes("100") == chunk_bytes("1k") == 64 << 10   # however small the limit
     assert chunk_bytes("1g") == chunk_bytes(None) == chunk_bytes("0") == chunk_bytes("lots") == CHUNK_BYTES
 
     def session(conf: dict):
