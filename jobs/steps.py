@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -60,14 +61,20 @@ def _insurance_dir(ctx: RunContext, visits: str | None, fmt: str) -> Path:
 
         log.info("generating insurance data for %d customers%s into %s", n, " and park accounts" if accounts else "",
                  out)
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)   # what a run that ended while generating left
+        # a folder of this run's own (two nightlies of one warehouse may generate at once; a shared one let each
+        # remove or move the other's half-written files), moved into place whole; nothing of it stays on failure
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            generate(n, seed=seed, out_dir=tmp, visits=(visits or DEFAULT_DIR) if accounts else None,
+            generate(n, seed=seed, out_dir=tmp / "data", visits=(visits or DEFAULT_DIR) if accounts else None,
                      visitors=cfg.generate_visitors)
-            tmp.rename(out)
+            try:
+                (tmp / "data").rename(out)
+            except OSError:   # another run generated the same seed first: its data is kept
+                if not (out / "truth.csv").is_file():
+                    raise
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)   # a failed generation leaves nothing behind
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -114,3 +114,33 @@ def test_a_failed_generation_leaves_no_temporary_folder_in_the_warehouse(tmp_pat
         steps._insurance_dir(ctx, None, "sigir17")
     inputs = Warehouse(tmp_path / "wh").inputs
     assert not inputs.exists() or [p.name for p in inputs.rglob("*")] == []
+
+
+def test_two_runs_generating_at_once_keep_one_whole_folder(tmp_path, monkeypatch):
+    """Two nightlies of one warehouse generate the same data at once: each writes a folder of its own, the first
+    to finish moves it into place, the other's is dropped (a shared temporary folder let one remove or move the
+    other's half-written files)."""
+    from types import SimpleNamespace
+
+    from c360.entity_resolution import generate as generate_mod
+    from c360.jobs import steps
+    from c360.layout import Warehouse
+    from c360.settings import load_settings
+
+    settings = load_settings(None, env={}, overrides={"warehouse": str(tmp_path / "wh")})
+    ctx = SimpleNamespace(settings=settings, warehouse=Warehouse(tmp_path / "wh"))
+    out = ctx.warehouse.generated_insurance(settings.nightly.generate_customers, settings.nightly.seed)
+    writers = []
+
+    def generate(n, seed, out_dir, visits=None, visitors=None):
+        writers.append(out_dir)
+        out_dir.mkdir(parents=True)
+        (out_dir / "truth.csv").write_text(f"written by {len(writers)}\n")
+        if len(writers) == 1:   # the other run finishes while this one still writes
+            assert steps._insurance_dir(ctx, None, "personalize") == out
+
+    monkeypatch.setattr(generate_mod, "generate", generate)
+    assert steps._insurance_dir(ctx, None, "personalize") == out
+    assert len(writers) == 2 and writers[0] != writers[1]   # a folder each
+    assert (out / "truth.csv").read_text() == "written by 2\n"   # the first to finish, whole
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]   # no temporary folder left
