@@ -90,6 +90,15 @@ class _LogFollower:
         finally:
             self._lock.release()
 
+    def unread_bytes(self) -> int:
+        """Bytes of the log this worker has not read yet (api.metrics; blocking: a listing and stats)."""
+        return self._tail.unread_bytes()
+
+    def lag_records(self) -> int | None:
+        """Records of the log after what this worker read, counted on the broker (api.metrics; None on the file
+        journal; blocking: at most a bounded broker query)."""
+        return self._tail.lag_records()
+
 
 class LiveEvents(_LogFollower):
     """Events of the events log the served run does not contain, per user (thread-safe).
@@ -134,15 +143,6 @@ class LiveEvents(_LogFollower):
     @property
     def users(self) -> int:
         return len(self._users)
-
-    def unread_bytes(self) -> int:
-        """Bytes of the log this worker has not read yet (api.metrics; blocking: a listing and stats)."""
-        return self._tail.unread_bytes()
-
-    def lag_records(self) -> int | None:
-        """Records of the log after what this worker read, counted on the broker (api.metrics; None on the file
-        journal; blocking: at most a bounded broker query)."""
-        return self._tail.lag_records()
 
     def refresh(self) -> None:
         """Read what any worker appended since the last call (one stat when nothing was). Blocking: off the loop."""
@@ -324,15 +324,6 @@ class LiveCustomers(_LogFollower):
     @property
     def committed(self) -> int:
         return self._tail.records_read
-
-    def unread_bytes(self) -> int:
-        """Bytes of the log this worker has not read yet (api.metrics; blocking: a listing and stats)."""
-        return self._tail.unread_bytes()
-
-    def lag_records(self) -> int | None:
-        """Records of the log after what this worker read, counted on the broker (api.metrics; None on the file
-        journal; blocking: at most a bounded broker query)."""
-        return self._tail.lag_records()
 
     def close(self) -> None:
         self.journal.close()
