@@ -156,21 +156,29 @@ class IdChanges:
     def read(cls, path: str | Path) -> IdChanges:
         """The changed ids of an id changes file (a Parquet file or a directory of parts); empty when it is missing.
         InputError naming the file and the column when one is missing."""
-        import pyarrow.dataset as ds
-
-        from c360.errors import InputError
-
-        path = Path(path)
-        if not path.exists():
+        cols = _rows(path, CHANGED)
+        if cols is None:
             return cls()
-        data = ds.dataset(path, format="parquet")
-        missing = [c for c in COLUMNS if c not in data.schema.names]
-        if missing:
-            raise InputError(f"{path}: column {', '.join(missing)} missing (an id changes file has "
-                             f"{', '.join(COLUMNS)})")
-        cols = data.to_table(columns=list(COLUMNS), filter=ds.field("change").isin(list(CHANGED))).to_pydict()
         return cls({int(m): IdChange(str(c), tuple(int(x) for x in (i or ())), int(b), int(a))
                     for m, c, i, b, a in zip(*(cols[c] for c in COLUMNS), strict=True)})
+
+
+def _rows(path: str | Path, changes: tuple[str, ...]) -> dict[str, list] | None:
+    """The COLUMNS of an id changes file's rows of `changes` (a Parquet file or a directory of parts); None when it
+    is missing. InputError naming the file and the column when one is missing."""
+    import pyarrow.dataset as ds
+
+    from c360.errors import InputError
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    data = ds.dataset(path, format="parquet")
+    missing = [c for c in COLUMNS if c not in data.schema.names]
+    if missing:
+        raise InputError(f"{path}: column {', '.join(missing)} missing (an id changes file has "
+                         f"{', '.join(COLUMNS)})")
+    return data.to_table(columns=list(COLUMNS), filter=ds.field("change").isin(list(changes))).to_pydict()
 
 
 def split_from(path: str | Path) -> dict[int, list[int]]:
@@ -178,13 +186,9 @@ def split_from(path: str | Path) -> dict[int, list[int]]:
     file (a Parquet file or a directory of parts; empty when it is missing): the `new` ids that a `split` id, or a
     `merged` one whose records went to several clusters, lists in its `into`. An id a split's part went to that was
     there before stays `kept` and is not listed (the split did not create it)."""
-    import pyarrow.dataset as ds
-
-    path = Path(path)
-    if not path.exists():
+    rows = _rows(path, ("split", "merged", "new"))
+    if rows is None:
         return {}
-    rows = ds.dataset(path, format="parquet").to_table(
-        columns=["match_id", "change", "into"], filter=ds.field("change").isin(["split", "merged", "new"])).to_pydict()
     new = {int(m) for m, c in zip(rows["match_id"], rows["change"], strict=True) if c == "new"}
     out: dict[int, list[int]] = {}
     for mid, change, into in zip(rows["match_id"], rows["change"], rows["into"], strict=True):
