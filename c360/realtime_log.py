@@ -35,9 +35,8 @@ def open_log(spec: str | LogSpec | None, directory: str | Path, log_name: str, k
     """The log `log_name` ("events", "customers", ...) as `spec` says: the file journal in `directory`, or its
     Kafka topic. `keyed_by`: the record field that keys it (a compacted topic, c360.kafka_log.record_key: records
     without the field are keyed by their first field's name; a record's `line` nonce, or a random one, joins its key:
-    no two share one), compacting no
-    record younger than `compaction_lag_s`. On Kafka `directory` still holds the lock file of `exclusive`;
-    `timeout_s` bounds an append's wait for the broker."""
+    no two share one), compacting no record younger than `compaction_lag_s`. On Kafka `directory` still holds the
+    lock file of `exclusive`; `timeout_s` bounds an append's wait for the broker."""
     parsed = spec if isinstance(spec, LogSpec) else parse_log_spec(spec)
     if not parsed.is_kafka:
         return AppendLog(directory)
