@@ -197,7 +197,7 @@ def render_report(manifest: dict[str, Any], er: dict[str, Any], recsys: dict[str
         parts += ["<h2>Real-time events</h2>", _realtime_section(realtime)]
     parts += _er_section(er, manifest, previous)
     parts.append("<h2>Recommenders</h2>")
-    was = (previous or {}).get("recsys") if previous else None
+    was = previous.get("recsys") if previous else None
     parts += _holdout_section(recsys.get("metrics") or {}, metric, recsys.get("split") or {},
                               None if was is None else was.get("metrics") or {})
     parts += _time_ordered_section(recsys.get("time_ordered") or {}, session_metric,
