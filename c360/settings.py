@@ -48,11 +48,11 @@ class _Section(BaseModel):
 class AccountsSettings(_Section):
     """A user's accounts table (app accounts of another system: records of people, matched with the insurance
     records): the file and its columns under their merged names (id, first_name, last_name, date_of_birth, email,
-    home_phone, zip, ...). Its ids are the visits' USER_IDs."""
+    home_phone, zip, ...). Its ids are the visits' USER_IDs. Its rows are park accounts (`source` park): what the
+    match attaches to the insurance records' people, the graph's account vertices and the shared histories."""
 
     file: str
     columns: dict[str, str]                 # merged name -> the file's column
-    line: str = "park"                      # the `source` of its merged rows
 
 
 class NightlySettings(_Section):

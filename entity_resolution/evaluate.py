@@ -67,6 +67,17 @@ def _joined(matched, truth, id_col: str | None, extra: list[str] = ()) -> pd.Dat
         t.assign(record_id=t["record_id"].astype(str)), on="record_id", how="inner")
 
 
+def source_ids(matched, source: str) -> set[str]:
+    """The record ids of a match run's output (a path: its records file) whose `source` is `source`."""
+    from c360.layout import MatchOutput
+
+    path = MatchOutput.local(matched).matched
+    id_col = _id_column(matched)
+    m = read_table(path)
+    require_columns(m, [id_col, "source"], str(path))
+    return set(m.loc[m["source"].astype(str) == source, id_col].astype(str))
+
+
 def _id_column(matched) -> str:
     """The record id column of a match run's output: its report's config says (else "id")."""
     from c360.layout import MatchOutput

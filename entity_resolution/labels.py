@@ -94,16 +94,22 @@ def _weights(df: pd.DataFrame, path) -> np.ndarray:
 
 
 def evaluate_labels(matched_path: str | Path, labels_path: str | Path, out_html: str | Path | None = None,
-                    thresholds=None) -> list[dict]:
+                    thresholds=None, touching: set[str] | None = None) -> list[dict]:
     """Precision/recall/F1 of the clustered output's pairs over match-probability thresholds on labeled pairs.
 
     Uses the pairs scored in the run (`<matched>.pairs.parquet`); a labeled pair never scored counts as a
-    non-link. Writes an HTML chart when out_html is given. Returns [{"threshold", "precision", "recall", "f1"}].
+    non-link. `touching`: only the labelled pairs that hold one of these record ids ([] when none of them is a
+    match). Writes an HTML chart when out_html is given. Returns [{"threshold", "precision", "recall", "f1"}].
     """
     pairs_path = MatchOutput.local(matched_path).pairs
     if not pairs_path.exists():
         raise InputError(f"{pairs_path}: scored pairs not found (rerun c360 er match)")
-    p, y = labelled_probabilities(pd.read_parquet(pairs_path), labels_to_pairs(labels_path))
+    labelled = labels_to_pairs(labels_path)
+    if touching is not None:
+        labelled = labelled[labelled["unique_id_l"].isin(touching) | labelled["unique_id_r"].isin(touching)]
+        if not (labelled["clerical_match_score"] >= 0.5).any():
+            return []
+    p, y = labelled_probabilities(pd.read_parquet(pairs_path), labelled)
     rows = [{"threshold": t, **scores_at(p, y, t)} for t in thresholds or [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]]
     if out_html:
         with atomic_path(out_html) as tmp:

@@ -149,9 +149,10 @@ class AccountTable(SourceTable):
         return super().frame({back.get(k, k): v for k, v in data.items()})
 
     @classmethod
-    def configured(cls, file: str, columns: Mapping[str, str], line: str = "park") -> "AccountTable":
+    def configured(cls, file: str, columns: Mapping[str, str]) -> "AccountTable":
         """A user's accounts table: `columns` maps merged names (id, first_name, last_name, date_of_birth, email,
-        home_phone, zip, ...) to the file's columns; InputError naming the setting for a bad mapping."""
+        home_phone, zip, ...) to the file's columns; InputError naming the setting for a bad mapping. Its rows are of
+        the park accounts' line (PARK_ACCOUNTS.line), the one the match, the graph and the recommenders know."""
         from c360.errors import InputError
 
         unknown = sorted(set(columns) - set(ACCOUNT_COLUMNS))
@@ -159,7 +160,7 @@ class AccountTable(SourceTable):
             raise InputError(f"nightly.accounts.columns: {'unknown name(s) ' + ', '.join(unknown) if unknown else 'no id'}"
                              f" (merged names: {', '.join(ACCOUNT_COLUMNS)})")
         renames = {str(src): name for name, src in columns.items()}
-        return cls(name="accounts", file=str(file), columns=tuple(renames), line=line, renames=renames)
+        return cls(name="accounts", file=str(file), columns=tuple(renames), line=PARK_ACCOUNTS.line, renames=renames)
 
     def to_merged_pandas(self, accounts: pd.DataFrame) -> pd.DataFrame:
         """pandas: the accounts as merged rows (renamed, only the mapped columns, `source` = the line)."""

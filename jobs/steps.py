@@ -86,7 +86,7 @@ def _accounts(ctx: RunContext, insurance: Path):
 
     cfg = ctx.settings.nightly.accounts
     if cfg is not None:
-        return AccountTable.configured(str(Path(cfg.file).resolve()), cfg.columns, cfg.line)
+        return AccountTable.configured(str(Path(cfg.file).resolve()), cfg.columns)
     return accounts_table(insurance)
 
 
@@ -122,7 +122,7 @@ def _at_threshold(pr_curve: list[dict], threshold: float) -> dict:
 
 
 def step_match(ctx: RunContext) -> StepResult:
-    from c360.entity_resolution.evaluate import evaluate, evaluate_source
+    from c360.entity_resolution.evaluate import evaluate, evaluate_source, source_ids
     from c360.entity_resolution.labels import evaluate_labels
     from c360.entity_resolution.match import match
 
@@ -162,15 +162,15 @@ def step_match(ctx: RunContext) -> StepResult:
         metrics["id_changes"] = id_changes["counts"]
     evaluation, f1, source = None, None, None
     truth = insurance / "truth.csv"
-    accounts_f1 = None
+    accounts = _accounts(ctx, insurance)
+    accounts_f1, accounts_source = None, None
     if truth.is_file():
         evaluation = evaluate(out, truth)
         f1, source = evaluation["f1"], "truth"
         metrics.update(precision=evaluation["precision"], recall=evaluation["recall"], f1=evaluation["f1"])
-        accounts = _accounts(ctx, insurance)
         if accounts is not None:
             evaluation["accounts"] = evaluate_source(out, truth, accounts.line)
-            accounts_f1 = evaluation["accounts"].get("f1")
+            accounts_f1, accounts_source = evaluation["accounts"].get("f1"), "truth"
             metrics.update(accounts_f1=accounts_f1,
                            accounts_wrong_merge_share=evaluation["accounts"].get("wrong_merge_share"))
     pr_curve = []
@@ -180,6 +180,11 @@ def step_match(ctx: RunContext) -> StepResult:
         metrics.update(labels_precision=at["precision"], labels_recall=at["recall"], labels_f1=at["f1"])
         if f1 is None:
             f1, source = at["f1"], "labels"
+        if accounts_f1 is None and accounts is not None:   # no truth: the labelled pairs that hold an account
+            on_accounts = evaluate_labels(out, labels[0], touching=source_ids(out, accounts.line))
+            if on_accounts:
+                accounts_f1, accounts_source = _at_threshold(on_accounts, result.threshold)["f1"], "labels"
+                metrics.update(accounts_f1=accounts_f1)
     if decided is not None:   # the stewards' own precision and recall, beside the labels' above
         at = _at_threshold(evaluate_labels(out, decided), result.threshold)
         metrics.update(decisions_precision=at["precision"], decisions_recall=at["recall"], decisions_f1=at["f1"],
@@ -191,6 +196,7 @@ def step_match(ctx: RunContext) -> StepResult:
                                  default=str)
     return StepResult(outputs={"matched": str(out), "report": result.report_path, "metrics": str(er_metrics),
                                "f1": f1, "f1_source": source, "accounts_f1": accounts_f1,
+                               "accounts_f1_source": accounts_source,
                                "previous": str(previous) if previous else None,
                                "id_changes": None if id_changes is None else str(ctx.run.match.id_changes)},
                       rows={"records": result.records, "match_ids": result.clusters}, metrics=metrics)
@@ -471,9 +477,11 @@ def step_gates(ctx: RunContext) -> StepResult:
     cfg, rcfg = ctx.settings.gates, ctx.settings.recsys
     results = {"er_f1": gates_mod.er_gate(ctx.output("match", "f1"), cfg.er_f1_min,
                                          ctx.output("match", "f1_source") or "")}
-    accounts_f1 = ctx.manifest.outputs()["match"].get("accounts_f1")
-    if accounts_f1 is not None:
-        results["er_accounts_f1"] = gates_mod.er_gate(accounts_f1, cfg.er_accounts_f1_min, "truth (pairs with an account)")
+    match = ctx.manifest.outputs()["match"]
+    if match.get("accounts_f1") is not None:   # on the truth, else on the labelled pairs that hold an account
+        results["er_accounts_f1"] = gates_mod.er_gate(match["accounts_f1"], cfg.er_accounts_f1_min,
+                                                      f"{match.get('accounts_f1_source') or 'truth'} "
+                                                      f"(pairs with an account)")
     evaluation = _read_json(ctx.output("recsys_evaluate", "metrics"))["algorithms"]
     results["recsys_ndcg"] = gates_mod.recsys_gate(ctx.output("recsys_train", "served"), evaluation,
                                                    rcfg.baseline, cfg.recsys_min_ratio, metric=rcfg.ndcg)

@@ -65,17 +65,24 @@ def test_accounts_table_visits_keyed_by_account_and_truth(generated, epcot, tmp_
 
 def test_a_users_accounts_table_is_configuration(tmp_path):
     table = S.AccountTable.configured(str(tmp_path / "app_users.csv"),
-                                      {"id": "uid", "first_name": "given", "email": "mail"}, line="app")
+                                      {"id": "uid", "first_name": "given", "email": "mail"})
     frame = pd.DataFrame({"uid": ["u1", "u2"], "given": ["Ann", "Bo"], "mail": ["a@x.org", None], "extra": [1, 2]})
     merged = table.to_merged_pandas(frame)
     assert list(merged.columns) == ["id", "first_name", "email", "source"]
-    assert merged["source"].eq("app").all() and merged["id"].tolist() == ["u1", "u2"]   # ids kept: the USER_IDs
+    # the park accounts' line, the one the match attaches, the graph exports as accounts and the recommenders share
+    assert merged["source"].eq(S.PARK_ACCOUNTS.line).all() and merged["id"].tolist() == ["u1", "u2"]   # ids kept
     with pytest.raises(InputError, match="nightly.accounts.columns: unknown name"):
         S.AccountTable.configured("f.csv", {"id": "uid", "nickname": "nick"})
     with pytest.raises(InputError, match="no id"):
         S.AccountTable.configured("f.csv", {"first_name": "given"})
     with pytest.raises(InputError, match=r"app_users.csv.*mail"):
         table.to_merged_pandas(frame.drop(columns=["mail"]))
+    # no setting puts a user's accounts on another line, where nothing would treat them as accounts
+    from pydantic import ValidationError
+
+    from c360.settings import AccountsSettings
+    with pytest.raises(ValidationError, match="line"):
+        AccountsSettings(file="f.csv", columns={"id": "uid"}, line="app")
 
 
 def test_accounts_attach_to_one_person_and_are_scored_on_their_own(generated, tmp_path):

@@ -29,6 +29,28 @@ def manifest(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text())
 
 
+# a user's accounts table: its own column names, mapped onto the merged names by configuration
+ACCOUNT_COLUMNS = {"id": "uid", "first_name": "given", "last_name": "family", "date_of_birth": "born",
+                   "email": "mail", "home_phone": "tel", "zip": "postcode"}
+
+
+def _users_own_accounts(tmp_path: Path, visits: Path) -> tuple[Path, Path]:
+    """(an insurance directory without truth.csv, with its visits keyed by account under visits/; an accounts table
+    of the user's own columns, elsewhere): the generator's, renamed."""
+    from c360.entity_resolution.generate import generate
+
+    own = tmp_path / "own"
+    generate(150, seed=4, out_dir=own, visits=visits, visitors=300)
+    (own / "truth.csv").unlink()
+    park = pd.read_csv(own / "park_accounts.csv", dtype=str)
+    (own / "park_accounts.csv").unlink()
+    renamed = {"account_id": "uid", "first_name": "given", "last_name": "family", "birth_date": "born",
+               "email": "mail", "phone": "tel", "zip": "postcode"}
+    accounts_csv = tmp_path / "app_users.csv"
+    park.rename(columns=renamed).to_csv(accounts_csv, index=False)
+    return own, accounts_csv
+
+
 def match_ids(run_dir: Path) -> dict[str, int]:
     df = pd.read_parquet(run_dir / "er" / "matched.parquet", columns=["id", "match_id"])
     return dict(zip(df["id"], df["match_id"], strict=True))
@@ -133,9 +155,12 @@ def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visit
     assert match_ids(wh / "runs" / "bad-input") == match_ids(run1)
     assert f"compare with run <a href='../{run1.name}/report.html'>" in (wh / "runs" / "bad-input" / "report.html").read_text()
 
-    # 2. a failed gate publishes nothing
-    strict = write_config(tmp_path / "strict.yaml", epcot_visits, insurance, serve="popularity",
-                          gates={"er_f1_min": 1.01})
+    # 2. a failed gate publishes nothing. Its run: a user's own accounts table (configured: its file and columns)
+    # and no truth, so both ER gates are on the labels (the accounts' on the labelled pairs that hold an account)
+    own, accounts_csv = _users_own_accounts(tmp_path, epcot_visits)
+    strict = write_config(tmp_path / "strict.yaml", own / "visits", own, serve="popularity",
+                          gates={"er_f1_min": 1.01, "er_accounts_f1_min": 1.01},
+                          nightly={"accounts": {"file": str(accounts_csv), "columns": ACCOUNT_COLUMNS}})
     with pytest.raises(StepFailed, match="er_f1") as err:
         run_nightly(str(strict), warehouse=str(wh), env=ENV, run_id="gate")
     assert err.value.step == "gates"
@@ -143,6 +168,14 @@ def test_failures_keep_current_and_resume_continues(spark, tmp_path, epcot_visit
     gate = manifest(wh / "runs" / "gate")
     assert gate["status"] == "failed" and gate["gates"]["er_f1"]["passed"] is False
     assert gate["gates"]["recsys_ndcg"]["passed"] is True
+    accounts_gate, match_step = gate["gates"]["er_accounts_f1"], gate["steps"]["match"]
+    assert accounts_gate["passed"] is False and 0.8 < accounts_gate["value"] <= 1
+    assert "labels (pairs with an account)" in accounts_gate["detail"]
+    rows = gate["steps"]["validate"]["rows"]
+    assert rows["accounts"] == gate["steps"]["merge"]["rows"]["park"] >= 300   # matched as park accounts
+    identities = pd.read_parquet(wh / "runs" / "gate" / "recsys" / "identities.parquet")   # histories shared
+    assert identities.duplicated("PERSON_ID", keep=False).sum() >= 2
+    assert match_step["metrics"]["accounts_f1"] == pytest.approx(accounts_gate["value"], abs=1e-4)
 
     # 3. the graph store is down: graph_load fails with a clear error, resume redoes only what is left
     down = {**ENV, "C360_GRAPH": f"gremlin://127.0.0.1:{free_port()}"}
