@@ -14,7 +14,8 @@ trained three ways, side by side:
 
 Each person's last trip is answered for the account it was made on, among its park's attractions (its context),
 never an item of that user's training row; relevance = the trip's attractions new to the person (under any
-account). NDCG@10 over the persons with an earlier trip and a new attraction in the last one; for the persons whose
+account). NDCG@10 over the persons with an earlier trip and a new attraction in the last one; split by whether the
+trip's park is one the person visited before (else no history is about its attractions); for the persons whose
 last trip opened a new account ("fresh account": a stranger to (a), a known person to (b)); and a wrong-merge test:
 every test account that has another account with history is merged instead with a stranger's account (another
 person of the same park), at the weight of a weak link and of a certain one, against a correct merge at those
@@ -61,8 +62,9 @@ def _data(work: Path, customers: int, seed: int):
 
 
 def _split(visits: pd.DataFrame):
-    """(train rows, test trips: PERSON, USER_ID, SESSION_ID, PARK, items, fresh): each person's last trip is the test;
-    training keeps every row before the start of that person's test trip."""
+    """(train rows, test trips: PERSON, USER_ID, PARK, relevant, fresh, known_park): each person's last trip is the
+    test; training keeps every row before the start of that person's test trip. `known_park`: the person has an
+    earlier trip in the test trip's park (else no history of theirs is about its attractions)."""
     starts = visits.groupby(["PERSON", "SESSION_ID"], as_index=False).agg(START=("TIMESTAMP", "min"),
                                                                           USER_ID=("USER_ID", "first"),
                                                                           PARK=("PARK", "first"))
@@ -71,6 +73,7 @@ def _split(visits: pd.DataFrame):
     train_rows = cut[cut["TIMESTAMP"] < cut["START"]]
     test_rows = visits[visits["SESSION_ID"].isin(set(last["SESSION_ID"]))]
     history = train_rows.groupby("PERSON")["ITEM_ID"].agg(set)
+    parks_of = train_rows.groupby("PERSON")["PARK"].agg(set)
     account_seen = set(train_rows["USER_ID"])
     tests = []
     for (person, _), g in test_rows.groupby(["PERSON", "SESSION_ID"]):
@@ -78,8 +81,9 @@ def _split(visits: pd.DataFrame):
         new = set(g["ITEM_ID"]) - seen
         if seen and new:   # a person with a history, and something new to them in the last trip
             user = g["USER_ID"].iloc[0]
-            tests.append({"PERSON": person, "USER_ID": user, "PARK": g["PARK"].iloc[0], "relevant": new,
-                          "fresh": user not in account_seen})
+            park = g["PARK"].iloc[0]
+            tests.append({"PERSON": person, "USER_ID": user, "PARK": park, "relevant": new,
+                          "fresh": user not in account_seen, "known_park": park in parks_of.get(person, set())})
     return train_rows, pd.DataFrame(tests)
 
 
@@ -182,16 +186,31 @@ def run(customers: int, seed: int, algos: list[str], k: int) -> None:
         print("| algorithm | (a) per account | (b) match | (c) true persons | b/a | b/c | fresh: a | fresh: b | "
               "fresh: c | fresh b/a |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        fresh = tests["fresh"].to_numpy()
-        free = {}
+        fresh, known_park = tests["fresh"].to_numpy(), tests["known_park"].to_numpy()
+        free, split = {}, {}
         for algo in algos:
             nd = {w: _ndcg(_fit(algo, shared[w], items, seed), tests, items, k) for w in "abc"}
+            split[algo] = {(name, w): nd[w][m].mean() for name, m in (("known", known_park), ("new", ~known_park),
+                                                                       ("fresh known", fresh & known_park))
+                           for w in "abc"}
             m = {w: v.mean() for w, v in nd.items()}
             fa, fb, fc = (nd[w][fresh].mean() for w in "abc")
             free[algo] = {w: _ndcg(_fit(algo, shared[w], items, seed), tests[fresh], items, k, in_park=False).mean()
                           for w in "ab"}
             print(f"| {algo} | {m['a']:.4f} | {m['b']:.4f} | {m['c']:.4f} | {m['b'] / m['a']:.3f}x | "
                   f"{m['b'] / m['c']:.3f}x | {fa:.4f} | {fb:.4f} | {fc:.4f} | {fb / fa if fa else float('inf'):.2f}x |")
+        print(f"\n## By the trip's park: one the person visited before ({int(known_park.sum())} trips, "
+              f"{int((fresh & known_park).sum())} on a fresh account) or a park new to them "
+              f"({int((~known_park).sum())}), where no history of theirs is about its attractions\n")
+        print("| algorithm | known park: a | b | c | b/a | c/a | new park: a | b | b/a | fresh, known park: a | b | "
+              "c | b/a |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for algo, v in split.items():
+            print(f"| {algo} | {v['known', 'a']:.4f} | {v['known', 'b']:.4f} | {v['known', 'c']:.4f} | "
+                  f"{v['known', 'b'] / v['known', 'a']:.3f}x | {v['known', 'c'] / v['known', 'a']:.3f}x | "
+                  f"{v['new', 'a']:.4f} | {v['new', 'b']:.4f} | {v['new', 'b'] / v['new', 'a']:.3f}x | "
+                  f"{v['fresh known', 'a']:.4f} | {v['fresh known', 'b']:.4f} | {v['fresh known', 'c']:.4f} | "
+                  f"{v['fresh known', 'b'] / v['fresh known', 'a']:.2f}x |")
         print("\n## Fresh accounts without a trip context (the API's answer: an unknown account gets the context-free "
               "cold start, a known person's account its person's answer)\n")
         print("| algorithm | unknown account (a) | known person (b) | b/a |")
