@@ -244,3 +244,21 @@ def test_a_person_of_more_than_max_accounts_is_a_bad_match_and_stays_apart(tmp_p
     identities = read_identities(path)
     assert identities.summary() == {"accounts": len(users) + 2, "shared_accounts": 2, "persons": 1}
     assert identities.accounts_of("a0") == ["a0"] and identities.accounts_of("x") == ["x", "y"]
+
+
+def test_the_nightly_setting_none_keeps_every_account_its_own_person(tmp_path):
+    """`recsys.identities: none`: the nightly's models train per account (no identities, none written), whatever
+    its match joined; the setting takes only `match` or `none`."""
+    from types import SimpleNamespace
+
+    from c360.jobs.steps import _identities
+    from c360.settings import build_settings
+
+    def joined(*_):
+        raise AssertionError("with `none` the match output is not read")
+
+    ctx = SimpleNamespace(settings=build_settings({"recsys": {"identities": "none"}}),
+                          run=SimpleNamespace(identities=tmp_path / "identities.parquet"), output=joined)
+    assert _identities(ctx) is None and not (tmp_path / "identities.parquet").exists()
+    with pytest.raises(InputError, match="recsys.identities"):
+        build_settings({"recsys": {"identities": "person"}})
