@@ -1,4 +1,5 @@
-"""The threshold without labels (threshold.unlabelled) on small synthetic histograms of match probabilities."""
+"""The threshold without labels (threshold.unlabelled) on small synthetic histograms of match probabilities, and
+with hand-made labels (threshold.from_labels) on a few labelled pairs."""
 
 from __future__ import annotations
 
@@ -48,3 +49,17 @@ def test_recalibration_scales_the_odds_and_keeps_the_bins_probabilities():
     again = T.recalibrated(bins, 0.5)
     assert (again["p_min"] == bins["p_min"]).all() and (again["p_sum"] < bins["p_sum"]).all()
     assert T.unlabelled(T.histogram_of([]))["threshold"] == 0.5   # no scored pairs
+
+
+def test_labels_tie_thresholds_that_make_as_many_errors_and_take_the_middle():
+    # 102 matches (100 at 0.999, one at 0.96, one at 0.83) and two non-matches (0.82, 0.5): from 0.55 to 0.8 one
+    # wrong link (F1 204/205), from 0.85 to 0.95 one missed match (202/203: a hair lower, the same one error), two
+    # errors below and above
+    p = np.array([0.999] * 100 + [0.96, 0.83, 0.82, 0.5])
+    y = np.array([True] * 100 + [True, True, False, False])
+    assert T.scores_at(p, y, 0.8)["f1"] > T.scores_at(p, y, 0.85)["f1"]   # F1 alone: 0.55-0.8, the middle 0.7
+    choice = T.from_labels(p, y)
+    assert choice["threshold"] == 0.75 and "(1 errors)" in choice["why"] and "9 grid thresholds tie" in choice["why"]
+    # fewer errors are not a tie: with the pair at 0.83 a non-match, 0.85-0.95 make none
+    y[101] = False
+    assert T.from_labels(p, y)["threshold"] == 0.9
