@@ -258,7 +258,8 @@ def load_state(run: RunLayout | Path, graph_spec: str = "networkx", warehouse: P
     popular_json = tuple(orjson.dumps(item) for item in popular)
     # the accounts the run's match joined (recsys/identities.parquet, written when it joined some): one person's
     # accounts share their live events and its committed accounts get its history
-    people = People(load_identities(run.identities)) if run.identities.is_file() else None
+    people = (People(load_identities(run.identities), trained=models[served].user_index)
+              if run.identities.is_file() else None)
     id_changes = _read_id_changes(run)
     connection = GraphHandle.open(graph_spec, run.root)
     customers, customers_error, review = None, None, None

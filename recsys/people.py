@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 
 import numpy as np
 import orjson
@@ -47,8 +47,9 @@ class People:
     """Account -> person for serving: the run's identities plus the accounts committed since that joined one of its
     persons (thread-safe; see the module's docstring)."""
 
-    def __init__(self, identities: Identities):
+    def __init__(self, identities: Identities, trained: Container[str] = frozenset()):
         self.identities = identities
+        self._trained = trained   # the accounts the run's models have a history of: the nightly matches them
         linked = identities.table.loc[identities.table["WEIGHT"] > 0, ["USER_ID", "PERSON_ID", "WEIGHT"]]
         users, persons = linked["USER_ID"].tolist(), linked["PERSON_ID"].tolist()
         self._person: dict[str, str] = dict(zip(users, persons, strict=True))
@@ -135,10 +136,11 @@ class People:
     def join(self, account: str, match_id, probability=None, threshold=None) -> bool:
         """A committed account of match_id, matched with `probability` at the match's `threshold`: it joins that
         person when the match is certain (`certain`), the identities have the person and it has fewer than
-        MAX_ACCOUNTS accounts (True); anything else changes nothing (False): an account they have already, a
-        match_id that is no person of theirs, a match that is only probable, a person that is full."""
+        MAX_ACCOUNTS accounts (True); anything else changes nothing (False): an account they have already or the
+        run's models have a history of, a match_id that is no person of theirs, a match that is only probable, a
+        person that is full."""
         account, person = str(account), str(match_id)
-        if not self.certain(probability, threshold):
+        if not self.certain(probability, threshold) or account in self._trained:
             return False
         with self._lock:
             if (account in self._person or account in self._joined or person not in self._members

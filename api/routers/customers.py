@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from c360.api.responses import OrjsonResponse
 from c360.entity_resolution.online import input_record
 from c360.errors import InputError
+from c360.graph.schema import ACCOUNT_SOURCE
 from c360.graph.store import MAX_RECOMMENDATIONS, TOP_RECOMMENDATIONS, GraphUnavailable
 
 from ..dependencies import KEY_REQUIRED, AppSettings, Audit, Reader, Served, require
@@ -259,7 +260,7 @@ def _committed_reason(reason: str, commit: bool, new: bool | None, mid) -> str:
 
 def _live_matcher(state: ServedState, caller, record: CustomerRecordIn, commit: bool):
     """The served run's live matcher, once the caller's role allows the request (403) and there is one (503), and a
-    record to commit has an id (422)."""
+    record to commit has an id (422) that is no park account with visits in the run (409)."""
     if commit:
         require(caller, "writer")
     elif not (caller.allows("pii") or caller.allows("writer")):
@@ -273,6 +274,11 @@ def _live_matcher(state: ServedState, caller, record: CustomerRecordIn, commit: 
     if commit and _id_repeats_a_field(record):
         raise ApiError(422, "id: must not be the record's e-mail, phone number or SSN (a record id is logged and "
                             "shown to readers)", ["id"])
+    if commit and record.source == ACCOUNT_SOURCE and str(record.id) in state.models[state.served_model].user_index:
+        # an account with visits in the run: a record committed under its id would join it, and its history, to
+        # whomever the record resembles; its own record comes with the accounts table, and the nightly matches it
+        raise ApiError(409, f"id: the park account {record.id!r} has visits in the published run; its record comes "
+                            f"with the accounts table", ["id"])
     return live
 
 

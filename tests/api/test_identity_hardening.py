@@ -282,3 +282,35 @@ def test_a_commit_names_its_key_in_the_log_and_an_id_may_not_be_contact_data(fre
     (line,) = [e for s in journal.segments() for e in journal.read_through(s) if e.get("id") == EVIL]
     assert line["key"] == key_hash(WRITER["X-API-Key"]) and line["match_id"] == int(PERSON)
     assert line["threshold"] <= line["match_probability"] <= 1
+
+
+def test_a_park_account_with_visits_in_the_run_cannot_be_committed_into_a_person(fresh_person_warehouse, accounts):
+    """A writer commits a record with Maria's details under the id of a visitor the run trained on (an account with
+    visits whose record is not in the match): it would have joined Maria with the visitor's history, and the
+    visitor's answers would have left out what Maria's accounts visited. Refused (409): that account's record comes
+    with the accounts table. A line of the log under such an id (another version's, written by hand) joins no one."""
+    from c360.append_log import AppendLog
+    from c360.layout import Warehouse
+
+    a, b = accounts
+    with app_client(fresh_person_warehouse) as client:
+        served = client.app.state.served
+        model = served.models[served.served_model]
+        victim = next(u for u in model.user_ids if served.people.person_of(u) is None)
+        before = get(client, victim, PII).json()
+        r = match(client, {**MARIA, "id": victim, "source": "park"}, headers=WRITER, commit="true")
+        assert r.status_code == 409 and r.json()["fields"] == ["id"], r.text
+        assert "visits in the published run" in r.text
+        assert get(client, victim, PII).json() == before and get(client, a, PII).json()["identity"]["accounts"] == [a, b]
+        # a new account with the same details is certain: it joins
+        r = match(client, {**MARIA, "id": EVIL, "source": "park"}, headers=WRITER, commit="true")
+        assert r.status_code == 200 and set(get(client, EVIL, PII).json()["identity"]["accounts"]) == {a, b, EVIL}
+        line = next(e for s in AppendLog(Warehouse(fresh_person_warehouse).customers_log).segments()
+                    for e in AppendLog(Warehouse(fresh_person_warehouse).customers_log).read_through(s)
+                    if e.get("id") == EVIL)
+    journal = AppendLog(Warehouse(fresh_person_warehouse).customers_log)
+    journal.append([{**line, "id": victim, "line": "by-hand"}])
+    journal.close()
+    with app_client(fresh_person_warehouse) as restarted:
+        assert get(restarted, victim, PII).json()["identity"] is None
+        assert set(get(restarted, a, PII).json()["identity"]["accounts"]) == {a, b, EVIL}
