@@ -29,8 +29,9 @@ account's events, and an account committed since the run is a stranger to them (
 model knows: the person's history would tell where the person went), whatever the person it joined.
 
 `identity` (`Serving.identity_json`): to a caller with a key, the person's match_id and account_count, and its
-accounts' ids to `pii` only; null for an account with no other one, and always null without a key (which accounts
-are one person is not public, and the match_id opens the person's customer 360).
+accounts' ids to `pii` only; null for an account with no other one, and always null without a key (the person is
+not named to the public, and the match_id opens the person's customer 360; accounts joined at full weight still
+answer alike, from one shared history).
 """
 
 from __future__ import annotations

@@ -56,12 +56,13 @@ def _audit_activity(caller: Principal, user_id: str, person: str | None) -> None
         "user_id": user_id, "match_ids": [] if person is None else [person], "status": 200}})
 
 
-def _audit_identity(caller: Principal, user_id: str, identity: bytes) -> None:
-    """The audit line of an answer that lists the other accounts of a visitor's person (pii only)."""
+def _audit_identity(caller: Principal, user_id: str, identity: bytes, pii: bool) -> None:
+    """The audit line of an answer that names a visitor's person: its match_id (and to pii the other accounts). A
+    reader walking account ids could rebuild which accounts are one person: every such answer is on record."""
     match_id = orjson.loads(identity)["match_id"]
     audit_log.info("person accounts access", extra={"fields": {
         "endpoint": "GET /recommendations/{user_id}", "key": caller.key_hash, "role": caller.role,
-        "user_id": user_id, "match_ids": [match_id], "pii": True, "status": 200}})
+        "user_id": user_id, "match_ids": [match_id], "pii": pii, "status": 200}})
 
 
 @router.get(ROUTE, response_model=Recommendations,
@@ -96,7 +97,7 @@ async def recommendations(
     account's weighed as in training), never an attraction the person visited under any account, and an account
     with no history of its own gets the person's. With an API key `identity` says the person's match_id and
     account_count, and its account ids to a `pii` key only; null for an account with no other one, and null for
-    every account without a key (which accounts are one person is not public); an account committed since the run
+    every account without a key (the person is not named to the public); an account committed since the run
     is answered without a key as any id no model knows.
     """
     serving = state.serving
@@ -118,8 +119,8 @@ async def recommendations(
         _audit_activity(caller, user_id, plan.person)
     pii = caller is not None and caller.allows("pii")
     identity = serving.identity_json(user_id, caller is not None, pii)
-    if pii and identity != NULL:
-        _audit_identity(caller, user_id, identity)
+    if identity != NULL:
+        _audit_identity(caller, user_id, identity, pii)
     answer = await run_in_threadpool(plan.run) if plan.blocking else plan.answer
     return Response(answer.json(user_id, identity), media_type=JSON)
 

@@ -54,10 +54,13 @@ def audit_lines(caplog, message: str | None = None) -> list[dict]:
             if r.name == "c360.api.audit" and (message is None or r.getMessage() == message)]
 
 
-def test_without_a_key_no_identity_is_shown(fresh_person_warehouse, accounts):
-    """Which accounts are one person, and the match_id that opens the person's 360, are not public: a caller
-    without a key who knows two account ids cannot tell they are one person, on the hot path or the handler's."""
+def test_without_a_key_no_identity_is_shown(fresh_person_warehouse, accounts, caplog):
+    """Which accounts are one person, and the match_id that opens the person's 360, are not shown without a key, on
+    the hot path or the handler's (accounts joined at full weight share one history, so their lists are alike: see
+    README's Security). Every keyed answer that names the person is audited, a reader's too: walking account ids
+    rebuilds who is one person."""
     a, b = accounts
+    caplog.set_level(logging.INFO, logger="c360.api.audit")
     with app_client(fresh_person_warehouse) as client:
         served = client.app.state.served.served_model
         for user in (a, b):
@@ -68,6 +71,9 @@ def test_without_a_key_no_identity_is_shown(fresh_person_warehouse, accounts):
         assert get(client, a, READER).json()["identity"] == {"match_id": PERSON, "accounts": None,
                                                              "account_count": 2}
         assert get(client, a, PII).json()["identity"]["accounts"] == [a, b]
+    reader, pii = audit_lines(caplog, "person accounts access")
+    assert reader["role"] == "reader" and reader["pii"] is False and reader["match_ids"] == [PERSON]
+    assert reader["user_id"] == a and pii["role"] == "pii" and pii["pii"] is True
 
 
 def test_a_committed_account_does_not_read_its_persons_history_without_a_key(fresh_person_warehouse, accounts,
