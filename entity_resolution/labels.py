@@ -93,23 +93,32 @@ def _weights(df: pd.DataFrame, path) -> np.ndarray:
     return w
 
 
-def evaluate_labels(matched_path: str | Path, labels_path: str | Path, out_html: str | Path | None = None,
-                    thresholds=None, touching: set[str] | None = None) -> list[dict]:
-    """Precision/recall/F1 of the clustered output's pairs over match-probability thresholds on labeled pairs.
-
-    Uses the pairs scored in the run (`<matched>.pairs.parquet`); a labeled pair never scored counts as a
-    non-link. `touching`: only the labelled pairs that hold one of these record ids ([] when none of them is a
-    match). Writes an HTML chart when out_html is given. Returns [{"threshold", "precision", "recall", "f1"}].
-    """
+def scored_pairs(matched_path: str | Path) -> pd.DataFrame:
+    """The pairs a match run scored (`<matched>.pairs.parquet`), as labels are scored: both ids and the match
+    probability."""
     pairs_path = MatchOutput.local(matched_path).pairs
     if not pairs_path.exists():
         raise InputError(f"{pairs_path}: scored pairs not found (rerun c360 er match)")
+    return pd.read_parquet(pairs_path, columns=["unique_id_l", "unique_id_r", "match_probability"])
+
+
+def evaluate_labels(matched_path: str | Path, labels_path: str | Path, out_html: str | Path | None = None,
+                    thresholds=None, touching: set[str] | None = None,
+                    pairs: pd.DataFrame | None = None) -> list[dict]:
+    """Precision/recall/F1 of the clustered output's pairs over match-probability thresholds on labeled pairs.
+
+    Uses the pairs scored in the run (`scored_pairs`, or `pairs` when the caller read them already); a labeled pair
+    never scored counts as a non-link. `touching`: only the labelled pairs that hold one of these record ids ([] when
+    none of them is a match). Writes an HTML chart when out_html is given. Returns [{"threshold", "precision",
+    "recall", "f1"}].
+    """
+    pairs = scored_pairs(matched_path) if pairs is None else pairs
     labelled = labels_to_pairs(labels_path)
     if touching is not None:
         labelled = labelled[labelled["unique_id_l"].isin(touching) | labelled["unique_id_r"].isin(touching)]
         if not (labelled["clerical_match_score"] >= 0.5).any():
             return []
-    p, y = labelled_probabilities(pd.read_parquet(pairs_path), labelled)
+    p, y = labelled_probabilities(pairs, labelled)
     rows = [{"threshold": t, **scores_at(p, y, t)} for t in thresholds or [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]]
     if out_html:
         with atomic_path(out_html) as tmp:

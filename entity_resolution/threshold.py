@@ -47,9 +47,9 @@ def from_labels(p: np.ndarray, y: np.ndarray) -> dict:
     errors = min(s["fp"] + s["fn"] for s in scores if s["f1"] >= best - 1e-12)
     tied = [t for t, s in zip(GRID, scores, strict=True) if s["f1"] >= best - 1e-12 or s["fp"] + s["fn"] == errors]
     t = float(tied[len(tied) // 2])
-    precision, recall, f1 = f1_at(p, y, t)
+    chosen = scores[list(GRID).index(t)]
     return {"threshold": t, "source": "labels", "method": "best F1 on the labelled pairs",
-            "labels_precision": precision, "labels_recall": recall, "labels_f1": f1,
+            "labels_precision": chosen["precision"], "labels_recall": chosen["recall"], "labels_f1": chosen["f1"],
             "labelled_pairs": int(len(y)), "labelled_matches": int(y.sum()),
             "why": f"best F1 on {len(y)} labelled pairs ({int(y.sum())} matches): {best:.4f} ({errors} errors); "
                    f"{len(tied)} grid thresholds tie (that F1 or that many errors), the middle one is used"}

@@ -123,7 +123,7 @@ def _at_threshold(pr_curve: list[dict], threshold: float) -> dict:
 
 def step_match(ctx: RunContext) -> StepResult:
     from c360.entity_resolution.evaluate import evaluate, evaluate_source, source_ids
-    from c360.entity_resolution.labels import evaluate_labels
+    from c360.entity_resolution.labels import evaluate_labels, scored_pairs
     from c360.entity_resolution.match import match
 
     cfg = ctx.settings.er
@@ -174,19 +174,20 @@ def step_match(ctx: RunContext) -> StepResult:
             metrics.update(accounts_f1=accounts_f1,
                            accounts_wrong_merge_share=evaluation["accounts"].get("wrong_merge_share"))
     pr_curve = []
+    pairs = scored_pairs(out) if labels else None   # read once for every labels file below (the decisions' included)
     if labels:
-        pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path(ctx.run.labels_pr_html))
+        pr_curve = evaluate_labels(out, labels[0], out_html=ctx.path(ctx.run.labels_pr_html), pairs=pairs)
         at = _at_threshold(pr_curve, result.threshold)
         metrics.update(labels_precision=at["precision"], labels_recall=at["recall"], labels_f1=at["f1"])
         if f1 is None:
             f1, source = at["f1"], "labels"
         if accounts_f1 is None and accounts is not None:   # no truth: the labelled pairs that hold an account
-            on_accounts = evaluate_labels(out, labels[0], touching=source_ids(out, accounts.line))
+            on_accounts = evaluate_labels(out, labels[0], touching=source_ids(out, accounts.line), pairs=pairs)
             if on_accounts:
                 accounts_f1, accounts_source = _at_threshold(on_accounts, result.threshold)["f1"], "labels"
                 metrics.update(accounts_f1=accounts_f1)
     if decided is not None:   # the stewards' own precision and recall, beside the labels' above
-        at = _at_threshold(evaluate_labels(out, decided), result.threshold)
+        at = _at_threshold(evaluate_labels(out, decided, pairs=pairs), result.threshold)
         metrics.update(decisions_precision=at["precision"], decisions_recall=at["recall"], decisions_f1=at["f1"],
                        decisions_trained=True)   # the match trained on them (review_intake.decision_labels)
     queue = review_intake.write_queue(ctx, out, labels)
