@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from c360.settings import Settings
+from tests import http
 
 KEYS = {"reader-key-123": "reader", "pii-key-456": "pii", "writer-key-789": "writer", "steward-key-321": "steward"}
 READER = {"X-API-Key": "reader-key-123"}
@@ -236,7 +237,7 @@ def wait_ready(proc, port: int, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while True:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+            if http.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -10,13 +10,13 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from c360.append_log import AppendLog
 from c360.layout import Warehouse
 from c360.settings import Settings
+from tests import http
 from tests.conftest import REPO, free_port
 
 from .conftest import KEYS, PII, READER, WRITER, wait_ready
@@ -162,14 +162,14 @@ def test_events_survive_a_crash_of_the_server_and_every_worker_reflects_them(fre
     proc = serve(fresh_warehouse, port, workers=2)
     try:
         wait_ready(proc, port)
-        user = httpx.get(f"{base}/recommendations/nobody-yet").json()["user_id"]
-        items = [i["item_id"] for i in httpx.get(f"{base}/recommendations/{user}", params={"k": 5}).json()["items"]]
+        user = http.get(f"{base}/recommendations/nobody-yet").json()["user_id"]
+        items = [i["item_id"] for i in http.get(f"{base}/recommendations/{user}", params={"k": 5}).json()["items"]]
         for n, item in enumerate(items[:3], start=1):
-            with httpx.Client() as fresh_connection:  # a new connection each: the kernel spreads them over workers
+            with http.client() as fresh_connection:  # a new connection each: the kernel spreads them over workers
                 r = fresh_connection.post(f"{base}/events", json=event(user, item), headers={"X-API-Key": "w-key"})
             assert r.status_code == 202
             for _ in range(10):
-                with httpx.Client() as c:
+                with http.client() as c:
                     body = c.get(f"{base}/recommendations/{user}", params={"k": 10},
                                  headers={"X-API-Key": "w-key"}).json()   # a key: events_applied is shown
                 assert body["events_applied"] == n and set(items[:n]).isdisjoint(i["item_id"] for i in body["items"])
@@ -178,7 +178,7 @@ def test_events_survive_a_crash_of_the_server_and_every_worker_reflects_them(fre
     proc = serve(fresh_warehouse, port)
     try:
         wait_ready(proc, port)
-        body = httpx.get(f"{base}/recommendations/{user}", params={"k": 10}, headers={"X-API-Key": "w-key"}).json()
+        body = http.get(f"{base}/recommendations/{user}", params={"k": 10}, headers={"X-API-Key": "w-key"}).json()
         assert body["events_applied"] == 3 and set(items[:3]).isdisjoint(i["item_id"] for i in body["items"])
     finally:
         stop(proc)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import httpx
 import pytest
 import yaml
 
@@ -18,6 +17,7 @@ from c360.jobs.pipeline import RunContext
 from c360.layout import Warehouse
 from c360.realtime_log import warehouse_log
 from c360.settings import Settings
+from tests import http
 from tests.conftest import run_cli
 
 from .conftest import KEYS, PII, READER, WRITER, private_copy, publish, serve_two_workers, wait_ready
@@ -73,7 +73,7 @@ def hosts(tmp_path_factory, warehouse, log_spec):
 
 
 def recs(base: str, user: str) -> dict:
-    r = httpx.get(f"{base}/recommendations/{user}", params={"k": 5}, headers=READER, timeout=10)
+    r = http.get(f"{base}/recommendations/{user}", params={"k": 5}, headers=READER, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -83,7 +83,7 @@ def test_an_event_acknowledged_by_one_host_is_reflected_by_the_other_and_by_a_re
     a, b = servers["a"][0], servers["b"][0]
     item = recs(b, "nobody")["items"][0]["item_id"]
     event = {"user_id": "kafka-visitor", "item_id": item, "timestamp": int(time.time()) - 60, "event_id": "k-1"}
-    r = httpx.post(f"{a}/events", json=event, headers=WRITER, timeout=10)
+    r = http.post(f"{a}/events", json=event, headers=WRITER, timeout=10)
     assert r.status_code == 202 and r.json() == {"accepted": 1, "duplicates": 0}
     assert recs(a, "kafka-visitor")["events_applied"] == 1   # the accepting host, at once
     deadline = time.monotonic() + 5
@@ -91,25 +91,25 @@ def test_an_event_acknowledged_by_one_host_is_reflected_by_the_other_and_by_a_re
         assert time.monotonic() < deadline, "host B never reflected host A's event"
         time.sleep(0.05)
     # the same event_id again, on the other host: a retry, skipped once B has read A's copy
-    r = httpx.post(f"{b}/events", json=event, headers=WRITER, timeout=10)
+    r = http.post(f"{b}/events", json=event, headers=WRITER, timeout=10)
     assert r.status_code == 202 and r.json() == {"accepted": 0, "duplicates": 1}
     # a customer record committed on A (the compacted customers topic) is matched on B, and its id taken there
-    r = httpx.post(f"{a}/customers/match", params={"commit": "true"}, headers=WRITER, timeout=30,
+    r = http.post(f"{a}/customers/match", params={"commit": "true"}, headers=WRITER, timeout=30,
                    json={**NEW, "id": "88001-auto", "source": "auto"})
     assert r.status_code == 200 and r.json()["new_match"] is True, r.text
     committed = r.json()["match_id"]
     deadline = time.monotonic() + 5
-    while (found := httpx.post(f"{b}/customers/match", json=NEW, headers=PII, timeout=30).json())["match_id"] \
+    while (found := http.post(f"{b}/customers/match", json=NEW, headers=PII, timeout=30).json())["match_id"] \
             != committed:
         assert time.monotonic() < deadline, found
         time.sleep(0.05)
-    r = httpx.post(f"{b}/customers/match", params={"commit": "true"}, headers=WRITER, timeout=30,
+    r = http.post(f"{b}/customers/match", params={"commit": "true"}, headers=WRITER, timeout=30,
                    json={**NEW, "id": "88001-auto", "source": "auto"})
     assert r.status_code == 409, r.text
     # B restarted: it reads the topics from the run's offsets before it is ready
     b = restart("b")
     assert recs(b, "kafka-visitor")["events_applied"] == 1
-    assert httpx.post(f"{b}/customers/match", json=NEW, headers=PII, timeout=30).json()["match_id"] == committed
+    assert http.post(f"{b}/customers/match", json=NEW, headers=PII, timeout=30).json()["match_id"] == committed
 
 
 def test_with_the_broker_down_posts_answer_503_and_gets_keep_serving(hosts, kafka_url):
@@ -121,7 +121,7 @@ def test_with_the_broker_down_posts_answer_503_and_gets_keep_serving(hosts, kafk
     try:
         event = {"user_id": "kafka-down", "item_id": item, "timestamp": int(time.time()) - 60}
         started = time.monotonic()
-        r = httpx.post(f"{a}/events", json=event, headers=WRITER, timeout=30)
+        r = http.post(f"{a}/events", json=event, headers=WRITER, timeout=30)
         assert r.status_code == 503, r.text
         assert time.monotonic() - started < 10   # bounded by realtime.log_timeout_s (2 s here)
         assert recs(a, "kafka-down")["events_applied"] == 0
@@ -130,7 +130,7 @@ def test_with_the_broker_down_posts_answer_503_and_gets_keep_serving(hosts, kafk
         run_cli("kafka", "start", "--port", port, timeout=300)
     # the broker back (same data): the same server takes events again, and what it had acknowledged is still there
     deadline = time.monotonic() + 30
-    while (r := httpx.post(f"{a}/events", json=event, headers=WRITER, timeout=30)).status_code != 202:
+    while (r := http.post(f"{a}/events", json=event, headers=WRITER, timeout=30)).status_code != 202:
         assert time.monotonic() < deadline, r.text
     assert recs(a, "kafka-visitor")["events_applied"] == 1
 

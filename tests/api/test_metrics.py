@@ -10,7 +10,6 @@ import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from c360.append_log import AppendLog
 from c360.layout import Warehouse
 from c360.settings import Settings
+from tests import http
 
 from .conftest import KEYS, PII, READER, WRITER, json_log_lines, serve_two_workers, wait_ready
 
@@ -285,7 +285,7 @@ def test_one_scrape_sums_the_requests_of_both_workers(warehouse, tmp_path):
         wait_ready(proc, port)
         with ThreadPoolExecutor(8) as pool:  # a connection each: the kernel hands them to either worker
             while len(access_pids()) < 2 and sent < 800:
-                assert set(pool.map(lambda _: httpx.get(f"{base}/healthz", timeout=30).status_code,
+                assert set(pool.map(lambda _: http.get(f"{base}/healthz", timeout=30).status_code,
                                     range(40))) == {200}
                 sent += 40
                 time.sleep(0.2)  # the access lines of the last batch are written
@@ -295,7 +295,7 @@ def test_one_scrape_sums_the_requests_of_both_workers(warehouse, tmp_path):
                          open(f"/proc/{min(workers)}/environ", "rb").read().split(b"\0")
                          if var.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
         assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
-        scrapes = [httpx.get(f"{base}/metrics", headers={"X-API-Key": "metrics-key"}, timeout=30) for _ in range(3)]
+        scrapes = [http.get(f"{base}/metrics", headers={"X-API-Key": "metrics-key"}, timeout=30) for _ in range(3)]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from tests import http
 from tests.conftest import REPO, free_port
 
 from .conftest import publish, wait_ready, write_run
@@ -38,7 +39,7 @@ def test_publish_under_load_loses_no_request(trained, tmp_path):
     stop = threading.Event()
 
     def hammer(offset: int) -> None:
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with http.client(base_url=base, timeout=30) as client:
             i = offset
             while not stop.is_set():
                 user, k = users[i % len(users)], (5, 10, 20)[i % 3]
@@ -59,7 +60,7 @@ def test_publish_under_load_loses_no_request(trained, tmp_path):
 
     def both_workers_on(run_id: str) -> bool:
         # fresh connections: the kernel hands them to either worker
-        return all(httpx.get(f"{base}/version", timeout=10).json()["run_id"] == run_id for _ in range(20))
+        return all(http.get(f"{base}/version", timeout=10).json()["run_id"] == run_id for _ in range(20))
 
     threads = [threading.Thread(target=hammer, args=(n,)) for n in range(THREADS)]
     try:

@@ -18,6 +18,7 @@ from c360.graph.loader import load_graph_files
 from c360.graph.neptune_parts import write_element_parts
 from c360.layout import RunLayout
 from c360.settings import Settings
+from tests import http
 
 from .conftest import KEYS, READER, STEWARD, private_copy, publish, write_run
 
@@ -214,8 +215,6 @@ def test_the_page_is_answered_by_keyboard_in_chromium(served_http, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no Chromium on this machine")
-    import httpx
-
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -241,6 +240,6 @@ def test_the_page_is_answered_by_keyboard_in_chromium(served_http, tmp_path):
         expect(page.locator("#set-id")).to_have_text(re.compile(r"^r\d"))
         assert page.is_hidden("#login")
         browser.close()
-    left = httpx.get(f"{served_http}/review/next", params={"n": 20}, headers=STEWARD).json()
+    left = http.get(f"{served_http}/review/next", params={"n": 20}, headers=STEWARD).json()
     shown = {s["labeling_set_id"] for s in left["sets"]}
     assert left["remaining"] == 28 and first not in shown and third not in shown and second in shown

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
+
+from tests import http
 
 from .conftest import json_log_lines, serve_two_workers, wait_ready
 
@@ -24,7 +25,7 @@ def test_every_worker_logs_access_and_audit_lines(warehouse, tmp_path):
 
         def call(n: int) -> int:  # a connection each: the kernel hands them to either worker
             headers = {"X-API-Key": KEY} if n % 3 else {}  # and some refused (401): audited as well
-            return httpx.get(f"{base}/customer360/17", headers=headers, timeout=30).status_code
+            return http.get(f"{base}/customer360/17", headers=headers, timeout=30).status_code
 
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(call, range(N)))

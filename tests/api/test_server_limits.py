@@ -12,12 +12,12 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 import yaml
 
 from c360.api.server import LimitedHttpToolsProtocol, uvicorn_options
 from c360.settings import ApiSettings, load_settings
+from tests import http
 from tests.conftest import REPO, free_port
 
 from .conftest import wait_ready
@@ -305,14 +305,14 @@ def test_a_body_streamed_past_the_cap_is_413(servers):
 def test_docs_and_schema_are_closed_by_default(servers):
     base = f"http://127.0.0.1:{servers['limited']}"
     for path in ("/docs", "/redoc", "/openapi.json"):
-        assert httpx.get(base + path).status_code == 404, path
+        assert http.get(base + path).status_code == 404, path
 
 
 def test_docs_and_schema_are_served_when_enabled(servers):
     base = f"http://127.0.0.1:{servers['docs']}"
-    r = httpx.get(base + "/openapi.json")
+    r = http.get(base + "/openapi.json")
     assert r.status_code == 200 and "/recommendations/{user_id}" in r.json()["paths"]
-    assert httpx.get(base + "/docs").status_code == 200
+    assert http.get(base + "/docs").status_code == 200
     # the default cap (16 KB) admits a 10 KB head
     assert _status(_get(servers["docs"], extra=b"X-Pad: " + b"a" * 10000 + b"\r\n")) == 200
 

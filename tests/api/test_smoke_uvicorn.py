@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 
-import httpx
 import pytest
 
+from tests import http
 from tests.conftest import REPO, free_port
 
 from .conftest import wait_ready
@@ -24,12 +24,12 @@ def test_c360_serve_smoke(warehouse):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(proc, port)
-        r = httpx.get(f"{base}/recommendations/nobody", params={"k": 3})
+        r = http.get(f"{base}/recommendations/nobody", params={"k": 3})
         assert r.status_code == 200 and r.json()["cold_start"] is True and len(r.json()["items"]) == 3
-        r = httpx.get(f"{base}/customer360/17", headers={"X-API-Key": "smoke-key"})
+        r = http.get(f"{base}/customer360/17", headers={"X-API-Key": "smoke-key"})
         assert r.status_code == 200 and r.json()["pii"] is False
-        assert httpx.get(f"{base}/customer360/17").status_code == 401
-        assert httpx.get(f"{base}/version").json()["run_id"] == "run-1"
+        assert http.get(f"{base}/customer360/17").status_code == 401
+        assert http.get(f"{base}/version").json()["run_id"] == "run-1"
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
