@@ -26,6 +26,7 @@ by its name).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from c360.entity_resolution.sources import PARK_ACCOUNTS
 
@@ -68,10 +69,14 @@ class _Label:
     properties: tuple[Property, ...] = ()
     doc: str = ""
 
-    @property
+    @cached_property  # read for every element the stores and the local export write
     def names(self) -> tuple[str, ...]:
         """The property names, in declaration order."""
         return tuple(p.name for p in self.properties)
+
+    @cached_property
+    def name_set(self) -> frozenset[str]:
+        return frozenset(self.names)
 
     def fields(self, *names: str) -> tuple[str, ...]:
         """`names`, each checked to be a property of this label (ValueError otherwise): for code that picks some."""
@@ -275,6 +280,6 @@ def props_of(kind: str, name: str) -> tuple[str, ...]:
 def check_properties(kind: str, name: str, props) -> None:
     """ValueError when `props` (names) holds one that label `name` of `kind` does not declare."""
     label = label_of(kind, name)
-    unknown = sorted(set(props).difference(label.names))
+    unknown = sorted(set(props).difference(label.name_set))
     if unknown:
         raise ValueError(f"{label.name}: no property {', '.join(unknown)} declared in graph.schema")
