@@ -26,8 +26,9 @@ GREMLIN_ENV = {"C360_GREMLIN_USERNAME": GREMLIN_USERNAME, "C360_GREMLIN_PASSWORD
 # Spark session's start 5.8 -> 4.7 CPU-s alone). Settings of the test session's JVMs only, none where the caller set
 # JAVA_TOOL_OPTIONS; the product's are left to its deployment. (Class data sharing was tried as well: a Spark session's
 # start 4.7 -> 3.1 CPU-s, but making the archive took 16 s, about what the whole suite gained.)
-os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:+UnlockDiagnosticVMOptions "
-                                           "-XX:-BytecodeVerificationRemote")
+TEST_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:+UnlockDiagnosticVMOptions "
+                    "-XX:-BytecodeVerificationRemote")
+os.environ.setdefault("JAVA_TOOL_OPTIONS", TEST_JVM_OPTIONS)
 
 
 # A test that uses one of these fixtures starts a JVM (Spark, the Gremlin Server): it is marked `jvm`, and
