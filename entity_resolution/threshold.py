@@ -45,9 +45,9 @@ def from_labels(p: np.ndarray, y: np.ndarray) -> dict:
     scores = [scores_at(p, y, t) for t in GRID]
     best = max(s["f1"] for s in scores)
     errors = min(s["fp"] + s["fn"] for s in scores if s["f1"] >= best - 1e-12)
-    tied = [t for t, s in zip(GRID, scores, strict=True) if s["f1"] >= best - 1e-12 or s["fp"] + s["fn"] == errors]
-    t = float(tied[len(tied) // 2])
-    chosen = scores[list(GRID).index(t)]
+    tied = [i for i, s in enumerate(scores) if s["f1"] >= best - 1e-12 or s["fp"] + s["fn"] == errors]
+    middle = tied[len(tied) // 2]
+    t, chosen = float(GRID[middle]), scores[middle]
     return {"threshold": t, "source": "labels", "method": "best F1 on the labelled pairs",
             "labels_precision": chosen["precision"], "labels_recall": chosen["recall"], "labels_f1": chosen["f1"],
             "labelled_pairs": int(len(y)), "labelled_matches": int(y.sum()),
