@@ -10,8 +10,9 @@
 - Every tail has its own consumer on its own thread (no consumer group: it assigns the partition from the run's
   offset), so a record appended on any host reaches every worker in about a fetch round trip. A tail's first read
   waits (at most `timeout_s`) for the end of the topic as it was then: a restarted worker has caught up before it
-  serves. After an append of its own process, a read waits for the appended records (a POST then a GET on one worker
-  sees the event, as with the file journal).
+  serves. After an append of its own process or of another worker of this host, a read waits for the appended
+  records (a POST then a GET on any worker of the host sees the event, as with the file journal): the workers share
+  how far they appended in a small file beside the lock file (`BARRIER_FILE`: the topic and an offset, 0600).
 - `exclusive` holds a lock file under the warehouse (every worker of this host) and makes the tails read to the end
   of the topic first. Workers of two hosts are not excluded from each other: two commits racing on two hosts may both
   decide before either reads the other's; every reader then applies the topic's order (c360.commits.CommitOrder:
@@ -47,6 +48,8 @@ LAG_CACHE_S = 1.0          # ... and reuses one it read within this (every tail 
 LAG_RETRY_S = 10.0         # ... or, the broker not answering, the last one known for this long
 RETRY_S = 1.0              # a tail that lost the broker tries again after this
 LOCK_FILE = ".lock"
+BARRIER_FILE = ".barrier"  # "TOPIC OFFSET": the end of the latest append of any worker of this host
+BARRIER_WIDTH = 512        # the file is rewritten in place at this width: a reader never sees it shorter
 
 
 class KafkaLog(RealtimeLog):
@@ -64,6 +67,7 @@ class KafkaLog(RealtimeLog):
         self._meta = None                        # a consumer handle for watermark queries (thread-safe in librdkafka)
         self._topic_ready = False
         self._barrier = 0                        # tails read up to this offset before they answer
+        self._shared_fd: int | None = None       # BARRIER_FILE, read before a tail answers
         self._end_seen: tuple[float, int | None] | None = None   # (valid until, end offset): the lag's query
         self._tails: weakref.WeakSet[KafkaTail] = weakref.WeakSet()
 
@@ -213,11 +217,48 @@ class KafkaLog(RealtimeLog):
             raise LogUnavailable(f"{self.name}: {len(records)} record(s) not acknowledged: "
                                  f"{state['error'] or 'no answer'}")
         self._raise_barrier(state["end"])
+        self._share_barrier(state["end"])
         return state["end"]
 
     def _raise_barrier(self, offset: int) -> None:
         with self._lock:
             self._barrier = max(self._barrier, offset)
+
+    def _share_barrier(self, offset: int) -> None:
+        """Tell the other workers of this host (BARRIER_FILE) that their next read must reach `offset`."""
+        if self.lock_dir is None:
+            return
+        line = f"{self.topic} {offset}\n".encode()
+        if len(line) > BARRIER_WIDTH:
+            return   # a topic name longer than the file: only this process's reads wait
+        try:
+            os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
+            fd = os.open(self.lock_dir / BARRIER_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:   # the record is in the log: a worker that misses it reads it a fetch later
+            log.warning("%s: the other workers are not told of the append: %s", self.name, exc)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if offset > _barrier_of(os.pread(fd, BARRIER_WIDTH, 0), self.topic):
+                os.pwrite(fd, line.ljust(BARRIER_WIDTH), 0)
+        finally:
+            os.close(fd)   # and the lock with it
+
+    def barrier(self) -> int:
+        """The offset a tail must have read before it answers: this process's appends and `exclusive`, and the
+        latest append of any worker of this host (BARRIER_FILE: a read of a few bytes, no lock)."""
+        if self.lock_dir is not None:
+            fd = self._shared_fd
+            if fd is None:
+                with self._lock:
+                    try:
+                        fd = self._shared_fd = self._shared_fd or os.open(self.lock_dir / BARRIER_FILE, os.O_RDONLY)
+                    except OSError:
+                        return self._barrier   # no worker of this host appended yet
+            shared = _barrier_of(os.pread(fd, BARRIER_WIDTH, 0), self.topic)
+            if shared > self._barrier:
+                self._raise_barrier(shared)
+        return self._barrier
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if records:
@@ -320,6 +361,10 @@ class KafkaLog(RealtimeLog):
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
+        with self._lock:
+            if self._shared_fd is not None:
+                os.close(self._shared_fd)
+                self._shared_fd = None
 
 
 class _Writer:
@@ -333,6 +378,12 @@ class _Writer:
 
     def seal(self) -> int:
         return self.journal.end_offset()
+
+
+def _barrier_of(data: bytes, topic: str) -> int:
+    """The offset BARRIER_FILE's bytes give for `topic` (0: empty, another topic's, unreadable)."""
+    name, _, offset = data.partition(b"\n")[0].decode(errors="replace").rpartition(" ")
+    return int(offset) if name == topic and offset.isdigit() else 0
 
 
 def record_key(record: dict[str, Any], keyed_by: str) -> bytes:
@@ -418,9 +469,9 @@ class KafkaTail:
                         consumer.close()
 
     def _target(self) -> int:
-        """The offset a read must have reached: what this process appended or was told to read to, and on the
-        first read the end of the topic."""
-        target = self.journal._barrier
+        """The offset a read must have reached: what a worker of this host appended or this one was told to read
+        to, and on the first read the end of the topic."""
+        target = self.journal.barrier()
         if not self._caught_up:
             self._caught_up = True
             try:
@@ -449,8 +500,9 @@ class KafkaTail:
         return out
 
     def quiet(self) -> bool:
-        """True when nothing arrived since the last read and nothing of this process is still on its way."""
-        target = self.journal._barrier
+        """True when nothing arrived since the last read and nothing a worker of this host appended is still on its
+        way."""
+        target = self.journal.barrier()
         return not self._queue and self._caught_up and (self.position >= target or target <= self._given_up)
 
     def unread_bytes(self) -> int:

@@ -9,7 +9,8 @@ A log's position is one integer; a run contains everything up to a position and 
 - `exclusive()`: read, decide and append as one step (the API's commits allocate match_ids under it); its Writer
   appends and seals.
 - `tail(after)`: an API worker's reader of everything after position `after` (read / quiet / unread_bytes /
-  lag_records / records_read).
+  lag_records / records_read). What any worker of this host appended is read at the tail's next read, and the tail
+  is not quiet until it has read it (a POST, then a GET on any worker of the host, sees the event).
 - `seal()`: the nightly's end position; `read_through(through, after)` everything between two positions (fixed once
   sealed); `drop_through(through)` frees what a published run contains.
 

@@ -14,8 +14,12 @@ from c360.settings import load_settings
 
 
 @pytest.fixture(params=["file", pytest.param("kafka", marks=[pytest.mark.jvm, pytest.mark.slow])])
-def journal(request, tmp_path):
-    spec = "file" if request.param == "file" else f"{request.getfixturevalue('kafka_url')}/t-{uuid.uuid4().hex[:8]}"
+def spec(request):
+    return "file" if request.param == "file" else f"{request.getfixturevalue('kafka_url')}/t-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def journal(spec, tmp_path):
     log = open_log(spec, tmp_path / "events", "events")
     yield log
     log.close()
@@ -38,6 +42,22 @@ def test_every_backend_appends_tails_seals_and_reads_by_position(journal):
     journal.drop_through(through)
     assert journal.read_through(end, after=through) == [{"n": 3}, {"n": 4}]
     assert tail.read() == [{"n": 4}] and tail.records_read == 4
+
+
+def test_what_another_worker_of_the_host_appended_is_read_at_the_next_read(journal, spec, tmp_path):
+    """Two workers of one host: two logs on the same directory (and topic). After the other's append returns, the
+    tail is not quiet and its next read holds the records, every time (on Kafka before its consumer could fetch
+    them: the workers share how far they appended)."""
+    other = open_log(spec, tmp_path / "events", "events")
+    try:
+        tail = journal.tail(0)
+        assert tail.read() == []
+        for n in range(20):
+            other.append([{"n": n}])
+            assert not tail.quiet()
+            assert tail.read() == [{"n": n}]
+    finally:
+        other.close()
 
 
 def test_realtime_log_is_file_or_a_kafka_topic_and_a_bad_one_is_named():
