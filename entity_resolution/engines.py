@@ -150,13 +150,19 @@ class Engine:
         row = self.one(f"SELECT {', '.join(f'count({Q.quote(c, self.dialect)})' for c in columns)} FROM ({union}) u")
         return {c: int(v) for c, v in zip(columns, row, strict=True)}
 
-    def value_counts_summary(self, tables: list[Table], column: str) -> tuple[int, int, int]:
-        """(most frequent value's count, distinct values, non-missing values) of a column over `tables`."""
-        c = Q.quote(column, self.dialect)
-        union = " UNION ALL ".join(f"SELECT {c} AS v FROM {t}" for t in tables)
-        row = self.one(f"SELECT max(n), count(*), sum(n) FROM (SELECT v, count(*) AS n FROM ({union}) u "
-                       f"WHERE v IS NOT NULL GROUP BY v) g")
-        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+    def value_counts_summaries(self, tables: list[Table], columns: list[str]) -> dict[str, tuple[int, int, int]]:
+        """Per column, (most frequent value's count, distinct values, non-missing values) over `tables`: one query
+        for all of them (on Spark one job where a query per column took about 0.2 s each)."""
+        if not columns:
+            return {}
+        parts = []
+        for i, column in enumerate(columns):
+            c = Q.quote(column, self.dialect)
+            union = " UNION ALL ".join(f"SELECT {c} AS v FROM {t}" for t in tables)
+            parts.append(f"SELECT {i} AS i, max(n) AS top, count(*) AS distinct_values, sum(n) AS total FROM "
+                         f"(SELECT v, count(*) AS n FROM ({union}) u WHERE v IS NOT NULL GROUP BY v) g{i}")
+        found = {int(r[0]): r[1:] for r in self.rows(" UNION ALL ".join(parts))}
+        return {c: tuple(int(v or 0) for v in found[i]) for i, c in enumerate(columns)}
 
     def sample(self, table: Table, columns: list[str], fraction: float, seed: int) -> pd.DataFrame:
         """A Bernoulli sample of some columns (bounded: the caller picks `fraction` for at most ~50k rows)."""

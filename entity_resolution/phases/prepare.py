@@ -70,7 +70,8 @@ def prepare(run: MatchRun) -> Prepared:
     present = [run.db.present_shares([x.std], list(columns)) for x in inputs]
     null_share = {c: 1.0 - sum(p[c] for p in present) / records for c in columns}
     stds = [x.std for x in inputs]
-    compared = build_comparisons(run.cfg, lambda name: skewed_counts(*run.db.value_counts_summary(stds, name)))
+    summaries = run.db.value_counts_summaries(stds, [f.name for f in run.cfg.fields if f.tf is None])
+    compared = build_comparisons(run.cfg, lambda name: skewed_counts(*summaries[name]))
     labelled = _labelled_pairs(run, inputs) if run.labels else None
     splink_inputs = tuple(run.register(x.std, f"er_splink_{i}") for i, x in enumerate(inputs))
     counter = _counter(run, inputs, columns, splink_inputs, records)
