@@ -12,7 +12,8 @@
   waits (at most `timeout_s`) for the end of the topic as it was then: a restarted worker has caught up before it
   serves. After an append of its own process or of another worker of this host, a read waits for the appended
   records (a POST then a GET on any worker of the host sees the event, as with the file journal): the workers share
-  how far they appended in a small file beside the lock file (`BARRIER_FILE`: the topic and an offset, 0600).
+  how far they appended in a small file beside the lock file (`BARRIER_FILE`: the topic, its id and an offset,
+  0600; a topic deleted and created again has another id, so an old file is ignored).
 - `exclusive` holds a lock file under the warehouse (every worker of this host) and makes the tails read to the end
   of the topic first. Workers of two hosts are not excluded from each other: two commits racing on two hosts may both
   decide before either reads the other's; every reader then applies the topic's order (c360.commits.CommitOrder:
@@ -48,7 +49,7 @@ LAG_CACHE_S = 1.0          # ... and reuses one it read within this (every tail 
 LAG_RETRY_S = 10.0         # ... or, the broker not answering, the last one known for this long
 RETRY_S = 1.0              # a tail that lost the broker tries again after this
 LOCK_FILE = ".lock"
-BARRIER_FILE = ".barrier"  # "TOPIC OFFSET": the end of the latest append of any worker of this host
+BARRIER_FILE = ".barrier"  # "TOPIC TOPIC_ID OFFSET": the end of the latest append of any worker of this host
 BARRIER_WIDTH = 512        # the file is rewritten in place at this width: a reader never sees it shorter
 
 
@@ -68,6 +69,7 @@ class KafkaLog(RealtimeLog):
         self._topic_ready = False
         self._barrier = 0                        # tails read up to this offset before they answer
         self._shared_fd: int | None = None       # BARRIER_FILE, read before a tail answers
+        self._topic_id: str | None = None        # the topic's id (ensure_topic): BARRIER_FILE's offsets are of it
         self._end_seen: tuple[float, int | None] | None = None   # (valid until, end offset): the lag's query
         self._tails: weakref.WeakSet[KafkaTail] = weakref.WeakSet()
 
@@ -127,7 +129,22 @@ class KafkaLog(RealtimeLog):
             raise
         except Exception as exc:  # noqa: BLE001 - KafkaException, timeouts: the broker is not reachable
             raise LogUnavailable(f"{self.name}: the topic cannot be checked or created: {exc}") from exc
+        self._topic_id = self._describe_topic_id(admin)
         self._topic_ready = True
+
+    def _describe_topic_id(self, admin) -> str | None:
+        """The topic's id (a topic deleted and created again gets a new one, and its offsets start again): what
+        BARRIER_FILE's offsets belong to. None when the broker does not say (the file is then not used)."""
+        from confluent_kafka import TopicCollection
+
+        try:
+            future = admin.describe_topics(TopicCollection([self.topic]), request_timeout=self.timeout_s)[self.topic]
+            topic_id = str(future.result(timeout=self.timeout_s).topic_id)
+        except Exception as exc:  # noqa: BLE001 - an older broker or a denied describe: reads wait for own appends
+            log.warning("%s: the topic's id is not known (%s): only this process's appends are waited for",
+                        self.name, exc)
+            return None
+        return topic_id if topic_id and " " not in topic_id else None
 
     def _producer_client(self):
         from confluent_kafka import Producer
@@ -226,9 +243,9 @@ class KafkaLog(RealtimeLog):
 
     def _share_barrier(self, offset: int) -> None:
         """Tell the other workers of this host (BARRIER_FILE) that their next read must reach `offset`."""
-        if self.lock_dir is None:
+        if self.lock_dir is None or self._topic_id is None:
             return
-        line = f"{self.topic} {offset}\n".encode()
+        line = f"{self.topic} {self._topic_id} {offset}\n".encode()
         if len(line) > BARRIER_WIDTH:
             return   # a topic name longer than the file: only this process's reads wait
         try:
@@ -239,7 +256,7 @@ class KafkaLog(RealtimeLog):
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if offset > _barrier_of(os.pread(fd, BARRIER_WIDTH, 0), self.topic):
+            if offset > _barrier_of(os.pread(fd, BARRIER_WIDTH, 0), self.topic, self._topic_id):
                 os.pwrite(fd, line.ljust(BARRIER_WIDTH), 0)
         finally:
             os.close(fd)   # and the lock with it
@@ -247,7 +264,7 @@ class KafkaLog(RealtimeLog):
     def barrier(self) -> int:
         """The offset a tail must have read before it answers: this process's appends and `exclusive`, and the
         latest append of any worker of this host (BARRIER_FILE: a read of a few bytes, no lock)."""
-        if self.lock_dir is not None:
+        if self.lock_dir is not None and self._topic_id is not None:
             fd = self._shared_fd
             if fd is None:
                 with self._lock:
@@ -255,7 +272,7 @@ class KafkaLog(RealtimeLog):
                         fd = self._shared_fd = self._shared_fd or os.open(self.lock_dir / BARRIER_FILE, os.O_RDONLY)
                     except OSError:
                         return self._barrier   # no worker of this host appended yet
-            shared = _barrier_of(os.pread(fd, BARRIER_WIDTH, 0), self.topic)
+            shared = _barrier_of(os.pread(fd, BARRIER_WIDTH, 0), self.topic, self._topic_id)
             if shared > self._barrier:
                 self._raise_barrier(shared)
         return self._barrier
@@ -380,10 +397,12 @@ class _Writer:
         return self.journal.end_offset()
 
 
-def _barrier_of(data: bytes, topic: str) -> int:
-    """The offset BARRIER_FILE's bytes give for `topic` (0: empty, another topic's, unreadable)."""
-    name, _, offset = data.partition(b"\n")[0].decode(errors="replace").rpartition(" ")
-    return int(offset) if name == topic and offset.isdigit() else 0
+def _barrier_of(data: bytes, topic: str, topic_id: str | None) -> int:
+    """The offset BARRIER_FILE's bytes give for `topic` with id `topic_id` (0: empty, unreadable, another topic's or
+    an earlier topic's of the same name)."""
+    name, _, rest = data.partition(b"\n")[0].decode(errors="replace").rpartition(" ")
+    name, _, found_id = name.rpartition(" ")
+    return int(rest) if (name, found_id) == (topic, topic_id) and rest.isdigit() else 0
 
 
 def record_key(record: dict[str, Any], keyed_by: str) -> bytes:

@@ -17,8 +17,6 @@ from c360.entity_resolution.generate import generate
 from c360.entity_resolution.phases.run import MatchRun
 from tests.entity_resolution.febrl import FEBRL, write_febrl1
 
-pytestmark = pytest.mark.slow
-
 
 def _splinks(tables, rules: list[B.Rule], link_type: str) -> list[int]:
     """Splink's own count, one rule at a time (the path count_each takes where grouping does not apply)."""
@@ -44,6 +42,7 @@ def _prepared_counts(inputs, config=None) -> tuple[list[int], list[int], list[in
         return splinks, grouped, measured, run.link_type
 
 
+@pytest.mark.slow
 def test_febrl_one_and_two_inputs(tmp_path):
     write_febrl1(tmp_path)
     config = tmp_path / "febrl.yaml"
@@ -59,6 +58,7 @@ def test_febrl_one_and_two_inputs(tmp_path):
     assert link_type == "link_and_dedupe" and grouped == splinks and sum(splinks) > 0
 
 
+@pytest.mark.slow
 def test_generated_insurance_records(tmp_path):
     from tests.entity_resolution.test_structure import _merged_with_pandas
 

@@ -3,6 +3,7 @@ topic on the session's broker; and `realtime.log` as the settings read it."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import orjson
@@ -57,6 +58,37 @@ def test_what_another_worker_of_the_host_appended_is_read_at_the_next_read(journ
             assert not tail.quiet()
             assert tail.read() == [{"n": n}]
     finally:
+        other.close()
+
+
+@pytest.mark.jvm
+@pytest.mark.slow
+def test_how_far_the_hosts_workers_appended_is_kept_per_topic_id(kafka_url, tmp_path):
+    """The workers' shared offset (kafka_log.BARRIER_FILE, 0600) names the topic's id: a file left by an earlier topic
+    of the same name (deleted and created again, its offsets started again) is ignored and replaced, never waited on
+    (waited on, the tail would give up on the old offset and then on every later append of the other worker)."""
+    from c360.kafka_log import BARRIER_FILE, BARRIER_WIDTH
+
+    topic = f"t-{uuid.uuid4().hex[:8]}"
+    directory = tmp_path / "events"
+    directory.mkdir(mode=0o700)
+    barrier = directory / BARRIER_FILE
+    fd = os.open(barrier, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, f"{topic} an-earlier-id 999999\n".encode().ljust(BARRIER_WIDTH))
+    os.close(fd)
+    worker, other = (open_log(f"{kafka_url}/{topic}", directory, "events", timeout_s=2.0) for _ in range(2))
+    try:
+        tail = worker.tail(0)
+        assert tail.read() == []
+        for n in range(3):
+            other.append([{"n": n}])
+            assert not tail.quiet()
+            assert tail.read() == [{"n": n}]
+        name, topic_id, offset = barrier.read_bytes().decode().split()
+        assert (name, offset) == (topic, "3") and topic_id != "an-earlier-id"
+        assert barrier.stat().st_mode & 0o777 == 0o600 and barrier.stat().st_size == BARRIER_WIDTH
+    finally:
+        worker.close()
         other.close()
 
 
