@@ -11,11 +11,12 @@ PYTEST_ARGS ?=
 
 .PHONY: run test check venv nightly serve notebook lint bench clean lock audit
 
-# The virtualenv is filled by uv (pinned in the lock, installed by the venv's own pip), which resolves and installs the
-# same pinned versions as pip in about 24 s where pip took 35 s on 2 cores. Neither byte-compiles (pip did, every module
-# of every package, about 20 s, most never imported); Python compiles what a command imports, once, into __pycache__.
-# So these commands write bytecode whatever the environment says: with PYTHONDONTWRITEBYTECODE set, every process (the
-# suite starts hundreds) would compile every module it imports again
+# The virtualenv is filled by uv (pinned in the lock, installed by the venv's own pip), which resolves and installs
+# the same pinned versions as pip in about 24 s where pip took 35 s on 2 cores; where uv cannot (it reads none of
+# pip's settings: an index mirror or a wheel folder in pip.conf or PIP_*), pip installs. Neither byte-compiles (pip
+# did, every module of every package, about 20 s, most never imported); Python compiles what a command imports, once,
+# into __pycache__. So these commands write bytecode whatever the environment says: with PYTHONDONTWRITEBYTECODE set,
+# every process (the suite starts hundreds) would compile every module it imports again
 unexport PYTHONDONTWRITEBYTECODE
 
 $(STAMP): pyproject.toml requirements.lock
@@ -24,7 +25,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@command -v mvn >/dev/null || { echo "Maven is required for the Gremlin Server jars (apt-get install maven)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c requirements.lock uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[dev]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c requirements.lock -e ".[dev]" \
+	  || $(BIN)/python -m pip install --quiet --no-compile -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -10,10 +10,11 @@
 - Every tail has its own consumer on its own thread (no consumer group: it assigns the partition from the run's
   offset), so a record appended on any host reaches every worker in about a fetch round trip. A tail's first read
   waits (at most `timeout_s`) for the end of the topic as it was then: a restarted worker has caught up before it
-  serves. After an append of its own process or of another worker of this host, a read waits for the appended
-  records (a POST then a GET on any worker of the host sees the event, as with the file journal): the workers share
-  how far they appended in a small file beside the lock file (`BARRIER_FILE`: the topic, its id and an offset,
-  0600; a topic deleted and created again has another id, so an old file is ignored).
+  serves. After an append of its own process or of another worker of this host, a read waits (at most `timeout_s`)
+  for the appended records, so a POST then a GET on any worker of the host sees the event, as with the file journal:
+  the workers share how far they appended in a small file beside the lock file (c360.host_barrier). A consumer that
+  does not get there in time is not waited for again up to that offset (the answer comes without the newest
+  records, and a warning is logged).
 - `exclusive` holds a lock file under the warehouse (every worker of this host) and makes the tails read to the end
   of the topic first. Workers of two hosts are not excluded from each other: two commits racing on two hosts may both
   decide before either reads the other's; every reader then applies the topic's order (c360.commits.CommitOrder:
@@ -38,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from c360.host_barrier import HostBarrier
 from c360.log_contract import LogUnavailable, RealtimeLog
 
 log = logging.getLogger("c360.kafka_log")
@@ -49,8 +51,7 @@ LAG_CACHE_S = 1.0          # ... and reuses one it read within this (every tail 
 LAG_RETRY_S = 10.0         # ... or, the broker not answering, the last one known for this long
 RETRY_S = 1.0              # a tail that lost the broker tries again after this
 LOCK_FILE = ".lock"
-BARRIER_FILE = ".barrier"  # "TOPIC TOPIC_ID OFFSET": the end of the latest append of any worker of this host
-BARRIER_WIDTH = 512        # the file is rewritten in place at this width: a reader never sees it shorter
+TOPIC_ID_RETRY_S = 10.0    # a topic whose id the broker did not give is asked again after this
 
 
 class KafkaLog(RealtimeLog):
@@ -68,8 +69,9 @@ class KafkaLog(RealtimeLog):
         self._meta = None                        # a consumer handle for watermark queries (thread-safe in librdkafka)
         self._topic_ready = False
         self._barrier = 0                        # tails read up to this offset before they answer
-        self._shared_fd: int | None = None       # BARRIER_FILE, read before a tail answers
-        self._topic_id: str | None = None        # the topic's id (ensure_topic): BARRIER_FILE's offsets are of it
+        self._host: HostBarrier | None = None    # how far this host's workers appended (needs the topic's id)
+        self._host_asked = float("-inf")         # when the topic's id was last asked for
+        self._host_lock = threading.Lock()       # one question at a time (never taken on the event loop)
         self._end_seen: tuple[float, int | None] | None = None   # (valid until, end offset): the lag's query
         self._tails: weakref.WeakSet[KafkaTail] = weakref.WeakSet()
 
@@ -129,22 +131,54 @@ class KafkaLog(RealtimeLog):
             raise
         except Exception as exc:  # noqa: BLE001 - KafkaException, timeouts: the broker is not reachable
             raise LogUnavailable(f"{self.name}: the topic cannot be checked or created: {exc}") from exc
-        self._topic_id = self._describe_topic_id(admin)
         self._topic_ready = True
 
-    def _describe_topic_id(self, admin) -> str | None:
-        """The topic's id (a topic deleted and created again gets a new one, and its offsets start again): what
-        BARRIER_FILE's offsets belong to. None when the broker does not say (the file is then not used)."""
+    def host_barrier(self) -> HostBarrier | None:
+        """The file where this host's workers share how far they appended (None without a lock directory, or while
+        the broker does not give the topic's id: asked again every TOPIC_ID_RETRY_S). Blocking: off the loop."""
+        if self._host is not None or self.lock_dir is None or time.monotonic() - self._host_asked < TOPIC_ID_RETRY_S:
+            return self._host
+        with self._host_lock:
+            if self._host is None and time.monotonic() - self._host_asked >= TOPIC_ID_RETRY_S:
+                self._host_asked = time.monotonic()
+                self._host = self._describe_host()
+        return self._host
+
+    def _describe_host(self) -> HostBarrier | None:
         from confluent_kafka import TopicCollection
 
         try:
-            future = admin.describe_topics(TopicCollection([self.topic]), request_timeout=self.timeout_s)[self.topic]
-            topic_id = str(future.result(timeout=self.timeout_s).topic_id)
-        except Exception as exc:  # noqa: BLE001 - an older broker or a denied describe: reads wait for own appends
-            log.warning("%s: the topic's id is not known (%s): only this process's appends are waited for",
+            self.ensure_topic()
+            future = self._admin_client().describe_topics(TopicCollection([self.topic]),
+                                                          request_timeout=self.timeout_s)[self.topic]
+            topic_id = future.result(timeout=self.timeout_s).topic_id
+        except Exception as exc:  # noqa: BLE001 - the broker away or a denied describe: asked again later
+            log.warning("%s: the topic's id is not known (%s): other workers' appends are not waited for",
                         self.name, exc)
             return None
-        return topic_id if topic_id and " " not in topic_id else None
+        if topic_id is None or (topic_id.get_most_significant_bits(), topic_id.get_least_significant_bits()) == (0, 0):
+            log.warning("%s: the broker gives no topic id: other workers' appends are not waited for", self.name)
+            return None
+        return HostBarrier(self.lock_dir, self.topic, str(topic_id))
+
+    def shared_barrier(self) -> int:
+        """How far this host's workers appended (0: not known). One read of a small file: safe on the event loop."""
+        host = self._host
+        return host.read() if host is not None else 0
+
+    def heal_shared_barrier(self, bad: int) -> bool:
+        """A tail could not read to `bad`, the host's shared offset: when the topic ends before it (a broker restored
+        from a snapshot), the shared offset is set back to the end. Blocking: off the loop."""
+        host = self._host
+        try:
+            end = self.end_offset()
+            if host is None or bad <= end or not host.heal(bad, end):
+                return False
+        except OSError as exc:   # LogUnavailable included
+            log.warning("%s: the shared offset %d is not checked: %s", self.name, bad, exc)
+            return False
+        log.warning("%s: the shared offset %d lay beyond the end of the topic (%d): set back", self.name, bad, end)
+        return True
 
     def _producer_client(self):
         from confluent_kafka import Producer
@@ -234,48 +268,22 @@ class KafkaLog(RealtimeLog):
             raise LogUnavailable(f"{self.name}: {len(records)} record(s) not acknowledged: "
                                  f"{state['error'] or 'no answer'}")
         self._raise_barrier(state["end"])
-        self._share_barrier(state["end"])
+        self._tell_host(state["end"])
         return state["end"]
 
     def _raise_barrier(self, offset: int) -> None:
         with self._lock:
             self._barrier = max(self._barrier, offset)
 
-    def _share_barrier(self, offset: int) -> None:
-        """Tell the other workers of this host (BARRIER_FILE) that their next read must reach `offset`."""
-        if self.lock_dir is None or self._topic_id is None:
+    def _tell_host(self, offset: int) -> None:
+        """Tell this host's other workers (host_barrier) that their next read must reach `offset`."""
+        host = self.host_barrier()
+        if host is None:
             return
-        line = f"{self.topic} {self._topic_id} {offset}\n".encode()
-        if len(line) > BARRIER_WIDTH:
-            return   # a topic name longer than the file: only this process's reads wait
         try:
-            os.makedirs(self.lock_dir, mode=0o700, exist_ok=True)
-            fd = os.open(self.lock_dir / BARRIER_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:   # the record is in the log: a worker that misses it reads it a fetch later
+            host.raise_to(offset)
+        except OSError as exc:   # the records are in the log: a worker that misses this reads them a fetch later
             log.warning("%s: the other workers are not told of the append: %s", self.name, exc)
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if offset > _barrier_of(os.pread(fd, BARRIER_WIDTH, 0), self.topic, self._topic_id):
-                os.pwrite(fd, line.ljust(BARRIER_WIDTH), 0)
-        finally:
-            os.close(fd)   # and the lock with it
-
-    def barrier(self) -> int:
-        """The offset a tail must have read before it answers: this process's appends and `exclusive`, and the
-        latest append of any worker of this host (BARRIER_FILE: a read of a few bytes, no lock)."""
-        if self.lock_dir is not None and self._topic_id is not None:
-            fd = self._shared_fd
-            if fd is None:
-                with self._lock:
-                    try:
-                        fd = self._shared_fd = self._shared_fd or os.open(self.lock_dir / BARRIER_FILE, os.O_RDONLY)
-                    except OSError:
-                        return self._barrier   # no worker of this host appended yet
-            shared = _barrier_of(os.pread(fd, BARRIER_WIDTH, 0), self.topic, self._topic_id)
-            if shared > self._barrier:
-                self._raise_barrier(shared)
-        return self._barrier
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if records:
@@ -378,10 +386,8 @@ class KafkaLog(RealtimeLog):
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
-        with self._lock:
-            if self._shared_fd is not None:
-                os.close(self._shared_fd)
-                self._shared_fd = None
+        if self._host is not None:
+            self._host.close()
 
 
 class _Writer:
@@ -395,14 +401,6 @@ class _Writer:
 
     def seal(self) -> int:
         return self.journal.end_offset()
-
-
-def _barrier_of(data: bytes, topic: str, topic_id: str | None) -> int:
-    """The offset BARRIER_FILE's bytes give for `topic` with id `topic_id` (0: empty, unreadable, another topic's or
-    an earlier topic's of the same name)."""
-    name, _, rest = data.partition(b"\n")[0].decode(errors="replace").rpartition(" ")
-    name, _, found_id = name.rpartition(" ")
-    return int(rest) if (name, found_id) == (topic, topic_id) and rest.isdigit() else 0
 
 
 def record_key(record: dict[str, Any], keyed_by: str) -> bytes:
@@ -444,7 +442,8 @@ class KafkaTail:
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self._caught_up = False                # the first read waits for the end of the topic
-        self._given_up = 0                     # a barrier the consumer did not reach in time: not waited on again
+        self._given_up = 0                     # an offset of this process's the consumer did not reach in time ...
+        self._shared_given_up = 0              # ... and one of the host's: neither waited for again
         self._thread = threading.Thread(target=self._run, name=f"c360-tail-{journal.topic}", daemon=True)
         self._thread.start()
 
@@ -487,31 +486,39 @@ class KafkaTail:
                     with contextlib.suppress(Exception):
                         consumer.close()
 
-    def _target(self) -> int:
-        """The offset a read must have reached: what a worker of this host appended or this one was told to read
-        to, and on the first read the end of the topic."""
-        target = self.journal.barrier()
+    def _targets(self) -> tuple[int, int]:
+        """The offsets a read must reach: (what this process appended or was told to read to, and on the first read
+        the end of the topic; how far this host's workers appended)."""
+        own = self.journal._barrier
         if not self._caught_up:
             self._caught_up = True
             try:
-                target = max(target, self.journal.end_offset())
+                own = max(own, self.journal.end_offset())
             except LogUnavailable as exc:
                 log.warning("%s: serving without the log's latest records: %s", self.journal.name, exc)
-        return target
+        self.journal.host_barrier()   # known from the first read on (asked again while the broker does not say)
+        return own, self.journal.shared_barrier()
 
     def read(self) -> list[dict[str, Any]]:
-        target = self._target()
+        own, shared = self._targets()
+        own = own if own > self._given_up else 0
+        shared = shared if shared > self._shared_given_up else 0
+        target = max(own, shared)
         with self._cv:
-            if self.position < target and target > self._given_up:
+            if self.position < target:
                 self._cv.wait_for(lambda: self.position >= target or self._stop.is_set(),
                                   timeout=self.journal.timeout_s)
-                if self.position < target:
-                    self._given_up = target
-                    if self.journal._mutex.locked():   # a writer decides on what it read: it must have everything
-                        raise LogUnavailable(f"{self.journal.name}: not read to offset {target} in time")
-                    log.warning("%s: read to offset %d of %d in time", self.journal.name, self.position, target)
+            missed_own, missed_shared = self.position < own, self.position < shared
+            if missed_own:
+                self._given_up = own
+                if self.journal._mutex.locked():   # a writer decides on what it read: it must have everything
+                    raise LogUnavailable(f"{self.journal.name}: not read to offset {own} in time")
+            if missed_own or missed_shared:
+                log.warning("%s: read to offset %d of %d in time", self.journal.name, self.position, target)
             batch, self._queue, self._queued_bytes = list(self._queue), deque(), 0
             self.read_position = max(self.read_position, self.position)
+        if missed_shared and not self.journal.heal_shared_barrier(shared):
+            self._shared_given_up = shared
         out: list[dict[str, Any]] = []
         for offset, value in batch:
             out.extend(_records(value, self.journal.name, offset))
@@ -519,10 +526,11 @@ class KafkaTail:
         return out
 
     def quiet(self) -> bool:
-        """True when nothing arrived since the last read and nothing a worker of this host appended is still on its
-        way."""
-        target = self.journal.barrier()
-        return not self._queue and self._caught_up and (self.position >= target or target <= self._given_up)
+        """True when nothing arrived since the last read and nothing this process or another worker of this host
+        appended is still on its way (unless the consumer was not waited for past it). Safe on the event loop."""
+        own, shared = self.journal._barrier, self.journal.shared_barrier()
+        return (not self._queue and self._caught_up and (self.position >= own or own <= self._given_up)
+                and (self.position >= shared or shared <= self._shared_given_up))
 
     def unread_bytes(self) -> int:
         """Bytes that arrived and were not read yet (what this process fetched: `lag_records` counts the topic)."""

@@ -10,7 +10,8 @@ A log's position is one integer; a run contains everything up to a position and 
   appends and seals.
 - `tail(after)`: an API worker's reader of everything after position `after` (read / quiet / unread_bytes /
   lag_records / records_read). What any worker of this host appended is read at the tail's next read, and the tail
-  is not quiet until it has read it (a POST, then a GET on any worker of the host, sees the event).
+  is not quiet until it has read it (a POST, then a GET on any worker of the host, sees the event; on Kafka the read
+  waits at most the log's timeout for its consumer, and not again for the same offset).
 - `seal()`: the nightly's end position; `read_through(through, after)` everything between two positions (fixed once
   sealed); `drop_through(through)` frees what a published run contains.
 

@@ -48,17 +48,18 @@ def skewed(values: pd.Series) -> bool:
     return skewed_counts(int(counts.iloc[0]) if len(counts) else 0, len(counts), int(counts.sum()))
 
 
+def tf_from_data(cfg: MatchConfig) -> list[str]:
+    """The fields whose term-frequency adjustments the data decides (not configured; not of a type that never
+    takes them unless configured: numbers, identifiers, emails)."""
+    return [f.name for f in cfg.fields if f.tf is None and f.type not in ("numeric", "identifier", "email")]
+
+
 def term_frequencies(cfg: MatchConfig, std: pd.DataFrame | Callable[[str], bool]) -> dict[str, bool]:
     """field name -> whether its exact level gets term-frequency adjustments (configured, else from the data:
     `std` the standardized frame, or a function telling whether a standardized column is skewed)."""
     is_skewed = std if callable(std) else (lambda name: skewed(std[name]))
-    out = {}
-    for f in cfg.fields:
-        if f.type in ("numeric", "identifier", "email"):
-            out[f.name] = bool(f.tf)
-        else:
-            out[f.name] = f.tf if f.tf is not None else is_skewed(f.name)
-    return out
+    decided = set(tf_from_data(cfg))
+    return {f.name: is_skewed(f.name) if f.name in decided else bool(f.tf) for f in cfg.fields}
 
 
 def _dl1(col: str):

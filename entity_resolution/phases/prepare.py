@@ -11,7 +11,7 @@ import pandas as pd
 
 from c360.entity_resolution import blocking as B
 from c360.entity_resolution import model as M
-from c360.entity_resolution.comparisons import Compared, build_comparisons, skewed_counts
+from c360.entity_resolution.comparisons import Compared, build_comparisons, skewed_counts, tf_from_data
 from c360.entity_resolution.phases.run import MatchRun
 from c360.entity_resolution.tables import Table
 from c360.errors import InputError
@@ -70,7 +70,7 @@ def prepare(run: MatchRun) -> Prepared:
     present = [run.db.present_shares([x.std], list(columns)) for x in inputs]
     null_share = {c: 1.0 - sum(p[c] for p in present) / records for c in columns}
     stds = [x.std for x in inputs]
-    summaries = run.db.value_counts_summaries(stds, [f.name for f in run.cfg.fields if f.tf is None])
+    summaries = run.db.value_counts_summaries(stds, tf_from_data(run.cfg))
     compared = build_comparisons(run.cfg, lambda name: skewed_counts(*summaries[name]))
     labelled = _labelled_pairs(run, inputs) if run.labels else None
     splink_inputs = tuple(run.register(x.std, f"er_splink_{i}") for i, x in enumerate(inputs))

@@ -53,7 +53,7 @@ def test_what_another_worker_of_the_host_appended_is_read_at_the_next_read(journ
     try:
         tail = journal.tail(0)
         assert tail.read() == []
-        for n in range(20):
+        for n in range(5):
             other.append([{"n": n}])
             assert not tail.quiet()
             assert tail.read() == [{"n": n}]
@@ -63,33 +63,58 @@ def test_what_another_worker_of_the_host_appended_is_read_at_the_next_read(journ
 
 @pytest.mark.jvm
 @pytest.mark.slow
-def test_how_far_the_hosts_workers_appended_is_kept_per_topic_id(kafka_url, tmp_path):
-    """The workers' shared offset (kafka_log.BARRIER_FILE, 0600) names the topic's id: a file left by an earlier topic
-    of the same name (deleted and created again, its offsets started again) is ignored and replaced, never waited on
-    (waited on, the tail would give up on the old offset and then on every later append of the other worker)."""
-    from c360.kafka_log import BARRIER_FILE, BARRIER_WIDTH
+def test_how_far_the_hosts_workers_appended_is_kept_per_topic_id_and_healed_when_beyond_the_end(kafka_url, tmp_path):
+    """The workers' shared offset (c360.host_barrier, 0600) names the topic's id: a record left by an earlier topic of
+    the same name (deleted and created again, its offsets started again) is ignored and replaced; a record of this
+    topic beyond its end (a broker restored from a snapshot) is waited for once and set back to the end; neither
+    stops the tail from waiting for the next append of another worker."""
+    from c360.host_barrier import BARRIER_FILE, WIDTH, decode, encode
 
     topic = f"t-{uuid.uuid4().hex[:8]}"
     directory = tmp_path / "events"
     directory.mkdir(mode=0o700)
     barrier = directory / BARRIER_FILE
-    fd = os.open(barrier, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, f"{topic} an-earlier-id 999999\n".encode().ljust(BARRIER_WIDTH))
-    os.close(fd)
-    worker, other = (open_log(f"{kafka_url}/{topic}", directory, "events", timeout_s=2.0) for _ in range(2))
+
+    def plant(record: bytes) -> None:
+        fd = os.open(barrier, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.pwrite(fd, record, 0)
+        os.close(fd)
+
+    plant(encode(topic, "an-earlier-id", 999_999))
+    worker, other = (open_log(f"{kafka_url}/{topic}", directory, "events", timeout_s=1.0) for _ in range(2))
     try:
         tail = worker.tail(0)
         assert tail.read() == []
-        for n in range(3):
+        for n in range(2):
             other.append([{"n": n}])
             assert not tail.quiet()
             assert tail.read() == [{"n": n}]
-        name, topic_id, offset = barrier.read_bytes().decode().split()
-        assert (name, offset) == (topic, "3") and topic_id != "an-earlier-id"
-        assert barrier.stat().st_mode & 0o777 == 0o600 and barrier.stat().st_size == BARRIER_WIDTH
+        topic_id = worker.host_barrier().topic_id
+        assert decode(barrier.read_bytes(), topic, topic_id) == 2 and topic_id != "an-earlier-id"
+        assert barrier.stat().st_mode & 0o777 == 0o600 and barrier.stat().st_size == WIDTH
+        plant(encode(topic, topic_id, 999_999))   # this topic's id, an offset it never reached
+        assert not tail.quiet() and tail.read() == []   # waited for once (timeout_s), then set back to the end
+        assert decode(barrier.read_bytes(), topic, topic_id) == 2
+        other.append([{"n": 2}])
+        assert not tail.quiet() and tail.read() == [{"n": 2}]
     finally:
         worker.close()
         other.close()
+
+
+def test_a_shared_offset_that_does_not_parse_counts_as_none():
+    """A record torn by a write, corrupt or hostile reads as 0: nothing is waited for, nothing raises."""
+    from c360.host_barrier import WIDTH, decode, encode
+
+    good = encode("t", "id", 129)
+    assert decode(good, "t", "id") == 129 and len(good) == WIDTH
+    torn = encode("t", "id", 130)[:8] + good[8:]   # the new record's start, the old one's end
+    assert decode(good[:5] + b"x" + good[6:], "t", "id") == 0
+    assert decode(torn, "t", "id") in (0, 130)
+    for bad in (b"", b"\xff\xfe" * 10, b"t id \xc2\xb2 0\n", b"t id 12 zz\n", encode("t", "id", 10**25),
+                encode("u", "id", 5), encode("t", "other", 5), "t id ² x".encode()):
+        assert decode(bad or b"", "t", "id") == 0, bad
+    assert encode("t" * WIDTH, "id", 1) is None
 
 
 def test_realtime_log_is_file_or_a_kafka_topic_and_a_bad_one_is_named():
