@@ -55,6 +55,7 @@ class HostBarrier:
     def __init__(self, directory: Path, topic: str, topic_id: str):
         self.path, self.topic, self.topic_id = Path(directory) / BARRIER_FILE, topic, topic_id
         self._fd: int | None = None
+        self._closed = False
         self._open_lock = threading.Lock()   # never held while anything but open() runs: the event loop takes it
 
     def read(self) -> int:
@@ -78,13 +79,16 @@ class HostBarrier:
         return self._update(lambda current: current == bad, end)
 
     def close(self) -> None:
+        """Close the file; a read racing with this (or after it) reads nothing and opens nothing again."""
         with self._open_lock:
-            fd, self._fd = self._fd, None
+            fd, self._fd, self._closed = self._fd, None, True
         if fd is not None:
             os.close(fd)
 
     def _open(self) -> int | None:
         with self._open_lock:
+            if self._closed:
+                return None
             if self._fd is None:
                 try:
                     fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)

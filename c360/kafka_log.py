@@ -386,8 +386,10 @@ class KafkaLog(RealtimeLog):
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
-        if self._host is not None:
-            self._host.close()
+        with self._host_lock:   # a later use asks for the topic's id again and opens the file again
+            host, self._host, self._host_asked = self._host, None, float("-inf")
+        if host is not None:
+            host.close()
 
 
 class _Writer:

@@ -117,6 +117,26 @@ def test_a_shared_offset_that_does_not_parse_counts_as_none():
     assert encode("t" * WIDTH, "id", 1) is None
 
 
+def test_the_shared_offset_file_is_0600_rises_only_and_is_not_read_once_closed(tmp_path):
+    from c360.host_barrier import BARRIER_FILE, HostBarrier
+
+    writer, reader = (HostBarrier(tmp_path / "events", "t", "id") for _ in range(2))
+    assert reader.read() == 0                      # no worker appended yet
+    writer.raise_to(7)
+    writer.raise_to(5)                             # an earlier append acknowledged later: the file keeps 7
+    assert reader.read() == 7 and not writer.heal(5, 3) and writer.heal(7, 6) and reader.read() == 6
+    assert (tmp_path / "events" / BARRIER_FILE).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "events").stat().st_mode & 0o777 == 0o700
+    reader.close()
+    writer.raise_to(9)
+    assert reader.read() == 0 and reader._fd is None   # closed: nothing opened again
+    (tmp_path / "link").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "link" / BARRIER_FILE)
+    with pytest.raises(OSError):
+        HostBarrier(tmp_path / "link", "t", "id").raise_to(1)   # never written through a link
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_realtime_log_is_file_or_a_kafka_topic_and_a_bad_one_is_named():
     assert load_settings(env={}).realtime.log == "file"
     assert load_settings(env={"C360_REALTIME_LOG": "kafka://broker:9092/c360-events"}).realtime.log == \
