@@ -170,9 +170,11 @@ class KafkaLog(RealtimeLog):
         """A tail could not read to `bad`, the host's shared offset: when the topic ends before it (a broker restored
         from a snapshot), the shared offset is set back to the end. Blocking: off the loop."""
         host = self._host
+        if host is None:
+            return False
         try:
             end = self.end_offset()
-            if host is None or bad <= end or not host.heal(bad, end):
+            if bad <= end or not host.heal(bad, end):
                 return False
         except OSError as exc:   # LogUnavailable included
             log.warning("%s: the shared offset %d is not checked: %s", self.name, bad, exc)

@@ -102,21 +102,28 @@ def budget(cfg: MatchConfig, n_records: int) -> float:
     return float(max(MIN_BUDGET, COMPARISONS_PER_RECORD * n_records))
 
 
+def _splinks_proportion(n_records: int, sampled: float) -> float:
+    """The share of records Splink's own count samples (1: it counts exactly; a `sampled` table is counted
+    exactly and scaled back, `_scale`)."""
+    return 1.0 if sampled < 1 else min(1.0, EXACT_COUNT_RECORDS / max(n_records, 1))
+
+
+def _scale(count: int, sampled: float) -> int:
+    """A count on a Bernoulli sample of `sampled` of the records, scaled back by 1 / sampled**2."""
+    return int(round(count * (1.0 / (sampled * sampled)))) if sampled < 1 else int(count)
+
+
 def count(sdfs, rules: list[Rule], link_type: str, n_records: int, sampled: float = 1.0) -> list[dict]:
     """Splink's blocking analysis of `rules` in order: per rule its marginal and the cumulative comparisons.
     `sampled` < 1: the tables are a Bernoulli sample of that fraction of the records, counted exactly and scaled
     back by 1 / fraction**2 (Splink's own estimate when it samples)."""
-    if sampled >= 1:
-        proportion = min(1.0, EXACT_COUNT_RECORDS / max(n_records, 1))
-        return count_comparisons_from_blocking_rules(
-            sdfs, blocking_rules=[r.creator() for r in rules], link_type=link_type,
-            source_dataset_column_name="source_dataset", record_sample_proportion=proportion)
     rows = count_comparisons_from_blocking_rules(
         sdfs, blocking_rules=[r.creator() for r in rules], link_type=link_type,
-        source_dataset_column_name="source_dataset", record_sample_proportion=1.0)
-    scale = 1.0 / (sampled * sampled)
-    return [{**r, "marginal_comparison_count": int(round(r["marginal_comparison_count"] * scale)),
-             "cumulative_comparison_count": int(round(r["cumulative_comparison_count"] * scale)), "is_estimate": True}
+        source_dataset_column_name="source_dataset", record_sample_proportion=_splinks_proportion(n_records, sampled))
+    if sampled >= 1:
+        return rows
+    return [{**r, "marginal_comparison_count": _scale(r["marginal_comparison_count"], sampled),
+             "cumulative_comparison_count": _scale(r["cumulative_comparison_count"], sampled), "is_estimate": True}
             for r in rows]
 
 
@@ -125,11 +132,10 @@ def count_each(sdfs, rules: list[Rule], link_type: str, n_records: int, sampled:
     exact (not Splink's sample) on DuckDB tables, the equi-join rules are counted by grouping, in one query: the same
     numbers (rule_counts), without making the pairs."""
     sdfs = list(sdfs)
-    exact = sampled < 1 or n_records <= EXACT_COUNT_RECORDS
+    exact = _splinks_proportion(n_records, sampled) == 1.0
     grouped = [r for r in rules if r.sql is None] if exact and rule_counts.countable(sdfs, link_type) else []
     found = dict(zip(grouped, rule_counts.count(sdfs, [r.columns for r in grouped]), strict=True))
-    scale = 1.0 / (sampled * sampled) if sampled < 1 else 1.0
-    return [int(round(found[r] * scale)) if r in found else
+    return [_scale(found[r], sampled) if r in found else
             int(count(sdfs, [r], link_type, n_records, sampled)[0]["marginal_comparison_count"]) for r in rules]
 
 

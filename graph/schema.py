@@ -80,7 +80,7 @@ class _Label:
 
     def fields(self, *names: str) -> tuple[str, ...]:
         """`names`, each checked to be a property of this label (ValueError otherwise): for code that picks some."""
-        unknown = [n for n in names if n not in self.names]
+        unknown = [n for n in names if n not in self.name_set]
         if unknown:
             raise ValueError(f"{self.name}: no property {', '.join(unknown)} (declared: {', '.join(self.names)})")
         return names

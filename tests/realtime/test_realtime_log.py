@@ -53,12 +53,17 @@ def test_what_another_worker_of_the_host_appended_is_read_at_the_next_read(journ
     try:
         tail = journal.tail(0)
         assert tail.read() == []
-        for n in range(5):
-            other.append([{"n": n}])
-            assert not tail.quiet()
-            assert tail.read() == [{"n": n}]
+        _each_append_is_read(other, tail, range(5))
     finally:
         other.close()
+
+
+def _each_append_is_read(other, tail, numbers) -> None:
+    """`other` appends {"n": n} for each number; right after each, `tail` is not quiet and its read holds it."""
+    for n in numbers:
+        other.append([{"n": n}])
+        assert not tail.quiet()
+        assert tail.read() == [{"n": n}]
 
 
 @pytest.mark.jvm
@@ -85,18 +90,14 @@ def test_how_far_the_hosts_workers_appended_is_kept_per_topic_id_and_healed_when
     try:
         tail = worker.tail(0)
         assert tail.read() == []
-        for n in range(2):
-            other.append([{"n": n}])
-            assert not tail.quiet()
-            assert tail.read() == [{"n": n}]
+        _each_append_is_read(other, tail, range(2))
         topic_id = worker.host_barrier().topic_id
         assert decode(barrier.read_bytes(), topic, topic_id) == 2 and topic_id != "an-earlier-id"
         assert barrier.stat().st_mode & 0o777 == 0o600 and barrier.stat().st_size == WIDTH
         plant(encode(topic, topic_id, 999_999))   # this topic's id, an offset it never reached
         assert not tail.quiet() and tail.read() == []   # waited for once (timeout_s), then set back to the end
         assert decode(barrier.read_bytes(), topic, topic_id) == 2
-        other.append([{"n": 2}])
-        assert not tail.quiet() and tail.read() == [{"n": 2}]
+        _each_append_is_read(other, tail, [2])
     finally:
         worker.close()
         other.close()
