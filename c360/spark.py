@@ -36,6 +36,14 @@ _LOCAL_CLUSTER_CONF = {
     "spark.executor.memory": "1g",
 }
 
+# Classes pyspark names by their simple name on every call: `functions` on each call of pyspark.sql.functions,
+# `PythonUtils` on each list of columns or paths. py4j tries such a name in each package pyspark star-imports, and
+# each miss searches the ~250 jars of Spark's class path; imported by full name, a class is found at once
+# (pyspark.sql.functions.col: 1.3 -> 0.6 ms a call; a warm Spark graph export of the sample: about 11% less JVM CPU)
+_SINGLE_IMPORTS = ("org.apache.spark.sql.functions", "org.apache.spark.api.python.PythonUtils",
+                   "org.apache.spark.sql.SparkSession", "org.apache.spark.sql.api.python.PythonSQLUtils",
+                   "org.apache.spark.api.python.SimplePythonFunction", "org.apache.spark.sql.Column")
+
 
 def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoint_dir: str | None = None):
     """Return the shared SparkSession (created once per process).
@@ -46,6 +54,7 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
     Spark backend needs one; on a cluster it must be storage every executor reaches: `c360.checkpointDir`).
     Settings' spark_conf overrides every default here.
     """
+    from py4j.java_gateway import java_import
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
@@ -75,6 +84,8 @@ def get_spark(settings: Settings | None = None, app_name: str = "c360", checkpoi
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    for name in _SINGLE_IMPORTS:
+        java_import(spark._jvm, name)
     # from the session's effective conf: a limit may come from spark-defaults.conf, PYSPARK_SUBMIT_ARGS or
     # spark-submit as well as from the settings (broadcast thresholds are runtime SQL settings)
     effective = dict(spark.sparkContext.getConf().getAll())
