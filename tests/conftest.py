@@ -41,7 +41,6 @@ JVM_FIXTURES = frozenset({"spark", "spark_cluster", "gremlin_url", "kafka_url"})
 # ones fill in at the end. The third is a shorter one: it queues behind the longest (the cluster's two nightlies).
 # Then the modules of 10-30 s, longest first (measured on a fresh clone), so that the last to start are short ones
 # and both workers end together (in collection order the recommenders' Spark modules came last: a worker idle 15 s).
-# The modules left out of the list take under 5 s each.
 LONGEST_FIRST = ("jobs/test_cluster.py", "foundation/test_install.py", "graph/test_backends.py",
                  "jobs/test_nightly.py", "realtime/test_nightly_logs.py", "realtime/test_nightly.py",
                  "graph/test_export.py", "entity_resolution/test_hadoop_paths.py",
@@ -50,16 +49,7 @@ LONGEST_FIRST = ("jobs/test_cluster.py", "foundation/test_install.py", "graph/te
                  "entity_resolution/test_er.py", "foundation/test_settings_spark_cli.py",
                  "entity_resolution/test_unseen_data.py", "recsys/test_trips.py", "recsys/test_spark_models.py",
                  "api/test_events.py", "jobs/test_validate.py", "recsys/test_gpu_extra.py", "graph/test_notebook.py",
-                 "api/test_server_limits.py",
-                 # the modules of 5-20 s (in collection order the recommenders' came last: a worker idle 20-40 s)
-                 "graph/test_load.py", "entity_resolution/test_review.py", "entity_resolution/test_id_history.py",
-                 "docs/test_examples.py", "api/test_publish_under_load.py", "api/test_review_hardening.py",
-                 "api/test_customers_match.py", "recsys/test_cli.py", "recsys/test_ease.py",
-                 "entity_resolution/test_rule_counts.py", "api/test_review_queue.py", "entity_resolution/test_structure.py",
-                 "recsys/test_data_eval.py", "recsys/test_recs_csv.py", "foundation/test_doctor.py",
-                 "api/test_serve_workers.py", "realtime/test_realtime_log.py", "graph/test_schema.py",
-                 "api/test_reload_and_graph.py", "entity_resolution/test_park_accounts.py", "docs/test_build.py",
-                 "recsys/test_identities.py")
+                 "api/test_server_limits.py")
 
 
 def _module_rank(item) -> int:
