@@ -44,8 +44,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # the inner loop (no JVM): lint, then the tests that start no JVM and take under ~1.5 s each, on the same two workers
-# (each collects the suite and builds the session fixtures it needs, about 10 s of CPU, and still halves the time on 2
-# cores: 125 -> 84-90 s measured); test by test, an idle worker taking tests queued on the other (worksteal)
+# (each collects the suite and builds the session fixtures it needs, about 10 s of CPU, and the time still falls by a
+# third on 2 cores: 107-153 s -> 67-93 s measured); test by test, an idle worker taking tests queued on the other
+# (worksteal); in one process: make check TEST_WORKERS=0
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not jvm and not slow" $(PYTEST_ARGS)
