@@ -11,6 +11,9 @@ is a pure ASGI middleware (like api.access_log) that:
   (`require_role`, found once in the routes' dependency trees; 403 with the dependency's own message, so a reader's
   garbage to POST /events is refused unread, not parsed into a 422), then takes one request from the key's rate
   limits (api.limits; 429 with Retry-After);
+- for a public route that answers a key holder more (api.limits.KEYED_PUBLIC_GROUPS) requested with a configured
+  key: takes one request from that key's limits of the route's group (429 with Retry-After, audited); without a key,
+  or with one that is not configured (the route's own 401), nothing is counted;
 - for every request: answers 413 to a Content-Length over `api.max_body_bytes` without calling the app, and makes
   the app's read of a body that streams past it raise a 413 (an HTTPException, which FastAPI lets through its body
   parsing); a 413 closes the connection rather than drain the rest;
@@ -29,10 +32,19 @@ from starlette.exceptions import HTTPException
 
 from c360.settings import Settings
 
-from .audit import AUDIT_SCOPE_KEY, AuditEntry, log_entry
-from .dependencies import PUBLIC_PATHS, ROLE_GRANTS, api_key_header, api_routes, authenticated, require, require_role
+from .audit import AUDIT_SCOPE_KEY, AuditEntry, key_hash, log_entry
+from .dependencies import (
+    PUBLIC_PATHS,
+    ROLE_GRANTS,
+    api_key_header,
+    api_routes,
+    authenticated,
+    require,
+    require_role,
+    role_of,
+)
 from .errors import ApiError, error_response
-from .limits import GROUPS, RateLimiter
+from .limits import GROUPS, KEYED_PUBLIC_GROUPS, RateLimiter
 from .metrics import ROUTE_KEY
 from .schemas import Error
 
@@ -99,12 +111,17 @@ class RequestGuard:
         self._keyed: list[tuple] | None = None  # (path regex, path) of every keyed route, from the app's routes
         self._roles: dict[tuple[str, str], tuple[str, ...]] = {}  # (path, method): the roles its dependencies require
         self._prefixes: tuple[str, ...] = ()
+        self._counted: list[tuple] = []  # (path regex, path) of the public routes that count a key's requests
+        self._counted_prefixes: tuple[str, ...] = ()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = self._keyed_path(scope)
-        if path is None:  # public, or no such route (404, 405): the body cap only
+        if path is None:  # public, or no such route (404, 405): the body cap only, and a key's limits where counted
+            counted = self._counted_path(scope)
+            if counted is not None and await self._over_limit(scope, receive, send, counted):
+                return None
             length, chunked = self._length(scope)
             if length is None and not chunked:  # no body (HTTP/1.1): nothing to count, the hot path of public GETs
                 return await self.app(scope, receive, send)
@@ -133,6 +150,28 @@ class RequestGuard:
             return await self._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
                                       {"Retry-After": str(refusal.retry_after)})
         await self._call(scope, ex, self._length(scope)[0])
+
+    async def _over_limit(self, scope, receive, send, path: str) -> bool:
+        """Whether the request to the public route `path` carried a configured key over its group's limits (answered
+        429 and audited here); a request without a key, or with an unknown one, is not counted."""
+        raw = api_key_header(scope)
+        key = raw.decode("latin-1").strip() if raw else ""
+        role = role_of(key, self.settings.api_keys) if key else None
+        if role is None:
+            return False
+        entry = AuditEntry(endpoint=f"{scope['method']} {path}", key=key_hash(key), role=role)
+        refusal = self.limiter.check(entry.key, KEYED_PUBLIC_GROUPS[path])
+        if refusal is None:
+            return False
+        scope[ROUTE_KEY] = path
+        ex = _Exchange(receive, send, self.max_body)
+        try:
+            await self._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
+                               {"Retry-After": str(refusal.retry_after)})
+        finally:
+            entry.status = ex.status if ex.status is not None else 499 if ex.left else 500
+            log_entry(entry)
+        return True
 
     async def _call(self, scope, ex: _Exchange, length: int | None) -> None:
         if length is not None and length > self.max_body:
@@ -172,13 +211,26 @@ class RequestGuard:
             self._keyed = [(regex, path) for path, regex in routes.items()]
             # the literal start of every keyed path: one startswith rules out the public routes before any regex
             self._prefixes = tuple({path.split("{", 1)[0] for path in routes}) or ("\0",)
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root):]
-        if not path.startswith(self._prefixes):
-            return None
-        for regex, keyed in self._keyed:
-            if regex.match(path):
-                return keyed
+            counted = [route for route in api_routes(scope["app"]) if route.path in KEYED_PUBLIC_GROUPS]
+            self._counted = [(route.path_regex, route.path) for route in counted]
+            self._counted_prefixes = tuple({route.path.split("{", 1)[0] for route in counted}) or ("\0",)
+        return _route_of(scope, self._keyed, self._prefixes)
+
+    def _counted_path(self, scope) -> str | None:
+        """The path of the public route counting a key's requests (KEYED_PUBLIC_GROUPS) `scope` goes to, or None."""
+        return _route_of(scope, self._counted, self._counted_prefixes)
+
+
+def _route_of(scope, routes: list[tuple], prefixes: tuple[str, ...]) -> str | None:
+    """The path of the first of `routes` ((path regex, path)) that the request's path matches, or None; `prefixes`
+    (their literal starts) rule out most paths before any regex."""
+    path = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    if not path.startswith(prefixes):
         return None
+    for regex, route in routes:
+        if regex.match(path):
+            return route
+    return None

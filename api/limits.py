@@ -5,6 +5,10 @@ Every keyed route belongs to an endpoint group (GROUPS); each (API key, group) h
 `api.rate_limits` (c360.settings.RateLimit). A request over either is answered 429 with `Retry-After` in seconds
 (the time to the next token, or to the next UTC midnight), and audited like any other.
 
+A public route that answers a key holder more (KEYED_PUBLIC_GROUPS: `GET /recommendations/{user_id}` with a key uses
+the visitor's live events and names their person's match_id) counts the requests that carry a configured key against
+its group; requests without one are the reverse proxy's to limit.
+
 Keyed by the key's short hash (api.audit.key_hash): only keys that authenticated get a bucket, so the state is
 bounded by the configured keys, one bucket per group each.
 
@@ -28,6 +32,8 @@ from c360.settings import RateLimit
 GROUPS: dict[str, str] = {"/customer360/{match_id}": "lookup", "/customers/{match_id}/recommendations": "lookup",
                           "/customers/search": "lookup", "/customers/match": "match", "/events": "events",
                           "/metrics": "metrics", "/review/next": "review", "/review/decisions": "review"}
+# public route path -> the group its requests with a configured key count against (without a key: not counted)
+KEYED_PUBLIC_GROUPS: dict[str, str] = {"/recommendations/{user_id}": "recommendations"}
 DAY_S = 86400
 
 

@@ -202,6 +202,9 @@ RATE_LIMITS: dict[str, dict[str, Any]] = {
     # GET /review/next and POST /review/decisions: a person answering by keyboard, a few sets a second at most;
     # each answer shows a set's records, so the day's quota bounds what a leaked steward key reads
     "review": {"per_second": 5.0, "burst": 20, "per_day": 5_000},
+    # GET /recommendations/{user_id} with a key (the visitor's live events, their person's match_id): a front end
+    # asking for its visitors as they move; the day's quota bounds how many accounts a leaked key maps onto persons
+    "recommendations": {"per_second": 50.0, "burst": 200, "per_day": 200_000},
 }
 
 
@@ -225,8 +228,8 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # per API key (c360.api.limits): a token bucket per endpoint group, and a quota per UTC day; 429 + Retry-After.
     # A group given in part keeps the defaults of the rest (RATE_LIMITS); per worker process
-    rate_limits: dict[Literal["lookup", "match", "events", "metrics", "review"], RateLimit] = Field(
-        default_factory=dict, validate_default=True)
+    rate_limits: dict[Literal["lookup", "match", "events", "metrics", "review", "recommendations"], RateLimit] = (
+        Field(default_factory=dict, validate_default=True))
     log_level: Literal["debug", "info", "warning", "error"] = "info"   # of every worker's JSON logs
 
     @field_validator("rate_limits", mode="before")

@@ -6,6 +6,9 @@ plan, audits a keyed read of a visitor's activity, runs a plan that scores in a 
 events used) at the ASGI level, before FastAPI routes and validates it: the same decision (`Serving.stored_json`),
 the same bytes; any other request goes on to the handler.
 
+A request with a key counts against that key's `recommendations` rate limit and daily quota (api.guard, before
+the handler); one without a key is not counted here (the reverse proxy limits callers by address).
+
 A visitor whose person has other accounts (the run's identities, or an account committed since that joined one for
 certain) is answered with the live events of all of them when the key may see events (audited with the person's
 match_id), and `identity` in the answer to a key: the person's match_id and how many accounts it has, their ids to a
@@ -27,6 +30,7 @@ from c360.recsys.serving import MAX_K, Unanswerable
 from ..audit import audit as audit_log
 from ..dependencies import Principal, Served, api_key_header, optional_caller
 from ..errors import ApiError
+from ..guard import GUARD_RESPONSES
 from ..metrics import ROUTE_KEY
 from ..schemas import Error, Recommendations
 
@@ -67,7 +71,9 @@ def _audit_identity(caller: Principal, user_id: str, identity: bytes, pii: bool)
 
 @router.get(ROUTE, response_model=Recommendations,
             responses={401: {"model": Error, "description": "an X-API-Key that is not configured"},
-                       404: {"model": Error}, 422: {"model": Error}, 503: {"model": Error}},
+                       404: {"model": Error}, 422: {"model": Error}, 503: {"model": Error},
+                       429: {**GUARD_RESPONSES[429], "description": "With an X-API-Key: over that key's rate limit "
+                                                                    "or daily quota of the recommendations group"}},
             summary="Top-k attractions for a visitor")
 async def recommendations(
     request: Request,

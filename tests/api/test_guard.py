@@ -155,6 +155,29 @@ def test_rate_limits_answer_429_with_retry_after_and_are_audited(warehouse, capl
         assert "daily quota" in r.json()["message"]
 
 
+def test_a_keys_recommendations_count_against_its_recommendations_limit(warehouse, caplog):
+    """GET /recommendations with a key uses the visitor's live events and names their person: the key's requests
+    count against its `recommendations` group (429 with Retry-After, audited, before the handler runs); requests
+    without a key, or with one that is not configured (the route's 401), are not counted."""
+    app = _app(warehouse, rate_limits={"recommendations": {"per_second": 0.01, "burst": 2}})
+    with TestClient(app) as client:
+        with caplog.at_level(logging.INFO, logger="c360.api.audit"):
+            statuses = [client.get("/recommendations/u", headers=READER).status_code for _ in range(2)]
+            r = client.get("/recommendations/u", params={"k": 3}, headers=READER)
+        assert statuses == [200, 200] and r.status_code == 429, r.text
+        assert 1 <= int(r.headers["retry-after"]) <= 100
+        assert r.json()["message"].startswith("rate limit of this API key for recommendations requests")
+        assert [a for a in _audit(caplog) if a["status"] == 429] == [
+            {"endpoint": "GET /recommendations/{user_id}", "key": key_hash(READER["X-API-Key"]), "role": "reader",
+             "match_ids": [], "matches": 0, "pii": False, "status": 429}]
+        assert client.get("/recommendations/u", headers=WRITER).status_code == 200  # per key
+        assert all(client.get("/recommendations/u").status_code == 200 for _ in range(5))  # no key: not counted
+        unknown = [client.get("/recommendations/u", headers={"X-API-Key": "not-a-key"}) for _ in range(3)]
+        assert [r.status_code for r in unknown] == [401] * 3
+        assert client.get("/customer360/17", headers=READER).status_code == 200  # another group
+        assert client.get("/attractions/1/similar", headers=READER).status_code != 429  # a public route not counted
+
+
 def test_the_rate_limiter_refills_and_resets_each_day():
     from c360.api.limits import RateLimiter
     from c360.settings import RateLimit
@@ -177,13 +200,16 @@ def test_the_rate_limiter_refills_and_resets_each_day():
 
 
 def test_every_keyed_route_has_a_rate_limit_group():
-    from c360.api.limits import GROUPS
+    from c360.api.limits import GROUPS, KEYED_PUBLIC_GROUPS
     from c360.settings import RATE_LIMITS
 
     app = create_app(Settings(api_keys=dict(KEYS)))
     keyed = {route.path for route in api_routes(app) if route.path not in PUBLIC_PATHS}
     assert keyed == set(GROUPS)
-    assert set(GROUPS.values()) == set(RATE_LIMITS) == set(Settings().api.rate_limits)
+    # and the public routes that answer a key more count that key's requests
+    assert set(KEYED_PUBLIC_GROUPS) <= PUBLIC_PATHS & {route.path for route in api_routes(app)}
+    groups = set(GROUPS.values()) | set(KEYED_PUBLIC_GROUPS.values())
+    assert groups == set(RATE_LIMITS) == set(Settings().api.rate_limits)
 
 
 def test_rate_limit_settings_keep_the_defaults_of_what_is_not_given():
@@ -215,4 +241,5 @@ def test_the_keyed_routes_document_413_and_429(settings):
         assert {"413", "429"} <= set(responses), path
         if path != "/events":  # (whose route declares a 429 of its own, which takes precedence)
             assert "Retry-After" in responses["429"]["headers"], path
-    assert "429" not in schema["paths"]["/recommendations/{user_id}"]["get"]["responses"]
+    # a public route, whose requests with a key count against the key's limits
+    assert "Retry-After" in schema["paths"]["/recommendations/{user_id}"]["get"]["responses"]["429"]["headers"]
