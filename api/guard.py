@@ -119,10 +119,10 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         path = self._keyed_path(scope)
         if path is None:  # public, or no such route (404, 405): the body cap only, and a key's limits where counted
-            counted = self._counted_path(scope)
-            if counted is not None and await self._over_limit(scope, receive, send, counted):
+            length, chunked, key = self._head(scope)
+            counted = None if key is None else self._counted_path(scope)
+            if counted is not None and await self._over_limit(scope, receive, send, counted, key):
                 return None
-            length, chunked = self._length(scope)
             if length is None and not chunked:  # no body (HTTP/1.1): nothing to count, the hot path of public GETs
                 return await self.app(scope, receive, send)
             return await self._call(scope, _Exchange(receive, send, self.max_body), length)
@@ -149,13 +149,12 @@ class RequestGuard:
         if refusal is not None:
             return await self._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
                                       {"Retry-After": str(refusal.retry_after)})
-        await self._call(scope, ex, self._length(scope)[0])
+        await self._call(scope, ex, self._head(scope)[0])
 
-    async def _over_limit(self, scope, receive, send, path: str) -> bool:
-        """Whether the request to the public route `path` carried a configured key over its group's limits (answered
-        429 and audited here); a request without a key, or with an unknown one, is not counted."""
-        raw = api_key_header(scope)
-        key = raw.decode("latin-1").strip() if raw else ""
+    async def _over_limit(self, scope, receive, send, path: str, raw: bytes) -> bool:
+        """Whether the request to the public route `path` carried (`raw`: its X-API-Key) a configured key over its
+        group's limits (answered 429 and audited here); a key that is not configured is not counted."""
+        key = raw.decode("latin-1").strip()
         role = role_of(key, self.settings.api_keys) if key else None
         if role is None:
             return False
@@ -188,9 +187,10 @@ class RequestGuard:
         await error_response(status, message, headers=headers)(scope, ex.receive, ex.send)
 
     @staticmethod
-    def _length(scope) -> tuple[int | None, bool]:
-        """(the Content-Length, whether the body is chunked)."""
-        length, chunked = None, False
+    def _head(scope) -> tuple[int | None, bool, bytes | None]:
+        """(the Content-Length, whether the body is chunked, the first X-API-Key as api_key_header reads it), in the
+        one scan of the headers every request gets."""
+        length, chunked, key = None, False, None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -199,7 +199,9 @@ class RequestGuard:
                     chunked = True  # the server's parser refuses such a head; count whatever the app reads
             elif name == b"transfer-encoding":
                 chunked = True
-        return length, chunked
+            elif name == b"x-api-key" and key is None:
+                key = value
+        return length, chunked, key
 
     def _keyed_path(self, scope) -> str | None:
         """The path of the keyed route (outside PUBLIC_PATHS) that `scope` goes to, whatever its method, or None."""
@@ -222,8 +224,8 @@ class RequestGuard:
 
 
 def _route_of(scope, routes: list[tuple], prefixes: tuple[str, ...]) -> str | None:
-    """The path of the first of `routes` ((path regex, path)) that the request's path matches, or None; `prefixes`
-    (their literal starts) rule out most paths before any regex."""
+    """The path of the first of `routes` ((path regex, path)) that the request's path (less its root_path) matches,
+    or None; `prefixes` (their literal starts) rule out most paths before any regex."""
     path = scope["path"]
     root = scope.get("root_path", "")
     if root and path.startswith(root):
