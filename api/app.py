@@ -85,8 +85,9 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestGuard, settings=settings)
     origins = settings.api.cors_origins
     if origins:  # CORS is closed unless origins are configured explicitly
+        # a page's script may read how long a 429 asks it to wait (the key's rate limits, api.limits)
         app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET"],
-                           allow_headers=["X-API-Key"])
+                           allow_headers=["X-API-Key"], expose_headers=["Retry-After"])
     app.add_middleware(AccessLogMiddleware)
 
 

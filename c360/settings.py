@@ -204,6 +204,7 @@ RATE_LIMITS: dict[str, dict[str, Any]] = {
     "review": {"per_second": 5.0, "burst": 20, "per_day": 5_000},
     # GET /recommendations/{user_id} with a key (the visitor's live events, their person's match_id): a front end
     # asking for its visitors as they move; the day's quota bounds how many accounts a leaked key maps onto persons
+    # (per worker): a deployment with fewer accounts than that, whose front end needs less, lowers it
     "recommendations": {"per_second": 50.0, "burst": 200, "per_day": 200_000},
 }
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import PII, READER
+from c360.api.app import create_app
+from c360.settings import Settings
+
+from .conftest import KEYS, PII, READER
 
 
 def a_user(client_state):
@@ -167,6 +170,21 @@ def test_health_ready_version_docs(client):
         assert path in spec["paths"]
     assert "examples" in spec["components"]["schemas"]["Recommendations"]
     assert client.get("/docs").status_code == 404 and client.get("/openapi.json").status_code == 404
+
+
+def test_cors_lets_a_configured_origin_send_a_key_and_read_retry_after(warehouse):
+    from fastapi.testclient import TestClient
+
+    app = create_app(Settings(warehouse=warehouse, graph="networkx", api_keys=dict(KEYS),
+                              api={"cors_origins": ["https://park.example"]}), reload_interval=60)
+    with TestClient(app) as client:
+        r = client.options("/recommendations/u1", headers={"Origin": "https://park.example",
+                                                           "Access-Control-Request-Method": "GET",
+                                                           "Access-Control-Request-Headers": "X-API-Key"})
+        assert r.headers["access-control-allow-origin"] == "https://park.example"
+        assert "x-api-key" in r.headers["access-control-allow-headers"].lower()
+        r = client.get("/recommendations/u1", headers={"Origin": "https://park.example", **READER})
+        assert r.headers["access-control-expose-headers"].lower() == "retry-after"
 
 
 def test_cors_closed_by_default(client):

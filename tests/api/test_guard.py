@@ -174,6 +174,12 @@ def test_a_keys_recommendations_count_against_its_recommendations_limit(warehous
         assert all(client.get("/recommendations/u").status_code == 200 for _ in range(5))  # no key: not counted
         unknown = [client.get("/recommendations/u", headers={"X-API-Key": "not-a-key"}) for _ in range(3)]
         assert [r.status_code for r in unknown] == [401] * 3
+        # the guard reads the key as the handler does: padded, the same key and bucket; the first of two headers
+        # (empty: no key, the public answer, not counted)
+        padded = client.get("/recommendations/u", headers={"X-API-Key": f" {READER['X-API-Key']} "})
+        assert padded.status_code == 429, padded.text
+        two = client.get("/recommendations/u", headers=[("X-API-Key", ""), ("X-API-Key", READER["X-API-Key"])])
+        assert two.status_code == 200 and two.json()["identity"] is None, two.text
         assert client.get("/customer360/17", headers=READER).status_code == 200  # another group
         assert client.get("/attractions/1/similar", headers=READER).status_code != 429  # a public route not counted
 
