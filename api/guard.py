@@ -44,7 +44,7 @@ from .dependencies import (
     role_of,
 )
 from .errors import ApiError, error_response
-from .limits import GROUPS, KEYED_PUBLIC_GROUPS, RateLimiter
+from .limits import GROUPS, KEYED_PUBLIC_GROUPS, RateLimiter, Refusal
 from .metrics import ROUTE_KEY
 from .schemas import Error
 
@@ -99,6 +99,11 @@ class _Exchange:
             self.status = message["status"]
         await self._send(message)
 
+    @property
+    def outcome(self) -> int:
+        """The status sent, else 499 (the client left first) or 500: what the audit line of a request records."""
+        return self.status if self.status is not None else 499 if self.left else 500
+
 
 class RequestGuard:
     """The checks before a body is read, and the audit line of keyed requests (see the module's docstring)."""
@@ -132,7 +137,7 @@ class RequestGuard:
         try:
             await self._keyed_call(scope, ex, entry, path)
         finally:
-            entry.status = ex.status if ex.status is not None else 499 if ex.left else 500
+            entry.status = ex.outcome
             log_entry(entry)
 
     async def _keyed_call(self, scope, ex: _Exchange, entry: AuditEntry, path: str) -> None:
@@ -147,8 +152,7 @@ class RequestGuard:
         group = GROUPS.get(path)
         refusal = self.limiter.check(entry.key, group) if group else None
         if refusal is not None:
-            return await self._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
-                                      {"Retry-After": str(refusal.retry_after)})
+            return await self._refuse(scope, ex, refusal)
         await self._call(scope, ex, self._head(scope)[0])
 
     async def _over_limit(self, scope, receive, send, path: str, raw: bytes) -> bool:
@@ -165,10 +169,9 @@ class RequestGuard:
         scope[ROUTE_KEY] = path
         ex = _Exchange(receive, send, self.max_body)
         try:
-            await self._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
-                               {"Retry-After": str(refusal.retry_after)})
+            await self._refuse(scope, ex, refusal)
         finally:
-            entry.status = ex.status if ex.status is not None else 499 if ex.left else 500
+            entry.status = ex.outcome
             log_entry(entry)
         return True
 
@@ -181,6 +184,12 @@ class RequestGuard:
             if exc.status_code != 413 or ex.status is not None:
                 raise
             await self._answer(scope, ex, 413, exc.detail, _CLOSE)
+
+    @classmethod
+    async def _refuse(cls, scope, ex: _Exchange, refusal: Refusal) -> None:
+        """The 429 of a request over its key's limits, with Retry-After."""
+        await cls._answer(scope, ex, 429, f"{refusal.message}; retry after {refusal.retry_after} s",
+                          {"Retry-After": str(refusal.retry_after)})
 
     @staticmethod
     async def _answer(scope, ex: _Exchange, status: int, message: str, headers=None) -> None:
@@ -205,22 +214,28 @@ class RequestGuard:
 
     def _keyed_path(self, scope) -> str | None:
         """The path of the keyed route (outside PUBLIC_PATHS) that `scope` goes to, whatever its method, or None."""
-        if self._keyed is None:  # the routes are all included once the app serves
-            keyed = [route for route in api_routes(scope["app"]) if route.path not in PUBLIC_PATHS]
-            routes = {route.path: route.path_regex for route in keyed}
-            self._roles = {(route.path, method): _required_roles(route.dependant)
-                           for route in keyed for method in route.methods}
-            self._keyed = [(regex, path) for path, regex in routes.items()]
-            # the literal start of every keyed path: one startswith rules out the public routes before any regex
-            self._prefixes = tuple({path.split("{", 1)[0] for path in routes}) or ("\0",)
-            counted = [route for route in api_routes(scope["app"]) if route.path in KEYED_PUBLIC_GROUPS]
-            self._counted = [(route.path_regex, route.path) for route in counted]
-            self._counted_prefixes = tuple({route.path.split("{", 1)[0] for route in counted}) or ("\0",)
+        if self._keyed is None:
+            self._index(scope["app"])
         return _route_of(scope, self._keyed, self._prefixes)
 
     def _counted_path(self, scope) -> str | None:
         """The path of the public route counting a key's requests (KEYED_PUBLIC_GROUPS) `scope` goes to, or None."""
+        if self._keyed is None:
+            self._index(scope["app"])
         return _route_of(scope, self._counted, self._counted_prefixes)
+
+    def _index(self, app) -> None:
+        """The route tables of both lookups, from the app's routes (all included once the app serves)."""
+        routes = api_routes(app)
+        keyed = [route for route in routes if route.path not in PUBLIC_PATHS]
+        self._roles = {(route.path, method): _required_roles(route.dependant)
+                       for route in keyed for method in route.methods}
+        counted = [route for route in routes if route.path in KEYED_PUBLIC_GROUPS]
+        self._counted = [(route.path_regex, route.path) for route in counted]
+        # the literal start of every path of a table: one startswith rules out the other routes before any regex
+        self._counted_prefixes = tuple({route.path.split("{", 1)[0] for route in counted}) or ("\0",)
+        self._prefixes = tuple({route.path.split("{", 1)[0] for route in keyed}) or ("\0",)
+        self._keyed = list({route.path: (route.path_regex, route.path) for route in keyed}.values())
 
 
 def _route_of(scope, routes: list[tuple], prefixes: tuple[str, ...]) -> str | None:
